@@ -1,0 +1,10 @@
+//! edgemq: a small MQTT broker for routers, gateways and access points.
+//!
+//! The protocol core (`codec`, `topic`, `session`, `broker`) is sans-IO: it
+//! takes `now` and packets and returns actions. `net` drives it from one smol
+//! `LocalExecutor` thread; `config` turns a mosquitto-style file into a typed,
+//! validated `Config`.
+
+pub mod codec;
+pub mod config;
+pub mod topic;
