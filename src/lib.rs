@@ -8,3 +8,6 @@
 pub mod codec;
 pub mod config;
 pub mod topic;
+pub mod session;
+pub mod broker;
+pub mod logging;

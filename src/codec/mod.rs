@@ -97,6 +97,8 @@ impl QoS {
 pub struct PacketId(NonZeroU16);
 
 impl PacketId {
+    pub const MIN: PacketId = PacketId(NonZeroU16::MIN);
+
     pub fn new(value: u16) -> Option<PacketId> {
         NonZeroU16::new(value).map(PacketId)
     }

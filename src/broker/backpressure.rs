@@ -1,0 +1,95 @@
+//! Back-pressure (SPEC §3): a publisher whose message filled a session's
+//! queue is paused — its socket is not read — until that queue has room;
+//! a session full for longer than `backpressure_timeout` becomes lagging
+//! and drops its oldest instead, which releases everyone it held.
+
+use std::time::Instant;
+
+use super::connections::ConnId;
+use super::sessions::SessionId;
+use super::stats::LogKind;
+use super::Broker;
+
+impl Broker {
+    pub(super) fn block_publisher(&mut self, session_id: SessionId, publisher: ConnId) {
+        let waiting = self.blocked.entry(session_id).or_default();
+        if waiting.contains(&publisher) {
+            return;
+        }
+        if let Some(connection) = self.connections.get_mut(publisher) {
+            waiting.push(publisher);
+            connection.pause_count += 1;
+        }
+    }
+
+    /// The session's queue has room again (or it went offline, lagging, or
+    /// away): every publisher it held may be read again.
+    pub(super) fn release_publishers(&mut self, session_id: SessionId) {
+        let Some(waiting) = self.blocked.remove(&session_id) else {
+            return;
+        };
+        for publisher in waiting {
+            let Some(connection) = self.connections.get_mut(publisher) else {
+                continue;
+            };
+            connection.pause_count = connection.pause_count.saturating_sub(1);
+            if connection.pause_count == 0 {
+                // Paused time is not silence: keepalive restarts now.
+                self.wake(publisher);
+            }
+        }
+    }
+
+    /// A paused publisher is closing: no session holds it any more.
+    pub(super) fn forget_publisher(&mut self, conn: ConnId) {
+        self.blocked.retain(|_, waiting| {
+            waiting.retain(|&c| c != conn);
+            !waiting.is_empty()
+        });
+    }
+
+    /// Releases publishers of sessions whose queue has room again.
+    pub(super) fn release_if_room(&mut self, session_id: SessionId) {
+        if !self.blocked.contains_key(&session_id) {
+            return;
+        }
+        let has_room = self
+            .sessions
+            .get(session_id)
+            .is_some_and(|slot| slot.session.outbound.has_room(&self.settings.queue));
+        if has_room {
+            self.release_publishers(session_id);
+        }
+    }
+
+    /// Marks sessions full for longer than `backpressure_timeout` as lagging.
+    pub(super) fn sweep_lagging(&mut self, now: Instant) {
+        let timeout = self.settings.backpressure_timeout;
+        let overdue: Vec<SessionId> = self
+            .blocked
+            .keys()
+            .copied()
+            .filter(|&id| {
+                self.sessions.get(id).is_some_and(|slot| {
+                    slot.session
+                        .outbound
+                        .full_since()
+                        .is_some_and(|since| now.saturating_duration_since(since) >= timeout)
+                })
+            })
+            .collect();
+        for session_id in overdue {
+            let Some(slot) = self.sessions.get_mut(session_id) else {
+                continue;
+            };
+            slot.session.outbound.mark_lagging();
+            self.stats.lagging_events += 1;
+            let client = slot.session.client_id.clone();
+            let secs = timeout.as_secs_f32();
+            self.logs.warn(LogKind::Lagging, now, || {
+                format!("client {client} has been full for {secs}s: lagging, dropping its oldest messages instead of pausing publishers")
+            });
+            self.release_publishers(session_id);
+        }
+    }
+}

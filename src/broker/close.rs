@@ -1,0 +1,98 @@
+//! Ending connections and sessions: the will, the session going offline
+//! (kept when persistent, discarded when clean), and the slot's release once
+//! the network layer has let go of the socket.
+
+use std::time::Instant;
+
+use log::{debug, info};
+
+use super::connections::{CloseReason, ConnId, ConnState, WillMessage};
+use super::sessions::SessionId;
+use super::stats::LogKind;
+use super::Broker;
+
+impl Broker {
+    /// Decides that `conn` ends: publishes its will unless the reason rules
+    /// it out, takes its session offline, and asks the network layer to
+    /// write what is queued and close the socket.
+    pub fn close(&mut self, now: Instant, conn: ConnId, reason: CloseReason) {
+        let Some(connection) = self.connections.get_mut(conn) else {
+            return;
+        };
+        if connection.closing.is_some() {
+            return;
+        }
+        connection.closing = Some(reason);
+        let state = std::mem::replace(&mut connection.state, ConnState::AwaitingConnect);
+        let peer = connection.peer;
+        let paused = connection.pause_count > 0;
+        connection.pause_count = 0;
+        self.wake(conn);
+        if paused {
+            self.forget_publisher(conn);
+        }
+        let ConnState::Active { session, will, .. } = state else {
+            debug!("closing {peer} before CONNECT: {reason:?}");
+            return;
+        };
+        if let Some(slot) = self.sessions.get(session) {
+            info!("client {} ({peer}) disconnected: {reason:?}", slot.session.client_id);
+        }
+        if let Some(will) = will.filter(|_| reason.publishes_will()) {
+            self.publish_will(now, will);
+        }
+        self.session_offline(now, session, conn);
+    }
+
+    /// The socket is gone: closes if the broker had not already decided to,
+    /// then frees the connection's slot.
+    pub fn handle_closed(&mut self, now: Instant, conn: ConnId) {
+        self.close(now, conn, CloseReason::PeerGone);
+        if let Some(mut connection) = self.connections.remove(conn) {
+            connection.outbox.clear();
+        }
+    }
+
+    fn publish_will(&mut self, now: Instant, will: WillMessage) {
+        self.stats.wills_published += 1;
+        debug!("publishing will on {}", will.body.topic());
+        self.route(now, &will.body, will.qos, will.retain, None);
+    }
+
+    /// The session's connection ended: a clean session ends with it
+    /// [MQTT-3.1.2-6]; a persistent one stays, its queue under the offline
+    /// rule (drop oldest) from now on.
+    fn session_offline(&mut self, now: Instant, session_id: SessionId, conn: ConnId) {
+        let Some(slot) = self.sessions.get_mut(session_id) else {
+            return;
+        };
+        if slot.connection != Some(conn) {
+            return;
+        }
+        slot.connection = None;
+        if !slot.session.persistent {
+            self.discard_session(session_id);
+            return;
+        }
+        slot.session.disconnected_at = Some(now);
+        let dropped = slot.session.outbound.go_offline(&self.settings.queue);
+        if dropped > 0 {
+            let client = slot.session.client_id.clone();
+            self.stats.dropped_offline_queue_full += dropped as u64;
+            self.logs.warn(LogKind::DropOffline, now, || {
+                format!("client {client} went offline over its queue cap: dropped its {dropped} oldest messages")
+            });
+        }
+        self.release_publishers(session_id);
+    }
+
+    /// Removes a session and its subscriptions.
+    pub(super) fn discard_session(&mut self, session_id: SessionId) {
+        self.release_publishers(session_id);
+        if let Some(slot) = self.sessions.remove(session_id) {
+            for (filter, _) in &slot.session.subscriptions {
+                self.subscriptions.remove(filter.as_str(), session_id);
+            }
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! CONNECT: client id rules, authentication, the will, and finding,
+//! creating, taking over or discarding the session; then CONNACK and the
+//! resend of what a resumed session still owes.
+
+use std::time::{Duration, Instant};
+
+use log::info;
+
+use crate::codec::{ConnAck, Connect, ConnectReturn, Packet, Properties, PublishBody};
+use crate::config::DuplicateClientId;
+use crate::session::{ClientId, Session};
+use crate::topic::validate_topic_name;
+
+use super::connections::{CloseReason, ConnId, ConnState, WillMessage};
+use super::stats::LogKind;
+use super::Broker;
+
+impl Broker {
+    pub(super) fn handle_connect(&mut self, now: Instant, conn: ConnId, connect: Connect) {
+        let Some(connection) = self.connections.get_mut(conn) else {
+            return;
+        };
+        connection.version = connect.protocol;
+        let peer = connection.peer;
+
+        let client_id = match self.accept_client_id(now, conn, &connect) {
+            Ok(id) => id,
+            Err(code) => return self.refuse_connect(now, conn, code),
+        };
+        if let Err(code) = self.authenticate(now, &connect, &client_id, peer) {
+            return self.refuse_connect(now, conn, code);
+        }
+        let will = match self.accept_will(&connect) {
+            Ok(will) => will,
+            Err(why) => return self.protocol_error(now, conn, why),
+        };
+
+        let existing = self.sessions.find(client_id.as_str());
+        if let Some(session_id) = existing {
+            let holder = self.sessions.get(session_id).and_then(|slot| slot.connection);
+            if let Some(old) = holder.filter(|&old| old != conn) {
+                if self.settings.duplicate_client_id == DuplicateClientId::Reject {
+                    self.stats.refused_duplicate_client_id += 1;
+                    self.logs.warn(LogKind::Duplicate, now, || {
+                        format!("refusing {client_id} from {peer}: client id already connected (duplicate_client_id reject)")
+                    });
+                    return self.refuse_connect(now, conn, ConnectReturn::IdentifierRejected);
+                }
+                self.stats.takeovers += 1;
+                info!("client {client_id} reconnected from {peer}: closing its old connection");
+                self.close(now, old, CloseReason::TakenOver);
+            }
+        }
+
+        // A takeover of a clean session has just discarded it.
+        let existing = self.sessions.find(client_id.as_str());
+        // Clean session / clean start discards any old session [MQTT-3.1.2-6].
+        let resumed = match existing {
+            Some(session_id) if !connect.clean_start => Some(session_id),
+            Some(session_id) => {
+                self.discard_session(session_id);
+                None
+            }
+            None => None,
+        };
+        let session_id = match resumed {
+            Some(session_id) => session_id,
+            None => {
+                let session = Session::new(client_id.clone(), !connect.clean_start, connect.protocol);
+                match self.sessions.insert(session, None) {
+                    Some(session_id) => session_id,
+                    None => {
+                        self.stats.refused_max_sessions += 1;
+                        let max = self.settings.max_sessions;
+                        self.logs.warn(LogKind::MaxSessions, now, || {
+                            format!("refusing {client_id} from {peer}: max_sessions {max} reached")
+                        });
+                        return self.refuse_connect(now, conn, ConnectReturn::ServerUnavailable);
+                    }
+                }
+            }
+        };
+
+        let keep_alive = (connect.keep_alive > 0)
+            .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
+        let Some(connection) = self.connections.get_mut(conn) else {
+            return;
+        };
+        connection.state = ConnState::Active { session: session_id, keep_alive, will };
+        let Some(slot) = self.sessions.get_mut(session_id) else {
+            return;
+        };
+        slot.connection = Some(conn);
+        slot.session.version = connect.protocol;
+        slot.session.disconnected_at = None;
+
+        // Session present is 0 after a clean start [MQTT-3.2.2-1] and 1 when
+        // a stored session is resumed [MQTT-3.2.2-2].
+        let connack = ConnAck {
+            session_present: resumed.is_some(),
+            code: ConnectReturn::Accepted.code(connect.protocol),
+            properties: Properties::default(),
+        };
+        self.send(conn, &Packet::ConnAck(connack));
+        info!(
+            "client {client_id} connected from {peer} ({:?}, clean {}, keepalive {}s{})",
+            connect.protocol,
+            connect.clean_start,
+            connect.keep_alive,
+            if resumed.is_some() { ", session resumed" } else { "" }
+        );
+        if resumed.is_some() {
+            self.resume_session(conn, session_id);
+        }
+    }
+
+    /// The client id as sent, or one assigned for an empty id with clean
+    /// session [MQTT-3.1.3-6]; an empty id without it is refused
+    /// [MQTT-3.1.3-8], as is any empty id in 3.1.
+    fn accept_client_id(&mut self, now: Instant, conn: ConnId, connect: &Connect) -> Result<ClientId, ConnectReturn> {
+        let settings = &self.settings;
+        let peer = self.connections.get(conn).map(|c| c.peer);
+        let raw = if connect.client_id.is_empty() {
+            let allowed = connect.clean_start
+                && settings.allow_zero_length_clientid
+                && connect.protocol != crate::codec::ProtocolVersion::V3_1;
+            if !allowed {
+                self.stats.refused_client_id += 1;
+                self.logs.warn(LogKind::ClientId, now, || {
+                    format!("refusing {peer:?}: empty client id without clean session")
+                });
+                return Err(ConnectReturn::IdentifierRejected);
+            }
+            self.assign_client_id()
+        } else {
+            connect.client_id.clone()
+        };
+        ClientId::new(&raw, self.settings.max_client_id_length, self.settings.strict_identifiers).map_err(|error| {
+            self.stats.refused_client_id += 1;
+            self.logs.warn(LogKind::ClientId, now, || format!("refusing {peer:?}: {error}"));
+            ConnectReturn::IdentifierRejected
+        })
+    }
+
+    fn assign_client_id(&mut self) -> String {
+        loop {
+            self.next_assigned_id = self.next_assigned_id.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let candidate = format!("{}{:016x}", self.settings.auto_id_prefix, self.next_assigned_id);
+            if self.sessions.find(&candidate).is_none() {
+                return candidate;
+            }
+        }
+    }
+
+    /// Anonymous access is the only method until password files land: with
+    /// `allow_anonymous false`, a client without a username is not
+    /// authorized and one with credentials cannot be verified.
+    fn authenticate(
+        &mut self,
+        now: Instant,
+        connect: &Connect,
+        client_id: &ClientId,
+        peer: std::net::SocketAddr,
+    ) -> Result<(), ConnectReturn> {
+        if self.settings.allow_anonymous {
+            return Ok(());
+        }
+        self.stats.refused_not_authorized += 1;
+        let code = if connect.username.is_some() {
+            ConnectReturn::BadUsernameOrPassword
+        } else {
+            ConnectReturn::NotAuthorized
+        };
+        self.logs.warn(LogKind::NotAuthorized, now, || {
+            format!("refusing {client_id} from {peer}: {code:?} (allow_anonymous false, no password file)")
+        });
+        Err(code)
+    }
+
+    fn accept_will(&self, connect: &Connect) -> Result<Option<WillMessage>, &'static str> {
+        let Some(will) = &connect.will else {
+            return Ok(None);
+        };
+        validate_topic_name(&will.topic, &self.settings.topics).map_err(|_| "invalid will topic")?;
+        let body = PublishBody::new(&will.topic, &will.payload).map_err(|_| "will too large")?;
+        Ok(Some(WillMessage { body, qos: will.qos, retain: will.retain }))
+    }
+
+    /// Answers CONNECT with a refusal and closes the connection.
+    pub(super) fn refuse_connect(&mut self, now: Instant, conn: ConnId, code: ConnectReturn) {
+        let Some(connection) = self.connections.get(conn) else {
+            return;
+        };
+        let connack = ConnAck {
+            session_present: false,
+            code: code.code(connection.version),
+            properties: Properties::default(),
+        };
+        self.send(conn, &Packet::ConnAck(connack));
+        self.close(now, conn, CloseReason::Refused);
+    }
+
+    /// A resumed session resends its window and drains its queue.
+    fn resume_session(&mut self, conn: ConnId, session_id: super::SessionId) {
+        let (Some(slot), Some(connection)) = (self.sessions.get_mut(session_id), self.connections.get_mut(conn)) else {
+            return;
+        };
+        let result = slot.session.outbound.resume(&mut connection.outbox, connection.version, &self.settings.queue);
+        if let Err(error) = result {
+            log::error!("cannot resend to {}: {error}", slot.session.client_id);
+        }
+        self.wake(conn);
+    }
+}

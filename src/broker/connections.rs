@@ -1,0 +1,190 @@
+//! The connection table: a slab of at most `max_connections` live
+//! connections, indexed by [`ConnId`]. Slot generations make a stale id
+//! (a connection that closed and whose slot was reused) harmless.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::codec::{ProtocolVersion, PublishBody, QoS};
+use crate::session::Outbox;
+
+use super::sessions::SessionId;
+
+/// A connection's handle: slot index plus the slot's generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnId {
+    index: u32,
+    generation: u32,
+}
+
+impl ConnId {
+    /// The slot index, dense from 0: the network layer keys its own
+    /// per-connection state by it.
+    pub fn index(self) -> usize {
+        self.index as usize
+    }
+}
+
+/// Why the broker closes a connection; decides whether the will is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client sent DISCONNECT: no will [MQTT-3.14.4-3].
+    ClientDisconnect,
+    /// The socket ended or failed without DISCONNECT.
+    PeerGone,
+    /// Bytes that do not form a packet, or a packet over the size cap.
+    Malformed,
+    /// A packet that breaks the protocol's rules.
+    ProtocolError,
+    KeepAliveTimeout,
+    ConnectTimeout,
+    /// Another connection took the session over.
+    TakenOver,
+    /// CONNECT refused; the CONNACK saying why has been queued.
+    Refused,
+    ServerShutdown,
+}
+
+impl CloseReason {
+    /// A will is published for every end but DISCONNECT and a refused CONNECT.
+    pub fn publishes_will(self) -> bool {
+        !matches!(self, CloseReason::ClientDisconnect | CloseReason::Refused)
+    }
+}
+
+/// A will message, validated at CONNECT.
+#[derive(Debug, Clone)]
+pub struct WillMessage {
+    pub body: PublishBody,
+    pub qos: QoS,
+    pub retain: bool,
+}
+
+#[derive(Debug)]
+pub enum ConnState {
+    /// Accepted; the first packet must be CONNECT within `connect_timeout`.
+    AwaitingConnect,
+    Active {
+        session: SessionId,
+        /// 1.5 × the client's keepalive; `None` when it is 0.
+        keep_alive: Option<Duration>,
+        will: Option<WillMessage>,
+    },
+}
+
+#[derive(Debug)]
+pub struct Connection {
+    pub peer: SocketAddr,
+    pub opened_at: Instant,
+    pub last_seen: Instant,
+    pub version: ProtocolVersion,
+    pub state: ConnState,
+    pub outbox: Outbox,
+    /// How many full session queues this connection's messages wait for;
+    /// while above 0 its socket is not read (SPEC §3 back-pressure).
+    pub pause_count: u32,
+    pub closing: Option<CloseReason>,
+    /// Already listed for the network layer to wake.
+    pub wake_listed: bool,
+}
+
+impl Connection {
+    pub fn session(&self) -> Option<SessionId> {
+        match self.state {
+            ConnState::Active { session, .. } => Some(session),
+            ConnState::AwaitingConnect => None,
+        }
+    }
+}
+
+struct Slot {
+    generation: u32,
+    connection: Option<Box<Connection>>,
+}
+
+pub struct ConnectionTable {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    capacity: usize,
+    live: usize,
+}
+
+impl ConnectionTable {
+    /// Slots are a generation and a pointer; reserved up front so the cap
+    /// costs 16 bytes a connection, not a connection's state.
+    pub fn new(capacity: usize) -> ConnectionTable {
+        ConnectionTable { slots: Vec::with_capacity(capacity), free: Vec::new(), capacity, live: 0 }
+    }
+
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// `None` when the table is at `max_connections`.
+    pub fn insert(&mut self, connection: Connection) -> Option<ConnId> {
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None if self.slots.len() < self.capacity => {
+                let index = u32::try_from(self.slots.len()).ok()?;
+                self.slots.push(Slot { generation: 0, connection: None });
+                index
+            }
+            None => return None,
+        };
+        let slot = self.slots.get_mut(index as usize)?;
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.connection = Some(Box::new(connection));
+        self.live += 1;
+        Some(ConnId { index, generation: slot.generation })
+    }
+
+    pub fn get(&self, id: ConnId) -> Option<&Connection> {
+        let slot = self.slots.get(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.connection.as_deref()
+    }
+
+    pub fn get_mut(&mut self, id: ConnId) -> Option<&mut Connection> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.connection.as_deref_mut()
+    }
+
+    pub fn remove(&mut self, id: ConnId) -> Option<Box<Connection>> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        let connection = slot.connection.take()?;
+        self.free.push(id.index);
+        self.live -= 1;
+        Some(connection)
+    }
+
+    /// Every live connection's id.
+    pub fn ids(&self) -> Vec<ConnId> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| slot.connection.is_some())
+            .filter_map(|(index, slot)| {
+                Some(ConnId { index: u32::try_from(index).ok()?, generation: slot.generation })
+            })
+            .collect()
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (ConnId, &mut Connection)> {
+        self.slots.iter_mut().enumerate().filter_map(|(index, slot)| {
+            let id = ConnId { index: u32::try_from(index).ok()?, generation: slot.generation };
+            slot.connection.as_deref_mut().map(|c| (id, c))
+        })
+    }
+}

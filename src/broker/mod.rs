@@ -1,0 +1,299 @@
+//! The broker: the fixed-capacity connection and session tables, routing,
+//! retained messages, wills, limits and back-pressure.
+//!
+//! Sans-IO: every input is a `handle_*` call that takes `now`, every output
+//! is polled (`take_outbound`, `poll_wakeups`, `poll_timeout`). It never
+//! reads the clock, never touches a socket, never awaits. The network layer
+//! owns the sockets and calls in synchronously; nothing here is held across
+//! an `.await`.
+
+mod acks;
+mod backpressure;
+mod close;
+mod connect;
+mod connections;
+mod publish;
+mod retained;
+mod sessions;
+mod settings;
+mod stats;
+mod subscribe;
+mod timeouts;
+
+#[cfg(test)]
+mod tests;
+
+pub use connections::{CloseReason, ConnId};
+pub use sessions::SessionId;
+pub use settings::Settings;
+pub use stats::Stats;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use log::{debug, warn};
+
+use crate::codec::{DecodeError, Frame, Packet, ProtocolVersion, QoS, SubscriptionOptions};
+use crate::topic::SubscriptionTrie;
+
+use connections::{ConnState, Connection, ConnectionTable};
+use retained::RetainedStore;
+use sessions::SessionTable;
+use stats::{LimitLogs, LogKind};
+
+/// Why the broker would not take a new connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenRefused {
+    /// `max_connections` reached: answer the CONNECT with "server
+    /// unavailable" and close.
+    MaxConnections,
+    ShuttingDown,
+}
+
+pub struct Broker {
+    settings: Settings,
+    connections: ConnectionTable,
+    sessions: SessionTable,
+    subscriptions: SubscriptionTrie<SessionId, SubscriptionOptions>,
+    retained: RetainedStore,
+    stats: Stats,
+    logs: LimitLogs,
+    /// Connections with something new for the network layer: frames to
+    /// write, a close to carry out, or reading resumed.
+    wakeups: Vec<ConnId>,
+    /// Routing scratch, kept to avoid an allocation per message.
+    matches: Vec<(SessionId, QoS)>,
+    /// Publishers paused on each full session queue.
+    blocked: HashMap<SessionId, Vec<ConnId>>,
+    /// For assigned client ids: a random start, then counting.
+    next_assigned_id: u64,
+    last_sweep: Option<Instant>,
+    shutting_down: bool,
+}
+
+impl Broker {
+    /// `seed` varies assigned client ids between runs; pass any random u64.
+    pub fn new(settings: Settings, seed: u64) -> Broker {
+        Broker {
+            connections: ConnectionTable::new(settings.max_connections),
+            sessions: SessionTable::new(settings.max_sessions),
+            subscriptions: SubscriptionTrie::new(),
+            retained: RetainedStore::new(settings.max_retained_messages),
+            stats: Stats::default(),
+            logs: LimitLogs::default(),
+            wakeups: Vec::new(),
+            matches: Vec::new(),
+            blocked: HashMap::new(),
+            next_assigned_id: seed,
+            last_sweep: None,
+            shutting_down: false,
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.connections.len()
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// A socket was accepted.
+    pub fn handle_open(&mut self, now: Instant, peer: SocketAddr) -> Result<ConnId, OpenRefused> {
+        if self.shutting_down {
+            return Err(OpenRefused::ShuttingDown);
+        }
+        let connection = Connection {
+            peer,
+            opened_at: now,
+            last_seen: now,
+            version: ProtocolVersion::V3_1_1,
+            state: ConnState::AwaitingConnect,
+            outbox: Default::default(),
+            pause_count: 0,
+            closing: None,
+            wake_listed: false,
+        };
+        match self.connections.insert(connection) {
+            Some(id) => {
+                self.stats.connections_accepted += 1;
+                Ok(id)
+            }
+            None => {
+                self.stats.refused_max_connections += 1;
+                let max = self.settings.max_connections;
+                self.logs.warn(LogKind::MaxConnections, now, || {
+                    format!("refusing connection from {peer}: max_connections {max} reached")
+                });
+                Err(OpenRefused::MaxConnections)
+            }
+        }
+    }
+
+    /// One whole packet from `conn`.
+    pub fn handle_packet(&mut self, now: Instant, conn: ConnId, packet: Packet) {
+        let Some(connection) = self.connections.get_mut(conn) else {
+            return;
+        };
+        if connection.closing.is_some() {
+            return;
+        }
+        connection.last_seen = now;
+        let connected = matches!(connection.state, ConnState::Active { .. });
+        match packet {
+            Packet::Connect(connect) if !connected => self.handle_connect(now, conn, *connect),
+            // A second CONNECT is a protocol violation [MQTT-3.1.0-2].
+            Packet::Connect(_) => self.protocol_error(now, conn, "second CONNECT"),
+            // The first packet must be CONNECT [MQTT-3.1.0-1].
+            _ if !connected => self.protocol_error(now, conn, "first packet is not CONNECT"),
+            Packet::Publish(publish) => self.handle_publish(now, conn, publish),
+            Packet::Ack(ack) => self.handle_ack(now, conn, ack),
+            Packet::Subscribe(subscribe) => self.handle_subscribe(now, conn, subscribe),
+            Packet::Unsubscribe(unsubscribe) => self.handle_unsubscribe(now, conn, unsubscribe),
+            Packet::PingReq => self.send(conn, &Packet::PingResp),
+            Packet::Disconnect(_) => self.close(now, conn, CloseReason::ClientDisconnect),
+            Packet::ConnAck(_)
+            | Packet::SubAck(_)
+            | Packet::UnsubAck(_)
+            | Packet::PingResp
+            | Packet::Auth(_) => self.protocol_error(now, conn, "packet only a server may send"),
+        }
+    }
+
+    /// The bytes from `conn` could not be decoded: answer what can be
+    /// answered (CONNACK 0x01 for an unknown protocol level), then close.
+    pub fn handle_decode_error(&mut self, now: Instant, conn: ConnId, error: &DecodeError) {
+        let Some(connection) = self.connections.get(conn) else {
+            return;
+        };
+        let peer = connection.peer;
+        let awaiting_connect = matches!(connection.state, ConnState::AwaitingConnect);
+        self.stats.malformed_packets += 1;
+        self.logs.warn(LogKind::Malformed, now, || format!("closing {peer}: {error}"));
+        if let (DecodeError::UnsupportedProtocol { .. }, true) = (error, awaiting_connect) {
+            self.refuse_connect(now, conn, crate::codec::ConnectReturn::UnacceptableProtocolVersion);
+            return;
+        }
+        self.close(now, conn, CloseReason::Malformed);
+    }
+
+    /// The network layer wrote `bytes` of `conn`'s frames.
+    pub fn handle_written(&mut self, conn: ConnId, bytes: usize) {
+        if let Some(connection) = self.connections.get_mut(conn) {
+            connection.outbox.written(bytes);
+        }
+    }
+
+    /// Moves `conn`'s pending frames to the writer.
+    pub fn take_outbound(&mut self, conn: ConnId, dst: &mut VecDeque<Frame>) {
+        if let Some(connection) = self.connections.get_mut(conn) {
+            connection.outbox.take_into(dst);
+        }
+    }
+
+    /// Whether the network layer should read from `conn` now: not paused by
+    /// back-pressure, not closing, and not sitting on a full outbox (a
+    /// client that does not read its acknowledgements is not read either).
+    pub fn read_allowed(&self, conn: ConnId) -> bool {
+        self.connections.get(conn).is_some_and(|c| {
+            c.closing.is_none()
+                && c.pause_count == 0
+                && c.outbox.bytes() < self.settings.queue.max_outbound_bytes
+        })
+    }
+
+    /// Why `conn` is closing, once the broker has decided it is.
+    pub fn closing(&self, conn: ConnId) -> Option<CloseReason> {
+        self.connections.get(conn).map_or(Some(CloseReason::PeerGone), |c| c.closing)
+    }
+
+    /// The version to decode `conn`'s next packet with.
+    pub fn version(&self, conn: ConnId) -> ProtocolVersion {
+        self.connections.get(conn).map_or(ProtocolVersion::V3_1_1, |c| c.version)
+    }
+
+    /// Connections the network layer should wake; drains the list.
+    pub fn poll_wakeups(&mut self, dst: &mut Vec<ConnId>) {
+        for id in self.wakeups.drain(..) {
+            if let Some(connection) = self.connections.get_mut(id) {
+                connection.wake_listed = false;
+                dst.push(id);
+            }
+        }
+    }
+
+    /// Stop taking connections and close every client (SPEC §7).
+    pub fn handle_shutdown(&mut self, now: Instant) {
+        self.shutting_down = true;
+        for id in self.connections.ids() {
+            self.close(now, id, CloseReason::ServerShutdown);
+        }
+    }
+
+    fn wake(&mut self, conn: ConnId) {
+        if let Some(connection) = self.connections.get_mut(conn) {
+            if !connection.wake_listed {
+                connection.wake_listed = true;
+                self.wakeups.push(conn);
+            }
+        }
+    }
+
+    /// Queues a control packet for `conn`.
+    fn send(&mut self, conn: ConnId, packet: &Packet) {
+        let Some(connection) = self.connections.get_mut(conn) else {
+            return;
+        };
+        match Frame::packet(packet, connection.version) {
+            Ok(frame) => {
+                connection.outbox.push(frame);
+                self.wake(conn);
+            }
+            Err(error) => {
+                warn!("cannot encode a packet for {}: {error}", connection.peer);
+                self.close_quietly(conn, CloseReason::ProtocolError);
+            }
+        }
+    }
+
+    fn protocol_error(&mut self, now: Instant, conn: ConnId, why: &'static str) {
+        self.stats.protocol_errors += 1;
+        if let Some(connection) = self.connections.get(conn) {
+            let peer = connection.peer;
+            let client = self.client_label(conn);
+            self.logs.warn(LogKind::Protocol, now, || format!("closing {client} ({peer}): {why}"));
+        }
+        self.close(now, conn, CloseReason::ProtocolError);
+    }
+
+    /// A client id for log lines, or the peer address before CONNECT.
+    fn client_label(&self, conn: ConnId) -> String {
+        let Some(connection) = self.connections.get(conn) else {
+            return String::from("?");
+        };
+        connection
+            .session()
+            .and_then(|s| self.sessions.get(s))
+            .map_or_else(|| connection.peer.to_string(), |slot| slot.session.client_id.to_string())
+    }
+
+    fn close_quietly(&mut self, conn: ConnId, reason: CloseReason) {
+        if let Some(connection) = self.connections.get_mut(conn) {
+            if connection.closing.is_none() {
+                debug!("closing {}: {reason:?}", connection.peer);
+                connection.closing = Some(reason);
+            }
+            self.wake(conn);
+        }
+    }
+}

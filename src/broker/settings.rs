@@ -1,0 +1,66 @@
+//! The broker's view of the configuration: the caps and switches the core
+//! enforces, taken from the validated `Config` once at startup.
+
+use std::time::Duration;
+
+use crate::config::{Config, DuplicateClientId};
+use crate::session::QueueLimits;
+use crate::topic::TopicLimits;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub allow_anonymous: bool,
+    pub max_connections: usize,
+    pub max_sessions: usize,
+    pub max_packet_size: usize,
+    pub queue: QueueLimits,
+    pub backpressure_timeout: Duration,
+    pub persistent_client_expiration: Option<Duration>,
+    pub duplicate_client_id: DuplicateClientId,
+    pub max_client_id_length: usize,
+    pub strict_identifiers: bool,
+    pub topics: TopicLimits,
+    pub max_subscriptions_per_client: usize,
+    pub connect_timeout: Duration,
+    pub max_retained_messages: usize,
+    pub allow_zero_length_clientid: bool,
+    pub auto_id_prefix: String,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config) -> Settings {
+        Settings {
+            allow_anonymous: config.allow_anonymous,
+            max_connections: config.max_connections,
+            max_sessions: config.max_sessions,
+            max_packet_size: config.max_packet_size,
+            queue: QueueLimits {
+                max_inflight: usize::from(config.max_inflight_messages),
+                max_queued: config.max_queued_messages,
+                max_outbound_bytes: config.max_outbound_bytes,
+                queue_qos0: config.queue_qos0_messages,
+            },
+            backpressure_timeout: config.backpressure_timeout,
+            persistent_client_expiration: config.persistent_client_expiration,
+            duplicate_client_id: config.duplicate_client_id,
+            max_client_id_length: config.max_client_id_length,
+            strict_identifiers: config.strict_identifiers,
+            topics: TopicLimits {
+                max_length: config.max_topic_length,
+                max_levels: config.max_topic_levels,
+                strict: config.strict_identifiers,
+            },
+            max_subscriptions_per_client: config.max_subscriptions_per_client,
+            connect_timeout: config.connect_timeout,
+            max_retained_messages: config.max_retained_messages,
+            allow_zero_length_clientid: config.allow_zero_length_clientid,
+            auto_id_prefix: config.auto_id_prefix.clone(),
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings::from_config(&Config::default())
+    }
+}

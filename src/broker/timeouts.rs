@@ -1,0 +1,95 @@
+//! Periodic sweeps off one `now` (as mosquitto does): connect timeout,
+//! keepalive, lagging sessions and session expiry.
+
+use std::time::{Duration, Instant};
+
+use log::info;
+
+use super::connections::{CloseReason, ConnId, ConnState};
+use super::sessions::SessionId;
+use super::stats::LogKind;
+use super::Broker;
+
+/// How often the sweeps run: keepalive is enforced to within this, which is
+/// well inside the half keepalive of slack MQTT grants.
+const SWEEP_INTERVAL: Duration = Duration::from_millis(250);
+
+impl Broker {
+    /// When `handle_timeout` should be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        Some(self.last_sweep.map_or_else(Instant::now, |last| last + SWEEP_INTERVAL))
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.last_sweep.is_some_and(|last| now.saturating_duration_since(last) < SWEEP_INTERVAL) {
+            return;
+        }
+        self.last_sweep = Some(now);
+        self.sweep_connections(now);
+        self.sweep_lagging(now);
+        self.sweep_expired_sessions(now);
+    }
+
+    fn sweep_connections(&mut self, now: Instant) {
+        let connect_timeout = self.settings.connect_timeout;
+        let mut expired: Vec<(ConnId, CloseReason)> = Vec::new();
+        for (id, connection) in self.connections.iter_mut() {
+            if connection.closing.is_some() {
+                continue;
+            }
+            match connection.state {
+                ConnState::AwaitingConnect => {
+                    if now.saturating_duration_since(connection.opened_at) >= connect_timeout {
+                        expired.push((id, CloseReason::ConnectTimeout));
+                    }
+                }
+                ConnState::Active { keep_alive: Some(limit), .. } => {
+                    if connection.pause_count > 0 {
+                        // We are not reading it; its silence is ours.
+                        connection.last_seen = now;
+                    } else if now.saturating_duration_since(connection.last_seen) >= limit {
+                        expired.push((id, CloseReason::KeepAliveTimeout));
+                    }
+                }
+                ConnState::Active { keep_alive: None, .. } => {}
+            }
+        }
+        for (id, reason) in expired {
+            let client = self.client_label(id);
+            if reason == CloseReason::ConnectTimeout {
+                self.stats.connect_timeouts += 1;
+            } else {
+                self.stats.keepalive_timeouts += 1;
+            }
+            self.logs.warn(LogKind::Timeout, now, || format!("closing {client}: {reason:?}"));
+            self.close(now, id, reason);
+        }
+    }
+
+    /// Offline persistent sessions past `persistent_client_expiration`.
+    fn sweep_expired_sessions(&mut self, now: Instant) {
+        let Some(expiry) = self.settings.persistent_client_expiration else {
+            return;
+        };
+        let expired: Vec<SessionId> = self
+            .sessions
+            .ids()
+            .filter(|&id| {
+                self.sessions.get(id).is_some_and(|slot| {
+                    slot.connection.is_none()
+                        && slot
+                            .session
+                            .disconnected_at
+                            .is_some_and(|at| now.saturating_duration_since(at) >= expiry)
+                })
+            })
+            .collect();
+        for session_id in expired {
+            if let Some(slot) = self.sessions.get(session_id) {
+                info!("session of {} expired", slot.session.client_id);
+            }
+            self.stats.sessions_expired += 1;
+            self.discard_session(session_id);
+        }
+    }
+}

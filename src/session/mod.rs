@@ -1,0 +1,78 @@
+//! One client's session: its subscriptions, its outbound inflight window
+//! and queue, and the QoS 2 packet ids it still owes a PUBREL for.
+//!
+//! Owns the per-client half of the QoS state machines; it never touches
+//! sockets, the clock (every call that needs time takes `now`), other
+//! sessions or the subscription trie (the broker keeps that in step with
+//! `subscriptions`). State is allocated as it fills: an idle session holds
+//! its id, its subscriptions and empty queues.
+
+mod client_id;
+mod inbound;
+mod outbound;
+mod outbox;
+
+pub use client_id::{ClientId, ClientIdError};
+pub use inbound::{InboundQos2, MAX_INBOUND_QOS2};
+pub use outbound::{Delivery, Message, Outbound, QueueLimits};
+pub use outbox::Outbox;
+
+use std::time::Instant;
+
+use crate::codec::{ProtocolVersion, SubscriptionOptions};
+use crate::topic::TopicFilter;
+
+#[derive(Debug)]
+pub struct Session {
+    pub client_id: ClientId,
+    /// Clean session 0: kept after disconnect until it expires.
+    pub persistent: bool,
+    /// The version of the last connection, for encoding queued messages.
+    pub version: ProtocolVersion,
+    /// Mirrors the broker's trie entries for this session, for UNSUBSCRIBE,
+    /// the per-client cap and removal when the session ends.
+    pub subscriptions: Vec<(TopicFilter, SubscriptionOptions)>,
+    pub outbound: Outbound,
+    pub inbound: InboundQos2,
+    /// When the last connection ended; `None` while connected.
+    pub disconnected_at: Option<Instant>,
+}
+
+impl Session {
+    pub fn new(client_id: ClientId, persistent: bool, version: ProtocolVersion) -> Session {
+        Session {
+            client_id,
+            persistent,
+            version,
+            subscriptions: Vec::new(),
+            outbound: Outbound::default(),
+            inbound: InboundQos2::default(),
+            disconnected_at: None,
+        }
+    }
+
+    /// The options of this session's subscription to exactly `filter`.
+    pub fn subscription(&self, filter: &str) -> Option<&SubscriptionOptions> {
+        self.subscriptions
+            .iter()
+            .find(|(f, _)| f.as_str() == filter)
+            .map(|(_, options)| options)
+    }
+
+    /// Records a subscription; `true` when it replaced one to the same filter.
+    pub fn add_subscription(&mut self, filter: TopicFilter, options: SubscriptionOptions) -> bool {
+        if let Some(existing) = self.subscriptions.iter_mut().find(|(f, _)| *f == filter) {
+            existing.1 = options;
+            return true;
+        }
+        self.subscriptions.push((filter, options));
+        false
+    }
+
+    /// Forgets a subscription; `true` when there was one.
+    pub fn remove_subscription(&mut self, filter: &str) -> bool {
+        let before = self.subscriptions.len();
+        self.subscriptions.retain(|(f, _)| f.as_str() != filter);
+        self.subscriptions.len() != before
+    }
+}
