@@ -15,9 +15,10 @@ use super::Broker;
 const SWEEP_INTERVAL: Duration = Duration::from_millis(250);
 
 impl Broker {
-    /// When `handle_timeout` should be called next.
+    /// When `handle_timeout` should be called next; `None` before the
+    /// first call (call it at once).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        Some(self.last_sweep.map_or_else(Instant::now, |last| last + SWEEP_INTERVAL))
+        self.last_sweep.map(|last| last + SWEEP_INTERVAL)
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {

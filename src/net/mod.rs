@@ -1,0 +1,183 @@
+//! The event loop's edge: listeners, connection tasks, the sweep timer and
+//! the one shutdown path. Everything that awaits lives here; the broker is
+//! called synchronously and polled for what to wake.
+//!
+//! One thread, one `LocalExecutor`: the broker is a single value behind a
+//! `RefCell`, borrowed only between awaits.
+
+mod connection;
+mod listener;
+mod notify;
+mod refuse;
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::net::TcpStream;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use async_io::{Async, Timer};
+use futures_lite::future;
+use log::{info, warn};
+use smol::LocalExecutor;
+
+use crate::broker::{Broker, ConnId, OpenRefused};
+use crate::config::ListenerConfig;
+
+pub use listener::BindError;
+use notify::Notify;
+
+/// The shared read buffer: every connection reads into it and keeps only a
+/// partial packet's leftover. 16 KiB: a few hundred small PUBLISHes per
+/// read at full load, nothing per idle connection.
+const SCRATCH_BYTES: usize = 16 * 1024;
+
+/// How long shutdown waits for connections to write what they owe.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(3);
+
+pub(crate) struct Shared {
+    broker: RefCell<Broker>,
+    scratch: RefCell<Box<[u8]>>,
+    /// Each live connection's wake-up flag, by `ConnId::index`.
+    notifiers: RefCell<Vec<Option<Rc<Notify>>>>,
+    /// Scratch list for `dispatch_wakeups`.
+    woken: RefCell<Vec<ConnId>>,
+    live_tasks: Cell<usize>,
+    refusals_in_progress: Cell<usize>,
+    timer: Notify,
+}
+
+impl Shared {
+    /// Wakes every connection the broker has news for.
+    fn dispatch_wakeups(&self) {
+        let mut woken = self.woken.borrow_mut();
+        self.broker.borrow_mut().poll_wakeups(&mut woken);
+        let notifiers = self.notifiers.borrow();
+        for id in woken.drain(..) {
+            if let Some(Some(notify)) = notifiers.get(id.index()) {
+                notify.notify();
+            }
+        }
+    }
+
+    fn register_notifier(&self, conn: ConnId) -> Rc<Notify> {
+        let notify = Rc::new(Notify::default());
+        let mut notifiers = self.notifiers.borrow_mut();
+        if notifiers.len() <= conn.index() {
+            notifiers.resize_with(conn.index() + 1, || None);
+        }
+        if let Some(slot) = notifiers.get_mut(conn.index()) {
+            *slot = Some(notify.clone());
+        }
+        notify
+    }
+
+    fn forget_notifier(&self, conn: ConnId) {
+        if let Some(slot) = self.notifiers.borrow_mut().get_mut(conn.index()) {
+            *slot = None;
+        }
+        self.live_tasks.set(self.live_tasks.get().saturating_sub(1));
+    }
+}
+
+/// Serves MQTT on `listeners` until `shutdown` resolves, then closes every
+/// client and returns the broker (for the store to flush, later).
+///
+/// A listener whose address does not exist yet is retried in the
+/// background; any other bind error fails the start.
+pub async fn serve(
+    executor: &Rc<LocalExecutor<'static>>,
+    broker: Broker,
+    listeners: &[ListenerConfig],
+    shutdown: impl Future<Output = ()>,
+) -> Result<Broker, BindError> {
+    let shared = Rc::new(Shared {
+        broker: RefCell::new(broker),
+        scratch: RefCell::new(vec![0; SCRATCH_BYTES].into_boxed_slice()),
+        notifiers: RefCell::new(Vec::new()),
+        woken: RefCell::new(Vec::new()),
+        live_tasks: Cell::new(0),
+        refusals_in_progress: Cell::new(0),
+        timer: Notify::default(),
+    });
+    let mut accept_tasks = Vec::new();
+    for config in listeners {
+        for bound in listener::bind(config)? {
+            accept_tasks.push(executor.spawn(accept_loop(executor.clone(), shared.clone(), bound)));
+        }
+    }
+    let timer_task = executor.spawn(sweep_loop(shared.clone()));
+
+    shutdown.await;
+    info!("shutting down: closing {} connections", shared.broker.borrow().connection_count());
+    drop(accept_tasks);
+    shared.broker.borrow_mut().handle_shutdown(Instant::now());
+    shared.dispatch_wakeups();
+    let deadline = Instant::now() + SHUTDOWN_DRAIN;
+    while shared.live_tasks.get() > 0 && Instant::now() < deadline {
+        Timer::after(Duration::from_millis(20)).await;
+    }
+    if shared.live_tasks.get() > 0 {
+        warn!("{} connections did not close in time", shared.live_tasks.get());
+    }
+    drop(timer_task);
+    let shared = Rc::try_unwrap(shared).map_err(|_| BindError::Internal("connection tasks outlived shutdown"))?;
+    Ok(shared.broker.into_inner())
+}
+
+async fn accept_loop(executor: Rc<LocalExecutor<'static>>, shared: Rc<Shared>, bound: listener::Bound) {
+    let listener = match bound {
+        listener::Bound::Ready(listener) => listener,
+        listener::Bound::Retry(address) => match listener::bind_with_retry(address).await {
+            Some(listener) => listener,
+            None => return,
+        },
+    };
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors and the like: pause, do not spin.
+                warn!("accept failed: {error}");
+                Timer::after(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = stream.get_ref().set_nodelay(true);
+        let opened = shared.broker.borrow_mut().handle_open(Instant::now(), peer);
+        match opened {
+            Ok(conn) => {
+                let notify = shared.register_notifier(conn);
+                shared.live_tasks.set(shared.live_tasks.get() + 1);
+                executor.spawn(connection::run(shared.clone(), stream, conn, notify)).detach();
+            }
+            Err(OpenRefused::MaxConnections) => {
+                if let Some(task) = refuse::start(&shared, stream) {
+                    executor.spawn(task).detach();
+                }
+            }
+            Err(OpenRefused::ShuttingDown) => drop(stream),
+        }
+    }
+}
+
+/// Drives the broker's periodic sweeps (keepalive, timeouts, expiry).
+async fn sweep_loop(shared: Rc<Shared>) {
+    loop {
+        let next = shared.broker.borrow().poll_timeout();
+        if let Some(at) = next {
+            future::or(
+                async {
+                    Timer::at(at).await;
+                },
+                shared.timer.notified(),
+            )
+            .await;
+        }
+        shared.broker.borrow_mut().handle_timeout(Instant::now());
+        shared.dispatch_wakeups();
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_stream_type(_: &Async<TcpStream>) {}
