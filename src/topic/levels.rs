@@ -20,6 +20,17 @@ const SMALL_MAX: usize = 8;
 /// on every insert and remove).
 const SMALL_MIN: usize = 4;
 
+/// Pushes onto a vector that is usually tiny: the first few slots are
+/// allocated one at a time (std's first allocation is four slots, and most
+/// nodes have one child or one subscriber), then growth doubles as usual so
+/// a popular filter with thousands of subscribers stays amortised O(1).
+pub(crate) fn push_compact<T>(v: &mut Vec<T>, item: T) {
+    if v.len() == v.capacity() && v.len() < SMALL_MAX {
+        v.reserve_exact(1);
+    }
+    v.push(item);
+}
+
 /// Splits the first level off `rest`: `("a", Some("b/c"))` for `"a/b/c"`,
 /// `("c", None)` for `"c"`. An empty string is one empty level.
 pub(crate) fn next_level(rest: &str) -> (&str, Option<&str>) {
@@ -33,6 +44,9 @@ pub(crate) fn next_level(rest: &str) -> (&str, Option<&str>) {
 #[derive(Debug)]
 pub(crate) enum LevelMap<N> {
     Small(Vec<(Box<str>, N)>),
+    // Boxed so every node pays for a 24-byte `Vec`, not a 48-byte `HashMap`;
+    // only the rare wide node pays the extra allocation.
+    #[allow(clippy::box_collection)]
     Large(Box<HashMap<Box<str>, N>>),
 }
 
@@ -133,7 +147,7 @@ impl<N> LevelMap<N> {
     /// Stores a child known to be absent.
     fn insert_new(&mut self, level: Box<str>, child: N) {
         match self {
-            LevelMap::Small(v) if v.len() < SMALL_MAX => v.push((level, child)),
+            LevelMap::Small(v) if v.len() < SMALL_MAX => push_compact(v, (level, child)),
             LevelMap::Small(v) => {
                 let mut m: HashMap<Box<str>, N> = v.drain(..).collect();
                 m.insert(level, child);
@@ -162,6 +176,25 @@ impl<N> LevelMap<N> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_map_costs_a_vec() {
+        assert_eq!(
+            std::mem::size_of::<LevelMap<u64>>(),
+            std::mem::size_of::<Vec<u64>>()
+        );
+    }
+
+    #[test]
+    fn push_compact_grows_exactly_then_doubles() {
+        let mut v = Vec::new();
+        for i in 0..SMALL_MAX {
+            push_compact(&mut v, i);
+            assert_eq!(v.capacity(), i + 1);
+        }
+        push_compact(&mut v, 0);
+        assert!(v.capacity() >= 2 * SMALL_MAX);
+    }
 
     #[test]
     fn next_level_splits_once() {

@@ -9,7 +9,9 @@
 use std::borrow::Borrow;
 use std::fmt;
 
-use super::validate::{matches, validate_topic_filter, validate_topic_name, TopicError, TopicLimits};
+use super::validate::{
+    matches, validate_topic_filter, validate_topic_name, TopicError, TopicLimits,
+};
 
 /// A topic name as published: no wildcards, no U+0000, within the limits.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -110,12 +112,18 @@ mod tests {
 
     #[test]
     fn name_is_validated_once() {
-        assert_eq!(TopicName::new("a/b", &L).map(|n| n.to_string()), Ok("a/b".to_owned()));
+        assert_eq!(
+            TopicName::new("a/b", &L).map(|n| n.to_string()),
+            Ok("a/b".to_owned())
+        );
         // [MQTT-3.3.2-2]
         assert_eq!(TopicName::new("a/+", &L), Err(TopicError::WildcardInName));
         // [MQTT-4.7.3-1]
         assert_eq!(TopicName::new("", &L), Err(TopicError::Empty));
-        assert_eq!(TopicName::new("$SYS/x", &L).map(|n| n.is_dollar()), Ok(true));
+        assert_eq!(
+            TopicName::new("$SYS/x", &L).map(|n| n.is_dollar()),
+            Ok(true)
+        );
     }
 
     #[test]
@@ -126,7 +134,10 @@ mod tests {
         assert_eq!(f.as_ref().map(|f| f.matches("sport/x")), Ok(true));
         // [MQTT-4.7.1-2]
         assert_eq!(TopicFilter::new("a/#/b", &L), Err(TopicError::BadWildcard));
-        assert_eq!(TopicFilter::new("$share/g/a", &L).map(|f| f.has_wildcards()), Ok(false));
+        assert_eq!(
+            TopicFilter::new("$share/g/a", &L).map(|f| f.has_wildcards()),
+            Ok(false)
+        );
     }
 
     #[test]

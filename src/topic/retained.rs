@@ -43,7 +43,8 @@ impl<V> Node<V> {
 
     fn count(&self) -> usize {
         let mut n: usize = 1;
-        self.children.for_each(|_, c| n = n.saturating_add(c.count()));
+        self.children
+            .for_each(|_, c| n = n.saturating_add(c.count()));
         n
     }
 }
@@ -128,7 +129,9 @@ impl<V> RetainedTree<V> {
 
 impl<V> fmt::Debug for RetainedTree<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RetainedTree").field("len", &self.len).finish_non_exhaustive()
+        f.debug_struct("RetainedTree")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
     }
 }
 
@@ -166,7 +169,13 @@ fn push_level(buf: &mut String, at_root: bool, level: &str) {
 }
 
 /// `node` (the topic rebuilt in `buf`) has consumed the filter up to `rest`.
-fn match_at<V>(node: &Node<V>, rest: Option<&str>, buf: &mut String, at_root: bool, f: &mut impl FnMut(&str, &V)) {
+fn match_at<V>(
+    node: &Node<V>,
+    rest: Option<&str>,
+    buf: &mut String,
+    at_root: bool,
+    f: &mut impl FnMut(&str, &V),
+) {
     let Some(rest) = rest else {
         if let Some(v) = &node.value {
             f(buf, v);
@@ -198,7 +207,13 @@ fn match_at<V>(node: &Node<V>, rest: Option<&str>, buf: &mut String, at_root: bo
 
 /// Reports `node`'s value and every value below it. `skip_dollar` drops the
 /// root's `$` children [MQTT-4.7.2-1].
-fn walk_all<V>(node: &Node<V>, buf: &mut String, at_root: bool, skip_dollar: bool, f: &mut impl FnMut(&str, &V)) {
+fn walk_all<V>(
+    node: &Node<V>,
+    buf: &mut String,
+    at_root: bool,
+    skip_dollar: bool,
+    f: &mut impl FnMut(&str, &V),
+) {
     if let Some(v) = &node.value {
         f(buf, v);
     }
@@ -295,10 +310,19 @@ mod tests {
         );
         assert_eq!(
             hits(&t, "sport/#"),
-            sorted(&["sport", "sport/", "sport/tennis/player1", "sport/tennis/player1/ranking", "sport/tennis/player2"])
+            sorted(&[
+                "sport",
+                "sport/",
+                "sport/tennis/player1",
+                "sport/tennis/player1/ranking",
+                "sport/tennis/player2"
+            ])
         );
         // §4.7.1.3
-        assert_eq!(hits(&t, "sport/tennis/+"), sorted(&["sport/tennis/player1", "sport/tennis/player2"]));
+        assert_eq!(
+            hits(&t, "sport/tennis/+"),
+            sorted(&["sport/tennis/player1", "sport/tennis/player2"])
+        );
         assert_eq!(hits(&t, "sport/+"), sorted(&["sport/"]));
         assert_eq!(hits(&t, "+/+"), sorted(&["sport/", "/finance"]));
         assert_eq!(hits(&t, "/+"), sorted(&["/finance"]));
@@ -312,7 +336,11 @@ mod tests {
     fn dollar_topics_skip_first_level_wildcards() {
         // [MQTT-4.7.2-1]
         let t = tree(&TOPICS);
-        let all: Vec<&str> = TOPICS.iter().copied().filter(|s| !s.starts_with('$')).collect();
+        let all: Vec<&str> = TOPICS
+            .iter()
+            .copied()
+            .filter(|s| !s.starts_with('$'))
+            .collect();
         assert_eq!(hits(&t, "#"), sorted(&all));
         assert_eq!(hits(&t, "+/broker/uptime"), sorted(&[]));
         assert_eq!(hits(&t, "$SYS/#"), sorted(&["$SYS", "$SYS/broker/uptime"]));

@@ -26,7 +26,7 @@
 use std::fmt;
 use std::hash::Hash;
 
-use super::levels::{next_level, LevelMap};
+use super::levels::{next_level, push_compact, LevelMap};
 use super::name::TopicFilter;
 
 /// Subscribers whose filter ends at a given point: usually zero to two, so a
@@ -54,7 +54,10 @@ impl<K, V> Node<K, V> {
     }
 
     fn is_empty(&self) -> bool {
-        self.subs.is_empty() && self.hash.is_empty() && self.plus.is_none() && self.children.is_empty()
+        self.subs.is_empty()
+            && self.hash.is_empty()
+            && self.plus.is_none()
+            && self.children.is_empty()
     }
 
     fn count(&self) -> usize {
@@ -62,7 +65,8 @@ impl<K, V> Node<K, V> {
         if let Some(plus) = &self.plus {
             n = n.saturating_add(plus.count());
         }
-        self.children.for_each(|_, c| n = n.saturating_add(c.count()));
+        self.children
+            .for_each(|_, c| n = n.saturating_add(c.count()));
         n
     }
 }
@@ -94,7 +98,7 @@ fn upsert<K: Eq, V>(subs: &mut Subs<K, V>, key: K, value: V) -> Option<V> {
     match subs.iter_mut().find(|(k, _)| *k == key) {
         Some((_, v)) => Some(std::mem::replace(v, value)),
         None => {
-            subs.push((key, value));
+            push_compact(subs, (key, value));
             None
         }
     }
@@ -220,7 +224,9 @@ impl<K: Copy + Eq + Hash, V> SubscriptionTrie<K, V> {
 
 impl<K, V> fmt::Debug for SubscriptionTrie<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SubscriptionTrie").field("len", &self.len).finish_non_exhaustive()
+        f.debug_struct("SubscriptionTrie")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
     }
 }
 
@@ -288,7 +294,12 @@ fn push_level(buf: &mut String, at_root: bool, level: &str) {
     buf.push_str(level);
 }
 
-fn walk_all<K: Copy, V>(node: &Node<K, V>, buf: &mut String, at_root: bool, f: &mut impl FnMut(&str, K, &V)) {
+fn walk_all<K: Copy, V>(
+    node: &Node<K, V>,
+    buf: &mut String,
+    at_root: bool,
+    f: &mut impl FnMut(&str, K, &V),
+) {
     let mark = buf.len();
     for (k, v) in &node.subs {
         f(buf, *k, v);
@@ -376,15 +387,26 @@ mod tests {
         ]);
         assert_eq!(
             hits(&t, "sport/tennis/player1"),
-            hit(&[(1, "sport/tennis/player1/#"), (2, "sport/#"), (3, "sport/tennis/+"), (8, "#")])
+            hit(&[
+                (1, "sport/tennis/player1/#"),
+                (2, "sport/#"),
+                (3, "sport/tennis/+"),
+                (8, "#")
+            ])
         );
         // "sport/#" matches the parent "sport"; "sport/+" does not.
-        assert_eq!(hits(&t, "sport"), hit(&[(2, "sport/#"), (7, "+"), (8, "#")]));
+        assert_eq!(
+            hits(&t, "sport"),
+            hit(&[(2, "sport/#"), (7, "+"), (8, "#")])
+        );
         assert_eq!(
             hits(&t, "sport/"),
             hit(&[(2, "sport/#"), (4, "sport/+"), (5, "+/+"), (8, "#")])
         );
-        assert_eq!(hits(&t, "/finance"), hit(&[(5, "+/+"), (6, "/+"), (8, "#")]));
+        assert_eq!(
+            hits(&t, "/finance"),
+            hit(&[(5, "+/+"), (6, "/+"), (8, "#")])
+        );
         assert_eq!(
             hits(&t, "sport/tennis/player1/score/wimbledon"),
             hit(&[(1, "sport/tennis/player1/#"), (2, "sport/#"), (8, "#")])
@@ -394,7 +416,13 @@ mod tests {
     #[test]
     fn dollar_topics_skip_first_level_wildcards() {
         // [MQTT-4.7.2-1]
-        let t = trie(&[("#", 1), ("+/monitor/Clients", 2), ("$SYS/#", 3), ("$SYS/monitor/+", 4), ("+/#", 5)]);
+        let t = trie(&[
+            ("#", 1),
+            ("+/monitor/Clients", 2),
+            ("$SYS/#", 3),
+            ("$SYS/monitor/+", 4),
+            ("+/#", 5),
+        ]);
         assert_eq!(
             hits(&t, "$SYS/monitor/Clients"),
             hit(&[(3, "$SYS/#"), (4, "$SYS/monitor/+")])
@@ -425,7 +453,13 @@ mod tests {
 
     #[test]
     fn removal_prunes_empty_branches() {
-        let mut t = trie(&[("a/b/c/d", 1), ("a/+/#", 2), ("a/b", 3), ("#", 4), ("x/+", 5)]);
+        let mut t = trie(&[
+            ("a/b/c/d", 1),
+            ("a/+/#", 2),
+            ("a/b", 3),
+            ("#", 4),
+            ("x/+", 5),
+        ]);
         // a, a/b, a/b/c, a/b/c/d, a/+, x, x/+
         assert_eq!(t.node_count(), 7);
         assert_eq!(t.remove("a/b/c/d", 9), None);
@@ -466,7 +500,15 @@ mod tests {
 
     #[test]
     fn for_each_rebuilds_filters() {
-        let list = [("#", 1), ("+", 2), ("a/+/#", 3), ("/", 4), ("a//b", 5), ("$SYS/x", 6), ("a/+/#", 7)];
+        let list = [
+            ("#", 1),
+            ("+", 2),
+            ("a/+/#", 3),
+            ("/", 4),
+            ("a//b", 5),
+            ("$SYS/x", 6),
+            ("a/+/#", 7),
+        ];
         let t = trie(&list);
         let mut seen = Vec::new();
         t.for_each(|f, k, v| {

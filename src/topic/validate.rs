@@ -271,7 +271,14 @@ mod tests {
         for ok in ["#", "sport/#", "sport/tennis/player1/#", "+/#", "/#", "//#"] {
             assert_eq!(filter(ok), Ok(()), "{ok}");
         }
-        for bad in ["sport/tennis#", "sport/tennis/#/ranking", "#/", "##", "a/#b", "#a"] {
+        for bad in [
+            "sport/tennis#",
+            "sport/tennis/#/ranking",
+            "#/",
+            "##",
+            "a/#b",
+            "#a",
+        ] {
             assert_eq!(filter(bad), Err(TopicError::BadWildcard), "{bad}");
         }
     }
@@ -298,17 +305,26 @@ mod tests {
 
     #[test]
     fn length_counts_bytes() {
-        let limits = TopicLimits {
-            max_length: 4,
-            ..L
-        };
+        let limits = TopicLimits { max_length: 4, ..L };
         assert_eq!(validate_topic_name("abcd", &limits), Ok(()));
-        assert_eq!(validate_topic_name("abcde", &limits), Err(TopicError::TooLong));
+        assert_eq!(
+            validate_topic_name("abcde", &limits),
+            Err(TopicError::TooLong)
+        );
         // "é" is two bytes in UTF-8.
         assert_eq!(validate_topic_name("abé", &limits), Ok(()));
-        assert_eq!(validate_topic_name("abcé", &limits), Err(TopicError::TooLong));
-        assert_eq!(validate_topic_filter("a/#/", &limits), Err(TopicError::BadWildcard));
-        assert_eq!(validate_topic_filter("a/b/#", &limits), Err(TopicError::TooLong));
+        assert_eq!(
+            validate_topic_name("abcé", &limits),
+            Err(TopicError::TooLong)
+        );
+        assert_eq!(
+            validate_topic_filter("a/#/", &limits),
+            Err(TopicError::BadWildcard)
+        );
+        assert_eq!(
+            validate_topic_filter("a/b/#", &limits),
+            Err(TopicError::TooLong)
+        );
     }
 
     #[test]
@@ -318,22 +334,31 @@ mod tests {
             ..L
         };
         let long = "a".repeat(MAX_TOPIC_LENGTH + 1);
-        assert_eq!(validate_topic_name(&long, &limits), Err(TopicError::TooLong));
+        assert_eq!(
+            validate_topic_name(&long, &limits),
+            Err(TopicError::TooLong)
+        );
         assert_eq!(validate_topic_name(&long[1..], &limits), Ok(()));
     }
 
     #[test]
     fn levels_are_counted_by_separator() {
-        let limits = TopicLimits {
-            max_levels: 3,
-            ..L
-        };
+        let limits = TopicLimits { max_levels: 3, ..L };
         assert_eq!(validate_topic_name("a/b/c", &limits), Ok(()));
         assert_eq!(validate_topic_name("//", &limits), Ok(()));
-        assert_eq!(validate_topic_name("///", &limits), Err(TopicError::TooManyLevels));
-        assert_eq!(validate_topic_name("a/b/c/d", &limits), Err(TopicError::TooManyLevels));
+        assert_eq!(
+            validate_topic_name("///", &limits),
+            Err(TopicError::TooManyLevels)
+        );
+        assert_eq!(
+            validate_topic_name("a/b/c/d", &limits),
+            Err(TopicError::TooManyLevels)
+        );
         assert_eq!(validate_topic_filter("a/+/#", &limits), Ok(()));
-        assert_eq!(validate_topic_filter("a/+/b/#", &limits), Err(TopicError::TooManyLevels));
+        assert_eq!(
+            validate_topic_filter("a/+/b/#", &limits),
+            Err(TopicError::TooManyLevels)
+        );
     }
 
     #[test]
@@ -343,13 +368,21 @@ mod tests {
             assert_eq!(validate_topic_filter(ok, &STRICT), Ok(()), "{ok}");
         }
         for bad in ["a b", "a.b", "é", "$SYS/x", "a/$x"] {
-            assert_eq!(validate_topic_name(bad, &STRICT), Err(TopicError::BadCharacter), "{bad}");
+            assert_eq!(
+                validate_topic_name(bad, &STRICT),
+                Err(TopicError::BadCharacter),
+                "{bad}"
+            );
         }
         for ok in ["+/a/#", "#", "$SYS/+/x", "$share/grp/a/+"] {
             assert_eq!(validate_topic_filter(ok, &STRICT), Ok(()), "{ok}");
         }
         for bad in ["a b/#", "a/$x", "$$/a", "a.b/+", "é/#"] {
-            assert_eq!(validate_topic_filter(bad, &STRICT), Err(TopicError::BadCharacter), "{bad}");
+            assert_eq!(
+                validate_topic_filter(bad, &STRICT),
+                Err(TopicError::BadCharacter),
+                "{bad}"
+            );
         }
         // Non-strict accepts all of them.
         assert_eq!(name("a b/$x.é"), Ok(()));
@@ -362,12 +395,30 @@ mod tests {
             strict: true,
             ..L
         };
-        assert_eq!(validate_topic_name("a b/+/\0", &limits), Err(TopicError::NullCharacter));
-        assert_eq!(validate_topic_name("a b/+", &limits), Err(TopicError::WildcardInName));
-        assert_eq!(validate_topic_name("a/b c", &limits), Err(TopicError::BadCharacter));
-        assert_eq!(validate_topic_name("a/b", &limits), Err(TopicError::TooManyLevels));
-        assert_eq!(validate_topic_filter("a b/c/#/x", &limits), Err(TopicError::BadWildcard));
-        assert_eq!(validate_topic_filter("a/b c", &limits), Err(TopicError::BadCharacter));
+        assert_eq!(
+            validate_topic_name("a b/+/\0", &limits),
+            Err(TopicError::NullCharacter)
+        );
+        assert_eq!(
+            validate_topic_name("a b/+", &limits),
+            Err(TopicError::WildcardInName)
+        );
+        assert_eq!(
+            validate_topic_name("a/b c", &limits),
+            Err(TopicError::BadCharacter)
+        );
+        assert_eq!(
+            validate_topic_name("a/b", &limits),
+            Err(TopicError::TooManyLevels)
+        );
+        assert_eq!(
+            validate_topic_filter("a b/c/#/x", &limits),
+            Err(TopicError::BadWildcard)
+        );
+        assert_eq!(
+            validate_topic_filter("a/b c", &limits),
+            Err(TopicError::BadCharacter)
+        );
     }
 
     #[test]
