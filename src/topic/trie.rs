@@ -1,0 +1,521 @@
+//! The subscription trie: topic filter → (session key → subscription value),
+//! matched against a published topic name.
+//!
+//! Owns: the index only. It stores what it is given under the filter's
+//! levels; it does not validate (callers insert a [`TopicFilter`]), it does
+//! not dedupe a session matched by two filters (the broker picks the highest
+//! QoS), and it knows nothing of shared groups (`$share/g/f` would be stored
+//! literally; the broker strips the prefix first).
+//!
+//! Shape: one node per distinct filter prefix. `+` has its own child slot;
+//! `#` is always a filter's last level, so it needs no node: its subscribers
+//! sit in `hash` of the parent node. A node's own `subs` are the filters that
+//! end exactly there.
+//!
+//! Invariants:
+//! - every node other than the root holds a subscriber or has a child: the
+//!   last removal in a branch prunes it, so client churn cannot grow the trie;
+//! - a key appears at most once in each subscriber list;
+//! - `len` is the total number of (filter, key) entries.
+//!
+//! Matching walks the topic with `split_once('/')`, recursing only into
+//! existing children, so the recursion depth is bounded by the longest
+//! inserted filter (itself bounded by `max_topic_levels`) and a match never
+//! allocates.
+
+use std::fmt;
+use std::hash::Hash;
+
+use super::levels::{next_level, push_compact, LevelMap};
+use super::name::TopicFilter;
+
+/// Subscribers whose filter ends at a given point: usually zero to two, so a
+/// vector searched linearly beats a map.
+type Subs<K, V> = Vec<(K, V)>;
+
+struct Node<K, V> {
+    children: LevelMap<Node<K, V>>,
+    /// The `+` child.
+    plus: Option<Box<Node<K, V>>>,
+    /// Filters ending in `/#` here (or `#` alone, at the root).
+    hash: Subs<K, V>,
+    /// Filters ending exactly here.
+    subs: Subs<K, V>,
+}
+
+impl<K, V> Node<K, V> {
+    fn new() -> Self {
+        Node {
+            children: LevelMap::default(),
+            plus: None,
+            hash: Vec::new(),
+            subs: Vec::new(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.subs.is_empty()
+            && self.hash.is_empty()
+            && self.plus.is_none()
+            && self.children.is_empty()
+    }
+
+    fn count(&self) -> usize {
+        let mut n: usize = 1;
+        if let Some(plus) = &self.plus {
+            n = n.saturating_add(plus.count());
+        }
+        self.children
+            .for_each(|_, c| n = n.saturating_add(c.count()));
+        n
+    }
+}
+
+/// What the next level of a filter asks of the node reached so far.
+enum Step<'f> {
+    /// No level left: the filter ends at this node.
+    End,
+    /// A last level of `#` (a `#` elsewhere is invalid and taken literally).
+    Hash,
+    /// A `+` level, then the rest.
+    Plus(Option<&'f str>),
+    /// A literal level, then the rest.
+    Level(&'f str, Option<&'f str>),
+}
+
+fn step(rest: Option<&str>) -> Step<'_> {
+    let Some(rest) = rest else {
+        return Step::End;
+    };
+    match next_level(rest) {
+        ("#", None) => Step::Hash,
+        ("+", rest) => Step::Plus(rest),
+        (level, rest) => Step::Level(level, rest),
+    }
+}
+
+fn upsert<K: Eq, V>(subs: &mut Subs<K, V>, key: K, value: V) -> Option<V> {
+    match subs.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, v)) => Some(std::mem::replace(v, value)),
+        None => {
+            push_compact(subs, (key, value));
+            None
+        }
+    }
+}
+
+fn take<K: Eq, V>(subs: &mut Subs<K, V>, key: K) -> Option<V> {
+    let pos = subs.iter().position(|(k, _)| *k == key)?;
+    let (_, v) = subs.swap_remove(pos);
+    if subs.is_empty() {
+        *subs = Vec::new();
+    } else if subs.len() < subs.capacity() / 2 {
+        subs.shrink_to_fit();
+    }
+    Some(v)
+}
+
+/// Subscriptions: filter → (key → value). `K` is the session id, `V` the
+/// subscription options.
+pub struct SubscriptionTrie<K, V> {
+    root: Node<K, V>,
+    len: usize,
+}
+
+impl<K: Copy + Eq + Hash, V> Default for SubscriptionTrie<K, V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: Copy + Eq + Hash, V> SubscriptionTrie<K, V> {
+    pub fn new() -> Self {
+        SubscriptionTrie {
+            root: Node::new(),
+            len: 0,
+        }
+    }
+
+    /// Adds or replaces the subscription of `key` to `filter`; returns the
+    /// old value if replaced.
+    pub fn insert(&mut self, filter: &TopicFilter, key: K, value: V) -> Option<V> {
+        let old = insert_at(&mut self.root, Some(filter.as_str()), key, value);
+        if old.is_none() {
+            self.len = self.len.saturating_add(1);
+        }
+        old
+    }
+
+    /// Removes the subscription of `key` to `filter` (compared as a string,
+    /// as UNSUBSCRIBE sends it), pruning nodes left empty.
+    pub fn remove(&mut self, filter: &str, key: K) -> Option<V> {
+        let old = remove_at(&mut self.root, Some(filter), key);
+        if old.is_some() {
+            self.len = self.len.saturating_sub(1);
+        }
+        old
+    }
+
+    /// The value `key` subscribed to `filter` with, if any.
+    pub fn get(&self, filter: &str, key: K) -> Option<&V> {
+        let mut node = &self.root;
+        let mut rest = Some(filter);
+        loop {
+            let subs = match step(rest) {
+                Step::End => &node.subs,
+                Step::Hash => &node.hash,
+                Step::Plus(r) => {
+                    node = node.plus.as_deref()?;
+                    rest = r;
+                    continue;
+                }
+                Step::Level(level, r) => {
+                    node = node.children.get(level)?;
+                    rest = r;
+                    continue;
+                }
+            };
+            return subs.iter().find(|(k, _)| *k == key).map(|(_, v)| v);
+        }
+    }
+
+    /// Calls `f(key, value)` once for every subscription whose filter matches
+    /// `topic`; a key subscribed with two matching filters is reported twice.
+    /// Order is unspecified. Filters whose first level is `+` or `#` do not
+    /// match a topic starting with `$` [MQTT-4.7.2-1].
+    pub fn for_each_match(&self, topic: &str, mut f: impl FnMut(K, &V)) {
+        let root = &self.root;
+        let (level, rest) = next_level(topic);
+        if !topic.starts_with('$') {
+            // [MQTT-4.7.2-1] only non-'$' topics reach `#` and `+` at the root.
+            report(&root.hash, &mut f);
+            if let Some(plus) = &root.plus {
+                match_at(plus, rest, &mut f);
+            }
+        }
+        if let Some(child) = root.children.get(level) {
+            match_at(child, rest, &mut f);
+        }
+    }
+
+    /// Calls `f(filter, key, value)` for every subscription, in no particular
+    /// order. Allocates one buffer to rebuild the filters; for listings and
+    /// persistence, not the publish path.
+    pub fn for_each(&self, mut f: impl FnMut(&str, K, &V)) {
+        let mut buf = String::new();
+        walk_all(&self.root, &mut buf, true, &mut f);
+    }
+
+    /// Number of (filter, key) subscriptions.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Number of nodes besides the root; zero once every subscription is
+    /// removed. For tests and memory statistics.
+    pub fn node_count(&self) -> usize {
+        self.root.count().saturating_sub(1)
+    }
+}
+
+impl<K, V> fmt::Debug for SubscriptionTrie<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubscriptionTrie")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+fn report<K: Copy, V>(subs: &Subs<K, V>, f: &mut impl FnMut(K, &V)) {
+    for (k, v) in subs {
+        f(*k, v);
+    }
+}
+
+/// `node` has consumed the topic's levels up to `rest` (`None`: all of them).
+fn match_at<K: Copy, V>(node: &Node<K, V>, rest: Option<&str>, f: &mut impl FnMut(K, &V)) {
+    // `#` matches the remaining levels, none included: `sport/#` matches `sport`.
+    report(&node.hash, f);
+    let Some(rest) = rest else {
+        report(&node.subs, f);
+        return;
+    };
+    let (level, rest) = next_level(rest);
+    if let Some(plus) = &node.plus {
+        match_at(plus, rest, f);
+    }
+    if let Some(child) = node.children.get(level) {
+        match_at(child, rest, f);
+    }
+}
+
+fn insert_at<K: Eq, V>(node: &mut Node<K, V>, rest: Option<&str>, key: K, value: V) -> Option<V> {
+    match step(rest) {
+        Step::End => upsert(&mut node.subs, key, value),
+        Step::Hash => upsert(&mut node.hash, key, value),
+        Step::Plus(r) => {
+            let plus = node.plus.get_or_insert_with(|| Box::new(Node::new()));
+            insert_at(plus, r, key, value)
+        }
+        Step::Level(level, r) => node
+            .children
+            .with_child_or_insert(level, Node::new, |c| insert_at(c, r, key, value)),
+    }
+}
+
+fn remove_at<K: Eq, V>(node: &mut Node<K, V>, rest: Option<&str>, key: K) -> Option<V> {
+    match step(rest) {
+        Step::End => take(&mut node.subs, key),
+        Step::Hash => take(&mut node.hash, key),
+        Step::Plus(r) => {
+            let plus = node.plus.as_deref_mut()?;
+            let old = remove_at(plus, r, key);
+            if plus.is_empty() {
+                node.plus = None;
+            }
+            old
+        }
+        Step::Level(level, r) => node
+            .children
+            .with_child_then_prune(level, |c| remove_at(c, r, key), Node::is_empty)
+            .flatten(),
+    }
+}
+
+/// Appends `level` to the filter being rebuilt in `buf`.
+fn push_level(buf: &mut String, at_root: bool, level: &str) {
+    if !at_root {
+        buf.push('/');
+    }
+    buf.push_str(level);
+}
+
+fn walk_all<K: Copy, V>(
+    node: &Node<K, V>,
+    buf: &mut String,
+    at_root: bool,
+    f: &mut impl FnMut(&str, K, &V),
+) {
+    let mark = buf.len();
+    for (k, v) in &node.subs {
+        f(buf, *k, v);
+    }
+    if !node.hash.is_empty() {
+        push_level(buf, at_root, "#");
+        for (k, v) in &node.hash {
+            f(buf, *k, v);
+        }
+        buf.truncate(mark);
+    }
+    if let Some(plus) = &node.plus {
+        push_level(buf, at_root, "+");
+        walk_all(plus, buf, false, f);
+        buf.truncate(mark);
+    }
+    node.children.for_each(|level, child| {
+        push_level(buf, at_root, level);
+        walk_all(child, buf, false, f);
+        buf.truncate(mark);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topic::TopicLimits;
+
+    fn filter(s: &str) -> TopicFilter {
+        match TopicFilter::new(s, &TopicLimits::UNBOUNDED) {
+            Ok(f) => f,
+            Err(e) => panic!("{s}: {e}"),
+        }
+    }
+
+    fn trie(filters: &[(&str, u32)]) -> SubscriptionTrie<u32, String> {
+        let mut t = SubscriptionTrie::new();
+        for (f, k) in filters {
+            assert_eq!(t.insert(&filter(f), *k, (*f).to_owned()), None);
+        }
+        t
+    }
+
+    fn hits(t: &SubscriptionTrie<u32, String>, topic: &str) -> Vec<(u32, String)> {
+        let mut v = Vec::new();
+        t.for_each_match(topic, |k, f| v.push((k, f.clone())));
+        v.sort();
+        v
+    }
+
+    fn hit(list: &[(u32, &str)]) -> Vec<(u32, String)> {
+        let mut v: Vec<_> = list.iter().map(|(k, f)| (*k, (*f).to_owned())).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn insert_replaces_and_counts() {
+        let mut t = SubscriptionTrie::new();
+        assert!(t.is_empty());
+        assert_eq!(t.insert(&filter("a/b"), 1, 0u8), None);
+        assert_eq!(t.insert(&filter("a/b"), 1, 1u8), Some(0));
+        assert_eq!(t.insert(&filter("a/b"), 2, 2u8), None);
+        assert_eq!(t.insert(&filter("a/#"), 1, 3u8), None);
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.get("a/b", 1), Some(&1));
+        assert_eq!(t.get("a/#", 1), Some(&3));
+        assert_eq!(t.get("a", 1), None);
+        assert_eq!(t.get("a/+", 1), None);
+        assert_eq!(format!("{t:?}"), "SubscriptionTrie { len: 3, .. }");
+    }
+
+    #[test]
+    fn spec_examples_match() {
+        // §4.7.1.2 and §4.7.1.3.
+        let t = trie(&[
+            ("sport/tennis/player1/#", 1),
+            ("sport/#", 2),
+            ("sport/tennis/+", 3),
+            ("sport/+", 4),
+            ("+/+", 5),
+            ("/+", 6),
+            ("+", 7),
+            ("#", 8),
+        ]);
+        assert_eq!(
+            hits(&t, "sport/tennis/player1"),
+            hit(&[
+                (1, "sport/tennis/player1/#"),
+                (2, "sport/#"),
+                (3, "sport/tennis/+"),
+                (8, "#")
+            ])
+        );
+        // "sport/#" matches the parent "sport"; "sport/+" does not.
+        assert_eq!(
+            hits(&t, "sport"),
+            hit(&[(2, "sport/#"), (7, "+"), (8, "#")])
+        );
+        assert_eq!(
+            hits(&t, "sport/"),
+            hit(&[(2, "sport/#"), (4, "sport/+"), (5, "+/+"), (8, "#")])
+        );
+        assert_eq!(
+            hits(&t, "/finance"),
+            hit(&[(5, "+/+"), (6, "/+"), (8, "#")])
+        );
+        assert_eq!(
+            hits(&t, "sport/tennis/player1/score/wimbledon"),
+            hit(&[(1, "sport/tennis/player1/#"), (2, "sport/#"), (8, "#")])
+        );
+    }
+
+    #[test]
+    fn dollar_topics_skip_first_level_wildcards() {
+        // [MQTT-4.7.2-1]
+        let t = trie(&[
+            ("#", 1),
+            ("+/monitor/Clients", 2),
+            ("$SYS/#", 3),
+            ("$SYS/monitor/+", 4),
+            ("+/#", 5),
+        ]);
+        assert_eq!(
+            hits(&t, "$SYS/monitor/Clients"),
+            hit(&[(3, "$SYS/#"), (4, "$SYS/monitor/+")])
+        );
+        assert_eq!(
+            hits(&t, "x/monitor/Clients"),
+            hit(&[(1, "#"), (2, "+/monitor/Clients"), (5, "+/#")])
+        );
+        // Deeper '$' levels are ordinary.
+        let t = trie(&[("a/+", 1), ("a/#", 2)]);
+        assert_eq!(hits(&t, "a/$x"), hit(&[(1, "a/+"), (2, "a/#")]));
+    }
+
+    #[test]
+    fn a_key_with_two_matching_filters_is_reported_twice() {
+        let t = trie(&[("a/+", 1), ("a/b", 1), ("a/#", 2)]);
+        assert_eq!(hits(&t, "a/b"), hit(&[(1, "a/+"), (1, "a/b"), (2, "a/#")]));
+        assert_eq!(hits(&t, "b"), hit(&[]));
+    }
+
+    #[test]
+    fn empty_levels_are_levels() {
+        let t = trie(&[("a//b", 1), ("a/+/b", 2), ("/", 3), ("+/+", 4), ("a/b", 5)]);
+        assert_eq!(hits(&t, "a//b"), hit(&[(1, "a//b"), (2, "a/+/b")]));
+        assert_eq!(hits(&t, "/"), hit(&[(3, "/"), (4, "+/+")]));
+        assert_eq!(hits(&t, "a/b"), hit(&[(4, "+/+"), (5, "a/b")]));
+    }
+
+    #[test]
+    fn removal_prunes_empty_branches() {
+        let mut t = trie(&[
+            ("a/b/c/d", 1),
+            ("a/+/#", 2),
+            ("a/b", 3),
+            ("#", 4),
+            ("x/+", 5),
+        ]);
+        // a, a/b, a/b/c, a/b/c/d, a/+, x, x/+
+        assert_eq!(t.node_count(), 7);
+        assert_eq!(t.remove("a/b/c/d", 9), None);
+        assert_eq!(t.remove("a/b/c/d", 1), Some("a/b/c/d".to_owned()));
+        assert_eq!(t.remove("a/b/c/d", 1), None);
+        assert_eq!(t.node_count(), 5);
+        assert_eq!(t.remove("a/+/#", 2), Some("a/+/#".to_owned()));
+        assert_eq!(t.node_count(), 4);
+        assert_eq!(t.remove("#", 4), Some("#".to_owned()));
+        assert_eq!(t.remove("a/b", 3), Some("a/b".to_owned()));
+        assert_eq!(t.node_count(), 2);
+        assert_eq!(t.remove("x/+", 5), Some("x/+".to_owned()));
+        assert_eq!(t.node_count(), 0);
+        assert!(t.is_empty());
+        // Unknown or invalid filters remove nothing.
+        assert_eq!(t.remove("#/a", 4), None);
+        assert_eq!(t.remove("", 4), None);
+    }
+
+    #[test]
+    fn wide_levels_use_a_map_and_still_prune() {
+        let mut t = SubscriptionTrie::new();
+        for i in 0..100u32 {
+            t.insert(&filter(&format!("dev/{i}/cmd")), i, ());
+        }
+        assert_eq!(t.node_count(), 1 + 100 * 2);
+        let mut n = 0;
+        t.for_each_match("dev/42/cmd", |k, _| {
+            assert_eq!(k, 42);
+            n += 1;
+        });
+        assert_eq!(n, 1);
+        for i in 0..100u32 {
+            assert_eq!(t.remove(&format!("dev/{i}/cmd"), i), Some(()));
+        }
+        assert_eq!(t.node_count(), 0);
+    }
+
+    #[test]
+    fn for_each_rebuilds_filters() {
+        let list = [
+            ("#", 1),
+            ("+", 2),
+            ("a/+/#", 3),
+            ("/", 4),
+            ("a//b", 5),
+            ("$SYS/x", 6),
+            ("a/+/#", 7),
+        ];
+        let t = trie(&list);
+        let mut seen = Vec::new();
+        t.for_each(|f, k, v| {
+            assert_eq!(f, v);
+            seen.push((k, f.to_owned()));
+        });
+        seen.sort();
+        assert_eq!(seen, hit(&list.map(|(f, k)| (k, f))));
+    }
+}
