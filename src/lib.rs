@@ -11,3 +11,4 @@ pub mod topic;
 pub mod session;
 pub mod broker;
 pub mod logging;
+pub mod net;

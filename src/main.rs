@@ -1,1 +1,112 @@
-fn main() {}
+//! The `edgemq` binary: parse the command line, load the config, start
+//! logging, and run the event loop until SIGTERM or SIGINT.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::rc::Rc;
+
+use futures_lite::StreamExt;
+use log::{error, info, warn, LevelFilter};
+use smol::LocalExecutor;
+
+use edgemq::broker::{Broker, Settings};
+use edgemq::cli::{self, Action};
+use edgemq::config::Config;
+use edgemq::{logging, net};
+
+fn main() -> ExitCode {
+    match cli::parse_args() {
+        Action::Version => {
+            println!("{}", cli::version_line());
+            ExitCode::SUCCESS
+        }
+        Action::CheckConfig { file } => exit_code(cli::check_config(&file)),
+        Action::Run { config, log_level } => run(config.as_deref(), log_level),
+    }
+}
+
+fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
+    let (config, warnings) = match config_path {
+        Some(path) => match Config::from_file(path) {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                eprintln!("edgemq: {error}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => (Config::default(), Vec::new()),
+    };
+    logging::init(log_level.unwrap_or(config.log_level));
+    info!("{} starting", cli::version_line());
+    for warning in &warnings {
+        warn!("{warning}");
+    }
+    if config_path.is_none() {
+        info!("no config file given: serving anonymous MQTT on 127.0.0.1:1883 with the built-in defaults");
+    }
+    let _pid_file = match config.pid_file.as_deref().map(PidFile::create).transpose() {
+        Ok(pid_file) => pid_file,
+        Err(error) => {
+            error!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let signals = match async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int]) {
+        Ok(signals) => signals,
+        Err(error) => {
+            error!("cannot install signal handlers: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let broker = Broker::new(Settings::from_config(&config), random_seed());
+    let executor = Rc::new(LocalExecutor::new());
+    let shutdown = async move {
+        let mut signals = signals;
+        if let Some(Ok(signal)) = signals.next().await {
+            info!("received {signal:?}");
+        }
+    };
+    let served = async_io::block_on(executor.run(net::serve(&executor, broker, &config.listeners, shutdown)));
+    match served {
+        Ok(broker) => {
+            let stats = broker.stats();
+            info!(
+                "stopped: {} connections accepted, {} messages received, {} deliveries",
+                stats.connections_accepted, stats.messages_received, stats.deliveries
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            error!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A seed for assigned client ids, from std's randomly keyed hasher: no
+/// extra crate for a few random bits.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new().build_hasher().finish()
+}
+
+/// `pid_file`: written at start, removed at a clean exit (as mosquitto does).
+struct PidFile(PathBuf);
+
+impl PidFile {
+    fn create(path: &Path) -> Result<PidFile, String> {
+        std::fs::write(path, format!("{}\n", std::process::id()))
+            .map_err(|e| format!("cannot write pid_file {}: {e}", path.display()))?;
+        Ok(PidFile(path.to_path_buf()))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

@@ -222,7 +222,9 @@ impl ConnectionTask {
                     }
                 }
             }
-            match stream.get_ref().write_vectored(&slices) {
+            let result = stream.get_ref().write_vectored(&slices);
+            drop(slices);
+            match result {
                 Ok(0) => break Err(io::Error::from(io::ErrorKind::WriteZero)),
                 Ok(n) => {
                     written_total += n;

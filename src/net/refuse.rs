@@ -1,0 +1,67 @@
+//! Refusing a connection over `max_connections` the way MQTT asks: read its
+//! CONNECT, answer CONNACK "server unavailable" in its version, close.
+//! The refusal holds no broker slot; how many run at once is capped, and
+//! past that the socket is simply closed.
+
+use std::future::Future;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use async_io::{Async, Timer};
+use futures_lite::future;
+
+use crate::codec::{self, ConnAck, ConnectReturn, Decoded, Frame, Packet, Properties, ProtocolVersion};
+
+use super::Shared;
+
+/// Refusals in progress at once; a flood past this is closed unanswered.
+const MAX_REFUSALS: usize = 32;
+/// A CONNECT is small; a refused client gets this much room and time.
+const REFUSAL_BYTES: usize = 4096;
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub(super) fn start(shared: &std::rc::Rc<Shared>, stream: Async<TcpStream>) -> Option<impl Future<Output = ()>> {
+    if shared.refusals_in_progress.get() >= MAX_REFUSALS {
+        return None;
+    }
+    shared.refusals_in_progress.set(shared.refusals_in_progress.get() + 1);
+    let shared = shared.clone();
+    Some(async move {
+        let answer = async { refuse(&stream).await };
+        let timeout = async {
+            Timer::after(REFUSAL_TIMEOUT).await;
+        };
+        future::or(answer, timeout).await;
+        shared.refusals_in_progress.set(shared.refusals_in_progress.get().saturating_sub(1));
+    })
+}
+
+async fn refuse(stream: &Async<TcpStream>) {
+    let mut buf = vec![0u8; REFUSAL_BYTES];
+    let mut filled = 0;
+    let version = loop {
+        let Some(space) = buf.get_mut(filled..).filter(|s| !s.is_empty()) else {
+            return;
+        };
+        let n = match stream.read_with(|mut s| s.read(space)).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        filled += n;
+        match codec::decode(buf.get(..filled).unwrap_or(&[]), ProtocolVersion::V3_1_1, REFUSAL_BYTES) {
+            Ok(Decoded::Packet(Packet::Connect(connect), _)) => break connect.protocol,
+            Ok(Decoded::Incomplete) => continue,
+            _ => return,
+        }
+    };
+    let connack = ConnAck {
+        session_present: false,
+        code: ConnectReturn::ServerUnavailable.code(version),
+        properties: Properties::default(),
+    };
+    if let Ok(frame) = Frame::packet(&Packet::ConnAck(connack), version) {
+        let bytes: Vec<u8> = frame.slices().iter().flat_map(|s| s.iter().copied()).collect();
+        let _ = stream.write_with(|mut s| s.write(&bytes)).await;
+    }
+}
