@@ -5,6 +5,8 @@
 //! `LocalExecutor` thread; `config` turns a mosquitto-style file into a typed,
 //! validated `Config`.
 
+pub mod cli;
 pub mod codec;
 pub mod config;
+pub mod logging;
 pub mod topic;
