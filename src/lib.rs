@@ -5,10 +5,11 @@
 //! `LocalExecutor` thread; `config` turns a mosquitto-style file into a typed,
 //! validated `Config`.
 
+pub mod broker;
+pub mod cli;
 pub mod codec;
 pub mod config;
-pub mod topic;
-pub mod session;
-pub mod broker;
 pub mod logging;
 pub mod net;
+pub mod session;
+pub mod topic;

@@ -1,0 +1,237 @@
+//! The command line (argh): `edgemq [run] [-c FILE] [-v] [--log-level L]`,
+//! `edgemq check-config FILE`, `edgemq --version`.
+//!
+//! Owns: turning argv into an [`Action`] for main.rs to dispatch on, and the
+//! `check-config` command itself. It starts nothing; `run` options given
+//! both before and after the `run` word are merged, the later ones winning.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use argh::FromArgs;
+use log::LevelFilter;
+
+use crate::config::{parse_log_level, Config};
+
+/// What the process was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Serve. `config: None` = built-in defaults; `log_level` overrides the
+    /// config file's (`-v` is `Some(Debug)`).
+    Run {
+        config: Option<PathBuf>,
+        log_level: Option<LevelFilter>,
+    },
+    /// Validate a config file and exit (see [`check_config`]).
+    CheckConfig { file: PathBuf },
+    /// Print [`version_line`] and exit 0.
+    Version,
+}
+
+/// edgemq, a small MQTT broker for routers, gateways and access points.
+/// Without a subcommand it runs the broker.
+#[derive(FromArgs, Debug)]
+struct TopLevel {
+    /// config file (mosquitto.conf style); without one, anonymous MQTT on
+    /// 127.0.0.1:1883
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+    /// log at debug level
+    #[argh(switch, short = 'v')]
+    verbose: bool,
+    /// log level: error, warn, info, debug, trace or off (overrides the
+    /// config file and -v)
+    #[argh(option, from_str_fn(level_arg))]
+    log_level: Option<LevelFilter>,
+    /// print the version and exit
+    #[argh(switch)]
+    version: bool,
+    #[argh(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+enum Command {
+    Run(RunArgs),
+    CheckConfig(CheckConfigArgs),
+}
+
+/// Run the broker (the default).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "run")]
+struct RunArgs {
+    /// config file (mosquitto.conf style); without one, anonymous MQTT on
+    /// 127.0.0.1:1883
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+    /// log at debug level
+    #[argh(switch, short = 'v')]
+    verbose: bool,
+    /// log level: error, warn, info, debug, trace or off (overrides the
+    /// config file and -v)
+    #[argh(option, from_str_fn(level_arg))]
+    log_level: Option<LevelFilter>,
+}
+
+/// Check a config file without starting: print its warnings, then
+/// "FILE: OK" (exit 0) or the error (exit 1).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "check-config")]
+struct CheckConfigArgs {
+    /// the config file to check
+    #[argh(positional)]
+    file: PathBuf,
+}
+
+fn level_arg(v: &str) -> Result<LevelFilter, String> {
+    parse_log_level(v)
+}
+
+/// The explicit level, else debug for `-v`, else none (the config decides).
+fn level(explicit: Option<LevelFilter>, verbose: bool) -> Option<LevelFilter> {
+    explicit.or(verbose.then_some(LevelFilter::Debug))
+}
+
+/// Parses the process's arguments; on `--help` or a usage error argh prints
+/// and exits (0 or 1).
+pub fn parse_args() -> Action {
+    let top: TopLevel = argh::from_env();
+    action(top)
+}
+
+/// Parses `args` (without the program name), for tests. `Err` carries
+/// argh's help text or usage error.
+pub fn parse_from(args: &[&str]) -> Result<Action, argh::EarlyExit> {
+    TopLevel::from_args(&["edgemq"], args).map(action)
+}
+
+fn action(top: TopLevel) -> Action {
+    if top.version {
+        return Action::Version;
+    }
+    let outer = level(top.log_level, top.verbose);
+    match top.command {
+        None => Action::Run {
+            config: top.config,
+            log_level: outer,
+        },
+        Some(Command::Run(run)) => Action::Run {
+            config: run.config.or(top.config),
+            log_level: level(run.log_level, run.verbose).or(outer),
+        },
+        Some(Command::CheckConfig(check)) => Action::CheckConfig { file: check.file },
+    }
+}
+
+/// "edgemq VERSION".
+pub fn version_line() -> String {
+    format!("edgemq {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// `edgemq check-config FILE`: warnings and the error on stderr, "FILE: OK"
+/// on stdout. Returns the exit code.
+pub fn check_config(file: &Path) -> i32 {
+    check_config_to(file, &mut std::io::stdout(), &mut std::io::stderr())
+}
+
+/// [`check_config`] with the output streams given, for tests.
+pub fn check_config_to(file: &Path, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    // Write errors (a closed pipe) change nothing about the verdict.
+    match Config::from_file(file) {
+        Ok((_, warnings)) => {
+            for w in &warnings {
+                let _ = writeln!(err, "warning: {w}");
+            }
+            let _ = writeln!(out, "{}: OK", file.display());
+            0
+        }
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            1
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn run(config: Option<&str>, log_level: Option<LevelFilter>) -> Action {
+        Action::Run {
+            config: config.map(PathBuf::from),
+            log_level,
+        }
+    }
+
+    #[test]
+    fn run_is_the_default() {
+        assert_eq!(parse_from(&[]).unwrap(), run(None, None));
+        assert_eq!(parse_from(&["-c", "f.conf"]).unwrap(), run(Some("f.conf"), None));
+        assert_eq!(parse_from(&["--config", "f.conf"]).unwrap(), run(Some("f.conf"), None));
+        assert_eq!(parse_from(&["run", "-c", "f.conf"]).unwrap(), run(Some("f.conf"), None));
+        assert_eq!(parse_from(&["run"]).unwrap(), run(None, None));
+    }
+
+    #[test]
+    fn levels() {
+        let debug = Some(LevelFilter::Debug);
+        assert_eq!(parse_from(&["-v"]).unwrap(), run(None, debug));
+        assert_eq!(parse_from(&["run", "--verbose"]).unwrap(), run(None, debug));
+        assert_eq!(
+            parse_from(&["--log-level", "warn", "-v"]).unwrap(),
+            run(None, Some(LevelFilter::Warn))
+        );
+        assert_eq!(
+            parse_from(&["--log-level", "off", "run", "--log-level", "trace"]).unwrap(),
+            run(None, Some(LevelFilter::Trace))
+        );
+        assert_eq!(
+            parse_from(&["-c", "a", "--log-level", "error", "run", "-c", "b"]).unwrap(),
+            run(Some("b"), Some(LevelFilter::Error))
+        );
+        assert!(parse_from(&["--log-level", "loud"]).is_err());
+    }
+
+    #[test]
+    fn check_config_and_version() {
+        assert_eq!(
+            parse_from(&["check-config", "x.conf"]).unwrap(),
+            Action::CheckConfig { file: "x.conf".into() }
+        );
+        assert!(parse_from(&["check-config"]).is_err());
+        assert_eq!(parse_from(&["--version"]).unwrap(), Action::Version);
+        assert_eq!(parse_from(&["--version", "run"]).unwrap(), Action::Version);
+        assert_eq!(version_line(), format!("edgemq {}", env!("CARGO_PKG_VERSION")));
+    }
+
+    #[test]
+    fn help_and_errors_exit_early() {
+        let help = parse_from(&["--help"]).unwrap_err();
+        assert_eq!(help.status, Ok(()));
+        assert!(help.output.contains("check-config"));
+        assert!(parse_from(&["serve"]).unwrap_err().status.is_err());
+        assert!(parse_from(&["--bogus"]).unwrap_err().status.is_err());
+    }
+
+    #[test]
+    fn check_config_reports() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.conf");
+        std::fs::write(&good, "listener 1883\nacl_file /etc/acl\n").unwrap();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        assert_eq!(check_config_to(&good, &mut out, &mut err), 0);
+        let (out, err) = (String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap());
+        assert_eq!(out, format!("{}: OK\n", good.display()));
+        assert!(err.starts_with("warning: ") && err.contains(":2: ") && err.contains("acl_file"));
+
+        let bad = dir.path().join("bad.conf");
+        std::fs::write(&bad, "\n\nfoo bar\n").unwrap();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        assert_eq!(check_config_to(&bad, &mut out, &mut err), 1);
+        assert!(out.is_empty());
+        let err = String::from_utf8(err).unwrap();
+        assert_eq!(err, format!("error: {}:3: unknown key 'foo'\n", bad.display()));
+    }
+}

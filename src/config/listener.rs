@@ -1,0 +1,143 @@
+//! `listener PORT [ADDRESS]`: where edgemq accepts connections.
+//!
+//! Addresses are IP literals only (plus `localhost`, read as 127.0.0.1): a
+//! name would need a resolver at startup, and on a router at boot DNS is
+//! often not up yet. Without an address a listener takes every interface, as
+//! in mosquitto.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// One listening socket (or, without an address, one per address family).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerConfig {
+    /// TCP port; 0 asks the OS for an ephemeral port (tests use it).
+    pub port: u16,
+    /// An IP literal in canonical form; `None` = all interfaces.
+    pub address: Option<String>,
+    /// The file that defined it; empty for the built-in default listener.
+    pub file: String,
+    /// The line that defined it; 0 for the built-in default listener.
+    pub line: usize,
+}
+
+impl ListenerConfig {
+    /// What to bind, in order.
+    ///
+    /// Without an address: `[::]:port` first, then `0.0.0.0:port`. On Linux a
+    /// `[::]` socket is dual-stack by default (net.ipv6.bindv6only = 0), so
+    /// the second bind then fails with `AddrInUse` and can be ignored; on a
+    /// kernel without IPv6 the first fails and the second serves IPv4. With
+    /// an address: exactly that address.
+    pub fn socket_addrs(&self) -> Vec<SocketAddr> {
+        match &self.address {
+            None => vec![
+                SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), self.port),
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), self.port),
+            ],
+            Some(a) => match a.parse::<IpAddr>() {
+                Ok(ip) => vec![SocketAddr::new(ip, self.port)],
+                // Only reachable if a caller built the struct by hand with a
+                // name in it; the parser stores literals only.
+                Err(_) => Vec::new(),
+            },
+        }
+    }
+
+    /// Whether two listeners would bind the same socket.
+    pub(crate) fn overlaps(&self, other: &ListenerConfig) -> bool {
+        if self.port == 0 || self.port != other.port {
+            return false;
+        }
+        match (&self.address, &other.address) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
+    }
+}
+
+impl std::fmt::Display for ListenerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.address {
+            None => write!(f, "*:{}", self.port),
+            Some(a) if a.contains(':') => write!(f, "[{a}]:{}", self.port),
+            Some(a) => write!(f, "{a}:{}", self.port),
+        }
+    }
+}
+
+/// The ADDRESS argument: an IPv4 literal, an IPv6 literal with or without
+/// brackets, or `localhost`. Returns the canonical text of the address.
+pub(crate) fn parse_address(v: &str) -> Result<String, String> {
+    if v.starts_with('/') {
+        return Err(format!(
+            "'{v}' looks like a unix socket path; unix socket listeners are not supported yet"
+        ));
+    }
+    if v.eq_ignore_ascii_case("localhost") {
+        return Ok(Ipv4Addr::LOCALHOST.to_string());
+    }
+    let literal = v
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .unwrap_or(v);
+    literal
+        .parse::<IpAddr>()
+        .map(|ip| ip.to_string())
+        .map_err(|_| {
+            format!("expected an IPv4 or IPv6 address literal, got '{v}' (host names are not resolved)")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listener(port: u16, address: Option<&str>) -> ListenerConfig {
+        ListenerConfig {
+            port,
+            address: address.map(str::to_owned),
+            file: String::new(),
+            line: 1,
+        }
+    }
+
+    #[test]
+    fn addresses() {
+        assert_eq!(parse_address("127.0.0.1").as_deref(), Ok("127.0.0.1"));
+        assert_eq!(parse_address("::1").as_deref(), Ok("::1"));
+        assert_eq!(parse_address("[::1]").as_deref(), Ok("::1"));
+        assert_eq!(parse_address("0:0::1").as_deref(), Ok("::1"));
+        assert_eq!(parse_address("localhost").as_deref(), Ok("127.0.0.1"));
+        assert!(parse_address("example.com").is_err());
+        assert!(parse_address("/run/edgemq.sock").unwrap_err().contains("unix"));
+        assert!(parse_address("[::1").is_err());
+        assert!(parse_address("1.2.3.4:1883").is_err());
+    }
+
+    #[test]
+    fn socket_addrs() {
+        let any = listener(1883, None).socket_addrs();
+        assert_eq!(any.len(), 2);
+        assert_eq!(any.first().map(|a| a.to_string()).as_deref(), Some("[::]:1883"));
+        assert_eq!(any.get(1).map(|a| a.to_string()).as_deref(), Some("0.0.0.0:1883"));
+        let one = listener(0, Some("::1")).socket_addrs();
+        assert_eq!(one, vec!["[::1]:0".parse().unwrap()]);
+        assert!(listener(1, Some("not an ip")).socket_addrs().is_empty());
+    }
+
+    #[test]
+    fn overlap() {
+        assert!(listener(1883, None).overlaps(&listener(1883, Some("10.0.0.1"))));
+        assert!(listener(1883, Some("::1")).overlaps(&listener(1883, Some("::1"))));
+        assert!(!listener(1883, Some("::1")).overlaps(&listener(1883, Some("127.0.0.1"))));
+        assert!(!listener(1883, None).overlaps(&listener(1884, None)));
+        assert!(!listener(0, None).overlaps(&listener(0, None)));
+    }
+
+    #[test]
+    fn display() {
+        assert_eq!(listener(1883, None).to_string(), "*:1883");
+        assert_eq!(listener(1883, Some("::1")).to_string(), "[::1]:1883");
+        assert_eq!(listener(1883, Some("10.0.0.1")).to_string(), "10.0.0.1:1883");
+    }
+}

@@ -1,0 +1,563 @@
+//! The line loop: splits lines into key and values, applies each key to a
+//! [`Config`] under construction, follows `include_dir`, and runs the
+//! cross-key checks at the end.
+//!
+//! Invariants: every key is handled by exactly one arm of [`Parser::apply`];
+//! every error carries the file and line it comes from; each file is read at
+//! most once (a second visit is an include loop), at most
+//! `MAX_CONFIG_FILES` files and `MAX_INCLUDE_DEPTH` levels deep.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use log::LevelFilter;
+
+use super::error::{ConfigError, Warning};
+use super::limits::*;
+use super::listener::{parse_address, ListenerConfig};
+use super::values::{self, Bare};
+use super::{default_listener, mosquitto, source, Config, DuplicateClientId};
+
+/// One meaningful line of a config file.
+struct Line<'a> {
+    file: &'a str,
+    number: usize,
+    key: &'a str,
+    args: Vec<&'a str>,
+}
+
+impl<'a> Line<'a> {
+    fn error(&self, message: impl std::fmt::Display) -> ConfigError {
+        ConfigError::new(self.file, self.number, format!("{}: {message}", self.key))
+    }
+
+    /// The single value of a single-valued key.
+    fn one(&self) -> Result<&'a str, ConfigError> {
+        match self.args.as_slice() {
+            [v] => Ok(v),
+            [] => Err(self.error("missing value")),
+            [_, extra, ..] => Err(self.error(format!(
+                "unexpected extra value '{}' (comments must be on their own line)",
+                extra.escape_debug()
+            ))),
+        }
+    }
+
+    fn boolean(&self) -> Result<bool, ConfigError> {
+        values::boolean(self.one()?).map_err(|m| self.error(m))
+    }
+
+    fn number(&self, min: u64, max: u64) -> Result<u64, ConfigError> {
+        values::bounded(self.one()?, min, max).map_err(|m| self.error(m))
+    }
+
+    /// A count or size held in a `usize`; the ceilings all fit 32 bits.
+    fn size(&self, min: usize, max: usize) -> Result<usize, ConfigError> {
+        let n = self.number(to_u64(min), to_u64(max))?;
+        usize::try_from(n).map_err(|_| self.error(format!("{n} does not fit this platform")))
+    }
+
+    fn duration(&self, bare: Bare, min: Duration, max: Duration) -> Result<Duration, ConfigError> {
+        let d = values::duration(self.one()?, bare, max).map_err(|m| self.error(m))?;
+        if d < min {
+            return Err(self.error(format!("must be at least {}s", min.as_secs())));
+        }
+        Ok(d)
+    }
+}
+
+fn to_u64(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// Where a key was last set, for messages about combinations of keys.
+#[derive(Clone)]
+struct Origin {
+    file: String,
+    line: usize,
+}
+
+pub(crate) struct Parser {
+    config: Config,
+    listeners: Vec<ListenerConfig>,
+    allow_anonymous: Option<bool>,
+    log_level: Option<LevelFilter>,
+    log_type: Option<LevelFilter>,
+    warnings: Vec<Warning>,
+    origins: HashMap<&'static str, Origin>,
+    /// Canonical paths of the files read so far.
+    visited: Vec<PathBuf>,
+    /// The name of the main file, for messages that belong to no line.
+    main: String,
+}
+
+impl Parser {
+    pub(crate) fn new(main: &str) -> Self {
+        Parser {
+            config: Config::default(),
+            listeners: Vec::new(),
+            allow_anonymous: None,
+            log_level: None,
+            log_type: None,
+            warnings: Vec::new(),
+            origins: HashMap::new(),
+            visited: Vec::new(),
+            main: main.to_owned(),
+        }
+    }
+
+    /// Records that `path` is being read; refuses loops and too many files.
+    /// `line` is the `include_dir` line that led here (0 for the main file).
+    pub(crate) fn visit(&mut self, path: &Path, from: &str, line: usize) -> Result<(), ConfigError> {
+        let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        if self.visited.contains(&canonical) {
+            return Err(ConfigError::new(
+                from,
+                line,
+                format!("include_dir: '{}' is already being read (include loop)", path.display()),
+            ));
+        }
+        if self.visited.len() >= MAX_CONFIG_FILES {
+            return Err(ConfigError::new(
+                from,
+                line,
+                format!("include_dir: more than {MAX_CONFIG_FILES} config files in total"),
+            ));
+        }
+        self.visited.push(canonical);
+        Ok(())
+    }
+
+    /// Applies every line of `text`, which came from `file`.
+    pub(crate) fn parse(&mut self, text: &str, file: &str, depth: usize) -> Result<(), ConfigError> {
+        for (index, raw) in text.lines().enumerate() {
+            let trimmed = raw.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let mut words = trimmed.split_whitespace();
+            let Some(key) = words.next() else { continue };
+            let line = Line {
+                file,
+                number: index.saturating_add(1),
+                key,
+                args: words.collect(),
+            };
+            self.apply(&line, depth)?;
+        }
+        Ok(())
+    }
+
+    fn set(&mut self, key: &'static str, line: &Line<'_>) {
+        let origin = Origin {
+            file: line.file.to_owned(),
+            line: line.number,
+        };
+        self.origins.insert(key, origin);
+    }
+
+    fn apply(&mut self, line: &Line<'_>, depth: usize) -> Result<(), ConfigError> {
+        let c = &mut self.config;
+        match line.key {
+            "listener" => return self.listener(line),
+            "include_dir" => return self.include_dir(line, depth),
+            "allow_anonymous" => self.allow_anonymous = Some(line.boolean()?),
+            "max_connections" => {
+                c.max_connections = match line.one()? {
+                    "-1" => MAX_CONNECTIONS_CEILING,
+                    _ => line.size(1, MAX_CONNECTIONS_CEILING)?,
+                };
+                self.set("max_connections", line);
+            }
+            "max_sessions" => {
+                c.max_sessions = line.size(1, MAX_SESSIONS_CEILING)?;
+                self.set("max_sessions", line);
+            }
+            "max_packet_size" => {
+                c.max_packet_size = line.size(MAX_PACKET_SIZE_FLOOR, MAX_PACKET_SIZE_CEILING)?;
+            }
+            "max_inflight_messages" => {
+                c.max_inflight_messages = match line.one()? {
+                    "0" => MAX_INFLIGHT_CEILING,
+                    _ => {
+                        let n = line.number(1, u64::from(MAX_INFLIGHT_CEILING))?;
+                        u16::try_from(n).unwrap_or(MAX_INFLIGHT_CEILING)
+                    }
+                };
+            }
+            "max_queued_messages" => {
+                if line.one()? == "0" {
+                    return Err(line.error(format!(
+                        "0 (unlimited in mosquitto) is not supported; \
+                         use a number from 1 to the ceiling of {MAX_QUEUED_CEILING}"
+                    )));
+                }
+                c.max_queued_messages = line.size(1, MAX_QUEUED_CEILING)?;
+            }
+            "backpressure_timeout" => {
+                c.backpressure_timeout =
+                    line.duration(Bare::Seconds, Duration::ZERO, BACKPRESSURE_TIMEOUT_CEILING)?;
+            }
+            "max_outbound_bytes" => {
+                c.max_outbound_bytes = line.size(1, MAX_OUTBOUND_BYTES_CEILING)?;
+            }
+            "queue_qos0_messages" => c.queue_qos0_messages = line.boolean()?,
+            "persistent_client_expiration" => {
+                c.persistent_client_expiration = match line.one()? {
+                    "never" => None,
+                    v => {
+                        let d = values::duration(v, Bare::Refused, SESSION_EXPIRY_CEILING)
+                            .map_err(|m| line.error(format!("{m}, or 'never'")))?;
+                        if d.is_zero() {
+                            return Err(line.error("must be longer than 0 (or 'never')"));
+                        }
+                        Some(d)
+                    }
+                };
+            }
+            "duplicate_client_id" => {
+                c.duplicate_client_id = match line.one()? {
+                    "takeover" => DuplicateClientId::Takeover,
+                    "reject" => DuplicateClientId::Reject,
+                    v => {
+                        return Err(line.error(format!(
+                            "expected takeover or reject, got '{}'",
+                            v.escape_debug()
+                        )))
+                    }
+                };
+            }
+            "max_client_id_length" => {
+                c.max_client_id_length = line.size(1, MAX_STRING_LENGTH_CEILING)?;
+                self.set("max_client_id_length", line);
+            }
+            "max_topic_length" => c.max_topic_length = line.size(1, MAX_STRING_LENGTH_CEILING)?,
+            "max_topic_levels" => c.max_topic_levels = line.size(1, MAX_TOPIC_LEVELS_CEILING)?,
+            "max_subscriptions_per_client" => {
+                c.max_subscriptions_per_client = line.size(1, MAX_SUBSCRIPTIONS_CEILING)?;
+            }
+            "strict_identifiers" => {
+                c.strict_identifiers = line.boolean()?;
+                self.set("strict_identifiers", line);
+            }
+            "connect_timeout" => {
+                c.connect_timeout =
+                    line.duration(Bare::Seconds, Duration::from_secs(1), CONNECT_TIMEOUT_CEILING)?;
+            }
+            "persistence" => {
+                c.persistence = line.boolean()?;
+                self.set("persistence", line);
+            }
+            "persistence_location" => c.persistence_location = PathBuf::from(line.one()?),
+            "autosave_interval" => {
+                c.autosave_interval = line
+                    .duration(Bare::Seconds, Duration::ZERO, AUTOSAVE_INTERVAL_CEILING)?;
+                if c.autosave_interval.is_zero() {
+                    return Err(line.error(
+                        "must be at least 1s (mosquitto's 0 has no meaning here; \
+                         for a flush before every acknowledgement use persistence_sync true)",
+                    ));
+                }
+            }
+            "persistence_sync" => {
+                c.persistence_sync = line.boolean()?;
+                self.set("persistence_sync", line);
+            }
+            "persistence_cache_bytes" => {
+                c.persistence_cache_bytes =
+                    line.number(PERSISTENCE_CACHE_FLOOR, PERSISTENCE_CACHE_CEILING)?;
+            }
+            "max_store_bytes" => {
+                c.max_store_bytes = line.number(MAX_STORE_BYTES_FLOOR, MAX_STORE_BYTES_CEILING)?;
+            }
+            "max_retained_messages" => {
+                c.max_retained_messages = line.size(1, MAX_RETAINED_CEILING)?;
+            }
+            "memory_limit" => c.memory_limit = line.number(0, MEMORY_LIMIT_CEILING)?,
+            "log_level" => {
+                self.log_level = Some(values::log_level(line.one()?).map_err(|m| line.error(m))?);
+            }
+            "log_type" => return self.log_type(line),
+            "log_dest" => return self.log_dest(line),
+            "allow_zero_length_clientid" => c.allow_zero_length_clientid = line.boolean()?,
+            "auto_id_prefix" => {
+                let v = line.one()?;
+                if v.len() > AUTO_ID_PREFIX_CEILING {
+                    return Err(line.error(format!(
+                        "{} bytes is above the ceiling of {AUTO_ID_PREFIX_CEILING}",
+                        v.len()
+                    )));
+                }
+                c.auto_id_prefix = v.to_owned();
+                self.set("auto_id_prefix", line);
+            }
+            "max_keepalive" => {
+                let n = line.number(0, u64::from(u16::MAX))?;
+                c.max_keepalive = u16::try_from(n).unwrap_or(u16::MAX);
+            }
+            "pid_file" => c.pid_file = Some(PathBuf::from(line.one()?)),
+            key => match mosquitto::not_implemented(key) {
+                Some(message) => self.warnings.push(Warning::new(line.file, line.number, message)),
+                None => {
+                    return Err(ConfigError::new(
+                        line.file,
+                        line.number,
+                        format!("unknown key '{}'", key.escape_debug()),
+                    ))
+                }
+            },
+        }
+        Ok(())
+    }
+
+    /// `listener PORT [ADDRESS]`.
+    fn listener(&mut self, line: &Line<'_>) -> Result<(), ConfigError> {
+        let (port, address) = match line.args.as_slice() {
+            [port] => (port, None),
+            [port, address] => (port, Some(address)),
+            [] => return Err(line.error("expected PORT [ADDRESS]")),
+            [_, _, extra, ..] => {
+                return Err(line.error(format!(
+                    "unexpected extra value '{}'; expected PORT [ADDRESS]",
+                    extra.escape_debug()
+                )))
+            }
+        };
+        let port = values::bounded(port, 0, u64::from(u16::MAX))
+            .map_err(|m| line.error(format!("port: {m}")))?;
+        let listener = ListenerConfig {
+            port: u16::try_from(port).unwrap_or(u16::MAX),
+            address: address
+                .map(|a| parse_address(a))
+                .transpose()
+                .map_err(|m| line.error(m))?,
+            file: line.file.to_owned(),
+            line: line.number,
+        };
+        if let Some(earlier) = self.listeners.iter().find(|l| l.overlaps(&listener)) {
+            return Err(line.error(format!(
+                "{listener} clashes with the listener {earlier} at {}:{}",
+                earlier.file, earlier.line
+            )));
+        }
+        if self.listeners.len() >= MAX_LISTENERS {
+            return Err(line.error(format!("more than {MAX_LISTENERS} listeners")));
+        }
+        self.listeners.push(listener);
+        Ok(())
+    }
+
+    /// `include_dir DIR`: every `*.conf` in DIR, in name order, as if its
+    /// lines stood here.
+    fn include_dir(&mut self, line: &Line<'_>, depth: usize) -> Result<(), ConfigError> {
+        let dir = Path::new(line.one()?);
+        if depth >= MAX_INCLUDE_DEPTH {
+            return Err(line.error(format!("nested more than {MAX_INCLUDE_DEPTH} levels deep")));
+        }
+        let files = source::conf_files(dir)
+            .map_err(|e| line.error(format!("cannot read directory '{}': {e}", dir.display())))?;
+        for path in files {
+            let name = path.display().to_string();
+            self.visit(&path, line.file, line.number)?;
+            let text = source::read_file(&path, &name)?;
+            self.parse(&text, &name, depth.saturating_add(1))?;
+        }
+        Ok(())
+    }
+
+    /// `log_type TYPE...`: the most verbose type given wins over all lines.
+    fn log_type(&mut self, line: &Line<'_>) -> Result<(), ConfigError> {
+        if line.args.is_empty() {
+            return Err(line.error("missing value"));
+        }
+        for v in &line.args {
+            let level = mosquitto::log_type_level(v).ok_or_else(|| {
+                line.error(format!(
+                    "expected none, error, warning, notice, information, subscribe, \
+                     unsubscribe, websockets, debug or all, got '{}'",
+                    v.escape_debug()
+                ))
+            })?;
+            self.log_type = Some(self.log_type.map_or(level, |l| l.max(level)));
+        }
+        self.set("log_type", line);
+        Ok(())
+    }
+
+    /// `log_dest`: edgemq always writes to stderr (journald and procd
+    /// collect it); other destinations are warned about.
+    fn log_dest(&mut self, line: &Line<'_>) -> Result<(), ConfigError> {
+        let message = match line.args.first().copied() {
+            None => return Err(line.error("missing value")),
+            Some("stderr") => return Ok(()),
+            Some("stdout") => "log_dest stdout: edgemq writes its log to stderr".to_owned(),
+            Some(v) => format!(
+                "log_dest '{}' is not implemented; edgemq writes its log to stderr",
+                v.escape_debug()
+            ),
+        };
+        self.warnings.push(Warning::new(line.file, line.number, message));
+        Ok(())
+    }
+
+    fn origin(&self, keys: &[&str]) -> Origin {
+        keys.iter()
+            .find_map(|k| self.origins.get(k).cloned())
+            .unwrap_or(Origin {
+                file: self.main.clone(),
+                line: 0,
+            })
+    }
+
+    /// Defaults that depend on the whole file, then cross-key checks.
+    pub(crate) fn finish(mut self) -> Result<(Config, Vec<Warning>), ConfigError> {
+        let from_file = !self.listeners.is_empty();
+        let mut c = std::mem::take(&mut self.config);
+        c.listeners = if from_file {
+            std::mem::take(&mut self.listeners)
+        } else {
+            vec![default_listener()]
+        };
+        c.listeners_from_file = from_file;
+        // mosquitto 2.0: a config that opens a listener must allow
+        // anonymous access explicitly.
+        c.allow_anonymous = self.allow_anonymous.unwrap_or(!from_file);
+        c.log_level = match (self.log_level, self.log_type) {
+            (Some(level), Some(_)) => {
+                let o = self.origin(&["log_type"]);
+                self.warnings.push(Warning::new(
+                    &o.file,
+                    o.line,
+                    "log_type is ignored because log_level is set",
+                ));
+                level
+            }
+            (Some(level), None) | (None, Some(level)) => level,
+            (None, None) => LevelFilter::Info,
+        };
+
+        if c.strict_identifiers && !c.auto_id_prefix.bytes().all(strict_client_id_byte) {
+            let o = self.origin(&["auto_id_prefix", "strict_identifiers"]);
+            return Err(ConfigError::new(
+                &o.file,
+                o.line,
+                format!(
+                    "auto_id_prefix '{}' has characters that strict_identifiers refuses \
+                     (allowed: A-Z a-z 0-9 _ @ . : -)",
+                    c.auto_id_prefix.escape_debug()
+                ),
+            ));
+        }
+        if c.auto_id_prefix.len() >= c.max_client_id_length {
+            let o = self.origin(&["auto_id_prefix", "max_client_id_length"]);
+            return Err(ConfigError::new(
+                &o.file,
+                o.line,
+                format!(
+                    "auto_id_prefix ({} bytes) leaves no room for generated ids under \
+                     max_client_id_length {}",
+                    c.auto_id_prefix.len(),
+                    c.max_client_id_length
+                ),
+            ));
+        }
+        if c.max_connections > c.max_sessions {
+            let o = self.origin(&["max_connections", "max_sessions"]);
+            self.warnings.push(Warning::new(
+                &o.file,
+                o.line,
+                format!(
+                    "max_connections {} exceeds max_sessions {}: every client needs a session, \
+                     so at most {} can be connected",
+                    c.max_connections, c.max_sessions, c.max_sessions
+                ),
+            ));
+        }
+        if c.persistence_sync && !c.persistence {
+            let o = self.origin(&["persistence_sync", "persistence"]);
+            self.warnings.push(Warning::new(
+                &o.file,
+                o.line,
+                "persistence_sync has no effect with persistence false",
+            ));
+        }
+        Ok((c, self.warnings))
+    }
+}
+
+/// SPEC §8's strict client id characters: `[A-Za-z0-9_@.:-]`.
+fn strict_client_id_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'@' | b'.' | b':' | b'-')
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<(Config, Vec<Warning>), ConfigError> {
+        Config::parse_str(text, "t.conf")
+    }
+
+    #[test]
+    fn comments_blank_lines_and_whitespace() {
+        let (c, w) = parse("# a comment\n\n   \t\n  max_topic_levels   7  \r\n\t# indented comment\n").unwrap();
+        assert_eq!(c.max_topic_levels, 7);
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn trailing_comment_is_an_error() {
+        let e = parse("persistence true # keep it").unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(e.message.contains("extra value '#'"), "{e}");
+    }
+
+    #[test]
+    fn missing_value() {
+        let e = parse("\nmax_sessions\n").unwrap_err();
+        assert_eq!(e.to_string(), "t.conf:2: max_sessions: missing value");
+    }
+
+    #[test]
+    fn later_lines_override() {
+        let (c, _) = parse("max_sessions 7\nmax_sessions 9").unwrap();
+        assert_eq!(c.max_sessions, 9);
+    }
+
+    #[test]
+    fn log_type_and_log_level() {
+        let (c, _) = parse("log_type error\nlog_type warning").unwrap();
+        assert_eq!(c.log_level, LevelFilter::Warn);
+        let (c, _) = parse("log_type none").unwrap();
+        assert_eq!(c.log_level, LevelFilter::Off);
+        let (c, _) = parse("log_type none\nlog_type all").unwrap();
+        assert_eq!(c.log_level, LevelFilter::Debug);
+        let (c, w) = parse("log_type all\nlog_level error").unwrap();
+        assert_eq!(c.log_level, LevelFilter::Error);
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].line, 1);
+        assert!(parse("log_type loud").is_err());
+    }
+
+    #[test]
+    fn log_dest() {
+        assert!(parse("log_dest stderr").unwrap().1.is_empty());
+        assert_eq!(parse("log_dest stdout").unwrap().1.len(), 1);
+        let (_, w) = parse("log_dest file /var/log/mosquitto.log").unwrap();
+        assert!(w[0].message.contains("'file'"));
+    }
+
+    #[test]
+    fn cross_checks() {
+        let e = parse("strict_identifiers true\nauto_id_prefix auto#").unwrap_err();
+        assert_eq!(e.line, 2);
+        let e = parse("max_client_id_length 5\nauto_id_prefix abcde").unwrap_err();
+        assert_eq!(e.line, 2);
+        let (_, w) = parse("max_connections 4000").unwrap();
+        assert_eq!((w.len(), w[0].line), (1, 1));
+        let (_, w) = parse("persistence false\npersistence_sync true").unwrap();
+        assert_eq!((w.len(), w[0].line), (1, 2));
+    }
+}
