@@ -237,7 +237,7 @@ impl AckKind {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::super::{Ack, Disconnect, Property, SubAck};
     use super::*;

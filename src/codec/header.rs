@@ -80,7 +80,7 @@ pub(super) fn expect_flags(flags: u8, expected: u8) -> Result<(), DecodeError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

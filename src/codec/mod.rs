@@ -247,7 +247,7 @@ pub fn encode(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 pub(crate) mod test_util {
     use super::*;
 

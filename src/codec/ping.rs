@@ -15,7 +15,7 @@ pub(super) fn write(packet_type: u8, out: &mut Vec<u8>) -> Result<(), EncodeErro
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::super::test_util::{dec, enc};
     use super::super::{Packet, ProtocolVersion};

@@ -176,7 +176,7 @@ pub(super) fn write(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::super::{decode, encode, Decoded, Packet, Property};
     use super::*;

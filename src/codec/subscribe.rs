@@ -152,7 +152,7 @@ pub(super) fn write(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::super::test_util::{dec, enc};
     use super::super::{Packet, Property};
