@@ -181,7 +181,7 @@ fn read_body(
             Packet::ConnAck(connack::read(&mut reader, version)?)
         }
         3 => Packet::Publish(publish::read(flags, &mut reader, version)?),
-        4 | 5 | 6 | 7 => {
+        4..=7 => {
             let kind = AckKind::from_packet_type(header.kind)?;
             header::expect_flags(flags, kind.fixed_flags())?;
             Packet::Ack(ack::read(kind, &mut reader, version)?)
@@ -245,5 +245,37 @@ pub fn encode(
         Packet::PingResp => ping::write(13, out),
         Packet::Disconnect(p) => disconnect::write(p, version, out),
         Packet::Auth(p) => auth::write(p, version, out),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+pub(crate) mod test_util {
+    use super::*;
+
+    /// Decodes exactly one whole packet from `bytes`.
+    pub fn dec(bytes: &[u8], version: ProtocolVersion) -> Result<Packet, DecodeError> {
+        match decode(bytes, version, 1 << 20)? {
+            Decoded::Packet(p, n) => {
+                assert_eq!(n, bytes.len(), "packet length");
+                Ok(p)
+            }
+            Decoded::Incomplete => panic!("incomplete: {bytes:02X?}"),
+        }
+    }
+
+    /// Encodes, and checks that `Frame::packet` produces the same bytes.
+    pub fn enc(packet: &Packet, version: ProtocolVersion) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode(packet, version, &mut out).unwrap();
+        let frame = Frame::packet(packet, version).unwrap();
+        let framed: Vec<u8> = frame
+            .slices()
+            .iter()
+            .flat_map(|s| s.iter().copied())
+            .collect();
+        assert_eq!(framed, out, "Frame::packet agrees with encode");
+        assert_eq!(frame.len(), out.len());
+        out
     }
 }
