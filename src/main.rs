@@ -72,8 +72,7 @@ fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
     };
     let served = async_io::block_on(executor.run(net::serve(&executor, broker, &config.listeners, shutdown)));
     match served {
-        Ok(broker) => {
-            let stats = broker.stats();
+        Ok(stats) => {
             info!(
                 "stopped: {} connections accepted, {} messages received, {} deliveries",
                 stats.connections_accepted, stats.messages_received, stats.deliveries

@@ -12,16 +12,15 @@ mod refuse;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::net::TcpStream;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use async_io::{Async, Timer};
+use async_io::Timer;
 use futures_lite::future;
 use log::{info, warn};
 use smol::LocalExecutor;
 
-use crate::broker::{Broker, ConnId, OpenRefused};
+use crate::broker::{Broker, ConnId, OpenRefused, Stats};
 use crate::config::ListenerConfig;
 
 pub use listener::BindError;
@@ -81,7 +80,7 @@ impl Shared {
 }
 
 /// Serves MQTT on `listeners` until `shutdown` resolves, then closes every
-/// client and returns the broker (for the store to flush, later).
+/// client and returns the broker's final counters.
 ///
 /// A listener whose address does not exist yet is retried in the
 /// background; any other bind error fails the start.
@@ -90,7 +89,7 @@ pub async fn serve(
     broker: Broker,
     listeners: &[ListenerConfig],
     shutdown: impl Future<Output = ()>,
-) -> Result<Broker, BindError> {
+) -> Result<Stats, BindError> {
     let shared = Rc::new(Shared {
         broker: RefCell::new(broker),
         scratch: RefCell::new(vec![0; SCRATCH_BYTES].into_boxed_slice()),
@@ -121,8 +120,8 @@ pub async fn serve(
         warn!("{} connections did not close in time", shared.live_tasks.get());
     }
     drop(timer_task);
-    let shared = Rc::try_unwrap(shared).map_err(|_| BindError::Internal("connection tasks outlived shutdown"))?;
-    Ok(shared.broker.into_inner())
+    let stats = shared.broker.borrow().stats().clone();
+    Ok(stats)
 }
 
 async fn accept_loop(executor: Rc<LocalExecutor<'static>>, shared: Rc<Shared>, bound: listener::Bound) {
@@ -178,6 +177,3 @@ async fn sweep_loop(shared: Rc<Shared>) {
         shared.dispatch_wakeups();
     }
 }
-
-#[allow(dead_code)]
-fn _assert_stream_type(_: &Async<TcpStream>) {}
