@@ -154,7 +154,7 @@ pub fn check_config_to(file: &Path, out: &mut dyn Write, err: &mut dyn Write) ->
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -168,9 +168,18 @@ mod tests {
     #[test]
     fn run_is_the_default() {
         assert_eq!(parse_from(&[]).unwrap(), run(None, None));
-        assert_eq!(parse_from(&["-c", "f.conf"]).unwrap(), run(Some("f.conf"), None));
-        assert_eq!(parse_from(&["--config", "f.conf"]).unwrap(), run(Some("f.conf"), None));
-        assert_eq!(parse_from(&["run", "-c", "f.conf"]).unwrap(), run(Some("f.conf"), None));
+        assert_eq!(
+            parse_from(&["-c", "f.conf"]).unwrap(),
+            run(Some("f.conf"), None)
+        );
+        assert_eq!(
+            parse_from(&["--config", "f.conf"]).unwrap(),
+            run(Some("f.conf"), None)
+        );
+        assert_eq!(
+            parse_from(&["run", "-c", "f.conf"]).unwrap(),
+            run(Some("f.conf"), None)
+        );
         assert_eq!(parse_from(&["run"]).unwrap(), run(None, None));
     }
 
@@ -198,12 +207,17 @@ mod tests {
     fn check_config_and_version() {
         assert_eq!(
             parse_from(&["check-config", "x.conf"]).unwrap(),
-            Action::CheckConfig { file: "x.conf".into() }
+            Action::CheckConfig {
+                file: "x.conf".into()
+            }
         );
         assert!(parse_from(&["check-config"]).is_err());
         assert_eq!(parse_from(&["--version"]).unwrap(), Action::Version);
         assert_eq!(parse_from(&["--version", "run"]).unwrap(), Action::Version);
-        assert_eq!(version_line(), format!("edgemq {}", env!("CARGO_PKG_VERSION")));
+        assert_eq!(
+            version_line(),
+            format!("edgemq {}", env!("CARGO_PKG_VERSION"))
+        );
     }
 
     #[test]
@@ -222,7 +236,10 @@ mod tests {
         std::fs::write(&good, "listener 1883\nacl_file /etc/acl\n").unwrap();
         let (mut out, mut err) = (Vec::new(), Vec::new());
         assert_eq!(check_config_to(&good, &mut out, &mut err), 0);
-        let (out, err) = (String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap());
+        let (out, err) = (
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        );
         assert_eq!(out, format!("{}: OK\n", good.display()));
         assert!(err.starts_with("warning: ") && err.contains(":2: ") && err.contains("acl_file"));
 
@@ -232,6 +249,9 @@ mod tests {
         assert_eq!(check_config_to(&bad, &mut out, &mut err), 1);
         assert!(out.is_empty());
         let err = String::from_utf8(err).unwrap();
-        assert_eq!(err, format!("error: {}:3: unknown key 'foo'\n", bad.display()));
+        assert_eq!(
+            err,
+            format!("error: {}:3: unknown key 'foo'\n", bad.display())
+        );
     }
 }

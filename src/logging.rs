@@ -99,6 +99,7 @@ impl Default for RateLimitedLog {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -84,11 +84,14 @@ pub(crate) fn parse_address(v: &str) -> Result<String, String> {
         .parse::<IpAddr>()
         .map(|ip| ip.to_string())
         .map_err(|_| {
-            format!("expected an IPv4 or IPv6 address literal, got '{v}' (host names are not resolved)")
+            format!(
+                "expected an IPv4 or IPv6 address literal, got '{v}' (host names are not resolved)"
+            )
         })
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -109,7 +112,9 @@ mod tests {
         assert_eq!(parse_address("0:0::1").as_deref(), Ok("::1"));
         assert_eq!(parse_address("localhost").as_deref(), Ok("127.0.0.1"));
         assert!(parse_address("example.com").is_err());
-        assert!(parse_address("/run/edgemq.sock").unwrap_err().contains("unix"));
+        assert!(parse_address("/run/edgemq.sock")
+            .unwrap_err()
+            .contains("unix"));
         assert!(parse_address("[::1").is_err());
         assert!(parse_address("1.2.3.4:1883").is_err());
     }
@@ -118,8 +123,14 @@ mod tests {
     fn socket_addrs() {
         let any = listener(1883, None).socket_addrs();
         assert_eq!(any.len(), 2);
-        assert_eq!(any.first().map(|a| a.to_string()).as_deref(), Some("[::]:1883"));
-        assert_eq!(any.get(1).map(|a| a.to_string()).as_deref(), Some("0.0.0.0:1883"));
+        assert_eq!(
+            any.first().map(|a| a.to_string()).as_deref(),
+            Some("[::]:1883")
+        );
+        assert_eq!(
+            any.get(1).map(|a| a.to_string()).as_deref(),
+            Some("0.0.0.0:1883")
+        );
         let one = listener(0, Some("::1")).socket_addrs();
         assert_eq!(one, vec!["[::1]:0".parse().unwrap()]);
         assert!(listener(1, Some("not an ip")).socket_addrs().is_empty());
@@ -138,6 +149,9 @@ mod tests {
     fn display() {
         assert_eq!(listener(1883, None).to_string(), "*:1883");
         assert_eq!(listener(1883, Some("::1")).to_string(), "[::1]:1883");
-        assert_eq!(listener(1883, Some("10.0.0.1")).to_string(), "10.0.0.1:1883");
+        assert_eq!(
+            listener(1883, Some("10.0.0.1")).to_string(),
+            "10.0.0.1:1883"
+        );
     }
 }

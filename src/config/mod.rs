@@ -171,7 +171,11 @@ impl Config {
     /// `include_dir` lines still read the filesystem.
     pub fn parse_str(text: &str, source_name: &str) -> Result<(Config, Vec<Warning>), ConfigError> {
         let mut parser = parser::Parser::new(source_name);
-        parser.parse(text.strip_prefix('\u{feff}').unwrap_or(text), source_name, 0)?;
+        parser.parse(
+            text.strip_prefix('\u{feff}').unwrap_or(text),
+            source_name,
+            0,
+        )?;
         parser.finish()
     }
 }
@@ -187,7 +191,10 @@ mod tests {
         let (c, w) = Config::parse_str("", "empty.conf").unwrap();
         assert_eq!(c, Config::default());
         assert!(w.is_empty());
-        assert_eq!(c.listeners[0].socket_addrs(), vec!["127.0.0.1:1883".parse().unwrap()]);
+        assert_eq!(
+            c.listeners[0].socket_addrs(),
+            vec!["127.0.0.1:1883".parse().unwrap()]
+        );
     }
 
     #[test]
@@ -209,15 +216,34 @@ mod tests {
     /// random text: every branch of the value parsers.
     fn line() -> impl Strategy<Value = String> {
         let keys = prop::sample::select(vec![
-            "listener", "allow_anonymous", "max_connections", "max_sessions", "max_packet_size",
-            "max_inflight_messages", "max_queued_messages", "backpressure_timeout",
-            "persistent_client_expiration", "duplicate_client_id", "max_topic_levels",
-            "connect_timeout", "autosave_interval", "log_level", "log_type", "log_dest",
-            "auto_id_prefix", "max_keepalive", "memory_limit", "acl_file", "strict_identifiers",
-            "bogus", "#",
+            "listener",
+            "allow_anonymous",
+            "max_connections",
+            "max_sessions",
+            "max_packet_size",
+            "max_inflight_messages",
+            "max_queued_messages",
+            "backpressure_timeout",
+            "persistent_client_expiration",
+            "duplicate_client_id",
+            "max_topic_levels",
+            "connect_timeout",
+            "autosave_interval",
+            "log_level",
+            "log_type",
+            "log_dest",
+            "auto_id_prefix",
+            "max_keepalive",
+            "memory_limit",
+            "acl_file",
+            "strict_identifiers",
+            "bogus",
+            "#",
         ]);
-        let value = prop::string::string_regex("-?[0-9]{0,22}[a-z]?|[a-z:.\\[\\]0-9]{0,12}").unwrap();
-        (keys, prop::collection::vec(value, 0..4)).prop_map(|(k, vs)| format!("{k} {}", vs.join(" ")))
+        let value =
+            prop::string::string_regex("-?[0-9]{0,22}[a-z]?|[a-z:.\\[\\]0-9]{0,12}").unwrap();
+        (keys, prop::collection::vec(value, 0..4))
+            .prop_map(|(k, vs)| format!("{k} {}", vs.join(" ")))
     }
 
     proptest! {

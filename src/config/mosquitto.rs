@@ -198,6 +198,7 @@ pub(crate) fn log_type_level(v: &str) -> Option<LevelFilter> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

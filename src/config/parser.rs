@@ -109,13 +109,21 @@ impl Parser {
 
     /// Records that `path` is being read; refuses loops and too many files.
     /// `line` is the `include_dir` line that led here (0 for the main file).
-    pub(crate) fn visit(&mut self, path: &Path, from: &str, line: usize) -> Result<(), ConfigError> {
+    pub(crate) fn visit(
+        &mut self,
+        path: &Path,
+        from: &str,
+        line: usize,
+    ) -> Result<(), ConfigError> {
         let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         if self.visited.contains(&canonical) {
             return Err(ConfigError::new(
                 from,
                 line,
-                format!("include_dir: '{}' is already being read (include loop)", path.display()),
+                format!(
+                    "include_dir: '{}' is already being read (include loop)",
+                    path.display()
+                ),
             ));
         }
         if self.visited.len() >= MAX_CONFIG_FILES {
@@ -130,7 +138,12 @@ impl Parser {
     }
 
     /// Applies every line of `text`, which came from `file`.
-    pub(crate) fn parse(&mut self, text: &str, file: &str, depth: usize) -> Result<(), ConfigError> {
+    pub(crate) fn parse(
+        &mut self,
+        text: &str,
+        file: &str,
+        depth: usize,
+    ) -> Result<(), ConfigError> {
         for (index, raw) in text.lines().enumerate() {
             let trimmed = raw.trim();
             if trimmed.is_empty() || trimmed.starts_with('#') {
@@ -242,8 +255,11 @@ impl Parser {
                 self.set("strict_identifiers", line);
             }
             "connect_timeout" => {
-                c.connect_timeout =
-                    line.duration(Bare::Seconds, Duration::from_secs(1), CONNECT_TIMEOUT_CEILING)?;
+                c.connect_timeout = line.duration(
+                    Bare::Seconds,
+                    Duration::from_secs(1),
+                    CONNECT_TIMEOUT_CEILING,
+                )?;
             }
             "persistence" => {
                 c.persistence = line.boolean()?;
@@ -251,8 +267,8 @@ impl Parser {
             }
             "persistence_location" => c.persistence_location = PathBuf::from(line.one()?),
             "autosave_interval" => {
-                c.autosave_interval = line
-                    .duration(Bare::Seconds, Duration::ZERO, AUTOSAVE_INTERVAL_CEILING)?;
+                c.autosave_interval =
+                    line.duration(Bare::Seconds, Duration::ZERO, AUTOSAVE_INTERVAL_CEILING)?;
                 if c.autosave_interval.is_zero() {
                     return Err(line.error(
                         "must be at least 1s (mosquitto's 0 has no meaning here; \
@@ -298,7 +314,9 @@ impl Parser {
             }
             "pid_file" => c.pid_file = Some(PathBuf::from(line.one()?)),
             key => match mosquitto::not_implemented(key) {
-                Some(message) => self.warnings.push(Warning::new(line.file, line.number, message)),
+                Some(message) => self
+                    .warnings
+                    .push(Warning::new(line.file, line.number, message)),
                 None => {
                     return Err(ConfigError::new(
                         line.file,
@@ -397,7 +415,8 @@ impl Parser {
                 v.escape_debug()
             ),
         };
-        self.warnings.push(Warning::new(line.file, line.number, message));
+        self.warnings
+            .push(Warning::new(line.file, line.number, message));
         Ok(())
     }
 
@@ -502,7 +521,9 @@ mod tests {
 
     #[test]
     fn comments_blank_lines_and_whitespace() {
-        let (c, w) = parse("# a comment\n\n   \t\n  max_topic_levels   7  \r\n\t# indented comment\n").unwrap();
+        let (c, w) =
+            parse("# a comment\n\n   \t\n  max_topic_levels   7  \r\n\t# indented comment\n")
+                .unwrap();
         assert_eq!(c.max_topic_levels, 7);
         assert!(w.is_empty());
     }

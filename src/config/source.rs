@@ -25,8 +25,15 @@ pub(crate) fn read_file(path: &Path, name: &str) -> Result<String, ConfigError> 
         ));
     }
     let text = String::from_utf8(bytes).map_err(|e| {
-        let valid = e.as_bytes().get(..e.utf8_error().valid_up_to()).unwrap_or(&[]);
-        let line = valid.iter().filter(|&&b| b == b'\n').count().saturating_add(1);
+        let valid = e
+            .as_bytes()
+            .get(..e.utf8_error().valid_up_to())
+            .unwrap_or(&[]);
+        let line = valid
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            .saturating_add(1);
         ConfigError::new(name, line, "not valid UTF-8")
     })?;
     Ok(match text.strip_prefix('\u{feff}') {
@@ -78,7 +85,10 @@ mod tests {
         let p = dir.path().join("big.conf");
         let big = vec![b'#'; usize::try_from(MAX_CONFIG_FILE_BYTES).unwrap() + 1];
         fs::write(&p, big).unwrap();
-        assert!(read_file(&p, "big.conf").unwrap_err().message.contains("larger"));
+        assert!(read_file(&p, "big.conf")
+            .unwrap_err()
+            .message
+            .contains("larger"));
     }
 
     #[test]

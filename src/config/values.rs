@@ -116,6 +116,7 @@ pub fn log_level(v: &str) -> Result<LevelFilter, String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -146,7 +147,10 @@ mod tests {
     #[test]
     fn bounds_name_the_ceiling() {
         assert_eq!(bounded("5", 1, 10), Ok(5));
-        assert_eq!(bounded("11", 1, 10), Err("11 is above the ceiling of 10".into()));
+        assert_eq!(
+            bounded("11", 1, 10),
+            Err("11 is above the ceiling of 10".into())
+        );
         assert!(bounded("0", 1, 10).unwrap_err().contains("from 1 to 10"));
     }
 
@@ -169,15 +173,22 @@ mod tests {
     #[test]
     fn bare_numbers_can_be_refused() {
         assert!(duration("2", Bare::Refused, BIG).is_err());
-        assert_eq!(duration("2s", Bare::Refused, BIG), Ok(Duration::from_secs(2)));
+        assert_eq!(
+            duration("2s", Bare::Refused, BIG),
+            Ok(Duration::from_secs(2))
+        );
     }
 
     #[test]
     fn durations_above_the_ceiling() {
         let max = Duration::from_secs(600);
         assert!(duration("600", Bare::Seconds, max).is_ok());
-        assert!(duration("601", Bare::Seconds, max).unwrap_err().contains("ceiling of 600s"));
-        assert!(duration("5m", Bare::Seconds, max).unwrap_err().contains("month"));
+        assert!(duration("601", Bare::Seconds, max)
+            .unwrap_err()
+            .contains("ceiling of 600s"));
+        assert!(duration("5m", Bare::Seconds, max)
+            .unwrap_err()
+            .contains("month"));
         assert!(duration("18446744073709551615y", Bare::Seconds, max).is_err());
         assert!(duration("99999999999999999999999s", Bare::Seconds, max).is_err());
     }

@@ -1,0 +1,468 @@
+//! The config file through the library API (`Config::parse_str`,
+//! `Config::from_file`): every key with its default, units, errors with file
+//! and line, mosquitto warnings, listener rules, include_dir, ceilings.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use edgemq::config::{limits, Config, ConfigError, DuplicateClientId, Warning};
+use log::LevelFilter;
+
+fn parse(text: &str) -> Result<(Config, Vec<Warning>), ConfigError> {
+    Config::parse_str(text, "edgemq.conf")
+}
+
+fn ok(text: &str) -> Config {
+    match parse(text) {
+        Ok((c, _)) => c,
+        Err(e) => panic!("{text:?}: {e}"),
+    }
+}
+
+fn err(text: &str) -> ConfigError {
+    match parse(text) {
+        Ok(_) => panic!("{text:?} was accepted"),
+        Err(e) => e,
+    }
+}
+
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+#[test]
+fn defaults_without_a_file_follow_spec_section_8() {
+    let c = Config::default();
+    assert_eq!(c.listeners.len(), 1);
+    assert_eq!(c.listeners[0].port, 1883);
+    assert_eq!(c.listeners[0].address.as_deref(), Some("127.0.0.1"));
+    assert!(!c.listeners_from_file);
+    assert!(c.allow_anonymous);
+    assert_eq!(c.max_connections, 1024);
+    assert_eq!(c.max_sessions, 2048);
+    assert_eq!(c.max_packet_size, 131_072);
+    assert_eq!(c.max_inflight_messages, 20);
+    assert_eq!(c.max_queued_messages, 10);
+    assert_eq!(c.backpressure_timeout, SECS(5));
+    assert_eq!(c.max_outbound_bytes, 262_144);
+    assert!(!c.queue_qos0_messages);
+    assert_eq!(c.persistent_client_expiration, Some(SECS(7200)));
+    assert_eq!(c.duplicate_client_id, DuplicateClientId::Takeover);
+    assert_eq!(c.max_client_id_length, 128);
+    assert_eq!(c.max_topic_length, 1024);
+    assert_eq!(c.max_topic_levels, 32);
+    assert_eq!(c.max_subscriptions_per_client, 100);
+    assert!(!c.strict_identifiers);
+    assert_eq!(c.connect_timeout, SECS(10));
+    assert!(c.persistence);
+    assert_eq!(c.persistence_location, PathBuf::from("./edgemq-data/"));
+    assert_eq!(c.autosave_interval, SECS(1));
+    assert!(!c.persistence_sync);
+    assert_eq!(c.persistence_cache_bytes, 2_097_152);
+    assert_eq!(c.max_store_bytes, 67_108_864);
+    assert_eq!(c.max_retained_messages, 10_000);
+    assert_eq!(c.memory_limit, 0);
+    assert_eq!(c.log_level, LevelFilter::Info);
+    assert!(c.allow_zero_length_clientid);
+    assert_eq!(c.auto_id_prefix, "auto-");
+    assert_eq!(c.max_keepalive, 65_535);
+    assert_eq!(c.pid_file, None);
+
+    let (parsed, warnings) = parse("# nothing but a comment\n").unwrap();
+    assert_eq!(parsed, c);
+    assert!(warnings.is_empty());
+}
+
+#[test]
+fn every_key_is_read() {
+    let text = "
+        listener 1884 10.0.0.1
+        allow_anonymous true
+        max_connections 100
+        max_sessions 500
+        max_packet_size 4096
+        max_inflight_messages 5
+        max_queued_messages 50
+        backpressure_timeout 2s
+        max_outbound_bytes 10000
+        queue_qos0_messages true
+        persistent_client_expiration 14d
+        duplicate_client_id reject
+        max_client_id_length 23
+        max_topic_length 200
+        max_topic_levels 8
+        max_subscriptions_per_client 30
+        strict_identifiers true
+        connect_timeout 3
+        persistence false
+        persistence_location /etc/edgemq/store/
+        autosave_interval 30
+        persistence_sync true
+        persistence_cache_bytes 1048576
+        max_store_bytes 8388608
+        max_retained_messages 99
+        memory_limit 33554432
+        log_level debug
+        allow_zero_length_clientid false
+        auto_id_prefix gw-
+        max_keepalive 300
+        pid_file /run/edgemq.pid
+    ";
+    let (c, warnings) = parse(text).unwrap();
+    assert_eq!(c.listeners.len(), 1);
+    assert_eq!((c.listeners[0].port, c.listeners[0].line), (1884, 2));
+    assert_eq!(c.listeners[0].address.as_deref(), Some("10.0.0.1"));
+    assert!(c.listeners_from_file);
+    assert!(c.allow_anonymous);
+    assert_eq!(c.max_connections, 100);
+    assert_eq!(c.max_sessions, 500);
+    assert_eq!(c.max_packet_size, 4096);
+    assert_eq!(c.max_inflight_messages, 5);
+    assert_eq!(c.max_queued_messages, 50);
+    assert_eq!(c.backpressure_timeout, SECS(2));
+    assert_eq!(c.max_outbound_bytes, 10_000);
+    assert!(c.queue_qos0_messages);
+    assert_eq!(c.persistent_client_expiration, Some(SECS(14 * 86_400)));
+    assert_eq!(c.duplicate_client_id, DuplicateClientId::Reject);
+    assert_eq!(c.max_client_id_length, 23);
+    assert_eq!(c.max_topic_length, 200);
+    assert_eq!(c.max_topic_levels, 8);
+    assert_eq!(c.max_subscriptions_per_client, 30);
+    assert!(c.strict_identifiers);
+    assert_eq!(c.connect_timeout, SECS(3));
+    assert!(!c.persistence);
+    assert_eq!(c.persistence_location, PathBuf::from("/etc/edgemq/store/"));
+    assert_eq!(c.autosave_interval, SECS(30));
+    assert!(c.persistence_sync);
+    assert_eq!(c.persistence_cache_bytes, 1_048_576);
+    assert_eq!(c.max_store_bytes, 8_388_608);
+    assert_eq!(c.max_retained_messages, 99);
+    assert_eq!(c.memory_limit, 33_554_432);
+    assert_eq!(c.log_level, LevelFilter::Debug);
+    assert!(!c.allow_zero_length_clientid);
+    assert_eq!(c.auto_id_prefix, "gw-");
+    assert_eq!(c.max_keepalive, 300);
+    assert_eq!(c.pid_file, Some(PathBuf::from("/run/edgemq.pid")));
+    // persistence_sync without persistence is pointless, and said so.
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].message.contains("persistence_sync"));
+}
+
+#[test]
+fn duration_units() {
+    let exp =
+        |v: &str| ok(&format!("persistent_client_expiration {v}")).persistent_client_expiration;
+    assert_eq!(exp("90s"), Some(SECS(90)));
+    assert_eq!(exp("2h"), Some(SECS(7200)));
+    assert_eq!(exp("3d"), Some(SECS(3 * 86_400)));
+    assert_eq!(exp("1w"), Some(SECS(604_800)));
+    assert_eq!(exp("1m"), Some(SECS(30 * 86_400)));
+    assert_eq!(exp("2y"), Some(SECS(2 * 365 * 86_400)));
+    assert_eq!(exp("never"), None);
+    // A bare number or zero is refused, as mosquitto refuses them.
+    let e = err("persistent_client_expiration 2");
+    assert!(e.message.contains("unit"), "{e}");
+    assert!(err("persistent_client_expiration 0h")
+        .message
+        .contains("longer than 0"));
+    assert!(err("persistent_client_expiration 200y")
+        .message
+        .contains("ceiling"));
+
+    assert_eq!(
+        ok("backpressure_timeout 0").backpressure_timeout,
+        Duration::ZERO
+    );
+    assert_eq!(
+        ok("backpressure_timeout 1h").backpressure_timeout,
+        SECS(3600)
+    );
+    assert_eq!(ok("connect_timeout 30s").connect_timeout, SECS(30));
+    assert!(err("connect_timeout 0").message.contains("at least 1s"));
+    // 'm' is a month, not a minute: the error says so.
+    assert!(err("connect_timeout 5m").message.contains("month"));
+    assert_eq!(ok("autosave_interval 1h").autosave_interval, SECS(3600));
+    assert!(err("autosave_interval 0")
+        .message
+        .contains("persistence_sync"));
+    assert!(err("autosave_interval 5x").message.contains("unit"));
+}
+
+#[test]
+fn unknown_key_is_an_error_with_file_and_line() {
+    let e = err("max_sessions 10\n\n# comment\nfoo bar\n");
+    assert_eq!(e.to_string(), "edgemq.conf:4: unknown key 'foo'");
+    assert_eq!((e.file.as_str(), e.line), ("edgemq.conf", 4));
+}
+
+#[test]
+fn bad_values_name_file_line_key_and_expectation() {
+    let e = err("listener 1883\nallow_anonymous yes\n");
+    assert_eq!(
+        e.to_string(),
+        "edgemq.conf:2: allow_anonymous: expected true or false, got 'yes'"
+    );
+    let e = err("max_packet_size lots");
+    assert_eq!(
+        e.to_string(),
+        "edgemq.conf:1: max_packet_size: expected a whole number, got 'lots'"
+    );
+    let e = err("duplicate_client_id kick");
+    assert!(e.to_string().contains("expected takeover or reject"));
+    assert!(err("max_sessions 1 2").message.contains("extra value '2'"));
+    assert!(err("log_level loud").message.contains("log level"));
+}
+
+#[test]
+fn mosquitto_keys_are_warnings_with_their_line() {
+    let text = "listener 1883\nacl_file /etc/mosquitto/acl\npassword_file /etc/pw\n\
+                connection cloud\naddress cloud.example.com:8883\ntopic # both 1\n\
+                plugin_opt_db x\nport 1884\nmessage_size_limit 1000\n";
+    let (c, w) = parse(text).unwrap();
+    let lines: Vec<usize> = w.iter().map(|w| w.line).collect();
+    assert_eq!(lines, [2, 3, 4, 5, 6, 7, 8, 9]);
+    assert!(w[0].to_string().starts_with("edgemq.conf:2: "));
+    assert!(w[0].message.contains("'acl_file'"));
+    assert!(w[2].message.contains("bridge"));
+    assert!(w[6].message.contains("listener PORT"));
+    assert!(w[7].message.contains("max_packet_size"));
+    // Ignored means ignored: `port` did not open a listener.
+    assert_eq!(c.listeners.len(), 1);
+    assert_eq!(c.listeners[0].port, 1883);
+}
+
+#[test]
+fn honoured_mosquitto_keys() {
+    let c = ok("log_type error\nlog_type information\nlog_dest stderr");
+    assert_eq!(c.log_level, LevelFilter::Info);
+    assert_eq!(ok("log_type all").log_level, LevelFilter::Debug);
+    assert_eq!(ok("log_type none").log_level, LevelFilter::Off);
+    assert_eq!(ok("log_level none").log_level, LevelFilter::Off);
+    assert_eq!(ok("max_inflight_messages 0").max_inflight_messages, 65_535);
+    assert_eq!(
+        ok("max_connections -1").max_connections,
+        limits::MAX_CONNECTIONS_CEILING
+    );
+    assert_eq!(ok("max_keepalive 0").max_keepalive, 0);
+    assert!(!ok("allow_zero_length_clientid false").allow_zero_length_clientid);
+    assert_eq!(ok("auto_id_prefix x").auto_id_prefix, "x");
+    let (_, w) = parse("log_dest syslog").unwrap();
+    assert_eq!(w.len(), 1);
+}
+
+#[test]
+fn listener_rules() {
+    // No listener: the default one, anonymous allowed.
+    let c = ok("max_sessions 4096");
+    assert!(!c.listeners_from_file && c.allow_anonymous);
+    assert_eq!(
+        c.listeners[0].socket_addrs(),
+        vec!["127.0.0.1:1883".parse().unwrap()]
+    );
+
+    // A listener in the file: anonymous off unless asked for (mosquitto 2.0).
+    let c = ok("listener 1883");
+    assert!(c.listeners_from_file && !c.allow_anonymous);
+    assert_eq!(c.listeners[0].address, None);
+    assert_eq!(c.listeners[0].socket_addrs().len(), 2);
+    assert!(ok("allow_anonymous true\nlistener 1883").allow_anonymous);
+    assert!(!ok("allow_anonymous false").allow_anonymous);
+
+    let c = ok("listener 0 127.0.0.1\nlistener 0 127.0.0.1\nlistener 8883 [::1]\nlistener 1883 ::");
+    assert_eq!(c.listeners.len(), 4);
+    assert_eq!(
+        c.listeners[2].socket_addrs(),
+        vec!["[::1]:8883".parse().unwrap()]
+    );
+    assert_eq!(c.listeners[3].address.as_deref(), Some("::"));
+    assert_eq!(
+        ok("listener 1883 localhost").listeners[0]
+            .address
+            .as_deref(),
+        Some("127.0.0.1")
+    );
+
+    let e = err("listener 1883\nlistener 1883 10.0.0.1");
+    assert_eq!(e.line, 2);
+    assert!(
+        e.message.contains("clashes") && e.message.contains("edgemq.conf:1"),
+        "{e}"
+    );
+    assert!(err("listener 65536").message.contains("ceiling of 65535"));
+    assert!(err("listener").message.contains("PORT"));
+    assert!(err("listener 1883 gateway.lan")
+        .message
+        .contains("address literal"));
+    assert!(err("listener 1883 1.2.3.4 extra").message.contains("extra"));
+    assert!(err("listener 0 /run/mqtt.sock").message.contains("unix"));
+    let many: String = (1..=33).map(|p| format!("listener {p}\n")).collect();
+    assert!(err(&many).message.contains("more than 32 listeners"));
+}
+
+#[test]
+fn ceilings_are_errors_that_name_them() {
+    let cases: &[(&str, u64)] = &[
+        ("max_connections", limits::MAX_CONNECTIONS_CEILING as u64),
+        ("max_sessions", limits::MAX_SESSIONS_CEILING as u64),
+        ("max_packet_size", limits::MAX_PACKET_SIZE_CEILING as u64),
+        (
+            "max_inflight_messages",
+            u64::from(limits::MAX_INFLIGHT_CEILING),
+        ),
+        ("max_queued_messages", limits::MAX_QUEUED_CEILING as u64),
+        (
+            "max_outbound_bytes",
+            limits::MAX_OUTBOUND_BYTES_CEILING as u64,
+        ),
+        (
+            "max_client_id_length",
+            limits::MAX_STRING_LENGTH_CEILING as u64,
+        ),
+        ("max_topic_length", limits::MAX_STRING_LENGTH_CEILING as u64),
+        ("max_topic_levels", limits::MAX_TOPIC_LEVELS_CEILING as u64),
+        (
+            "max_subscriptions_per_client",
+            limits::MAX_SUBSCRIPTIONS_CEILING as u64,
+        ),
+        ("persistence_cache_bytes", limits::PERSISTENCE_CACHE_CEILING),
+        ("max_store_bytes", limits::MAX_STORE_BYTES_CEILING),
+        ("max_retained_messages", limits::MAX_RETAINED_CEILING as u64),
+        ("memory_limit", limits::MEMORY_LIMIT_CEILING),
+        ("max_keepalive", u64::from(u16::MAX)),
+    ];
+    for &(key, ceiling) in cases {
+        parse(&format!("max_sessions 1000000\n{key} {ceiling}"))
+            .unwrap_or_else(|e| panic!("{key} at its ceiling: {e}"));
+        let e = err(&format!("\n{key} {}", ceiling + 1));
+        assert_eq!(e.line, 2, "{e}");
+        assert!(e.message.contains(&format!("ceiling of {ceiling}")), "{e}");
+    }
+    let durations: &[(&str, Duration)] = &[
+        ("backpressure_timeout", limits::BACKPRESSURE_TIMEOUT_CEILING),
+        ("connect_timeout", limits::CONNECT_TIMEOUT_CEILING),
+        ("autosave_interval", limits::AUTOSAVE_INTERVAL_CEILING),
+        (
+            "persistent_client_expiration",
+            limits::SESSION_EXPIRY_CEILING,
+        ),
+    ];
+    for &(key, ceiling) in durations {
+        let secs = ceiling.as_secs();
+        assert!(parse(&format!("{key} {secs}s")).is_ok(), "{key}");
+        let e = err(&format!("{key} {}s", secs + 1));
+        assert!(e.message.contains(&format!("ceiling of {secs}s")), "{e}");
+    }
+    let long = "p".repeat(limits::AUTO_ID_PREFIX_CEILING + 1);
+    assert!(err(&format!("auto_id_prefix {long}"))
+        .message
+        .contains("ceiling"));
+}
+
+#[test]
+fn floors_and_zeroes() {
+    assert!(err("max_connections 0").message.contains("from 1"));
+    assert!(err("max_sessions 0").message.contains("from 1"));
+    assert!(err("max_packet_size 1").message.contains("from 2"));
+    let e = err("max_queued_messages 0");
+    assert!(
+        e.message.contains("unlimited") && e.message.contains("100000"),
+        "{e}"
+    );
+    assert!(err("max_store_bytes 1000").message.contains("from 1048576"));
+    assert!(err("persistence_cache_bytes 1")
+        .message
+        .contains("from 65536"));
+    assert!(err("max_retained_messages 0").message.contains("from 1"));
+    assert!(err("max_connections -2").message.contains("whole number"));
+}
+
+#[test]
+fn cross_key_checks() {
+    // Every client needs a session.
+    let (_, w) = parse("listener 1883\nmax_sessions 100").unwrap();
+    assert_eq!(w.len(), 1);
+    assert_eq!(w[0].line, 2);
+    assert!(w[0].message.contains("at most 100"));
+    let e = err("strict_identifiers true\nauto_id_prefix auto/");
+    assert_eq!(e.line, 2);
+}
+
+#[test]
+fn include_dir_reads_conf_files_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf_d = dir.path().join("conf.d");
+    std::fs::create_dir(&conf_d).unwrap();
+    std::fs::write(conf_d.join("b.conf"), "max_sessions 300\nacl_file x\n").unwrap();
+    std::fs::write(conf_d.join("a.conf"), "max_sessions 200\nlistener 1884\n").unwrap();
+    std::fs::write(conf_d.join("c.conf.disabled"), "bogus key\n").unwrap();
+    let main = dir.path().join("edgemq.conf");
+    std::fs::write(
+        &main,
+        format!(
+            "max_connections 10\ninclude_dir {}\nmax_topic_levels 9\n",
+            conf_d.display()
+        ),
+    )
+    .unwrap();
+
+    let (c, w) = Config::from_file(&main).unwrap();
+    assert_eq!(c.max_sessions, 300, "b.conf is read after a.conf");
+    assert_eq!(c.max_topic_levels, 9);
+    assert!(c.listeners_from_file && !c.allow_anonymous);
+    assert_eq!(
+        c.listeners[0].file,
+        conf_d.join("a.conf").display().to_string()
+    );
+    assert_eq!(c.listeners[0].line, 2);
+    assert_eq!(w.len(), 1);
+    assert_eq!(w[0].file, conf_d.join("b.conf").display().to_string());
+    assert_eq!(w[0].line, 2);
+
+    // Errors point into the included file.
+    std::fs::write(conf_d.join("d.conf"), "\nfoo 1\n").unwrap();
+    let e = Config::from_file(&main).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("{}:2: unknown key 'foo'", conf_d.join("d.conf").display())
+    );
+
+    // A missing directory is an error on the include_dir line.
+    let e = err("\ninclude_dir /nonexistent/edgemq.d");
+    assert_eq!(e.line, 2);
+    assert!(e.message.contains("cannot read directory"));
+}
+
+#[test]
+fn include_loops_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("main.conf");
+    // The directory holds the main file itself.
+    std::fs::write(&main, format!("include_dir {}\n", dir.path().display())).unwrap();
+    let e = Config::from_file(&main).unwrap_err();
+    assert!(e.message.contains("include loop"), "{e}");
+
+    // Nesting deeper than the bound.
+    let deep = tempfile::tempdir().unwrap();
+    let mut parent = deep.path().to_path_buf();
+    for level in 0..=limits::MAX_INCLUDE_DEPTH {
+        let child = parent.join(format!("d{level}"));
+        std::fs::create_dir(&child).unwrap();
+        std::fs::write(
+            parent.join("x.conf"),
+            format!("include_dir {}\n", child.display()),
+        )
+        .unwrap();
+        parent = child;
+    }
+    let e = Config::from_file(&deep.path().join("x.conf")).unwrap_err();
+    assert!(e.message.contains("nested"), "{e}");
+}
+
+#[test]
+fn from_file_errors() {
+    let e = Config::from_file(std::path::Path::new("/nonexistent/edgemq.conf")).unwrap_err();
+    assert_eq!(e.line, 0);
+    assert!(e
+        .to_string()
+        .starts_with("/nonexistent/edgemq.conf: cannot read"));
+}
