@@ -14,7 +14,7 @@
 # `make cross-TARGET` rules next to `release`; see cross/README.md.
 
 CARGO      ?= cargo
-TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),./target)
 BIN        := edgemq
 ARGS       ?=
 
@@ -40,7 +40,7 @@ release:
 
 # No config file: edgemq falls back to its embedded default and says so in its log.
 run: release
-	./$(TARGET_DIR)/release/$(BIN) $(ARGS)
+	$(TARGET_DIR)/release/$(BIN) $(ARGS)
 
 test: check-test-tools
 	$(CARGO) test --all-targets
