@@ -398,14 +398,16 @@ impl Broker {
             .filter_map(|t| t.parse::<SocketAddr>().ok())
             .collect();
         if !ok {
-            let status = self.wait_exit(Duration::from_millis(100));
+            let state = match self.wait_exit(Duration::from_millis(100)) {
+                Some(status) => format!("it exited: {status}"),
+                None => format!("still running after {:?}", scaled(START_TIMEOUT)),
+            };
             let config = self.config_text();
             self.kill9();
             // Drop prints the log, since we are panicking.
             panic!(
-                "edgemq did not report {want} listener(s) within {:?} (exit: {status:?})\n\
-                 --- config ---\n{config}--- end of config ---",
-                scaled(START_TIMEOUT)
+                "edgemq did not report {want} listening address(es); {state}\n\
+                 --- config ---\n{config}--- end of config ---"
             );
         }
     }

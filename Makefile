@@ -1,0 +1,71 @@
+# edgemq — developer entry points.
+#
+#   make run      build (release) and run with no config: the embedded default,
+#                 anonymous MQTT on 127.0.0.1:1883, store in ./edgemq-data/.
+#                 Pass arguments with ARGS, e.g. make run ARGS="-c my.conf"
+#   make test     all tests (unit, property, end-to-end against the real binary);
+#                 needs mosquitto_pub / mosquitto_sub on PATH (see `make deps`)
+#   make deps     install the test tools (Debian/Ubuntu: mosquitto-clients)
+#   make build    debug build            make release   size-optimised release build
+#   make lint     rustfmt check + clippy (warnings are errors)
+#   make clean    remove build output
+#
+# Cross builds (aarch64, armv7, mips, mipsel; musl, static) will be added as
+# `make cross-TARGET` rules next to `release`; see cross/README.md.
+
+CARGO      ?= cargo
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),./target)
+BIN        := edgemq
+ARGS       ?=
+
+# Packages and commands the end-to-end tests run (Debian names).
+TEST_DEB   := mosquitto-clients
+TEST_TOOLS := mosquitto_pub mosquitto_sub stdbuf
+
+# apt-get as root, or through sudo for everyone else.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: all build release run test check-test-tools deps lint clean help
+
+all: build
+
+help:
+	@awk '/^$$/ {exit} {sub(/^# ?/, ""); print}' Makefile
+
+build:
+	$(CARGO) build
+
+release:
+	$(CARGO) build --release
+
+# No config file: edgemq falls back to its embedded default and says so in its log.
+run: release
+	$(TARGET_DIR)/release/$(BIN) $(ARGS)
+
+test: check-test-tools
+	$(CARGO) test --all-targets
+
+check-test-tools:
+	@missing=""; \
+	for t in $(TEST_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "error: the end-to-end tests need:$$missing (mosquitto_pub/_sub: package $(TEST_DEB); stdbuf: coreutils)." >&2; \
+	  echo "       Run 'make deps' (apt-get install $(TEST_DEB)), then 'make test' again." >&2; \
+	  exit 1; \
+	fi
+
+deps:
+	@if command -v mosquitto_pub >/dev/null 2>&1 && command -v mosquitto_sub >/dev/null 2>&1; then \
+	  echo "mosquitto-clients already installed: $$(command -v mosquitto_pub)"; \
+	else \
+	  command -v apt-get >/dev/null 2>&1 || { echo "error: no apt-get; install $(TEST_DEB) (mosquitto_pub, mosquitto_sub) with your package manager" >&2; exit 1; }; \
+	  if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then $(SUDO) apt-get update; fi; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(TEST_DEB); \
+	fi
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+clean:
+	$(CARGO) clean
