@@ -3,8 +3,8 @@
 #   make run      build (release) and run with no config: the embedded default,
 #                 anonymous MQTT on 127.0.0.1:1883, store in ./edgemq-data/.
 #                 Pass arguments with ARGS, e.g. make run ARGS="-c my.conf"
-#   make test     all tests (unit, property, end-to-end against the real binary);
-#                 needs mosquitto_pub / mosquitto_sub on PATH (see `make deps`)
+#   make test     installs the test tools when missing (`make deps`), then runs
+#                 all tests (unit, property, end-to-end against the real binary)
 #   make deps     install the test tools (Debian/Ubuntu: mosquitto-clients)
 #   make build    debug build            make release   size-optimised release build
 #   make lint     rustfmt check + clippy (warnings are errors)
@@ -42,7 +42,7 @@ release:
 run: release
 	$(TARGET_DIR)/release/$(BIN) $(ARGS)
 
-test: check-test-tools
+test: deps check-test-tools
 	$(CARGO) test --all-targets
 
 check-test-tools:
