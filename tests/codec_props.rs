@@ -77,16 +77,28 @@ fn properties(version: ProtocolVersion, ctx: Ctx) -> BoxedStrategy<Properties> {
     let message = [Publish, Will].contains(&ctx);
     if message {
         singles.push(flag().prop_map(Property::PayloadFormatIndicator).boxed());
-        singles.push(any::<u32>().prop_map(Property::MessageExpiryInterval).boxed());
+        singles.push(
+            any::<u32>()
+                .prop_map(Property::MessageExpiryInterval)
+                .boxed(),
+        );
         singles.push(text().prop_map(Property::ContentType).boxed());
         singles.push(text().prop_map(Property::ResponseTopic).boxed());
         singles.push(bytes().prop_map(Property::CorrelationData).boxed());
     }
     if ctx == Subscribe {
-        singles.push((1u32..=268_435_455).prop_map(Property::SubscriptionIdentifier).boxed());
+        singles.push(
+            (1u32..=268_435_455)
+                .prop_map(Property::SubscriptionIdentifier)
+                .boxed(),
+        );
     }
     if [Connect, ConnAck, Disconnect].contains(&ctx) {
-        singles.push(any::<u32>().prop_map(Property::SessionExpiryInterval).boxed());
+        singles.push(
+            any::<u32>()
+                .prop_map(Property::SessionExpiryInterval)
+                .boxed(),
+        );
     }
     if ctx == ConnAck {
         singles.push(text().prop_map(Property::AssignedClientIdentifier).boxed());
@@ -94,9 +106,21 @@ fn properties(version: ProtocolVersion, ctx: Ctx) -> BoxedStrategy<Properties> {
         singles.push(text().prop_map(Property::ResponseInformation).boxed());
         singles.push(flag().prop_map(Property::MaximumQoS).boxed());
         singles.push(flag().prop_map(Property::RetainAvailable).boxed());
-        singles.push(flag().prop_map(Property::WildcardSubscriptionAvailable).boxed());
-        singles.push(flag().prop_map(Property::SubscriptionIdentifierAvailable).boxed());
-        singles.push(flag().prop_map(Property::SharedSubscriptionAvailable).boxed());
+        singles.push(
+            flag()
+                .prop_map(Property::WildcardSubscriptionAvailable)
+                .boxed(),
+        );
+        singles.push(
+            flag()
+                .prop_map(Property::SubscriptionIdentifierAvailable)
+                .boxed(),
+        );
+        singles.push(
+            flag()
+                .prop_map(Property::SharedSubscriptionAvailable)
+                .boxed(),
+        );
     }
     if [Connect, ConnAck, Auth].contains(&ctx) {
         singles.push(text().prop_map(Property::AuthenticationMethod).boxed());
@@ -104,7 +128,11 @@ fn properties(version: ProtocolVersion, ctx: Ctx) -> BoxedStrategy<Properties> {
     }
     if ctx == Connect {
         singles.push(flag().prop_map(Property::RequestProblemInformation).boxed());
-        singles.push(flag().prop_map(Property::RequestResponseInformation).boxed());
+        singles.push(
+            flag()
+                .prop_map(Property::RequestResponseInformation)
+                .boxed(),
+        );
     }
     if ctx == Will {
         singles.push(any::<u32>().prop_map(Property::WillDelayInterval).boxed());
@@ -123,16 +151,31 @@ fn properties(version: ProtocolVersion, ctx: Ctx) -> BoxedStrategy<Properties> {
     if ctx == Publish {
         singles.push(any::<u16>().prop_map(Property::TopicAlias).boxed());
     }
-    let singles: Vec<_> = singles.into_iter().map(|s| option::weighted(0.2, s)).collect();
-    let users = vec((text(), text()).prop_map(|(k, v)| Property::UserProperty(k, v)), 0..3);
+    let singles: Vec<_> = singles
+        .into_iter()
+        .map(|s| option::weighted(0.4, s))
+        .collect();
+    let users = vec(
+        (text(), text()).prop_map(|(k, v)| Property::UserProperty(k, v)),
+        0..3,
+    );
     let ids = if ctx == Publish {
-        vec((1u32..=268_435_455).prop_map(Property::SubscriptionIdentifier), 0..3).boxed()
+        vec(
+            (1u32..=268_435_455).prop_map(Property::SubscriptionIdentifier),
+            0..3,
+        )
+        .boxed()
     } else {
         Just(Vec::new()).boxed()
     };
     (singles, users, ids)
         .prop_map(|(singles, users, ids)| {
-            singles.into_iter().flatten().chain(users).chain(ids).collect::<Vec<_>>()
+            singles
+                .into_iter()
+                .flatten()
+                .chain(users)
+                .chain(ids)
+                .collect::<Vec<_>>()
         })
         .prop_shuffle()
         .prop_map(Properties)
@@ -140,33 +183,68 @@ fn properties(version: ProtocolVersion, ctx: Ctx) -> BoxedStrategy<Properties> {
 }
 
 fn connect(version: ProtocolVersion) -> BoxedStrategy<Packet> {
-    let will = (text(), bytes(), qos(), any::<bool>(), properties(version, Ctx::Will)).prop_map(
-        |(topic, payload, qos, retain, properties)| Will { topic, payload, qos, retain, properties },
-    );
+    let will = (
+        text(),
+        bytes(),
+        qos(),
+        any::<bool>(),
+        properties(version, Ctx::Will),
+    )
+        .prop_map(|(topic, payload, qos, retain, properties)| Will {
+            topic,
+            payload,
+            qos,
+            retain,
+            properties,
+        });
     let fields = (any::<bool>(), any::<bool>(), any::<u16>(), text());
     let credentials = (option::of(text()), option::of(bytes())).prop_map(move |(u, p)| {
         // [MQTT-3.1.2-22]: below 5.0 a password needs a user name.
-        if version.is_v5() || u.is_some() { (u, p) } else { (None, None) }
+        if version.is_v5() || u.is_some() {
+            (u, p)
+        } else {
+            (None, None)
+        }
     });
-    (fields, option::of(will), credentials, properties(version, Ctx::Connect))
-        .prop_map(move |((bridge, clean_start, keep_alive, client_id), will, (username, password), properties)| {
-            Packet::Connect(Box::new(Connect {
-                protocol: version,
-                bridge,
-                clean_start,
-                keep_alive,
-                client_id,
+    (
+        fields,
+        option::of(will),
+        credentials,
+        properties(version, Ctx::Connect),
+    )
+        .prop_map(
+            move |(
+                (bridge, clean_start, keep_alive, client_id),
                 will,
-                username,
-                password,
+                (username, password),
                 properties,
-            }))
-        })
+            )| {
+                Packet::Connect(Box::new(Connect {
+                    protocol: version,
+                    bridge,
+                    clean_start,
+                    keep_alive,
+                    client_id,
+                    will,
+                    username,
+                    password,
+                    properties,
+                }))
+            },
+        )
         .boxed()
 }
 
 fn publish(version: ProtocolVersion) -> BoxedStrategy<Packet> {
-    (qos(), any::<bool>(), any::<bool>(), packet_id(), text(), bytes(), properties(version, Ctx::Publish))
+    (
+        qos(),
+        any::<bool>(),
+        any::<bool>(),
+        packet_id(),
+        text(),
+        bytes(),
+        properties(version, Ctx::Publish),
+    )
         .prop_map(|(qos, dup, retain, id, topic, payload, properties)| {
             let qos0 = qos == QoS::AtMostOnce;
             Packet::Publish(Publish {
@@ -182,21 +260,39 @@ fn publish(version: ProtocolVersion) -> BoxedStrategy<Packet> {
 }
 
 fn subscribe(version: ProtocolVersion) -> BoxedStrategy<Packet> {
-    let options = (qos(), any::<bool>(), any::<bool>(), 0u8..3).prop_map(move |(qos, nl, rap, rh)| {
-        if !version.is_v5() {
-            return SubscriptionOptions { qos, ..SubscriptionOptions::default() };
-        }
-        let retain_handling = match rh {
-            0 => RetainHandling::SendAtSubscribe,
-            1 => RetainHandling::SendIfNew,
-            _ => RetainHandling::DoNotSend,
-        };
-        SubscriptionOptions { qos, no_local: nl, retain_as_published: rap, retain_handling }
-    });
-    let request = (text(), options).prop_map(|(filter, options)| SubscriptionRequest { filter, options });
-    (packet_id(), vec(request, 1..4), properties(version, Ctx::Subscribe))
+    let options =
+        (qos(), any::<bool>(), any::<bool>(), 0u8..3).prop_map(move |(qos, nl, rap, rh)| {
+            if !version.is_v5() {
+                return SubscriptionOptions {
+                    qos,
+                    ..SubscriptionOptions::default()
+                };
+            }
+            let retain_handling = match rh {
+                0 => RetainHandling::SendAtSubscribe,
+                1 => RetainHandling::SendIfNew,
+                _ => RetainHandling::DoNotSend,
+            };
+            SubscriptionOptions {
+                qos,
+                no_local: nl,
+                retain_as_published: rap,
+                retain_handling,
+            }
+        });
+    let request =
+        (text(), options).prop_map(|(filter, options)| SubscriptionRequest { filter, options });
+    (
+        packet_id(),
+        vec(request, 1..4),
+        properties(version, Ctx::Subscribe),
+    )
         .prop_map(|(packet_id, requests, properties)| {
-            Packet::Subscribe(Subscribe { packet_id, requests, properties })
+            Packet::Subscribe(Subscribe {
+                packet_id,
+                requests,
+                properties,
+            })
         })
         .boxed()
 }
@@ -209,31 +305,79 @@ fn packet(version: ProtocolVersion) -> BoxedStrategy<Packet> {
         Just(AckKind::PubRel),
         Just(AckKind::PubComp)
     ];
-    let ack = (ack_kind, packet_id(), reason(version), properties(version, Ctx::Ack))
+    let ack = (
+        ack_kind,
+        packet_id(),
+        reason(version),
+        properties(version, Ctx::Ack),
+    )
         .prop_map(|(kind, packet_id, reason, properties)| {
-            Packet::Ack(Ack { kind, packet_id, reason, properties })
+            Packet::Ack(Ack {
+                kind,
+                packet_id,
+                reason,
+                properties,
+            })
         });
-    let connack = (any::<bool>(), any::<u8>(), properties(version, Ctx::ConnAck))
+    let connack = (
+        any::<bool>(),
+        any::<u8>(),
+        properties(version, Ctx::ConnAck),
+    )
         .prop_map(|(session_present, code, properties)| {
-            Packet::ConnAck(ConnAck { session_present, code, properties })
+            Packet::ConnAck(ConnAck {
+                session_present,
+                code,
+                properties,
+            })
         });
     let suback_code = if v5 {
         any::<u8>().prop_map(ReasonCode).boxed()
     } else {
-        prop_oneof![Just(0u8), Just(1), Just(2), Just(0x80)].prop_map(ReasonCode).boxed()
+        prop_oneof![Just(0u8), Just(1), Just(2), Just(0x80)]
+            .prop_map(ReasonCode)
+            .boxed()
     };
-    let suback = (packet_id(), vec(suback_code, 0..5), properties(version, Ctx::SubAck))
+    let suback = (
+        packet_id(),
+        vec(suback_code, 0..5),
+        properties(version, Ctx::SubAck),
+    )
         .prop_map(|(packet_id, codes, properties)| {
-            Packet::SubAck(SubAck { packet_id, codes, properties })
+            Packet::SubAck(SubAck {
+                packet_id,
+                codes,
+                properties,
+            })
         });
-    let unsubscribe = (packet_id(), vec(text(), 1..4), properties(version, Ctx::Unsubscribe))
+    let unsubscribe = (
+        packet_id(),
+        vec(text(), 1..4),
+        properties(version, Ctx::Unsubscribe),
+    )
         .prop_map(|(packet_id, filters, properties)| {
-            Packet::Unsubscribe(Unsubscribe { packet_id, filters, properties })
+            Packet::Unsubscribe(Unsubscribe {
+                packet_id,
+                filters,
+                properties,
+            })
         });
-    let unsuback_codes = if v5 { vec(any::<u8>().prop_map(ReasonCode), 0..5).boxed() } else { Just(Vec::new()).boxed() };
-    let unsuback = (packet_id(), unsuback_codes, properties(version, Ctx::UnsubAck))
+    let unsuback_codes = if v5 {
+        vec(any::<u8>().prop_map(ReasonCode), 0..5).boxed()
+    } else {
+        Just(Vec::new()).boxed()
+    };
+    let unsuback = (
+        packet_id(),
+        unsuback_codes,
+        properties(version, Ctx::UnsubAck),
+    )
         .prop_map(|(packet_id, codes, properties)| {
-            Packet::UnsubAck(UnsubAck { packet_id, codes, properties })
+            Packet::UnsubAck(UnsubAck {
+                packet_id,
+                codes,
+                properties,
+            })
         });
     let disconnect = (reason(version), properties(version, Ctx::Disconnect))
         .prop_map(|(reason, properties)| Packet::Disconnect(Disconnect { reason, properties }));
@@ -252,7 +396,11 @@ fn packet(version: ProtocolVersion) -> BoxedStrategy<Packet> {
         Just(Packet::PingResp),
         disconnect,
     ];
-    if v5 { prop_oneof![10 => common, 1 => auth].boxed() } else { common.boxed() }
+    if v5 {
+        prop_oneof![10 => common, 1 => auth].boxed()
+    } else {
+        common.boxed()
+    }
 }
 
 fn versioned_packet() -> impl Strategy<Value = (ProtocolVersion, Packet)> {
@@ -266,7 +414,11 @@ fn encoded(packet: &Packet, version: ProtocolVersion) -> Vec<u8> {
 }
 
 fn joined(frame: &Frame) -> Vec<u8> {
-    frame.slices().iter().flat_map(|s| s.iter().copied()).collect()
+    frame
+        .slices()
+        .iter()
+        .flat_map(|s| s.iter().copied())
+        .collect()
 }
 
 proptest! {
@@ -365,7 +517,8 @@ proptest! {
 fn three_x_publish_body_is_the_wire_bytes() {
     // A QoS 0 3.1.1 PUBLISH: the body is the variable header and payload.
     let bytes = b"\x30\x07\x00\x03a/bhi";
-    let Ok(Decoded::Packet(Packet::Publish(p), 9)) = decode(bytes, ProtocolVersion::V3_1_1, MAX) else {
+    let Ok(Decoded::Packet(Packet::Publish(p), 9)) = decode(bytes, ProtocolVersion::V3_1_1, MAX)
+    else {
         panic!("not a publish");
     };
     assert_eq!(p.body.topic_part(), &bytes[2..7]);
