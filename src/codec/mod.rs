@@ -317,7 +317,7 @@ mod tests {
             ),
         ];
         for (version, stream) in streams {
-            let bytes = hex(&stream);
+            let bytes = hex(stream);
             let mut offset = 0;
             let mut packets = Vec::new();
             while offset < bytes.len() {
