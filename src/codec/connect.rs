@@ -271,6 +271,45 @@ mod tests {
         assert_eq!((c.username, c.password), (None, Some(b"tok".to_vec())));
     }
 
+    /// Captured from mosquitto_pub 2.0 (`-i pub1 -k 60 -u user -P pw
+    /// --will-topic w --will-payload bye --will-qos 1 --will-retain`) with
+    /// `-V mqttv31`, `mqttv311` and `mqttv5` (which adds Receive Maximum 20).
+    const MOSQUITTO_PUB: [(ProtocolVersion, &[u8]); 3] = [
+        (
+            ProtocolVersion::V3_1,
+            b"\x10\x24\x00\x06MQIsdp\x03\xEE\x00\x3C\x00\x04pub1\x00\x01w\x00\x03bye\x00\x04user\x00\x02pw",
+        ),
+        (
+            ProtocolVersion::V3_1_1,
+            b"\x10\x22\x00\x04MQTT\x04\xEE\x00\x3C\x00\x04pub1\x00\x01w\x00\x03bye\x00\x04user\x00\x02pw",
+        ),
+        (
+            ProtocolVersion::V5,
+            b"\x10\x27\x00\x04MQTT\x05\xEE\x00\x3C\x03\x21\x00\x14\x00\x04pub1\x00\x00\x01w\x00\x03bye\x00\x04user\x00\x02pw",
+        ),
+    ];
+
+    #[test]
+    fn golden_mosquitto_pub() {
+        for (version, bytes) in MOSQUITTO_PUB {
+            let c = roundtrip(bytes);
+            assert_eq!(c.protocol, version);
+            assert!(c.clean_start && !c.bridge);
+            assert_eq!((c.keep_alive, c.client_id.as_str()), (60, "pub1"));
+            let will = c.will.unwrap();
+            assert_eq!(
+                (will.topic.as_str(), will.payload.as_slice()),
+                ("w", &b"bye"[..])
+            );
+            assert_eq!((will.qos, will.retain), (QoS::AtLeastOnce, true));
+            assert!(will.properties.is_empty());
+            assert_eq!(c.username.as_deref(), Some("user"));
+            assert_eq!(c.password.as_deref(), Some(&b"pw"[..]));
+            let receive_maximum = if version.is_v5() { Some(20) } else { None };
+            assert_eq!(c.properties.receive_maximum(), receive_maximum);
+        }
+    }
+
     #[test]
     fn bridge_bit() {
         // mosquitto bridge with try_private: level 0x84.

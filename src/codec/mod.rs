@@ -9,6 +9,17 @@
 //!
 //! One file per packet kind, each with its `read` and `write`; this file holds
 //! the enum, its dispatch and the shared types.
+//!
+//! Decoding checks the wire rules (well-formed UTF-8 without U+0000, reserved
+//! bits, QoS 3, zero packet ids, at least one filter, properties allowed in
+//! their packet and not repeated); it leaves to the broker what needs state
+//! or policy (topic and filter syntax, client id rules, topic aliases,
+//! whether a reason code fits the packet). Variable byte integers of up to
+//! four bytes are accepted even when not minimal, as mosquitto does.
+//!
+//! Encoding for a 3.x peer leaves out what 3.x cannot carry (properties,
+//! acknowledgement and DISCONNECT reason codes, UNSUBACK codes) and writes
+//! every SUBACK failure as 0x80; AUTH cannot be encoded below 5.0.
 
 mod ack;
 mod auth;
@@ -277,5 +288,82 @@ pub(crate) mod test_util {
         assert_eq!(framed, out, "Frame::packet agrees with encode");
         assert_eq!(frame.len(), out.len());
         out
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// What mosquitto 2.0.11 sends a client that connects, subscribes to a/b
+    /// (3.1.1: QoS 1; 5.0: QoS 2 with subscription identifier 5) and publishes "hi" to
+    /// it at QoS 1: CONNACK, SUBACK, the PUBLISH back, the PUBACK.
+    #[test]
+    fn golden_mosquitto_broker_stream() {
+        let streams = [
+            (
+                ProtocolVersion::V3_1_1,
+                "20020000900300010132090003612f620001686940020002",
+            ),
+            (
+                ProtocolVersion::V5,
+                "200900000622000a210014900400010002320c0003612f620001020b05686940020002",
+            ),
+        ];
+        for (version, stream) in streams {
+            let bytes = hex(stream);
+            let mut offset = 0;
+            let mut packets = Vec::new();
+            while offset < bytes.len() {
+                let Decoded::Packet(p, n) = decode(&bytes[offset..], version, 1024).unwrap() else {
+                    panic!("incomplete")
+                };
+                let mut out = Vec::new();
+                encode(&p, version, &mut out).unwrap();
+                assert_eq!(out, &bytes[offset..offset + n], "{p:?}");
+                offset += n;
+                packets.push(p);
+            }
+            assert_eq!(packets.len(), 4);
+            let Packet::ConnAck(c) = &packets[0] else {
+                panic!()
+            };
+            assert_eq!(c.code, 0);
+            let Packet::SubAck(s) = &packets[1] else {
+                panic!()
+            };
+            let granted = if version.is_v5() {
+                ReasonCode::GRANTED_QOS_2
+            } else {
+                ReasonCode::GRANTED_QOS_1
+            };
+            assert_eq!(s.codes, [granted]);
+            let Packet::Publish(p) = &packets[2] else {
+                panic!()
+            };
+            assert_eq!(
+                (p.body.topic(), p.body.payload(), p.qos),
+                ("a/b", &b"hi"[..], QoS::AtLeastOnce)
+            );
+            if version.is_v5() {
+                assert_eq!(c.properties.topic_alias_maximum(), Some(10));
+                assert_eq!(c.properties.receive_maximum(), Some(20));
+                assert_eq!(
+                    p.properties.subscription_identifiers().collect::<Vec<_>>(),
+                    [5]
+                );
+            }
+            assert!(
+                matches!(&packets[3], Packet::Ack(a) if a.kind == AckKind::PubAck && a.packet_id.get() == 2)
+            );
+        }
     }
 }

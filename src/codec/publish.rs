@@ -49,6 +49,12 @@ impl PublishBody {
             .ok_or(EncodeError::TooLarge("message does not fit in memory"))
     }
 
+    /// The same payload under another topic (a 5.0 topic alias resolved, a
+    /// bridge remapping): one new allocation, the payload copied once.
+    pub fn with_topic(&self, topic: &str) -> Result<PublishBody, EncodeError> {
+        PublishBody::new(topic, self.payload())
+    }
+
     /// Where the topic part ends and the payload part begins.
     fn topic_end(&self) -> usize {
         match self.0.first_chunk::<2>() {
@@ -265,6 +271,36 @@ mod tests {
         };
         assert!(p.properties.is_empty());
         assert_eq!(p.body.payload(), b"x");
+    }
+
+    /// `mosquitto_pub -q 1 -t a/b -m hi` (2.0), 3.1 / 3.1.1 and 5.0 with
+    /// `-D publish user-property k v`.
+    #[test]
+    fn golden_mosquitto_pub() {
+        for version in [ProtocolVersion::V3_1, V311, V5] {
+            let bytes: &[u8] = if version.is_v5() {
+                b"\x32\x11\x00\x03a/b\x00\x01\x07\x26\x00\x01k\x00\x01vhi"
+            } else {
+                b"\x32\x09\x00\x03a/b\x00\x01hi"
+            };
+            let Packet::Publish(p) = dec(bytes, version).unwrap() else {
+                panic!()
+            };
+            assert_eq!(
+                (p.qos, p.packet_id, p.dup, p.retain),
+                (QoS::AtLeastOnce, PacketId::new(1), false, false)
+            );
+            assert_eq!((p.body.topic(), p.body.payload()), ("a/b", &b"hi"[..]));
+            if version.is_v5() {
+                assert_eq!(
+                    p.properties.user_properties().collect::<Vec<_>>(),
+                    [("k", "v")]
+                );
+            }
+            let mut out = Vec::new();
+            encode(&Packet::Publish(p), version, &mut out).unwrap();
+            assert_eq!(out, bytes);
+        }
     }
 
     #[test]
