@@ -31,7 +31,8 @@ fn raw_connect(addr: SocketAddr, connect: &Connect) -> (RawClient, bool) {
     let mut c = RawClient::connect(addr);
     c.send(&connect.to_bytes());
     let p = c.read_packet(wait()).expect("no CONNACK");
-    let (present, code) = raw::parse_connack(&p).unwrap_or_else(|| panic!("not a CONNACK: {p:02x?}"));
+    let (present, code) =
+        raw::parse_connack(&p).unwrap_or_else(|| panic!("not a CONNACK: {p:02x?}"));
     assert_eq!(code, 0, "CONNACK return code for {}", connect.client_id);
     (c, present)
 }
@@ -47,7 +48,9 @@ fn raw_subscribe(c: &mut RawClient, pkid: u16, filters: &[(&str, u8)]) -> Vec<u8
 
 /// The next packet, which must be exactly `expected`.
 fn expect_packet(c: &mut RawClient, expected: &[u8], what: &str) {
-    let p = c.read_packet(wait()).unwrap_or_else(|| panic!("{what}: nothing arrived"));
+    let p = c
+        .read_packet(wait())
+        .unwrap_or_else(|| panic!("{what}: nothing arrived"));
     assert_eq!(p, expected, "{what}");
 }
 
@@ -75,7 +78,10 @@ fn collect(c: &mut RawClient, n: usize, timeout: Duration) -> Vec<RawPublish> {
     while got.len() < n || !pending_rel.is_empty() {
         let left = deadline.saturating_duration_since(Instant::now());
         let Some(p) = c.read_packet(left) else {
-            panic!("collect: {} of {n} PUBLISHes, PUBREL pending for {pending_rel:?}; got {got:?}", got.len());
+            panic!(
+                "collect: {} of {n} PUBLISHes, PUBREL pending for {pending_rel:?}; got {got:?}",
+                got.len()
+            );
         };
         if let Some(m) = raw::parse_publish(&p) {
             match (m.qos, m.pkid) {
@@ -90,7 +96,10 @@ fn collect(c: &mut RawClient, n: usize, timeout: Duration) -> Vec<RawPublish> {
         } else if raw::packet_type(&p) == 6 {
             assert_eq!(p[0], 0x62, "PUBREL flags must be 0b0010 [MQTT-3.6.1-1]");
             let (_, id) = raw::parse_ack(&p).unwrap();
-            assert!(pending_rel.remove(&id), "PUBREL for id {id} we did not PUBREC");
+            assert!(
+                pending_rel.remove(&id),
+                "PUBREL for id {id} we did not PUBREC"
+            );
             c.send(&raw::pubcomp(id));
         } else {
             panic!("collect: unexpected packet {p:02x?}");
@@ -131,7 +140,11 @@ fn qos_0_1_2_flows_in_both_directions_byte_level() {
     // publisher sees is the answer to its PINGREQ.
     publ.send(&raw::publish("q/t", b"zero", 0, false, false, None));
     publ.send(&raw::pingreq());
-    expect_packet(&mut publ, &[0xD0, 0x00], "PINGRESP right after a QoS 0 PUBLISH");
+    expect_packet(
+        &mut publ,
+        &[0xD0, 0x00],
+        "PINGRESP right after a QoS 0 PUBLISH",
+    );
     let m = expect_publish(&mut sub);
     assert_eq!(
         m,
@@ -149,7 +162,10 @@ fn qos_0_1_2_flows_in_both_directions_byte_level() {
     publ.send(&raw::publish("q/t", b"one", 1, false, false, Some(0x0101)));
     expect_packet(&mut publ, &[0x40, 0x02, 0x01, 0x01], "PUBACK");
     let m = expect_publish(&mut sub);
-    assert_eq!((m.payload.as_slice(), m.qos, m.dup, m.retain), (&b"one"[..], 1, false, false));
+    assert_eq!(
+        (m.payload.as_slice(), m.qos, m.dup, m.retain),
+        (&b"one"[..], 1, false, false)
+    );
     let sid = m.pkid.expect("QoS 1 PUBLISH has a packet id");
     assert_ne!(sid, 0, "packet id must be non-zero [MQTT-2.3.1-1]");
     sub.send(&raw::puback(sid));
@@ -163,7 +179,10 @@ fn qos_0_1_2_flows_in_both_directions_byte_level() {
     // QoS 2 outbound: PUBLISH, our PUBREC, the broker's PUBREL (flags
     // 0b0010 [MQTT-3.6.1-1]), our PUBCOMP [MQTT-4.3.3-1].
     let m = expect_publish(&mut sub);
-    assert_eq!((m.payload.as_slice(), m.qos, m.dup, m.retain), (&b"two"[..], 2, false, false));
+    assert_eq!(
+        (m.payload.as_slice(), m.qos, m.dup, m.retain),
+        (&b"two"[..], 2, false, false)
+    );
     let sid2 = m.pkid.expect("QoS 2 PUBLISH has a packet id");
     assert_ne!(sid2, 0, "packet id must be non-zero [MQTT-2.3.1-1]");
     sub.send(&raw::pubrec(sid2));
@@ -182,25 +201,47 @@ fn qos_downgraded_to_subscription_maximum_all_nine() {
     let mut subs = Vec::new();
     for sq in 0..=2u8 {
         let (mut c, _) = raw_connect(broker.addr(), &Connect::new(&id(&format!("sub{sq}"))));
-        assert_eq!(raw_subscribe(&mut c, 7, &[("dg/t", sq)]), vec![sq], "granted QoS");
+        assert_eq!(
+            raw_subscribe(&mut c, 7, &[("dg/t", sq)]),
+            vec![sq],
+            "granted QoS"
+        );
         subs.push((sq, c));
     }
     let (mut publ, _) = raw_connect(broker.addr(), &Connect::new(&id("pub")));
     for pq in 0..=2u8 {
-        raw_publish(&mut publ, "dg/t", format!("p{pq}").as_bytes(), pq, 100 + u16::from(pq));
+        raw_publish(
+            &mut publ,
+            "dg/t",
+            format!("p{pq}").as_bytes(),
+            pq,
+            100 + u16::from(pq),
+        );
     }
     for (sq, c) in &mut subs {
         let got = collect(c, 3, wait());
         for m in &got {
             let pq = m.payload[1] - b'0';
             // Delivered at the lower of publish and granted QoS [MQTT-3.8.4-6].
-            assert_eq!(m.qos, pq.min(*sq), "publish QoS {pq} to a QoS {sq} subscription: {m:?}");
+            assert_eq!(
+                m.qos,
+                pq.min(*sq),
+                "publish QoS {pq} to a QoS {sq} subscription: {m:?}"
+            );
             assert!(!m.retain && !m.dup, "{m:?}");
-            assert_eq!(m.pkid.is_some(), m.qos > 0, "packet id only at QoS > 0: {m:?}");
+            assert_eq!(
+                m.pkid.is_some(),
+                m.qos > 0,
+                "packet id only at QoS > 0: {m:?}"
+            );
         }
         let mut payloads: Vec<_> = got.iter().map(|m| m.payload.clone()).collect();
         payloads.sort();
-        assert_eq!(payloads, vec![b"p0".to_vec(), b"p1".to_vec(), b"p2".to_vec()], "sub QoS {sq}");
+        assert_eq!(
+            payloads,
+            vec![b"p0".to_vec(), b"p1".to_vec(), b"p2".to_vec()],
+            "sub QoS {sq}"
+        );
         expect_silence(c, "no second copy");
     }
 }
@@ -211,7 +252,10 @@ async fn two_hundred_messages_in_order_at_each_qos() {
     let mut sub = MqttClient::connect(&id("sub"), broker.port()).await;
     sub.subscribe("order/#", QoS::ExactlyOnce).await;
     let publ = MqttClient::connect(&id("pub"), broker.port()).await;
-    for (n, qos) in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce].into_iter().enumerate() {
+    for (n, qos) in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce]
+        .into_iter()
+        .enumerate()
+    {
         let topic = format!("order/q{n}");
         for i in 0..200 {
             publ.publish(&topic, qos, false, format!("{i}")).await;
@@ -224,7 +268,11 @@ async fn two_hundred_messages_in_order_at_each_qos() {
                 .await
                 .unwrap_or_else(|| panic!("QoS {n}: message {i} of 200 did not arrive"));
             assert_eq!(p.topic, topic);
-            assert_eq!(std::str::from_utf8(&p.payload).unwrap(), i.to_string(), "QoS {n}: order");
+            assert_eq!(
+                std::str::from_utf8(&p.payload).unwrap(),
+                i.to_string(),
+                "QoS {n}: order"
+            );
             assert_eq!(p.qos, qos, "delivered at the publish QoS");
             assert!(!p.dup && !p.retain);
             if n > 0 {
@@ -232,7 +280,10 @@ async fn two_hundred_messages_in_order_at_each_qos() {
             }
         }
     }
-    assert!(sub.recv_publish(quiet()).await.is_none(), "no extra message");
+    assert!(
+        sub.recv_publish(quiet()).await.is_none(),
+        "no extra message"
+    );
 }
 
 #[test]
@@ -254,19 +305,28 @@ fn qos2_exactly_once_across_publisher_reconnect() {
     assert_eq!(got[0].qos, 2);
 
     let (mut publ, present) = raw_connect(broker.addr(), &Connect::new(&pid).clean(false));
-    assert!(present, "session present after reconnect with clean session 0 [MQTT-3.2.2-2]");
+    assert!(
+        present,
+        "session present after reconnect with clean session 0 [MQTT-3.2.2-2]"
+    );
     // The client resends the PUBLISH with DUP set [MQTT-4.4.0-1]: it is
     // acknowledged again but not delivered again [MQTT-4.3.3-2].
     publ.send(&raw::publish("x1/t", b"once", 2, false, true, Some(42)));
     expect_packet(&mut publ, &raw::pubrec(42), "PUBREC for the resent PUBLISH");
     publ.send(&raw::pubrel(42));
     expect_packet(&mut publ, &raw::pubcomp(42), "PUBCOMP");
-    expect_silence(&mut sub, "the resent QoS 2 PUBLISH must not be delivered twice");
+    expect_silence(
+        &mut sub,
+        "the resent QoS 2 PUBLISH must not be delivered twice",
+    );
 
     // Released, the id is free again: a new message with it is new.
     raw_publish(&mut publ, "x1/t", b"again", 2, 42);
     let got = collect(&mut sub, 1, wait());
-    assert_eq!(got[0].payload, b"again", "a released packet id may be reused");
+    assert_eq!(
+        got[0].payload, b"again",
+        "a released packet id may be reused"
+    );
     expect_silence(&mut sub, "exactly one copy of the reused id");
 }
 
@@ -283,10 +343,19 @@ fn broker_resends_unacknowledged_with_dup_and_pubrel_on_reconnect() {
     // First delivery: DUP 0 [MQTT-3.3.1-2]; not acknowledged.
     let m1 = expect_publish(&mut sub);
     let m2 = expect_publish(&mut sub);
-    assert_eq!((m1.payload.as_slice(), m1.qos, m1.dup), (&b"m1"[..], 1, false));
-    assert_eq!((m2.payload.as_slice(), m2.qos, m2.dup), (&b"m2"[..], 2, false));
+    assert_eq!(
+        (m1.payload.as_slice(), m1.qos, m1.dup),
+        (&b"m1"[..], 1, false)
+    );
+    assert_eq!(
+        (m2.payload.as_slice(), m2.qos, m2.dup),
+        (&b"m2"[..], 2, false)
+    );
     let (i1, i2) = (m1.pkid.unwrap(), m2.pkid.unwrap());
-    assert!(i1 != 0 && i2 != 0 && i1 != i2, "distinct non-zero ids in flight: {i1} {i2}");
+    assert!(
+        i1 != 0 && i2 != 0 && i1 != i2,
+        "distinct non-zero ids in flight: {i1} {i2}"
+    );
     drop(sub);
 
     // Reconnect: both resent, in order, same ids, DUP 1 [MQTT-4.4.0-1].
@@ -296,11 +365,25 @@ fn broker_resends_unacknowledged_with_dup_and_pubrel_on_reconnect() {
     let r2 = expect_publish(&mut sub);
     assert_eq!(
         r1,
-        RawPublish { topic: "dup/a".into(), payload: b"m1".to_vec(), qos: 1, retain: false, dup: true, pkid: Some(i1) }
+        RawPublish {
+            topic: "dup/a".into(),
+            payload: b"m1".to_vec(),
+            qos: 1,
+            retain: false,
+            dup: true,
+            pkid: Some(i1)
+        }
     );
     assert_eq!(
         r2,
-        RawPublish { topic: "dup/a".into(), payload: b"m2".to_vec(), qos: 2, retain: false, dup: true, pkid: Some(i2) }
+        RawPublish {
+            topic: "dup/a".into(),
+            payload: b"m2".to_vec(),
+            qos: 2,
+            retain: false,
+            dup: true,
+            pkid: Some(i2)
+        }
     );
     sub.send(&raw::puback(i1));
     sub.send(&raw::pubrec(i2));
@@ -344,7 +427,10 @@ fn packet_ids_not_reused_while_in_flight() {
 
     let a = expect_publish(&mut sub);
     let b = expect_publish(&mut sub);
-    assert_eq!((a.payload.as_slice(), b.payload.as_slice()), (&b"A"[..], &b"B"[..]));
+    assert_eq!(
+        (a.payload.as_slice(), b.payload.as_slice()),
+        (&b"A"[..], &b"B"[..])
+    );
     let (ia, ib) = (a.pkid.unwrap(), b.pkid.unwrap());
     assert!(ia != 0 && ib != 0 && ia != ib, "ids {ia} {ib}");
     // The window (max_inflight_messages 2) is full: C waits.
@@ -360,13 +446,19 @@ fn packet_ids_not_reused_while_in_flight() {
     let c = expect_publish(&mut sub);
     assert_eq!(c.payload, b"C");
     let ic = c.pkid.unwrap();
-    assert!(ic != 0 && ic != ia, "C got id {ic} while A ({ia}) awaits PUBCOMP [MQTT-2.3.1-2]");
+    assert!(
+        ic != 0 && ic != ia,
+        "C got id {ic} while A ({ia}) awaits PUBCOMP [MQTT-2.3.1-2]"
+    );
     expect_silence(&mut sub, "window full again (A, C)");
     sub.send(&raw::pubcomp(ia));
     let d = expect_publish(&mut sub);
     assert_eq!(d.payload, b"D");
     let id_d = d.pkid.unwrap();
-    assert!(id_d != 0 && id_d != ic, "D got id {id_d} while C ({ic}) is in flight");
+    assert!(
+        id_d != 0 && id_d != ic,
+        "D got id {id_d} while C ({ic}) is in flight"
+    );
     sub.send(&raw::puback(ic));
     sub.send(&raw::puback(id_d));
     expect_silence(&mut sub, "all delivered once");
@@ -385,12 +477,21 @@ fn mosquitto_v31_qos1_and_qos2() {
         let sub = MosquittoSub::start(addr, &["-V", "mqttv31", "-t", &topic, "-q", sub_q, "-v"]);
         let out = common::mosquitto_pub(
             addr,
-            &["-d", "-V", "mqttv31", "-t", &topic, "-m", "hello 31", "-q", pub_q],
+            &[
+                "-d", "-V", "mqttv31", "-t", &topic, "-m", "hello 31", "-q", pub_q,
+            ],
         );
         let pub_out = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "mosquitto_pub failed: {pub_out} {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "mosquitto_pub failed: {pub_out} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         if pub_q == "1" {
-            assert!(pub_out.contains("received PUBACK"), "QoS 1 publisher got PUBACK:\n{pub_out}");
+            assert!(
+                pub_out.contains("received PUBACK"),
+                "QoS 1 publisher got PUBACK:\n{pub_out}"
+            );
         } else {
             assert!(
                 pub_out.contains("received PUBREC") && pub_out.contains("received PUBCOMP"),
@@ -409,10 +510,15 @@ fn mosquitto_v31_qos1_and_qos2() {
         if want_q == "2" {
             // mosquitto_sub logs the PUBREL it received and PUBCOMP it sent.
             let deadline = Instant::now() + wait();
-            while !mosquitto_debug_has(&sub.all_lines(), "received PUBREL") && Instant::now() < deadline {
+            while !mosquitto_debug_has(&sub.all_lines(), "received PUBREL")
+                && Instant::now() < deadline
+            {
                 std::thread::sleep(Duration::from_millis(20));
             }
-            assert!(mosquitto_debug_has(&sub.all_lines(), "received PUBREL"), "3.1 subscriber got PUBREL");
+            assert!(
+                mosquitto_debug_has(&sub.all_lines(), "received PUBREL"),
+                "3.1 subscriber got PUBREL"
+            );
         }
         std::thread::sleep(quiet());
         assert_eq!(sub.messages().len(), 1, "exactly once");

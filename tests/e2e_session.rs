@@ -50,7 +50,9 @@ fn raw_subscribe(c: &mut RawClient, pkid: u16, filters: &[(&str, u8)]) -> Vec<u8
 }
 
 fn expect_packet(c: &mut RawClient, expected: &[u8], what: &str) {
-    let p = c.read_packet(wait()).unwrap_or_else(|| panic!("{what}: nothing arrived"));
+    let p = c
+        .read_packet(wait())
+        .unwrap_or_else(|| panic!("{what}: nothing arrived"));
     assert_eq!(p, expected, "{what}");
 }
 
@@ -105,18 +107,34 @@ fn collect(c: &mut RawClient, n: usize) -> Vec<RawPublish> {
 }
 
 fn payloads(msgs: &[RawPublish]) -> Vec<String> {
-    msgs.iter().map(|m| String::from_utf8_lossy(&m.payload).into_owned()).collect()
+    msgs.iter()
+        .map(|m| String::from_utf8_lossy(&m.payload).into_owned())
+        .collect()
 }
 
 /// A publisher that completes each QoS 1 flow before the next message.
 fn publish_q1(c: &mut RawClient, topic: &str, payload: &str, pkid: u16) {
-    c.send(&raw::publish(topic, payload.as_bytes(), 1, false, false, Some(pkid)));
+    c.send(&raw::publish(
+        topic,
+        payload.as_bytes(),
+        1,
+        false,
+        false,
+        Some(pkid),
+    ));
     expect_packet(c, &raw::puback(pkid), "PUBACK");
 }
 
 /// A QoS 0 publish, followed by a ping so it has been routed on return.
 fn publish_q0(c: &mut RawClient, topic: &str, payload: &str) {
-    c.send(&raw::publish(topic, payload.as_bytes(), 0, false, false, None));
+    c.send(&raw::publish(
+        topic,
+        payload.as_bytes(),
+        0,
+        false,
+        false,
+        None,
+    ));
     expect_alive(c, "PINGRESP after a QoS 0 PUBLISH");
 }
 
@@ -135,9 +153,15 @@ fn clean_session_keeps_nothing() {
 
     let (mut c, present) = raw_connect(addr, &Connect::new(&cid));
     assert!(!present, "clean session again: session present 0");
-    expect_silence(&mut c, "a clean session gets nothing published while it was away");
+    expect_silence(
+        &mut c,
+        "a clean session gets nothing published while it was away",
+    );
     publish_q1(&mut publ, "cs/t", "live", 2);
-    expect_silence(&mut c, "a clean session's subscriptions ended with it [MQTT-3.1.2-6]");
+    expect_silence(
+        &mut c,
+        "a clean session's subscriptions ended with it [MQTT-3.1.2-6]",
+    );
     disconnect(c);
 
     // A persistent session, then clean session 1: the old session is
@@ -149,7 +173,10 @@ fn clean_session_keeps_nothing() {
     assert!(!present, "clean session 1 never reports a session present");
     disconnect(c);
     let (mut c, present) = raw_connect(addr, &Connect::new(&cid).clean(false));
-    assert!(!present, "the persistent session was discarded by the clean one");
+    assert!(
+        !present,
+        "the persistent session was discarded by the clean one"
+    );
     publish_q1(&mut publ, "cs/t", "after discard", 3);
     expect_silence(&mut c, "the discarded subscription is gone");
 }
@@ -182,7 +209,11 @@ fn persistent_session_keeps_subscriptions_and_newest_ten_offline_messages() {
     let want: Vec<String> = (5..15).map(|i: i32| i.to_string()).collect();
     assert_eq!(payloads(&got), want, "the newest 10, in order");
     for m in &got {
-        assert_eq!((m.qos, m.retain, m.topic.as_str()), (1, false, "ps/t"), "{m:?}");
+        assert_eq!(
+            (m.qos, m.retain, m.topic.as_str()),
+            (1, false, "ps/t"),
+            "{m:?}"
+        );
         assert_ne!(m.pkid, Some(0));
     }
     expect_silence(&mut c, "nothing beyond the newest 10");
@@ -220,11 +251,19 @@ fn offline_qos0(config: &str) -> Vec<RawPublish> {
 fn qos0_queued_offline_only_with_queue_qos0_messages() {
     // Default: QoS 0 is not kept for an offline session [MQTT-3.1.2-5].
     let got = offline_qos0("");
-    assert_eq!(payloads(&got), vec!["b"], "default: only the QoS 1 message was queued");
+    assert_eq!(
+        payloads(&got),
+        vec!["b"],
+        "default: only the QoS 1 message was queued"
+    );
     assert_eq!(got[0].qos, 1);
 
     let got = offline_qos0("queue_qos0_messages true\n");
-    assert_eq!(payloads(&got), vec!["a", "b", "c"], "queue_qos0_messages true: all three, in order");
+    assert_eq!(
+        payloads(&got),
+        vec!["a", "b", "c"],
+        "queue_qos0_messages true: all three, in order"
+    );
     let qos: Vec<u8> = got.iter().map(|m| m.qos).collect();
     assert_eq!(qos, vec![0, 1, 0], "each at its own QoS");
 }
@@ -235,7 +274,11 @@ fn zero_length_client_id() {
     let addr = broker.addr();
     // 3.1.1 with clean session: accepted, an id is assigned [MQTT-3.1.3-6].
     let (mut a, (present, code)) = try_connect(addr, &Connect::new(""));
-    assert_eq!((present, code), (false, 0), "empty id with clean session is accepted");
+    assert_eq!(
+        (present, code),
+        (false, 0),
+        "empty id with clean session is accepted"
+    );
     let (mut b, (_, code)) = try_connect(addr, &Connect::new(""));
     assert_eq!(code, 0);
     // Two clients with empty ids get different ids: neither took over the other.
@@ -250,7 +293,10 @@ fn zero_length_client_id() {
     // [MQTT-3.1.3-8].
     let (mut c, ack) = try_connect(addr, &Connect::new("").clean(false));
     assert_eq!(ack, (false, 0x02), "empty id with clean session 0");
-    assert!(c.expect_closed(wait()), "closed after the refusal [MQTT-3.2.2-5]");
+    assert!(
+        c.expect_closed(wait()),
+        "closed after the refusal [MQTT-3.2.2-5]"
+    );
 
     // MQTT 3.1 requires 1-23 characters: 0x02 even with clean session.
     let (mut c, ack) = try_connect(addr, &Connect::new("").v31());
@@ -270,14 +316,24 @@ fn takeover_closes_the_old_connection_and_continues_the_session() {
     // [MQTT-3.1.4-2], the newcomer resumes the session.
     let (mut second, present) = raw_connect(addr, &Connect::new(&cid).clean(false));
     assert!(present, "the taken-over session is present");
-    assert!(first.expect_closed(wait()), "the first connection is closed");
+    assert!(
+        first.expect_closed(wait()),
+        "the first connection is closed"
+    );
 
     let (mut publ, _) = raw_connect(addr, &Connect::new(&id("pub")));
     publish_q1(&mut publ, "to/t", "for the newcomer", 1);
     let got = collect(&mut second, 1);
-    assert_eq!(payloads(&got), vec!["for the newcomer"], "subscription carried over");
+    assert_eq!(
+        payloads(&got),
+        vec!["for the newcomer"],
+        "subscription carried over"
+    );
     expect_alive(&mut second, "the newcomer works");
-    assert!(broker.log().contains(&cid), "the takeover is logged with the client id");
+    assert!(
+        broker.log().contains(&cid),
+        "the takeover is logged with the client id"
+    );
 }
 
 #[test]
@@ -322,7 +378,10 @@ fn persistent_session_expires() {
     let kept = id("kept");
     for cid in [&gone, &kept] {
         let (mut c, _) = raw_connect(addr, &Connect::new(cid).clean(false));
-        assert_eq!(raw_subscribe(&mut c, 1, &[(&format!("ex/{cid}"), 1)]), vec![1]);
+        assert_eq!(
+            raw_subscribe(&mut c, 1, &[(&format!("ex/{cid}"), 1)]),
+            vec![1]
+        );
         disconnect(c);
     }
     let start = Instant::now();
@@ -333,11 +392,17 @@ fn persistent_session_expires() {
 
     std::thread::sleep(scaled(Duration::from_secs(3)).saturating_sub(start.elapsed()));
     let (mut c, present) = raw_connect(addr, &Connect::new(&gone).clean(false));
-    assert!(!present, "after 3 s offline with a 2 s expiry the session is gone");
+    assert!(
+        !present,
+        "after 3 s offline with a 2 s expiry the session is gone"
+    );
     let (mut publ, _) = raw_connect(addr, &Connect::new(&id("pub")));
     publish_q1(&mut publ, &format!("ex/{gone}"), "x", 1);
     expect_silence(&mut c, "the expired session's subscription is gone");
-    assert!(broker.log().contains(&gone), "expiry logged with the client id");
+    assert!(
+        broker.log().contains(&gone),
+        "expiry logged with the client id"
+    );
 
     expect_alive(&mut kept_conn, "online session");
     disconnect(kept_conn);

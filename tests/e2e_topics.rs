@@ -25,7 +25,11 @@ fn client(addr: SocketAddr, prefix: &str) -> RawClient {
     let mut c = RawClient::connect(addr);
     c.send(&Connect::new(&cid).to_bytes());
     let p = c.read_packet(wait()).expect("no CONNACK");
-    assert_eq!(raw::parse_connack(&p), Some((false, 0)), "CONNACK for {cid}");
+    assert_eq!(
+        raw::parse_connack(&p),
+        Some((false, 0)),
+        "CONNACK for {cid}"
+    );
     c
 }
 
@@ -33,12 +37,17 @@ fn raw_subscribe(c: &mut RawClient, pkid: u16, filters: &[(&str, u8)]) -> Vec<u8
     c.send(&raw::subscribe(pkid, filters));
     let p = c.read_packet(wait()).expect("no SUBACK");
     let (id, codes) = raw::parse_suback(&p).unwrap_or_else(|| panic!("not a SUBACK: {p:02x?}"));
-    assert_eq!(id, pkid, "SUBACK carries the SUBSCRIBE's packet id [MQTT-3.8.4-2]");
+    assert_eq!(
+        id, pkid,
+        "SUBACK carries the SUBSCRIBE's packet id [MQTT-3.8.4-2]"
+    );
     codes
 }
 
 fn expect_packet(c: &mut RawClient, expected: &[u8], what: &str) {
-    let p = c.read_packet(wait()).unwrap_or_else(|| panic!("{what}: nothing arrived"));
+    let p = c
+        .read_packet(wait())
+        .unwrap_or_else(|| panic!("{what}: nothing arrived"));
     assert_eq!(p, expected, "{what}");
 }
 
@@ -111,7 +120,11 @@ fn check_matching(broker: &Broker, cases: &[(&str, &[&str])], topics: &[&str]) {
     let mut subs = Vec::new();
     for (filter, want) in cases {
         let mut c = client(addr, "sub");
-        assert_eq!(raw_subscribe(&mut c, 1, &[(filter, 1)]), vec![1], "subscribe {filter}");
+        assert_eq!(
+            raw_subscribe(&mut c, 1, &[(filter, 1)]),
+            vec![1],
+            "subscribe {filter}"
+        );
         subs.push((*filter, *want, c));
     }
     let mut publ = client(addr, "pub");
@@ -132,12 +145,22 @@ fn check_matching(broker: &Broker, cases: &[(&str, &[&str])], topics: &[&str]) {
 #[test]
 fn plus_and_hash_wildcards() {
     let broker = Broker::start("");
-    let topics = ["sport", "sport/tennis", "sport/tennis/player1", "/finance", "finance", "sport/"];
+    let topics = [
+        "sport",
+        "sport/tennis",
+        "sport/tennis/player1",
+        "/finance",
+        "finance",
+        "sport/",
+    ];
     check_matching(
         &broker,
         &[
             // '#' also matches the parent level [MQTT-4.7.1-2].
-            ("sport/#", &["sport", "sport/tennis", "sport/tennis/player1", "sport/"]),
+            (
+                "sport/#",
+                &["sport", "sport/tennis", "sport/tennis/player1", "sport/"],
+            ),
             // '+' matches one level, empty ones included [MQTT-4.7.1-3].
             ("+/+", &["sport/tennis", "/finance", "sport/"]),
             ("/+", &["/finance"]),
@@ -177,7 +200,10 @@ fn dollar_topics_not_matched_by_leading_wildcards() {
     let mut publ = client(addr, "pub");
     publish(&mut publ, "$edge/kept", b"r", 1, true, 50);
     let mut c = client(addr, "late");
-    assert_eq!(raw_subscribe(&mut c, 1, &[("#", 1), ("+/kept", 1)]), vec![1, 1]);
+    assert_eq!(
+        raw_subscribe(&mut c, 1, &[("#", 1), ("+/kept", 1)]),
+        vec![1, 1]
+    );
     expect_silence(&mut c, "retained $-topic not matched by # or +/kept");
     assert_eq!(raw_subscribe(&mut c, 2, &[("$edge/#", 1)]), vec![1]);
     let got = collect(&mut c, 1);
@@ -189,7 +215,10 @@ fn overlapping_subscriptions_deliver_one_copy_at_the_highest_qos() {
     let broker = Broker::start("");
     let addr = broker.addr();
     let mut sub = client(addr, "sub");
-    assert_eq!(raw_subscribe(&mut sub, 1, &[("a/#", 0), ("a/b", 2)]), vec![0, 2]);
+    assert_eq!(
+        raw_subscribe(&mut sub, 1, &[("a/#", 0), ("a/b", 2)]),
+        vec![0, 2]
+    );
     let mut publ = client(addr, "pub");
 
     // [MQTT-3.3.5-1]: one copy, at the maximum QoS of the matching
@@ -197,8 +226,15 @@ fn overlapping_subscriptions_deliver_one_copy_at_the_highest_qos() {
     for (pub_q, topic, want_q) in [(2, "a/b", 2), (1, "a/b", 1), (0, "a/b", 0), (2, "a/c", 0)] {
         publish(&mut publ, topic, b"x", pub_q, false, 10 + u16::from(pub_q));
         let got = collect(&mut sub, 1);
-        assert_eq!((got[0].topic.as_str(), got[0].qos), (topic, want_q), "QoS {pub_q} to {topic}");
-        expect_silence(&mut sub, &format!("exactly one copy of the QoS {pub_q} message to {topic}"));
+        assert_eq!(
+            (got[0].topic.as_str(), got[0].qos),
+            (topic, want_q),
+            "QoS {pub_q} to {topic}"
+        );
+        expect_silence(
+            &mut sub,
+            &format!("exactly one copy of the QoS {pub_q} message to {topic}"),
+        );
     }
 
     // Subscriptions made by separate SUBSCRIBEs overlap the same way.
@@ -220,7 +256,15 @@ fn invalid_filters_refused_valid_ones_granted() {
     let codes = raw_subscribe(
         &mut sub,
         0x0a0b,
-        &[("ok/1", 1), ("a/#/b", 0), ("a+", 1), ("#a", 2), ("ok/+", 2), ("+a/b", 0), ("a/b#", 1)],
+        &[
+            ("ok/1", 1),
+            ("a/#/b", 0),
+            ("a+", 1),
+            ("#a", 2),
+            ("ok/+", 2),
+            ("+a/b", 0),
+            ("a/b#", 1),
+        ],
     );
     // '#' must be last and alone in its level, '+' alone in its level
     // [MQTT-4.7.1-2, MQTT-4.7.1-3]: 0x80 for those; the rest granted
@@ -230,7 +274,11 @@ fn invalid_filters_refused_valid_ones_granted() {
     let mut publ = client(addr, "pub");
     publish(&mut publ, "ok/1", b"z", 2, false, 1);
     let got = collect(&mut sub, 1);
-    assert_eq!((got[0].topic.as_str(), got[0].qos), ("ok/1", 2), "granted filters work (max of 1 and 2)");
+    assert_eq!(
+        (got[0].topic.as_str(), got[0].qos),
+        ("ok/1", 2),
+        "granted filters work (max of 1 and 2)"
+    );
     expect_silence(&mut sub, "one copy");
 }
 
@@ -249,11 +297,16 @@ fn publish_to_wildcard_or_nul_topic_closes_the_connection() {
             c.send(&raw::publish(topic, b"p", qos, false, false, pkid));
             match c.read_event(wait()) {
                 ReadEvent::Closed => {}
-                other => panic!("PUBLISH QoS {qos} to {topic:?}: expected the connection closed, got {other:?}"),
+                other => panic!(
+                    "PUBLISH QoS {qos} to {topic:?}: expected the connection closed, got {other:?}"
+                ),
             }
         }
     }
-    expect_silence(&mut watcher, "nothing from the refused PUBLISHes was delivered");
+    expect_silence(
+        &mut watcher,
+        "nothing from the refused PUBLISHes was delivered",
+    );
     expect_alive(&mut watcher, "other clients unaffected");
 }
 
@@ -262,7 +315,10 @@ fn unsubscribe_stops_delivery_and_echoes_the_packet_id() {
     let broker = Broker::start("");
     let addr = broker.addr();
     let mut sub = client(addr, "sub");
-    assert_eq!(raw_subscribe(&mut sub, 1, &[("u/#", 1), ("v/t", 1)]), vec![1, 1]);
+    assert_eq!(
+        raw_subscribe(&mut sub, 1, &[("u/#", 1), ("v/t", 1)]),
+        vec![1, 1]
+    );
     let mut publ = client(addr, "pub");
     publish(&mut publ, "u/x", b"1", 1, false, 1);
     assert_eq!(collect(&mut sub, 1)[0].topic, "u/x");
@@ -274,10 +330,18 @@ fn unsubscribe_stops_delivery_and_echoes_the_packet_id() {
     expect_silence(&mut sub, "no delivery after UNSUBSCRIBE [MQTT-3.10.4-1]");
     publish(&mut publ, "v/t", b"3", 1, false, 3);
     let got = collect(&mut sub, 1);
-    assert_eq!((got[0].topic.as_str(), got[0].payload.as_slice()), ("v/t", &b"3"[..]), "other subscription kept");
+    assert_eq!(
+        (got[0].topic.as_str(), got[0].payload.as_slice()),
+        ("v/t", &b"3"[..]),
+        "other subscription kept"
+    );
 
     // A filter that was never subscribed still gets an UNSUBACK [MQTT-3.10.4-5].
     sub.send(&raw::unsubscribe(0x00ff, &["never/subscribed"]));
-    expect_packet(&mut sub, &[0xB0, 0x02, 0x00, 0xff], "UNSUBACK for an unknown filter");
+    expect_packet(
+        &mut sub,
+        &[0xB0, 0x02, 0x00, 0xff],
+        "UNSUBACK for an unknown filter",
+    );
     expect_alive(&mut sub, "still connected");
 }
