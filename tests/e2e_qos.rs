@@ -407,8 +407,10 @@ fn broker_resends_unacknowledged_with_dup_and_pubrel_on_reconnect() {
     sub.send(&raw::puback(m3.pkid.unwrap()));
 
     // And after a clean disconnect and reconnect nothing is resent.
+    // Wait for the close: it proves the PUBACK before DISCONNECT was read
+    // (a reconnect racing ahead would take over with the PUBACK unread).
     sub.send(&raw::disconnect());
-    drop(sub);
+    assert!(sub.expect_closed(wait()), "closed after DISCONNECT");
     let (mut sub, present) = raw_connect(broker.addr(), &Connect::new(&sid).clean(false));
     assert!(present);
     expect_silence(&mut sub, "all acknowledged: nothing resent");
