@@ -14,7 +14,7 @@
 mod common;
 
 use common::raw::{self, RawPublish};
-use common::{scaled, Broker, RawClient, ReadEvent};
+use common::{scaled, Broker, RawClient};
 use std::io::Write;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -37,7 +37,11 @@ fn connected(addr: std::net::SocketAddr, id: &str) -> RawClient {
 fn subscribe(c: &mut RawClient, filter: &str, qos: u8) {
     c.send(&raw::subscribe(1, &[(filter, qos)]));
     let p = c.read_packet(secs(5)).expect("SUBACK");
-    assert_eq!(raw::parse_suback(&p), Some((1, vec![qos])), "SUBACK for {filter}");
+    assert_eq!(
+        raw::parse_suback(&p),
+        Some((1, vec![qos])),
+        "SUBACK for {filter}"
+    );
 }
 
 /// The sequence number a payload starts with (8 bytes, big-endian).
@@ -70,7 +74,13 @@ struct Publisher {
 }
 
 impl Publisher {
-    fn start(addr: std::net::SocketAddr, id: &str, topic: &str, count: u64, len: usize) -> Publisher {
+    fn start(
+        addr: std::net::SocketAddr,
+        id: &str,
+        topic: &str,
+        count: u64,
+        len: usize,
+    ) -> Publisher {
         let acks = connected(addr, id);
         let mut stream: TcpStream = acks.stream().try_clone().unwrap();
         let topic = topic.to_owned();
@@ -93,7 +103,11 @@ impl Publisher {
             .read_packet(timeout)
             .unwrap_or_else(|| panic!("no PUBACK for message {n}"));
         let pkid = u16::try_from(n % 65_000 + 1).unwrap();
-        assert_eq!(raw::parse_ack(&p), Some((4, pkid)), "PUBACK order [MQTT-4.6.0-2]");
+        assert_eq!(
+            raw::parse_ack(&p),
+            Some((4, pkid)),
+            "PUBACK order [MQTT-4.6.0-2]"
+        );
     }
 }
 
@@ -136,14 +150,24 @@ fn a_slow_subscriber_throttles_the_publisher_and_loses_nothing() {
     }
     publisher.writer.join().unwrap();
     let got = reader.join().unwrap();
-    assert_eq!(got, (0..COUNT).collect::<Vec<_>>(), "every message, in order");
+    assert_eq!(
+        got,
+        (0..COUNT).collect::<Vec<_>>(),
+        "every message, in order"
+    );
     assert!(
         max_lead <= MAX_INFLIGHT + MAX_QUEUED + 1,
         "the publisher got {max_lead} PUBACKs ahead of the subscriber: not throttled"
     );
-    assert!(max_lead >= MAX_INFLIGHT, "the test never filled the window ({max_lead})");
+    assert!(
+        max_lead >= MAX_INFLIGHT,
+        "the test never filled the window ({max_lead})"
+    );
     let log = broker.log();
-    assert!(!log.contains("lagging"), "a slow but steady reader was marked lagging:\n{log}");
+    assert!(
+        !log.contains("lagging"),
+        "a slow but steady reader was marked lagging:\n{log}"
+    );
     assert!(!log.contains("dropped"), "messages were dropped:\n{log}");
 }
 
@@ -178,14 +202,30 @@ fn a_stuck_subscriber_becomes_lagging_and_releases_the_publisher() {
     publisher.writer.join().unwrap();
     // The publisher was paused while the stuck client was full (20 inflight
     // + 10 queued), until backpressure_timeout marked it lagging.
-    assert!(took >= Duration::from_millis(900), "never paused: all PUBACKs in {took:?}");
-    let got = reader.join().unwrap();
-    assert_eq!(got, (0..COUNT).collect::<Vec<_>>(), "the healthy subscriber lost messages");
-
-    assert!(broker.wait_for_log("lagging", secs(2)), "no lagging line:\n{}", broker.log());
-    assert!(broker.log().contains("bp-stuck"), "the lagging line does not name the client");
     assert!(
-        broker.log().contains("dropped the oldest queued message of lagging client bp-stuck"),
+        took >= Duration::from_millis(900),
+        "never paused: all PUBACKs in {took:?}"
+    );
+    let got = reader.join().unwrap();
+    assert_eq!(
+        got,
+        (0..COUNT).collect::<Vec<_>>(),
+        "the healthy subscriber lost messages"
+    );
+
+    assert!(
+        broker.wait_for_log("lagging", secs(2)),
+        "no lagging line:\n{}",
+        broker.log()
+    );
+    assert!(
+        broker.log().contains("bp-stuck"),
+        "the lagging line does not name the client"
+    );
+    assert!(
+        broker
+            .log()
+            .contains("dropped the oldest queued message of lagging client bp-stuck"),
         "no drop line:\n{}",
         broker.log()
     );
@@ -230,17 +270,22 @@ fn qos0_to_a_stuck_subscriber_is_dropped_and_memory_stays_bounded() {
     let received_by_reader = received.clone();
     let reader = std::thread::spawn(move || {
         let mut last = None;
+        let mut seen = Vec::new();
         let deadline = Instant::now() + secs(30);
         while Instant::now() < deadline {
             let Some(m) = next_publish(&mut healthy, secs(10)) else {
                 panic!("the healthy subscriber stopped receiving");
             };
             if m.topic == "q0/end" {
-                return last;
+                return seen;
             }
             let n = seq(&m.payload);
-            assert!(last.is_none_or(|l| n > l), "out of order: {n} after {last:?}");
+            assert!(
+                last.is_none_or(|l| n > l),
+                "out of order: {n} after {last:?}"
+            );
             last = Some(n);
+            seen.push(n);
             received_by_reader.fetch_add(1, Ordering::SeqCst);
         }
         panic!("no end marker");
@@ -249,7 +294,14 @@ fn qos0_to_a_stuck_subscriber_is_dropped_and_memory_stays_bounded() {
     let mut publisher = connected(broker.addr(), "q0-pub");
     let send = |p: &mut RawClient, range: std::ops::Range<u64>| {
         for n in range {
-            p.send(&raw::publish("q0/data", &payload(n, LEN), 0, false, false, None));
+            p.send(&raw::publish(
+                "q0/data",
+                &payload(n, LEN),
+                0,
+                false,
+                false,
+                None,
+            ));
         }
     };
     send(&mut publisher, 0..WARMUP);
@@ -257,15 +309,29 @@ fn qos0_to_a_stuck_subscriber_is_dropped_and_memory_stays_bounded() {
     let rss_before = proc_kib(pid, "VmRSS:");
     send(&mut publisher, WARMUP..COUNT);
     publisher.send(&raw::publish("q0/end", b"end", 1, false, false, Some(1)));
-    let ack = publisher.read_packet(secs(20)).expect("PUBACK for the end marker");
+    let ack = publisher
+        .read_packet(secs(20))
+        .expect("PUBACK for the end marker");
     assert_eq!(raw::parse_ack(&ack), Some((4, 1)));
-    let last = reader.join().unwrap();
+    let seen: Vec<u64> = reader.join().unwrap();
     let peak = proc_kib(pid, "VmHWM:");
     let rss_after = proc_kib(pid, "VmRSS:");
 
-    assert_eq!(last, Some(COUNT - 1), "the healthy subscriber missed the last message");
+    // QoS 0 may be dropped for the healthy subscriber too when its own
+    // outbox is momentarily over the cap; but it kept receiving throughout
+    // the stream: something from every tenth of it.
+    for tenth in 0..10 {
+        let range = COUNT * tenth / 10..COUNT * (tenth + 1) / 10;
+        assert!(
+            seen.iter().any(|n| range.contains(n)),
+            "the healthy subscriber got nothing of messages {range:?}"
+        );
+    }
     let n = received.load(Ordering::SeqCst);
-    assert!(n >= COUNT as usize / 4, "the healthy subscriber got only {n} of {COUNT}");
+    assert!(
+        n >= COUNT as usize / 4,
+        "the healthy subscriber got only {n} of {COUNT}"
+    );
     assert!(
         broker.wait_for_log("max_outbound_bytes 65536", secs(2)),
         "no drop line:\n{}",
@@ -274,14 +340,21 @@ fn qos0_to_a_stuck_subscriber_is_dropped_and_memory_stays_bounded() {
     // 50 MiB went past a subscriber that took none of it: the broker kept
     // at most max_outbound_bytes for it, not the stream.
     let limit_kib = 8 * 1024;
-    eprintln!("VmRSS {rss_before} KiB -> {rss_after} KiB, peak {peak} KiB; healthy got {n}/{COUNT}");
+    eprintln!(
+        "VmRSS {rss_before} KiB -> {rss_after} KiB, peak {peak} KiB; healthy got {n}/{COUNT}"
+    );
     assert!(
-        peak.saturating_sub(rss_before) < limit_kib && rss_after.saturating_sub(rss_before) < limit_kib,
+        peak.saturating_sub(rss_before) < limit_kib
+            && rss_after.saturating_sub(rss_before) < limit_kib,
         "memory grew: VmRSS {rss_before} KiB before, {rss_after} KiB after, peak {peak} KiB"
     );
     // The stuck subscriber is still connected (QoS 0 drops do not close it).
-    match stuck.read_event(Duration::from_millis(1)) {
-        ReadEvent::Closed => panic!("the stuck subscriber was disconnected"),
-        _ => {}
-    }
+    // (Its socket still holds unread data, so ask the log, not the socket.)
+    let log = broker.log();
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("q0-stuck") && l.contains("disconnected")),
+        "the stuck subscriber was disconnected:\n{log}"
+    );
+    drop(stuck);
 }

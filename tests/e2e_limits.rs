@@ -77,7 +77,10 @@ fn assert_logged(broker: &Broker, needle: &str) {
 fn assert_routes(publisher: &mut RawClient, sub: &mut RawClient, topic: &str, payload: &[u8]) {
     publisher.send(&raw::publish(topic, payload, 0, false, false, None));
     let got = next_publish(sub, secs(5));
-    assert_eq!((got.topic.as_str(), got.payload.as_slice()), (topic, payload));
+    assert_eq!(
+        (got.topic.as_str(), got.payload.as_slice()),
+        (topic, payload)
+    );
 }
 
 #[test]
@@ -91,7 +94,10 @@ fn max_connections_refuses_the_third_with_server_unavailable() {
     // "server unavailable" [MQTT-3.2.2.3], then the connection is closed.
     let mut c = RawClient::connect(broker.addr());
     assert_eq!(c.handshake(&raw::connect("mc-c")), Some(SERVER_UNAVAILABLE));
-    assert!(c.expect_closed(secs(3)), "the refused connection stays open");
+    assert!(
+        c.expect_closed(secs(3)),
+        "the refused connection stays open"
+    );
     assert_logged(&broker, "max_connections 2");
 
     // The two admitted clients are untouched.
@@ -108,7 +114,10 @@ fn max_connections_refuses_the_third_with_server_unavailable() {
         if code == Some(ACCEPTED) {
             break;
         }
-        assert!(Instant::now() < deadline, "the freed slot was never reused: {code:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the freed slot was never reused: {code:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -134,13 +143,21 @@ fn max_sessions_counts_offline_persistent_sessions() {
     // A clean session needs a session slot too while it is connected.
     let mut c = RawClient::connect(broker.addr());
     let code = c.handshake(&Connect::new("ms-d").to_bytes());
-    assert_eq!(code, Some(SERVER_UNAVAILABLE), "a clean session with the table full");
+    assert_eq!(
+        code,
+        Some(SERVER_UNAVAILABLE),
+        "a clean session with the table full"
+    );
 
     // An existing id resumes its own session: no new slot needed.
     let mut a = RawClient::connect(broker.addr());
     a.send(&Connect::new("ms-a").clean(false).to_bytes());
     let p = a.read_packet(secs(5)).expect("CONNACK");
-    assert_eq!(raw::parse_connack(&p), Some((true, ACCEPTED)), "ms-a resumes (session present)");
+    assert_eq!(
+        raw::parse_connack(&p),
+        Some((true, ACCEPTED)),
+        "ms-a resumes (session present)"
+    );
     a.send(&raw::pingreq());
     assert_eq!(a.read_packet(secs(5)), Some(vec![0xD0, 0x00]));
 }
@@ -154,8 +171,18 @@ fn max_packet_size_closes_only_the_offender() {
 
     // A 2000-byte PUBLISH: over the cap, that connection is closed (SPEC §4).
     let mut big = connected(broker.addr(), "mp-big");
-    big.send(&raw::publish("mp/big", &[b'x'; 2000], 0, false, false, None));
-    assert!(big.expect_closed(secs(3)), "a 2000-byte packet was accepted");
+    big.send(&raw::publish(
+        "mp/big",
+        &[b'x'; 2000],
+        0,
+        false,
+        false,
+        None,
+    ));
+    assert!(
+        big.expect_closed(secs(3)),
+        "a 2000-byte packet was accepted"
+    );
     assert_logged(&broker, "exceeds the cap of 1000");
 
     // Nothing of it was routed; the others still work.
@@ -169,14 +196,20 @@ fn max_packet_size_closes_only_the_offender() {
     header.extend_from_slice(&[0, 5, b'm', b'p', b'/']);
     huge.send(&header);
     let started = Instant::now();
-    assert!(huge.expect_closed(secs(2)), "a 100 MB header was not refused");
+    assert!(
+        huge.expect_closed(secs(2)),
+        "a 100 MB header was not refused"
+    );
     assert!(started.elapsed() < secs(2));
     // Also before CONNECT: a huge "CONNECT" is refused from its header.
     let mut pre = RawClient::connect(broker.addr());
     let mut header = vec![0x10];
     header.extend_from_slice(&raw::remaining_length(100_000_000));
     pre.send(&header);
-    assert!(pre.expect_closed(secs(2)), "a 100 MB CONNECT header was not refused");
+    assert!(
+        pre.expect_closed(secs(2)),
+        "a 100 MB CONNECT header was not refused"
+    );
 
     assert_routes(&mut publisher, &mut sub, "mp/after", b"ok");
     assert_silent(&mut sub, Duration::from_millis(200), "the subscriber");
@@ -186,13 +219,21 @@ fn max_packet_size_closes_only_the_offender() {
 fn max_client_id_length_rejects_longer_ids_and_rate_limits_its_log() {
     let broker = Broker::start("max_client_id_length 8");
     let mut ok = RawClient::connect(broker.addr());
-    assert_eq!(ok.handshake(&raw::connect("abcdefgh")), Some(ACCEPTED), "8 characters");
+    assert_eq!(
+        ok.handshake(&raw::connect("abcdefgh")),
+        Some(ACCEPTED),
+        "8 characters"
+    );
 
     // [MQTT-3.2.2.3] 0x02 "identifier rejected", then closed [MQTT-3.2.2-5].
     for round in 0..3 {
         let mut c = RawClient::connect(broker.addr());
         let code = c.handshake(&raw::connect("abcdefghi"));
-        assert_eq!(code, Some(IDENTIFIER_REJECTED), "9 characters (round {round})");
+        assert_eq!(
+            code,
+            Some(IDENTIFIER_REJECTED),
+            "9 characters (round {round})"
+        );
         assert!(c.expect_closed(secs(3)));
     }
     assert_logged(&broker, "max_client_id_length 8");
@@ -209,7 +250,11 @@ fn max_client_id_length_rejects_longer_ids_and_rate_limits_its_log() {
 fn strict_identifiers_refuse_ids_topics_and_filters() {
     let broker = Broker::start("strict_identifiers true");
     let mut c = RawClient::connect(broker.addr());
-    assert_eq!(c.handshake(&raw::connect("a b")), Some(IDENTIFIER_REJECTED), "client id 'a b'");
+    assert_eq!(
+        c.handshake(&raw::connect("a b")),
+        Some(IDENTIFIER_REJECTED),
+        "client id 'a b'"
+    );
     assert!(c.expect_closed(secs(3)));
     assert_logged(&broker, "strict_identifiers");
     // The allowed set [A-Za-z0-9_@.:-] passes.
@@ -245,7 +290,13 @@ fn topic_length_and_levels_close_publishers_and_refuse_filters() {
     let codes = subscribe(
         &mut sub,
         1,
-        &[(long, 0), ("a/b/c/d", 0), ("a/+/#", 0), (at_cap, 0), ("t/u/v", 0)],
+        &[
+            (long, 0),
+            ("a/b/c/d", 0),
+            ("a/+/#", 0),
+            (at_cap, 0),
+            ("t/u/v", 0),
+        ],
     );
     assert_eq!(codes, [SUBACK_FAILURE, SUBACK_FAILURE, 0, 0, 0]);
     assert_logged(&broker, "refusing subscription");
@@ -254,7 +305,10 @@ fn topic_length_and_levels_close_publishers_and_refuse_filters() {
     for topic in [long, "a/b/c/d"] {
         let mut p = connected(broker.addr(), "tl-bad");
         p.send(&raw::publish(topic, b"x", 0, false, false, None));
-        assert!(p.expect_closed(secs(3)), "PUBLISH to {topic:?} was accepted");
+        assert!(
+            p.expect_closed(secs(3)),
+            "PUBLISH to {topic:?} was accepted"
+        );
     }
     assert_logged(&broker, "invalid topic");
     let log = broker.log();
@@ -275,7 +329,11 @@ fn max_subscriptions_per_client_refuses_the_third_filter() {
     let broker = Broker::start("max_subscriptions_per_client 2");
     let mut c = connected(broker.addr(), "sp-a");
     assert_eq!(subscribe(&mut c, 1, &[("s/1", 0), ("s/2", 1)]), [0, 1]);
-    assert_eq!(subscribe(&mut c, 2, &[("s/3", 0)]), [SUBACK_FAILURE], "a third filter");
+    assert_eq!(
+        subscribe(&mut c, 2, &[("s/3", 0)]),
+        [SUBACK_FAILURE],
+        "a third filter"
+    );
     assert_logged(&broker, "max_subscriptions_per_client 2");
     // Re-subscribing an existing filter replaces it [MQTT-3.8.4-3]: no new slot.
     assert_eq!(subscribe(&mut c, 3, &[("s/1", 1)]), [1], "re-subscribe s/1");
@@ -283,7 +341,11 @@ fn max_subscriptions_per_client_refuses_the_third_filter() {
     c.send(&raw::unsubscribe(4, &["s/2"]));
     let p = c.read_packet(secs(5)).expect("UNSUBACK");
     assert_eq!(raw::parse_ack(&p), Some((11, 4)));
-    assert_eq!(subscribe(&mut c, 5, &[("s/3", 0)]), [0], "s/3 after freeing s/2");
+    assert_eq!(
+        subscribe(&mut c, 5, &[("s/3", 0)]),
+        [0],
+        "s/3 after freeing s/2"
+    );
 
     // The limit is per client: another client has its own two.
     let mut other = connected(broker.addr(), "sp-b");
@@ -292,9 +354,18 @@ fn max_subscriptions_per_client_refuses_the_third_filter() {
     // What the limit refused is not routed: s/2 is gone, s/1 and s/3 remain.
     let mut p = connected(broker.addr(), "sp-pub");
     for topic in ["s/1", "s/2", "s/3"] {
-        p.send(&raw::publish(topic, topic.as_bytes(), 0, false, false, None));
+        p.send(&raw::publish(
+            topic,
+            topic.as_bytes(),
+            0,
+            false,
+            false,
+            None,
+        ));
     }
-    let got: Vec<String> = (0..2).map(|_| next_publish(&mut c, secs(5)).topic).collect();
+    let got: Vec<String> = (0..2)
+        .map(|_| next_publish(&mut c, secs(5)).topic)
+        .collect();
     assert_eq!(got, ["s/1", "s/3"]);
     assert_silent(&mut c, Duration::from_millis(300), "sp-a after s/1 and s/3");
 }
@@ -309,7 +380,10 @@ fn connect_timeout_closes_a_silent_socket_after_about_a_second() {
         other => panic!("a silent socket was not closed within 3 s: {other:?}"),
     }
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(500), "closed too early: {took:?}");
+    assert!(
+        took >= Duration::from_millis(500),
+        "closed too early: {took:?}"
+    );
     assert_logged(&broker, "ConnectTimeout");
 
     // A client that does send its CONNECT in time is not affected.
@@ -330,7 +404,10 @@ fn allow_anonymous_false_refuses_anonymous_and_unverifiable_clients() {
     // A username and password nobody can check (no password file): 0x04.
     let mut c = RawClient::connect(broker.addr());
     let connect = Connect::new("user").username("alice").password(b"secret");
-    assert_eq!(c.handshake(&connect.to_bytes()), Some(BAD_USERNAME_OR_PASSWORD));
+    assert_eq!(
+        c.handshake(&connect.to_bytes()),
+        Some(BAD_USERNAME_OR_PASSWORD)
+    );
     assert!(c.expect_closed(secs(3)));
 }
 
@@ -356,14 +433,24 @@ fn max_retained_messages_keeps_only_the_first_two_topics() {
     // QoS 1 so that the PUBACK tells us each was processed.
     for (i, topic) in ["rt/1", "rt/2", "rt/3"].iter().enumerate() {
         let id = u16::try_from(i + 1).unwrap();
-        p.send(&raw::publish(topic, topic.as_bytes(), 1, true, false, Some(id)));
+        p.send(&raw::publish(
+            topic,
+            topic.as_bytes(),
+            1,
+            true,
+            false,
+            Some(id),
+        ));
         let ack = p.read_packet(secs(5)).expect("PUBACK");
         assert_eq!(raw::parse_ack(&ack), Some((4, id)));
     }
     assert_logged(&broker, "max_retained_messages 2");
     // Replacing a stored topic's message needs no new slot.
     p.send(&raw::publish("rt/1", b"rt/1 v2", 1, true, false, Some(9)));
-    assert_eq!(raw::parse_ack(&p.read_packet(secs(5)).expect("PUBACK")), Some((4, 9)));
+    assert_eq!(
+        raw::parse_ack(&p.read_packet(secs(5)).expect("PUBACK")),
+        Some((4, 9))
+    );
 
     // A new subscriber to # gets exactly the two stored ones, retain set
     // [MQTT-3.3.1-8].
@@ -383,7 +470,11 @@ fn max_retained_messages_keeps_only_the_first_two_topics() {
             ("rt/2".to_owned(), b"rt/2".to_vec(), true)
         ]
     );
-    assert_silent(&mut sub, Duration::from_millis(300), "a third retained message");
+    assert_silent(
+        &mut sub,
+        Duration::from_millis(300),
+        "a third retained message",
+    );
 }
 
 /// The max_connections refusal answers an MQTT 3.1 CONNECT too.

@@ -59,8 +59,14 @@ impl Healthy {
         let id = self.next_id;
         self.next_id += 1;
         let topic = format!("healthy/{id}");
-        self.publisher
-            .send(&raw::publish(&topic, label.as_bytes(), 1, false, false, Some(id)));
+        self.publisher.send(&raw::publish(
+            &topic,
+            label.as_bytes(),
+            1,
+            false,
+            false,
+            Some(id),
+        ));
         let ack = self.publisher.read_packet(secs(5));
         assert_eq!(
             ack.as_deref().and_then(raw::parse_ack),
@@ -134,8 +140,16 @@ fn cases() -> Vec<Case> {
         // over the 128 KiB cap or fully present, so the broker never has to
         // wait for more to decide.
         case("random garbage (seed 1)", false, garbage(1, 200 * 1024)),
-        case("random garbage after CONNECT (seed 2)", true, garbage(2, 200 * 1024)),
-        case("random garbage after CONNECT (seed 3)", true, garbage(3, 200 * 1024)),
+        case(
+            "random garbage after CONNECT (seed 2)",
+            true,
+            garbage(2, 200 * 1024),
+        ),
+        case(
+            "random garbage after CONNECT (seed 3)",
+            true,
+            garbage(3, 200 * 1024),
+        ),
         // Reserved packet types [MQTT-2.2.1]: 0, and 15 (AUTH only in 5.0).
         case("reserved type 0 before CONNECT", false, vec![0x00, 0x00]),
         case("reserved type 0", true, vec![0x00, 0x00]),
@@ -153,9 +167,21 @@ fn cases() -> Vec<Case> {
             vec![0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01, 0x00],
         ),
         // Bytes inside the remaining length that the packet does not have.
-        case("PINGREQ with remaining length 1", true, vec![0xC0, 0x01, 0x00]),
-        case("DISCONNECT with remaining length 1", true, vec![0xE0, 0x01, 0x00]),
-        case("PUBACK with 3 bytes", true, vec![0x40, 0x03, 0x00, 0x01, 0x00]),
+        case(
+            "PINGREQ with remaining length 1",
+            true,
+            vec![0xC0, 0x01, 0x00],
+        ),
+        case(
+            "DISCONNECT with remaining length 1",
+            true,
+            vec![0xE0, 0x01, 0x00],
+        ),
+        case(
+            "PUBACK with 3 bytes",
+            true,
+            vec![0x40, 0x03, 0x00, 0x01, 0x00],
+        ),
         // QoS 3 is reserved [MQTT-3.3.1-4].
         case(
             "PUBLISH QoS 3",
@@ -175,10 +201,22 @@ fn cases() -> Vec<Case> {
             raw::publish("bad/#", b"x", 0, false, false, None),
         ),
         // A SUBSCRIBE must carry at least one filter [MQTT-3.8.3-3].
-        case("SUBSCRIBE with no filters", true, vec![0x82, 0x02, 0x00, 0x01]),
-        case("UNSUBSCRIBE with no filters", true, vec![0xA2, 0x02, 0x00, 0x01]),
+        case(
+            "SUBSCRIBE with no filters",
+            true,
+            vec![0x82, 0x02, 0x00, 0x01],
+        ),
+        case(
+            "UNSUBSCRIBE with no filters",
+            true,
+            vec![0xA2, 0x02, 0x00, 0x01],
+        ),
         // A packet id of 0 is not allowed [MQTT-2.3.1-1].
-        case("SUBSCRIBE with packet id 0", true, raw::subscribe(0, &[("a", 0)])),
+        case(
+            "SUBSCRIBE with packet id 0",
+            true,
+            raw::subscribe(0, &[("a", 0)]),
+        ),
         // Topics are UTF-8 [MQTT-1.5.3-1], without U+0000 [MQTT-1.5.3-2].
         case(
             "invalid UTF-8 topic",
@@ -206,7 +244,11 @@ fn cases() -> Vec<Case> {
         case("second CONNECT", true, raw::connect("second")),
         // Packets only a server sends.
         case("client sends CONNACK", true, vec![0x20, 0x02, 0x00, 0x00]),
-        case("client sends SUBACK", true, vec![0x90, 0x03, 0x00, 0x01, 0x00]),
+        case(
+            "client sends SUBACK",
+            true,
+            vec![0x90, 0x03, 0x00, 0x01, 0x00],
+        ),
         case("client sends UNSUBACK", true, vec![0xB0, 0x02, 0x00, 0x01]),
         case("client sends PINGRESP", true, vec![0xD0, 0x00]),
     ]
@@ -239,13 +281,24 @@ fn malformed_input_closes_only_that_connection() {
         assert!(broker.is_running(), "{}: the broker exited", case.name);
         let mut fresh = connected(broker.addr(), &format!("fresh-{i}"));
         fresh.send(&raw::pingreq());
-        assert_eq!(fresh.read_packet(secs(5)), Some(vec![0xD0, 0x00]), "{}", case.name);
+        assert_eq!(
+            fresh.read_packet(secs(5)),
+            Some(vec![0xD0, 0x00]),
+            "{}",
+            case.name
+        );
         fresh.send(&raw::disconnect());
     }
     // Bad input is logged (rate-limited: at least the first of each kind).
     let log = broker.log();
-    assert!(log.contains("malformed packet"), "no malformed-packet line:\n{log}");
-    assert!(log.contains("first packet is not CONNECT"), "no protocol line:\n{log}");
+    assert!(
+        log.contains("malformed packet"),
+        "no malformed-packet line:\n{log}"
+    );
+    assert!(
+        log.contains("first packet is not CONNECT"),
+        "no protocol line:\n{log}"
+    );
     // Nothing from the bad clients reached the subscriber to `#`.
     match healthy.subscriber.read_event(Duration::from_millis(300)) {
         ReadEvent::Timeout => {}
@@ -305,7 +358,10 @@ fn a_byte_by_byte_sender_is_served() {
     slow.send(&third[3..]);
     for (topic, payload) in [("slow/a", b"1"), ("slow/b", b"2"), ("slow/c", b"3")] {
         let m = next_publish(&mut sub, secs(5));
-        assert_eq!((m.topic.as_str(), m.payload.as_slice()), (topic, &payload[..]));
+        assert_eq!(
+            (m.topic.as_str(), m.payload.as_slice()),
+            (topic, &payload[..])
+        );
     }
 
     // DISCONNECT byte by byte: a clean end, so no will [MQTT-3.14.4-3].

@@ -19,7 +19,8 @@ fn secs(n: u64) -> Duration {
 
 /// The `edgemq` command as the harness runs it (`EDGEMQ_BIN`, `EDGEMQ_RUNNER`).
 fn edgemq(args: &[&str]) -> Output {
-    let bin = std::env::var("EDGEMQ_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_edgemq").to_owned());
+    let bin =
+        std::env::var("EDGEMQ_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_edgemq").to_owned());
     let prefix = common::runner();
     let mut cmd = match prefix.split_first() {
         Some((first, rest)) => {
@@ -53,7 +54,10 @@ fn connected(addr: std::net::SocketAddr, id: &str) -> RawClient {
 fn version_prints_name_and_version() {
     let out = edgemq(&["--version"]);
     assert!(out.status.success(), "edgemq --version: {:?}", out.status);
-    assert_eq!(text(&out.stdout), format!("edgemq {}\n", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        text(&out.stdout),
+        format!("edgemq {}\n", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
@@ -65,16 +69,36 @@ fn check_config_accepts_warns_and_refuses_with_file_and_line() {
         "# a comment\nlistener 1883 127.0.0.1\nmax_queued_messages 10\nbackpressure_timeout 5s\n",
     );
     let out = edgemq(&["check-config", &good]);
-    assert_eq!(out.status.code(), Some(0), "valid file: {}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("OK"), "stdout: {}", text(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "valid file: {}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("OK"),
+        "stdout: {}",
+        text(&out.stdout)
+    );
 
     // A mosquitto key we do not implement: a warning naming it, still OK.
     let mosq = write_conf(dir.path(), "mosq.conf", "listener 1883\nsys_interval 10\n");
     let out = edgemq(&["check-config", &mosq]);
-    assert_eq!(out.status.code(), Some(0), "mosquitto key: {}", text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "mosquitto key: {}",
+        text(&out.stderr)
+    );
     let err = text(&out.stderr);
-    assert!(err.contains("sys_interval"), "no warning naming sys_interval: {err:?}");
-    assert!(err.contains(&format!("{mosq}:2")), "the warning has no file:line: {err:?}");
+    assert!(
+        err.contains("sys_interval"),
+        "no warning naming sys_interval: {err:?}"
+    );
+    assert!(
+        err.contains(&format!("{mosq}:2")),
+        "the warning has no file:line: {err:?}"
+    );
     assert!(text(&out.stdout).contains("OK"));
 
     // A key nobody knows: an error naming file and line, non-zero exit.
@@ -83,14 +107,21 @@ fn check_config_accepts_warns_and_refuses_with_file_and_line() {
     assert!(!out.status.success(), "unknown key accepted");
     let err = text(&out.stderr);
     assert!(err.contains(&format!("{bad}:3")), "no file:line in {err:?}");
-    assert!(err.contains("frobnicate"), "the error does not name the key: {err:?}");
+    assert!(
+        err.contains("frobnicate"),
+        "the error does not name the key: {err:?}"
+    );
     assert!(!text(&out.stdout).contains("OK"));
 
     // A bad value is an error too.
     let value = write_conf(dir.path(), "value.conf", "max_queued_messages lots\n");
     let out = edgemq(&["check-config", &value]);
     assert!(!out.status.success(), "a bad value accepted");
-    assert!(text(&out.stderr).contains(&format!("{value}:1")), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!("{value}:1")),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -103,10 +134,16 @@ fn an_unknown_key_stops_the_start_with_file_and_line() {
     );
     let started = Instant::now();
     let out = edgemq(&["-c", &conf]);
-    assert!(started.elapsed() < secs(9), "edgemq kept running with a bad config");
+    assert!(
+        started.elapsed() < secs(9),
+        "edgemq kept running with a bad config"
+    );
     assert!(!out.status.success(), "edgemq started with an unknown key");
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(all.contains(&format!("{conf}:3")), "no file:line in {all:?}");
+    assert!(
+        all.contains(&format!("{conf}:3")),
+        "no file:line in {all:?}"
+    );
     assert!(all.contains("no_such_key"), "the key is not named: {all:?}");
     assert!(!all.contains("listening on"), "it listened anyway: {all:?}");
 }
@@ -126,7 +163,9 @@ fn without_a_config_it_serves_anonymous_mqtt_on_localhost_1883() {
         t.contains("listening on 127.0.0.1:1883") || t.to_lowercase().contains("in use")
     });
     if !broker.log().contains("listening on 127.0.0.1:1883") {
-        eprintln!("port 1883 is taken on this machine (bound={bound}): skipping the connection check");
+        eprintln!(
+            "port 1883 is taken on this machine (bound={bound}): skipping the connection check"
+        );
         return;
     }
     let addr: std::net::SocketAddr = "127.0.0.1:1883".parse().unwrap();
@@ -134,7 +173,10 @@ fn without_a_config_it_serves_anonymous_mqtt_on_localhost_1883() {
     c.send(&raw::pingreq());
     assert_eq!(c.read_packet(secs(5)), Some(vec![0xD0, 0x00]));
     c.send(&raw::disconnect());
-    assert!(broker.wait_for_log("default-anon", secs(3)), "the client is not ours");
+    assert!(
+        broker.wait_for_log("default-anon", secs(3)),
+        "the client is not ours"
+    );
     broker.terminate();
     assert!(broker.wait_exit(secs(10)).is_some_and(|s| s.success()));
 }
@@ -167,7 +209,10 @@ fn stops_cleanly_on(signal: &str) {
     // Both clients saw their connection closed (3.1.1 has no server
     // DISCONNECT: the socket is closed).
     for (name, c) in [("subscriber", &mut sub), ("publisher", &mut publisher)] {
-        assert!(c.expect_closed(secs(2)), "SIG{signal}: the {name} was not disconnected");
+        assert!(
+            c.expect_closed(secs(2)),
+            "SIG{signal}: the {name} was not disconnected"
+        );
     }
     let log = broker.log();
     assert!(log.contains("shutting down"), "no shutdown line:\n{log}");
@@ -193,7 +238,8 @@ fn a_missing_listener_address_is_retried_while_others_serve() {
     assert_eq!(broker.addr().ip().to_string(), "127.0.0.1");
     let log = broker.log();
     assert!(
-        log.lines().any(|l| l.contains("192.0.2.1") && l.contains("retry")),
+        log.lines()
+            .any(|l| l.contains("192.0.2.1") && l.contains("retry")),
         "no retry line for 192.0.2.1:\n{log}"
     );
     // The working listener serves meanwhile.
@@ -237,18 +283,25 @@ fn keepalive_pings_keep_a_client_and_silence_ends_it() {
             "the pinging client lost its connection after {:?}",
             started.elapsed()
         );
-        if silent_closed_at.is_none() && silent.read_event(Duration::from_millis(1)) == ReadEvent::Closed {
+        if silent_closed_at.is_none()
+            && silent.read_event(Duration::from_millis(1)) == ReadEvent::Closed
+        {
             silent_closed_at = Some(started.elapsed());
         }
     }
     // The silent one: closed after 1.5 × keepalive [MQTT-3.1.2-24], not
     // before the keepalive itself.
-    let closed = silent_closed_at.expect("a client silent for 4 s with keepalive 1 s was not closed");
+    let closed =
+        silent_closed_at.expect("a client silent for 4 s with keepalive 1 s was not closed");
     assert!(
         closed >= Duration::from_millis(1000) && closed <= Duration::from_millis(2600),
         "closed after {closed:?}"
     );
-    assert!(broker.log().contains("KeepAliveTimeout"), "{}", broker.log());
+    assert!(
+        broker.log().contains("KeepAliveTimeout"),
+        "{}",
+        broker.log()
+    );
 }
 
 /// Opens a socket and closes it before CONNECT (a debug-level event), then
@@ -265,7 +318,11 @@ fn debug_then_info(broker: &Broker, marker: &str) {
 fn verbose_flags_raise_the_log_level() {
     let quiet = Broker::start("");
     debug_then_info(&quiet, "lv-quiet");
-    assert!(!quiet.log().contains("DEBUG"), "debug lines at the default level:\n{}", quiet.log());
+    assert!(
+        !quiet.log().contains("DEBUG"),
+        "debug lines at the default level:\n{}",
+        quiet.log()
+    );
 
     for args in [&["-v"][..], &["--log-level", "debug"][..]] {
         let mut opts = BrokerOptions::new("log_level info");
@@ -279,11 +336,19 @@ fn verbose_flags_raise_the_log_level() {
             "{args:?}: no debug lines:\n{}",
             loud.log()
         );
-        assert!(loud.log().contains("before CONNECT"), "{args:?}:\n{}", loud.log());
+        assert!(
+            loud.log().contains("before CONNECT"),
+            "{args:?}:\n{}",
+            loud.log()
+        );
     }
 
     // The config key alone does it too.
     let conf = Broker::start("log_level debug");
     debug_then_info(&conf, "lv-conf");
-    assert!(conf.wait_for_log("DEBUG", secs(3)), "log_level debug:\n{}", conf.log());
+    assert!(
+        conf.wait_for_log("DEBUG", secs(3)),
+        "log_level debug:\n{}",
+        conf.log()
+    );
 }
