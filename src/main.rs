@@ -73,9 +73,20 @@ fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
     let served = async_io::block_on(executor.run(net::serve(&executor, broker, &config.listeners, shutdown)));
     match served {
         Ok(stats) => {
+            // The drop lines are rate-limited; the totals are said here.
+            let dropped = stats
+                .dropped_lagging
+                .saturating_add(stats.dropped_qos0_outbound_full)
+                .saturating_add(stats.dropped_offline_queue_full);
             info!(
-                "stopped: {} connections accepted, {} messages received, {} deliveries",
-                stats.connections_accepted, stats.messages_received, stats.deliveries
+                "stopped: {} connections accepted, {} messages received, {} deliveries, \
+                 {dropped} dropped (lagging {}, QoS 0 over max_outbound_bytes {}, offline queue full {})",
+                stats.connections_accepted,
+                stats.messages_received,
+                stats.deliveries,
+                stats.dropped_lagging,
+                stats.dropped_qos0_outbound_full,
+                stats.dropped_offline_queue_full
             );
             ExitCode::SUCCESS
         }
