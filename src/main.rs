@@ -55,13 +55,14 @@ fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let signals = match async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int]) {
-        Ok(signals) => signals,
-        Err(error) => {
-            error!("cannot install signal handlers: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let signals =
+        match async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int]) {
+            Ok(signals) => signals,
+            Err(error) => {
+                error!("cannot install signal handlers: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
     let broker = Broker::new(Settings::from_config(&config), random_seed());
     let executor = Rc::new(LocalExecutor::new());
     let shutdown = async move {
@@ -70,7 +71,12 @@ fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
             info!("received {signal:?}");
         }
     };
-    let served = async_io::block_on(executor.run(net::serve(&executor, broker, &config.listeners, shutdown)));
+    let served = async_io::block_on(executor.run(net::serve(
+        &executor,
+        broker,
+        &config.listeners,
+        shutdown,
+    )));
     match served {
         Ok(stats) => {
             // The drop lines are rate-limited; the totals are said here.
@@ -101,7 +107,9 @@ fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
 /// extra crate for a few random bits.
 fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
-    std::collections::hash_map::RandomState::new().build_hasher().finish()
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
 }
 
 /// `pid_file`: written at start, removed at a clean exit (as mosquitto does).

@@ -14,7 +14,10 @@ impl Broker {
         let Some(session_id) = self.connections.get(conn).and_then(|c| c.session()) else {
             return;
         };
-        let (Some(slot), Some(connection)) = (self.sessions.get_mut(session_id), self.connections.get_mut(conn)) else {
+        let (Some(slot), Some(connection)) = (
+            self.sessions.get_mut(session_id),
+            self.connections.get_mut(conn),
+        ) else {
             return;
         };
         if ack.kind == AckKind::PubRel {
@@ -43,7 +46,11 @@ impl Broker {
                 }
                 self.release_if_room(session_id);
             }
-            Ok(false) => log::debug!("{:?} for unknown packet id {} ignored", ack.kind, ack.packet_id.get()),
+            Ok(false) => log::debug!(
+                "{:?} for unknown packet id {} ignored",
+                ack.kind,
+                ack.packet_id.get()
+            ),
             Err(error) => log::error!("cannot encode for {}: {error}", slot.session.client_id),
         }
     }

@@ -36,7 +36,10 @@ impl Broker {
             return;
         };
         if let Some(slot) = self.sessions.get(session) {
-            info!("client {} ({peer}) disconnected: {reason:?}", slot.session.client_id);
+            info!(
+                "client {} ({peer}) disconnected: {reason:?}",
+                slot.session.client_id
+            );
         }
         if let Some(will) = will.filter(|_| reason.publishes_will()) {
             self.publish_will(now, will);

@@ -37,7 +37,10 @@ impl Broker {
 
         let existing = self.sessions.find(client_id.as_str());
         if let Some(session_id) = existing {
-            let holder = self.sessions.get(session_id).and_then(|slot| slot.connection);
+            let holder = self
+                .sessions
+                .get(session_id)
+                .and_then(|slot| slot.connection);
             if let Some(old) = holder.filter(|&old| old != conn) {
                 if self.settings.duplicate_client_id == DuplicateClientId::Reject {
                     self.stats.refused_duplicate_client_id += 1;
@@ -66,7 +69,8 @@ impl Broker {
         let session_id = match resumed {
             Some(session_id) => session_id,
             None => {
-                let session = Session::new(client_id.clone(), !connect.clean_start, connect.protocol);
+                let session =
+                    Session::new(client_id.clone(), !connect.clean_start, connect.protocol);
                 match self.sessions.insert(session, None) {
                     Some(session_id) => session_id,
                     None => {
@@ -86,7 +90,11 @@ impl Broker {
         let Some(connection) = self.connections.get_mut(conn) else {
             return;
         };
-        connection.state = ConnState::Active { session: session_id, keep_alive, will };
+        connection.state = ConnState::Active {
+            session: session_id,
+            keep_alive,
+            will,
+        };
         let Some(slot) = self.sessions.get_mut(session_id) else {
             return;
         };
@@ -107,7 +115,11 @@ impl Broker {
             connect.protocol,
             connect.clean_start,
             connect.keep_alive,
-            if resumed.is_some() { ", session resumed" } else { "" }
+            if resumed.is_some() {
+                ", session resumed"
+            } else {
+                ""
+            }
         );
         if resumed.is_some() {
             self.resume_session(conn, session_id);
@@ -117,7 +129,12 @@ impl Broker {
     /// The client id as sent, or one assigned for an empty id with clean
     /// session [MQTT-3.1.3-6]; an empty id without it is refused
     /// [MQTT-3.1.3-8], as is any empty id in 3.1.
-    fn accept_client_id(&mut self, now: Instant, conn: ConnId, connect: &Connect) -> Result<ClientId, ConnectReturn> {
+    fn accept_client_id(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        connect: &Connect,
+    ) -> Result<ClientId, ConnectReturn> {
         let settings = &self.settings;
         let peer = self.connections.get(conn).map(|c| c.peer);
         let raw = if connect.client_id.is_empty() {
@@ -135,9 +152,16 @@ impl Broker {
         } else {
             connect.client_id.clone()
         };
-        ClientId::new(&raw, self.settings.max_client_id_length, self.settings.strict_identifiers).map_err(|error| {
+        ClientId::new(
+            &raw,
+            self.settings.max_client_id_length,
+            self.settings.strict_identifiers,
+        )
+        .map_err(|error| {
             self.stats.refused_client_id += 1;
-            self.logs.warn(LogKind::ClientId, now, || format!("refusing {peer:?}: {error}"));
+            self.logs.warn(LogKind::ClientId, now, || {
+                format!("refusing {peer:?}: {error}")
+            });
             ConnectReturn::IdentifierRejected
         })
     }
@@ -145,7 +169,10 @@ impl Broker {
     fn assign_client_id(&mut self) -> String {
         loop {
             self.next_assigned_id = self.next_assigned_id.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let candidate = format!("{}{:016x}", self.settings.auto_id_prefix, self.next_assigned_id);
+            let candidate = format!(
+                "{}{:016x}",
+                self.settings.auto_id_prefix, self.next_assigned_id
+            );
             if self.sessions.find(&candidate).is_none() {
                 return candidate;
             }
@@ -181,9 +208,14 @@ impl Broker {
         let Some(will) = &connect.will else {
             return Ok(None);
         };
-        validate_topic_name(&will.topic, &self.settings.topics).map_err(|_| "invalid will topic")?;
+        validate_topic_name(&will.topic, &self.settings.topics)
+            .map_err(|_| "invalid will topic")?;
         let body = PublishBody::new(&will.topic, &will.payload).map_err(|_| "will too large")?;
-        Ok(Some(WillMessage { body, qos: will.qos, retain: will.retain }))
+        Ok(Some(WillMessage {
+            body,
+            qos: will.qos,
+            retain: will.retain,
+        }))
     }
 
     /// Answers CONNECT with a refusal and closes the connection.
@@ -202,10 +234,17 @@ impl Broker {
 
     /// A resumed session resends its window and drains its queue.
     fn resume_session(&mut self, conn: ConnId, session_id: super::SessionId) {
-        let (Some(slot), Some(connection)) = (self.sessions.get_mut(session_id), self.connections.get_mut(conn)) else {
+        let (Some(slot), Some(connection)) = (
+            self.sessions.get_mut(session_id),
+            self.connections.get_mut(conn),
+        ) else {
             return;
         };
-        let result = slot.session.outbound.resume(&mut connection.outbox, connection.version, &self.settings.queue);
+        let result = slot.session.outbound.resume(
+            &mut connection.outbox,
+            connection.version,
+            &self.settings.queue,
+        );
         if let Err(error) = result {
             log::error!("cannot resend to {}: {error}", slot.session.client_id);
         }

@@ -113,7 +113,12 @@ impl ConnectionTable {
     /// Slots are a generation and a pointer; reserved up front so the cap
     /// costs 16 bytes a connection, not a connection's state.
     pub fn new(capacity: usize) -> ConnectionTable {
-        ConnectionTable { slots: Vec::with_capacity(capacity), free: Vec::new(), capacity, live: 0 }
+        ConnectionTable {
+            slots: Vec::with_capacity(capacity),
+            free: Vec::new(),
+            capacity,
+            live: 0,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -130,7 +135,10 @@ impl ConnectionTable {
             Some(index) => index,
             None if self.slots.len() < self.capacity => {
                 let index = u32::try_from(self.slots.len()).ok()?;
-                self.slots.push(Slot { generation: 0, connection: None });
+                self.slots.push(Slot {
+                    generation: 0,
+                    connection: None,
+                });
                 index
             }
             None => return None,
@@ -139,7 +147,10 @@ impl ConnectionTable {
         slot.generation = slot.generation.wrapping_add(1);
         slot.connection = Some(Box::new(connection));
         self.live += 1;
-        Some(ConnId { index, generation: slot.generation })
+        Some(ConnId {
+            index,
+            generation: slot.generation,
+        })
     }
 
     pub fn get(&self, id: ConnId) -> Option<&Connection> {
@@ -176,15 +187,24 @@ impl ConnectionTable {
             .enumerate()
             .filter(|(_, slot)| slot.connection.is_some())
             .filter_map(|(index, slot)| {
-                Some(ConnId { index: u32::try_from(index).ok()?, generation: slot.generation })
+                Some(ConnId {
+                    index: u32::try_from(index).ok()?,
+                    generation: slot.generation,
+                })
             })
             .collect()
     }
 
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (ConnId, &mut Connection)> {
-        self.slots.iter_mut().enumerate().filter_map(|(index, slot)| {
-            let id = ConnId { index: u32::try_from(index).ok()?, generation: slot.generation };
-            slot.connection.as_deref_mut().map(|c| (id, c))
-        })
+        self.slots
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(index, slot)| {
+                let id = ConnId {
+                    index: u32::try_from(index).ok()?,
+                    generation: slot.generation,
+                };
+                slot.connection.as_deref_mut().map(|c| (id, c))
+            })
     }
 }

@@ -179,9 +179,15 @@ impl Broker {
         let peer = connection.peer;
         let awaiting_connect = matches!(connection.state, ConnState::AwaitingConnect);
         self.stats.malformed_packets += 1;
-        self.logs.warn(LogKind::Malformed, now, || format!("closing {peer}: {error}"));
+        self.logs.warn(LogKind::Malformed, now, || {
+            format!("closing {peer}: {error}")
+        });
         if let (DecodeError::UnsupportedProtocol { .. }, true) = (error, awaiting_connect) {
-            self.refuse_connect(now, conn, crate::codec::ConnectReturn::UnacceptableProtocolVersion);
+            self.refuse_connect(
+                now,
+                conn,
+                crate::codec::ConnectReturn::UnacceptableProtocolVersion,
+            );
             return;
         }
         self.close(now, conn, CloseReason::Malformed);
@@ -214,12 +220,16 @@ impl Broker {
 
     /// Why `conn` is closing, once the broker has decided it is.
     pub fn closing(&self, conn: ConnId) -> Option<CloseReason> {
-        self.connections.get(conn).map_or(Some(CloseReason::PeerGone), |c| c.closing)
+        self.connections
+            .get(conn)
+            .map_or(Some(CloseReason::PeerGone), |c| c.closing)
     }
 
     /// The version to decode `conn`'s next packet with.
     pub fn version(&self, conn: ConnId) -> ProtocolVersion {
-        self.connections.get(conn).map_or(ProtocolVersion::V3_1_1, |c| c.version)
+        self.connections
+            .get(conn)
+            .map_or(ProtocolVersion::V3_1_1, |c| c.version)
     }
 
     /// Connections the network layer should wake; drains the list.
@@ -271,7 +281,9 @@ impl Broker {
         if let Some(connection) = self.connections.get(conn) {
             let peer = connection.peer;
             let client = self.client_label(conn);
-            self.logs.warn(LogKind::Protocol, now, || format!("closing {client} ({peer}): {why}"));
+            self.logs.warn(LogKind::Protocol, now, || {
+                format!("closing {client} ({peer}): {why}")
+            });
         }
         self.close(now, conn, CloseReason::ProtocolError);
     }
@@ -284,7 +296,10 @@ impl Broker {
         connection
             .session()
             .and_then(|s| self.sessions.get(s))
-            .map_or_else(|| connection.peer.to_string(), |slot| slot.session.client_id.to_string())
+            .map_or_else(
+                || connection.peer.to_string(),
+                |slot| slot.session.client_id.to_string(),
+            )
     }
 
     fn close_quietly(&mut self, conn: ConnId, reason: CloseReason) {

@@ -50,8 +50,12 @@ impl Broker {
         self.stats.bytes_received += publish.body.len() as u64;
         self.route(now, &publish.body, publish.qos, publish.retain, Some(conn));
         match (publish.qos, publish.packet_id) {
-            (QoS::AtLeastOnce, Some(id)) => self.send(conn, &Packet::Ack(Ack::new(AckKind::PubAck, id))),
-            (QoS::ExactlyOnce, Some(id)) => self.send(conn, &Packet::Ack(Ack::new(AckKind::PubRec, id))),
+            (QoS::AtLeastOnce, Some(id)) => {
+                self.send(conn, &Packet::Ack(Ack::new(AckKind::PubAck, id)))
+            }
+            (QoS::ExactlyOnce, Some(id)) => {
+                self.send(conn, &Packet::Ack(Ack::new(AckKind::PubRec, id)))
+            }
             _ => {}
         }
     }
@@ -72,7 +76,9 @@ impl Broker {
         let mut matches = std::mem::take(&mut self.matches);
         matches.clear();
         self.subscriptions
-            .for_each_match(body.topic(), |session, options| matches.push((session, options.qos)));
+            .for_each_match(body.topic(), |session, options| {
+                matches.push((session, options.qos))
+            });
         // One copy per session, at the highest QoS its matching
         // subscriptions granted [MQTT-3.3.5-1].
         matches.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
@@ -80,7 +86,11 @@ impl Broker {
         for &(session_id, granted) in &matches {
             // Delivery QoS is the lower of the two [MQTT-3.8.4-6]; the
             // retain flag is cleared on live delivery [MQTT-3.3.1-9].
-            let message = Message { body: body.clone(), qos: qos.min(granted), retain: false };
+            let message = Message {
+                body: body.clone(),
+                qos: qos.min(granted),
+                retain: false,
+            };
             if self.deliver(now, session_id, message) == Some(Delivery::QueuedFull) {
                 if let Some(publisher) = publisher {
                     self.block_publisher(session_id, publisher);
@@ -102,7 +112,12 @@ impl Broker {
     }
 
     /// Hands one message to one session; counts and logs what is dropped.
-    pub(super) fn deliver(&mut self, now: Instant, session_id: SessionId, message: Message) -> Option<Delivery> {
+    pub(super) fn deliver(
+        &mut self,
+        now: Instant,
+        session_id: SessionId,
+        message: Message,
+    ) -> Option<Delivery> {
         let slot = self.sessions.get_mut(session_id)?;
         let connection = slot
             .connection
@@ -113,10 +128,17 @@ impl Broker {
             let version = c.version;
             (&mut c.outbox, version)
         });
-        let outcome = match slot.session.outbound.deliver(message, now, out, &self.settings.queue) {
+        let outcome = match slot
+            .session
+            .outbound
+            .deliver(message, now, out, &self.settings.queue)
+        {
             Ok(outcome) => outcome,
             Err(error) => {
-                log::error!("cannot encode a message for {}: {error}", slot.session.client_id);
+                log::error!(
+                    "cannot encode a message for {}: {error}",
+                    slot.session.client_id
+                );
                 return None;
             }
         };

@@ -27,7 +27,10 @@ pub struct RetainedStore {
 
 impl RetainedStore {
     pub fn new(max: usize) -> RetainedStore {
-        RetainedStore { tree: RetainedTree::new(), max }
+        RetainedStore {
+            tree: RetainedTree::new(),
+            max,
+        }
     }
 
     pub fn set(&mut self, body: &PublishBody, qos: QoS) -> RetainOutcome {
@@ -39,14 +42,21 @@ impl RetainedStore {
         if self.tree.len() >= self.max && self.tree.get(topic).is_none() {
             return RetainOutcome::Refused;
         }
-        self.tree.insert(topic, RetainedMessage { body: body.clone(), qos });
+        self.tree.insert(
+            topic,
+            RetainedMessage {
+                body: body.clone(),
+                qos,
+            },
+        );
         RetainOutcome::Stored
     }
 
     /// Every retained message `filter` matches.
     pub fn matching(&self, filter: &str) -> Vec<RetainedMessage> {
         let mut found = Vec::new();
-        self.tree.for_each_match(filter, |_, message| found.push(message.clone()));
+        self.tree
+            .for_each_match(filter, |_, message| found.push(message.clone()));
         found
     }
 

@@ -68,7 +68,10 @@ impl SessionTable {
         let id = SessionId(index);
         self.by_client_id.insert(session.client_id.clone(), id);
         let slot = self.slots.get_mut(index as usize)?;
-        *slot = Some(Slot { session: Box::new(session), connection });
+        *slot = Some(Slot {
+            session: Box::new(session),
+            connection,
+        });
         Some(id)
     }
 

@@ -67,7 +67,9 @@ pub struct LimitLogs {
 
 impl Default for LimitLogs {
     fn default() -> LimitLogs {
-        LimitLogs { limiters: std::array::from_fn(|_| RateLimitedLog::new(LOG_INTERVAL)) }
+        LimitLogs {
+            limiters: std::array::from_fn(|_| RateLimitedLog::new(LOG_INTERVAL)),
+        }
     }
 }
 

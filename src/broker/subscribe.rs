@@ -51,19 +51,32 @@ impl Broker {
             codes.push(ReasonCode(options.qos as u8));
             granted.push((filter, options.qos));
         }
-        let suback = SubAck { packet_id: subscribe.packet_id, codes, properties: Properties::default() };
+        let suback = SubAck {
+            packet_id: subscribe.packet_id,
+            codes,
+            properties: Properties::default(),
+        };
         self.send(conn, &Packet::SubAck(suback));
         // Retained messages follow the SUBACK, flagged as retained, for a
         // new or replaced subscription alike [MQTT-3.3.1-6, MQTT-3.8.4-3].
         for (filter, qos) in granted {
             for retained in self.retained.matching(filter.as_str()) {
-                let message = Message { body: retained.body, qos: retained.qos.min(qos), retain: true };
+                let message = Message {
+                    body: retained.body,
+                    qos: retained.qos.min(qos),
+                    retain: true,
+                };
                 self.deliver(now, session_id, message);
             }
         }
     }
 
-    pub(super) fn handle_unsubscribe(&mut self, _now: Instant, conn: ConnId, unsubscribe: Unsubscribe) {
+    pub(super) fn handle_unsubscribe(
+        &mut self,
+        _now: Instant,
+        conn: ConnId,
+        unsubscribe: Unsubscribe,
+    ) {
         let Some(session_id) = self.connections.get(conn).and_then(|c| c.session()) else {
             return;
         };
@@ -74,13 +87,21 @@ impl Broker {
         for filter in &unsubscribe.filters {
             let existed = slot.session.remove_subscription(filter);
             self.subscriptions.remove(filter, session_id);
-            codes.push(if existed { ReasonCode::SUCCESS } else { ReasonCode::NO_SUBSCRIPTION_EXISTED });
+            codes.push(if existed {
+                ReasonCode::SUCCESS
+            } else {
+                ReasonCode::NO_SUBSCRIPTION_EXISTED
+            });
         }
         let version = slot.session.version;
         if !version.is_v5() {
             codes.clear();
         }
-        let unsuback = UnsubAck { packet_id: unsubscribe.packet_id, codes, properties: Properties::default() };
+        let unsuback = UnsubAck {
+            packet_id: unsubscribe.packet_id,
+            codes,
+            properties: Properties::default(),
+        };
         self.send(conn, &Packet::UnsubAck(unsuback));
     }
 }

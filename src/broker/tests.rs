@@ -50,7 +50,10 @@ fn publish_packet(topic: &str, payload: &[u8], qos: QoS, id: u16) -> Packet {
 
 impl Harness {
     fn new(settings: Settings) -> Harness {
-        Harness { broker: Broker::new(settings, 7), now: Instant::now() }
+        Harness {
+            broker: Broker::new(settings, 7),
+            now: Instant::now(),
+        }
     }
 
     fn advance(&mut self, by: Duration) {
@@ -109,12 +112,18 @@ impl Harness {
                 packet_id: PacketId::new(1).unwrap(),
                 requests: vec![SubscriptionRequest {
                     filter: filter.to_string(),
-                    options: SubscriptionOptions { qos, ..Default::default() },
+                    options: SubscriptionOptions {
+                        qos,
+                        ..Default::default()
+                    },
                 }],
                 properties: Properties::default(),
             }),
         );
-        assert!(matches!(self.received(conn).as_slice(), [Packet::SubAck(_)]));
+        assert!(matches!(
+            self.received(conn).as_slice(),
+            [Packet::SubAck(_)]
+        ));
     }
 }
 
@@ -122,9 +131,13 @@ fn publishes(packets: &[Packet]) -> Vec<(String, Vec<u8>, QoS, bool, Option<Pack
     packets
         .iter()
         .filter_map(|p| match p {
-            Packet::Publish(p) => {
-                Some((p.body.topic().to_string(), p.body.payload().to_vec(), p.qos, p.dup, p.packet_id))
-            }
+            Packet::Publish(p) => Some((
+                p.body.topic().to_string(),
+                p.body.payload().to_vec(),
+                p.qos,
+                p.dup,
+                p.packet_id,
+            )),
             _ => None,
         })
         .collect()
@@ -136,11 +149,24 @@ fn qos1_round_trip_and_downgrade() {
     let sub = h.connect("sub", true);
     h.subscribe(sub, "a/+", QoS::AtLeastOnce);
     let publisher = h.connect("pub", true);
-    h.send(publisher, publish_packet("a/b", b"one", QoS::ExactlyOnce, 5));
-    assert!(matches!(h.received(publisher).as_slice(), [Packet::Ack(Ack { kind: AckKind::PubRec, .. })]));
+    h.send(
+        publisher,
+        publish_packet("a/b", b"one", QoS::ExactlyOnce, 5),
+    );
+    assert!(matches!(
+        h.received(publisher).as_slice(),
+        [Packet::Ack(Ack {
+            kind: AckKind::PubRec,
+            ..
+        })]
+    ));
     let got = publishes(&h.received(sub));
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].2, QoS::AtLeastOnce, "downgraded to the subscription's QoS");
+    assert_eq!(
+        got[0].2,
+        QoS::AtLeastOnce,
+        "downgraded to the subscription's QoS"
+    );
 }
 
 #[test]
@@ -165,7 +191,10 @@ fn offline_queue_keeps_the_newest_ten_in_order() {
     h.broker.handle_closed(h.now, sub);
     let publisher = h.connect("pub", true);
     for i in 0..15u16 {
-        h.send(publisher, publish_packet("t", format!("{i}").as_bytes(), QoS::AtLeastOnce, i + 1));
+        h.send(
+            publisher,
+            publish_packet("t", format!("{i}").as_bytes(), QoS::AtLeastOnce, i + 1),
+        );
     }
     assert_eq!(h.broker.stats().dropped_offline_queue_full, 5);
     let conn = h.open();
@@ -185,17 +214,33 @@ fn full_queue_pauses_the_publisher_until_acks_make_room() {
     let publisher = h.connect("pub", true);
     // 20 fill the window, the 10th queued fills the queue.
     for i in 0..29u16 {
-        h.send(publisher, publish_packet("t", b"x", QoS::AtLeastOnce, i + 1));
-        assert!(h.broker.read_allowed(publisher), "paused early at message {i}");
+        h.send(
+            publisher,
+            publish_packet("t", b"x", QoS::AtLeastOnce, i + 1),
+        );
+        assert!(
+            h.broker.read_allowed(publisher),
+            "paused early at message {i}"
+        );
     }
     h.send(publisher, publish_packet("t", b"x", QoS::AtLeastOnce, 30));
-    assert!(!h.broker.read_allowed(publisher), "the 30th message fills the queue");
+    assert!(
+        !h.broker.read_allowed(publisher),
+        "the 30th message fills the queue"
+    );
     let delivered = publishes(&h.received(sub));
     assert_eq!(delivered.len(), 20);
     let first = delivered[0].4.unwrap();
     h.send(sub, Packet::Ack(Ack::new(AckKind::PubAck, first)));
-    assert!(h.broker.read_allowed(publisher), "room again: publisher resumes");
-    assert_eq!(publishes(&h.received(sub)).len(), 1, "the window refilled by one");
+    assert!(
+        h.broker.read_allowed(publisher),
+        "room again: publisher resumes"
+    );
+    assert_eq!(
+        publishes(&h.received(sub)).len(),
+        1,
+        "the window refilled by one"
+    );
 }
 
 #[test]
@@ -205,15 +250,27 @@ fn a_client_full_past_the_timeout_becomes_lagging_and_drops_oldest() {
     h.subscribe(stuck, "t", QoS::AtLeastOnce);
     let publisher = h.connect("pub", true);
     for i in 0..30u16 {
-        h.send(publisher, publish_packet("t", &i.to_be_bytes(), QoS::AtLeastOnce, i + 1));
+        h.send(
+            publisher,
+            publish_packet("t", &i.to_be_bytes(), QoS::AtLeastOnce, i + 1),
+        );
     }
     assert!(!h.broker.read_allowed(publisher));
     h.advance(Duration::from_secs(4));
-    assert!(!h.broker.read_allowed(publisher), "not lagging before backpressure_timeout");
+    assert!(
+        !h.broker.read_allowed(publisher),
+        "not lagging before backpressure_timeout"
+    );
     h.advance(Duration::from_secs(2));
-    assert!(h.broker.read_allowed(publisher), "lagging releases the publisher");
+    assert!(
+        h.broker.read_allowed(publisher),
+        "lagging releases the publisher"
+    );
     for i in 30..40u16 {
-        h.send(publisher, publish_packet("t", &i.to_be_bytes(), QoS::AtLeastOnce, i + 1));
+        h.send(
+            publisher,
+            publish_packet("t", &i.to_be_bytes(), QoS::AtLeastOnce, i + 1),
+        );
         assert!(h.broker.read_allowed(publisher));
     }
     assert_eq!(h.broker.stats().dropped_lagging, 10);
@@ -222,17 +279,29 @@ fn a_client_full_past_the_timeout_becomes_lagging_and_drops_oldest() {
 
 #[test]
 fn qos0_beyond_max_outbound_bytes_is_dropped_and_counted() {
-    let settings = Settings { queue: crate::session::QueueLimits { max_outbound_bytes: 1000, ..Settings::default().queue }, ..Settings::default() };
+    let settings = Settings {
+        queue: crate::session::QueueLimits {
+            max_outbound_bytes: 1000,
+            ..Settings::default().queue
+        },
+        ..Settings::default()
+    };
     let mut h = Harness::new(settings);
     let sub = h.connect("sub", true);
     h.subscribe(sub, "t", QoS::AtMostOnce);
     let publisher = h.connect("pub", true);
     for _ in 0..20 {
-        h.send(publisher, publish_packet("t", &[0u8; 100], QoS::AtMostOnce, 0));
+        h.send(
+            publisher,
+            publish_packet("t", &[0u8; 100], QoS::AtMostOnce, 0),
+        );
     }
     let delivered = publishes(&h.received(sub)).len();
     assert!(delivered < 20 && delivered >= 9, "delivered {delivered}");
-    assert_eq!(h.broker.stats().dropped_qos0_outbound_full as usize, 20 - delivered);
+    assert_eq!(
+        h.broker.stats().dropped_qos0_outbound_full as usize,
+        20 - delivered
+    );
 }
 
 #[test]
@@ -248,15 +317,28 @@ fn keepalive_expiry_publishes_the_will_and_disconnect_does_not() {
         properties: Properties::default(),
     };
     let quiet = h.open();
-    h.send(quiet, connect_packet("quiet", true, 10, Some(will("will/quiet"))));
+    h.send(
+        quiet,
+        connect_packet("quiet", true, 10, Some(will("will/quiet"))),
+    );
     let polite = h.open();
-    h.send(polite, connect_packet("polite", true, 10, Some(will("will/polite"))));
+    h.send(
+        polite,
+        connect_packet("polite", true, 10, Some(will("will/polite"))),
+    );
     h.send(polite, Packet::Disconnect(Default::default()));
     h.advance(Duration::from_secs(14));
-    assert_eq!(h.broker.closing(quiet), None, "1.5 × keepalive has not passed");
+    assert_eq!(
+        h.broker.closing(quiet),
+        None,
+        "1.5 × keepalive has not passed"
+    );
     h.advance(Duration::from_millis(1100));
     assert_eq!(h.broker.closing(quiet), Some(CloseReason::KeepAliveTimeout));
-    let topics: Vec<String> = publishes(&h.received(sub)).into_iter().map(|p| p.0).collect();
+    let topics: Vec<String> = publishes(&h.received(sub))
+        .into_iter()
+        .map(|p| p.0)
+        .collect();
     assert_eq!(topics, vec!["will/quiet".to_string()]);
 }
 
@@ -291,7 +373,10 @@ fn takeover_closes_the_old_connection_and_reject_refuses_the_new() {
     assert_eq!(h.broker.closing(first), Some(CloseReason::TakenOver));
     assert_eq!(h.broker.closing(second), None);
 
-    let settings = Settings { duplicate_client_id: DuplicateClientId::Reject, ..Settings::default() };
+    let settings = Settings {
+        duplicate_client_id: DuplicateClientId::Reject,
+        ..Settings::default()
+    };
     let mut h = Harness::new(settings);
     let first = h.connect("dup", false);
     let second = h.open();
@@ -303,7 +388,10 @@ fn takeover_closes_the_old_connection_and_reject_refuses_the_new() {
 
 #[test]
 fn max_sessions_refuses_with_server_unavailable() {
-    let settings = Settings { max_sessions: 1, ..Settings::default() };
+    let settings = Settings {
+        max_sessions: 1,
+        ..Settings::default()
+    };
     let mut h = Harness::new(settings);
     let first = h.connect("one", false);
     h.broker.handle_closed(h.now, first);
@@ -326,7 +414,10 @@ fn unacknowledged_messages_are_resent_with_dup_on_resume() {
     assert_eq!(first.len(), 2);
     assert!(!first[0].3 && !first[1].3);
     // PUBREC for the QoS 2 one: a PUBREL is owed across the reconnect.
-    h.send(sub, Packet::Ack(Ack::new(AckKind::PubRec, first[1].4.unwrap())));
+    h.send(
+        sub,
+        Packet::Ack(Ack::new(AckKind::PubRec, first[1].4.unwrap())),
+    );
     h.received(sub);
     h.broker.handle_closed(h.now, sub);
     let conn = h.open();

@@ -22,7 +22,10 @@ impl Broker {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.last_sweep.is_some_and(|last| now.saturating_duration_since(last) < SWEEP_INTERVAL) {
+        if self
+            .last_sweep
+            .is_some_and(|last| now.saturating_duration_since(last) < SWEEP_INTERVAL)
+        {
             return;
         }
         self.last_sweep = Some(now);
@@ -44,7 +47,10 @@ impl Broker {
                         expired.push((id, CloseReason::ConnectTimeout));
                     }
                 }
-                ConnState::Active { keep_alive: Some(limit), .. } => {
+                ConnState::Active {
+                    keep_alive: Some(limit),
+                    ..
+                } => {
                     if connection.pause_count > 0 {
                         // We are not reading it; its silence is ours.
                         connection.last_seen = now;
@@ -52,7 +58,9 @@ impl Broker {
                         expired.push((id, CloseReason::KeepAliveTimeout));
                     }
                 }
-                ConnState::Active { keep_alive: None, .. } => {}
+                ConnState::Active {
+                    keep_alive: None, ..
+                } => {}
             }
         }
         for (id, reason) in expired {
@@ -62,7 +70,9 @@ impl Broker {
             } else {
                 self.stats.keepalive_timeouts += 1;
             }
-            self.logs.warn(LogKind::Timeout, now, || format!("closing {client}: {reason:?}"));
+            self.logs.warn(LogKind::Timeout, now, || {
+                format!("closing {client}: {reason:?}")
+            });
             self.close(now, id, reason);
         }
     }

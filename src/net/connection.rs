@@ -28,7 +28,12 @@ const MAX_IOV: usize = 256;
 /// How long a closing connection may take to drain what is queued for it.
 const CLOSE_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub(super) async fn run(shared: Rc<Shared>, stream: Async<TcpStream>, conn: ConnId, notify: Rc<Notify>) {
+pub(super) async fn run(
+    shared: Rc<Shared>,
+    stream: Async<TcpStream>,
+    conn: ConnId,
+    notify: Rc<Notify>,
+) {
     let mut task = ConnectionTask {
         shared: shared.clone(),
         conn,
@@ -40,7 +45,10 @@ pub(super) async fn run(shared: Rc<Shared>, stream: Async<TcpStream>, conn: Conn
     task.serve(&stream, &notify).await;
     let _ = stream.get_ref().shutdown(Shutdown::Both);
     drop(stream);
-    shared.broker.borrow_mut().handle_closed(Instant::now(), conn);
+    shared
+        .broker
+        .borrow_mut()
+        .handle_closed(Instant::now(), conn);
     shared.forget_notifier(conn);
     shared.dispatch_wakeups();
 }
@@ -67,13 +75,17 @@ impl ConnectionTask {
             }
             let (closing, read_allowed) = {
                 let broker = self.shared.broker.borrow();
-                (broker.closing(self.conn).is_some(), broker.read_allowed(self.conn))
+                (
+                    broker.closing(self.conn).is_some(),
+                    broker.read_allowed(self.conn),
+                )
             };
             if closing {
                 if self.pending.is_empty() {
                     return;
                 }
-                let deadline = *close_deadline.get_or_insert_with(|| Instant::now() + CLOSE_DRAIN_TIMEOUT);
+                let deadline =
+                    *close_deadline.get_or_insert_with(|| Instant::now() + CLOSE_DRAIN_TIMEOUT);
                 let writable = async {
                     let _ = stream.writable().await;
                     true
@@ -199,7 +211,10 @@ impl ConnectionTask {
     /// Takes the broker's frames for this connection and writes as many as
     /// the socket accepts without blocking.
     fn flush(&mut self, stream: &Async<TcpStream>) -> io::Result<()> {
-        self.shared.broker.borrow_mut().take_outbound(self.conn, &mut self.pending);
+        self.shared
+            .broker
+            .borrow_mut()
+            .take_outbound(self.conn, &mut self.pending);
         let mut written_total = 0;
         let result = loop {
             if self.pending.is_empty() {

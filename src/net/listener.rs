@@ -19,7 +19,10 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
 pub enum BindError {
-    Io { address: SocketAddr, error: io::Error },
+    Io {
+        address: SocketAddr,
+        error: io::Error,
+    },
     Internal(&'static str),
 }
 
@@ -52,7 +55,10 @@ pub(super) fn bind(config: &ListenerConfig) -> Result<Vec<Bound>, BindError> {
                 let any4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), config.port);
                 try_bind(any4)
                     .map(|l| vec![Bound::Ready(l)])
-                    .map_err(|error| BindError::Io { address: any4, error })
+                    .map_err(|error| BindError::Io {
+                        address: any4,
+                        error,
+                    })
             }
         };
     };
@@ -89,7 +95,10 @@ pub(super) async fn bind_with_retry(address: SocketAddr) -> Option<Async<TcpList
             Ok(listener) => return Some(listener),
             Err(error) if error.kind() == io::ErrorKind::AddrNotAvailable => {
                 delay = (delay * 2).min(RETRY_MAX);
-                warn!("still cannot listen on {address} ({error}): next try in {}s", delay.as_secs());
+                warn!(
+                    "still cannot listen on {address} ({error}): next try in {}s",
+                    delay.as_secs()
+                );
             }
             Err(error) => {
                 error!("giving up listening on {address}: {error}");

@@ -108,7 +108,10 @@ pub async fn serve(
     let timer_task = executor.spawn(sweep_loop(shared.clone()));
 
     shutdown.await;
-    info!("shutting down: closing {} connections", shared.broker.borrow().connection_count());
+    info!(
+        "shutting down: closing {} connections",
+        shared.broker.borrow().connection_count()
+    );
     drop(accept_tasks);
     shared.broker.borrow_mut().handle_shutdown(Instant::now());
     shared.dispatch_wakeups();
@@ -117,14 +120,21 @@ pub async fn serve(
         Timer::after(Duration::from_millis(20)).await;
     }
     if shared.live_tasks.get() > 0 {
-        warn!("{} connections did not close in time", shared.live_tasks.get());
+        warn!(
+            "{} connections did not close in time",
+            shared.live_tasks.get()
+        );
     }
     drop(timer_task);
     let stats = shared.broker.borrow().stats().clone();
     Ok(stats)
 }
 
-async fn accept_loop(executor: Rc<LocalExecutor<'static>>, shared: Rc<Shared>, bound: listener::Bound) {
+async fn accept_loop(
+    executor: Rc<LocalExecutor<'static>>,
+    shared: Rc<Shared>,
+    bound: listener::Bound,
+) {
     let listener = match bound {
         listener::Bound::Ready(listener) => listener,
         listener::Bound::Retry(address) => match listener::bind_with_retry(address).await {
@@ -148,7 +158,9 @@ async fn accept_loop(executor: Rc<LocalExecutor<'static>>, shared: Rc<Shared>, b
             Ok(conn) => {
                 let notify = shared.register_notifier(conn);
                 shared.live_tasks.set(shared.live_tasks.get() + 1);
-                executor.spawn(connection::run(shared.clone(), stream, conn, notify)).detach();
+                executor
+                    .spawn(connection::run(shared.clone(), stream, conn, notify))
+                    .detach();
             }
             Err(OpenRefused::MaxConnections) => {
                 if let Some(task) = refuse::start(&shared, stream) {

@@ -11,7 +11,9 @@ use std::time::Duration;
 use async_io::{Async, Timer};
 use futures_lite::future;
 
-use crate::codec::{self, ConnAck, ConnectReturn, Decoded, Frame, Packet, Properties, ProtocolVersion};
+use crate::codec::{
+    self, ConnAck, ConnectReturn, Decoded, Frame, Packet, Properties, ProtocolVersion,
+};
 
 use super::Shared;
 
@@ -21,11 +23,16 @@ const MAX_REFUSALS: usize = 32;
 const REFUSAL_BYTES: usize = 4096;
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub(super) fn start(shared: &std::rc::Rc<Shared>, stream: Async<TcpStream>) -> Option<impl Future<Output = ()>> {
+pub(super) fn start(
+    shared: &std::rc::Rc<Shared>,
+    stream: Async<TcpStream>,
+) -> Option<impl Future<Output = ()>> {
     if shared.refusals_in_progress.get() >= MAX_REFUSALS {
         return None;
     }
-    shared.refusals_in_progress.set(shared.refusals_in_progress.get() + 1);
+    shared
+        .refusals_in_progress
+        .set(shared.refusals_in_progress.get() + 1);
     let shared = shared.clone();
     Some(async move {
         let answer = async { refuse(&stream).await };
@@ -33,7 +40,9 @@ pub(super) fn start(shared: &std::rc::Rc<Shared>, stream: Async<TcpStream>) -> O
             Timer::after(REFUSAL_TIMEOUT).await;
         };
         future::or(answer, timeout).await;
-        shared.refusals_in_progress.set(shared.refusals_in_progress.get().saturating_sub(1));
+        shared
+            .refusals_in_progress
+            .set(shared.refusals_in_progress.get().saturating_sub(1));
     })
 }
 
@@ -49,7 +58,11 @@ async fn refuse(stream: &Async<TcpStream>) {
             Ok(n) => n,
         };
         filled += n;
-        match codec::decode(buf.get(..filled).unwrap_or(&[]), ProtocolVersion::V3_1_1, REFUSAL_BYTES) {
+        match codec::decode(
+            buf.get(..filled).unwrap_or(&[]),
+            ProtocolVersion::V3_1_1,
+            REFUSAL_BYTES,
+        ) {
             Ok(Decoded::Packet(Packet::Connect(connect), _)) => break connect.protocol,
             Ok(Decoded::Incomplete) => continue,
             _ => return,
@@ -61,7 +74,11 @@ async fn refuse(stream: &Async<TcpStream>) {
         properties: Properties::default(),
     };
     if let Ok(frame) = Frame::packet(&Packet::ConnAck(connack), version) {
-        let bytes: Vec<u8> = frame.slices().iter().flat_map(|s| s.iter().copied()).collect();
+        let bytes: Vec<u8> = frame
+            .slices()
+            .iter()
+            .flat_map(|s| s.iter().copied())
+            .collect();
         let _ = stream.write_with(|mut s| s.write(&bytes)).await;
     }
 }

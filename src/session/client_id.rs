@@ -21,7 +21,10 @@ impl fmt::Display for ClientIdError {
         match self {
             ClientIdError::Empty => write!(f, "empty client id"),
             ClientIdError::TooLong { len, max } => {
-                write!(f, "client id of {len} bytes exceeds max_client_id_length {max}")
+                write!(
+                    f,
+                    "client id of {len} bytes exceeds max_client_id_length {max}"
+                )
             }
             ClientIdError::BadCharacter => {
                 write!(f, "client id has characters strict_identifiers forbids")
@@ -40,7 +43,10 @@ impl ClientId {
             return Err(ClientIdError::Empty);
         }
         if raw.len() > max_len {
-            return Err(ClientIdError::TooLong { len: raw.len(), max: max_len });
+            return Err(ClientIdError::TooLong {
+                len: raw.len(),
+                max: max_len,
+            });
         }
         if strict && !raw.chars().all(strict_char) {
             return Err(ClientIdError::BadCharacter);
@@ -78,7 +84,10 @@ mod tests {
             Err(ClientIdError::TooLong { len: 9, max: 8 })
         );
         assert!(ClientId::new("GID_a@@dev-1.x:y", 64, true).is_ok());
-        assert_eq!(ClientId::new("a b", 64, true), Err(ClientIdError::BadCharacter));
+        assert_eq!(
+            ClientId::new("a b", 64, true),
+            Err(ClientIdError::BadCharacter)
+        );
         assert!(ClientId::new("a b/ü", 64, false).is_ok());
     }
 }

@@ -10,7 +10,9 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::codec::{Ack, AckKind, EncodeError, Frame, Packet, PacketId, ProtocolVersion, PublishBody, QoS};
+use crate::codec::{
+    Ack, AckKind, EncodeError, Frame, Packet, PacketId, ProtocolVersion, PublishBody, QoS,
+};
 
 use super::Outbox;
 
@@ -93,7 +95,15 @@ impl Outbound {
             return Ok(self.deliver_offline(message, limits));
         };
         if message.qos == QoS::AtMostOnce {
-            let frame = Frame::publish(&message.body, QoS::AtMostOnce, message.retain, false, None, None, version)?;
+            let frame = Frame::publish(
+                &message.body,
+                QoS::AtMostOnce,
+                message.retain,
+                false,
+                None,
+                None,
+                version,
+            )?;
             if outbox.bytes().saturating_add(frame.len()) > limits.max_outbound_bytes {
                 return Ok(Delivery::DroppedOutboundFull);
             }
@@ -159,7 +169,10 @@ impl Outbound {
             self.fill_window(outbox, version, limits)?;
         } else if let Some(entry) = self.inflight.get_mut(index) {
             entry.state = InflightState::AwaitingPubComp;
-            outbox.push(Frame::packet(&Packet::Ack(Ack::new(AckKind::PubRel, packet_id)), version)?);
+            outbox.push(Frame::packet(
+                &Packet::Ack(Ack::new(AckKind::PubRel, packet_id)),
+                version,
+            )?);
         }
         Ok(true)
     }
@@ -175,9 +188,10 @@ impl Outbound {
     ) -> Result<(), EncodeError> {
         for entry in &self.inflight {
             let frame = match entry.state {
-                InflightState::AwaitingPubComp => {
-                    Frame::packet(&Packet::Ack(Ack::new(AckKind::PubRel, entry.packet_id)), version)?
-                }
+                InflightState::AwaitingPubComp => Frame::packet(
+                    &Packet::Ack(Ack::new(AckKind::PubRel, entry.packet_id)),
+                    version,
+                )?,
                 _ => Frame::publish(
                     &entry.message.body,
                     entry.message.qos,
@@ -208,7 +222,15 @@ impl Outbound {
             };
             if message.qos == QoS::AtMostOnce {
                 // Queued while offline with queue_qos0_messages.
-                outbox.push(Frame::publish(&message.body, QoS::AtMostOnce, message.retain, false, None, None, version)?);
+                outbox.push(Frame::publish(
+                    &message.body,
+                    QoS::AtMostOnce,
+                    message.retain,
+                    false,
+                    None,
+                    None,
+                    version,
+                )?);
             } else {
                 self.send_new(message, outbox, version)?;
             }
@@ -229,13 +251,25 @@ impl Outbound {
         version: ProtocolVersion,
     ) -> Result<(), EncodeError> {
         let packet_id = self.allocate_packet_id();
-        outbox.push(Frame::publish(&message.body, message.qos, message.retain, false, Some(packet_id), None, version)?);
+        outbox.push(Frame::publish(
+            &message.body,
+            message.qos,
+            message.retain,
+            false,
+            Some(packet_id),
+            None,
+            version,
+        )?);
         let state = if message.qos == QoS::ExactlyOnce {
             InflightState::AwaitingPubRec
         } else {
             InflightState::AwaitingPubAck
         };
-        self.inflight.push_back(Inflight { packet_id, message, state });
+        self.inflight.push_back(Inflight {
+            packet_id,
+            message,
+            state,
+        });
         Ok(())
     }
 
