@@ -27,6 +27,18 @@ impl Broker {
             Ok(id) => id,
             Err(code) => return self.refuse_connect(now, conn, code),
         };
+        // 3.x cannot be told a shorter keepalive: refuse, as mosquitto does.
+        if connect.keep_alive > self.settings.max_keepalive && !connect.protocol.is_v5() {
+            let max = self.settings.max_keepalive;
+            self.stats.refused_client_id += 1;
+            self.logs.warn(LogKind::ClientId, now, || {
+                format!(
+                    "refusing {client_id} from {peer}: keepalive {}s over max_keepalive {max}",
+                    connect.keep_alive
+                )
+            });
+            return self.refuse_connect(now, conn, ConnectReturn::IdentifierRejected);
+        }
         if let Err(code) = self.authenticate(now, &connect, &client_id, peer) {
             return self.refuse_connect(now, conn, code);
         }

@@ -125,10 +125,6 @@ impl ConnectionTable {
         self.live
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.live == 0
-    }
-
     /// `None` when the table is at `max_connections`.
     pub fn insert(&mut self, connection: Connection) -> Option<ConnId> {
         let index = match self.free.pop() {

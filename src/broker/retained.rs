@@ -59,12 +59,4 @@ impl RetainedStore {
             .for_each_match(filter, |_, message| found.push(message.clone()));
         found
     }
-
-    pub fn len(&self) -> usize {
-        self.tree.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.tree.is_empty()
-    }
 }

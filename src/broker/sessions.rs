@@ -40,10 +40,6 @@ impl SessionTable {
         self.by_client_id.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.by_client_id.is_empty()
-    }
-
     pub fn is_full(&self) -> bool {
         self.len() >= self.capacity
     }

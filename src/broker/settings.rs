@@ -25,6 +25,7 @@ pub struct Settings {
     pub max_retained_messages: usize,
     pub allow_zero_length_clientid: bool,
     pub auto_id_prefix: String,
+    pub max_keepalive: u16,
 }
 
 impl Settings {
@@ -55,6 +56,7 @@ impl Settings {
             max_retained_messages: config.max_retained_messages,
             allow_zero_length_clientid: config.allow_zero_length_clientid,
             auto_id_prefix: config.auto_id_prefix.clone(),
+            max_keepalive: config.max_keepalive,
         }
     }
 }

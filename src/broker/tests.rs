@@ -429,3 +429,19 @@ fn unacknowledged_messages_are_resent_with_dup_on_resume() {
     assert_eq!(resent[0].4, first[0].4, "same packet id");
     assert!(packets.iter().any(|p| matches!(p, Packet::Ack(a) if a.kind == AckKind::PubRel && Some(a.packet_id) == first[1].4)));
 }
+
+#[test]
+fn keepalive_over_max_keepalive_is_refused_in_3x() {
+    let settings = Settings {
+        max_keepalive: 60,
+        ..Settings::default()
+    };
+    let mut h = Harness::new(settings);
+    let conn = h.open();
+    h.send(conn, connect_packet("slow", true, 61, None));
+    assert!(matches!(h.received(conn).as_slice(), [Packet::ConnAck(ack)] if ack.code == 2));
+    assert_eq!(h.broker.closing(conn), Some(CloseReason::Refused));
+    let ok = h.open();
+    h.send(ok, connect_packet("fine", true, 60, None));
+    assert!(matches!(h.received(ok).as_slice(), [Packet::ConnAck(ack)] if ack.code == 0));
+}
