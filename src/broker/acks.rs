@@ -41,6 +41,7 @@ impl Broker {
         );
         match result {
             Ok(true) => {
+                self.stats.deliveries += slot.session.outbound.take_sent_from_queue();
                 if connection.outbox.has_frames() {
                     self.wake(conn);
                 }

@@ -260,6 +260,7 @@ impl Broker {
         if let Err(error) = result {
             log::error!("cannot resend to {}: {error}", slot.session.client_id);
         }
+        self.stats.deliveries += slot.session.outbound.take_sent_from_queue();
         self.wake(conn);
     }
 }

@@ -24,6 +24,7 @@ pub struct Stats {
     pub keepalive_timeouts: u64,
     pub messages_received: u64,
     pub bytes_received: u64,
+    /// Messages written to a subscriber's outbox, at routing or later from its queue.
     pub deliveries: u64,
     pub dropped_qos0_outbound_full: u64,
     pub dropped_offline_queue_full: u64,

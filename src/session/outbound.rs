@@ -79,6 +79,8 @@ pub struct Outbound {
     /// Full for longer than `backpressure_timeout`: drops its oldest instead
     /// of pausing publishers, until it drains below half.
     lagging: bool,
+    /// Queued messages sent since the broker last asked, for its counters.
+    sent_from_queue: u64,
 }
 
 impl Outbound {
@@ -220,6 +222,7 @@ impl Outbound {
             let Some(message) = self.queue.pop_front() else {
                 break;
             };
+            self.sent_from_queue += 1;
             if message.qos == QoS::AtMostOnce {
                 // Queued while offline with queue_qos0_messages.
                 outbox.push(Frame::publish(
@@ -285,6 +288,11 @@ impl Outbound {
         }
         self.last_packet_id = Some(candidate);
         candidate
+    }
+
+    /// Queued messages sent since the last call.
+    pub fn take_sent_from_queue(&mut self) -> u64 {
+        std::mem::take(&mut self.sent_from_queue)
     }
 
     /// Queue at its cap while online, and for how long.
