@@ -488,3 +488,25 @@ fn max_connections_refusal_for_mqtt_31_uses_its_version() {
     assert_eq!(code, Some(SERVER_UNAVAILABLE));
     assert!(c.expect_closed(secs(3)));
 }
+
+#[test]
+fn memory_limit_refuses_publishes_past_it() {
+    // 1 MiB: the process is always past it, so every PUBLISH is refused.
+    let broker = Broker::start("memory_limit 1048576");
+    let mut sub = connected(broker.addr(), "mem-sub");
+    assert_eq!(subscribe(&mut sub, 1, &[("m/#", 1)]), vec![1]);
+    let mut publisher = connected(broker.addr(), "mem-pub");
+    // Let the first sweep measure resident memory.
+    std::thread::sleep(secs(1));
+    publisher.send(&raw::publish("m/0", b"qos0", 0, false, false, None));
+    assert_silent(&mut sub, secs(1), "a QoS 0 PUBLISH past memory_limit");
+    // 3.1.1 has no code to refuse a QoS 1 PUBLISH: the connection closes,
+    // unacknowledged, and the client keeps the message.
+    publisher.send(&raw::publish("m/1", b"qos1", 1, false, false, Some(7)));
+    assert!(
+        publisher.expect_closed(secs(3)),
+        "QoS 1 PUBLISH past memory_limit closes"
+    );
+    assert_silent(&mut sub, secs(1), "a QoS 1 PUBLISH past memory_limit");
+    assert_logged(&broker, "memory_limit 1048576");
+}

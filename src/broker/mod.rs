@@ -32,7 +32,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use log::{debug, warn};
+use log::{debug, info, warn};
 
 use crate::codec::{DecodeError, Frame, Packet, ProtocolVersion, QoS, SubscriptionOptions};
 use crate::topic::SubscriptionTrie;
@@ -70,6 +70,8 @@ pub struct Broker {
     next_assigned_id: u64,
     last_sweep: Option<Instant>,
     shutting_down: bool,
+    /// The process's resident memory is past `memory_limit`.
+    over_memory_limit: bool,
 }
 
 impl Broker {
@@ -88,6 +90,7 @@ impl Broker {
             next_assigned_id: seed,
             last_sweep: None,
             shutting_down: false,
+            over_memory_limit: false,
             settings,
         }
     }
@@ -240,6 +243,27 @@ impl Broker {
                 dst.push(id);
             }
         }
+    }
+
+    /// The process's resident memory, measured by the network layer (only
+    /// asked for when `memory_limit` is set). Past the limit, new PUBLISHes
+    /// are refused until it falls below again.
+    pub fn handle_memory_usage(&mut self, now: Instant, resident_bytes: u64) {
+        let limit = self.settings.memory_limit;
+        let over = limit > 0 && resident_bytes > limit;
+        if over && !self.over_memory_limit {
+            self.logs.warn(LogKind::Memory, now, || {
+                format!("resident memory {resident_bytes} bytes is over memory_limit {limit}: refusing new PUBLISHes")
+            });
+        } else if !over && self.over_memory_limit {
+            info!("resident memory back under memory_limit {limit}: accepting PUBLISHes again");
+        }
+        self.over_memory_limit = over;
+    }
+
+    /// Whether the network layer should report memory usage.
+    pub fn wants_memory_usage(&self) -> bool {
+        self.settings.memory_limit > 0
     }
 
     /// Stop taking connections and close every client (SPEC §7).

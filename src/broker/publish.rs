@@ -30,6 +30,20 @@ impl Broker {
             self.stats.protocol_errors += 1;
             return self.close(now, conn, CloseReason::ProtocolError);
         }
+        if self.over_memory_limit {
+            // QoS 0 is dropped; QoS 1/2 cannot be refused in 3.x except by
+            // closing, so the client keeps the message and retries later.
+            self.stats.refused_memory_limit += 1;
+            let client = self.client_label(conn);
+            let limit = self.settings.memory_limit;
+            self.logs.warn(LogKind::Memory, now, || {
+                format!("refusing a PUBLISH from {client}: over memory_limit {limit}")
+            });
+            if publish.qos != QoS::AtMostOnce {
+                self.close(now, conn, CloseReason::ProtocolError);
+            }
+            return;
+        }
         if publish.qos == QoS::ExactlyOnce {
             let Some(packet_id) = publish.packet_id else {
                 return self.protocol_error(now, conn, "QoS 2 PUBLISH without packet id");

@@ -26,6 +26,8 @@ pub struct Settings {
     pub allow_zero_length_clientid: bool,
     pub auto_id_prefix: String,
     pub max_keepalive: u16,
+    /// Resident memory in bytes past which PUBLISHes are refused; 0 = none.
+    pub memory_limit: u64,
 }
 
 impl Settings {
@@ -57,6 +59,7 @@ impl Settings {
             allow_zero_length_clientid: config.allow_zero_length_clientid,
             auto_id_prefix: config.auto_id_prefix.clone(),
             max_keepalive: config.max_keepalive,
+            memory_limit: config.memory_limit,
         }
     }
 }

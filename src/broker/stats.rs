@@ -34,6 +34,7 @@ pub struct Stats {
     pub subscriptions_refused: u64,
     pub sessions_expired: u64,
     pub wills_published: u64,
+    pub refused_memory_limit: u64,
 }
 
 /// One rate-limited log line kind each.
@@ -54,9 +55,10 @@ pub enum LogKind {
     DropLagging,
     Lagging,
     Retained,
+    Memory,
 }
 
-const KINDS: usize = LogKind::Retained as usize + 1;
+const KINDS: usize = LogKind::Memory as usize + 1;
 
 /// The first line of a kind is logged; later ones within this interval are
 /// counted and summarised with the next line logged.

@@ -445,3 +445,35 @@ fn keepalive_over_max_keepalive_is_refused_in_3x() {
     h.send(ok, connect_packet("fine", true, 60, None));
     assert!(matches!(h.received(ok).as_slice(), [Packet::ConnAck(ack)] if ack.code == 0));
 }
+
+#[test]
+fn over_memory_limit_publishes_are_refused_until_it_falls() {
+    let settings = Settings {
+        memory_limit: 1_000_000,
+        ..Settings::default()
+    };
+    let mut h = Harness::new(settings);
+    let sub = h.connect("sub", true);
+    h.subscribe(sub, "t", QoS::AtMostOnce);
+    let publisher = h.connect("pub", true);
+    h.broker.handle_memory_usage(h.now, 2_000_000);
+    h.send(
+        publisher,
+        publish_packet("t", b"dropped", QoS::AtMostOnce, 0),
+    );
+    assert!(publishes(&h.received(sub)).is_empty());
+    assert_eq!(h.broker.stats().refused_memory_limit, 1);
+    h.send(
+        publisher,
+        publish_packet("t", b"refused", QoS::AtLeastOnce, 1),
+    );
+    assert_eq!(
+        h.broker.closing(publisher),
+        Some(CloseReason::ProtocolError),
+        "QoS 1 is refused by closing in 3.x"
+    );
+    h.broker.handle_memory_usage(h.now, 500_000);
+    let publisher = h.connect("pub2", true);
+    h.send(publisher, publish_packet("t", b"ok", QoS::AtMostOnce, 0));
+    assert_eq!(publishes(&h.received(sub)).len(), 1);
+}

@@ -185,7 +185,25 @@ async fn sweep_loop(shared: Rc<Shared>) {
             )
             .await;
         }
-        shared.broker.borrow_mut().handle_timeout(Instant::now());
+        let now = Instant::now();
+        let wants_memory = shared.broker.borrow().wants_memory_usage();
+        if wants_memory {
+            if let Some(resident) = resident_bytes() {
+                shared
+                    .broker
+                    .borrow_mut()
+                    .handle_memory_usage(now, resident);
+            }
+        }
+        shared.broker.borrow_mut().handle_timeout(now);
         shared.dispatch_wakeups();
     }
+}
+
+/// This process's resident set size, from /proc (Linux; `None` elsewhere).
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // 4 KiB pages on every target we ship (x86_64, aarch64, armv7, MIPS).
+    pages.checked_mul(4096)
 }
