@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;
 
+use async_signal::Signal;
 use futures_lite::StreamExt;
 use log::{error, info, warn, LevelFilter};
 use smol::LocalExecutor;
@@ -55,20 +56,25 @@ fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let signals =
-        match async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int]) {
-            Ok(signals) => signals,
-            Err(error) => {
-                error!("cannot install signal handlers: {error}");
-                return ExitCode::FAILURE;
-            }
-        };
+    let signals = match async_signal::Signals::new([Signal::Term, Signal::Int, Signal::Hup]) {
+        Ok(signals) => signals,
+        Err(error) => {
+            error!("cannot install signal handlers: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let broker = Broker::new(Settings::from_config(&config), random_seed());
     let executor = Rc::new(LocalExecutor::new());
+    let reload_path = config_path.map(Path::to_path_buf);
     let shutdown = async move {
         let mut signals = signals;
-        if let Some(Ok(signal)) = signals.next().await {
+        while let Some(Ok(signal)) = signals.next().await {
+            if signal == Signal::Hup {
+                reload(reload_path.as_deref(), log_level);
+                continue;
+            }
             info!("received {signal:?}");
+            break;
         }
     };
     let served = async_io::block_on(executor.run(net::serve(
@@ -100,6 +106,28 @@ fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
             error!("{error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// SIGHUP: re-reads the config file and applies what can change without
+/// re-sizing anything: today the log level (a `--log-level` flag still
+/// wins). A file that no longer parses is logged and the running
+/// configuration kept.
+fn reload(config_path: Option<&Path>, flag_level: Option<LevelFilter>) {
+    let Some(path) = config_path else {
+        info!("SIGHUP: no config file to reload");
+        return;
+    };
+    match Config::from_file(path) {
+        Ok((config, warnings)) => {
+            for warning in &warnings {
+                warn!("{warning}");
+            }
+            let level = flag_level.unwrap_or(config.log_level);
+            logging::set_level(level);
+            info!("SIGHUP: reloaded {}: log level {level}", path.display());
+        }
+        Err(error) => error!("SIGHUP: keeping the running configuration: {error}"),
     }
 }
 

@@ -352,3 +352,35 @@ fn verbose_flags_raise_the_log_level() {
         conf.log()
     );
 }
+
+#[test]
+fn sighup_reloads_the_log_level_without_dropping_clients() {
+    let mut broker = Broker::start("log_level info");
+    let mut client = RawClient::connect(broker.addr());
+    assert_eq!(client.handshake(&raw::connect("hup-client")), Some(0));
+    let path = broker.config_path().expect("a config file").to_path_buf();
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("log_level info", "log_level debug");
+    std::fs::write(&path, text).unwrap();
+    broker.signal("HUP");
+    assert!(
+        broker.wait_for_log("SIGHUP: reloaded", Duration::from_secs(5)),
+        "{}",
+        broker.log()
+    );
+    assert!(broker.is_running(), "SIGHUP must not stop the broker");
+    client.send(&raw::pingreq());
+    let pong = client
+        .read_packet(Duration::from_secs(3))
+        .expect("PINGRESP after SIGHUP");
+    assert_eq!(pong, vec![0xD0, 0x00]);
+    // The new level applies: a connection that ends before CONNECT is
+    // logged at debug.
+    drop(RawClient::connect(broker.addr()));
+    assert!(
+        broker.wait_for_log("DEBUG [", Duration::from_secs(5)),
+        "{}",
+        broker.log()
+    );
+}
