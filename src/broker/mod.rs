@@ -32,7 +32,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use log::{debug, info, warn};
+use log::info;
 
 use crate::codec::{DecodeError, Frame, Packet, ProtocolVersion, QoS, SubscriptionOptions};
 use crate::topic::SubscriptionTrie;
@@ -293,10 +293,9 @@ impl Broker {
                 connection.outbox.push(frame);
                 self.wake(conn);
             }
-            Err(error) => {
-                warn!("cannot encode a packet for {}: {error}", connection.peer);
-                self.close_quietly(conn, CloseReason::ProtocolError);
-            }
+            // Our own control packets always fit; should one not, the
+            // packet is not sent and the connection goes on (a local fault).
+            Err(error) => log::error!("cannot encode a packet for {}: {error}", connection.peer),
         }
     }
 
@@ -324,15 +323,5 @@ impl Broker {
                 || connection.peer.to_string(),
                 |slot| slot.session.client_id.to_string(),
             )
-    }
-
-    fn close_quietly(&mut self, conn: ConnId, reason: CloseReason) {
-        if let Some(connection) = self.connections.get_mut(conn) {
-            if connection.closing.is_none() {
-                debug!("closing {}: {reason:?}", connection.peer);
-                connection.closing = Some(reason);
-            }
-            self.wake(conn);
-        }
     }
 }
