@@ -9,22 +9,13 @@
 
 mod common;
 
+use common::flow::{collect_within, expect_packet, expect_silence, quiet, raw_subscribe, wait};
+
 use common::raw::{self, Connect, RawPublish};
-use common::{scaled, Broker, MosquittoSub, MqttClient, RawClient, ReadEvent};
+use common::{scaled, Broker, MosquittoSub, MqttClient, RawClient};
 use rumqttc::QoS;
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-
-/// Bound for one expected packet.
-fn wait() -> Duration {
-    scaled(Duration::from_secs(5))
-}
-
-/// How long "nothing arrives" is watched for.
-fn quiet() -> Duration {
-    scaled(Duration::from_millis(400))
-}
 
 /// Connects with `connect`, asserts CONNACK 0; returns the session-present flag.
 fn raw_connect(addr: SocketAddr, connect: &Connect) -> (RawClient, bool) {
@@ -37,75 +28,10 @@ fn raw_connect(addr: SocketAddr, connect: &Connect) -> (RawClient, bool) {
     (c, present)
 }
 
-/// SUBSCRIBE and the SUBACK's return codes (packet id checked).
-fn raw_subscribe(c: &mut RawClient, pkid: u16, filters: &[(&str, u8)]) -> Vec<u8> {
-    c.send(&raw::subscribe(pkid, filters));
-    let p = c.read_packet(wait()).expect("no SUBACK");
-    let (id, codes) = raw::parse_suback(&p).unwrap_or_else(|| panic!("not a SUBACK: {p:02x?}"));
-    assert_eq!(id, pkid, "SUBACK packet id [MQTT-3.8.4-2]");
-    codes
-}
-
-/// The next packet, which must be exactly `expected`.
-fn expect_packet(c: &mut RawClient, expected: &[u8], what: &str) {
-    let p = c
-        .read_packet(wait())
-        .unwrap_or_else(|| panic!("{what}: nothing arrived"));
-    assert_eq!(p, expected, "{what}");
-}
-
 /// The next packet, which must be a PUBLISH.
 fn expect_publish(c: &mut RawClient) -> RawPublish {
     let p = c.read_packet(wait()).expect("no PUBLISH arrived");
     raw::parse_publish(&p).unwrap_or_else(|| panic!("expected a PUBLISH, got {p:02x?}"))
-}
-
-/// Nothing arrives (and the connection stays open) for `quiet()`.
-fn expect_silence(c: &mut RawClient, what: &str) {
-    match c.read_event(quiet()) {
-        ReadEvent::Timeout => {}
-        other => panic!("{what}: expected nothing, got {other:?}"),
-    }
-}
-
-/// Reads until `n` PUBLISHes arrived and every QoS 2 exchange is complete,
-/// acknowledging as a well-behaved client does (PUBACK; PUBREC, then
-/// PUBCOMP for the broker's PUBREL).
-fn collect(c: &mut RawClient, n: usize, timeout: Duration) -> Vec<RawPublish> {
-    let deadline = Instant::now() + timeout;
-    let mut got = Vec::new();
-    let mut pending_rel: HashSet<u16> = HashSet::new();
-    while got.len() < n || !pending_rel.is_empty() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let Some(p) = c.read_packet(left) else {
-            panic!(
-                "collect: {} of {n} PUBLISHes, PUBREL pending for {pending_rel:?}; got {got:?}",
-                got.len()
-            );
-        };
-        if let Some(m) = raw::parse_publish(&p) {
-            match (m.qos, m.pkid) {
-                (1, Some(id)) => c.send(&raw::puback(id)),
-                (2, Some(id)) => {
-                    c.send(&raw::pubrec(id));
-                    pending_rel.insert(id);
-                }
-                _ => {}
-            }
-            got.push(m);
-        } else if raw::packet_type(&p) == 6 {
-            assert_eq!(p[0], 0x62, "PUBREL flags must be 0b0010 [MQTT-3.6.1-1]");
-            let (_, id) = raw::parse_ack(&p).unwrap();
-            assert!(
-                pending_rel.remove(&id),
-                "PUBREL for id {id} we did not PUBREC"
-            );
-            c.send(&raw::pubcomp(id));
-        } else {
-            panic!("collect: unexpected packet {p:02x?}");
-        }
-    }
-    got
 }
 
 /// Publishes at `qos` and completes the publisher's side of the flow.
@@ -219,7 +145,7 @@ fn qos_downgraded_to_subscription_maximum_all_nine() {
         );
     }
     for (sq, c) in &mut subs {
-        let got = collect(c, 3, wait());
+        let got = collect_within(c, 3, wait());
         for m in &got {
             let pq = m.payload[1] - b'0';
             // Delivered at the lower of publish and granted QoS [MQTT-3.8.4-6].
@@ -300,7 +226,7 @@ fn qos2_exactly_once_across_publisher_reconnect() {
     // Dropped before PUBREL: the broker keeps the packet id as received.
     drop(publ);
 
-    let got = collect(&mut sub, 1, wait());
+    let got = collect_within(&mut sub, 1, wait());
     assert_eq!(got[0].payload, b"once");
     assert_eq!(got[0].qos, 2);
 
@@ -322,7 +248,7 @@ fn qos2_exactly_once_across_publisher_reconnect() {
 
     // Released, the id is free again: a new message with it is new.
     raw_publish(&mut publ, "x1/t", b"again", 2, 42);
-    let got = collect(&mut sub, 1, wait());
+    let got = collect_within(&mut sub, 1, wait());
     assert_eq!(
         got[0].payload, b"again",
         "a released packet id may be reused"

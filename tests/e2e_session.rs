@@ -7,19 +7,14 @@
 
 mod common;
 
+use common::flow::{
+    collect, expect_alive, expect_packet, expect_silence, quiet, raw_subscribe, wait,
+};
+
 use common::raw::{self, Connect, RawPublish};
 use common::{scaled, Broker, RawClient, ReadEvent};
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-
-fn wait() -> Duration {
-    scaled(Duration::from_secs(5))
-}
-
-fn quiet() -> Duration {
-    scaled(Duration::from_millis(400))
-}
 
 fn id(prefix: &str) -> String {
     common::unique_id(prefix)
@@ -41,69 +36,10 @@ fn raw_connect(addr: SocketAddr, connect: &Connect) -> (RawClient, bool) {
     (c, present)
 }
 
-fn raw_subscribe(c: &mut RawClient, pkid: u16, filters: &[(&str, u8)]) -> Vec<u8> {
-    c.send(&raw::subscribe(pkid, filters));
-    let p = c.read_packet(wait()).expect("no SUBACK");
-    let (id, codes) = raw::parse_suback(&p).unwrap_or_else(|| panic!("not a SUBACK: {p:02x?}"));
-    assert_eq!(id, pkid);
-    codes
-}
-
-fn expect_packet(c: &mut RawClient, expected: &[u8], what: &str) {
-    let p = c
-        .read_packet(wait())
-        .unwrap_or_else(|| panic!("{what}: nothing arrived"));
-    assert_eq!(p, expected, "{what}");
-}
-
-fn expect_silence(c: &mut RawClient, what: &str) {
-    match c.read_event(quiet()) {
-        ReadEvent::Timeout => {}
-        other => panic!("{what}: expected nothing, got {other:?}"),
-    }
-}
-
-/// The connection is alive: PINGREQ gets PINGRESP (and nothing else first).
-fn expect_alive(c: &mut RawClient, what: &str) {
-    c.send(&raw::pingreq());
-    expect_packet(c, &[0xD0, 0x00], what);
-}
-
 /// Sends DISCONNECT and waits for the broker to close the socket.
 fn disconnect(mut c: RawClient) {
     c.send(&raw::disconnect());
     assert!(c.expect_closed(wait()), "closed after DISCONNECT");
-}
-
-/// Reads until `n` PUBLISHes arrived, acknowledging each (QoS 1 and 2).
-fn collect(c: &mut RawClient, n: usize) -> Vec<RawPublish> {
-    let deadline = Instant::now() + wait();
-    let mut got = Vec::new();
-    let mut pending_rel: HashSet<u16> = HashSet::new();
-    while got.len() < n || !pending_rel.is_empty() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let Some(p) = c.read_packet(left) else {
-            panic!("collect: {} of {n} PUBLISHes: {got:?}", got.len());
-        };
-        if let Some(m) = raw::parse_publish(&p) {
-            match (m.qos, m.pkid) {
-                (1, Some(id)) => c.send(&raw::puback(id)),
-                (2, Some(id)) => {
-                    c.send(&raw::pubrec(id));
-                    pending_rel.insert(id);
-                }
-                _ => {}
-            }
-            got.push(m);
-        } else if raw::packet_type(&p) == 6 {
-            let (_, id) = raw::parse_ack(&p).unwrap();
-            pending_rel.remove(&id);
-            c.send(&raw::pubcomp(id));
-        } else {
-            panic!("collect: unexpected packet {p:02x?}");
-        }
-    }
-    got
 }
 
 fn payloads(msgs: &[RawPublish]) -> Vec<String> {

@@ -37,6 +37,7 @@
 
 pub mod broker;
 pub mod client;
+pub mod flow;
 pub mod mosquitto;
 pub mod raw;
 
