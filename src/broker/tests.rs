@@ -127,7 +127,10 @@ impl Harness {
     }
 }
 
-fn publishes(packets: &[Packet]) -> Vec<(String, Vec<u8>, QoS, bool, Option<PacketId>)> {
+/// (topic, payload, qos, dup, packet id) of each PUBLISH.
+type Delivered = (String, Vec<u8>, QoS, bool, Option<PacketId>);
+
+fn publishes(packets: &[Packet]) -> Vec<Delivered> {
     packets
         .iter()
         .filter_map(|p| match p {
@@ -297,7 +300,7 @@ fn qos0_beyond_max_outbound_bytes_is_dropped_and_counted() {
         );
     }
     let delivered = publishes(&h.received(sub)).len();
-    assert!(delivered < 20 && delivered >= 9, "delivered {delivered}");
+    assert!((9..20).contains(&delivered), "delivered {delivered}");
     assert_eq!(
         h.broker.stats().dropped_qos0_outbound_full as usize,
         20 - delivered

@@ -25,6 +25,8 @@ pub struct Message {
     pub retain: bool,
 }
 
+/// Named after the packet each state waits for.
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum InflightState {
     AwaitingPubAck,
