@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::flow::{collect, collect_within, expect_packet, expect_silence, raw_subscribe, wait};
+use common::flow::{collect, collect_within, expect_silence, publish, raw_subscribe, wait};
 
 use common::raw::{self, Connect, RawPublish};
 use common::{scaled, Broker, RawClient};
@@ -31,27 +31,6 @@ fn raw_connect(addr: SocketAddr, connect: &Connect) -> RawClient {
 
 fn client(addr: SocketAddr, prefix: &str) -> RawClient {
     raw_connect(addr, &Connect::new(&id(prefix)))
-}
-
-/// Publishes and completes the publisher's side of the flow.
-fn publish(c: &mut RawClient, topic: &str, payload: &[u8], qos: u8, retain: bool, pkid: u16) {
-    match qos {
-        0 => {
-            c.send(&raw::publish(topic, payload, 0, retain, false, None));
-            c.send(&raw::pingreq());
-            expect_packet(c, &[0xD0, 0x00], "PINGRESP");
-        }
-        1 => {
-            c.send(&raw::publish(topic, payload, 1, retain, false, Some(pkid)));
-            expect_packet(c, &raw::puback(pkid), "PUBACK");
-        }
-        _ => {
-            c.send(&raw::publish(topic, payload, 2, retain, false, Some(pkid)));
-            expect_packet(c, &raw::pubrec(pkid), "PUBREC");
-            c.send(&raw::pubrel(pkid));
-            expect_packet(c, &raw::pubcomp(pkid), "PUBCOMP");
-        }
-    }
 }
 
 /// A fresh client's view of `filter` at `qos`: the retained messages.

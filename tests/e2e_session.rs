@@ -7,9 +7,7 @@
 
 mod common;
 
-use common::flow::{
-    collect, expect_alive, expect_packet, expect_silence, quiet, raw_subscribe, wait,
-};
+use common::flow::{collect, expect_alive, expect_silence, publish, quiet, raw_subscribe, wait};
 
 use common::raw::{self, Connect, RawPublish};
 use common::{scaled, Broker, RawClient, ReadEvent};
@@ -48,32 +46,6 @@ fn payloads(msgs: &[RawPublish]) -> Vec<String> {
         .collect()
 }
 
-/// A publisher that completes each QoS 1 flow before the next message.
-fn publish_q1(c: &mut RawClient, topic: &str, payload: &str, pkid: u16) {
-    c.send(&raw::publish(
-        topic,
-        payload.as_bytes(),
-        1,
-        false,
-        false,
-        Some(pkid),
-    ));
-    expect_packet(c, &raw::puback(pkid), "PUBACK");
-}
-
-/// A QoS 0 publish, followed by a ping so it has been routed on return.
-fn publish_q0(c: &mut RawClient, topic: &str, payload: &str) {
-    c.send(&raw::publish(
-        topic,
-        payload.as_bytes(),
-        0,
-        false,
-        false,
-        None,
-    ));
-    expect_alive(c, "PINGRESP after a QoS 0 PUBLISH");
-}
-
 #[test]
 fn clean_session_keeps_nothing() {
     let broker = Broker::start("");
@@ -85,7 +57,7 @@ fn clean_session_keeps_nothing() {
     assert!(!present, "clean session: session present 0 [MQTT-3.2.2-1]");
     assert_eq!(raw_subscribe(&mut c, 1, &[("cs/t", 1)]), vec![1]);
     disconnect(c);
-    publish_q1(&mut publ, "cs/t", "while away", 1);
+    publish(&mut publ, "cs/t", "while away".as_bytes(), 1, false, 1);
 
     let (mut c, present) = raw_connect(addr, &Connect::new(&cid));
     assert!(!present, "clean session again: session present 0");
@@ -93,7 +65,7 @@ fn clean_session_keeps_nothing() {
         &mut c,
         "a clean session gets nothing published while it was away",
     );
-    publish_q1(&mut publ, "cs/t", "live", 2);
+    publish(&mut publ, "cs/t", "live".as_bytes(), 1, false, 2);
     expect_silence(
         &mut c,
         "a clean session's subscriptions ended with it [MQTT-3.1.2-6]",
@@ -113,7 +85,7 @@ fn clean_session_keeps_nothing() {
         !present,
         "the persistent session was discarded by the clean one"
     );
-    publish_q1(&mut publ, "cs/t", "after discard", 3);
+    publish(&mut publ, "cs/t", "after discard".as_bytes(), 1, false, 3);
     expect_silence(&mut c, "the discarded subscription is gone");
 }
 
@@ -129,7 +101,7 @@ fn persistent_session_keeps_subscriptions_and_newest_ten_offline_messages() {
 
     let (mut publ, _) = raw_connect(addr, &Connect::new(&id("pub")));
     for i in 0..15u16 {
-        publish_q1(&mut publ, "ps/t", &i.to_string(), i + 1);
+        publish(&mut publ, "ps/t", i.to_string().as_bytes(), 1, false, i + 1);
     }
     // SPEC §3: the offline queue drops its oldest, logged with the client id.
     assert!(
@@ -155,7 +127,7 @@ fn persistent_session_keeps_subscriptions_and_newest_ten_offline_messages() {
     expect_silence(&mut c, "nothing beyond the newest 10");
 
     // The subscription survived: live messages arrive without subscribing.
-    publish_q1(&mut publ, "ps/t", "live", 100);
+    publish(&mut publ, "ps/t", "live".as_bytes(), 1, false, 100);
     assert_eq!(payloads(&collect(&mut c, 1)), vec!["live"]);
 }
 
@@ -167,9 +139,9 @@ fn offline_qos0(config: &str) -> Vec<RawPublish> {
     assert_eq!(raw_subscribe(&mut c, 1, &[("q0/t", 1)]), vec![1]);
     disconnect(c);
     let (mut publ, _) = raw_connect(addr, &Connect::new(&id("pub")));
-    publish_q0(&mut publ, "q0/t", "a");
-    publish_q1(&mut publ, "q0/t", "b", 1);
-    publish_q0(&mut publ, "q0/t", "c");
+    publish(&mut publ, "q0/t", "a".as_bytes(), 0, false, 0);
+    publish(&mut publ, "q0/t", "b".as_bytes(), 1, false, 1);
+    publish(&mut publ, "q0/t", "c".as_bytes(), 0, false, 0);
     let (mut c, present) = raw_connect(addr, &Connect::new(&cid).clean(false));
     assert!(present);
     let mut got = Vec::new();
@@ -221,7 +193,7 @@ fn zero_length_client_id() {
     expect_alive(&mut a, "first empty-id client still connected");
     expect_alive(&mut b, "second empty-id client connected");
     assert_eq!(raw_subscribe(&mut a, 1, &[("z/t", 0)]), vec![0]);
-    publish_q0(&mut b, "z/t", "to a");
+    publish(&mut b, "z/t", "to a".as_bytes(), 0, false, 0);
     let m = raw::parse_publish(&a.read_packet(wait()).expect("delivery")).unwrap();
     assert_eq!(m.payload, b"to a");
 
@@ -258,7 +230,14 @@ fn takeover_closes_the_old_connection_and_continues_the_session() {
     );
 
     let (mut publ, _) = raw_connect(addr, &Connect::new(&id("pub")));
-    publish_q1(&mut publ, "to/t", "for the newcomer", 1);
+    publish(
+        &mut publ,
+        "to/t",
+        "for the newcomer".as_bytes(),
+        1,
+        false,
+        1,
+    );
     let got = collect(&mut second, 1);
     assert_eq!(
         payloads(&got),
@@ -286,7 +265,7 @@ fn duplicate_client_id_reject_keeps_the_first() {
 
     expect_alive(&mut first, "the first connection stays");
     let (mut publ, _) = raw_connect(addr, &Connect::new(&id("pub")));
-    publish_q1(&mut publ, "dr/t", "still yours", 1);
+    publish(&mut publ, "dr/t", "still yours".as_bytes(), 1, false, 1);
     assert_eq!(payloads(&collect(&mut first, 1)), vec!["still yours"]);
 }
 
@@ -333,7 +312,14 @@ fn persistent_session_expires() {
         "after 3 s offline with a 2 s expiry the session is gone"
     );
     let (mut publ, _) = raw_connect(addr, &Connect::new(&id("pub")));
-    publish_q1(&mut publ, &format!("ex/{gone}"), "x", 1);
+    publish(
+        &mut publ,
+        &format!("ex/{gone}"),
+        "x".as_bytes(),
+        1,
+        false,
+        1,
+    );
     expect_silence(&mut c, "the expired session's subscription is gone");
     assert!(
         broker.log().contains(&gone),

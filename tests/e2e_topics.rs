@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::flow::{collect, expect_alive, expect_packet, expect_silence, raw_subscribe, wait};
+use common::flow::{
+    collect, expect_alive, expect_packet, expect_silence, publish, raw_subscribe, wait,
+};
 
 use common::raw::{self, Connect};
 use common::{Broker, RawClient, ReadEvent};
@@ -23,25 +25,6 @@ fn client(addr: SocketAddr, prefix: &str) -> RawClient {
         "CONNACK for {cid}"
     );
     c
-}
-
-fn publish(c: &mut RawClient, topic: &str, payload: &[u8], qos: u8, retain: bool, pkid: u16) {
-    match qos {
-        0 => {
-            c.send(&raw::publish(topic, payload, 0, retain, false, None));
-            expect_alive(c, "PINGRESP after QoS 0");
-        }
-        1 => {
-            c.send(&raw::publish(topic, payload, 1, retain, false, Some(pkid)));
-            expect_packet(c, &raw::puback(pkid), "PUBACK");
-        }
-        _ => {
-            c.send(&raw::publish(topic, payload, 2, retain, false, Some(pkid)));
-            expect_packet(c, &raw::pubrec(pkid), "PUBREC");
-            c.send(&raw::pubrel(pkid));
-            expect_packet(c, &raw::pubcomp(pkid), "PUBCOMP");
-        }
-    }
 }
 
 /// One subscriber per filter; publishes every topic; checks which topics

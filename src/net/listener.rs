@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use async_io::{Async, Timer};
@@ -47,27 +47,22 @@ pub(super) enum Bound {
 /// interface: `[::]` (which takes IPv4 too on Linux), or `0.0.0.0` where
 /// IPv6 is disabled, as on many routers.
 pub(super) fn bind(config: &ListenerConfig) -> Result<Vec<Bound>, BindError> {
-    let Some(address) = &config.address else {
-        let any6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), config.port);
-        return match try_bind(any6) {
-            Ok(listener) => Ok(vec![Bound::Ready(listener)]),
-            Err(_) => {
-                let any4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), config.port);
-                try_bind(any4)
-                    .map(|l| vec![Bound::Ready(l)])
-                    .map_err(|error| BindError::Io {
-                        address: any4,
-                        error,
-                    })
+    if config.address.is_none() {
+        // `socket_addrs` lists `[::]` then `0.0.0.0`: the first that binds
+        // serves every interface.
+        let mut failed = None;
+        for address in config.socket_addrs() {
+            match try_bind(address) {
+                Ok(listener) => return Ok(vec![Bound::Ready(listener)]),
+                Err(error) => failed = Some(BindError::Io { address, error }),
             }
-        };
+        }
+        return Err(failed.unwrap_or(BindError::Internal("listener without an address to bind")));
+    }
+    // The parser stores IP literals only; `socket_addrs` gives exactly one.
+    let Some(&address) = config.socket_addrs().first() else {
+        return Err(BindError::Internal("listener address is not an IP literal"));
     };
-    let ip: IpAddr = address
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse()
-        .map_err(|_| BindError::Internal("listener address is not an IP literal"))?;
-    let address = SocketAddr::new(ip, config.port);
     match try_bind(address) {
         Ok(listener) => Ok(vec![Bound::Ready(listener)]),
         Err(error) if error.kind() == io::ErrorKind::AddrNotAvailable => {

@@ -90,3 +90,25 @@ pub fn collect_within(c: &mut RawClient, n: usize, timeout: Duration) -> Vec<Raw
 pub fn collect(c: &mut RawClient, n: usize) -> Vec<RawPublish> {
     collect_within(c, n, wait())
 }
+
+/// Publishes and completes the publisher's side of the flow: PUBACK for
+/// QoS 1, PUBREC / PUBREL / PUBCOMP for QoS 2, and for QoS 0 a PINGRESP, so
+/// the broker has routed the message when this returns.
+pub fn publish(c: &mut RawClient, topic: &str, payload: &[u8], qos: u8, retain: bool, pkid: u16) {
+    match qos {
+        0 => {
+            c.send(&raw::publish(topic, payload, 0, retain, false, None));
+            expect_alive(c, "PINGRESP after a QoS 0 PUBLISH");
+        }
+        1 => {
+            c.send(&raw::publish(topic, payload, 1, retain, false, Some(pkid)));
+            expect_packet(c, &raw::puback(pkid), "PUBACK");
+        }
+        _ => {
+            c.send(&raw::publish(topic, payload, 2, retain, false, Some(pkid)));
+            expect_packet(c, &raw::pubrec(pkid), "PUBREC");
+            c.send(&raw::pubrel(pkid));
+            expect_packet(c, &raw::pubcomp(pkid), "PUBCOMP");
+        }
+    }
+}
