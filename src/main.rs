@@ -13,6 +13,7 @@ use smol::LocalExecutor;
 use edgemq::broker::{Broker, Settings};
 use edgemq::cli::{self, Action};
 use edgemq::config::Config;
+use edgemq::store::{Recovered, Store, StoreConfig};
 use edgemq::{logging, net};
 
 fn main() -> ExitCode {
@@ -63,7 +64,25 @@ fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let broker = Broker::new(Settings::from_config(&config), random_seed());
+    let mut settings = Settings::from_config(&config);
+    let store = if config.persistence {
+        match open_store(&config) {
+            Ok(store) => store,
+            Err(code) => return code,
+        }
+    } else {
+        None
+    };
+    settings.persistence = store.is_some();
+    let mut broker = Broker::new(settings, random_seed());
+    let store = store.map(|(recovered, link)| {
+        broker.restore(
+            std::time::Instant::now(),
+            recovered.sessions,
+            recovered.retained,
+        );
+        link
+    });
     let executor = Rc::new(LocalExecutor::new());
     let reload_path = config_path.map(Path::to_path_buf);
     let shutdown = async move {
@@ -81,6 +100,7 @@ fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
         &executor,
         broker,
         &config.listeners,
+        store,
         shutdown,
     )));
     match served {
@@ -105,6 +125,37 @@ fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
         Err(error) => {
             error!("{error}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Opens the store, reads it back and starts its writer. `Ok(None)`: the
+/// directory cannot be used and the broker serves from memory (the store
+/// logs why). A lock held by another process fails the start.
+fn open_store(config: &Config) -> Result<Option<(Recovered, net::StoreLink)>, ExitCode> {
+    let store_config = StoreConfig::from_config(config);
+    let (store, recovered) = match Store::open(&store_config) {
+        Ok(Some(opened)) => opened,
+        Ok(None) => return Ok(None),
+        Err(error) => {
+            error!("{error}");
+            return Err(ExitCode::FAILURE);
+        }
+    };
+    let mode = if store_config.sync {
+        "sync: acknowledged after the flush that covers it".to_owned()
+    } else {
+        format!(
+            "batched: flushed every {:?} when changed",
+            store_config.autosave_interval
+        )
+    };
+    info!("store at {} ({mode})", store_config.dir.display());
+    match store.start() {
+        Ok((handle, events)) => Ok(Some((recovered, net::StoreLink { handle, events }))),
+        Err(e) => {
+            error!("cannot start the store writer: {e}: serving from memory");
+            Ok(None)
         }
     }
 }

@@ -28,6 +28,9 @@ impl Broker {
             if !known && connection.version.is_v5() {
                 pubcomp.reason = ReasonCode::PACKET_IDENTIFIER_NOT_FOUND;
             }
+            if known {
+                self.persist_inbound(session_id, ack.packet_id, false);
+            }
             return self.send(conn, &Packet::Ack(pubcomp));
         }
         let version = connection.version;
@@ -45,6 +48,7 @@ impl Broker {
                 if connection.outbox.has_frames() {
                     self.wake(conn);
                 }
+                self.persist_journal(session_id);
                 self.release_if_room(session_id);
             }
             Ok(false) => log::debug!(

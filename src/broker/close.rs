@@ -79,6 +79,11 @@ impl Broker {
         }
         slot.session.disconnected_at = Some(now);
         let dropped = slot.session.outbound.go_offline(&self.settings.queue);
+        self.persist_session(session_id);
+        self.persist_journal(session_id);
+        let Some(slot) = self.sessions.get_mut(session_id) else {
+            return;
+        };
         if dropped > 0 {
             let client = slot.session.client_id.clone();
             self.stats.dropped_offline_queue_full += dropped as u64;
@@ -96,6 +101,7 @@ impl Broker {
             for (filter, _) in &slot.session.subscriptions {
                 self.subscriptions.remove(filter.as_str(), session_id);
             }
+            self.persist_discard(&slot.session);
         }
     }
 }

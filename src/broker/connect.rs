@@ -113,6 +113,9 @@ impl Broker {
         slot.connection = Some(conn);
         slot.session.version = connect.protocol;
         slot.session.disconnected_at = None;
+        slot.session.offline_before = Duration::ZERO;
+        self.persist_new_session(session_id);
+        self.persist_session(session_id);
 
         // Session present is 0 after a clean start [MQTT-3.2.2-1] and 1 when
         // a stored session is resumed [MQTT-3.2.2-2].
@@ -262,5 +265,6 @@ impl Broker {
         }
         self.stats.deliveries += slot.session.outbound.take_sent_from_queue();
         self.wake(conn);
+        self.persist_journal(session_id);
     }
 }

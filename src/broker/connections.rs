@@ -78,6 +78,8 @@ pub struct Connection {
     pub opened_at: Instant,
     pub last_seen: Instant,
     pub version: ProtocolVersion,
+    /// Sync persistence: frames wait until this store batch is durable.
+    pub held_until: Option<u64>,
     pub state: ConnState,
     pub outbox: Outbox,
     /// How many full session queues this connection's messages wait for;

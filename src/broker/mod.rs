@@ -12,6 +12,7 @@ mod backpressure;
 mod close;
 mod connect;
 mod connections;
+mod persist;
 mod publish;
 mod retained;
 mod sessions;
@@ -24,6 +25,7 @@ mod timeouts;
 mod tests;
 
 pub use connections::{CloseReason, ConnId};
+pub use persist::{RestoredSession, StoreOp};
 pub use sessions::SessionId;
 pub use settings::Settings;
 pub use stats::Stats;
@@ -38,6 +40,7 @@ use crate::codec::{DecodeError, Frame, Packet, ProtocolVersion, QoS, Subscriptio
 use crate::topic::SubscriptionTrie;
 
 use connections::{ConnState, Connection, ConnectionTable};
+use persist::Persistence;
 use retained::RetainedStore;
 use sessions::SessionTable;
 use stats::{LimitLogs, LogKind};
@@ -72,6 +75,8 @@ pub struct Broker {
     shutting_down: bool,
     /// The process's resident memory is past `memory_limit`.
     over_memory_limit: bool,
+    /// `None` with `persistence false`.
+    persistence: Option<Persistence>,
 }
 
 impl Broker {
@@ -91,6 +96,9 @@ impl Broker {
             last_sweep: None,
             shutting_down: false,
             over_memory_limit: false,
+            persistence: settings
+                .persistence
+                .then(|| Persistence::new(settings.persistence_sync)),
             settings,
         }
     }
@@ -121,6 +129,7 @@ impl Broker {
             opened_at: now,
             last_seen: now,
             version: ProtocolVersion::V3_1_1,
+            held_until: None,
             state: ConnState::AwaitingConnect,
             outbox: Default::default(),
             pause_count: 0,
@@ -153,6 +162,16 @@ impl Broker {
         }
         connection.last_seen = now;
         let connected = matches!(connection.state, ConnState::Active { .. });
+        let ops_before = self.ops_len();
+        self.dispatch_packet(now, conn, connected, packet);
+        // Sync persistence: what this packet made us store is acknowledged
+        // only once it is on disk (SPEC §3).
+        if self.ops_len() > ops_before {
+            self.hold_for_store(conn);
+        }
+    }
+
+    fn dispatch_packet(&mut self, now: Instant, conn: ConnId, connected: bool, packet: Packet) {
         match packet {
             Packet::Connect(connect) if !connected => self.handle_connect(now, conn, *connect),
             // A second CONNECT is a protocol violation [MQTT-3.1.0-2].
@@ -203,8 +222,12 @@ impl Broker {
         }
     }
 
-    /// Moves `conn`'s pending frames to the writer.
+    /// Moves `conn`'s pending frames to the writer (none while they wait
+    /// for a sync-mode flush).
     pub fn take_outbound(&mut self, conn: ConnId, dst: &mut VecDeque<Frame>) {
+        if self.is_held(conn) {
+            return;
+        }
         if let Some(connection) = self.connections.get_mut(conn) {
             connection.outbox.take_into(dst);
         }

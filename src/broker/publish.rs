@@ -59,6 +59,7 @@ impl Broker {
             if !slot.session.inbound.insert(packet_id) {
                 return self.protocol_error(now, conn, "too many unreleased QoS 2 messages");
             }
+            self.persist_inbound(session_id, packet_id, true);
         }
         self.stats.messages_received += 1;
         self.stats.bytes_received += publish.body.len() as u64;
@@ -115,7 +116,19 @@ impl Broker {
     }
 
     fn retain(&mut self, now: Instant, body: &PublishBody, qos: QoS) {
-        if self.retained.set(body, qos) == RetainOutcome::Refused {
+        if self.store_full() && !body.payload().is_empty() {
+            self.stats.retained_refused += 1;
+            let topic: String = body.topic().chars().take(64).collect();
+            self.logs.warn(LogKind::StoreFull, now, || {
+                format!("not retaining a message on {topic:?}: the store is at max_store_bytes")
+            });
+            return;
+        }
+        let outcome = self.retained.set(body, qos);
+        if outcome != RetainOutcome::Refused {
+            self.persist_retained(body, qos, outcome == RetainOutcome::Stored);
+        }
+        if outcome == RetainOutcome::Refused {
             self.stats.retained_refused += 1;
             let max = self.settings.max_retained_messages;
             let topic: String = body.topic().chars().take(64).collect();
@@ -132,7 +145,16 @@ impl Broker {
         session_id: SessionId,
         message: Message,
     ) -> Option<Delivery> {
+        let store_full = self.store_full();
         let slot = self.sessions.get_mut(session_id)?;
+        if store_full && slot.connection.is_none() && slot.session.store_id.is_some() {
+            self.stats.dropped_store_full += 1;
+            let client = slot.session.client_id.clone();
+            self.logs.warn(LogKind::StoreFull, now, || {
+                format!("dropped a message for offline client {client}: the store is at max_store_bytes")
+            });
+            return None;
+        }
         let connection = slot
             .connection
             .and_then(|id| self.connections.get_mut(id))
@@ -155,6 +177,10 @@ impl Broker {
                 );
                 return None;
             }
+        };
+        self.persist_journal(session_id);
+        let Some(slot) = self.sessions.get(session_id) else {
+            return Some(outcome);
         };
         let client = &slot.session.client_id;
         match outcome {

@@ -28,6 +28,10 @@ pub struct Settings {
     pub max_keepalive: u16,
     /// Resident memory in bytes past which PUBLISHes are refused; 0 = none.
     pub memory_limit: u64,
+    /// Sessions and retained messages go to the store.
+    pub persistence: bool,
+    /// Acknowledge stored messages only after the flush that covers them.
+    pub persistence_sync: bool,
 }
 
 impl Settings {
@@ -60,6 +64,8 @@ impl Settings {
             auto_id_prefix: config.auto_id_prefix.clone(),
             max_keepalive: config.max_keepalive,
             memory_limit: config.memory_limit,
+            persistence: config.persistence,
+            persistence_sync: config.persistence_sync,
         }
     }
 }

@@ -28,6 +28,8 @@ pub struct Stats {
     pub deliveries: u64,
     pub dropped_qos0_outbound_full: u64,
     pub dropped_offline_queue_full: u64,
+    /// Messages for offline sessions not queued: the store was full.
+    pub dropped_store_full: u64,
     pub dropped_lagging: u64,
     pub lagging_events: u64,
     pub retained_refused: u64,
@@ -55,6 +57,7 @@ pub enum LogKind {
     DropLagging,
     Lagging,
     Retained,
+    StoreFull,
     Memory,
 }
 

@@ -57,6 +57,7 @@ impl Broker {
             properties: Properties::default(),
         };
         self.send(conn, &Packet::SubAck(suback));
+        self.persist_session(session_id);
         // Retained messages follow the SUBACK, flagged as retained, for a
         // new or replaced subscription alike [MQTT-3.3.1-6, MQTT-3.8.4-3].
         for (filter, qos) in granted {
@@ -103,5 +104,6 @@ impl Broker {
             properties: Properties::default(),
         };
         self.send(conn, &Packet::UnsubAck(unsuback));
+        self.persist_session(session_id);
     }
 }

@@ -90,8 +90,8 @@ impl Broker {
                     slot.connection.is_none()
                         && slot
                             .session
-                            .disconnected_at
-                            .is_some_and(|at| now.saturating_duration_since(at) >= expiry)
+                            .offline_for(now)
+                            .is_some_and(|offline| offline >= expiry)
                 })
             })
             .collect();

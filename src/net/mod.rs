@@ -22,6 +22,7 @@ use smol::LocalExecutor;
 
 use crate::broker::{Broker, ConnId, OpenRefused, Stats};
 use crate::config::ListenerConfig;
+use crate::store::{Event, StoreHandle};
 
 pub use listener::BindError;
 use notify::Notify;
@@ -34,6 +35,15 @@ const SCRATCH_BYTES: usize = 16 * 1024;
 /// How long shutdown waits for connections to write what they owe.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(3);
 
+/// How long shutdown waits for the store's last flush.
+const STORE_SHUTDOWN: Duration = Duration::from_secs(10);
+
+/// The store's writer, as the event loop sees it.
+pub struct StoreLink {
+    pub handle: StoreHandle,
+    pub events: smol::channel::Receiver<Event>,
+}
+
 pub(crate) struct Shared {
     broker: RefCell<Broker>,
     scratch: RefCell<Box<[u8]>>,
@@ -44,11 +54,20 @@ pub(crate) struct Shared {
     live_tasks: Cell<usize>,
     refusals_in_progress: Cell<usize>,
     timer: Notify,
+    store: RefCell<Option<StoreHandle>>,
 }
 
 impl Shared {
-    /// Wakes every connection the broker has news for.
+    /// Hands the broker's store ops to the writer, then wakes every
+    /// connection the broker has news for. Called after each piece of
+    /// broker work.
     fn dispatch_wakeups(&self) {
+        if let Some(store) = self.store.borrow().as_ref() {
+            let mut broker = self.broker.borrow_mut();
+            while let Some((batch, ops)) = broker.take_store_batch() {
+                store.apply(batch, ops);
+            }
+        }
         let mut woken = self.woken.borrow_mut();
         self.broker.borrow_mut().poll_wakeups(&mut woken);
         let notifiers = self.notifiers.borrow();
@@ -88,8 +107,13 @@ pub async fn serve(
     executor: &Rc<LocalExecutor<'static>>,
     broker: Broker,
     listeners: &[ListenerConfig],
+    store: Option<StoreLink>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Stats, BindError> {
+    let (store_handle, store_events) = match store {
+        Some(link) => (Some(link.handle), Some(link.events)),
+        None => (None, None),
+    };
     let shared = Rc::new(Shared {
         broker: RefCell::new(broker),
         scratch: RefCell::new(vec![0; SCRATCH_BYTES].into_boxed_slice()),
@@ -98,6 +122,7 @@ pub async fn serve(
         live_tasks: Cell::new(0),
         refusals_in_progress: Cell::new(0),
         timer: Notify::default(),
+        store: RefCell::new(store_handle),
     });
     let mut accept_tasks = Vec::new();
     for config in listeners {
@@ -106,6 +131,7 @@ pub async fn serve(
         }
     }
     let timer_task = executor.spawn(sweep_loop(shared.clone()));
+    let store_task = store_events.map(|events| executor.spawn(store_loop(shared.clone(), events)));
 
     shutdown.await;
     info!(
@@ -126,6 +152,16 @@ pub async fn serve(
         );
     }
     drop(timer_task);
+    drop(store_task);
+    // What the closes changed (sessions offline) goes in the last flush.
+    shared.dispatch_wakeups();
+    if let Some(store) = shared.store.borrow_mut().take() {
+        if store.shutdown(STORE_SHUTDOWN) {
+            info!("store flushed");
+        } else {
+            warn!("the store did not finish its last flush in time");
+        }
+    }
     let stats = shared.broker.borrow().stats().clone();
     Ok(stats)
 }
@@ -196,6 +232,29 @@ async fn sweep_loop(shared: Rc<Shared>) {
             }
         }
         shared.broker.borrow_mut().handle_timeout(now);
+        shared.dispatch_wakeups();
+    }
+}
+
+/// Tells the broker which store batches are durable (releasing sync-mode
+/// acknowledgements) and whether the store is at `max_store_bytes`.
+async fn store_loop(shared: Rc<Shared>, events: smol::channel::Receiver<Event>) {
+    while let Ok(event) = events.recv().await {
+        let Event::Flushed {
+            batch,
+            ok: _,
+            store_bytes,
+        } = event;
+        let full = shared
+            .store
+            .borrow()
+            .as_ref()
+            .is_some_and(|store| store.is_full(store_bytes));
+        {
+            let mut broker = shared.broker.borrow_mut();
+            broker.handle_persisted(batch);
+            broker.handle_store_full(Instant::now(), full);
+        }
         shared.dispatch_wakeups();
     }
 }

@@ -14,10 +14,10 @@ mod outbox;
 
 pub use client_id::{ClientId, ClientIdError};
 pub use inbound::{InboundQos2, MAX_INBOUND_QOS2};
-pub use outbound::{Delivery, Message, Outbound, QueueLimits};
+pub use outbound::{AwaitingAck, Delivery, JournalEntry, Message, Outbound, QueueLimits, RestoredMessage};
 pub use outbox::Outbox;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::codec::{ProtocolVersion, SubscriptionOptions};
 use crate::topic::TopicFilter;
@@ -36,6 +36,11 @@ pub struct Session {
     pub inbound: InboundQos2,
     /// When the last connection ended; `None` while connected.
     pub disconnected_at: Option<Instant>,
+    /// Time offline before `disconnected_at`: a session restored at
+    /// startup was already offline this long (downtime included).
+    pub offline_before: Duration,
+    /// Its key prefix in the store; `None` unless persisted.
+    pub store_id: Option<u64>,
 }
 
 impl Session {
@@ -48,7 +53,15 @@ impl Session {
             outbound: Outbound::default(),
             inbound: InboundQos2::default(),
             disconnected_at: None,
+            offline_before: Duration::ZERO,
+            store_id: None,
         }
+    }
+
+    /// How long the session has been offline at `now`; `None` while online.
+    pub fn offline_for(&self, now: Instant) -> Option<Duration> {
+        self.disconnected_at
+            .map(|at| now.saturating_duration_since(at) + self.offline_before)
     }
 
     /// The options of this session's subscription to exactly `filter`.

@@ -6,6 +6,11 @@
 //! queue); a packet id is used by at most one inflight message; the queue
 //! holds at most `max_queued` messages except while back-pressure is in
 //! force, where each paused publisher may overflow it by one.
+//!
+//! Every message that enters gets the next sequence number of the session.
+//! A persistent session keeps a journal of what changed (added, sent with a
+//! packet id, removed), which the broker turns into store operations: the
+//! store follows the session by operations, never by snapshots.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -25,21 +30,51 @@ pub struct Message {
     pub retain: bool,
 }
 
-/// Named after the packet each state waits for.
-#[allow(clippy::enum_variant_names)]
+/// What an inflight message waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum InflightState {
-    AwaitingPubAck,
-    AwaitingPubRec,
+pub enum AwaitingAck {
+    PubAck,
+    PubRec,
     /// PUBREL sent; the message itself has been received by the client.
-    AwaitingPubComp,
+    PubComp,
 }
 
 #[derive(Debug)]
 struct Inflight {
+    seq: u64,
     packet_id: PacketId,
     message: Message,
-    state: InflightState,
+    state: AwaitingAck,
+}
+
+#[derive(Debug)]
+struct Queued {
+    seq: u64,
+    message: Message,
+}
+
+/// One change to a persistent session's messages, for the store.
+#[derive(Debug, Clone)]
+pub enum JournalEntry {
+    /// A message entered the session (queued, or about to be sent).
+    Added { seq: u64, message: Message },
+    /// It was sent with `packet_id` (or PUBREC moved it on to PUBCOMP).
+    Sent {
+        seq: u64,
+        packet_id: PacketId,
+        awaiting: AwaitingAck,
+    },
+    /// Acknowledged, dropped, or a queued QoS 0 message sent.
+    Removed { seq: u64 },
+}
+
+/// A stored message handed back to [`Outbound::restore`] at startup.
+#[derive(Debug, Clone)]
+pub struct RestoredMessage {
+    pub seq: u64,
+    pub message: Message,
+    /// Sent before the restart: its packet id and what it waits for.
+    pub sent: Option<(PacketId, AwaitingAck)>,
 }
 
 /// The caps that govern one session's queue, from config.
@@ -74,7 +109,11 @@ pub enum Delivery {
 #[derive(Debug, Default)]
 pub struct Outbound {
     inflight: VecDeque<Inflight>,
-    queue: VecDeque<Message>,
+    queue: VecDeque<Queued>,
+    /// The sequence number of the next message.
+    next_seq: u64,
+    /// Changes not yet taken by the broker; `None` unless persistent.
+    journal: Option<Vec<JournalEntry>>,
     last_packet_id: Option<PacketId>,
     /// Since when the queue has been at its cap while online.
     full_since: Option<Instant>,
@@ -114,13 +153,14 @@ impl Outbound {
             outbox.push(frame);
             return Ok(Delivery::Sent);
         }
+        let seq = self.add(&message);
         if self.queue.is_empty() && self.inflight.len() < limits.max_inflight {
-            self.send_new(message, outbox, version)?;
+            self.send_new(seq, message, outbox, version)?;
             return Ok(Delivery::Sent);
         }
-        self.queue.push_back(message);
+        self.queue.push_back(Queued { seq, message });
         if self.queue.len() > limits.max_queued && self.lagging {
-            self.queue.pop_front();
+            self.drop_oldest();
             return Ok(Delivery::DroppedOldestLagging);
         }
         if self.queue.len() >= limits.max_queued {
@@ -134,12 +174,72 @@ impl Outbound {
         if message.qos == QoS::AtMostOnce && !limits.queue_qos0 {
             return Delivery::NotQueued;
         }
-        self.queue.push_back(message);
+        let seq = self.add(&message);
+        self.queue.push_back(Queued { seq, message });
         if self.queue.len() > limits.max_queued {
-            self.queue.pop_front();
+            self.drop_oldest();
             return Delivery::DroppedOldestOffline;
         }
         Delivery::Queued
+    }
+
+    /// Numbers a message entering the session and journals it.
+    fn add(&mut self, message: &Message) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq = seq.wrapping_add(1);
+        if let Some(journal) = &mut self.journal {
+            journal.push(JournalEntry::Added {
+                seq,
+                message: message.clone(),
+            });
+        }
+        seq
+    }
+
+    fn drop_oldest(&mut self) {
+        if let Some(dropped) = self.queue.pop_front() {
+            self.journal_push(JournalEntry::Removed { seq: dropped.seq });
+        }
+    }
+
+    fn journal_push(&mut self, entry: JournalEntry) {
+        if let Some(journal) = &mut self.journal {
+            journal.push(entry);
+        }
+    }
+
+    /// Starts journaling changes (a persistent session with a store).
+    pub fn enable_journal(&mut self) {
+        self.journal.get_or_insert_with(Vec::new);
+    }
+
+    /// Changes since the last call; empty unless journaling.
+    pub fn take_journal(&mut self, dst: &mut Vec<JournalEntry>) {
+        if let Some(journal) = &mut self.journal {
+            dst.append(journal);
+        }
+    }
+
+    /// Rebuilds the window and queue from the store at startup: sent
+    /// messages go back into the window (resent with DUP on reconnect), the
+    /// rest into the queue, each in sequence order.
+    pub fn restore(&mut self, mut messages: Vec<RestoredMessage>) {
+        messages.sort_by_key(|m| m.seq);
+        for restored in messages {
+            self.next_seq = self.next_seq.max(restored.seq.wrapping_add(1));
+            match restored.sent {
+                Some((packet_id, state)) => self.inflight.push_back(Inflight {
+                    seq: restored.seq,
+                    packet_id,
+                    message: restored.message,
+                    state,
+                }),
+                None => self.queue.push_back(Queued {
+                    seq: restored.seq,
+                    message: restored.message,
+                }),
+            }
+        }
     }
 
     /// A PUBACK (`kind` PubAck), PUBREC or PUBCOMP from the client. Returns
@@ -154,9 +254,9 @@ impl Outbound {
         limits: &QueueLimits,
     ) -> Result<bool, EncodeError> {
         let expected = match kind {
-            AckKind::PubAck => InflightState::AwaitingPubAck,
-            AckKind::PubRec => InflightState::AwaitingPubRec,
-            AckKind::PubComp => InflightState::AwaitingPubComp,
+            AckKind::PubAck => AwaitingAck::PubAck,
+            AckKind::PubRec => AwaitingAck::PubRec,
+            AckKind::PubComp => AwaitingAck::PubComp,
             AckKind::PubRel => return Ok(false),
         };
         let Some(index) = self
@@ -169,10 +269,18 @@ impl Outbound {
         // A PUBREC with an error reason (5.0) ends the exchange [MQTT-4.3.3-4].
         let finished = kind != AckKind::PubRec || reason_is_error;
         if finished {
-            self.inflight.remove(index);
+            if let Some(done) = self.inflight.remove(index) {
+                self.journal_push(JournalEntry::Removed { seq: done.seq });
+            }
             self.fill_window(outbox, version, limits)?;
         } else if let Some(entry) = self.inflight.get_mut(index) {
-            entry.state = InflightState::AwaitingPubComp;
+            entry.state = AwaitingAck::PubComp;
+            let changed = JournalEntry::Sent {
+                seq: entry.seq,
+                packet_id,
+                awaiting: AwaitingAck::PubComp,
+            };
+            self.journal_push(changed);
             outbox.push(Frame::packet(
                 &Packet::Ack(Ack::new(AckKind::PubRel, packet_id)),
                 version,
@@ -192,7 +300,7 @@ impl Outbound {
     ) -> Result<(), EncodeError> {
         for entry in &self.inflight {
             let frame = match entry.state {
-                InflightState::AwaitingPubComp => Frame::packet(
+                AwaitingAck::PubComp => Frame::packet(
                     &Packet::Ack(Ack::new(AckKind::PubRel, entry.packet_id)),
                     version,
                 )?,
@@ -221,11 +329,12 @@ impl Outbound {
         limits: &QueueLimits,
     ) -> Result<(), EncodeError> {
         while self.inflight.len() < limits.max_inflight {
-            let Some(message) = self.queue.pop_front() else {
+            let Some(Queued { seq, message }) = self.queue.pop_front() else {
                 break;
             };
             self.sent_from_queue += 1;
             if message.qos == QoS::AtMostOnce {
+                self.journal_push(JournalEntry::Removed { seq });
                 // Queued while offline with queue_qos0_messages.
                 outbox.push(Frame::publish(
                     &message.body,
@@ -237,7 +346,7 @@ impl Outbound {
                     version,
                 )?);
             } else {
-                self.send_new(message, outbox, version)?;
+                self.send_new(seq, message, outbox, version)?;
             }
         }
         if self.queue.len() < limits.max_queued {
@@ -251,6 +360,7 @@ impl Outbound {
 
     fn send_new(
         &mut self,
+        seq: u64,
         message: Message,
         outbox: &mut Outbox,
         version: ProtocolVersion,
@@ -266,11 +376,17 @@ impl Outbound {
             version,
         )?);
         let state = if message.qos == QoS::ExactlyOnce {
-            InflightState::AwaitingPubRec
+            AwaitingAck::PubRec
         } else {
-            InflightState::AwaitingPubAck
+            AwaitingAck::PubAck
         };
+        self.journal_push(JournalEntry::Sent {
+            seq,
+            packet_id,
+            awaiting: state,
+        });
         self.inflight.push_back(Inflight {
+            seq,
             packet_id,
             message,
             state,
@@ -325,7 +441,7 @@ impl Outbound {
         self.lagging = false;
         let mut dropped = 0;
         while self.queue.len() > limits.max_queued {
-            self.queue.pop_front();
+            self.drop_oldest();
             dropped += 1;
         }
         dropped
@@ -343,6 +459,9 @@ impl Outbound {
     pub fn clear(&mut self) {
         self.inflight = VecDeque::new();
         self.queue = VecDeque::new();
+        if let Some(journal) = &mut self.journal {
+            journal.clear();
+        }
         self.full_since = None;
         self.lagging = false;
     }

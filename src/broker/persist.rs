@@ -1,0 +1,422 @@
+//! The broker's side of persistence: it describes every change to what must
+//! survive a restart as a [`StoreOp`] (sessions, their messages and delivery
+//! states, inbound QoS 2 ids, retained messages), hands the ops over in
+//! numbered batches, and rebuilds its tables from what the store recovered.
+//!
+//! Sans-IO like the rest of the broker: the store (store/) applies batches
+//! and reports which batch is durable. In sync mode (`persistence_sync
+//! true`) a connection whose packets caused ops, or that is about to be sent
+//! a stored message, is *held*: its frames (PUBACK, PUBREC, PUBREL, PUBLISH)
+//! stay in its outbox until the flush covering those ops has finished — the
+//! group commit of SPEC §3. In batched mode nothing is held.
+
+use std::time::{Duration, Instant};
+
+use log::{info, warn};
+
+use crate::codec::{PacketId, ProtocolVersion, PublishBody, QoS, SubscriptionOptions};
+use crate::session::{ClientId, JournalEntry, Message, RestoredMessage, Session};
+use crate::topic::TopicFilter;
+
+use super::connections::ConnId;
+use super::sessions::SessionId;
+use super::stats::LogKind;
+use super::Broker;
+
+/// One change for the store to apply, in order.
+#[derive(Debug, Clone)]
+pub enum StoreOp {
+    /// Creates or rewrites a persistent session's own record.
+    PutSession {
+        client_id: ClientId,
+        store_id: u64,
+        protocol: ProtocolVersion,
+        subscriptions: Vec<(String, SubscriptionOptions)>,
+        online: bool,
+    },
+    /// Removes a session with all its messages, delivery states and
+    /// inbound ids.
+    DeleteSession { client_id: ClientId, store_id: u64 },
+    /// A message entered a session's queue or window.
+    PutMessage {
+        store_id: u64,
+        seq: u64,
+        message: Message,
+    },
+    /// It was sent with `packet_id` and waits for `awaiting`.
+    PutDelivery {
+        store_id: u64,
+        seq: u64,
+        packet_id: PacketId,
+        awaiting: crate::session::AwaitingAck,
+    },
+    /// It was acknowledged or dropped.
+    DeleteMessage { store_id: u64, seq: u64 },
+    /// An inbound QoS 2 message was received and awaits PUBREL.
+    PutInbound { store_id: u64, packet_id: PacketId },
+    DeleteInbound { store_id: u64, packet_id: PacketId },
+    PutRetained { body: PublishBody, qos: QoS },
+    DeleteRetained { topic: String },
+}
+
+/// A persistent session as the store recovered it.
+#[derive(Debug, Clone)]
+pub struct RestoredSession {
+    pub client_id: String,
+    pub store_id: u64,
+    pub protocol: ProtocolVersion,
+    pub subscriptions: Vec<(String, SubscriptionOptions)>,
+    /// How long it has been offline, downtime included by the
+    /// plausible-wall-clock rule (the store applies it).
+    pub offline_for: Duration,
+    pub messages: Vec<RestoredMessage>,
+    pub inbound: Vec<PacketId>,
+}
+
+/// The broker's persistence state; absent with `persistence false`.
+#[derive(Debug, Default)]
+pub(super) struct Persistence {
+    ops: Vec<StoreOp>,
+    /// The number the next batch handed out will carry.
+    next_batch: u64,
+    /// Every batch up to this one is on disk.
+    durable: u64,
+    sync: bool,
+    /// Connections held until a batch is durable.
+    held: Vec<(ConnId, u64)>,
+    next_store_id: u64,
+    /// The store reached `max_store_bytes`.
+    store_full: bool,
+    journal: Vec<JournalEntry>,
+}
+
+impl Persistence {
+    pub(super) fn new(sync: bool) -> Persistence {
+        Persistence {
+            sync,
+            next_batch: 1,
+            ..Persistence::default()
+        }
+    }
+}
+
+impl Broker {
+    /// Hands out the ops produced since the last call as batch number
+    /// `.0`; `None` when there are none.
+    pub fn take_store_batch(&mut self) -> Option<(u64, Vec<StoreOp>)> {
+        let persistence = self.persistence.as_mut()?;
+        if persistence.ops.is_empty() {
+            return None;
+        }
+        let batch = persistence.next_batch;
+        persistence.next_batch += 1;
+        Some((batch, std::mem::take(&mut persistence.ops)))
+    }
+
+    /// Every batch up to `batch` is durable: held connections covered by
+    /// it may write again.
+    pub fn handle_persisted(&mut self, batch: u64) {
+        let Some(persistence) = self.persistence.as_mut() else {
+            return;
+        };
+        persistence.durable = persistence.durable.max(batch);
+        let durable = persistence.durable;
+        let mut released = Vec::new();
+        persistence.held.retain(|&(conn, until)| {
+            let done = until <= durable;
+            if done {
+                released.push(conn);
+            }
+            !done
+        });
+        for conn in released {
+            if let Some(connection) = self.connections.get_mut(conn) {
+                connection.held_until = None;
+            }
+            self.wake(conn);
+        }
+    }
+
+    /// Whether the store is at `max_store_bytes` (reported after flushes).
+    pub fn handle_store_full(&mut self, now: Instant, full: bool) {
+        let Some(persistence) = self.persistence.as_mut() else {
+            return;
+        };
+        if full && !persistence.store_full {
+            self.logs.warn(LogKind::StoreFull, now, || {
+                "the store reached max_store_bytes: new retained and offline messages are refused until it shrinks".to_string()
+            });
+        } else if !full && persistence.store_full {
+            info!("the store is below max_store_bytes again");
+        }
+        persistence.store_full = full;
+    }
+
+    pub(super) fn store_full(&self) -> bool {
+        self.persistence.as_ref().is_some_and(|p| p.store_full)
+    }
+
+    /// Whether a connection's frames wait for a flush.
+    pub(super) fn is_held(&self, conn: ConnId) -> bool {
+        self.connections
+            .get(conn)
+            .is_some_and(|c| c.held_until.is_some())
+    }
+
+    pub(super) fn ops_len(&self) -> usize {
+        self.persistence.as_ref().map_or(0, |p| p.ops.len())
+    }
+
+    /// Sync mode: holds `conn`'s frames until the batch now being
+    /// gathered is durable.
+    pub(super) fn hold_for_store(&mut self, conn: ConnId) {
+        let Some(persistence) = self.persistence.as_mut() else {
+            return;
+        };
+        if !persistence.sync {
+            return;
+        }
+        let until = persistence.next_batch;
+        if let Some(connection) = self.connections.get_mut(conn) {
+            if connection.held_until.is_none() {
+                persistence.held.push((conn, until));
+            } else {
+                // Already held for an earlier batch: extend it.
+                for entry in persistence.held.iter_mut().filter(|e| e.0 == conn) {
+                    entry.1 = until;
+                }
+            }
+            connection.held_until = Some(until);
+        }
+    }
+
+    fn push_op(&mut self, op: StoreOp) {
+        if let Some(persistence) = self.persistence.as_mut() {
+            persistence.ops.push(op);
+        }
+    }
+
+    /// A session became persistent (new, with clean session 0): give it a
+    /// store id and start journaling its messages.
+    pub(super) fn persist_new_session(&mut self, session_id: SessionId) {
+        let Some(persistence) = self.persistence.as_mut() else {
+            return;
+        };
+        let Some(slot) = self.sessions.get_mut(session_id) else {
+            return;
+        };
+        if !slot.session.persistent || slot.session.store_id.is_some() {
+            return;
+        }
+        slot.session.store_id = Some(persistence.next_store_id);
+        persistence.next_store_id += 1;
+        slot.session.outbound.enable_journal();
+    }
+
+    /// Rewrites a persistent session's own record (connect, disconnect,
+    /// subscription changes).
+    pub(super) fn persist_session(&mut self, session_id: SessionId) {
+        let Some(slot) = self.sessions.get(session_id) else {
+            return;
+        };
+        let Some(store_id) = slot.session.store_id else {
+            return;
+        };
+        let op = StoreOp::PutSession {
+            client_id: slot.session.client_id.clone(),
+            store_id,
+            protocol: slot.session.version,
+            subscriptions: slot
+                .session
+                .subscriptions
+                .iter()
+                .map(|(filter, options)| (filter.as_str().to_owned(), *options))
+                .collect(),
+            online: slot.connection.is_some(),
+        };
+        self.push_op(op);
+    }
+
+    /// Removes a session from the store.
+    pub(super) fn persist_discard(&mut self, session: &Session) {
+        if let Some(store_id) = session.store_id {
+            self.push_op(StoreOp::DeleteSession {
+                client_id: session.client_id.clone(),
+                store_id,
+            });
+        }
+    }
+
+    /// Turns the session's journal into ops; in sync mode holds its
+    /// connection until they are durable.
+    pub(super) fn persist_journal(&mut self, session_id: SessionId) {
+        let Some(persistence) = self.persistence.as_mut() else {
+            return;
+        };
+        let Some(slot) = self.sessions.get_mut(session_id) else {
+            return;
+        };
+        let Some(store_id) = slot.session.store_id else {
+            return;
+        };
+        let mut journal = std::mem::take(&mut persistence.journal);
+        slot.session.outbound.take_journal(&mut journal);
+        if journal.is_empty() {
+            persistence.journal = journal;
+            return;
+        }
+        let holder = slot.connection;
+        for entry in journal.drain(..) {
+            persistence.ops.push(match entry {
+                JournalEntry::Added { seq, message } => StoreOp::PutMessage {
+                    store_id,
+                    seq,
+                    message,
+                },
+                JournalEntry::Sent {
+                    seq,
+                    packet_id,
+                    awaiting,
+                } => StoreOp::PutDelivery {
+                    store_id,
+                    seq,
+                    packet_id,
+                    awaiting,
+                },
+                JournalEntry::Removed { seq } => StoreOp::DeleteMessage { store_id, seq },
+            });
+        }
+        persistence.journal = journal;
+        if let Some(conn) = holder {
+            self.hold_for_store(conn);
+        }
+    }
+
+    /// An inbound QoS 2 id was recorded (`true`) or released.
+    pub(super) fn persist_inbound(&mut self, session_id: SessionId, packet_id: PacketId, add: bool) {
+        let Some(store_id) = self.sessions.get(session_id).and_then(|s| s.session.store_id)
+        else {
+            return;
+        };
+        self.push_op(if add {
+            StoreOp::PutInbound {
+                store_id,
+                packet_id,
+            }
+        } else {
+            StoreOp::DeleteInbound {
+                store_id,
+                packet_id,
+            }
+        });
+    }
+
+    pub(super) fn persist_retained(&mut self, body: &PublishBody, qos: QoS, stored: bool) {
+        self.push_op(if stored {
+            StoreOp::PutRetained {
+                body: body.clone(),
+                qos,
+            }
+        } else {
+            StoreOp::DeleteRetained {
+                topic: body.topic().to_owned(),
+            }
+        });
+    }
+
+    /// Rebuilds sessions and retained messages from the store at startup.
+    /// Sessions that expired while the broker was down, that no longer fit
+    /// `max_sessions`, or whose client id or filters the current config
+    /// refuses, are dropped (and deleted from the store) with a log line.
+    pub fn restore(
+        &mut self,
+        now: Instant,
+        sessions: Vec<RestoredSession>,
+        retained: Vec<(PublishBody, QoS)>,
+    ) {
+        let mut restored = 0usize;
+        let mut expired = 0usize;
+        let mut refused = 0usize;
+        let expiry = self.settings.persistent_client_expiration;
+        for stored in sessions {
+            if let Some(persistence) = self.persistence.as_mut() {
+                persistence.next_store_id = persistence.next_store_id.max(stored.store_id + 1);
+            }
+            let discard = StoreOp::DeleteSession {
+                client_id: match ClientId::new(&stored.client_id, usize::MAX, false) {
+                    Ok(id) => id,
+                    Err(_) => continue,
+                },
+                store_id: stored.store_id,
+            };
+            if expiry.is_some_and(|limit| stored.offline_for >= limit) {
+                expired += 1;
+                self.stats.sessions_expired += 1;
+                self.push_op(discard);
+                continue;
+            }
+            let client_id = match ClientId::new(
+                &stored.client_id,
+                self.settings.max_client_id_length,
+                self.settings.strict_identifiers,
+            ) {
+                Ok(id) => id,
+                Err(error) => {
+                    warn!("dropping the stored session of {:?}: {error}", stored.client_id);
+                    refused += 1;
+                    self.push_op(discard);
+                    continue;
+                }
+            };
+            let mut session = Session::new(client_id, true, stored.protocol);
+            session.store_id = Some(stored.store_id);
+            session.disconnected_at = Some(now);
+            session.offline_before = stored.offline_for;
+            session.outbound.enable_journal();
+            session.outbound.restore(stored.messages);
+            for packet_id in stored.inbound {
+                session.inbound.insert(packet_id);
+            }
+            let mut filters = Vec::new();
+            for (filter, options) in stored.subscriptions {
+                match TopicFilter::new(&filter, &self.settings.topics) {
+                    Ok(filter) => {
+                        session.add_subscription(filter.clone(), options);
+                        filters.push((filter, options));
+                    }
+                    Err(error) => warn!(
+                        "dropping the stored subscription of {} to {filter:?}: {error}",
+                        session.client_id
+                    ),
+                }
+            }
+            let Some(session_id) = self.sessions.insert(session, None) else {
+                refused += 1;
+                self.push_op(discard);
+                continue;
+            };
+            for (filter, options) in filters {
+                self.subscriptions.insert(&filter, session_id, options);
+            }
+            // Enforces a smaller max_queued_messages than the store was
+            // written with; what it drops is journaled.
+            if let Some(slot) = self.sessions.get_mut(session_id) {
+                slot.session.outbound.go_offline(&self.settings.queue);
+            }
+            self.persist_journal(session_id);
+            restored += 1;
+        }
+        let mut retained_count = 0usize;
+        for (body, qos) in retained {
+            // Over a lowered max_retained_messages: not loaded, but kept
+            // in the store (raising the cap again brings it back).
+            if self.retained.set(&body, qos) == super::retained::RetainOutcome::Stored {
+                retained_count += 1;
+            }
+        }
+        info!(
+            "restored {restored} persistent sessions and {retained_count} retained messages from the store \
+             ({expired} expired while the broker was down, {refused} dropped)"
+        );
+    }
+}

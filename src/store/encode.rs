@@ -1,0 +1,190 @@
+//! Turns the broker's [`StoreOp`]s into plain key/value writes on the event
+//! loop thread (message bodies are reference-counted there and cannot cross
+//! threads), so that the writer thread only has bytes to apply.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::broker::StoreOp;
+use crate::codec::SubscriptionOptions;
+use crate::session::AwaitingAck;
+
+use super::schema::{self, DeliveryV1, MessageV1, RetainedV1, SessionV1, SubscriptionV1};
+
+/// The sled tree a write goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tree {
+    Sessions,
+    Messages,
+    Deliveries,
+    Inbound,
+    Retained,
+}
+
+/// One write for the writer thread.
+#[derive(Debug)]
+pub enum Write {
+    Put {
+        tree: Tree,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    Remove {
+        tree: Tree,
+        key: Vec<u8>,
+    },
+    /// Every key of a session (its store id prefix) in `tree`.
+    RemovePrefix {
+        tree: Tree,
+        prefix: [u8; 8],
+    },
+}
+
+/// Unix seconds now; 0 if the clock is before 1970.
+pub fn wall_clock() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Appends the writes that carry out `op`.
+pub fn encode_op(op: StoreOp, out: &mut Vec<Write>) {
+    match op {
+        StoreOp::PutSession {
+            client_id,
+            store_id,
+            protocol,
+            subscriptions,
+            online,
+        } => {
+            let record = SessionV1 {
+                store_id,
+                protocol: protocol.level(),
+                subscriptions: subscriptions
+                    .into_iter()
+                    .map(|(filter, options)| subscription(filter, options))
+                    .collect(),
+                offline_since: (!online).then(wall_clock),
+            };
+            out.push(Write::Put {
+                tree: Tree::Sessions,
+                key: client_id.as_str().as_bytes().to_vec(),
+                value: schema::encode(&record),
+            });
+        }
+        StoreOp::DeleteSession {
+            client_id,
+            store_id,
+        } => {
+            out.push(Write::Remove {
+                tree: Tree::Sessions,
+                key: client_id.as_str().as_bytes().to_vec(),
+            });
+            let prefix = store_id.to_be_bytes();
+            for tree in [Tree::Messages, Tree::Deliveries, Tree::Inbound] {
+                out.push(Write::RemovePrefix { tree, prefix });
+            }
+        }
+        StoreOp::PutMessage {
+            store_id,
+            seq,
+            message,
+        } => {
+            let record = MessageV1 {
+                qos: message.qos as u8,
+                retain: message.retain,
+                topic: message.body.topic().to_owned(),
+                payload: message.body.payload().to_vec(),
+            };
+            out.push(Write::Put {
+                tree: Tree::Messages,
+                key: schema::message_key(store_id, seq).to_vec(),
+                value: schema::encode(&record),
+            });
+        }
+        StoreOp::PutDelivery {
+            store_id,
+            seq,
+            packet_id,
+            awaiting,
+        } => {
+            let record = DeliveryV1 {
+                packet_id: packet_id.get(),
+                awaiting: awaiting_code(awaiting),
+            };
+            out.push(Write::Put {
+                tree: Tree::Deliveries,
+                key: schema::message_key(store_id, seq).to_vec(),
+                value: schema::encode(&record),
+            });
+        }
+        StoreOp::DeleteMessage { store_id, seq } => {
+            let key = schema::message_key(store_id, seq).to_vec();
+            out.push(Write::Remove {
+                tree: Tree::Deliveries,
+                key: key.clone(),
+            });
+            out.push(Write::Remove {
+                tree: Tree::Messages,
+                key,
+            });
+        }
+        StoreOp::PutInbound {
+            store_id,
+            packet_id,
+        } => out.push(Write::Put {
+            tree: Tree::Inbound,
+            key: schema::inbound_key(store_id, packet_id.get()).to_vec(),
+            value: Vec::new(),
+        }),
+        StoreOp::DeleteInbound {
+            store_id,
+            packet_id,
+        } => out.push(Write::Remove {
+            tree: Tree::Inbound,
+            key: schema::inbound_key(store_id, packet_id.get()).to_vec(),
+        }),
+        StoreOp::PutRetained { body, qos } => {
+            let record = RetainedV1 {
+                qos: qos as u8,
+                payload: body.payload().to_vec(),
+            };
+            out.push(Write::Put {
+                tree: Tree::Retained,
+                key: body.topic().as_bytes().to_vec(),
+                value: schema::encode(&record),
+            });
+        }
+        StoreOp::DeleteRetained { topic } => out.push(Write::Remove {
+            tree: Tree::Retained,
+            key: topic.into_bytes(),
+        }),
+    }
+}
+
+fn subscription(filter: String, options: SubscriptionOptions) -> SubscriptionV1 {
+    SubscriptionV1 {
+        filter,
+        qos: options.qos as u8,
+        no_local: options.no_local,
+        retain_as_published: options.retain_as_published,
+        retain_handling: options.retain_handling as u8,
+    }
+}
+
+/// The packet type number of what a delivery waits for.
+pub fn awaiting_code(awaiting: AwaitingAck) -> u8 {
+    match awaiting {
+        AwaitingAck::PubAck => 4,
+        AwaitingAck::PubRec => 5,
+        AwaitingAck::PubComp => 7,
+    }
+}
+
+pub fn awaiting_from_code(code: u8) -> Option<AwaitingAck> {
+    match code {
+        4 => Some(AwaitingAck::PubAck),
+        5 => Some(AwaitingAck::PubRec),
+        7 => Some(AwaitingAck::PubComp),
+        _ => None,
+    }
+}

@@ -1,0 +1,248 @@
+//! The store: the only user of sled. Sessions, their messages and delivery
+//! states, inbound QoS 2 ids and retained messages, each a postcard record
+//! behind a version byte (schema.rs), kept by operations: the broker emits
+//! [`StoreOp`](crate::broker::StoreOp)s, this module turns them into
+//! key/value writes (encode.rs) and a writer thread applies and flushes
+//! them (writer.rs) — batched every `autosave_interval`, or as group
+//! commits in sync mode. open.rs decides what to do with a locked, corrupt
+//! or newer store; recover.rs reads one back at startup.
+
+pub mod encode;
+mod open;
+mod recover;
+pub mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::broker::StoreOp;
+use crate::config::Config;
+
+pub use recover::{plausible_downtime, Recovered, BUILD_EPOCH};
+pub use writer::Event;
+
+use encode::Write;
+use writer::{Command, Writer};
+
+/// What the store needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub dir: PathBuf,
+    pub sync: bool,
+    pub autosave_interval: Duration,
+    /// sled's page cache (it defaults to 1 GiB).
+    pub cache_bytes: u64,
+    pub max_store_bytes: u64,
+}
+
+impl StoreConfig {
+    pub fn from_config(config: &Config) -> StoreConfig {
+        StoreConfig {
+            dir: config.persistence_location.clone(),
+            sync: config.persistence_sync,
+            autosave_interval: config.autosave_interval,
+            cache_bytes: config.persistence_cache_bytes,
+            max_store_bytes: config.max_store_bytes,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum OpenError {
+    /// Another process holds the store's lock.
+    Locked(PathBuf),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Locked(dir) => write!(
+                f,
+                "the store at {} is locked by another process (is another edgemq running with the same persistence_location?)",
+                dir.display()
+            ),
+        }
+    }
+}
+
+/// sled's database and our trees in it.
+pub struct Trees {
+    db: sled::Db,
+    meta: sled::Tree,
+    sessions: sled::Tree,
+    messages: sled::Tree,
+    deliveries: sled::Tree,
+    inbound: sled::Tree,
+    retained: sled::Tree,
+}
+
+impl Trees {
+    fn open(db: sled::Db) -> sled::Result<Trees> {
+        Ok(Trees {
+            meta: db.open_tree(schema::TREE_META)?,
+            sessions: db.open_tree(schema::TREE_SESSIONS)?,
+            messages: db.open_tree(schema::TREE_MESSAGES)?,
+            deliveries: db.open_tree(schema::TREE_DELIVERIES)?,
+            inbound: db.open_tree(schema::TREE_INBOUND)?,
+            retained: db.open_tree(schema::TREE_RETAINED)?,
+            db,
+        })
+    }
+}
+
+/// Counters the writer thread keeps, readable from the event loop.
+#[derive(Debug, Default)]
+pub struct StoreCounters {
+    write_errors: AtomicU64,
+    flushes: AtomicU64,
+}
+
+impl StoreCounters {
+    fn note_write_error(&self) {
+        self.write_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn note_flush(&self) {
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn write_errors(&self) -> u64 {
+        self.write_errors.load(Ordering::Relaxed)
+    }
+
+    pub fn flushes(&self) -> u64 {
+        self.flushes.load(Ordering::Relaxed)
+    }
+}
+
+/// An open store, before its writer thread runs.
+pub struct Store {
+    trees: Trees,
+    config: StoreConfig,
+}
+
+impl Store {
+    /// Opens or creates the store and reads it back. `Ok(None)`: the
+    /// directory cannot be used and the broker runs without persistence
+    /// (logged). `Err`: another process holds it.
+    pub fn open(config: &StoreConfig) -> Result<Option<(Store, Recovered)>, OpenError> {
+        if let Some(parent) = config.dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let Some(trees) = open::open_trees(config)? else {
+            return Ok(None);
+        };
+        let recovered = recover::recover(&trees, encode::wall_clock());
+        let store = Store {
+            trees,
+            config: config.clone(),
+        };
+        Ok(Some((store, recovered)))
+    }
+
+    /// Starts the writer thread; flush reports arrive on the receiver.
+    pub fn start(self) -> std::io::Result<(StoreHandle, smol::channel::Receiver<Event>)> {
+        let (commands, receiver) = mpsc::channel();
+        let (events, events_rx) = smol::channel::unbounded();
+        let counters = Arc::new(StoreCounters::default());
+        let writer = Writer {
+            trees: self.trees,
+            sync: self.config.sync,
+            autosave_interval: self.config.autosave_interval,
+            events,
+            counters: counters.clone(),
+            last_error_log: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("edgemq-store".into())
+            .spawn(move || writer.run(receiver))?;
+        Ok((
+            StoreHandle {
+                commands,
+                thread: Some(thread),
+                counters,
+                max_store_bytes: self.config.max_store_bytes,
+            },
+            events_rx,
+        ))
+    }
+}
+
+/// The event loop's handle on the writer thread.
+pub struct StoreHandle {
+    commands: mpsc::Sender<Command>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    counters: Arc<StoreCounters>,
+    max_store_bytes: u64,
+}
+
+impl StoreHandle {
+    /// Encodes `ops` and queues them as batch `batch`.
+    pub fn apply(&self, batch: u64, ops: Vec<StoreOp>) {
+        let mut writes: Vec<Write> = Vec::with_capacity(ops.len());
+        for op in ops {
+            encode::encode_op(op, &mut writes);
+        }
+        let _ = self.commands.send(Command::Apply { batch, writes });
+    }
+
+    /// Whether `store_bytes` (from a flush report) is at the cap.
+    pub fn is_full(&self, store_bytes: u64) -> bool {
+        self.max_store_bytes > 0 && store_bytes >= self.max_store_bytes
+    }
+
+    pub fn counters(&self) -> &StoreCounters {
+        &self.counters
+    }
+
+    /// Flushes everything queued and stops the writer (SIGTERM).
+    pub fn shutdown(mut self, timeout: Duration) -> bool {
+        let (done, wait) = mpsc::channel();
+        if self.commands.send(Command::Shutdown(done)).is_err() {
+            return false;
+        }
+        let flushed = wait.recv_timeout(timeout).is_ok();
+        if flushed {
+            if let Some(thread) = self.thread.take() {
+                let _ = thread.join();
+            }
+        }
+        flushed
+    }
+}
+
+/// For tests of the clock rule: shifts the wall-clock stamps of a stopped
+/// store (the last-flush clock and every session's offline time) by
+/// `seconds`, as if its previous run had had a different clock.
+#[doc(hidden)]
+pub fn shift_stored_clocks(dir: &Path, seconds: i64) -> Result<(), String> {
+    let db = sled::Config::new()
+        .path(dir)
+        .open()
+        .map_err(|e| e.to_string())?;
+    let trees = Trees::open(db).map_err(|e| e.to_string())?;
+    let shift = |t: u64| t.saturating_add_signed(seconds);
+    if let Some(bytes) = trees.meta.get(schema::META_CLOCK).map_err(|e| e.to_string())? {
+        let clock: u64 = schema::decode(&bytes).map_err(|e| format!("{e:?}"))?;
+        trees
+            .meta
+            .insert(schema::META_CLOCK, schema::encode_clock(shift(clock)))
+            .map_err(|e| e.to_string())?;
+    }
+    for entry in trees.sessions.iter() {
+        let (key, value) = entry.map_err(|e| e.to_string())?;
+        let mut record: schema::SessionV1 =
+            schema::decode(&value).map_err(|e| format!("{e:?}"))?;
+        record.offline_since = record.offline_since.map(shift);
+        trees
+            .sessions
+            .insert(key, schema::encode(&record))
+            .map_err(|e| e.to_string())?;
+    }
+    trees.db.flush().map_err(|e| e.to_string())?;
+    Ok(())
+}
