@@ -36,7 +36,10 @@ pub enum StoreOp {
     },
     /// Removes a session with all its messages, delivery states and
     /// inbound ids.
-    DeleteSession { client_id: ClientId, store_id: u64 },
+    DeleteSession {
+        client_id: ClientId,
+        store_id: u64,
+    },
     /// A message entered a session's queue or window.
     PutMessage {
         store_id: u64,
@@ -51,12 +54,26 @@ pub enum StoreOp {
         awaiting: crate::session::AwaitingAck,
     },
     /// It was acknowledged or dropped.
-    DeleteMessage { store_id: u64, seq: u64 },
+    DeleteMessage {
+        store_id: u64,
+        seq: u64,
+    },
     /// An inbound QoS 2 message was received and awaits PUBREL.
-    PutInbound { store_id: u64, packet_id: PacketId },
-    DeleteInbound { store_id: u64, packet_id: PacketId },
-    PutRetained { body: PublishBody, qos: QoS },
-    DeleteRetained { topic: String },
+    PutInbound {
+        store_id: u64,
+        packet_id: PacketId,
+    },
+    DeleteInbound {
+        store_id: u64,
+        packet_id: PacketId,
+    },
+    PutRetained {
+        body: PublishBody,
+        qos: QoS,
+    },
+    DeleteRetained {
+        topic: String,
+    },
 }
 
 /// A persistent session as the store recovered it.
@@ -138,14 +155,14 @@ impl Broker {
     }
 
     /// Whether the store is at `max_store_bytes` (reported after flushes).
-    pub fn handle_store_full(&mut self, now: Instant, full: bool) {
+    pub fn handle_store_full(&mut self, _now: Instant, full: bool) {
         let Some(persistence) = self.persistence.as_mut() else {
             return;
         };
+        // Transitions are rare and each is said; the drops they cause are
+        // rate-limited under LogKind::StoreFull.
         if full && !persistence.store_full {
-            self.logs.warn(LogKind::StoreFull, now, || {
-                "the store reached max_store_bytes: new retained and offline messages are refused until it shrinks".to_string()
-            });
+            warn!("the store reached max_store_bytes: new retained and offline messages are refused until it shrinks");
         } else if !full && persistence.store_full {
             info!("the store is below max_store_bytes again");
         }
@@ -293,8 +310,16 @@ impl Broker {
     }
 
     /// An inbound QoS 2 id was recorded (`true`) or released.
-    pub(super) fn persist_inbound(&mut self, session_id: SessionId, packet_id: PacketId, add: bool) {
-        let Some(store_id) = self.sessions.get(session_id).and_then(|s| s.session.store_id)
+    pub(super) fn persist_inbound(
+        &mut self,
+        session_id: SessionId,
+        packet_id: PacketId,
+        add: bool,
+    ) {
+        let Some(store_id) = self
+            .sessions
+            .get(session_id)
+            .and_then(|s| s.session.store_id)
         else {
             return;
         };
@@ -362,7 +387,10 @@ impl Broker {
             ) {
                 Ok(id) => id,
                 Err(error) => {
-                    warn!("dropping the stored session of {:?}: {error}", stored.client_id);
+                    warn!(
+                        "dropping the stored session of {:?}: {error}",
+                        stored.client_id
+                    );
                     refused += 1;
                     self.push_op(discard);
                     continue;

@@ -14,7 +14,9 @@ mod outbox;
 
 pub use client_id::{ClientId, ClientIdError};
 pub use inbound::{InboundQos2, MAX_INBOUND_QOS2};
-pub use outbound::{AwaitingAck, Delivery, JournalEntry, Message, Outbound, QueueLimits, RestoredMessage};
+pub use outbound::{
+    AwaitingAck, Delivery, JournalEntry, Message, Outbound, QueueLimits, RestoredMessage,
+};
 pub use outbox::Outbox;
 
 use std::time::{Duration, Instant};

@@ -11,9 +11,11 @@ pub mod encode;
 mod open;
 mod recover;
 pub mod schema;
+#[doc(hidden)]
+pub mod testing;
 mod writer;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -213,36 +215,4 @@ impl StoreHandle {
         }
         flushed
     }
-}
-
-/// For tests of the clock rule: shifts the wall-clock stamps of a stopped
-/// store (the last-flush clock and every session's offline time) by
-/// `seconds`, as if its previous run had had a different clock.
-#[doc(hidden)]
-pub fn shift_stored_clocks(dir: &Path, seconds: i64) -> Result<(), String> {
-    let db = sled::Config::new()
-        .path(dir)
-        .open()
-        .map_err(|e| e.to_string())?;
-    let trees = Trees::open(db).map_err(|e| e.to_string())?;
-    let shift = |t: u64| t.saturating_add_signed(seconds);
-    if let Some(bytes) = trees.meta.get(schema::META_CLOCK).map_err(|e| e.to_string())? {
-        let clock: u64 = schema::decode(&bytes).map_err(|e| format!("{e:?}"))?;
-        trees
-            .meta
-            .insert(schema::META_CLOCK, schema::encode_clock(shift(clock)))
-            .map_err(|e| e.to_string())?;
-    }
-    for entry in trees.sessions.iter() {
-        let (key, value) = entry.map_err(|e| e.to_string())?;
-        let mut record: schema::SessionV1 =
-            schema::decode(&value).map_err(|e| format!("{e:?}"))?;
-        record.offline_since = record.offline_since.map(shift);
-        trees
-            .sessions
-            .insert(key, schema::encode(&record))
-            .map_err(|e| e.to_string())?;
-    }
-    trees.db.flush().map_err(|e| e.to_string())?;
-    Ok(())
 }

@@ -87,7 +87,10 @@ fn open_once(config: &StoreConfig) -> Result<Option<Found>, OpenError> {
     };
     match trees.meta.get(META_FORMAT) {
         Ok(None) if is_empty(&trees) => {
-            if let Err(e) = trees.meta.insert(META_FORMAT, schema::encode(&STORE_FORMAT)) {
+            if let Err(e) = trees
+                .meta
+                .insert(META_FORMAT, schema::encode(&STORE_FORMAT))
+            {
                 error!("cannot write to the store at {}: {e}", dir.display());
             }
             info!("created a new store at {}", dir.display());
@@ -112,13 +115,19 @@ fn open_once(config: &StoreConfig) -> Result<Option<Found>, OpenError> {
                 Ok(Some(move_aside(dir, "newer")))
             }
             Err(RecordError::Undecodable) => {
-                error!("the store at {} has an unreadable format record", dir.display());
+                error!(
+                    "the store at {} has an unreadable format record",
+                    dir.display()
+                );
                 drop(trees);
                 Ok(Some(move_aside(dir, "corrupt")))
             }
         },
         Ok(None) => {
-            error!("the store at {} has records but no format record", dir.display());
+            error!(
+                "the store at {} has records but no format record",
+                dir.display()
+            );
             drop(trees);
             Ok(Some(move_aside(dir, "corrupt")))
         }
@@ -162,10 +171,7 @@ fn move_aside(dir: &Path, kind: &str) -> Found {
                 remove_older_copies(dir, kind, &target);
             }
         }
-        Err(e) => error!(
-            "cannot move the store at {} aside: {e}",
-            dir.display()
-        ),
+        Err(e) => error!("cannot move the store at {} aside: {e}", dir.display()),
     }
     Found::MovedAside
 }
@@ -189,7 +195,13 @@ fn aside_path(dir: &Path, kind: &str) -> PathBuf {
 
 fn remove_older_copies(dir: &Path, kind: &str, keep: &Path) {
     let (Some(parent), Some(name)) = (
-        dir.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p }),
+        dir.parent().map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        }),
         dir.file_name(),
     ) else {
         return;

@@ -15,7 +15,9 @@ use std::time::Duration;
 use log::{error, warn};
 
 use crate::broker::RestoredSession;
-use crate::codec::{PacketId, ProtocolVersion, PublishBody, QoS, RetainHandling, SubscriptionOptions};
+use crate::codec::{
+    PacketId, ProtocolVersion, PublishBody, QoS, RetainHandling, SubscriptionOptions,
+};
 use crate::session::{Message, RestoredMessage};
 
 use super::encode::awaiting_from_code;
@@ -63,7 +65,12 @@ pub fn recover(trees: &Trees, now_wall: u64) -> Recovered {
     let mut sessions: BTreeMap<u64, RestoredSession> = BTreeMap::new();
     for (key, value) in entries(&trees.sessions, &mut skipped) {
         let Ok(client_id) = String::from_utf8(key.to_vec()) else {
-            skip(&trees.sessions, &key, "session with a non-UTF-8 client id", &mut skipped);
+            skip(
+                &trees.sessions,
+                &key,
+                "session with a non-UTF-8 client id",
+                &mut skipped,
+            );
             continue;
         };
         let Ok(record) = schema::decode::<SessionV1>(&value) else {
@@ -71,7 +78,12 @@ pub fn recover(trees: &Trees, now_wall: u64) -> Recovered {
             continue;
         };
         let Some(protocol) = protocol(record.protocol) else {
-            skip(&trees.sessions, &key, "session with an unknown protocol", &mut skipped);
+            skip(
+                &trees.sessions,
+                &key,
+                "session with an unknown protocol",
+                &mut skipped,
+            );
             continue;
         };
         // A session that was online at the crash went offline at the last
@@ -115,7 +127,12 @@ pub fn recover(trees: &Trees, now_wall: u64) -> Recovered {
             Ok(record) => {
                 deliveries.insert(key.to_vec(), record);
             }
-            Err(_) => skip(&trees.deliveries, &key, "undecodable delivery state", &mut skipped),
+            Err(_) => skip(
+                &trees.deliveries,
+                &key,
+                "undecodable delivery state",
+                &mut skipped,
+            ),
         }
     }
 
@@ -123,7 +140,12 @@ pub fn recover(trees: &Trees, now_wall: u64) -> Recovered {
         let Some((store_id, seq)) = schema::split_key(&key)
             .and_then(|(id, rest)| Some((id, u64::from_be_bytes(rest.try_into().ok()?))))
         else {
-            skip(&trees.messages, &key, "message with a bad key", &mut skipped);
+            skip(
+                &trees.messages,
+                &key,
+                "message with a bad key",
+                &mut skipped,
+            );
             continue;
         };
         let Some(session) = sessions.get_mut(&store_id) else {
@@ -131,23 +153,22 @@ pub fn recover(trees: &Trees, now_wall: u64) -> Recovered {
             let _ = trees.deliveries.remove(&key);
             continue;
         };
-        let Some(message) = schema::decode::<MessageV1>(&value)
-            .ok()
-            .and_then(|record| {
-                Some(Message {
-                    body: PublishBody::new(&record.topic, &record.payload).ok()?,
-                    qos: QoS::from_u8(record.qos)?,
-                    retain: record.retain,
-                })
+        let Some(message) = schema::decode::<MessageV1>(&value).ok().and_then(|record| {
+            Some(Message {
+                body: PublishBody::new(&record.topic, &record.payload).ok()?,
+                qos: QoS::from_u8(record.qos)?,
+                retain: record.retain,
             })
-        else {
+        }) else {
             skip(&trees.messages, &key, "undecodable message", &mut skipped);
             continue;
         };
-        let sent = deliveries.get(key.as_ref()).and_then(|d| {
-            Some((PacketId::new(d.packet_id)?, awaiting_from_code(d.awaiting)?))
-        });
-        session.messages.push(RestoredMessage { seq, message, sent });
+        let sent = deliveries
+            .get(key.as_ref())
+            .and_then(|d| Some((PacketId::new(d.packet_id)?, awaiting_from_code(d.awaiting)?)));
+        session
+            .messages
+            .push(RestoredMessage { seq, message, sent });
     }
 
     for (key, _) in entries(&trees.inbound, &mut skipped) {
@@ -162,7 +183,12 @@ pub fn recover(trees: &Trees, now_wall: u64) -> Recovered {
                     let _ = trees.inbound.remove(&key);
                 }
             },
-            None => skip(&trees.inbound, &key, "inbound id with a bad key", &mut skipped),
+            None => skip(
+                &trees.inbound,
+                &key,
+                "inbound id with a bad key",
+                &mut skipped,
+            ),
         }
     }
 
@@ -177,7 +203,12 @@ pub fn recover(trees: &Trees, now_wall: u64) -> Recovered {
         });
         match message {
             Some(message) => retained.push(message),
-            None => skip(&trees.retained, &key, "undecodable retained message", &mut skipped),
+            None => skip(
+                &trees.retained,
+                &key,
+                "undecodable retained message",
+                &mut skipped,
+            ),
         }
     }
     if skipped > 0 {

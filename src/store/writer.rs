@@ -22,7 +22,10 @@ use super::Trees;
 
 /// What the event loop sends the writer.
 pub enum Command {
-    Apply { batch: u64, writes: Vec<Write> },
+    Apply {
+        batch: u64,
+        writes: Vec<Write>,
+    },
     /// Flush what is left, answer, and stop.
     Shutdown(Sender<()>),
 }
@@ -125,9 +128,7 @@ impl Writer {
     fn apply(&mut self, writes: Vec<Write>) {
         for write in writes {
             let result = match write {
-                Write::Put { tree, key, value } => {
-                    self.tree(tree).insert(key, value).map(|_| ())
-                }
+                Write::Put { tree, key, value } => self.tree(tree).insert(key, value).map(|_| ()),
                 Write::Remove { tree, key } => self.tree(tree).remove(key).map(|_| ()),
                 Write::RemovePrefix { tree, prefix } => self.remove_prefix(tree, prefix),
             };
