@@ -444,7 +444,7 @@ impl Broker {
         }
         info!(
             "restored {restored} persistent sessions and {retained_count} retained messages from the store \
-             ({expired} expired while the broker was down, {refused} dropped)"
+             ({expired} expired while the broker was down, {refused} refused by the current config)"
         );
     }
 }
