@@ -1,0 +1,112 @@
+//! The flash budget (issue 3, SPEC §3): block-level bytes written per QoS 1
+//! message queued for an offline persistent session, at a steady 1,000
+//! msg/s of 64-byte payloads, against the record's encoded size. Read from
+//! /proc/PID/io `write_bytes`, so the store must be on a real disk (the
+//! test's temporary directory; not tmpfs). A measurement, not part of the
+//! default suite:
+//!
+//!   cargo test --release --test flash_budget -- --ignored --nocapture
+//!
+//! EDGEMQ_FLASH_SECONDS shortens or lengthens the run (default 30).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::flow::{raw_subscribe, wait};
+use common::raw::{self, Connect};
+use common::{Broker, RawClient};
+use std::time::{Duration, Instant};
+
+use edgemq::store::schema::{self, MessageV1};
+
+const TOPIC: &str = "flash/sensor/0001";
+const PAYLOAD: usize = 64;
+const RATE: u64 = 1_000;
+
+fn write_bytes(pid: u32) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).expect("read /proc/PID/io");
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes: "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("write_bytes in /proc/PID/io")
+}
+
+/// What one queued message costs in the store: its key and its record.
+fn record_size() -> usize {
+    let record = MessageV1 {
+        qos: 1,
+        retain: false,
+        topic: TOPIC.into(),
+        payload: vec![0; PAYLOAD],
+    };
+    schema::message_key(0, 0).len() + schema::encode(&record).len()
+}
+
+fn measure(config: &str) -> (u64, f64) {
+    let seconds: u64 = std::env::var("EDGEMQ_FLASH_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    let broker = Broker::start(config);
+    let pid = broker.pid().unwrap();
+    let mut sub = RawClient::connect(broker.addr());
+    sub.send(&Connect::new("flash-sub").clean(false).to_bytes());
+    sub.read_packet(wait()).expect("CONNACK");
+    raw_subscribe(&mut sub, 1, &[("flash/#", 1)]);
+    sub.send(&raw::disconnect());
+    assert!(sub.expect_closed(wait()));
+
+    let mut publisher = RawClient::connect(broker.addr());
+    publisher.send(&Connect::new("flash-pub").to_bytes());
+    publisher.read_packet(wait()).expect("CONNACK");
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = write_bytes(pid);
+    let started = Instant::now();
+    let total = seconds * RATE;
+    let payload = vec![0x5Au8; PAYLOAD];
+    let mut acked = 0u64;
+    for n in 0..total {
+        // Paced in steps of 10 ms: 10 messages per step at 1,000 msg/s.
+        let due = started + Duration::from_micros(n * 1_000_000 / RATE);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let pkid = (n % 60_000) as u16 + 1;
+        publisher.send(&raw::publish(TOPIC, &payload, 1, false, false, Some(pkid)));
+        while let Some(p) = publisher.read_packet(Duration::from_micros(1)) {
+            if raw::packet_type(&p) == 4 {
+                acked += 1;
+            }
+        }
+    }
+    while acked < total {
+        let p = publisher.read_packet(wait()).expect("every PUBACK");
+        if raw::packet_type(&p) == 4 {
+            acked += 1;
+        }
+    }
+    // Past the last autosave_interval, so every batch is on disk.
+    std::thread::sleep(Duration::from_millis(2500));
+    let written = write_bytes(pid) - before;
+    (total, written as f64 / total as f64)
+}
+
+#[test]
+#[ignore = "a 30-second measurement; run it by name (see the module docs)"]
+fn flash_bytes_per_offline_qos1_message() {
+    let record = record_size() as f64;
+    let (n, batched) = measure("autosave_interval 1\n");
+    let (_, sync) = measure("persistence_sync true\n");
+    eprintln!(
+        "flash: {n} QoS 1 messages of {PAYLOAD} B to an offline session at {RATE} msg/s; \
+         record {record} B; batched {batched:.0} B/message = {:.2}x the record; \
+         sync {sync:.0} B/message = {:.2}x",
+        batched / record,
+        sync / record
+    );
+    assert!(
+        batched <= 4.0 * record,
+        "batched mode wrote {batched:.0} B per message, over 4 x {record} B"
+    );
+}
