@@ -63,7 +63,14 @@ fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let broker = Broker::new(Settings::from_config(&config), random_seed());
+    #[allow(unused_mut)]
+    let mut broker = Broker::new(Settings::from_config(&config), random_seed());
+    #[cfg(feature = "bridge")]
+    broker.install_bridges(
+        std::time::Instant::now(),
+        &config.bridges,
+        Box::new(edgemq::bridge::NoJournal),
+    );
     let executor = Rc::new(LocalExecutor::new());
     let reload_path = config_path.map(Path::to_path_buf);
     let shutdown = async move {

@@ -9,6 +9,7 @@
 
 mod acks;
 mod backpressure;
+mod bridges;
 mod close;
 mod connect;
 mod connections;
@@ -23,6 +24,8 @@ mod timeouts;
 #[cfg(test)]
 mod tests;
 
+#[cfg(feature = "bridge")]
+pub use bridges::{BridgeCounters, Bridges};
 pub use connections::{CloseReason, ConnId};
 pub use sessions::SessionId;
 pub use settings::Settings;
@@ -72,6 +75,8 @@ pub struct Broker {
     shutting_down: bool,
     /// The process's resident memory is past `memory_limit`.
     over_memory_limit: bool,
+    #[cfg(feature = "bridge")]
+    bridges: Bridges,
 }
 
 impl Broker {
@@ -91,6 +96,8 @@ impl Broker {
             last_sweep: None,
             shutting_down: false,
             over_memory_limit: false,
+            #[cfg(feature = "bridge")]
+            bridges: Bridges::default(),
             settings,
         }
     }
@@ -126,6 +133,7 @@ impl Broker {
             pause_count: 0,
             closing: None,
             wake_listed: false,
+            bridge: false,
         };
         match self.connections.insert(connection) {
             Some(id) => {

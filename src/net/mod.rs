@@ -24,7 +24,7 @@ use crate::broker::{Broker, ConnId, OpenRefused, Stats};
 use crate::config::ListenerConfig;
 
 pub use listener::BindError;
-use notify::Notify;
+pub(crate) use notify::Notify;
 
 /// The shared read buffer: every connection reads into it and keeps only a
 /// partial packet's leftover. 16 KiB: a few hundred small PUBLISHes per
@@ -35,7 +35,7 @@ const SCRATCH_BYTES: usize = 16 * 1024;
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(3);
 
 pub(crate) struct Shared {
-    broker: RefCell<Broker>,
+    pub(crate) broker: RefCell<Broker>,
     scratch: RefCell<Box<[u8]>>,
     /// Each live connection's wake-up flag, by `ConnId::index`.
     notifiers: RefCell<Vec<Option<Rc<Notify>>>>,
@@ -44,13 +44,17 @@ pub(crate) struct Shared {
     live_tasks: Cell<usize>,
     refusals_in_progress: Cell<usize>,
     timer: Notify,
+    #[cfg(feature = "bridge")]
+    pub(crate) bridge_wakers: crate::bridge::run::BridgeWakers,
 }
 
 impl Shared {
     /// Wakes every connection the broker has news for.
-    fn dispatch_wakeups(&self) {
+    pub(crate) fn dispatch_wakeups(&self) {
         let mut woken = self.woken.borrow_mut();
         self.broker.borrow_mut().poll_wakeups(&mut woken);
+        #[cfg(feature = "bridge")]
+        self.bridge_wakers.dispatch(&mut self.broker.borrow_mut());
         let notifiers = self.notifiers.borrow();
         for id in woken.drain(..) {
             if let Some(Some(notify)) = notifiers.get(id.index()) {
@@ -98,6 +102,8 @@ pub async fn serve(
         live_tasks: Cell::new(0),
         refusals_in_progress: Cell::new(0),
         timer: Notify::default(),
+        #[cfg(feature = "bridge")]
+        bridge_wakers: Default::default(),
     });
     let mut accept_tasks = Vec::new();
     for config in listeners {
@@ -106,6 +112,8 @@ pub async fn serve(
         }
     }
     let timer_task = executor.spawn(sweep_loop(shared.clone()));
+    #[cfg(feature = "bridge")]
+    let bridge_tasks = crate::bridge::run::spawn_all(executor, &shared);
 
     shutdown.await;
     info!(
@@ -113,6 +121,11 @@ pub async fn serve(
         shared.broker.borrow().connection_count()
     );
     drop(accept_tasks);
+    #[cfg(feature = "bridge")]
+    {
+        drop(bridge_tasks);
+        shared.broker.borrow().log_bridge_totals();
+    }
     shared.broker.borrow_mut().handle_shutdown(Instant::now());
     shared.dispatch_wakeups();
     let deadline = Instant::now() + SHUTDOWN_DRAIN;
