@@ -10,7 +10,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::cloud::Cloud;
@@ -135,4 +134,213 @@ async fn edgemq_cloud_remap_and_no_loops() {
     let edge = Broker::start(&edge_bridge(cloud.port(), ""));
     wait_connected(&edge, 1);
     remap_and_loops(&edge, cloud.port()).await;
+}
+
+/// Reads numbered payloads until all of `0..n` arrived (or the deadline);
+/// asserts that their first arrivals are in order and returns how many
+/// duplicates came (QoS 1 allows them).
+async fn collect_in_order(c: &mut MqttClient, n: u32, timeout: Duration) -> usize {
+    let deadline = Instant::now() + timeout;
+    let mut seen = vec![false; n as usize];
+    let mut distinct = 0u32;
+    let mut duplicates = 0;
+    let mut next_new = 0u32;
+    while distinct < n {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Some(p) = c.recv_publish(left).await else {
+            panic!("only {distinct} of {n} messages arrived (next expected {next_new})");
+        };
+        let i: u32 = std::str::from_utf8(&p.payload).unwrap().parse().unwrap();
+        if seen[i as usize] {
+            duplicates += 1;
+            continue;
+        }
+        assert_eq!(i, next_new, "a new message out of order");
+        seen[i as usize] = true;
+        next_new += 1;
+        distinct += 1;
+    }
+    duplicates
+}
+
+/// The cloud's mosquitto must not drop what it forwards to a slow test
+/// subscriber: unlimited inflight and queue.
+const CLOUD_QUEUES: &str = "max_inflight_messages 0\nmax_queued_messages 0\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigstop_mosquitto_cloud_mid_stream() {
+    let cloud = Cloud::start(CLOUD_QUEUES);
+    let edge = Broker::start(&edge_bridge(cloud.port(), ""));
+    wait_connected(&edge, 1);
+    let mut sub = MqttClient::connect(&common::unique_id("csub"), cloud.port()).await;
+    sub.subscribe("site1/sensors/#", QoS::AtLeastOnce).await;
+    let publisher = MqttClient::connect(&common::unique_id("epub"), edge.port()).await;
+    let n = 2000;
+    for i in 0..n {
+        if i == 700 {
+            cloud.signal("STOP");
+        }
+        if i == 1300 {
+            // Past 1.5 × keepalive (7.5 s): the edge finds the link
+            // half-open and replaces it.
+            tokio::time::sleep(scaled(Duration::from_secs(9))).await;
+            cloud.signal("CONT");
+        }
+        publisher
+            .publish("edge/sensors/seq", QoS::AtLeastOnce, false, i.to_string())
+            .await;
+    }
+    let dups = collect_in_order(&mut sub, n, scaled(Duration::from_secs(60))).await;
+    eprintln!("SIGSTOP: {n} messages in order, {dups} duplicates");
+    assert!(
+        edge.wait_for_log("half-open", scaled(WAIT)),
+        "no half-open detection:\n{}",
+        edge.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_restart_of_mosquitto_cloud() {
+    let data = tempfile::tempdir().unwrap();
+    // mosquitto started as root drops to its own user: let it write here.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(data.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let conf = format!(
+        "{CLOUD_QUEUES}persistence true\npersistence_location {}/\n",
+        data.path().display()
+    );
+    let mut cloud = Cloud::start(&conf);
+    let edge = Broker::start(&edge_bridge(cloud.port(), ""));
+    wait_connected(&edge, 1);
+    // A persistent subscriber: the cloud keeps its messages across the
+    // restart and while it reconnects.
+    let sub_id = common::unique_id("csub");
+    let mut opts = common::client::options(&sub_id, cloud.port());
+    opts.set_clean_session(false);
+    let mut sub = Some(MqttClient::connect_with(opts.clone()).await);
+    if let Some(s) = sub.as_mut() {
+        s.subscribe("site1/sensors/#", QoS::AtLeastOnce).await;
+    }
+    let publisher = MqttClient::connect(&common::unique_id("epub"), edge.port()).await;
+    let n = 1000;
+    let mut first = Vec::new();
+    for i in 0..n {
+        if i == 400 {
+            // What arrived so far, then the restart.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let mut s = sub.take().unwrap();
+            first = drain(&mut s, Duration::from_millis(300)).await;
+            s.abort();
+            cloud.stop();
+        }
+        if i == 700 {
+            cloud.spawn();
+        }
+        publisher
+            .publish("edge/sensors/seq", QoS::AtLeastOnce, false, i.to_string())
+            .await;
+    }
+    let mut sub = MqttClient::connect_with(opts).await;
+    let rest = n - first.len() as u32;
+    // The first part in order, then the rest from where it stopped.
+    for (k, (_, payload)) in first.iter().enumerate() {
+        assert_eq!(payload, k.to_string().as_bytes());
+    }
+    let deadline = Instant::now() + scaled(Duration::from_secs(30));
+    let mut next = first.len() as u32;
+    let mut dups = 0;
+    while next < n {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let p = sub.recv_publish(left).await.unwrap_or_else(|| {
+            panic!("stopped at {next} of {n}; {rest} expected after the restart")
+        });
+        let i: u32 = std::str::from_utf8(&p.payload).unwrap().parse().unwrap();
+        if i < next {
+            dups += 1;
+            continue;
+        }
+        assert_eq!(i, next, "out of order after the restart");
+        next += 1;
+    }
+    eprintln!("graceful restart: {n} in order, {dups} duplicates");
+    wait_connected(&edge, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_starts_with_the_cloud_down() {
+    let mut cloud = Cloud::prepared(CLOUD_QUEUES);
+    // Backoff 2 s → 4 s: the test's subscriber is on the cloud well before
+    // the edge's next attempt.
+    let edge = Broker::start(&edge_bridge(cloud.port(), "restart_timeout 2 4"));
+    assert!(
+        edge.wait_for_log("cannot connect to", scaled(WAIT)),
+        "{}",
+        edge.log()
+    );
+    let publisher = MqttClient::connect(&common::unique_id("epub"), edge.port()).await;
+    let n = 300;
+    for i in 0..n {
+        publisher
+            .publish("edge/sensors/seq", QoS::AtLeastOnce, false, i.to_string())
+            .await;
+    }
+    // QoS 0 is not kept for a link that is down.
+    publisher
+        .publish("edge/sensors/q0", QoS::AtMostOnce, false, "lost")
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cloud.spawn();
+    let mut sub = MqttClient::connect(&common::unique_id("csub"), cloud.port()).await;
+    sub.subscribe("site1/sensors/#", QoS::AtLeastOnce).await;
+    let dups = collect_in_order(&mut sub, n, scaled(Duration::from_secs(30))).await;
+    assert_eq!(dups, 0);
+    wait_connected(&edge, 1);
+}
+
+/// 10,000 QoS 1 messages queued while the cloud is down, then drained:
+/// the rate is printed (README) and held to a loose floor here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_rate_after_an_outage() {
+    let mut cloud = Cloud::prepared(CLOUD_QUEUES);
+    let edge = Broker::start(&edge_bridge(cloud.port(), "restart_timeout 2 2"));
+    assert!(
+        edge.wait_for_log("cannot connect to", scaled(WAIT)),
+        "{}",
+        edge.log()
+    );
+    let publisher = MqttClient::connect(&common::unique_id("epub"), edge.port()).await;
+    let n = 10_000;
+    for i in 0..n {
+        publisher
+            .publish("edge/sensors/seq", QoS::AtLeastOnce, false, i.to_string())
+            .await;
+    }
+    // Every message is on the edge (the last PUBACK came back).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cloud.spawn();
+    let mut sub = MqttClient::connect(&common::unique_id("csub"), cloud.port()).await;
+    sub.subscribe("site1/sensors/#", QoS::AtLeastOnce).await;
+    let first = sub
+        .recv_publish(scaled(Duration::from_secs(15)))
+        .await
+        .expect("nothing drained");
+    assert_eq!(&first.payload[..], b"0");
+    let start = Instant::now();
+    let mut last = 0u32;
+    while last + 1 < n {
+        let p = sub
+            .recv_publish(scaled(WAIT))
+            .await
+            .unwrap_or_else(|| panic!("drain stopped after {last}"));
+        let i: u32 = std::str::from_utf8(&p.payload).unwrap().parse().unwrap();
+        assert!(i >= last, "out of order: {i} after {last}");
+        last = i;
+    }
+    let elapsed = start.elapsed();
+    let rate = f64::from(n - 1) / elapsed.as_secs_f64();
+    eprintln!("DRAIN RATE: {n} queued QoS 1 messages drained in {elapsed:?}: {rate:.0} msg/s");
+    assert!(
+        rate > 1000.0 / f64::from(common::time_scale()),
+        "drain rate {rate:.0} msg/s"
+    );
 }
