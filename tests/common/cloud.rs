@@ -89,7 +89,13 @@ impl Cloud {
                 .join(format!("mosquitto-{}.log", self.starts)),
         )
         .expect("create the log file");
-        let child = Command::new("mosquitto")
+        // Debian installs it in /usr/sbin, not on every user's PATH.
+        let program = if Path::new("/usr/sbin/mosquitto").exists() {
+            "/usr/sbin/mosquitto"
+        } else {
+            "mosquitto"
+        };
+        let child = Command::new(program)
             .arg("-c")
             .arg(self.conf_path())
             .stdin(Stdio::null())
