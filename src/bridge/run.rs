@@ -197,7 +197,7 @@ async fn attempt(
     let _ = stream.get_ref().set_nodelay(true);
     if config.uses_tls() {
         #[cfg(feature = "bridge-tls")]
-        return Err(Failure::before_up("TLS not wired yet"));
+        return super::tls::session(shared, index, config, address, &stream, link, notify).await;
         #[cfg(not(feature = "bridge-tls"))]
         return Err(Failure::before_up("built without the bridge-tls feature"));
     }
