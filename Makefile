@@ -25,7 +25,7 @@ TEST_TOOLS := mosquitto_pub mosquitto_sub stdbuf
 # apt-get as root, or through sudo for everyone else.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: all build release run test check-test-tools deps lint clean help
+.PHONY: all build release run test check-test-tools deps deps-bridge lint clean help
 
 all: build
 
@@ -54,7 +54,7 @@ check-test-tools:
 	  exit 1; \
 	fi
 
-deps:
+deps: deps-bridge
 	@if command -v mosquitto_pub >/dev/null 2>&1 && command -v mosquitto_sub >/dev/null 2>&1; then \
 	  echo "mosquitto-clients already installed: $$(command -v mosquitto_pub)"; \
 	else \
@@ -69,3 +69,13 @@ lint:
 
 clean:
 	$(CARGO) clean
+
+# --- bridge tests: Debian's mosquitto broker plays the cloud (tests/e2e_bridge.rs) ---
+deps-bridge:
+	@if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then \
+	  echo "mosquitto already installed"; \
+	else \
+	  command -v apt-get >/dev/null 2>&1 || { echo "error: no apt-get; install mosquitto (the broker) with your package manager" >&2; exit 1; }; \
+	  if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then $(SUDO) apt-get update; fi; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends mosquitto; \
+	fi

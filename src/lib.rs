@@ -5,6 +5,8 @@
 //! `LocalExecutor` thread; `config` turns a mosquitto-style file into a typed,
 //! validated `Config`.
 
+#[cfg(feature = "bridge")]
+pub mod bridge;
 pub mod broker;
 pub mod cli;
 pub mod codec;

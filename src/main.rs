@@ -75,12 +75,19 @@ fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
     };
     settings.persistence = store.is_some();
     let mut broker = Broker::new(settings, random_seed());
+    #[cfg(feature = "bridge")]
+    {
+        let journal: Box<dyn edgemq::bridge::QueueJournal> = match broker.bridge_store_journal() {
+            Some(journal) => Box::new(journal),
+            None => Box::new(edgemq::bridge::NoJournal),
+        };
+        broker.install_bridges(std::time::Instant::now(), &config.bridges, journal);
+    }
     let store = store.map(|(recovered, link)| {
-        broker.restore(
-            std::time::Instant::now(),
-            recovered.sessions,
-            recovered.retained,
-        );
+        let now = std::time::Instant::now();
+        broker.restore(now, recovered.sessions, recovered.retained);
+        #[cfg(feature = "bridge")]
+        restore_bridge_queues(&mut broker, recovered.bridge_queues);
         link
     });
     let executor = Rc::new(LocalExecutor::new());
@@ -125,6 +132,35 @@ fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
         Err(error) => {
             error!("{error}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Puts each bridge's stored uplink queue back; a queue of a bridge the
+/// config no longer has stays in the store, untouched.
+#[cfg(feature = "bridge")]
+fn restore_bridge_queues(
+    broker: &mut Broker,
+    queues: std::collections::BTreeMap<String, Vec<(u64, edgemq::store::StoredBridgeMessage)>>,
+) {
+    for (name, entries) in queues {
+        let count = entries.len();
+        let entries = entries
+            .into_iter()
+            .map(|(seq, m)| {
+                let message = edgemq::bridge::QueuedMessage {
+                    topic: m.topic,
+                    payload: m.payload,
+                    qos: m.qos,
+                    retain: m.retain,
+                };
+                (seq, message)
+            })
+            .collect();
+        if broker.restore_bridge_queue(&name, entries) {
+            info!("bridge {name}: {count} queued uplink messages restored from the store");
+        } else {
+            warn!("the store holds {count} uplink messages of bridge {name}, which the config no longer has: kept, not sent");
         }
     }
 }

@@ -217,15 +217,17 @@ fn bad_values_name_file_line_key_and_expectation() {
 fn mosquitto_keys_are_warnings_with_their_line() {
     let text = "listener 1883\nacl_file /etc/mosquitto/acl\npassword_file /etc/pw\n\
                 connection cloud\naddress cloud.example.com:8883\ntopic # both 1\n\
-                plugin_opt_db x\nport 1884\nmessage_size_limit 1000\n";
+                start_type automatic\nplugin_opt_db x\nport 1884\nmessage_size_limit 1000\n";
     let (c, w) = parse(text).unwrap();
     let lines: Vec<usize> = w.iter().map(|w| w.line).collect();
-    assert_eq!(lines, [2, 3, 4, 5, 6, 7, 8, 9]);
+    // The bridge block itself is implemented; its `start_type` is not.
+    assert_eq!(lines, [2, 3, 7, 8, 9, 10]);
+    assert_eq!(c.bridges.len(), 1);
     assert!(w[0].to_string().starts_with("edgemq.conf:2: "));
     assert!(w[0].message.contains("'acl_file'"));
     assert!(w[2].message.contains("bridge"));
-    assert!(w[6].message.contains("listener PORT"));
-    assert!(w[7].message.contains("max_packet_size"));
+    assert!(w[4].message.contains("listener PORT"));
+    assert!(w[5].message.contains("max_packet_size"));
     // Ignored means ignored: `port` did not open a listener.
     assert_eq!(c.listeners.len(), 1);
     assert_eq!(c.listeners[0].port, 1883);

@@ -34,9 +34,15 @@ where
     }
     let golden = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert_eq!(golden.first(), Some(&RECORD_V1), "{name}: version byte");
-    assert_eq!(bytes, golden, "{name}: today's encoding differs from the v1 fixture");
+    assert_eq!(
+        bytes, golden,
+        "{name}: today's encoding differs from the v1 fixture"
+    );
     let decoded: T = schema::decode(&golden).unwrap();
-    assert_eq!(&decoded, record, "{name}: the v1 fixture decodes to the sample");
+    assert_eq!(
+        &decoded, record,
+        "{name}: the v1 fixture decodes to the sample"
+    );
 }
 
 #[test]
@@ -114,5 +120,8 @@ fn keys_are_stable() {
         schema::message_key(1, 2),
         [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2]
     );
-    assert_eq!(schema::inbound_key(1, 0x0102), [0, 0, 0, 0, 0, 0, 0, 1, 1, 2]);
+    assert_eq!(
+        schema::inbound_key(1, 0x0102),
+        [0, 0, 0, 0, 0, 0, 0, 1, 1, 2]
+    );
 }

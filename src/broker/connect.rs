@@ -21,6 +21,8 @@ impl Broker {
             return;
         };
         connection.version = connect.protocol;
+        // mosquitto's bridge flag (3.x only): no echo of its own publishes.
+        connection.bridge = connect.bridge && !connect.protocol.is_v5();
         let peer = connection.peer;
 
         let client_id = match self.accept_client_id(now, conn, &connect) {

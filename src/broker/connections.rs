@@ -74,6 +74,8 @@ pub enum ConnState {
 
 #[derive(Debug)]
 pub struct Connection {
+    /// Connected with mosquitto's bridge flag: never sent its own publishes.
+    pub bridge: bool,
     pub peer: SocketAddr,
     pub opened_at: Instant,
     pub last_seen: Instant,

@@ -9,6 +9,7 @@
 
 mod acks;
 mod backpressure;
+mod bridges;
 mod close;
 mod connect;
 mod connections;
@@ -24,8 +25,10 @@ mod timeouts;
 #[cfg(test)]
 mod tests;
 
+#[cfg(feature = "bridge")]
+pub use bridges::{BridgeCounters, Bridges};
 pub use connections::{CloseReason, ConnId};
-pub use persist::{RestoredSession, StoreOp};
+pub use persist::{BridgeStoreJournal, RestoredSession, StoreOp};
 pub use sessions::SessionId;
 pub use settings::Settings;
 pub use stats::Stats;
@@ -77,6 +80,8 @@ pub struct Broker {
     over_memory_limit: bool,
     /// `None` with `persistence false`.
     persistence: Option<Persistence>,
+    #[cfg(feature = "bridge")]
+    bridges: Bridges,
 }
 
 impl Broker {
@@ -99,6 +104,8 @@ impl Broker {
             persistence: settings
                 .persistence
                 .then(|| Persistence::new(settings.persistence_sync)),
+            #[cfg(feature = "bridge")]
+            bridges: Bridges::default(),
             settings,
         }
     }
@@ -135,6 +142,7 @@ impl Broker {
             pause_count: 0,
             closing: None,
             wake_listed: false,
+            bridge: false,
         };
         match self.connections.insert(connection) {
             Some(id) => {

@@ -20,7 +20,6 @@ use crate::topic::TopicFilter;
 
 use super::connections::ConnId;
 use super::sessions::SessionId;
-use super::stats::LogKind;
 use super::Broker;
 
 /// One change for the store to apply, in order.
@@ -74,6 +73,46 @@ pub enum StoreOp {
     DeleteRetained {
         topic: String,
     },
+    /// A QoS 1/2 message entered a bridge's uplink queue.
+    PutBridgeMessage {
+        bridge: String,
+        seq: u64,
+        topic: String,
+        payload: Vec<u8>,
+        qos: QoS,
+        retain: bool,
+    },
+    /// The remote acknowledged it (or the queue's caps dropped it).
+    DeleteBridgeMessage {
+        bridge: String,
+        seq: u64,
+    },
+}
+
+/// The bridges' queue journal: their changes join the broker's store ops
+/// (shared because the bridge queues own their journal).
+#[derive(Debug, Default, Clone)]
+pub struct BridgeStoreJournal(std::rc::Rc<std::cell::RefCell<Vec<StoreOp>>>);
+
+#[cfg(feature = "bridge")]
+impl crate::bridge::QueueJournal for BridgeStoreJournal {
+    fn pushed(&mut self, bridge: &str, seq: u64, entry: &crate::bridge::QueuedMessage) {
+        self.0.borrow_mut().push(StoreOp::PutBridgeMessage {
+            bridge: bridge.to_owned(),
+            seq,
+            topic: entry.topic.clone(),
+            payload: entry.payload.clone(),
+            qos: entry.qos,
+            retain: entry.retain,
+        });
+    }
+
+    fn removed(&mut self, bridge: &str, seq: u64) {
+        self.0.borrow_mut().push(StoreOp::DeleteBridgeMessage {
+            bridge: bridge.to_owned(),
+            seq,
+        });
+    }
 }
 
 /// A persistent session as the store recovered it.
@@ -105,6 +144,7 @@ pub(super) struct Persistence {
     /// The store reached `max_store_bytes`.
     store_full: bool,
     journal: Vec<JournalEntry>,
+    bridge_journal: BridgeStoreJournal,
 }
 
 impl Persistence {
@@ -122,6 +162,9 @@ impl Broker {
     /// `.0`; `None` when there are none.
     pub fn take_store_batch(&mut self) -> Option<(u64, Vec<StoreOp>)> {
         let persistence = self.persistence.as_mut()?;
+        persistence
+            .ops
+            .append(&mut persistence.bridge_journal.0.borrow_mut());
         if persistence.ops.is_empty() {
             return None;
         }
@@ -181,7 +224,15 @@ impl Broker {
     }
 
     pub(super) fn ops_len(&self) -> usize {
-        self.persistence.as_ref().map_or(0, |p| p.ops.len())
+        self.persistence
+            .as_ref()
+            .map_or(0, |p| p.ops.len() + p.bridge_journal.0.borrow().len())
+    }
+
+    /// The journal the bridges' uplink queues write through to the store;
+    /// `None` without persistence.
+    pub fn bridge_store_journal(&self) -> Option<BridgeStoreJournal> {
+        self.persistence.as_ref().map(|p| p.bridge_journal.clone())
     }
 
     /// Sync mode: holds `conn`'s frames until the batch now being

@@ -98,7 +98,12 @@ impl Broker {
         // subscriptions granted [MQTT-3.3.5-1].
         matches.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         matches.dedup_by_key(|m| m.0);
+        self.forward_to_bridges(now, body, qos, retain);
+        let echo_guard = self.echo_guard(publisher);
         for &(session_id, granted) in &matches {
+            if self.is_echo(session_id, echo_guard) {
+                continue;
+            }
             // Delivery QoS is the lower of the two [MQTT-3.8.4-6]; the
             // retain flag is cleared on live delivery [MQTT-3.3.1-9].
             let message = Message {

@@ -15,6 +15,7 @@
 //! error with file and line; a mosquitto key edgemq does not implement is a
 //! [`Warning`].
 
+pub mod bridge;
 mod error;
 pub mod limits;
 mod listener;
@@ -28,6 +29,7 @@ use std::time::Duration;
 
 use log::LevelFilter;
 
+pub use bridge::BridgeConfig;
 pub use error::{ConfigError, Warning};
 pub use listener::ListenerConfig;
 pub use values::log_level as parse_log_level;
@@ -103,6 +105,8 @@ pub struct Config {
     /// keepalive 0.
     pub max_keepalive: u16,
     pub pid_file: Option<PathBuf>,
+    /// `connection` blocks, in file order.
+    pub bridges: Vec<BridgeConfig>,
 }
 
 impl Default for Config {
@@ -141,6 +145,7 @@ impl Default for Config {
             auto_id_prefix: "auto-".to_owned(),
             max_keepalive: u16::MAX,
             pid_file: None,
+            bridges: Vec::new(),
         }
     }
 }

@@ -17,23 +17,23 @@ use super::error::{ConfigError, Warning};
 use super::limits::*;
 use super::listener::{parse_address, ListenerConfig};
 use super::values::{self, Bare};
-use super::{default_listener, mosquitto, source, Config, DuplicateClientId};
+use super::{bridge, default_listener, mosquitto, source, Config, DuplicateClientId};
 
 /// One meaningful line of a config file.
-struct Line<'a> {
-    file: &'a str,
-    number: usize,
-    key: &'a str,
-    args: Vec<&'a str>,
+pub(super) struct Line<'a> {
+    pub(super) file: &'a str,
+    pub(super) number: usize,
+    pub(super) key: &'a str,
+    pub(super) args: Vec<&'a str>,
 }
 
 impl<'a> Line<'a> {
-    fn error(&self, message: impl std::fmt::Display) -> ConfigError {
+    pub(super) fn error(&self, message: impl std::fmt::Display) -> ConfigError {
         ConfigError::new(self.file, self.number, format!("{}: {message}", self.key))
     }
 
     /// The single value of a single-valued key.
-    fn one(&self) -> Result<&'a str, ConfigError> {
+    pub(super) fn one(&self) -> Result<&'a str, ConfigError> {
         match self.args.as_slice() {
             [v] => Ok(v),
             [] => Err(self.error("missing value")),
@@ -44,16 +44,16 @@ impl<'a> Line<'a> {
         }
     }
 
-    fn boolean(&self) -> Result<bool, ConfigError> {
+    pub(super) fn boolean(&self) -> Result<bool, ConfigError> {
         values::boolean(self.one()?).map_err(|m| self.error(m))
     }
 
-    fn number(&self, min: u64, max: u64) -> Result<u64, ConfigError> {
+    pub(super) fn number(&self, min: u64, max: u64) -> Result<u64, ConfigError> {
         values::bounded(self.one()?, min, max).map_err(|m| self.error(m))
     }
 
     /// A count or size held in a `usize`; the ceilings all fit 32 bits.
-    fn size(&self, min: usize, max: usize) -> Result<usize, ConfigError> {
+    pub(super) fn size(&self, min: usize, max: usize) -> Result<usize, ConfigError> {
         let n = self.number(to_u64(min), to_u64(max))?;
         usize::try_from(n).map_err(|_| self.error(format!("{n} does not fit this platform")))
     }
@@ -313,6 +313,10 @@ impl Parser {
                 c.max_keepalive = u16::try_from(n).unwrap_or(u16::MAX);
             }
             "pid_file" => c.pid_file = Some(PathBuf::from(line.one()?)),
+            "connection" => return bridge::connection(&mut c.bridges, line),
+            key if bridge::is_bridge_key(key) => {
+                return bridge::apply(&mut c.bridges, line, &mut self.warnings)
+            }
             key => match mosquitto::not_implemented(key) {
                 Some(message) => self
                     .warnings
@@ -501,6 +505,7 @@ impl Parser {
                 "persistence_sync has no effect with persistence false",
             ));
         }
+        bridge::finish(&c.bridges, &mut self.warnings)?;
         Ok((c, self.warnings))
     }
 }

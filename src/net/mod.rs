@@ -25,7 +25,7 @@ use crate::config::ListenerConfig;
 use crate::store::{Event, StoreHandle};
 
 pub use listener::BindError;
-use notify::Notify;
+pub(crate) use notify::Notify;
 
 /// The shared read buffer: every connection reads into it and keeps only a
 /// partial packet's leftover. 16 KiB: a few hundred small PUBLISHes per
@@ -45,7 +45,7 @@ pub struct StoreLink {
 }
 
 pub(crate) struct Shared {
-    broker: RefCell<Broker>,
+    pub(crate) broker: RefCell<Broker>,
     scratch: RefCell<Box<[u8]>>,
     /// Each live connection's wake-up flag, by `ConnId::index`.
     notifiers: RefCell<Vec<Option<Rc<Notify>>>>,
@@ -55,13 +55,15 @@ pub(crate) struct Shared {
     refusals_in_progress: Cell<usize>,
     timer: Notify,
     store: RefCell<Option<StoreHandle>>,
+    #[cfg(feature = "bridge")]
+    pub(crate) bridge_wakers: crate::bridge::run::BridgeWakers,
 }
 
 impl Shared {
     /// Hands the broker's store ops to the writer, then wakes every
     /// connection the broker has news for. Called after each piece of
     /// broker work.
-    fn dispatch_wakeups(&self) {
+    pub(crate) fn dispatch_wakeups(&self) {
         if let Some(store) = self.store.borrow().as_ref() {
             let mut broker = self.broker.borrow_mut();
             while let Some((batch, ops)) = broker.take_store_batch() {
@@ -70,6 +72,8 @@ impl Shared {
         }
         let mut woken = self.woken.borrow_mut();
         self.broker.borrow_mut().poll_wakeups(&mut woken);
+        #[cfg(feature = "bridge")]
+        self.bridge_wakers.dispatch(&mut self.broker.borrow_mut());
         let notifiers = self.notifiers.borrow();
         for id in woken.drain(..) {
             if let Some(Some(notify)) = notifiers.get(id.index()) {
@@ -123,6 +127,8 @@ pub async fn serve(
         refusals_in_progress: Cell::new(0),
         timer: Notify::default(),
         store: RefCell::new(store_handle),
+        #[cfg(feature = "bridge")]
+        bridge_wakers: Default::default(),
     });
     let mut accept_tasks = Vec::new();
     for config in listeners {
@@ -132,6 +138,8 @@ pub async fn serve(
     }
     let timer_task = executor.spawn(sweep_loop(shared.clone()));
     let store_task = store_events.map(|events| executor.spawn(store_loop(shared.clone(), events)));
+    #[cfg(feature = "bridge")]
+    let bridge_tasks = crate::bridge::run::spawn_all(executor, &shared);
 
     shutdown.await;
     info!(
@@ -139,6 +147,11 @@ pub async fn serve(
         shared.broker.borrow().connection_count()
     );
     drop(accept_tasks);
+    #[cfg(feature = "bridge")]
+    {
+        drop(bridge_tasks);
+        shared.broker.borrow().log_bridge_totals();
+    }
     shared.broker.borrow_mut().handle_shutdown(Instant::now());
     shared.dispatch_wakeups();
     let deadline = Instant::now() + SHUTDOWN_DRAIN;

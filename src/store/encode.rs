@@ -8,7 +8,9 @@ use crate::broker::StoreOp;
 use crate::codec::SubscriptionOptions;
 use crate::session::AwaitingAck;
 
-use super::schema::{self, DeliveryV1, MessageV1, RetainedV1, SessionV1, SubscriptionV1};
+use super::schema::{
+    self, BridgeMessageV1, DeliveryV1, MessageV1, RetainedV1, SessionV1, SubscriptionV1,
+};
 
 /// The sled tree a write goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +20,7 @@ pub enum Tree {
     Deliveries,
     Inbound,
     Retained,
+    Bridge,
 }
 
 /// One write for the writer thread.
@@ -157,6 +160,30 @@ pub fn encode_op(op: StoreOp, out: &mut Vec<Write>) {
         StoreOp::DeleteRetained { topic } => out.push(Write::Remove {
             tree: Tree::Retained,
             key: topic.into_bytes(),
+        }),
+        StoreOp::PutBridgeMessage {
+            bridge,
+            seq,
+            topic,
+            payload,
+            qos,
+            retain,
+        } => {
+            let record = BridgeMessageV1 {
+                topic,
+                payload,
+                qos: qos as u8,
+                retain,
+            };
+            out.push(Write::Put {
+                tree: Tree::Bridge,
+                key: schema::bridge_key(&bridge, seq),
+                value: schema::encode(&record),
+            });
+        }
+        StoreOp::DeleteBridgeMessage { bridge, seq } => out.push(Write::Remove {
+            tree: Tree::Bridge,
+            key: schema::bridge_key(&bridge, seq),
         }),
     }
 }

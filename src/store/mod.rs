@@ -24,7 +24,7 @@ use std::time::Duration;
 use crate::broker::StoreOp;
 use crate::config::Config;
 
-pub use recover::{plausible_downtime, Recovered, BUILD_EPOCH};
+pub use recover::{plausible_downtime, Recovered, StoredBridgeMessage, BUILD_EPOCH};
 pub use writer::Event;
 
 use encode::Write;
@@ -80,6 +80,7 @@ pub struct Trees {
     deliveries: sled::Tree,
     inbound: sled::Tree,
     retained: sled::Tree,
+    bridge: sled::Tree,
 }
 
 impl Trees {
@@ -91,6 +92,7 @@ impl Trees {
             deliveries: db.open_tree(schema::TREE_DELIVERIES)?,
             inbound: db.open_tree(schema::TREE_INBOUND)?,
             retained: db.open_tree(schema::TREE_RETAINED)?,
+            bridge: db.open_tree(schema::TREE_BRIDGE)?,
             db,
         })
     }

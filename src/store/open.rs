@@ -151,6 +151,7 @@ fn is_empty(trees: &Trees) -> bool {
         &trees.deliveries,
         &trees.inbound,
         &trees.retained,
+        &trees.bridge,
     ]
     .iter()
     .all(|tree| tree.is_empty())

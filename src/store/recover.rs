@@ -21,7 +21,9 @@ use crate::codec::{
 use crate::session::{Message, RestoredMessage};
 
 use super::encode::awaiting_from_code;
-use super::schema::{self, DeliveryV1, MessageV1, RetainedV1, SessionV1, META_CLOCK};
+use super::schema::{
+    self, BridgeMessageV1, DeliveryV1, MessageV1, RetainedV1, SessionV1, META_CLOCK,
+};
 use super::Trees;
 
 /// When this binary was built (Unix seconds), from build.rs.
@@ -33,6 +35,8 @@ pub const BUILD_EPOCH: u64 = match u64::from_str_radix(env!("EDGEMQ_BUILD_EPOCH"
 pub struct Recovered {
     pub sessions: Vec<RestoredSession>,
     pub retained: Vec<(PublishBody, QoS)>,
+    /// Each bridge's uplink queue, by bridge name, in order.
+    pub bridge_queues: BTreeMap<String, Vec<(u64, StoredBridgeMessage)>>,
     pub skipped_records: u64,
 }
 
@@ -40,6 +44,15 @@ pub struct Recovered {
 pub fn plausible_downtime(now: u64, last_flush: Option<u64>, build: u64) -> Option<u64> {
     let last = last_flush?;
     (now >= last && now >= build).then(|| now - last)
+}
+
+/// A queued uplink message as stored (the remote topic, remapped).
+#[derive(Debug, Clone)]
+pub struct StoredBridgeMessage {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub qos: QoS,
+    pub retain: bool,
 }
 
 pub fn recover(trees: &Trees, now_wall: u64) -> Recovered {
@@ -211,12 +224,37 @@ pub fn recover(trees: &Trees, now_wall: u64) -> Recovered {
             ),
         }
     }
+    let mut bridge_queues: BTreeMap<String, Vec<(u64, StoredBridgeMessage)>> = BTreeMap::new();
+    for (key, value) in entries(&trees.bridge, &mut skipped) {
+        let entry = schema::split_bridge_key(&key).and_then(|(name, seq)| {
+            let record = schema::decode::<BridgeMessageV1>(&value).ok()?;
+            let message = StoredBridgeMessage {
+                topic: record.topic,
+                payload: record.payload,
+                qos: QoS::from_u8(record.qos)?,
+                retain: record.retain,
+            };
+            Some((name.to_owned(), seq, message))
+        });
+        match entry {
+            Some((name, seq, message)) => {
+                bridge_queues.entry(name).or_default().push((seq, message))
+            }
+            None => skip(
+                &trees.bridge,
+                &key,
+                "undecodable bridge message",
+                &mut skipped,
+            ),
+        }
+    }
     if skipped > 0 {
         error!("skipped {skipped} undecodable records in the store");
     }
     Recovered {
         sessions: sessions.into_values().collect(),
         retained,
+        bridge_queues,
         skipped_records: skipped,
     }
 }

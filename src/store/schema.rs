@@ -27,6 +27,7 @@ pub const TREE_MESSAGES: &str = "messages";
 pub const TREE_DELIVERIES: &str = "deliveries";
 pub const TREE_INBOUND: &str = "inbound";
 pub const TREE_RETAINED: &str = "retained";
+pub const TREE_BRIDGE: &str = "bridge";
 
 /// Keys in `meta`.
 pub const META_FORMAT: &[u8] = b"format";
@@ -80,6 +81,17 @@ pub struct DeliveryV1 {
 pub struct RetainedV1 {
     pub qos: u8,
     pub payload: Vec<u8>,
+}
+
+/// A message in a bridge's uplink queue, under `bridge_key`: written when
+/// it is queued, deleted only when the remote acknowledges it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BridgeMessageV1 {
+    /// The remote topic (already remapped).
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub qos: u8,
+    pub retain: bool,
 }
 
 /// Why a stored value could not be read.
@@ -140,6 +152,26 @@ pub fn inbound_key(store_id: u64, packet_id: u16) -> [u8; 10] {
     head.copy_from_slice(&store_id.to_be_bytes());
     tail.copy_from_slice(&packet_id.to_be_bytes());
     key
+}
+
+/// The bridge's name with its length, then `seq` big-endian: one bridge's
+/// queue in order.
+pub fn bridge_key(bridge: &str, seq: u64) -> Vec<u8> {
+    let name = bridge.as_bytes();
+    let len = u16::try_from(name.len()).unwrap_or(u16::MAX);
+    let mut key = Vec::with_capacity(2 + name.len() + 8);
+    key.extend_from_slice(&len.to_be_bytes());
+    key.extend_from_slice(name.get(..usize::from(len)).unwrap_or(name));
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// Splits a `bridge_key` into the bridge's name and the sequence number.
+pub fn split_bridge_key(key: &[u8]) -> Option<(&str, u64)> {
+    let (len, rest) = key.split_first_chunk::<2>()?;
+    let (name, seq) = rest.split_at_checked(usize::from(u16::from_be_bytes(*len)))?;
+    let seq: [u8; 8] = seq.try_into().ok()?;
+    Some((std::str::from_utf8(name).ok()?, u64::from_be_bytes(seq)))
 }
 
 /// Splits a `message_key` or `inbound_key` back into its parts.

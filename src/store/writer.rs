@@ -154,6 +154,7 @@ impl Writer {
             Tree::Deliveries => &self.trees.deliveries,
             Tree::Inbound => &self.trees.inbound,
             Tree::Retained => &self.trees.retained,
+            Tree::Bridge => &self.trees.bridge,
         }
     }
 

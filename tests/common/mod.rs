@@ -37,6 +37,7 @@
 
 pub mod broker;
 pub mod client;
+pub mod cloud;
 pub mod flow;
 pub mod mosquitto;
 pub mod raw;

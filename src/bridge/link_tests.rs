@@ -1,0 +1,342 @@
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use super::*;
+use crate::bridge::queue::{NoJournal, QueuedMessage};
+use crate::codec::{ConnAck, Decoded, SubAck};
+
+fn settings(window: usize) -> LinkSettings {
+    LinkSettings {
+        client_id: "edge.cloud".into(),
+        username: None,
+        password: None,
+        keepalive: 10,
+        clean_session: false,
+        protocol: ProtocolVersion::V3_1_1,
+        try_private: true,
+        subscriptions: vec![("cmd/#".into(), QoS::AtLeastOnce)],
+        notification_topic: Some("$SYS/broker/connection/edge.cloud/state".into()),
+        window,
+    }
+}
+
+/// Every packet the link wrote since the last call.
+fn written(link: &mut Link) -> Vec<Packet> {
+    let mut buf = Vec::new();
+    link.swap_output(&mut buf);
+    let mut packets = Vec::new();
+    let mut at = 0;
+    while at < buf.len() {
+        match codec::decode(&buf[at..], ProtocolVersion::V3_1_1, 1 << 20).unwrap() {
+            Decoded::Packet(p, n) => {
+                packets.push(p);
+                at += n;
+            }
+            Decoded::Incomplete => panic!("partial packet"),
+        }
+    }
+    packets
+}
+
+fn connack() -> Packet {
+    Packet::ConnAck(ConnAck {
+        session_present: false,
+        code: 0,
+        properties: Properties::default(),
+    })
+}
+
+fn ack(kind: AckKind, pid: u16) -> Packet {
+    Packet::Ack(Ack::new(kind, PacketId::new(pid).unwrap()))
+}
+
+fn queue_with(n: usize, qos: QoS) -> BridgeQueue {
+    let mut q = BridgeQueue::new("cloud", 100, 1 << 20);
+    for i in 0..n {
+        q.push(
+            QueuedMessage {
+                topic: format!("t/{i}"),
+                payload: vec![b'x'],
+                qos,
+                retain: false,
+            },
+            &mut NoJournal,
+        );
+    }
+    q
+}
+
+fn up(link: &mut Link, q: &mut BridgeQueue, now: Instant) -> Vec<Packet> {
+    link.start(now).unwrap();
+    let mut events = Vec::new();
+    link.handle_packet(now, connack(), q, &mut NoJournal, &mut events)
+        .unwrap();
+    assert_eq!(
+        events,
+        [LinkEvent::Up {
+            session_present: false
+        }]
+    );
+    written(link)
+}
+
+fn publishes(packets: &[Packet]) -> Vec<(String, bool, u16)> {
+    packets
+        .iter()
+        .filter_map(|p| match p {
+            Packet::Publish(p) if p.qos != QoS::AtMostOnce => {
+                Some((p.body.topic().to_owned(), p.dup, p.packet_id.unwrap().get()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn connect_carries_the_bridge_flag_will_and_subscribes() {
+    let now = Instant::now();
+    let mut link = Link::new(settings(4), now);
+    let mut q = queue_with(0, QoS::AtLeastOnce);
+    link.start(now).unwrap();
+    let mut buf = Vec::new();
+    link.swap_output(&mut buf);
+    // "MQTT" then level 4 | 0x80.
+    assert_eq!(buf[8], 0x84);
+    let Packet::Connect(c) = codec::test_util::dec(&buf, ProtocolVersion::V3_1_1).unwrap() else {
+        panic!()
+    };
+    assert!(c.bridge && !c.clean_start);
+    let will = c.will.unwrap();
+    assert_eq!((will.payload.as_slice(), will.retain), (&b"0"[..], true));
+    let mut events = Vec::new();
+    link.handle_packet(now, connack(), &mut q, &mut NoJournal, &mut events)
+        .unwrap();
+    let packets = written(&mut link);
+    assert!(matches!(&packets[0], Packet::Subscribe(s) if s.requests[0].filter == "cmd/#"));
+    assert!(matches!(&packets[1], Packet::Publish(p) if p.retain && p.body.payload() == b"1"));
+    let Packet::Subscribe(s) = &packets[0] else {
+        panic!()
+    };
+    let suback = Packet::SubAck(SubAck {
+        packet_id: s.packet_id,
+        codes: vec![crate::codec::ReasonCode(1)],
+        properties: Properties::default(),
+    });
+    link.handle_packet(now, suback, &mut q, &mut NoJournal, &mut events)
+        .unwrap();
+}
+
+#[test]
+fn refused_connect_is_an_error() {
+    let now = Instant::now();
+    let mut link = Link::new(settings(4), now);
+    let mut q = queue_with(0, QoS::AtLeastOnce);
+    link.start(now).unwrap();
+    let refused = Packet::ConnAck(ConnAck {
+        session_present: false,
+        code: 5,
+        properties: Properties::default(),
+    });
+    let mut events = Vec::new();
+    assert_eq!(
+        link.handle_packet(now, refused, &mut q, &mut NoJournal, &mut events),
+        Err(LinkError::Refused(5))
+    );
+}
+
+#[test]
+fn window_pipelines_in_order_and_acks_remove() {
+    let now = Instant::now();
+    let mut s = settings(3);
+    s.subscriptions.clear();
+    s.notification_topic = None;
+    let mut link = Link::new(s, now);
+    let mut q = queue_with(5, QoS::AtLeastOnce);
+    up(&mut link, &mut q, now);
+    link.poll_transmit(now, &mut q, &mut NoJournal).unwrap();
+    let sent = publishes(&written(&mut link));
+    assert_eq!(
+        sent.iter().map(|s| s.0.as_str()).collect::<Vec<_>>(),
+        ["t/0", "t/1", "t/2"]
+    );
+    assert!(!link.wants_transmit(&q));
+    // Nothing leaves the queue before its PUBACK.
+    assert_eq!(q.len(), 5);
+    let mut events = Vec::new();
+    link.handle_packet(
+        now,
+        ack(AckKind::PubAck, sent[1].2),
+        &mut q,
+        &mut NoJournal,
+        &mut events,
+    )
+    .unwrap();
+    assert_eq!(q.len(), 4);
+    assert!(link.wants_transmit(&q));
+    link.poll_transmit(now, &mut q, &mut NoJournal).unwrap();
+    assert_eq!(publishes(&written(&mut link))[0].0, "t/3");
+}
+
+#[test]
+fn reconnect_resends_each_unacked_once_with_dup_then_drains() {
+    let now = Instant::now();
+    let mut s = settings(2);
+    s.subscriptions.clear();
+    s.notification_topic = None;
+    let mut link = Link::new(s, now);
+    let mut q = queue_with(4, QoS::AtLeastOnce);
+    up(&mut link, &mut q, now);
+    link.poll_transmit(now, &mut q, &mut NoJournal).unwrap();
+    let first = publishes(&written(&mut link));
+    link.disconnected();
+    up(&mut link, &mut q, now);
+    link.poll_transmit(now, &mut q, &mut NoJournal).unwrap();
+    let again = publishes(&written(&mut link));
+    assert_eq!(
+        again,
+        first
+            .iter()
+            .map(|(t, _, p)| (t.clone(), true, *p))
+            .collect::<Vec<_>>()
+    );
+    // A second poll sends nothing more: no storm.
+    link.poll_transmit(now, &mut q, &mut NoJournal).unwrap();
+    assert!(written(&mut link).is_empty());
+    assert_eq!(link.stats().resent, 2);
+    let mut events = Vec::new();
+    for (_, _, pid) in &again {
+        link.handle_packet(
+            now,
+            ack(AckKind::PubAck, *pid),
+            &mut q,
+            &mut NoJournal,
+            &mut events,
+        )
+        .unwrap();
+    }
+    link.poll_transmit(now, &mut q, &mut NoJournal).unwrap();
+    let rest = publishes(&written(&mut link));
+    assert_eq!(
+        rest.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
+        ["t/2", "t/3"]
+    );
+    assert!(rest.iter().all(|r| !r.1));
+}
+
+#[test]
+fn qos2_outbound_resends_pubrel_after_pubrec() {
+    let now = Instant::now();
+    let mut s = settings(4);
+    s.subscriptions.clear();
+    s.notification_topic = None;
+    let mut link = Link::new(s, now);
+    let mut q = queue_with(1, QoS::ExactlyOnce);
+    up(&mut link, &mut q, now);
+    link.poll_transmit(now, &mut q, &mut NoJournal).unwrap();
+    let pid = publishes(&written(&mut link))[0].2;
+    let mut events = Vec::new();
+    link.handle_packet(
+        now,
+        ack(AckKind::PubRec, pid),
+        &mut q,
+        &mut NoJournal,
+        &mut events,
+    )
+    .unwrap();
+    assert_eq!(written(&mut link), [ack(AckKind::PubRel, pid)]);
+    assert_eq!(q.len(), 1);
+    link.disconnected();
+    up(&mut link, &mut q, now);
+    link.poll_transmit(now, &mut q, &mut NoJournal).unwrap();
+    assert_eq!(written(&mut link), [ack(AckKind::PubRel, pid)]);
+    link.handle_packet(
+        now,
+        ack(AckKind::PubComp, pid),
+        &mut q,
+        &mut NoJournal,
+        &mut events,
+    )
+    .unwrap();
+    assert!(q.is_empty());
+}
+
+#[test]
+fn qos0_entries_leave_once_written() {
+    let now = Instant::now();
+    let mut link = Link::new(settings(1), now);
+    let mut q = queue_with(3, QoS::AtMostOnce);
+    up(&mut link, &mut q, now);
+    link.poll_transmit(now, &mut q, &mut NoJournal).unwrap();
+    assert!(q.is_empty());
+    assert_eq!(link.stats().sent, 3);
+}
+
+#[test]
+fn inbound_flows_and_qos2_dedupe() {
+    let now = Instant::now();
+    let mut link = Link::new(settings(4), now);
+    let mut q = queue_with(0, QoS::AtLeastOnce);
+    up(&mut link, &mut q, now);
+    let body = PublishBody::new("cmd/1", b"go").unwrap();
+    let pid = PacketId::new(9);
+    let mut events = Vec::new();
+    for dup in [false, true] {
+        let p = Packet::Publish(publish(body.clone(), QoS::ExactlyOnce, false, dup, pid));
+        link.handle_packet(now, p, &mut q, &mut NoJournal, &mut events)
+            .unwrap();
+    }
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        written(&mut link),
+        [ack(AckKind::PubRec, 9), ack(AckKind::PubRec, 9)]
+    );
+    link.handle_packet(
+        now,
+        ack(AckKind::PubRel, 9),
+        &mut q,
+        &mut NoJournal,
+        &mut events,
+    )
+    .unwrap();
+    assert_eq!(written(&mut link), [ack(AckKind::PubComp, 9)]);
+    let p = Packet::Publish(publish(
+        body,
+        QoS::AtLeastOnce,
+        false,
+        false,
+        PacketId::new(3),
+    ));
+    link.handle_packet(now, p, &mut q, &mut NoJournal, &mut events)
+        .unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(written(&mut link), [ack(AckKind::PubAck, 3)]);
+}
+
+#[test]
+fn keepalive_pings_then_detects_a_half_open_link() {
+    let now = Instant::now();
+    let mut link = Link::new(settings(4), now);
+    let mut q = queue_with(0, QoS::AtLeastOnce);
+    up(&mut link, &mut q, now);
+    let ten = Duration::from_secs(10);
+    assert_eq!(link.poll_timeout(), Some(now + ten));
+    link.handle_timeout(now + ten).unwrap();
+    assert_eq!(written(&mut link), [Packet::PingReq]);
+    link.handle_timeout(now + Duration::from_secs(14)).unwrap();
+    assert!(written(&mut link).is_empty());
+    assert_eq!(
+        link.handle_timeout(now + Duration::from_secs(15)),
+        Err(LinkError::KeepaliveTimeout)
+    );
+}
+
+#[test]
+fn no_connack_times_out() {
+    let now = Instant::now();
+    let mut link = Link::new(settings(4), now);
+    link.start(now).unwrap();
+    assert_eq!(link.poll_timeout(), Some(now + CONNACK_TIMEOUT));
+    assert_eq!(
+        link.handle_timeout(now + CONNACK_TIMEOUT),
+        Err(LinkError::ConnAckTimeout)
+    );
+}

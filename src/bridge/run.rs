@@ -1,0 +1,364 @@
+//! The driver of each bridge: one task per `connection` block on the
+//! broker's executor. It resolves and connects (addresses in order, the
+//! next after a failure), wraps TLS when configured, and runs a session:
+//! a reader loop (bytes → packets → link → broker) and a writer loop
+//! (queue → link → bytes, keepalive timer) side by side, so neither waits
+//! for the other. Between sessions it waits `restart_timeout` with jitter.
+//!
+//! The broker and the link are borrowed only inside synchronous sections,
+//! never across an `.await`.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use async_io::{Async, Timer};
+use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
+use log::{error, info, warn};
+use smol::{LocalExecutor, Task};
+
+use crate::broker::Broker;
+use crate::codec::{self, Decoded};
+use crate::config::bridge::BridgeAddress;
+use crate::config::BridgeConfig;
+use crate::net::{Notify, Shared};
+
+use super::backoff::Backoff;
+use super::link::{Link, LinkEvent};
+use super::WINDOW;
+
+/// How long a TCP connect (and a TLS handshake) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Read buffer per live link.
+const READ_BYTES: usize = 16 * 1024;
+
+/// The bridge tasks' wake-up flags, by bridge index.
+#[derive(Default)]
+pub(crate) struct BridgeWakers {
+    notifiers: RefCell<Vec<Rc<Notify>>>,
+    scratch: RefCell<Vec<usize>>,
+}
+
+impl BridgeWakers {
+    /// Wakes every bridge whose queue got something while its link is up.
+    pub(crate) fn dispatch(&self, broker: &mut Broker) {
+        let mut woken = self.scratch.borrow_mut();
+        broker.poll_bridge_wakeups(&mut woken);
+        let notifiers = self.notifiers.borrow();
+        for index in woken.drain(..) {
+            if let Some(notify) = notifiers.get(index) {
+                notify.notify();
+            }
+        }
+    }
+}
+
+/// Starts one task per bridge the broker has; dropping them stops the
+/// bridges (the remote then publishes our will).
+pub(crate) fn spawn_all(
+    executor: &Rc<LocalExecutor<'static>>,
+    shared: &Rc<Shared>,
+) -> Vec<Task<()>> {
+    let count = shared.broker.borrow().bridge_count();
+    (0..count)
+        .map(|index| {
+            let notify = Rc::new(Notify::default());
+            shared
+                .bridge_wakers
+                .notifiers
+                .borrow_mut()
+                .push(notify.clone());
+            executor.spawn(run(shared.clone(), index, notify))
+        })
+        .collect()
+}
+
+async fn run(shared: Rc<Shared>, index: usize, notify: Rc<Notify>) {
+    let (config, settings) = {
+        let broker = shared.broker.borrow();
+        match (
+            broker.bridge_config(index),
+            broker.bridge_link_settings(index, WINDOW),
+        ) {
+            (Some(c), Some(s)) => (c.clone(), s),
+            _ => return,
+        }
+    };
+    let name = config.name.clone();
+    info!(
+        "bridge {name}: remote client id {}, {} address(es), {}",
+        settings.client_id,
+        config.addresses.len(),
+        if config.uses_tls() {
+            "TLS"
+        } else {
+            "plain TCP"
+        }
+    );
+    let link = RefCell::new(Link::new(settings, Instant::now()));
+    let mut backoff = Backoff::new(config.restart_base, config.restart_cap, seed(index));
+    let mut next_address = 0usize;
+    loop {
+        let Some(address) = config
+            .addresses
+            .get(next_address % config.addresses.len().max(1))
+        else {
+            error!("bridge {name}: no address");
+            return;
+        };
+        let outcome = attempt(&shared, index, &config, address, &link, &notify).await;
+        {
+            link.borrow_mut().disconnected();
+            shared
+                .broker
+                .borrow_mut()
+                .handle_bridge_state(Instant::now(), index, false);
+        }
+        shared.dispatch_wakeups();
+        match outcome {
+            Ok(()) => {}
+            Err(Failure { was_up, why }) => {
+                if was_up {
+                    warn!("bridge {name}: link to {address} lost: {why}");
+                    backoff.reset();
+                } else {
+                    warn!("bridge {name}: cannot connect to {address}: {why}");
+                    next_address = next_address.wrapping_add(1);
+                }
+            }
+        }
+        let delay = backoff.next_delay();
+        info!("bridge {name}: reconnecting in {:.1}s", delay.as_secs_f32());
+        Timer::after(delay).await;
+    }
+}
+
+/// Why a session ended.
+pub(super) struct Failure {
+    was_up: bool,
+    why: String,
+}
+
+impl Failure {
+    pub(super) fn before_up(why: impl std::fmt::Display) -> Failure {
+        Failure {
+            was_up: false,
+            why: why.to_string(),
+        }
+    }
+}
+
+fn seed(index: usize) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_usize(index);
+    h.finish()
+}
+
+async fn connect(address: &BridgeAddress) -> io::Result<Async<TcpStream>> {
+    let addrs: Vec<SocketAddr> = smol::net::resolve((address.host.as_str(), address.port)).await?;
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "the name resolved to no address");
+    for addr in addrs {
+        match Async::<TcpStream>::connect(addr).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+async fn with_timeout<T>(
+    what: &str,
+    f: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    future::or(f, async {
+        Timer::after(CONNECT_TIMEOUT).await;
+        Err(format!("{what} timed out after {CONNECT_TIMEOUT:?}"))
+    })
+    .await
+}
+
+/// One connection: TCP, TLS if configured, then the MQTT session.
+async fn attempt(
+    shared: &Rc<Shared>,
+    index: usize,
+    config: &BridgeConfig,
+    address: &BridgeAddress,
+    link: &RefCell<Link>,
+    notify: &Notify,
+) -> Result<(), Failure> {
+    let stream = with_timeout("connect", async {
+        connect(address).await.map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(Failure::before_up)?;
+    let _ = stream.get_ref().set_nodelay(true);
+    if config.uses_tls() {
+        #[cfg(feature = "bridge-tls")]
+        return super::tls::session(shared, index, config, address, &stream, link, notify).await;
+        #[cfg(not(feature = "bridge-tls"))]
+        return Err(Failure::before_up("built without the bridge-tls feature"));
+    }
+    let mut reader = PlainReader(&stream);
+    let mut writer = PlainWriter(&stream);
+    session(shared, index, link, notify, &mut reader, &mut writer).await
+}
+
+/// Bytes from the remote.
+pub(super) trait ReadHalf {
+    /// 0 means the remote closed.
+    async fn read_some(&mut self, buf: &mut [u8]) -> Result<usize, String>;
+}
+
+/// Bytes to the remote.
+pub(super) trait WriteHalf {
+    async fn write_all_flush(&mut self, buf: &[u8]) -> Result<(), String>;
+}
+
+struct PlainReader<'a>(&'a Async<TcpStream>);
+struct PlainWriter<'a>(&'a Async<TcpStream>);
+
+impl ReadHalf for PlainReader<'_> {
+    async fn read_some(&mut self, buf: &mut [u8]) -> Result<usize, String> {
+        let mut stream = self.0;
+        stream.read(buf).await.map_err(|e| e.to_string())
+    }
+}
+
+impl WriteHalf for PlainWriter<'_> {
+    async fn write_all_flush(&mut self, buf: &[u8]) -> Result<(), String> {
+        let mut stream = self.0;
+        stream.write_all(buf).await.map_err(|e| e.to_string())
+    }
+}
+
+/// The MQTT session over an open transport, until it fails.
+pub(super) async fn session(
+    shared: &Rc<Shared>,
+    index: usize,
+    link: &RefCell<Link>,
+    notify: &Notify,
+    reader: &mut impl ReadHalf,
+    writer: &mut impl WriteHalf,
+) -> Result<(), Failure> {
+    link.borrow_mut()
+        .start(Instant::now())
+        .map_err(Failure::before_up)?;
+    let was_up = Cell::new(false);
+    // The reader tells the writer that acknowledgements opened the window.
+    let kick = Notify::default();
+    let max_packet = shared.broker.borrow().settings().max_packet_size;
+    let read_loop = async {
+        let mut buf = vec![0u8; READ_BYTES];
+        let mut partial: Vec<u8> = Vec::new();
+        loop {
+            let n = reader.read_some(&mut buf).await?;
+            if n == 0 {
+                return Err("closed by the remote".to_owned());
+            }
+            let data = buf.get(..n).unwrap_or(&[]);
+            let from_partial = !partial.is_empty();
+            if from_partial {
+                partial.extend_from_slice(data);
+            }
+            let bytes: &[u8] = if from_partial { &partial } else { data };
+            let consumed = process(shared, index, link, bytes, max_packet, &was_up)?;
+            if from_partial {
+                partial.drain(..consumed.min(partial.len()));
+            } else if let Some(rest) = data.get(consumed..) {
+                partial.extend_from_slice(rest);
+            }
+            shared.dispatch_wakeups();
+            kick.notify();
+        }
+    };
+    let write_loop = async {
+        let mut out = Vec::new();
+        loop {
+            let deadline = {
+                let now = Instant::now();
+                let mut link = link.borrow_mut();
+                link.handle_timeout(now).map_err(|e| e.to_string())?;
+                let mut broker = shared.broker.borrow_mut();
+                if let Some((queue, journal)) = broker.bridge_queue(index) {
+                    link.poll_transmit(now, queue, journal)
+                        .map_err(|e| e.to_string())?;
+                }
+                link.swap_output(&mut out);
+                link.poll_timeout()
+            };
+            if !out.is_empty() {
+                writer.write_all_flush(&out).await?;
+                out.clear();
+                continue;
+            }
+            let timer = async {
+                match deadline {
+                    Some(at) => {
+                        Timer::at(at).await;
+                    }
+                    None => future::pending::<()>().await,
+                }
+            };
+            future::or(kick.notified(), future::or(notify.notified(), timer)).await;
+        }
+    };
+    let result: Result<(), String> = future::or(read_loop, write_loop).await;
+    Err(Failure {
+        was_up: was_up.get(),
+        why: result.err().unwrap_or_default(),
+    })
+}
+
+/// Decodes and handles every whole packet in `bytes`; returns how many
+/// bytes were used.
+fn process(
+    shared: &Shared,
+    index: usize,
+    link: &RefCell<Link>,
+    bytes: &[u8],
+    max_packet: usize,
+    was_up: &Cell<bool>,
+) -> Result<usize, String> {
+    let mut link = link.borrow_mut();
+    let mut broker = shared.broker.borrow_mut();
+    let version = link.settings().protocol;
+    let mut consumed = 0;
+    let mut events = Vec::new();
+    let now = Instant::now();
+    while let Some(rest) = bytes.get(consumed..).filter(|r| !r.is_empty()) {
+        let packet = match codec::decode(rest, version, max_packet) {
+            Ok(Decoded::Packet(packet, used)) => {
+                consumed += used;
+                packet
+            }
+            Ok(Decoded::Incomplete) => break,
+            Err(e) => return Err(format!("undecodable bytes from the remote: {e}")),
+        };
+        let Some((queue, journal)) = broker.bridge_queue(index) else {
+            return Err("no such bridge".to_owned());
+        };
+        link.handle_packet(now, packet, queue, journal, &mut events)
+            .map_err(|e| e.to_string())?;
+        for event in events.drain(..) {
+            match event {
+                LinkEvent::Up { session_present } => {
+                    was_up.set(true);
+                    if let Some(c) = broker.bridge_config(index) {
+                        info!(
+                            "bridge {}: connected (session present: {session_present})",
+                            c.name
+                        );
+                    }
+                    broker.handle_bridge_state(now, index, true);
+                }
+                LinkEvent::Publish { body, qos, retain } => {
+                    broker.handle_bridge_publish(now, index, &body, qos, retain);
+                }
+            }
+        }
+    }
+    Ok(consumed)
+}

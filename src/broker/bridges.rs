@@ -1,0 +1,371 @@
+//! The broker's side of bridges (SPEC §5): which local publishes go into
+//! which bridge's uplink queue, routing what comes down a bridge, the link
+//! state notifications, and the server side of loop prevention.
+//!
+//! Invariants: a message that came down bridge N is never queued for
+//! bridge N (with `both` rules too); a connection that announced itself as
+//! a bridge (protocol level | 0x80, 3.x) never gets its own publishes back.
+//! QoS 0 messages are only queued while the link is up (they are not kept
+//! for an outage, as in mosquitto); QoS ≥ 1 always are, up to the caps.
+
+use super::connections::ConnId;
+use super::sessions::SessionId;
+use super::Broker;
+
+#[cfg(feature = "bridge")]
+pub use enabled::{BridgeCounters, Bridges};
+
+impl Broker {
+    /// The publisher to keep out of a fan-out: a bridge connection never
+    /// receives its own publishes back (mosquitto's `try_private`).
+    pub(super) fn echo_guard(&self, publisher: Option<ConnId>) -> Option<ConnId> {
+        publisher.filter(|&c| self.connections.get(c).is_some_and(|c| c.bridge))
+    }
+
+    pub(super) fn is_echo(&self, session: SessionId, guard: Option<ConnId>) -> bool {
+        guard.is_some() && self.sessions.get(session).and_then(|s| s.connection) == guard
+    }
+}
+
+#[cfg(not(feature = "bridge"))]
+impl Broker {
+    pub(super) fn forward_to_bridges(
+        &mut self,
+        _now: std::time::Instant,
+        _body: &crate::codec::PublishBody,
+        _qos: crate::codec::QoS,
+        _retain: bool,
+    ) {
+    }
+}
+
+#[cfg(feature = "bridge")]
+mod enabled {
+    use std::time::Instant;
+
+    use log::{info, warn};
+
+    use crate::bridge::{
+        default_client_id, default_notification_topic, BridgeQueue, LinkSettings, NoJournal,
+        QueueJournal, QueuedMessage, Rules,
+    };
+    use crate::codec::{ProtocolVersion, PublishBody, QoS};
+    use crate::config::bridge::BridgeProtocol;
+    use crate::config::BridgeConfig;
+    use crate::logging::{RateLimitedLog, DEFAULT_LOG_INTERVAL};
+    use crate::topic::validate_topic_name;
+
+    use super::super::Broker;
+
+    /// Per-bridge counters.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct BridgeCounters {
+        /// Messages queued for the remote.
+        pub queued: u64,
+        /// Oldest entries dropped past `bridge_max_queued_*`.
+        pub dropped_queue_full: u64,
+        /// QoS 0 messages not sent because the link was down.
+        pub dropped_qos0_link_down: u64,
+        /// Messages from the remote routed locally.
+        pub received: u64,
+        /// Messages from the remote dropped (topic invalid here).
+        pub dropped_inbound: u64,
+    }
+
+    struct Slot {
+        config: BridgeConfig,
+        client_id: String,
+        notification_topic: Option<String>,
+        rules: Rules,
+        queue: BridgeQueue,
+        up: bool,
+        wake_listed: bool,
+        counters: BridgeCounters,
+        drop_log: RateLimitedLog,
+    }
+
+    /// Every bridge's broker-side state.
+    pub struct Bridges {
+        slots: Vec<Slot>,
+        journal: Box<dyn QueueJournal>,
+        /// The bridge whose downlink message is being routed.
+        inbound_from: Option<usize>,
+        woken: Vec<usize>,
+    }
+
+    impl Default for Bridges {
+        fn default() -> Self {
+            Bridges {
+                slots: Vec::new(),
+                journal: Box::new(NoJournal),
+                inbound_from: None,
+                woken: Vec::new(),
+            }
+        }
+    }
+
+    impl Broker {
+        /// Sets up one bridge per `connection` block; their queues start
+        /// empty (see [`Broker::restore_bridge_queue`]) and journal to
+        /// `journal`. Publishes each bridge's local state "0".
+        pub fn install_bridges(
+            &mut self,
+            now: Instant,
+            configs: &[BridgeConfig],
+            journal: Box<dyn QueueJournal>,
+        ) {
+            self.bridges.journal = journal;
+            for config in configs {
+                let client_id = config
+                    .remote_clientid
+                    .clone()
+                    .unwrap_or_else(|| default_client_id(&config.name));
+                let notification_topic = config.notifications.then(|| {
+                    config
+                        .notification_topic
+                        .clone()
+                        .unwrap_or_else(|| default_notification_topic(&client_id))
+                });
+                self.bridges.slots.push(Slot {
+                    rules: Rules::new(&config.topics),
+                    queue: BridgeQueue::new(
+                        &config.name,
+                        config.max_queued_messages,
+                        config.max_queued_bytes,
+                    ),
+                    client_id,
+                    notification_topic,
+                    config: config.clone(),
+                    up: false,
+                    wake_listed: false,
+                    counters: BridgeCounters::default(),
+                    drop_log: RateLimitedLog::new(DEFAULT_LOG_INTERVAL),
+                });
+                let index = self.bridges.slots.len() - 1;
+                self.publish_bridge_state(now, index, false);
+            }
+        }
+
+        /// Replaces the journal (the store installs its own after opening).
+        pub fn set_bridge_journal(&mut self, journal: Box<dyn QueueJournal>) {
+            self.bridges.journal = journal;
+        }
+
+        /// Seeds bridge `name`'s queue with what the store kept; false if
+        /// there is no such bridge (its entries should then be discarded).
+        pub fn restore_bridge_queue(
+            &mut self,
+            name: &str,
+            entries: Vec<(u64, QueuedMessage)>,
+        ) -> bool {
+            let Some(slot) = self
+                .bridges
+                .slots
+                .iter_mut()
+                .find(|s| s.config.name == name)
+            else {
+                return false;
+            };
+            slot.queue.restore(entries, self.bridges.journal.as_mut());
+            true
+        }
+
+        pub fn bridge_count(&self) -> usize {
+            self.bridges.slots.len()
+        }
+
+        pub fn bridge_config(&self, index: usize) -> Option<&BridgeConfig> {
+            self.bridges.slots.get(index).map(|s| &s.config)
+        }
+
+        pub fn bridge_counters(&self, index: usize) -> Option<BridgeCounters> {
+            self.bridges.slots.get(index).map(|s| s.counters)
+        }
+
+        /// The link's settings, defaults resolved.
+        pub fn bridge_link_settings(&self, index: usize, window: usize) -> Option<LinkSettings> {
+            let slot = self.bridges.slots.get(index)?;
+            let c = &slot.config;
+            Some(LinkSettings {
+                client_id: slot.client_id.clone(),
+                username: c.remote_username.clone(),
+                password: c.remote_password.as_ref().map(|p| p.as_bytes().to_vec()),
+                keepalive: c.keepalive,
+                clean_session: c.clean_session,
+                protocol: match c.protocol {
+                    BridgeProtocol::V3_1 => ProtocolVersion::V3_1,
+                    BridgeProtocol::V3_1_1 => ProtocolVersion::V3_1_1,
+                },
+                try_private: c.try_private,
+                subscriptions: slot.rules.remote_subscriptions(),
+                notification_topic: slot.notification_topic.clone(),
+                window,
+            })
+        }
+
+        /// The queue and journal of bridge `index`, for its link.
+        pub fn bridge_queue(
+            &mut self,
+            index: usize,
+        ) -> Option<(&mut BridgeQueue, &mut dyn QueueJournal)> {
+            let slot = self.bridges.slots.get_mut(index)?;
+            Some((&mut slot.queue, self.bridges.journal.as_mut()))
+        }
+
+        /// Bridges with new queue entries while up; drains the list.
+        pub fn poll_bridge_wakeups(&mut self, dst: &mut Vec<usize>) {
+            for index in self.bridges.woken.drain(..) {
+                if let Some(slot) = self.bridges.slots.get_mut(index) {
+                    slot.wake_listed = false;
+                    dst.push(index);
+                }
+            }
+        }
+
+        /// The link of bridge `index` came up or went down.
+        pub fn handle_bridge_state(&mut self, now: Instant, index: usize, up: bool) {
+            let Some(slot) = self.bridges.slots.get_mut(index) else {
+                return;
+            };
+            if slot.up == up {
+                return;
+            }
+            slot.up = up;
+            self.publish_bridge_state(now, index, up);
+        }
+
+        /// mosquitto's local notification: "1"/"0", retained, QoS 1.
+        fn publish_bridge_state(&mut self, now: Instant, index: usize, up: bool) {
+            let Some(topic) = self
+                .bridges
+                .slots
+                .get(index)
+                .and_then(|s| s.notification_topic.clone())
+            else {
+                return;
+            };
+            let payload: &[u8] = if up { b"1" } else { b"0" };
+            match PublishBody::new(&topic, payload) {
+                Ok(body) => {
+                    let before = self.bridges.inbound_from.replace(index);
+                    self.route(now, &body, QoS::AtLeastOnce, true, None);
+                    self.bridges.inbound_from = before;
+                }
+                Err(e) => warn!("bridge notification topic {topic:?}: {e}"),
+            }
+        }
+
+        /// A PUBLISH that came down bridge `index` (remote topic as sent):
+        /// remapped and routed locally, never back up the same bridge.
+        pub fn handle_bridge_publish(
+            &mut self,
+            now: Instant,
+            index: usize,
+            body: &PublishBody,
+            qos: QoS,
+            retain: bool,
+        ) {
+            let Some(slot) = self.bridges.slots.get_mut(index) else {
+                return;
+            };
+            let Some((topic, cap)) = slot.rules.inbound(body.topic()) else {
+                // The remote sent what we did not subscribe to (an
+                // overlapping filter of another session of ours).
+                slot.counters.dropped_inbound += 1;
+                return;
+            };
+            let body = if topic == body.topic() {
+                Ok(body.clone())
+            } else {
+                body.with_topic(&topic)
+            };
+            let valid = validate_topic_name(&topic, &self.settings.topics).is_ok();
+            let Some(body) = body.ok().filter(|_| valid) else {
+                slot.counters.dropped_inbound += 1;
+                let name = slot.config.name.clone();
+                if let Some(skipped) = slot.drop_log.should_log(now) {
+                    warn!("bridge {name}: dropped a message for invalid local topic {topic:?} ({skipped} more not logged)");
+                }
+                return;
+            };
+            slot.counters.received += 1;
+            self.stats.messages_received += 1;
+            self.stats.bytes_received += body.len() as u64;
+            let before = self.bridges.inbound_from.replace(index);
+            self.route(now, &body, qos.min(cap), retain, None);
+            self.bridges.inbound_from = before;
+        }
+
+        /// Called by `route` for every message: queues it for every bridge
+        /// whose `out` rules match, except the one it came down.
+        pub(in crate::broker) fn forward_to_bridges(
+            &mut self,
+            now: Instant,
+            body: &PublishBody,
+            qos: QoS,
+            retain: bool,
+        ) {
+            let from = self.bridges.inbound_from;
+            let Bridges {
+                slots,
+                journal,
+                woken,
+                ..
+            } = &mut self.bridges;
+            for (index, slot) in slots.iter_mut().enumerate() {
+                if Some(index) == from {
+                    continue;
+                }
+                let Some((topic, cap)) = slot.rules.outbound(body.topic()) else {
+                    continue;
+                };
+                let qos = qos.min(cap);
+                if qos == QoS::AtMostOnce && !slot.up {
+                    slot.counters.dropped_qos0_link_down += 1;
+                    continue;
+                }
+                let message = QueuedMessage {
+                    topic,
+                    payload: body.payload().to_vec(),
+                    qos,
+                    retain,
+                };
+                let (_, dropped) = slot.queue.push(message, journal.as_mut());
+                slot.counters.queued += 1;
+                if dropped > 0 {
+                    slot.counters.dropped_queue_full += dropped;
+                    if let Some(skipped) = slot.drop_log.should_log(now) {
+                        warn!(
+                            "bridge {}: uplink queue full ({} messages, {} bytes): dropped the oldest \
+                             ({} dropped in all, {skipped} drops not logged since the last line)",
+                            slot.config.name,
+                            slot.queue.len(),
+                            slot.queue.bytes(),
+                            slot.counters.dropped_queue_full
+                        );
+                    }
+                }
+                if slot.up && !slot.wake_listed {
+                    slot.wake_listed = true;
+                    woken.push(index);
+                }
+            }
+        }
+
+        /// Logs each link's queue at shutdown.
+        pub fn log_bridge_totals(&self) {
+            for slot in &self.bridges.slots {
+                info!(
+                    "bridge {}: {} queued, {} still in the queue, {} dropped (queue full), \
+                     {} QoS 0 not sent (link down), {} received",
+                    slot.config.name,
+                    slot.counters.queued,
+                    slot.queue.len(),
+                    slot.counters.dropped_queue_full,
+                    slot.counters.dropped_qos0_link_down,
+                    slot.counters.received
+                );
+            }
+        }
+    }
+}
