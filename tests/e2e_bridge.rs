@@ -504,3 +504,64 @@ async fn queue_survives_an_edge_restart() {
     sub.subscribe("site1/sensors/#", QoS::AtLeastOnce).await;
     collect_in_order(&mut sub, 100, scaled(Duration::from_secs(30))).await;
 }
+
+/// An edgemq cloud in sync mode is SIGKILLed mid-stream and restarted; its
+/// persistent (offline) subscriber still gets every message, in order: the
+/// cloud acknowledged only what it had on disk, and the edge resends the
+/// rest from its own queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_of_an_edgemq_cloud_in_sync_mode_loses_nothing() {
+    use common::flow::{collect_within, raw_subscribe};
+    use common::raw::{self, Connect};
+    use common::RawClient;
+
+    let mut cloud = Broker::start("persistence_sync true\nmax_queued_messages 100000\n");
+    let sub_id = common::unique_id("cloud-sub");
+    let mut sub = RawClient::connect(cloud.addr());
+    sub.send(&Connect::new(&sub_id).clean(false).to_bytes());
+    assert!(sub.read_packet(scaled(WAIT)).is_some(), "CONNACK");
+    raw_subscribe(&mut sub, 1, &[("site1/sensors/#", 1)]);
+    sub.send(&raw::disconnect());
+    assert!(sub.expect_closed(scaled(WAIT)));
+
+    let edge = Broker::start(&edge_bridge(cloud.port(), ""));
+    wait_connected(&edge, 1);
+    let publisher = MqttClient::connect(&common::unique_id("epub"), edge.port()).await;
+    let n: u32 = 2000;
+    for i in 0..n {
+        if i == 1000 {
+            cloud.restart(); // SIGKILL, then start on the same port
+        }
+        publisher
+            .publish("edge/sensors/seq", QoS::AtLeastOnce, false, i.to_string())
+            .await;
+    }
+    wait_connected(&edge, 2);
+
+    let mut sub = RawClient::connect(cloud.addr());
+    sub.send(&Connect::new(&sub_id).clean(false).to_bytes());
+    let connack = sub.read_packet(scaled(WAIT)).expect("CONNACK");
+    assert_eq!(
+        raw::parse_connack(&connack),
+        Some((true, 0)),
+        "session kept"
+    );
+    let deadline = Instant::now() + scaled(Duration::from_secs(60));
+    let mut seen = vec![false; n as usize];
+    let (mut next_new, mut duplicates) = (0u32, 0usize);
+    while next_new < n {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "only {next_new} of {n} arrived");
+        for m in collect_within(&mut sub, 1, left) {
+            let i: u32 = std::str::from_utf8(&m.payload).unwrap().parse().unwrap();
+            if seen[i as usize] {
+                duplicates += 1;
+                continue;
+            }
+            assert_eq!(i, next_new, "a new message out of order");
+            seen[i as usize] = true;
+            next_new += 1;
+        }
+    }
+    eprintln!("edgemq cloud SIGKILL: {n} messages in order, {duplicates} duplicates");
+}
