@@ -120,6 +120,27 @@ fn offline_queue_and_retained_survive_sigkill_after_autosave() {
 }
 
 #[test]
+fn queued_qos0_survives_only_with_queue_qos0_messages() {
+    let mut broker = Broker::start("queue_qos0_messages true\nautosave_interval 1\n");
+    let sub = id("q0");
+    park_subscriber(broker.addr(), &sub, "z/#", 1);
+    let (mut p, _) = connect(broker.addr(), &id("pub"), true);
+    publish(&mut p, "z/a", b"zero", 0, false, 1);
+    publish(&mut p, "z/b", b"one", 1, false, 2);
+    disconnect(p);
+    std::thread::sleep(scaled(Duration::from_millis(1600)));
+    broker.restart();
+    let (mut c, _) = connect(broker.addr(), &sub, false);
+    let got = collect(&mut c, 2);
+    assert_eq!(
+        payloads(&got),
+        vec!["zero", "one"],
+        "in order, QoS 0 included"
+    );
+    assert_eq!((got[0].qos, got[1].qos), (0, 1));
+}
+
+#[test]
 fn subscriptions_and_qos2_survive_and_a_clean_start_discards_them() {
     let mut broker = Broker::start("autosave_interval 1\n");
     let sub = id("sub2");

@@ -169,8 +169,9 @@ pub async fn serve(
     // What the closes changed (sessions offline) goes in the last flush.
     shared.dispatch_wakeups();
     if let Some(store) = shared.store.borrow_mut().take() {
+        let (flushes, errors) = (store.counters().flushes(), store.counters().write_errors());
         if store.shutdown(STORE_SHUTDOWN) {
-            info!("store flushed");
+            info!("store flushed ({flushes} flushes and {errors} write errors in this run)");
         } else {
             warn!("the store did not finish its last flush in time");
         }
