@@ -549,5 +549,5 @@ fn publish(
 }
 
 #[cfg(test)]
-#[path = "link_tests.rs"]
+#[path = "link/tests.rs"]
 mod tests;
