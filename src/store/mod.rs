@@ -30,6 +30,10 @@ pub use writer::Event;
 use encode::Write;
 use writer::{Command, Writer};
 
+/// Batches queued for the writer at most; one batch is what one piece of
+/// broker work produced (a read of packets, a sweep).
+const MAX_PENDING_BATCHES: usize = 1024;
+
 /// What the store needs from the configuration.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
@@ -150,7 +154,9 @@ impl Store {
 
     /// Starts the writer thread; flush reports arrive on the receiver.
     pub fn start(self) -> std::io::Result<(StoreHandle, smol::channel::Receiver<Event>)> {
-        let (commands, receiver) = mpsc::channel();
+        // Bounded: when the disk cannot keep up, the event loop waits on
+        // `apply` (back-pressure) instead of buffering without limit.
+        let (commands, receiver) = mpsc::sync_channel(MAX_PENDING_BATCHES);
         let (events, events_rx) = smol::channel::unbounded();
         let counters = Arc::new(StoreCounters::default());
         let writer = Writer {
@@ -178,7 +184,7 @@ impl Store {
 
 /// The event loop's handle on the writer thread.
 pub struct StoreHandle {
-    commands: mpsc::Sender<Command>,
+    commands: mpsc::SyncSender<Command>,
     thread: Option<std::thread::JoinHandle<()>>,
     counters: Arc<StoreCounters>,
     max_store_bytes: u64,
