@@ -14,7 +14,7 @@ use edgemq::codec::{
 use crate::wire::{self, Incoming};
 
 /// Read buffer: big enough for hundreds of small messages per `read`.
-const READ_BUFFER: usize = 256 * 1024;
+pub const READ_BUFFER: usize = 256 * 1024;
 
 /// Keepalive the generator announces: longer than any scenario, so no
 /// broker disconnects an idle bench client and none needs PINGREQs.
@@ -34,6 +34,17 @@ fn bad(what: &str) -> io::Error {
 impl Client {
     /// TCP connect, CONNECT with a clean session, wait for CONNACK 0.
     pub fn connect(addr: SocketAddr, client_id: &str, buffer: usize) -> io::Result<Client> {
+        Client::connect_with(addr, client_id, buffer, true)
+    }
+
+    /// `connect`, with a persistent session when `clean` is false (so the
+    /// broker stores what it queues for this client).
+    pub fn connect_with(
+        addr: SocketAddr,
+        client_id: &str,
+        buffer: usize,
+        clean: bool,
+    ) -> io::Result<Client> {
         let stream = TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
         let mut client = Client {
@@ -45,7 +56,7 @@ impl Client {
         let connect = Connect {
             protocol: ProtocolVersion::V3_1_1,
             bridge: false,
-            clean_start: true,
+            clean_start: clean,
             keep_alive: KEEP_ALIVE_S,
             client_id: client_id.to_string(),
             will: None,

@@ -36,6 +36,10 @@ pub struct Args {
     /// unacknowledged QoS 1/2 messages per publisher (default 20)
     #[argh(option, default = "20")]
     inflight: usize,
+    /// the subscriber keeps a persistent session (what the broker queues
+    /// for it is stored when persistence is on)
+    #[argh(switch)]
+    persistent: bool,
     /// stop this long after the last message once publishers are done (ms, default 2000)
     #[argh(option, default = "2000")]
     idle_ms: u64,
@@ -60,6 +64,7 @@ pub fn run(common: &Common, args: &Args) -> std::io::Result<String> {
         subscribers: 1,
         filter: "bench/in/#".into(),
         sub_qos: args.sub_qos.unwrap_or(args.qos),
+        persistent: args.persistent,
         idle: Duration::from_millis(args.idle_ms),
         latency: false,
         warmup: 0,
@@ -70,6 +75,7 @@ pub fn run(common: &Common, args: &Args) -> std::io::Result<String> {
     json.int("count", args.count);
     json.int("size", args.size as u64);
     json.int("inflight", args.inflight as u64);
+    json.int("persistent", u64::from(args.persistent));
     let outcome = flow::run(common, &flow, &mut json)?;
     let rate = if outcome.elapsed_s > 0.0 {
         outcome.counts.distinct as f64 / outcome.elapsed_s

@@ -53,6 +53,7 @@ pub fn run(common: &Common, args: &Args) -> std::io::Result<String> {
         subscribers: args.subscribers,
         filter: "bench/out".into(),
         sub_qos: args.qos,
+        persistent: false,
         idle: Duration::from_millis(args.idle_ms),
         latency: false,
         warmup: 0,

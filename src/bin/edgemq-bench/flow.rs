@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::client::Client;
+use crate::client::{Client, READ_BUFFER};
 use crate::publisher::{self, PublisherConfig, PublisherResult};
 use crate::report::{CpuMeter, Json, PeakRss};
 use crate::subscriber::{self, SubscriberConfig, SubscriberResult};
@@ -18,6 +18,8 @@ pub struct Flow {
     pub subscribers: usize,
     pub filter: String,
     pub sub_qos: u8,
+    /// Subscribers keep a persistent session (clean session 0).
+    pub persistent: bool,
     pub idle: Duration,
     pub latency: bool,
     pub warmup: u64,
@@ -37,7 +39,9 @@ pub struct Outcome {
 pub fn run(common: &Common, flow: &Flow, json: &mut Json) -> std::io::Result<Outcome> {
     let mut subs = Vec::with_capacity(flow.subscribers);
     for i in 0..flow.subscribers {
-        let mut client = Client::open(common.addr, &common.client_id("sub", i))?;
+        let id = common.client_id("sub", i);
+        let mut client =
+            Client::connect_with(common.addr, &id, READ_BUFFER, !flow.persistent)?;
         client.subscribe(&flow.filter, flow.sub_qos)?;
         subs.push(client);
     }

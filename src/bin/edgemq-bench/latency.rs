@@ -51,6 +51,7 @@ pub fn run(common: &Common, args: &Args) -> std::io::Result<String> {
         subscribers: 1,
         filter: "bench/lat".into(),
         sub_qos: args.qos,
+        persistent: false,
         idle: Duration::from_secs(2),
         latency: true,
         warmup: args.warmup,
