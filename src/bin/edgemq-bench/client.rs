@@ -32,13 +32,8 @@ fn bad(what: &str) -> io::Error {
 }
 
 impl Client {
-    /// TCP connect, CONNECT with a clean session, wait for CONNACK 0.
-    pub fn connect(addr: SocketAddr, client_id: &str, buffer: usize) -> io::Result<Client> {
-        Client::connect_with(addr, client_id, buffer, true)
-    }
-
-    /// `connect`, with a persistent session when `clean` is false (so the
-    /// broker stores what it queues for this client).
+    /// TCP connect, CONNECT, wait for CONNACK 0; a persistent session when
+    /// `clean` is false (so the broker stores what it queues for it).
     pub fn connect_with(
         addr: SocketAddr,
         client_id: &str,
@@ -79,9 +74,9 @@ impl Client {
         }
     }
 
-    /// `connect` with the default read buffer.
+    /// A clean-session client with the default read buffer.
     pub fn open(addr: SocketAddr, client_id: &str) -> io::Result<Client> {
-        Client::connect(addr, client_id, READ_BUFFER)
+        Client::connect_with(addr, client_id, READ_BUFFER, true)
     }
 
     /// SUBSCRIBE to one filter and wait for its SUBACK; a refusal is an error.

@@ -3,19 +3,32 @@
 //! and with C subscriptions (settled each time), to give bytes per idle
 //! connection and per subscription.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+//!
+//! Handshakes run on one thread with async-io (one epoll, no thread per
+//! handshake), so the generator costs little per connection and the
+//! broker's accept path is what is measured.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::rc::Rc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use argh::FromArgs;
+use async_io::{Async, Timer};
+use edgemq::codec::{
+    self, Connect, Packet, PacketId, Properties, ProtocolVersion, QoS, Subscribe,
+    SubscriptionOptions, SubscriptionRequest,
+};
+use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
+use smol::LocalExecutor;
 
-use crate::client::Client;
 use crate::report::{rss_kib, CpuMeter, Json};
 use crate::Common;
 
-/// Read buffer per held connection: they stay idle, so small.
-const IDLE_BUFFER: usize = 4096;
+/// Longest wait for one CONNACK or SUBACK.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// C connections (and subscriptions), connect rate and broker memory
 #[derive(FromArgs)]
@@ -42,7 +55,7 @@ struct Phase {
     first_error: Option<String>,
 }
 
-pub fn run(common: &Common, args: &Args) -> std::io::Result<String> {
+pub fn run(common: &Common, args: &Args) -> io::Result<String> {
     let settle = Duration::from_millis(args.settle_ms);
     let mut json = Json::new("conns", &common.label);
     json.int("count", args.count as u64);
@@ -55,26 +68,18 @@ pub fn run(common: &Common, args: &Args) -> std::io::Result<String> {
         kib
     };
     let idle = rss(&mut json, "rss_idle_kib");
-
     let workers = args.inflight.clamp(1, args.count.max(1));
-    // Per worker: how many of its connections are subscribed, and them.
-    type Held = Mutex<(usize, Vec<(usize, Client)>)>;
-    let held: Vec<Held> = (0..workers).map(|_| Mutex::new((0, Vec::new()))).collect();
+    let held: RefCell<Vec<(usize, Async<TcpStream>)>> = RefCell::new(Vec::new());
+
     let cpu = CpuMeter::start(common.pid);
-    let connect = phase(workers, |w, next| {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        if i >= args.count || Instant::now() > common.deadline {
-            return None;
+    let connect = phase(workers, args.count, common.deadline, |i| {
+        let id = common.client_id("c", i);
+        let held = &held;
+        async move {
+            let stream = handshake(common.addr, &id).await?;
+            held.borrow_mut().push((i, stream));
+            Ok(())
         }
-        let result = Client::connect(common.addr, &common.client_id("c", i), IDLE_BUFFER)
-            .map(|c| {
-                if let Some(slot) = held.get(w) {
-                    if let Ok(mut v) = slot.lock() {
-                        v.1.push((i, c));
-                    }
-                }
-            });
-        Some(result)
     });
     cpu.stop(connect.seconds, &mut json);
     put_phase(&mut json, "connect", &connect);
@@ -86,15 +91,23 @@ pub fn run(common: &Common, args: &Args) -> std::io::Result<String> {
     }
 
     if args.subscribe {
-        let sub = phase(workers, |w, next| {
-            // Worker w subscribes the connections it opened, one per call.
-            let slot = held.get(w)?;
-            let mut held = slot.lock().ok()?;
-            let (cursor, clients) = &mut *held;
-            let (i, client) = clients.get_mut(*cursor)?;
-            *cursor += 1;
-            let _ = next;
-            Some(client.subscribe(&format!("bench/c/{i}"), 0))
+        let streams: Vec<RefCell<Option<(usize, Async<TcpStream>)>>> = held
+            .take()
+            .into_iter()
+            .map(|s| RefCell::new(Some(s)))
+            .collect();
+        let sub = phase(workers, streams.len(), common.deadline, |k| {
+            let slot = streams.get(k);
+            async move {
+                let Some((i, mut stream)) = slot.and_then(|s| s.borrow_mut().take()) else {
+                    return Err(io::ErrorKind::NotFound.into());
+                };
+                let result = subscribe(&mut stream, &format!("bench/c/{i}")).await;
+                if let Some(slot) = slot {
+                    *slot.borrow_mut() = Some((i, stream));
+                }
+                result
+            }
         });
         put_phase(&mut json, "subscribe", &sub);
         thread::sleep(settle);
@@ -107,44 +120,116 @@ pub fn run(common: &Common, args: &Args) -> std::io::Result<String> {
     json.int("lost", 0);
     json.int("duplicated", 0);
     json.int("out_of_order", 0);
-    drop(held);
     Ok(json.finish())
 }
 
-/// Runs `step` on `workers` threads until each returns `None`; counts
-/// successes and failures and times the whole.
-fn phase<F>(workers: usize, step: F) -> Phase
+/// Runs `step(0..count)` with `workers` steps in flight on this thread;
+/// counts successes and failures and times the whole.
+fn phase<'a, F, Fut>(workers: usize, count: usize, deadline: Instant, step: F) -> Phase
 where
-    F: Fn(usize, &AtomicUsize) -> Option<std::io::Result<()>> + Sync,
+    F: Fn(usize) -> Fut + 'a,
+    Fut: std::future::Future<Output = io::Result<()>> + 'a,
 {
-    let next = AtomicUsize::new(0);
-    let ok = AtomicUsize::new(0);
-    let failed = AtomicUsize::new(0);
-    let first_error = Mutex::new(None::<String>);
+    let next = Cell::new(0usize);
+    let ok = Cell::new(0usize);
+    let failed = Cell::new(0usize);
+    let first_error = RefCell::new(None::<String>);
+    let executor = LocalExecutor::new();
     let started = Instant::now();
-    thread::scope(|scope| {
-        for w in 0..workers {
-            let (step, next, ok, failed, first_error) = (&step, &next, &ok, &failed, &first_error);
-            scope.spawn(move || {
-                while let Some(result) = step(w, next) {
-                    match result {
-                        Ok(()) => ok.fetch_add(1, Ordering::Relaxed),
+    let step = Rc::new(step);
+    let tasks: Vec<_> = (0..workers)
+        .map(|_| {
+            let (step, next, ok, failed, first_error) =
+                (step.clone(), &next, &ok, &failed, &first_error);
+            executor.spawn(async move {
+                loop {
+                    let i = next.get();
+                    if i >= count || Instant::now() > deadline {
+                        return;
+                    }
+                    next.set(i + 1);
+                    let timed = future::or(step(i), async {
+                        Timer::after(REPLY_TIMEOUT).await;
+                        Err(io::ErrorKind::TimedOut.into())
+                    });
+                    match timed.await {
+                        Ok(()) => ok.set(ok.get() + 1),
                         Err(e) => {
-                            if let Ok(mut slot) = first_error.lock() {
-                                slot.get_or_insert_with(|| e.to_string());
-                            }
-                            failed.fetch_add(1, Ordering::Relaxed)
+                            first_error.borrow_mut().get_or_insert_with(|| e.to_string());
+                            failed.set(failed.get() + 1);
                         }
-                    };
+                    }
                 }
-            });
+            })
+        })
+        .collect();
+    async_io::block_on(executor.run(async {
+        for task in tasks {
+            task.await;
         }
-    });
+    }));
     Phase {
-        ok: ok.into_inner(),
-        failed: failed.into_inner(),
+        ok: ok.get(),
+        failed: failed.get(),
         seconds: started.elapsed().as_secs_f64(),
-        first_error: first_error.into_inner().ok().flatten(),
+        first_error: first_error.take(),
+    }
+}
+
+fn encode(packet: &Packet) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    codec::encode(packet, ProtocolVersion::V3_1_1, &mut out)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{e:?}")))?;
+    Ok(out)
+}
+
+/// TCP connect, CONNECT (clean session), CONNACK 0.
+async fn handshake(addr: SocketAddr, client_id: &str) -> io::Result<Async<TcpStream>> {
+    let mut stream = Async::<TcpStream>::connect(addr).await?;
+    let connect = Connect {
+        protocol: ProtocolVersion::V3_1_1,
+        bridge: false,
+        clean_start: true,
+        keep_alive: 600,
+        client_id: client_id.to_string(),
+        will: None,
+        username: None,
+        password: None,
+        properties: Properties::default(),
+    };
+    stream.write_all(&encode(&Packet::Connect(Box::new(connect)))?).await?;
+    // CONNACK in 3.1.1: 20 02 flags code.
+    let mut connack = [0u8; 4];
+    stream.read_exact(&mut connack).await?;
+    match connack {
+        [0x20, 2, _, 0] => Ok(stream),
+        other => Err(io::Error::new(
+            io::ErrorKind::ConnectionRefused,
+            format!("CONNACK {other:02x?}"),
+        )),
+    }
+}
+
+/// SUBSCRIBE to one filter at QoS 0, SUBACK granted.
+async fn subscribe(stream: &mut Async<TcpStream>, filter: &str) -> io::Result<()> {
+    let subscribe = Subscribe {
+        packet_id: PacketId::MIN,
+        requests: vec![SubscriptionRequest {
+            filter: filter.to_string(),
+            options: SubscriptionOptions {
+                qos: QoS::AtMostOnce,
+                ..SubscriptionOptions::default()
+            },
+        }],
+        properties: Properties::default(),
+    };
+    stream.write_all(&encode(&Packet::Subscribe(subscribe))?).await?;
+    // SUBACK in 3.1.1 for one filter: 90 03 id id code.
+    let mut suback = [0u8; 5];
+    stream.read_exact(&mut suback).await?;
+    match suback {
+        [0x90, 3, _, _, code] if code < 0x80 => Ok(()),
+        other => Err(io::Error::other(format!("SUBACK {other:02x?}"))),
     }
 }
 
