@@ -116,7 +116,11 @@ impl Client {
     }
 
     /// Reads until `done` returns true for a packet, within `limit`.
-    fn wait(&mut self, limit: Duration, mut done: impl FnMut(Incoming<'_>) -> bool) -> io::Result<()> {
+    fn wait(
+        &mut self,
+        limit: Duration,
+        mut done: impl FnMut(Incoming<'_>) -> bool,
+    ) -> io::Result<()> {
         self.stream.set_read_timeout(Some(limit))?;
         let mut finished = false;
         while !finished {

@@ -24,8 +24,11 @@ use edgemq::codec::{
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 use smol::LocalExecutor;
 
-use crate::report::{rss_kib, CpuMeter, Json};
+use crate::report::{cpu_seconds, rss_kib, CpuMeter, Json};
 use crate::Common;
+
+/// An open connection and the index it was opened as.
+type Held = (usize, Async<TcpStream>);
 
 /// Longest wait for one CONNACK or SUBACK.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -69,7 +72,7 @@ pub fn run(common: &Common, args: &Args) -> io::Result<String> {
     };
     let idle = rss(&mut json, "rss_idle_kib");
     let workers = args.inflight.clamp(1, args.count.max(1));
-    let held: RefCell<Vec<(usize, Async<TcpStream>)>> = RefCell::new(Vec::new());
+    let held: RefCell<Vec<Held>> = RefCell::new(Vec::new());
 
     let cpu = CpuMeter::start(common.pid);
     let connect = phase(workers, args.count, common.deadline, |i| {
@@ -82,6 +85,15 @@ pub fn run(common: &Common, args: &Args) -> io::Result<String> {
         }
     });
     cpu.stop(connect.seconds, &mut json);
+    // The broker's own cost per accepted client, independent of whether the
+    // generator or the kernel's loopback handshake limited the rate.
+    let broker_cpu_after = common.pid.and_then(|p| cpu_seconds(&p.to_string()));
+    if let (Some(a), Some(b)) = (cpu.broker_start(), broker_cpu_after) {
+        json.float(
+            "broker_us_per_conn",
+            (b - a) * 1e6 / connect.ok.max(1) as f64,
+        );
+    }
     put_phase(&mut json, "connect", &connect);
     thread::sleep(settle);
     let with_conns = rss(&mut json, "rss_conns_kib");
@@ -91,7 +103,7 @@ pub fn run(common: &Common, args: &Args) -> io::Result<String> {
     }
 
     if args.subscribe {
-        let streams: Vec<RefCell<Option<(usize, Async<TcpStream>)>>> = held
+        let streams: Vec<RefCell<Option<Held>>> = held
             .take()
             .into_iter()
             .map(|s| RefCell::new(Some(s)))
@@ -155,7 +167,9 @@ where
                     match timed.await {
                         Ok(()) => ok.set(ok.get() + 1),
                         Err(e) => {
-                            first_error.borrow_mut().get_or_insert_with(|| e.to_string());
+                            first_error
+                                .borrow_mut()
+                                .get_or_insert_with(|| e.to_string());
                             failed.set(failed.get() + 1);
                         }
                     }
@@ -197,7 +211,9 @@ async fn handshake(addr: SocketAddr, client_id: &str) -> io::Result<Async<TcpStr
         password: None,
         properties: Properties::default(),
     };
-    stream.write_all(&encode(&Packet::Connect(Box::new(connect)))?).await?;
+    stream
+        .write_all(&encode(&Packet::Connect(Box::new(connect)))?)
+        .await?;
     // CONNACK in 3.1.1: 20 02 flags code.
     let mut connack = [0u8; 4];
     stream.read_exact(&mut connack).await?;
@@ -223,7 +239,9 @@ async fn subscribe(stream: &mut Async<TcpStream>, filter: &str) -> io::Result<()
         }],
         properties: Properties::default(),
     };
-    stream.write_all(&encode(&Packet::Subscribe(subscribe))?).await?;
+    stream
+        .write_all(&encode(&Packet::Subscribe(subscribe))?)
+        .await?;
     // SUBACK in 3.1.1 for one filter: 90 03 id id code.
     let mut suback = [0u8; 5];
     stream.read_exact(&mut suback).await?;

@@ -40,8 +40,7 @@ pub fn run(common: &Common, flow: &Flow, json: &mut Json) -> std::io::Result<Out
     let mut subs = Vec::with_capacity(flow.subscribers);
     for i in 0..flow.subscribers {
         let id = common.client_id("sub", i);
-        let mut client =
-            Client::connect_with(common.addr, &id, READ_BUFFER, !flow.persistent)?;
+        let mut client = Client::connect_with(common.addr, &id, READ_BUFFER, !flow.persistent)?;
         client.subscribe(&flow.filter, flow.sub_qos)?;
         subs.push(client);
     }

@@ -52,7 +52,11 @@ impl Window {
     /// A free packet id; callers keep `open` below 65,535.
     fn take(&mut self) -> u16 {
         loop {
-            self.next = if self.next == u16::MAX { 1 } else { self.next + 1 };
+            self.next = if self.next == u16::MAX {
+                1
+            } else {
+                self.next + 1
+            };
             if let Some(slot) = self.busy.get_mut(usize::from(self.next)) {
                 if !*slot {
                     *slot = true;
@@ -186,7 +190,10 @@ fn publish_all(
         }
     }
     if unexpected > 0 {
-        eprintln!("publisher {}: {unexpected} unexpected acknowledgements", cfg.id);
+        eprintln!(
+            "publisher {}: {unexpected} unexpected acknowledgements",
+            cfg.id
+        );
     }
     Ok(())
 }

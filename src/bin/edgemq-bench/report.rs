@@ -57,6 +57,11 @@ impl CpuMeter {
         }
     }
 
+    /// The broker's CPU seconds when the meter started.
+    pub fn broker_start(&self) -> Option<f64> {
+        self.broker_start
+    }
+
     /// (broker, generator) CPU as a percentage of one core over `wall_s`.
     pub fn stop(&self, wall_s: f64, json: &mut Json) {
         let pct = |start: Option<f64>, now: Option<f64>| match (start, now) {

@@ -19,11 +19,18 @@ pub enum Incoming<'a> {
         payload: &'a [u8],
     },
     /// PUBACK (4), PUBREC (5), PUBREL (6), PUBCOMP (7) with their packet id.
-    Ack { kind: u8, packet_id: u16 },
+    Ack {
+        kind: u8,
+        packet_id: u16,
+    },
     /// CONNACK's return code.
-    ConnAck { code: u8 },
+    ConnAck {
+        code: u8,
+    },
     /// SUBACK's first return code.
-    SubAck { code: u8 },
+    SubAck {
+        code: u8,
+    },
     Other,
 }
 
