@@ -256,7 +256,10 @@ impl ConnectionTask {
             drop(broker);
             // Room in the outbox may let this connection be read again.
         }
-        if self.pending.is_empty() && self.pending.capacity() > 16 {
+        if self.pending.is_empty() && self.pending.capacity() > 0 {
+            // An idle connection holds no frame queue either: even four
+            // slots are ~300 bytes, a third of what mosquitto spends on a
+            // whole idle client (measured with 10k clients, issue 6).
             self.pending = VecDeque::new();
         }
         result

@@ -1,0 +1,267 @@
+//! Connections: open C clients with H handshakes in flight, optionally one
+//! subscription each, and read the broker's RSS idle, with C connections,
+//! and with C subscriptions (settled each time), to give bytes per idle
+//! connection and per subscription.
+
+//!
+//! Handshakes run on one thread with async-io (one epoll, no thread per
+//! handshake), so the generator costs little per connection and the
+//! broker's accept path is what is measured.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::rc::Rc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use argh::FromArgs;
+use async_io::{Async, Timer};
+use edgemq::codec::{
+    self, Connect, Packet, PacketId, Properties, ProtocolVersion, QoS, Subscribe,
+    SubscriptionOptions, SubscriptionRequest,
+};
+use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
+use smol::LocalExecutor;
+
+use crate::report::{cpu_seconds, rss_kib, CpuMeter, Json};
+use crate::Common;
+
+/// An open connection and the index it was opened as.
+type Held = (usize, Async<TcpStream>);
+
+/// Longest wait for one CONNACK or SUBACK.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// C connections (and subscriptions), connect rate and broker memory
+#[derive(FromArgs)]
+#[argh(subcommand, name = "conns")]
+pub struct Args {
+    /// connections (default 10000)
+    #[argh(option, default = "10_000")]
+    count: usize,
+    /// handshakes in flight (default 64)
+    #[argh(option, default = "64")]
+    inflight: usize,
+    /// also subscribe each connection to its own topic
+    #[argh(switch)]
+    subscribe: bool,
+    /// wait before each RSS reading, in ms (default 1000)
+    #[argh(option, default = "1000")]
+    settle_ms: u64,
+}
+
+struct Phase {
+    ok: usize,
+    failed: usize,
+    seconds: f64,
+    first_error: Option<String>,
+}
+
+pub fn run(common: &Common, args: &Args) -> io::Result<String> {
+    let settle = Duration::from_millis(args.settle_ms);
+    let mut json = Json::new("conns", &common.label);
+    json.int("count", args.count as u64);
+    json.int("inflight", args.inflight as u64);
+    let rss = |json: &mut Json, key: &str| -> Option<u64> {
+        let kib = common.pid.and_then(rss_kib);
+        if let Some(kib) = kib {
+            json.int(key, kib);
+        }
+        kib
+    };
+    let idle = rss(&mut json, "rss_idle_kib");
+    let workers = args.inflight.clamp(1, args.count.max(1));
+    let held: RefCell<Vec<Held>> = RefCell::new(Vec::new());
+
+    let cpu = CpuMeter::start(common.pid);
+    let connect = phase(workers, args.count, common.deadline, |i| {
+        let id = common.client_id("c", i);
+        let held = &held;
+        async move {
+            let stream = handshake(common.addr, &id).await?;
+            held.borrow_mut().push((i, stream));
+            Ok(())
+        }
+    });
+    cpu.stop(connect.seconds, &mut json);
+    // The broker's own cost per accepted client, independent of whether the
+    // generator or the kernel's loopback handshake limited the rate.
+    let broker_cpu_after = common.pid.and_then(|p| cpu_seconds(&p.to_string()));
+    if let (Some(a), Some(b)) = (cpu.broker_start(), broker_cpu_after) {
+        json.float(
+            "broker_us_per_conn",
+            (b - a) * 1e6 / connect.ok.max(1) as f64,
+        );
+    }
+    put_phase(&mut json, "connect", &connect);
+    thread::sleep(settle);
+    let with_conns = rss(&mut json, "rss_conns_kib");
+    if let (Some(a), Some(b)) = (idle, with_conns) {
+        let per = b.saturating_sub(a).saturating_mul(1024) / connect.ok.max(1) as u64;
+        json.int("bytes_per_conn", per);
+    }
+
+    if args.subscribe {
+        let streams: Vec<RefCell<Option<Held>>> = held
+            .take()
+            .into_iter()
+            .map(|s| RefCell::new(Some(s)))
+            .collect();
+        let sub = phase(workers, streams.len(), common.deadline, |k| {
+            let slot = streams.get(k);
+            async move {
+                let Some((i, mut stream)) = slot.and_then(|s| s.borrow_mut().take()) else {
+                    return Err(io::ErrorKind::NotFound.into());
+                };
+                let result = subscribe(&mut stream, &format!("bench/c/{i}")).await;
+                if let Some(slot) = slot {
+                    *slot.borrow_mut() = Some((i, stream));
+                }
+                result
+            }
+        });
+        put_phase(&mut json, "subscribe", &sub);
+        thread::sleep(settle);
+        let with_subs = rss(&mut json, "rss_subs_kib");
+        if let (Some(a), Some(b)) = (with_conns, with_subs) {
+            let per = b.saturating_sub(a).saturating_mul(1024) / sub.ok.max(1) as u64;
+            json.int("bytes_per_sub", per);
+        }
+    }
+    json.int("lost", 0);
+    json.int("duplicated", 0);
+    json.int("out_of_order", 0);
+    Ok(json.finish())
+}
+
+/// Runs `step(0..count)` with `workers` steps in flight on this thread;
+/// counts successes and failures and times the whole.
+fn phase<'a, F, Fut>(workers: usize, count: usize, deadline: Instant, step: F) -> Phase
+where
+    F: Fn(usize) -> Fut + 'a,
+    Fut: std::future::Future<Output = io::Result<()>> + 'a,
+{
+    let next = Cell::new(0usize);
+    let ok = Cell::new(0usize);
+    let failed = Cell::new(0usize);
+    let first_error = RefCell::new(None::<String>);
+    let executor = LocalExecutor::new();
+    let started = Instant::now();
+    let step = Rc::new(step);
+    let tasks: Vec<_> = (0..workers)
+        .map(|_| {
+            let (step, next, ok, failed, first_error) =
+                (step.clone(), &next, &ok, &failed, &first_error);
+            executor.spawn(async move {
+                loop {
+                    let i = next.get();
+                    if i >= count || Instant::now() > deadline {
+                        return;
+                    }
+                    next.set(i + 1);
+                    let timed = future::or(step(i), async {
+                        Timer::after(REPLY_TIMEOUT).await;
+                        Err(io::ErrorKind::TimedOut.into())
+                    });
+                    match timed.await {
+                        Ok(()) => ok.set(ok.get() + 1),
+                        Err(e) => {
+                            first_error
+                                .borrow_mut()
+                                .get_or_insert_with(|| e.to_string());
+                            failed.set(failed.get() + 1);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    async_io::block_on(executor.run(async {
+        for task in tasks {
+            task.await;
+        }
+    }));
+    Phase {
+        ok: ok.get(),
+        failed: failed.get(),
+        seconds: started.elapsed().as_secs_f64(),
+        first_error: first_error.take(),
+    }
+}
+
+fn encode(packet: &Packet) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    codec::encode(packet, ProtocolVersion::V3_1_1, &mut out)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{e:?}")))?;
+    Ok(out)
+}
+
+/// TCP connect, CONNECT (clean session), CONNACK 0.
+async fn handshake(addr: SocketAddr, client_id: &str) -> io::Result<Async<TcpStream>> {
+    let mut stream = Async::<TcpStream>::connect(addr).await?;
+    let connect = Connect {
+        protocol: ProtocolVersion::V3_1_1,
+        bridge: false,
+        clean_start: true,
+        keep_alive: 600,
+        client_id: client_id.to_string(),
+        will: None,
+        username: None,
+        password: None,
+        properties: Properties::default(),
+    };
+    stream
+        .write_all(&encode(&Packet::Connect(Box::new(connect)))?)
+        .await?;
+    // CONNACK in 3.1.1: 20 02 flags code.
+    let mut connack = [0u8; 4];
+    stream.read_exact(&mut connack).await?;
+    match connack {
+        [0x20, 2, _, 0] => Ok(stream),
+        other => Err(io::Error::new(
+            io::ErrorKind::ConnectionRefused,
+            format!("CONNACK {other:02x?}"),
+        )),
+    }
+}
+
+/// SUBSCRIBE to one filter at QoS 0, SUBACK granted.
+async fn subscribe(stream: &mut Async<TcpStream>, filter: &str) -> io::Result<()> {
+    let subscribe = Subscribe {
+        packet_id: PacketId::MIN,
+        requests: vec![SubscriptionRequest {
+            filter: filter.to_string(),
+            options: SubscriptionOptions {
+                qos: QoS::AtMostOnce,
+                ..SubscriptionOptions::default()
+            },
+        }],
+        properties: Properties::default(),
+    };
+    stream
+        .write_all(&encode(&Packet::Subscribe(subscribe))?)
+        .await?;
+    // SUBACK in 3.1.1 for one filter: 90 03 id id code.
+    let mut suback = [0u8; 5];
+    stream.read_exact(&mut suback).await?;
+    match suback {
+        [0x90, 3, _, _, code] if code < 0x80 => Ok(()),
+        other => Err(io::Error::other(format!("SUBACK {other:02x?}"))),
+    }
+}
+
+fn put_phase(json: &mut Json, name: &str, phase: &Phase) {
+    json.int(&format!("{name}_ok"), phase.ok as u64);
+    json.int(&format!("{name}_failed"), phase.failed as u64);
+    json.float(&format!("{name}_s"), phase.seconds);
+    let rate = if phase.seconds > 0.0 {
+        phase.ok as f64 / phase.seconds
+    } else {
+        0.0
+    };
+    json.float(&format!("{name}_per_s"), rate);
+    if let Some(e) = &phase.first_error {
+        json.text(&format!("{name}_error"), e);
+    }
+}

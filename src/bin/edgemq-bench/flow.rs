@@ -1,0 +1,137 @@
+//! The machinery fan-in, fan-out and latency share: connect P publishers
+//! and S subscribers, subscribe, release everyone at once, join, and sum
+//! what the subscribers saw against what the publishers sent.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::client::{Client, READ_BUFFER};
+use crate::publisher::{self, PublisherConfig, PublisherResult};
+use crate::report::{CpuMeter, Json, PeakRss};
+use crate::subscriber::{self, SubscriberConfig, SubscriberResult};
+use crate::tracker::Counts;
+use crate::Common;
+
+pub struct Flow {
+    pub publishers: Vec<PublisherConfig>,
+    pub subscribers: usize,
+    pub filter: String,
+    pub sub_qos: u8,
+    /// Subscribers keep a persistent session (clean session 0).
+    pub persistent: bool,
+    pub idle: Duration,
+    pub latency: bool,
+    pub warmup: u64,
+}
+
+pub struct Outcome {
+    pub counts: Counts,
+    /// From the release of the publishers to the last message received.
+    pub elapsed_s: f64,
+    /// The slowest publisher's time to send (and have acknowledged) all.
+    pub publish_s: f64,
+    pub sent: u64,
+    pub latencies_ns: Vec<u64>,
+    pub errors: Vec<String>,
+}
+
+pub fn run(common: &Common, flow: &Flow, json: &mut Json) -> std::io::Result<Outcome> {
+    let mut subs = Vec::with_capacity(flow.subscribers);
+    for i in 0..flow.subscribers {
+        let id = common.client_id("sub", i);
+        let mut client = Client::connect_with(common.addr, &id, READ_BUFFER, !flow.persistent)?;
+        client.subscribe(&flow.filter, flow.sub_qos)?;
+        subs.push(client);
+    }
+    let mut pubs = Vec::with_capacity(flow.publishers.len());
+    for (i, _) in flow.publishers.iter().enumerate() {
+        pubs.push(Client::open(common.addr, &common.client_id("pub", i))?);
+    }
+    let per_publisher = flow.publishers.iter().map(|p| p.count).max().unwrap_or(0);
+    let sub_cfg = SubscriberConfig {
+        publishers: flow.publishers.len(),
+        per_publisher,
+        idle: flow.idle,
+        deadline: common.deadline,
+        latency: flow.latency,
+        warmup: flow.warmup,
+    };
+    let done = AtomicBool::new(false);
+    let peak = PeakRss::start(common.pid);
+    let cpu = CpuMeter::start(common.pid);
+    let started = Instant::now();
+    let (pub_results, sub_results) = thread::scope(|scope| {
+        let sub_threads: Vec<_> = subs
+            .into_iter()
+            .map(|c| {
+                let (cfg, done) = (&sub_cfg, &done);
+                scope.spawn(move || subscriber::run(c, cfg, done, common.epoch))
+            })
+            .collect();
+        let pub_threads: Vec<_> = pubs
+            .into_iter()
+            .zip(&flow.publishers)
+            .map(|(c, cfg)| scope.spawn(move || publisher::run(c, cfg, common.epoch)))
+            .collect();
+        let pub_results: Vec<PublisherResult> = pub_threads
+            .into_iter()
+            .map(|t| t.join().unwrap_or_default())
+            .collect();
+        done.store(true, Ordering::Release);
+        let sub_results: Vec<Option<SubscriberResult>> =
+            sub_threads.into_iter().map(|t| t.join().ok()).collect();
+        (pub_results, sub_results)
+    });
+    let wall = started.elapsed().as_secs_f64();
+    cpu.stop(wall, json);
+    peak.stop(json);
+
+    let sent_per: Vec<u64> = pub_results.iter().map(|p| p.sent).collect();
+    let mut outcome = Outcome {
+        counts: Counts::default(),
+        elapsed_s: 0.0,
+        publish_s: pub_results
+            .iter()
+            .map(|p| p.elapsed.as_secs_f64())
+            .fold(0.0, f64::max),
+        sent: sent_per.iter().sum(),
+        latencies_ns: Vec::new(),
+        errors: pub_results.iter().filter_map(|p| p.error.clone()).collect(),
+    };
+    let mut last_rx = None::<Instant>;
+    for sub in sub_results {
+        let Some(mut sub) = sub else {
+            outcome.errors.push("a subscriber thread panicked".into());
+            continue;
+        };
+        outcome.counts.add(sub.tracker.counts(&sent_per));
+        if sub.tracker.foreign > 0 {
+            outcome
+                .errors
+                .push(format!("{} foreign messages", sub.tracker.foreign));
+        }
+        last_rx = last_rx.max(sub.last_rx);
+        outcome.latencies_ns.append(&mut sub.latencies_ns);
+        if let Some(e) = sub.error {
+            outcome.errors.push(e);
+        }
+    }
+    outcome.elapsed_s = last_rx.map_or(0.0, |t| t.duration_since(started).as_secs_f64());
+    Ok(outcome)
+}
+
+/// The counters every message scenario prints.
+pub fn put_counts(json: &mut Json, outcome: &Outcome) {
+    json.int("sent", outcome.sent);
+    json.int("received", outcome.counts.received);
+    json.int("lost", outcome.counts.lost);
+    json.int("duplicated", outcome.counts.duplicated);
+    json.int("out_of_order", outcome.counts.out_of_order);
+    json.float("elapsed_s", outcome.elapsed_s);
+    json.float("publish_s", outcome.publish_s);
+    json.int("errors", outcome.errors.len() as u64);
+    if let Some(first) = outcome.errors.first() {
+        json.text("first_error", first);
+    }
+}

@@ -1,0 +1,122 @@
+//! `edgemq-bench`: the load generator behind the side-by-side comparison
+//! (tests/bench/compare.sh). It speaks plain MQTT 3.1.1 to any broker and
+//! prints one JSON line per scenario run.
+//!
+//! Not part of firmware images: packaging builds `--bin edgemq` only. It
+//! adds no dependency the broker does not already have.
+//!
+//! Built to stay out of the way of the broker it measures: one thread per
+//! client (blocking sockets, no cross-thread wake-ups), reused buffers,
+//! many messages per `write`, incoming bytes parsed in bulk without an
+//! allocation per message. Each result line carries the generator's own CPU
+//! use next to the broker's, so a run shows which side was the limit.
+
+#![forbid(unsafe_code)]
+
+mod client;
+mod conns;
+mod fanin;
+mod fanout;
+mod flow;
+mod latency;
+mod payload;
+mod publisher;
+mod report;
+mod subscriber;
+mod tracker;
+mod wire;
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use argh::FromArgs;
+
+/// Load generator for MQTT brokers: connection count and memory, fan-in,
+/// fan-out and latency. Prints one JSON line per run.
+#[derive(FromArgs)]
+struct Args {
+    /// broker address (default 127.0.0.1)
+    #[argh(option, default = "IpAddr::from([127, 0, 0, 1])")]
+    host: IpAddr,
+    /// broker port (default 1883)
+    #[argh(option, default = "1883")]
+    port: u16,
+    /// broker process id, for its RSS and CPU from /proc
+    #[argh(option)]
+    pid: Option<u32>,
+    /// name of the broker in the JSON line (default "broker")
+    #[argh(option, default = "String::from(\"broker\")")]
+    label: String,
+    /// give up on a run after this many seconds (default 120)
+    #[argh(option, default = "120")]
+    timeout: u64,
+    #[argh(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum Scenario {
+    Conns(conns::Args),
+    Fanin(fanin::Args),
+    Fanout(fanout::Args),
+    Latency(latency::Args),
+}
+
+/// What every scenario gets from the top-level options.
+pub struct Common {
+    pub addr: SocketAddr,
+    pub pid: Option<u32>,
+    pub label: String,
+    pub deadline: Instant,
+    /// The run's clock origin: message timestamps count from here.
+    pub epoch: Instant,
+    /// Tells this run's client ids from another run's.
+    pub run_id: u32,
+}
+
+impl Common {
+    pub fn client_id(&self, role: &str, index: usize) -> String {
+        format!("bench-{}-{role}{index}", self.run_id)
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Args = argh::from_env();
+    let now = Instant::now();
+    let common = Common {
+        addr: SocketAddr::new(args.host, args.port),
+        pid: args.pid,
+        label: args.label,
+        deadline: now + Duration::from_secs(args.timeout),
+        epoch: now,
+        run_id: std::process::id(),
+    };
+    let result = match &args.scenario {
+        Scenario::Conns(a) => conns::run(&common, a),
+        Scenario::Fanin(a) => fanin::run(&common, a),
+        Scenario::Fanout(a) => fanout::run(&common, a),
+        Scenario::Latency(a) => latency::run(&common, a),
+    };
+    match result {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("edgemq-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Parses a QoS argument.
+fn parse_qos(value: &str) -> Result<u8, String> {
+    match value {
+        "0" => Ok(0),
+        "1" => Ok(1),
+        "2" => Ok(2),
+        _ => Err("QoS must be 0, 1 or 2".into()),
+    }
+}

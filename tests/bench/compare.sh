@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# edgemq side by side with mosquitto and rumqttd on this machine (issue 6).
+#
+#   tests/bench/compare.sh                 5 rounds, persistence off and on
+#   tests/bench/compare.sh --quick         1 round, small counts (development)
+#   tests/bench/compare.sh --rounds 7 --persistence off
+#
+# Installs what is missing (Debian's mosquitto via apt-get; rumqttd 0.20.0
+# via `cargo install` into the cache dir, ~4 minutes once), builds edgemq in
+# the release profile we ship and edgemq-bench, then runs every scenario
+# against each broker interleaved (A B C A B C ...), each broker started
+# fresh for each scenario, all on 127.0.0.1. Prints Markdown tables of
+# medians and edgemq/peer ratios with the issue's floors, and keeps the raw
+# JSON lines in the output directory.
+#
+# Environment: CARGO_TARGET_DIR, BENCH_CACHE (default ~/.cache/edgemq-bench),
+# BENCH_OUT (default a new directory under /tmp), BENCH_PORT (default 18830).
+set -euo pipefail
+
+ROUNDS=5
+PERSISTENCE=both
+QUICK=0
+while [ $# -gt 0 ]; do
+    case $1 in
+    --quick) QUICK=1 ROUNDS=1 ;;
+    --rounds) ROUNDS=$2; shift ;;
+    --persistence) PERSISTENCE=$2; shift ;; # off | on | both
+    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    *) echo "compare: unknown argument $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+case $PERSISTENCE in off | on | both) ;; *) echo "compare: --persistence off|on|both" >&2; exit 2 ;; esac
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+CACHE=${BENCH_CACHE:-$HOME/.cache/edgemq-bench}
+OUT=${BENCH_OUT:-$(mktemp -d /tmp/edgemq-bench.XXXXXX)}
+PORT=${BENCH_PORT:-18830}
+mkdir -p "$OUT" "$CACHE"
+# shellcheck source=tests/bench/brokers.sh
+. "$HERE/brokers.sh"
+
+# Scenario sizes: the issue's, or small ones for --quick.
+if [ "$QUICK" = 1 ]; then
+    CONNS=2000 FANIN=20000 FANOUT=2000 LAT_S=2
+else
+    CONNS=10000 FANIN=100000 FANOUT=10000 LAT_S=5
+fi
+BENCH_MAX_CONNS=$((CONNS + 100))
+
+# 10k connections need 10k descriptors in the generator and in each broker
+# (the limit is per process; both inherit it from here).
+want_fds=$((CONNS + 1000))
+hard=$(ulimit -Hn)
+if [ "$hard" != unlimited ] && [ "$hard" -lt "$want_fds" ]; then
+    echo "compare: the hard limit of open files is $hard; $want_fds needed (raise it in limits.conf)" >&2
+    exit 1
+fi
+ulimit -n "$want_fds"
+
+SUDO=
+[ "$(id -u)" = 0 ] || SUDO=sudo
+
+# --- tools -------------------------------------------------------------
+MOSQUITTO_BIN=$(command -v mosquitto || true)
+[ -n "$MOSQUITTO_BIN" ] || MOSQUITTO_BIN=$(ls /usr/sbin/mosquitto 2>/dev/null || true)
+if [ -z "$MOSQUITTO_BIN" ]; then
+    echo "compare: installing Debian's mosquitto" >&2
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mosquitto >/dev/null
+    MOSQUITTO_BIN=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+fi
+RUMQTTD_BIN=$CACHE/rumqttd/bin/rumqttd
+if [ ! -x "$RUMQTTD_BIN" ]; then
+    echo "compare: building rumqttd 0.20.0 into $CACHE/rumqttd (about 4 minutes)" >&2
+    # Not --locked: its lock file pins a crate that no longer compiles.
+    cargo install rumqttd --version 0.20.0 --root "$CACHE/rumqttd" >"$CACHE/install.log" 2>&1 ||
+        { tail -20 "$CACHE/install.log" >&2; exit 1; }
+fi
+echo "compare: building edgemq (release) and edgemq-bench" >&2
+(cd "$ROOT" && cargo build -q --release --bin edgemq && cargo build -q --profile bench-gen --bin edgemq-bench)
+EDGEMQ_BIN=$TARGET/release/edgemq
+BENCH=$TARGET/bench-gen/edgemq-bench
+
+BROKER_PID=
+trap 'stop_broker' EXIT INT TERM
+
+# run_one TAG NAME PORT PERSIST ARGS...: fresh broker, one scenario, one line.
+run_one() {
+    local tag=$1 name=$2 port=$3 persist=$4 line
+    shift 4
+    if ! start_broker "$name" "$port" "$persist" "$OUT"; then
+        return 0
+    fi
+    if line=$("$BENCH" --port "$port" --pid "$BROKER_PID" --label "$name" --timeout 180 "$@" 2>>"$OUT/bench.err"); then
+        printf '%s\t%s\t%s\n' "$tag" "$name" "$line" >>"$RESULTS"
+        echo "  $tag $name: $line" | cut -c1-220 >&2
+    else
+        echo "  $tag $name: failed (see $OUT/bench.err)" >&2
+    fi
+    stop_broker
+}
+
+# run_all PERSIST BROKERS...: every scenario, rounds × brokers interleaved.
+run_all() {
+    local persist=$1 round tag name i
+    shift
+    local scenarios
+    if [ "$persist" = off ]; then
+        scenarios="conns fanin0 fanin1 fanout latency"
+    else
+        scenarios="conns fanin1"
+    fi
+    for round in $(seq 1 "$ROUNDS"); do
+        echo "compare: persistence $persist, round $round of $ROUNDS" >&2
+        for tag in $scenarios; do
+            i=0
+            for name in "$@"; do
+                i=$((i + 1))
+                local port=$((PORT + i))
+                case $tag in
+                conns) run_one "$tag" "$name" "$port" "$persist" conns --count "$CONNS" --subscribe ;;
+                fanin0) run_one "$tag" "$name" "$port" "$persist" fanin --count "$FANIN" --qos 0 ;;
+                fanin1)
+                    local extra=
+                    [ "$persist" = on ] && extra=--persistent
+                    run_one "$tag" "$name" "$port" "$persist" fanin --count "$FANIN" --qos 1 $extra
+                    ;;
+                fanout) run_one "$tag" "$name" "$port" "$persist" fanout --count "$FANOUT" --subscribers 100 ;;
+                latency) run_one "$tag" "$name" "$port" "$persist" latency --rate 10000 --seconds "$LAT_S" ;;
+                esac
+            done
+        done
+    done
+}
+
+machine() {
+    local cpu
+    cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
+    echo "$(nproc) cores ($cpu), $(free -g | awk '/Mem:/ {print $2}') GiB, Linux $(uname -r);" \
+        "mosquitto $("$MOSQUITTO_BIN" -h 2>/dev/null | head -1 | awk '{print $3}'), rumqttd 0.20.0," \
+        "edgemq $(cd "$ROOT" && git rev-parse --short HEAD); $ROUNDS rounds, medians"
+}
+
+off_fanin1=
+if [ "$PERSISTENCE" != on ]; then
+    RESULTS=$OUT/results-off.tsv
+    : >"$RESULTS"
+    run_all off edgemq mosquitto rumqttd
+    echo
+    echo "### Persistence off — $(machine)"
+    echo
+    awk -v brokers="edgemq mosquitto rumqttd" -v metrics="$HERE/metrics-off.txt" \
+        -f "$HERE/table.awk" "$HERE/metrics-off.txt" "$RESULTS" | tee "$OUT/table-off.md"
+    off_fanin1=$(awk -F'\t' '$1 == "fanin1" && $2 == "edgemq"' "$RESULTS" |
+        grep -o '"msg_per_s":[0-9.]*' | cut -d: -f2 | sort -n |
+        awk '{v[NR] = $1} END {if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}')
+fi
+if [ "$PERSISTENCE" != off ]; then
+    RESULTS=$OUT/results-on.tsv
+    : >"$RESULTS"
+    run_all on edgemq edgemq-sync mosquitto
+    echo
+    echo "### Persistence on (edgemq batched, edgemq sync, mosquitto persistence true) — $(machine)"
+    echo
+    awk -v brokers="edgemq edgemq-sync mosquitto" -v metrics="$HERE/metrics-on.txt" \
+        -v off_fanin1="$off_fanin1" \
+        -f "$HERE/table.awk" "$HERE/metrics-on.txt" "$RESULTS" | tee "$OUT/table-on.md"
+fi
+echo
+echo "raw results and broker logs: $OUT" >&2
