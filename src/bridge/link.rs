@@ -23,6 +23,19 @@ use crate::codec::{
 
 use super::queue::{BridgeQueue, QueueJournal};
 
+/// The packet id of the SUBSCRIBE for `in` rules; messages never use it.
+const SUBSCRIBE_PID: PacketId = PacketId::MIN;
+
+/// A queued message's packet id follows from its sequence number, so that
+/// after a restart of the edge it goes out under the id it had before: a
+/// remote still holding a QoS 2 exchange for that id (PUBREC sent, PUBREL
+/// awaited) recognises it instead of delivering it twice — and never
+/// mistakes a new message for it [MQTT-4.3.3-2].
+fn packet_id_for(seq: u64) -> PacketId {
+    let id = 2 + seq % (u64::from(u16::MAX) - 1);
+    PacketId::new(u16::try_from(id).unwrap_or(u16::MAX)).unwrap_or(PacketId::MIN)
+}
+
 /// How long the remote has to answer CONNECT.
 const CONNACK_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -132,7 +145,6 @@ pub struct Link {
     by_pid: HashMap<u16, u64>,
     /// The next queue seq to consider sending.
     cursor: u64,
-    next_pid: PacketId,
     /// The SUBSCRIBE awaiting its SUBACK.
     subscribe_pid: Option<PacketId>,
     resend_pending: bool,
@@ -154,7 +166,6 @@ impl Link {
             inflight: BTreeMap::new(),
             by_pid: HashMap::new(),
             cursor: 0,
-            next_pid: PacketId::MIN,
             subscribe_pid: None,
             resend_pending: false,
             last_sent: now,
@@ -241,17 +252,6 @@ impl Link {
         Ok(())
     }
 
-    fn allocate_pid(&mut self) -> PacketId {
-        // At most `window` + 1 ids are in use, far below 65535: this ends.
-        loop {
-            let pid = self.next_pid;
-            self.next_pid = pid.next();
-            if !self.by_pid.contains_key(&pid.get()) && Some(pid) != self.subscribe_pid {
-                return pid;
-            }
-        }
-    }
-
     /// One packet from the remote.
     pub fn handle_packet(
         &mut self,
@@ -304,7 +304,7 @@ impl Link {
 
     fn after_connack(&mut self, now: Instant) -> Result<(), LinkError> {
         if !self.settings.subscriptions.is_empty() {
-            let pid = self.allocate_pid();
+            let pid = SUBSCRIBE_PID;
             let requests = self
                 .settings
                 .subscriptions
@@ -446,6 +446,12 @@ impl Link {
             let Some((seq, message)) = queue.first_from(self.cursor) else {
                 break;
             };
+            if message.qos != QoS::AtMostOnce && self.by_pid.contains_key(&packet_id_for(seq).get())
+            {
+                // A message 65,534 entries older still holds this id:
+                // wait for its acknowledgement.
+                break;
+            }
             self.cursor = seq.saturating_add(1);
             let qos = message.qos;
             let body = PublishBody::new(&message.topic, &message.payload)?;
@@ -457,7 +463,7 @@ impl Link {
                 )?;
                 queue.remove(seq, journal);
             } else {
-                let pid = self.allocate_pid();
+                let pid = packet_id_for(seq);
                 self.write(
                     &Packet::Publish(publish(body, qos, retain, false, Some(pid))),
                     now,

@@ -340,3 +340,41 @@ fn no_connack_times_out() {
         Err(LinkError::ConnAckTimeout)
     );
 }
+
+#[test]
+fn packet_ids_follow_sequence_numbers_across_a_restart() {
+    let now = Instant::now();
+    let mut s = settings(8);
+    s.notification_topic = None;
+    // Before the restart: three QoS 2 messages go out.
+    let mut link = Link::new(s.clone(), now);
+    let mut q = queue_with(3, QoS::ExactlyOnce);
+    let first = up(&mut link, &mut q, now);
+    let Some(Packet::Subscribe(sub)) = first.iter().find(|p| matches!(p, Packet::Subscribe(_)))
+    else {
+        panic!("a SUBSCRIBE after CONNACK")
+    };
+    link.poll_transmit(now, &mut q, &mut NoJournal).unwrap();
+    let before = publishes(&written(&mut link));
+    assert!(
+        before.iter().all(|p| p.2 != sub.packet_id.get()),
+        "SUBSCRIBE's id is its own"
+    );
+
+    // After it (a new Link, the queue restored from the store): the same
+    // messages carry the same ids, so the remote's QoS 2 state matches.
+    let mut restored = BridgeQueue::new("cloud", 100, 1 << 20);
+    restored.restore(
+        q.iter()
+            .map(|(seq, m)| (seq, m.clone()))
+            .collect::<Vec<_>>(),
+        &mut NoJournal,
+    );
+    let mut link = Link::new(s, now);
+    up(&mut link, &mut restored, now);
+    link.poll_transmit(now, &mut restored, &mut NoJournal)
+        .unwrap();
+    let after = publishes(&written(&mut link));
+    let ids = |v: &[(String, bool, u16)]| v.iter().map(|p| (p.0.clone(), p.2)).collect::<Vec<_>>();
+    assert_eq!(ids(&after), ids(&before));
+}
