@@ -348,6 +348,11 @@ async fn drain_rate_after_an_outage() {
 /// A CA, a server certificate for localhost / 127.0.0.1 and a client
 /// certificate, all P-256, made by openssl in `dir`.
 fn make_certs(dir: &std::path::Path) {
+    make_certs_for(dir, "DNS:localhost,IP:127.0.0.1");
+}
+
+/// A CA, a server certificate for `san` and a client certificate, in `dir`.
+fn make_certs_for(dir: &std::path::Path, san: &str) {
     use std::os::unix::fs::PermissionsExt;
     let run = |args: &[&str]| {
         let out = std::process::Command::new("openssl")
@@ -361,11 +366,7 @@ fn make_certs(dir: &std::path::Path) {
             String::from_utf8_lossy(&out.stderr)
         );
     };
-    std::fs::write(
-        dir.join("san.cnf"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    )
-    .unwrap();
+    std::fs::write(dir.join("san.cnf"), format!("subjectAltName={san}\n")).unwrap();
     run(&[
         "ecparam",
         "-name",
@@ -388,7 +389,13 @@ fn make_certs(dir: &std::path::Path) {
         "-out",
         "ca.pem",
     ]);
-    for (name, cn) in [("server", "localhost"), ("client", "edge-1")] {
+    // The server's CN is its first DNS name (embedded-tls also accepts the
+    // CN when the SANs do not match).
+    let server_cn = san
+        .split(',')
+        .find_map(|n| n.strip_prefix("DNS:"))
+        .unwrap_or("localhost");
+    for (name, cn) in [("server", server_cn), ("client", "edge-1")] {
         run(&[
             "ecparam",
             "-name",
@@ -564,4 +571,44 @@ async fn sigkill_of_an_edgemq_cloud_in_sync_mode_loses_nothing() {
         }
     }
     eprintln!("edgemq cloud SIGKILL: {n} messages in order, {duplicates} duplicates");
+}
+
+/// The bridge refuses a server whose certificate another CA signed, and one
+/// whose certificate names another host: it keeps retrying, never sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_refuses_an_untrusted_or_misnamed_server() {
+    let ours = tempfile::tempdir().unwrap();
+    make_certs(ours.path());
+    let theirs = tempfile::tempdir().unwrap();
+    make_certs_for(theirs.path(), "DNS:cloud.example");
+    let (o, t) = (ours.path().display(), theirs.path().display());
+    let cases = [
+        // Right name, but signed by a CA the edge does not trust.
+        (
+            format!("cafile {o}/ca.pem\ncertfile {o}/server.pem\nkeyfile {o}/server.key\n"),
+            format!("{t}/ca.pem"),
+        ),
+        // Trusted CA, but the certificate is for cloud.example.
+        (
+            format!("cafile {t}/ca.pem\ncertfile {t}/server.pem\nkeyfile {t}/server.key\n"),
+            format!("{t}/ca.pem"),
+        ),
+    ];
+    for (listener_tls, trusted) in cases {
+        let cloud = Cloud::start(&listener_tls);
+        let conf = edge_bridge(cloud.port(), &format!("bridge_cafile {trusted}\n"))
+            .replace("address 127.0.0.1:", "address localhost:");
+        let edge = Broker::start(&conf);
+        assert!(
+            edge.wait_for_log("cannot connect to localhost", scaled(WAIT)),
+            "no refusal logged:\n{}",
+            edge.log()
+        );
+        assert!(
+            !edge.wait_for_log("bridge cloud: connected", Duration::from_secs(3)),
+            "connected to a server it must not trust:\n{}",
+            edge.log()
+        );
+        assert!(!cloud.log().contains("site1/"), "{}", cloud.log());
+    }
 }
