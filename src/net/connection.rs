@@ -107,7 +107,12 @@ impl ConnectionTask {
                 }
                 match self.read_once(stream) {
                     ReadOutcome::Data => {
-                        // Let other connections run between batches.
+                        // Answer first (acknowledgements, the messages a
+                        // freed window lets out), then let other
+                        // connections run between batches.
+                        if self.flush(stream).is_err() {
+                            return;
+                        }
                         future::yield_now().await;
                         continue;
                     }
