@@ -12,4 +12,5 @@ pub mod config;
 pub mod logging;
 pub mod net;
 pub mod session;
+pub mod systemd;
 pub mod topic;

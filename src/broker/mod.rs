@@ -13,6 +13,7 @@ mod close;
 mod connect;
 mod connections;
 mod publish;
+pub mod reload;
 mod retained;
 mod sessions;
 mod settings;
