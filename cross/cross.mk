@@ -66,7 +66,7 @@ $(1); rc=$$?; \
 cp $(TARGET_DIR)/.Cargo.lock.cross Cargo.lock; exit $$rc
 endef
 
-.PHONY: cross cross-all cross-test cross-deps cross-check-target size rootfs \
+.PHONY: systemd-verify rootfs-check cross cross-all cross-test cross-deps cross-check-target size rootfs \
         cross-deps-rust cross-deps-zig cross-deps-qemu cross-sled-patch
 
 cross-check-target:
@@ -91,7 +91,8 @@ cross-test: cross-check-target deps check-test-tools cross-deps-rust cross-deps-
 	@mkdir -p $(TARGET_DIR)
 	@echo "cross-test: $(TRIPLE) under $(QEMU) with $$(rustup run $(CROSS_CARGO_TC) rustc -V)"
 	@$(call with_lock_kept,$(CROSS_ENV) EDGEMQ_RUNNER=$(QEMU) \
-	  $(CARGO_ZIGBUILD) test --target $(TRIPLE) $(CROSS_TEST_BUILD_STD) $(CROSS_PATCH) \
+	  $(CARGO_ZIGBUILD) test --profile cross-test --no-fail-fast --target $(TRIPLE) \
+	  $(CROSS_TEST_BUILD_STD) $(CROSS_PATCH) \
 	  --config 'target.$(TRIPLE).runner="$(QEMU)"' $(CROSS_TEST_ARGS) \
 	  -- --test-threads=$(CROSS_TEST_THREADS))
 
@@ -109,7 +110,7 @@ cross-deps-rust: cross-check-target
 ifneq ($(IS_STD_BUILD),)
 	@if ! rustup run $(NIGHTLY) rustc -V >/dev/null 2>&1; then \
 	  echo "$(TRIPLE) builds std from source: installing the $(NIGHTLY) toolchain"; \
-	  rustup toolchain install $(NIGHTLY) --profile minimal --component rust-src || { \
+	  rustup toolchain install $(NIGHTLY) --profile minimal --component rust-src --no-self-update || { \
 	    echo "error: $(TRIPLE) needs a nightly Rust toolchain with rust-src (for -Zbuild-std);" >&2; \
 	    echo "       'rustup toolchain install $(NIGHTLY) --component rust-src' failed here." >&2; exit 1; }; \
 	fi
@@ -162,7 +163,7 @@ size:
 # init script, the router config and the sysupgrade keep list.
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 ROOTFS_TAR = $(TARGET_DIR)/$(TRIPLE)/edgemq-rootfs-$(VERSION)-$(TRIPLE).tar.gz
-rootfs: cross
+rootfs: rootfs-check cross
 	@rm -rf $(TARGET_DIR)/$(TRIPLE)/rootfs && mkdir -p $(TARGET_DIR)/$(TRIPLE)/rootfs/usr/bin
 	@cp -R rootfs/. $(TARGET_DIR)/$(TRIPLE)/rootfs/
 	@cp $(TARGET_DIR)/$(TRIPLE)/release/$(BIN) $(TARGET_DIR)/$(TRIPLE)/rootfs/usr/bin/$(BIN)
@@ -173,3 +174,23 @@ rootfs: cross
 	@tar -C $(TARGET_DIR)/$(TRIPLE)/rootfs --owner=0 --group=0 --numeric-owner --sort=name \
 	  -czf $(ROOTFS_TAR) .
 	@echo "rootfs: $(ROOTFS_TAR)"; tar -tvzf $(ROOTFS_TAR)
+
+# The init script must parse with a POSIX shell (OpenWrt's is busybox ash).
+rootfs-check:
+	sh -n rootfs/etc/init.d/edgemq
+	@if command -v busybox >/dev/null 2>&1; then busybox sh -n rootfs/etc/init.d/edgemq; fi
+
+# `systemd-analyze verify` of the unit, against the native release binary
+# (it checks that ExecStart exists; the debug build will do). Its warnings
+# exit 0: any output fails.
+systemd-verify: build
+	@command -v systemd-analyze >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null 2>&1 || { echo "error: no systemd-analyze (package systemd)" >&2; exit 1; }; \
+	  if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then $(SUDO) apt-get update; fi; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends systemd; }
+	@rm -rf $(TARGET_DIR)/systemd-verify && mkdir -p $(TARGET_DIR)/systemd-verify
+	@sed 's|/usr/bin/$(BIN)|$(abspath $(TARGET_DIR))/debug/$(BIN)|' systemd/edgemq.service \
+	  > $(TARGET_DIR)/systemd-verify/edgemq.service
+	@out=$$(systemd-analyze verify $(TARGET_DIR)/systemd-verify/edgemq.service 2>&1); rc=$$?; \
+	  if [ $$rc -ne 0 ] || [ -n "$$out" ]; then echo "$$out" >&2; echo "systemd-verify: FAILED" >&2; exit 1; fi; \
+	  echo "systemd-analyze verify systemd/edgemq.service: OK ($$(systemd-analyze --version | head -n 1))"
