@@ -80,12 +80,8 @@ fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
             break;
         }
     };
-    let served = async_io::block_on(executor.run(net::serve(
-        &executor,
-        broker,
-        &config.listeners,
-        control,
-    )));
+    let served =
+        async_io::block_on(executor.run(net::serve(&executor, broker, &config.listeners, control)));
     match served {
         Ok(stats) => {
             // The drop lines are rate-limited; the totals are said here.

@@ -37,7 +37,11 @@ fn reload_with(broker: &Broker, key: &str, line: &str, wait_for: &str) {
 
 fn connected(broker: &Broker, id: &str) -> RawClient {
     let mut client = RawClient::connect(broker.addr());
-    assert_eq!(client.handshake(&raw::connect(id)), Some(0), "CONNACK for {id}");
+    assert_eq!(
+        client.handshake(&raw::connect(id)),
+        Some(0),
+        "CONNACK for {id}"
+    );
     client
 }
 
@@ -76,8 +80,18 @@ fn sighup_applies_new_limits_without_dropping_clients() {
     assert!(publish_is_accepted(&broker, "reload-p1", "a/b/c/d", &big));
     assert!(subscriber.read_packet(secs(3)).is_some(), "first delivery");
 
-    reload_with(&broker, "max_packet_size", "max_packet_size 1000", "applied max_packet_size");
-    reload_with(&broker, "max_topic_levels", "max_topic_levels 3", "applied max_topic_levels");
+    reload_with(
+        &broker,
+        "max_packet_size",
+        "max_packet_size 1000",
+        "applied max_packet_size",
+    );
+    reload_with(
+        &broker,
+        "max_topic_levels",
+        "max_topic_levels 3",
+        "applied max_topic_levels",
+    );
     still_connected(&mut subscriber);
 
     // The new limits hold for later packets.
@@ -110,7 +124,12 @@ fn a_bad_file_keeps_the_running_configuration() {
     assert!(broker.log().contains("SIGHUP"), "{}", broker.log());
     still_connected(&mut client);
     // Still 1000: the bad value did not replace it, and nothing else moved.
-    assert!(!publish_is_accepted(&broker, "reload-bad-p1", "t", &vec![b'x'; 2000]));
+    assert!(!publish_is_accepted(
+        &broker,
+        "reload-bad-p1",
+        "t",
+        &vec![b'x'; 2000]
+    ));
     assert!(publish_is_accepted(&broker, "reload-bad-p2", "t", b"ok"));
 }
 
@@ -118,7 +137,12 @@ fn a_bad_file_keeps_the_running_configuration() {
 fn restart_only_keys_are_reported_and_kept() {
     let broker = Broker::start("max_connections 50\nmax_queued_messages 10\n");
     let mut client = connected(&broker, "reload-restart");
-    reload_with(&broker, "max_connections", "max_connections 2", "needs a restart");
+    reload_with(
+        &broker,
+        "max_connections",
+        "max_connections 2",
+        "needs a restart",
+    );
     let log = broker.log();
     let line = log
         .lines()

@@ -89,7 +89,9 @@ fn ready_watchdog_and_stopping_reach_the_notify_socket() {
     let broker = start(&manager);
 
     // READY=1 is the first notification, and it means the listener accepts.
-    let first = manager.recv(scaled(Duration::from_secs(5))).expect("a first notification");
+    let first = manager
+        .recv(scaled(Duration::from_secs(5)))
+        .expect("a first notification");
     assert!(
         first.lines().any(|l| l == "READY=1"),
         "first notification {first:?}, log:\n{}",
@@ -149,7 +151,9 @@ fn abstract_notify_socket_and_no_watchdog_without_watchdog_usec() {
         .env("NOTIFY_SOCKET", &format!("@{name}"))
         .start();
     let mut buf = [0u8; 1024];
-    let len = socket.recv(&mut buf).expect("READY=1 on the abstract socket");
+    let len = socket
+        .recv(&mut buf)
+        .expect("READY=1 on the abstract socket");
     assert!(buf[..len].starts_with(b"READY=1\n"), "{:?}", &buf[..len]);
 
     // No WATCHDOG_USEC: no pings.

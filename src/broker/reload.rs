@@ -98,11 +98,36 @@ impl Broker {
         let r = &mut report;
 
         // Limits on what later packets may carry, checked per packet.
-        apply(&mut s.max_packet_size, max_packet_size, "max_packet_size", r);
-        apply(&mut s.max_client_id_length, max_client_id_length, "max_client_id_length", r);
-        apply(&mut s.topics.max_length, max_topic_length, "max_topic_length", r);
-        apply(&mut s.topics.max_levels, max_topic_levels, "max_topic_levels", r);
-        apply(&mut s.strict_identifiers, strict_identifiers, "strict_identifiers", r);
+        apply(
+            &mut s.max_packet_size,
+            max_packet_size,
+            "max_packet_size",
+            r,
+        );
+        apply(
+            &mut s.max_client_id_length,
+            max_client_id_length,
+            "max_client_id_length",
+            r,
+        );
+        apply(
+            &mut s.topics.max_length,
+            max_topic_length,
+            "max_topic_length",
+            r,
+        );
+        apply(
+            &mut s.topics.max_levels,
+            max_topic_levels,
+            "max_topic_levels",
+            r,
+        );
+        apply(
+            &mut s.strict_identifiers,
+            strict_identifiers,
+            "strict_identifiers",
+            r,
+        );
         s.topics.strict = *strict_topics;
         apply(
             &mut s.max_subscriptions_per_client,
@@ -112,8 +137,18 @@ impl Broker {
         );
         apply(&mut s.max_keepalive, max_keepalive, "max_keepalive", r);
         // Timeouts: the next sweep measures against the new values.
-        apply(&mut s.connect_timeout, connect_timeout, "connect_timeout", r);
-        apply(&mut s.backpressure_timeout, backpressure_timeout, "backpressure_timeout", r);
+        apply(
+            &mut s.connect_timeout,
+            connect_timeout,
+            "connect_timeout",
+            r,
+        );
+        apply(
+            &mut s.backpressure_timeout,
+            backpressure_timeout,
+            "backpressure_timeout",
+            r,
+        );
         apply(
             &mut s.persistent_client_expiration,
             persistent_client_expiration,
@@ -122,8 +157,18 @@ impl Broker {
         );
         apply(&mut s.memory_limit, memory_limit, "memory_limit", r);
         // Switches read at CONNECT time.
-        apply(&mut s.allow_anonymous, allow_anonymous, "allow_anonymous", r);
-        apply(&mut s.duplicate_client_id, duplicate_client_id, "duplicate_client_id", r);
+        apply(
+            &mut s.allow_anonymous,
+            allow_anonymous,
+            "allow_anonymous",
+            r,
+        );
+        apply(
+            &mut s.duplicate_client_id,
+            duplicate_client_id,
+            "duplicate_client_id",
+            r,
+        );
         apply(
             &mut s.allow_zero_length_clientid,
             allow_zero_length_clientid,
@@ -135,10 +180,25 @@ impl Broker {
         // Sized at startup: tables, per-session queues, the retained store.
         keep(&s.max_connections, max_connections, "max_connections", r);
         keep(&s.max_sessions, max_sessions, "max_sessions", r);
-        keep(&s.max_retained_messages, max_retained_messages, "max_retained_messages", r);
-        keep(&s.queue.max_inflight, max_inflight, "max_inflight_messages", r);
+        keep(
+            &s.max_retained_messages,
+            max_retained_messages,
+            "max_retained_messages",
+            r,
+        );
+        keep(
+            &s.queue.max_inflight,
+            max_inflight,
+            "max_inflight_messages",
+            r,
+        );
         keep(&s.queue.max_queued, max_queued, "max_queued_messages", r);
-        keep(&s.queue.max_outbound_bytes, max_outbound_bytes, "max_outbound_bytes", r);
+        keep(
+            &s.queue.max_outbound_bytes,
+            max_outbound_bytes,
+            "max_outbound_bytes",
+            r,
+        );
         keep(&s.queue.queue_qos0, queue_qos0, "queue_qos0_messages", r);
 
         if s.memory_limit == 0 {
@@ -154,8 +214,12 @@ impl Broker {
 pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     let mut keys = Vec::new();
     // A listener is its port and address; where it was written is not.
-    let addresses =
-        |c: &Config| -> Vec<(u16, Option<String>)> { c.listeners.iter().map(|l| (l.port, l.address.clone())).collect() };
+    let addresses = |c: &Config| -> Vec<(u16, Option<String>)> {
+        c.listeners
+            .iter()
+            .map(|l| (l.port, l.address.clone()))
+            .collect()
+    };
     if addresses(old) != addresses(new) {
         keys.push("listener");
     }
@@ -169,13 +233,22 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         old.persistence_location != new.persistence_location,
         "persistence_location",
     );
-    differs(old.autosave_interval != new.autosave_interval, "autosave_interval");
-    differs(old.persistence_sync != new.persistence_sync, "persistence_sync");
+    differs(
+        old.autosave_interval != new.autosave_interval,
+        "autosave_interval",
+    );
+    differs(
+        old.persistence_sync != new.persistence_sync,
+        "persistence_sync",
+    );
     differs(
         old.persistence_cache_bytes != new.persistence_cache_bytes,
         "persistence_cache_bytes",
     );
-    differs(old.max_store_bytes != new.max_store_bytes, "max_store_bytes");
+    differs(
+        old.max_store_bytes != new.max_store_bytes,
+        "max_store_bytes",
+    );
     differs(old.pid_file != new.pid_file, "pid_file");
     keys
 }
