@@ -3,6 +3,8 @@
 //! parse keeps the running configuration; a key that sized something at
 //! startup is reported as needing a restart and keeps its value.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 mod common;
 
 use std::time::Duration;

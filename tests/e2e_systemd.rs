@@ -5,6 +5,8 @@
 //! while the process is stopped (SIGSTOP): they come from the running event
 //! loop, not from a thread that would outlive a stall.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 mod common;
 
 use std::os::unix::net::UnixDatagram;

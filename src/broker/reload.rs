@@ -271,12 +271,21 @@ mod tests {
     #[test]
     fn limits_are_applied_and_sizes_kept() {
         let mut broker = Broker::new(Settings::default(), 1);
-        let mut new = Settings::default();
-        new.max_packet_size = 1000;
-        new.topics.max_levels = 3;
-        new.connect_timeout = Duration::from_secs(3);
-        new.max_connections = 7;
-        new.queue.max_queued = 5;
+        let defaults = Settings::default();
+        let new = Settings {
+            max_packet_size: 1000,
+            topics: TopicLimits {
+                max_levels: 3,
+                ..defaults.topics
+            },
+            connect_timeout: Duration::from_secs(3),
+            max_connections: 7,
+            queue: QueueLimits {
+                max_queued: 5,
+                ..defaults.queue
+            },
+            ..defaults.clone()
+        };
         let report = broker.apply_reload(&new);
         assert_eq!(
             report.applied,
