@@ -10,8 +10,16 @@
 #   make lint     rustfmt check + clippy (warnings are errors)
 #   make clean    remove build output
 #
-# Cross builds (aarch64, armv7, mips, mipsel; musl, static) will be added as
-# `make cross-TARGET` rules next to `release`; see cross/README.md.
+# Cross builds (static musl, size-optimised; no Docker; see cross/README.md):
+#   make cross TARGET=mips-unknown-linux-musl   -> $(TARGET_DIR)/TRIPLE/release/edgemq
+#   make cross-all        aarch64, armv7, mips and mipsel
+#   make cross-test TARGET=…   unit + end-to-end tests under qemu-user
+#   make size             size table of every cross-built edgemq (README)
+#   make rootfs TARGET=…  OpenWrt-style tarball: binary, init script, config
+#   make cross-deps TARGET=…   install what the cross build needs (run by the
+#                 rules above): rustup target or nightly rust-src, zig and
+#                 cargo-zigbuild in a venv ($(CROSS_HOME)), qemu-user
+#   TARGET may be a short name: aarch64, armv7, mips, mipsel.
 
 CARGO      ?= cargo
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),./target)
@@ -70,6 +78,7 @@ lint:
 clean:
 	$(CARGO) clean
 
+<<<<<<< HEAD
 # --- bridge tests: Debian's mosquitto broker plays the cloud (tests/e2e_bridge.rs) ---
 deps-bridge:
 	@if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then \
@@ -79,3 +88,7 @@ deps-bridge:
 	  if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then $(SUDO) apt-get update; fi; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends mosquitto; \
 	fi
+=======
+# Cross builds, cross tests under qemu-user, size table, rootfs tarball.
+include cross/cross.mk
+>>>>>>> wt-cross

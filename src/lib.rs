@@ -15,4 +15,5 @@ pub mod logging;
 pub mod net;
 pub mod session;
 pub mod store;
+pub mod systemd;
 pub mod topic;

@@ -10,6 +10,7 @@ use futures_lite::StreamExt;
 use log::{error, info, warn, LevelFilter};
 use smol::LocalExecutor;
 
+use edgemq::broker::reload::restart_only_changes;
 use edgemq::broker::{Broker, Settings};
 use edgemq::cli::{self, Action};
 use edgemq::config::Config;
@@ -92,11 +93,13 @@ fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
     });
     let executor = Rc::new(LocalExecutor::new());
     let reload_path = config_path.map(Path::to_path_buf);
-    let shutdown = async move {
+    let started_with = config.clone();
+    // The signal loop: SIGHUP reloads, SIGTERM / SIGINT end `serve`.
+    let control = move |broker: net::BrokerHandle| async move {
         let mut signals = signals;
         while let Some(Ok(signal)) = signals.next().await {
             if signal == Signal::Hup {
-                reload(reload_path.as_deref(), log_level);
+                reload(reload_path.as_deref(), log_level, &started_with, &broker);
                 continue;
             }
             info!("received {signal:?}");
@@ -108,7 +111,7 @@ fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
         broker,
         &config.listeners,
         store,
-        shutdown,
+        control,
     )));
     match served {
         Ok(stats) => {
@@ -196,25 +199,54 @@ fn open_store(config: &Config) -> Result<Option<(Recovered, net::StoreLink)>, Ex
     }
 }
 
-/// SIGHUP: re-reads the config file and applies what can change without
-/// re-sizing anything: today the log level (a `--log-level` flag still
-/// wins). A file that no longer parses is logged and the running
-/// configuration kept.
-fn reload(config_path: Option<&Path>, flag_level: Option<LevelFilter>) {
+/// SIGHUP: re-reads the config file and applies what does not size an
+/// allocation (limits, timeouts, switches, the log level — a `--log-level`
+/// flag still wins); logs what it applied and which changed keys wait for a
+/// restart. A file that no longer parses is logged and the running
+/// configuration kept. Restart-only keys are compared with the config the
+/// process started with, which is what still runs.
+fn reload(
+    config_path: Option<&Path>,
+    flag_level: Option<LevelFilter>,
+    started_with: &Config,
+    broker: &net::BrokerHandle,
+) {
     let Some(path) = config_path else {
         info!("SIGHUP: no config file to reload");
         return;
     };
-    match Config::from_file(path) {
-        Ok((config, warnings)) => {
-            for warning in &warnings {
-                warn!("{warning}");
-            }
-            let level = flag_level.unwrap_or(config.log_level);
-            logging::set_level(level);
-            info!("SIGHUP: reloaded {}: log level {level}", path.display());
+    let (config, warnings) = match Config::from_file(path) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            error!("SIGHUP: keeping the running configuration: {error}");
+            return;
         }
-        Err(error) => error!("SIGHUP: keeping the running configuration: {error}"),
+    };
+    for warning in &warnings {
+        warn!("{warning}");
+    }
+    let mut report = broker.apply_reload(&Settings::from_config(&config));
+    let level = flag_level.unwrap_or(config.log_level);
+    if level != log::max_level() {
+        logging::set_level(level);
+        report.applied.push("log_level");
+    }
+    report.merge_restart_only(restart_only_changes(started_with, &config));
+    if report.applied.is_empty() {
+        info!("SIGHUP: reloaded {}: nothing to apply", path.display());
+    } else {
+        info!(
+            "SIGHUP: reloaded {}: applied {} (log level {level})",
+            path.display(),
+            report.applied.join(", ")
+        );
+    }
+    if !report.needs_restart.is_empty() {
+        warn!(
+            "SIGHUP: {} changed in {} but needs a restart; the running values stay",
+            report.needs_restart.join(", "),
+            path.display()
+        );
     }
 }
 

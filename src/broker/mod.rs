@@ -15,6 +15,7 @@ mod connect;
 mod connections;
 mod persist;
 mod publish;
+pub mod reload;
 mod retained;
 mod sessions;
 mod settings;

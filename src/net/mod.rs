@@ -20,9 +20,11 @@ use futures_lite::future;
 use log::{info, warn};
 use smol::LocalExecutor;
 
-use crate::broker::{Broker, ConnId, OpenRefused, Stats};
+use crate::broker::reload::ReloadReport;
+use crate::broker::{Broker, ConnId, OpenRefused, Settings, Stats};
 use crate::config::ListenerConfig;
 use crate::store::{Event, StoreHandle};
+use crate::systemd::{self, Notifier};
 
 pub use listener::BindError;
 pub(crate) use notify::Notify;
@@ -102,17 +104,36 @@ impl Shared {
     }
 }
 
-/// Serves MQTT on `listeners` until `shutdown` resolves, then closes every
-/// client and returns the broker's final counters.
+/// The running broker, as the signal handler sees it: between awaits it may
+/// apply a reloaded configuration (SIGHUP).
+pub struct BrokerHandle {
+    shared: Rc<Shared>,
+}
+
+impl BrokerHandle {
+    /// Applies what can change at run time (see `Broker::apply_reload`) and
+    /// re-arms the sweep timer, whose deadlines may have moved.
+    pub fn apply_reload(&self, settings: &Settings) -> ReloadReport {
+        let report = self.shared.broker.borrow_mut().apply_reload(settings);
+        self.shared.timer.notify();
+        report
+    }
+}
+
+/// Serves MQTT on `listeners` until the future `control` builds resolves,
+/// then closes every client and returns the broker's final counters.
+/// `control` gets a [`BrokerHandle`] for reloads; it is the signal loop.
 ///
 /// A listener whose address does not exist yet is retried in the
-/// background; any other bind error fails the start.
-pub async fn serve(
+/// background; any other bind error fails the start. Under systemd
+/// (`NOTIFY_SOCKET`) READY=1 follows the binding, WATCHDOG=1 comes from a
+/// task on this executor, STOPPING=1 starts the shutdown.
+pub async fn serve<F: Future<Output = ()>>(
     executor: &Rc<LocalExecutor<'static>>,
     broker: Broker,
     listeners: &[ListenerConfig],
     store: Option<StoreLink>,
-    shutdown: impl Future<Output = ()>,
+    control: impl FnOnce(BrokerHandle) -> F,
 ) -> Result<Stats, BindError> {
     let (store_handle, store_events) = match store {
         Some(link) => (Some(link.handle), Some(link.events)),
@@ -140,8 +161,17 @@ pub async fn serve(
     let store_task = store_events.map(|events| executor.spawn(store_loop(shared.clone(), events)));
     #[cfg(feature = "bridge")]
     let bridge_tasks = crate::bridge::run::spawn_all(executor, &shared);
+    let notifier = Notifier::from_env();
+    notifier.ready("serving MQTT");
+    let watchdog_task = notifier
+        .watchdog_interval()
+        .map(|interval| executor.spawn(systemd::watchdog_loop(notifier.clone(), interval)));
 
-    shutdown.await;
+    control(BrokerHandle {
+        shared: shared.clone(),
+    })
+    .await;
+    notifier.stopping();
     info!(
         "shutting down: closing {} connections",
         shared.broker.borrow().connection_count()
@@ -176,6 +206,7 @@ pub async fn serve(
             warn!("the store did not finish its last flush in time");
         }
     }
+    drop(watchdog_task);
     let stats = shared.broker.borrow().stats().clone();
     Ok(stats)
 }

@@ -1,0 +1,214 @@
+# Cross builds for the devices edgemq runs on, included by the Makefile.
+#
+# Static musl binaries linked by zig (cargo-zigbuild): no Docker, no Debian
+# cross linkers. Tier 2 targets with a prebuilt std (aarch64) use the stable
+# toolchain; MIPS (tier 3) and armv7-musl (absent from some rustup mirrors)
+# build std from source with nightly -Zbuild-std. MIPS also needs the static
+# relocation model (static-pie MIPS binaries crash at start) and a patched
+# sled (cross/patch-sled.sh). Everything a fresh machine lacks is installed by
+# `cross-deps`, which every rule below runs first (each step skips itself
+# when already done).
+
+comma := ,
+CROSS_TARGETS := aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf \
+                 mips-unknown-linux-musl mipsel-unknown-linux-musl
+TARGET        ?= aarch64-unknown-linux-musl
+# Short names: aarch64, armv7, mips, mipsel.
+TRIPLE := $(strip $(or $(filter $(TARGET),$(CROSS_TARGETS)),$(filter $(TARGET)-unknown-linux-musl%,$(CROSS_TARGETS)),$(TARGET)))
+
+# Targets whose std is built from source, with this toolchain.
+BUILD_STD_TARGETS := armv7-unknown-linux-musleabihf mips-unknown-linux-musl mipsel-unknown-linux-musl
+MIPS_TARGETS      := mips-unknown-linux-musl mipsel-unknown-linux-musl
+NIGHTLY           ?= nightly
+
+# zig and cargo-zigbuild live in a Python venv outside the repository, shared
+# by every checkout of this user. Versions as measured (override to update).
+CROSS_HOME     ?= $(HOME)/.cache/edgemq-cross
+ZIG_VENV       := $(CROSS_HOME)/venv
+PYTHON         ?= python3
+ZIGLANG_PIP    ?= ziglang==0.17.1
+ZIGBUILD_PIP   ?= cargo-zigbuild==0.24.0
+CARGO_ZIGBUILD := $(ZIG_VENV)/bin/cargo-zigbuild
+
+# qemu-user per target (static musl binaries: no -L sysroot needed).
+QEMU_aarch64-unknown-linux-musl     := qemu-aarch64
+QEMU_armv7-unknown-linux-musleabihf := qemu-arm
+QEMU_mips-unknown-linux-musl        := qemu-mips
+QEMU_mipsel-unknown-linux-musl      := qemu-mipsel
+QEMU := $(QEMU_$(TRIPLE))
+
+# Under qemu on two shared cores the end-to-end tests run ~10x slower: the
+# harness scales its timeouts (EDGEMQ_TEST_TIME_SCALE, default 10 under a
+# runner) and fewer tests run at once.
+CROSS_TEST_THREADS ?= 2
+CROSS_TEST_ARGS    ?=
+
+# Known emulator gap, MIPS only: Debian's qemu-user 7.2 has no
+# timerfd_settime64 (o32 syscall 4411), and the async-io timers of the
+# emulated broker then never fire (a C program through the same musl falls
+# back to timerfd_settime and works; the Rust stack does not). Every test
+# that waits on a broker timer fails under qemu-mips for that reason alone;
+# they are skipped there by default, loudly. Real MIPS kernels >= 5.1 have
+# the syscall. `make cross-test TARGET=mips CROSS_TEST_SKIP=` runs them all.
+QEMU_MIPS_TIMER_TESTS := \
+  a_stuck_subscriber_becomes_lagging_and_releases_the_publisher \
+  connect_timeout_closes_a_silent_socket_after_about_a_second \
+  a_missing_listener_address_is_retried_while_others_serve \
+  sigint_closes_clients_and_exits_0 \
+  sigterm_closes_clients_and_exits_0 \
+  will_published_on_keepalive_expiry \
+  ready_watchdog_and_stopping_reach_the_notify_socket
+CROSS_TEST_SKIP ?= $(if $(filter $(TRIPLE),$(MIPS_TARGETS)),$(QEMU_MIPS_TIMER_TESTS))
+
+# Per-target flags, computed from TRIPLE.
+IS_STD_BUILD  := $(filter $(TRIPLE),$(BUILD_STD_TARGETS))
+IS_MIPS       := $(filter $(TRIPLE),$(MIPS_TARGETS))
+CROSS_CARGO_TC := $(if $(IS_STD_BUILD),$(NIGHTLY),stable)
+CROSS_RUSTFLAGS := $(if $(IS_MIPS),-C relocation-model=static) \
+                   $(if $(filter armv7-unknown-linux-musleabihf,$(TRIPLE)),-C link-self-contained=no)
+# The shipped binary needs only panic_abort; test binaries unwind.
+CROSS_BUILD_STD      := $(if $(IS_STD_BUILD),-Zbuild-std=std$(comma)panic_abort)
+CROSS_TEST_BUILD_STD := $(if $(IS_STD_BUILD),-Zbuild-std)
+SLED_PATCH_DIR := $(abspath $(TARGET_DIR))/cross-patches
+SLED_PATCHED   := $(SLED_PATCH_DIR)/sled-0.34.7
+CROSS_PATCH    := $(if $(IS_MIPS),--config 'patch.crates-io.sled.path="$(SLED_PATCHED)"')
+
+# The cargo-zigbuild command line for TRIPLE, with zig on PATH.
+CROSS_ENV = PATH="$(ZIG_VENV)/bin:$$PATH" RUSTUP_TOOLCHAIN=$(CROSS_CARGO_TC) \
+            RUSTFLAGS="$(strip $(CROSS_RUSTFLAGS))"
+# A patched sled changes Cargo.lock's sled entry: restore the committed file.
+define with_lock_kept
+cp Cargo.lock $(TARGET_DIR)/.Cargo.lock.cross; \
+$(1); rc=$$?; \
+cp $(TARGET_DIR)/.Cargo.lock.cross Cargo.lock; exit $$rc
+endef
+
+.PHONY: systemd-verify rootfs-check cross cross-all cross-test cross-deps cross-check-target size rootfs \
+        cross-deps-rust cross-deps-zig cross-deps-qemu cross-sled-patch
+
+cross-check-target:
+	@case " $(CROSS_TARGETS) " in *" $(TRIPLE) "*) ;; \
+	  *) echo "error: TARGET=$(TARGET): one of $(CROSS_TARGETS) (or aarch64, armv7, mips, mipsel)" >&2; exit 1;; esac
+
+cross: cross-check-target cross-deps-rust cross-deps-zig cross-sled-patch
+	@mkdir -p $(TARGET_DIR)
+	@echo "cross: $(TRIPLE) with $$(rustup run $(CROSS_CARGO_TC) rustc -V)"
+	@$(call with_lock_kept,$(CROSS_ENV) $(CARGO_ZIGBUILD) zigbuild --release --bin $(BIN) \
+	  --target $(TRIPLE) $(CROSS_BUILD_STD) $(CROSS_PATCH))
+	@ls -l $(TARGET_DIR)/$(TRIPLE)/release/$(BIN)
+
+cross-all:
+	@for t in $(CROSS_TARGETS); do $(MAKE) --no-print-directory cross TARGET=$$t || exit 1; done
+	@$(MAKE) --no-print-directory size
+
+# Unit, property and end-to-end tests compiled for TRIPLE and run under
+# qemu-user: cargo's target runner runs the test binaries, EDGEMQ_RUNNER the
+# broker they spawn (tests/common). mosquitto_pub/_sub stay native.
+cross-test: cross-check-target deps check-test-tools cross-deps-rust cross-deps-zig cross-deps-qemu cross-sled-patch
+	@mkdir -p $(TARGET_DIR)
+	@echo "cross-test: $(TRIPLE) under $(QEMU) with $$(rustup run $(CROSS_CARGO_TC) rustc -V)"
+	@$(if $(strip $(CROSS_TEST_SKIP)),echo "cross-test: SKIPPING $(words $(CROSS_TEST_SKIP)) timer-dependent tests (qemu-user lacks timerfd_settime64; see cross/README.md): $(strip $(CROSS_TEST_SKIP))",true)
+	@$(call with_lock_kept,$(CROSS_ENV) EDGEMQ_RUNNER=$(QEMU) \
+	  $(CARGO_ZIGBUILD) test --profile cross-test --no-fail-fast --target $(TRIPLE) \
+	  $(CROSS_TEST_BUILD_STD) $(CROSS_PATCH) \
+	  --config 'target.$(TRIPLE).runner="$(QEMU)"' $(CROSS_TEST_ARGS) \
+	  -- --test-threads=$(CROSS_TEST_THREADS) $(addprefix --skip ,$(CROSS_TEST_SKIP)))
+
+# sled 0.34.7 panics on 32-bit MIPS: build MIPS against a patched copy.
+cross-sled-patch: cross-check-target
+ifneq ($(IS_MIPS),)
+	@cross/patch-sled.sh $(SLED_PATCH_DIR) >/dev/null
+endif
+
+cross-deps: cross-check-target cross-deps-rust cross-deps-zig cross-deps-qemu
+
+# The Rust side: a prebuilt std (rustup target), or nightly + rust-src.
+cross-deps-rust: cross-check-target
+	@command -v rustup >/dev/null 2>&1 || { echo "error: cross builds need rustup (https://rustup.rs)" >&2; exit 1; }
+ifneq ($(IS_STD_BUILD),)
+	@if ! rustup run $(NIGHTLY) rustc -V >/dev/null 2>&1; then \
+	  echo "$(TRIPLE) builds std from source: installing the $(NIGHTLY) toolchain"; \
+	  rustup toolchain install $(NIGHTLY) --profile minimal --component rust-src --no-self-update || { \
+	    echo "error: $(TRIPLE) needs a nightly Rust toolchain with rust-src (for -Zbuild-std);" >&2; \
+	    echo "       'rustup toolchain install $(NIGHTLY) --component rust-src' failed here." >&2; exit 1; }; \
+	fi
+	@rustup component list --installed --toolchain $(NIGHTLY) 2>/dev/null | grep -q '^rust-src' || \
+	  rustup component add rust-src --toolchain $(NIGHTLY)
+else
+	@rustup target list --installed --toolchain stable | grep -qx '$(TRIPLE)' || \
+	  rustup target add $(TRIPLE) --toolchain stable
+endif
+
+# zig (C compiler and musl linker) and cargo-zigbuild, from PyPI, in a venv.
+cross-deps-zig:
+	@if [ ! -x $(CARGO_ZIGBUILD) ] || [ ! -x $(ZIG_VENV)/bin/python-zig ]; then \
+	  echo "installing zig and cargo-zigbuild into $(ZIG_VENV)"; \
+	  if ! $(PYTHON) -m venv $(ZIG_VENV) 2>/dev/null; then \
+	    command -v apt-get >/dev/null 2>&1 || { echo "error: '$(PYTHON) -m venv' failed; install Python's venv module" >&2; exit 1; }; \
+	    if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then $(SUDO) apt-get update; fi; \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv python3-pip; \
+	    rm -rf $(ZIG_VENV); $(PYTHON) -m venv $(ZIG_VENV) || exit 1; \
+	  fi; \
+	  $(ZIG_VENV)/bin/pip install --quiet '$(ZIGLANG_PIP)' '$(ZIGBUILD_PIP)' || exit 1; \
+	fi
+
+cross-deps-qemu: cross-check-target
+	@command -v $(QEMU) >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null 2>&1 || { echo "error: no $(QEMU); install qemu-user" >&2; exit 1; }; \
+	  if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then $(SUDO) apt-get update; fi; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends qemu-user; }
+
+# Size of every cross-built edgemq against its budget (issue 5): aarch64
+# 1.0 MiB without the bridge and TLS, MIPS 2.0 MiB with everything.
+SIZE_BUDGET_aarch64-unknown-linux-musl := 1048576
+SIZE_BUDGET_mips-unknown-linux-musl    := 2097152
+size:
+	@printf '%-32s %10s %9s %10s  %s\n' target bytes KiB budget status
+	@for t in $(CROSS_TARGETS); do \
+	  f=$(TARGET_DIR)/$$t/release/$(BIN); \
+	  case $$t in \
+	    aarch64-unknown-linux-musl) b=$(SIZE_BUDGET_aarch64-unknown-linux-musl);; \
+	    mips-unknown-linux-musl) b=$(SIZE_BUDGET_mips-unknown-linux-musl);; \
+	    *) b=;; esac; \
+	  if [ ! -f $$f ]; then printf '%-32s %10s %9s %10s  %s\n' $$t - - "$${b:--}" "not built (make cross TARGET=$$t)"; continue; fi; \
+	  n=$$(wc -c < $$f); st=ok; \
+	  if [ -n "$$b" ] && [ $$n -gt $$b ]; then st=OVER; fi; \
+	  [ -n "$$b" ] || st=-; \
+	  printf '%-32s %10d %9.1f %10s  %s\n' $$t $$n "$$(awk "BEGIN { print $$n / 1024 }")" "$${b:--}" $$st; \
+	done
+
+# An OpenWrt-style overlay for firmware builders: /usr/bin/edgemq, the procd
+# init script, the router config and the sysupgrade keep list.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+ROOTFS_TAR = $(TARGET_DIR)/$(TRIPLE)/edgemq-rootfs-$(VERSION)-$(TRIPLE).tar.gz
+rootfs: rootfs-check cross
+	@rm -rf $(TARGET_DIR)/$(TRIPLE)/rootfs && mkdir -p $(TARGET_DIR)/$(TRIPLE)/rootfs/usr/bin
+	@cp -R rootfs/. $(TARGET_DIR)/$(TRIPLE)/rootfs/
+	@cp $(TARGET_DIR)/$(TRIPLE)/release/$(BIN) $(TARGET_DIR)/$(TRIPLE)/rootfs/usr/bin/$(BIN)
+	@cd $(TARGET_DIR)/$(TRIPLE)/rootfs && \
+	  chmod 0755 usr/bin/$(BIN) etc/init.d/edgemq && \
+	  chmod 0644 etc/edgemq/edgemq.conf && \
+	  chmod 0644 lib/upgrade/keep.d/edgemq
+	@tar -C $(TARGET_DIR)/$(TRIPLE)/rootfs --owner=0 --group=0 --numeric-owner --sort=name \
+	  -czf $(ROOTFS_TAR) .
+	@echo "rootfs: $(ROOTFS_TAR)"; tar -tvzf $(ROOTFS_TAR)
+
+# The init script must parse with a POSIX shell (OpenWrt's is busybox ash).
+rootfs-check:
+	sh -n rootfs/etc/init.d/edgemq
+	@if command -v busybox >/dev/null 2>&1; then busybox sh -n rootfs/etc/init.d/edgemq; fi
+
+# `systemd-analyze verify` of the unit, against the native release binary
+# (it checks that ExecStart exists; the debug build will do). Its warnings
+# exit 0: any output fails.
+systemd-verify: build
+	@command -v systemd-analyze >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null 2>&1 || { echo "error: no systemd-analyze (package systemd)" >&2; exit 1; }; \
+	  if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then $(SUDO) apt-get update; fi; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends systemd; }
+	@rm -rf $(TARGET_DIR)/systemd-verify && mkdir -p $(TARGET_DIR)/systemd-verify
+	@sed 's|/usr/bin/$(BIN)|$(abspath $(TARGET_DIR))/debug/$(BIN)|' systemd/edgemq.service \
+	  > $(TARGET_DIR)/systemd-verify/edgemq.service
+	@out=$$(systemd-analyze verify $(TARGET_DIR)/systemd-verify/edgemq.service 2>&1); rc=$$?; \
+	  if [ $$rc -ne 0 ] || [ -n "$$out" ]; then echo "$$out" >&2; echo "systemd-verify: FAILED" >&2; exit 1; fi; \
+	  echo "systemd-analyze verify systemd/edgemq.service: OK ($$(systemd-analyze --version | head -n 1))"

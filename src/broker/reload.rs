@@ -1,0 +1,335 @@
+//! SIGHUP: applying a re-read configuration to the running broker.
+//!
+//! Owns the split of every setting into "applied now" and "needs a restart".
+//! The rule: a setting that only bounds or switches what later packets may
+//! do (limits, timeouts, switches) is applied; one that sized a table, a
+//! queue or a socket at startup (max_connections, max_sessions, the session
+//! queue caps, retained capacity, listeners, the store) is kept and reported.
+//!
+//! Invariants: a reload never drops a client and never changes what an
+//! existing allocation holds. Already-accepted state stays valid under the
+//! new limits (a topic subscribed under a longer limit keeps its
+//! subscription; only new packets meet the new limit). [`Broker::apply_reload`]
+//! destructures [`Settings`] without `..`: a new setting does not compile
+//! until it is classified here.
+
+use crate::config::Config;
+use crate::session::QueueLimits;
+use crate::topic::TopicLimits;
+
+use super::{Broker, Settings};
+
+/// What a reload changed, and what it left for a restart, by config key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// Keys whose new value is in force.
+    pub applied: Vec<&'static str>,
+    /// Keys whose value changed in the file but keeps its old value until
+    /// the broker restarts.
+    pub needs_restart: Vec<&'static str>,
+}
+
+impl ReloadReport {
+    /// Adds the restart-only keys that live outside [`Settings`]
+    /// (listeners, store, pid file): see [`restart_only_changes`].
+    pub fn merge_restart_only(&mut self, keys: Vec<&'static str>) {
+        self.needs_restart.extend(keys);
+    }
+}
+
+/// Applies one value when it changed and records its key.
+fn apply<T: PartialEq + Clone>(
+    current: &mut T,
+    new: &T,
+    key: &'static str,
+    report: &mut ReloadReport,
+) {
+    if current != new {
+        current.clone_from(new);
+        report.applied.push(key);
+    }
+}
+
+/// Records a changed restart-only key; the running value stays.
+fn keep<T: PartialEq>(current: &T, new: &T, key: &'static str, report: &mut ReloadReport) {
+    if current != new {
+        report.needs_restart.push(key);
+    }
+}
+
+impl Broker {
+    /// Applies the settings of a re-read config file that can change while
+    /// clients are connected, and reports the rest.
+    pub fn apply_reload(&mut self, new: &Settings) -> ReloadReport {
+        let mut report = ReloadReport::default();
+        let Settings {
+            allow_anonymous,
+            max_connections,
+            max_sessions,
+            max_packet_size,
+            queue:
+                QueueLimits {
+                    max_inflight,
+                    max_queued,
+                    max_outbound_bytes,
+                    queue_qos0,
+                },
+            backpressure_timeout,
+            persistent_client_expiration,
+            duplicate_client_id,
+            max_client_id_length,
+            strict_identifiers,
+            topics:
+                TopicLimits {
+                    max_length: max_topic_length,
+                    max_levels: max_topic_levels,
+                    // Mirrors strict_identifiers (Settings::from_config).
+                    strict: strict_topics,
+                },
+            max_subscriptions_per_client,
+            connect_timeout,
+            max_retained_messages,
+            allow_zero_length_clientid,
+            auto_id_prefix,
+            max_keepalive,
+            memory_limit,
+            // The store is opened at startup (restart_only_changes reports
+            // these keys from the config files).
+            persistence: _,
+            persistence_sync: _,
+        } = new;
+        let s = &mut self.settings;
+        let r = &mut report;
+
+        // Limits on what later packets may carry, checked per packet.
+        apply(
+            &mut s.max_packet_size,
+            max_packet_size,
+            "max_packet_size",
+            r,
+        );
+        apply(
+            &mut s.max_client_id_length,
+            max_client_id_length,
+            "max_client_id_length",
+            r,
+        );
+        apply(
+            &mut s.topics.max_length,
+            max_topic_length,
+            "max_topic_length",
+            r,
+        );
+        apply(
+            &mut s.topics.max_levels,
+            max_topic_levels,
+            "max_topic_levels",
+            r,
+        );
+        apply(
+            &mut s.strict_identifiers,
+            strict_identifiers,
+            "strict_identifiers",
+            r,
+        );
+        s.topics.strict = *strict_topics;
+        apply(
+            &mut s.max_subscriptions_per_client,
+            max_subscriptions_per_client,
+            "max_subscriptions_per_client",
+            r,
+        );
+        apply(&mut s.max_keepalive, max_keepalive, "max_keepalive", r);
+        // Timeouts: the next sweep measures against the new values.
+        apply(
+            &mut s.connect_timeout,
+            connect_timeout,
+            "connect_timeout",
+            r,
+        );
+        apply(
+            &mut s.backpressure_timeout,
+            backpressure_timeout,
+            "backpressure_timeout",
+            r,
+        );
+        apply(
+            &mut s.persistent_client_expiration,
+            persistent_client_expiration,
+            "persistent_client_expiration",
+            r,
+        );
+        apply(&mut s.memory_limit, memory_limit, "memory_limit", r);
+        // Switches read at CONNECT time.
+        apply(
+            &mut s.allow_anonymous,
+            allow_anonymous,
+            "allow_anonymous",
+            r,
+        );
+        apply(
+            &mut s.duplicate_client_id,
+            duplicate_client_id,
+            "duplicate_client_id",
+            r,
+        );
+        apply(
+            &mut s.allow_zero_length_clientid,
+            allow_zero_length_clientid,
+            "allow_zero_length_clientid",
+            r,
+        );
+        apply(&mut s.auto_id_prefix, auto_id_prefix, "auto_id_prefix", r);
+
+        // Sized at startup: tables, per-session queues, the retained store.
+        keep(&s.max_connections, max_connections, "max_connections", r);
+        keep(&s.max_sessions, max_sessions, "max_sessions", r);
+        keep(
+            &s.max_retained_messages,
+            max_retained_messages,
+            "max_retained_messages",
+            r,
+        );
+        keep(
+            &s.queue.max_inflight,
+            max_inflight,
+            "max_inflight_messages",
+            r,
+        );
+        keep(&s.queue.max_queued, max_queued, "max_queued_messages", r);
+        keep(
+            &s.queue.max_outbound_bytes,
+            max_outbound_bytes,
+            "max_outbound_bytes",
+            r,
+        );
+        keep(&s.queue.queue_qos0, queue_qos0, "queue_qos0_messages", r);
+
+        if s.memory_limit == 0 {
+            // No limit any more: nothing can be over it.
+            self.over_memory_limit = false;
+        }
+        report
+    }
+}
+
+/// Restart-only keys outside [`Settings`] whose value differs between the
+/// running config and a re-read one: listeners, the store, the pid file.
+pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    // A listener is its port and address; where it was written is not.
+    let addresses = |c: &Config| -> Vec<(u16, Option<String>)> {
+        c.listeners
+            .iter()
+            .map(|l| (l.port, l.address.clone()))
+            .collect()
+    };
+    if addresses(old) != addresses(new) {
+        keys.push("listener");
+    }
+    let mut differs = |changed: bool, key: &'static str| {
+        if changed {
+            keys.push(key);
+        }
+    };
+    differs(old.persistence != new.persistence, "persistence");
+    differs(
+        old.persistence_location != new.persistence_location,
+        "persistence_location",
+    );
+    differs(
+        old.autosave_interval != new.autosave_interval,
+        "autosave_interval",
+    );
+    differs(
+        old.persistence_sync != new.persistence_sync,
+        "persistence_sync",
+    );
+    differs(
+        old.persistence_cache_bytes != new.persistence_cache_bytes,
+        "persistence_cache_bytes",
+    );
+    differs(
+        old.max_store_bytes != new.max_store_bytes,
+        "max_store_bytes",
+    );
+    differs(old.pid_file != new.pid_file, "pid_file");
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn unchanged_settings_report_nothing() {
+        let mut broker = Broker::new(Settings::default(), 1);
+        let report = broker.apply_reload(&Settings::default());
+        assert_eq!(report, ReloadReport::default());
+    }
+
+    #[test]
+    fn limits_are_applied_and_sizes_kept() {
+        let mut broker = Broker::new(Settings::default(), 1);
+        let defaults = Settings::default();
+        let new = Settings {
+            max_packet_size: 1000,
+            topics: TopicLimits {
+                max_levels: 3,
+                ..defaults.topics
+            },
+            connect_timeout: Duration::from_secs(3),
+            max_connections: 7,
+            queue: QueueLimits {
+                max_queued: 5,
+                ..defaults.queue
+            },
+            ..defaults.clone()
+        };
+        let report = broker.apply_reload(&new);
+        assert_eq!(
+            report.applied,
+            ["max_packet_size", "max_topic_levels", "connect_timeout"]
+        );
+        assert_eq!(
+            report.needs_restart,
+            ["max_connections", "max_queued_messages"]
+        );
+        let s = broker.settings();
+        assert_eq!(s.max_packet_size, 1000);
+        assert_eq!(s.topics.max_levels, 3);
+        assert_eq!(s.connect_timeout, Duration::from_secs(3));
+        assert_eq!(s.max_connections, Settings::default().max_connections);
+        assert_eq!(s.queue.max_queued, Settings::default().queue.max_queued);
+    }
+
+    #[test]
+    fn strict_identifiers_also_switches_topic_rules() {
+        let mut broker = Broker::new(Settings::default(), 1);
+        let mut config = Config::default();
+        config.strict_identifiers = !config.strict_identifiers;
+        let report = broker.apply_reload(&Settings::from_config(&config));
+        assert_eq!(report.applied, ["strict_identifiers"]);
+        assert_eq!(broker.settings().topics.strict, config.strict_identifiers);
+    }
+
+    #[test]
+    fn listener_and_store_changes_need_a_restart() {
+        let old = Config::default();
+        let mut new = Config::default();
+        assert!(restart_only_changes(&old, &new).is_empty());
+        new.persistence_location = "/elsewhere".into();
+        new.max_store_bytes = old.max_store_bytes.wrapping_add(1);
+        if let Some(listener) = new.listeners.first_mut() {
+            listener.port = listener.port.wrapping_add(1);
+        }
+        assert_eq!(
+            restart_only_changes(&old, &new),
+            ["listener", "persistence_location", "max_store_bytes"]
+        );
+    }
+}
