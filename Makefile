@@ -78,7 +78,6 @@ lint:
 clean:
 	$(CARGO) clean
 
-<<<<<<< HEAD
 # --- bridge tests: Debian's mosquitto broker plays the cloud (tests/e2e_bridge.rs) ---
 deps-bridge:
 	@if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then \
@@ -88,7 +87,6 @@ deps-bridge:
 	  if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then $(SUDO) apt-get update; fi; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends mosquitto; \
 	fi
-=======
+
 # Cross builds, cross tests under qemu-user, size table, rootfs tarball.
 include cross/cross.mk
->>>>>>> wt-cross

@@ -71,7 +71,12 @@ CROSS_BUILD_STD      := $(if $(IS_STD_BUILD),-Zbuild-std=std$(comma)panic_abort)
 CROSS_TEST_BUILD_STD := $(if $(IS_STD_BUILD),-Zbuild-std)
 SLED_PATCH_DIR := $(abspath $(TARGET_DIR))/cross-patches
 SLED_PATCHED   := $(SLED_PATCH_DIR)/sled-0.34.7
-CROSS_PATCH    := $(if $(IS_MIPS),--config 'patch.crates-io.sled.path="$(SLED_PATCHED)"')
+POLLING_PATCHED := $(SLED_PATCH_DIR)/polling-3.11.0
+# 32-bit targets (the build-std ones): polling without timerfd, see
+# cross/patch-polling.sh.
+IS_32BIT       := $(IS_STD_BUILD)
+CROSS_PATCH    := $(if $(IS_MIPS),--config 'patch.crates-io.sled.path="$(SLED_PATCHED)"') \
+                  $(if $(IS_32BIT),--config 'patch.crates-io.polling.path="$(POLLING_PATCHED)"')
 
 # The cargo-zigbuild command line for TRIPLE, with zig on PATH.
 CROSS_ENV = PATH="$(ZIG_VENV)/bin:$$PATH" RUSTUP_TOOLCHAIN=$(CROSS_CARGO_TC) \
@@ -118,6 +123,9 @@ cross-test: cross-check-target deps check-test-tools cross-deps-rust cross-deps-
 cross-sled-patch: cross-check-target
 ifneq ($(IS_MIPS),)
 	@cross/patch-sled.sh $(SLED_PATCH_DIR) >/dev/null
+endif
+ifneq ($(IS_32BIT),)
+	@cross/patch-polling.sh $(SLED_PATCH_DIR) >/dev/null
 endif
 
 cross-deps: cross-check-target cross-deps-rust cross-deps-zig cross-deps-qemu
