@@ -214,7 +214,8 @@ impl Broker {
 }
 
 /// Restart-only keys outside [`Settings`] whose value differs between the
-/// running config and a re-read one: listeners, the store, the pid file.
+/// running config and a re-read one: listeners, the store, the pid file,
+/// the bridges.
 pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     let mut keys = Vec::new();
     // A listener is its port and address; where it was written is not.
@@ -254,6 +255,9 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         "max_store_bytes",
     );
     differs(old.pid_file != new.pid_file, "pid_file");
+    // Bridge links are started once; a changed `connection` block is taken
+    // up at the next start (reloading bridges live is future work).
+    differs(old.bridges != new.bridges, "connection (bridges)");
     keys
 }
 
