@@ -16,7 +16,6 @@ pub mod testing;
 mod writer;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -102,28 +101,42 @@ impl Trees {
     }
 }
 
-/// Counters the writer thread keeps, readable from the event loop.
+/// Counters the writer thread keeps, readable from the event loop. A
+/// mutex, not atomics: 32-bit MIPS has no 64-bit atomics, and these change
+/// once per flush at most.
 #[derive(Debug, Default)]
-pub struct StoreCounters {
-    write_errors: AtomicU64,
-    flushes: AtomicU64,
+pub struct StoreCounters(std::sync::Mutex<Counts>);
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    write_errors: u64,
+    flushes: u64,
 }
 
 impl StoreCounters {
+    fn update(&self, f: impl FnOnce(&mut Counts)) {
+        // A poisoned lock only means a panic elsewhere; the counts are fine.
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    fn read(&self) -> Counts {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn note_write_error(&self) {
-        self.write_errors.fetch_add(1, Ordering::Relaxed);
+        self.update(|c| c.write_errors += 1);
     }
 
     fn note_flush(&self) {
-        self.flushes.fetch_add(1, Ordering::Relaxed);
+        self.update(|c| c.flushes += 1);
     }
 
     pub fn write_errors(&self) -> u64 {
-        self.write_errors.load(Ordering::Relaxed)
+        self.read().write_errors
     }
 
     pub fn flushes(&self) -> u64 {
-        self.flushes.load(Ordering::Relaxed)
+        self.read().flushes
     }
 }
 
