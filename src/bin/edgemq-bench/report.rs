@@ -3,7 +3,7 @@
 //! bottleneck), latency percentiles, and the one JSON line it prints.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -81,20 +81,21 @@ impl CpuMeter {
 /// Samples the broker's RSS in the background and keeps the peak.
 pub struct PeakRss {
     stop: Arc<AtomicBool>,
-    peak: Arc<AtomicU64>,
+    /// KiB; 32 bits (4 TiB) keep it portable to 32-bit MIPS.
+    peak: Arc<AtomicU32>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl PeakRss {
     pub fn start(pid: Option<u32>) -> PeakRss {
         let stop = Arc::new(AtomicBool::new(false));
-        let peak = Arc::new(AtomicU64::new(0));
+        let peak = Arc::new(AtomicU32::new(0));
         let thread = pid.map(|pid| {
             let (stop, peak) = (stop.clone(), peak.clone());
             thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     if let Some(kib) = rss_kib(pid) {
-                        peak.fetch_max(kib, Ordering::Relaxed);
+                        peak.fetch_max(u32::try_from(kib).unwrap_or(u32::MAX), Ordering::Relaxed);
                     }
                     thread::sleep(SAMPLE_EVERY);
                 }
@@ -107,7 +108,7 @@ impl PeakRss {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
-            json.int("rss_peak_kib", self.peak.load(Ordering::Relaxed));
+            json.int("rss_peak_kib", u64::from(self.peak.load(Ordering::Relaxed)));
         }
     }
 }
