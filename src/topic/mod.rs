@@ -15,6 +15,7 @@
 mod levels;
 mod name;
 mod retained;
+mod subs;
 mod trie;
 mod validate;
 
