@@ -34,6 +34,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 
+use super::key::Key;
 use super::levels::{next_level, LevelMap};
 use super::name::TopicFilter;
 use super::subs::SubList;
@@ -118,7 +119,7 @@ pub struct SubscriptionTrie<K, V> {
     /// them all, and a filter costs one map entry rather than a node per
     /// level. The hasher is std's randomly keyed one: filters come from
     /// clients.
-    exact: HashMap<Box<str>, SubList<K, V>>,
+    exact: HashMap<Key, SubList<K, V>>,
     /// Filters with a `+` or `#` level.
     root: Node<K, V>,
     len: usize,
@@ -144,11 +145,11 @@ impl<K: Copy + Eq + Hash, V> SubscriptionTrie<K, V> {
     pub fn insert(&mut self, filter: &TopicFilter, key: K, value: V) -> Option<V> {
         let old = if filter.has_wildcards() {
             insert_at(&mut self.root, Some(filter.as_str()), key, value)
-        } else if let Some(subs) = self.exact.get_mut(filter.as_str()) {
+        } else if let Some(subs) = self.exact.get_mut(filter.as_str().as_bytes()) {
             subs.upsert(key, value)
         } else {
             self.exact
-                .insert(filter.as_str().into(), SubList::One((key, value)));
+                .insert(Key::new(filter.as_str()), SubList::One((key, value)));
             None
         };
         if old.is_none() {
@@ -172,10 +173,10 @@ impl<K: Copy + Eq + Hash, V> SubscriptionTrie<K, V> {
     }
 
     fn remove_exact(&mut self, filter: &str, key: K) -> Option<V> {
-        let subs = self.exact.get_mut(filter)?;
+        let subs = self.exact.get_mut(filter.as_bytes())?;
         let old = subs.take(&key);
         if subs.is_empty() {
-            self.exact.remove(filter);
+            self.exact.remove(filter.as_bytes());
             // Churn must not leave a table sized for a past peak behind.
             let capacity = self.exact.capacity();
             if capacity > EXACT_SHRINK_MIN && self.exact.len() < capacity / 4 {
@@ -188,7 +189,7 @@ impl<K: Copy + Eq + Hash, V> SubscriptionTrie<K, V> {
     /// The value `key` subscribed to `filter` with, if any.
     pub fn get(&self, filter: &str, key: K) -> Option<&V> {
         if is_exact(filter) {
-            return self.exact.get(filter)?.get(&key);
+            return self.exact.get(filter.as_bytes())?.get(&key);
         }
         let mut node = &self.root;
         let mut rest = Some(filter);
@@ -216,7 +217,7 @@ impl<K: Copy + Eq + Hash, V> SubscriptionTrie<K, V> {
     /// Order is unspecified. Filters whose first level is `+` or `#` do not
     /// match a topic starting with `$` [MQTT-4.7.2-1].
     pub fn for_each_match(&self, topic: &str, mut f: impl FnMut(K, &V)) {
-        if let Some(subs) = self.exact.get(topic) {
+        if let Some(subs) = self.exact.get(topic.as_bytes()) {
             report(subs, &mut f);
         }
         let root = &self.root;
@@ -239,7 +240,7 @@ impl<K: Copy + Eq + Hash, V> SubscriptionTrie<K, V> {
     pub fn for_each(&self, mut f: impl FnMut(&str, K, &V)) {
         for (filter, subs) in &self.exact {
             for (k, v) in subs.as_slice() {
-                f(filter, *k, v);
+                f(filter.as_str(), *k, v);
             }
         }
         let mut buf = String::new();
@@ -401,6 +402,12 @@ mod tests {
         let mut v: Vec<_> = list.iter().map(|(k, f)| (*k, (*f).to_owned())).collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn a_node_is_seven_words() {
+        // Children (2), `+` child (1), two subscriber lists (2 each).
+        assert_eq!(std::mem::size_of::<Node<u32, u32>>(), 56);
     }
 
     #[test]
