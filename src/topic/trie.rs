@@ -14,8 +14,9 @@
 //!
 //! Trie: one node per distinct wildcard-filter prefix. `+` has its own child slot;
 //! `#` is always a filter's last level, so it needs no node: its subscribers
-//! sit in `hash` of the parent node. A node's own `subs` are the filters that
-//! end exactly there.
+//! sit on the parent node, tagged [`Tail::Hash`], in the same list as the
+//! filters that end exactly there ([`Tail::End`]); one list, because a node
+//! rarely has both and a second list would cost every node 16 bytes.
 //!
 //! Invariants:
 //! - every node other than the root holds a subscriber or has a child: the
@@ -43,14 +44,21 @@ use super::subs::SubList;
 /// a small table saves too little to be worth doing on every removal.
 const EXACT_SHRINK_MIN: usize = 64;
 
+/// How a filter whose subscribers sit on a node ends there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tail {
+    /// The filter's last level is this node's.
+    End,
+    /// The filter ends in `/#` here (or is `#` alone, at the root).
+    Hash,
+}
+
 struct Node<K, V> {
     children: LevelMap<Node<K, V>>,
     /// The `+` child.
     plus: Option<Box<Node<K, V>>>,
-    /// Filters ending in `/#` here (or `#` alone, at the root).
-    hash: SubList<K, V>,
-    /// Filters ending exactly here.
-    subs: SubList<K, V>,
+    /// Subscribers of the filters ending here, a (key, tail) at most once.
+    subs: SubList<(K, Tail), V>,
 }
 
 impl<K, V> Node<K, V> {
@@ -58,16 +66,12 @@ impl<K, V> Node<K, V> {
         Node {
             children: LevelMap::default(),
             plus: None,
-            hash: SubList::Empty,
             subs: SubList::Empty,
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.subs.is_empty()
-            && self.hash.is_empty()
-            && self.plus.is_none()
-            && self.children.is_empty()
+        self.subs.is_empty() && self.plus.is_none() && self.children.is_empty()
     }
 
     fn count(&self) -> usize {
@@ -194,9 +198,9 @@ impl<K: Copy + Eq + Hash, V> SubscriptionTrie<K, V> {
         let mut node = &self.root;
         let mut rest = Some(filter);
         loop {
-            let subs = match step(rest) {
-                Step::End => &node.subs,
-                Step::Hash => &node.hash,
+            let tail = match step(rest) {
+                Step::End => Tail::End,
+                Step::Hash => Tail::Hash,
                 Step::Plus(r) => {
                     node = node.plus.as_deref()?;
                     rest = r;
@@ -208,7 +212,7 @@ impl<K: Copy + Eq + Hash, V> SubscriptionTrie<K, V> {
                     continue;
                 }
             };
-            return subs.get(&key);
+            return node.subs.get(&(key, tail));
         }
     }
 
@@ -218,13 +222,15 @@ impl<K: Copy + Eq + Hash, V> SubscriptionTrie<K, V> {
     /// match a topic starting with `$` [MQTT-4.7.2-1].
     pub fn for_each_match(&self, topic: &str, mut f: impl FnMut(K, &V)) {
         if let Some(subs) = self.exact.get(topic.as_bytes()) {
-            report(subs, &mut f);
+            for (k, v) in subs.as_slice() {
+                f(*k, v);
+            }
         }
         let root = &self.root;
         let (level, rest) = next_level(topic);
         if !topic.starts_with('$') {
             // [MQTT-4.7.2-1] only non-'$' topics reach `#` and `+` at the root.
-            report(&root.hash, &mut f);
+            report(root, false, &mut f);
             if let Some(plus) = &root.plus {
                 match_at(plus, rest, &mut f);
             }
@@ -278,18 +284,21 @@ impl<K, V> fmt::Debug for SubscriptionTrie<K, V> {
     }
 }
 
-fn report<K: Copy, V>(subs: &SubList<K, V>, f: &mut impl FnMut(K, &V)) {
-    for (k, v) in subs.as_slice() {
-        f(*k, v);
+/// Reports the subscribers on `node`: those of `…/#` filters, and when the
+/// topic ends here (`at_end`) those of filters ending here too.
+fn report<K: Copy, V>(node: &Node<K, V>, at_end: bool, f: &mut impl FnMut(K, &V)) {
+    for ((k, tail), v) in node.subs.as_slice() {
+        if at_end || *tail == Tail::Hash {
+            f(*k, v);
+        }
     }
 }
 
 /// `node` has consumed the topic's levels up to `rest` (`None`: all of them).
 fn match_at<K: Copy, V>(node: &Node<K, V>, rest: Option<&str>, f: &mut impl FnMut(K, &V)) {
     // `#` matches the remaining levels, none included: `sport/#` matches `sport`.
-    report(&node.hash, f);
+    report(node, rest.is_none(), f);
     let Some(rest) = rest else {
-        report(&node.subs, f);
         return;
     };
     let (level, rest) = next_level(rest);
@@ -303,8 +312,8 @@ fn match_at<K: Copy, V>(node: &Node<K, V>, rest: Option<&str>, f: &mut impl FnMu
 
 fn insert_at<K: Eq, V>(node: &mut Node<K, V>, rest: Option<&str>, key: K, value: V) -> Option<V> {
     match step(rest) {
-        Step::End => node.subs.upsert(key, value),
-        Step::Hash => node.hash.upsert(key, value),
+        Step::End => node.subs.upsert((key, Tail::End), value),
+        Step::Hash => node.subs.upsert((key, Tail::Hash), value),
         Step::Plus(r) => {
             let plus = node.plus.get_or_insert_with(|| Box::new(Node::new()));
             insert_at(plus, r, key, value)
@@ -317,8 +326,8 @@ fn insert_at<K: Eq, V>(node: &mut Node<K, V>, rest: Option<&str>, key: K, value:
 
 fn remove_at<K: Eq, V>(node: &mut Node<K, V>, rest: Option<&str>, key: K) -> Option<V> {
     match step(rest) {
-        Step::End => node.subs.take(&key),
-        Step::Hash => node.hash.take(&key),
+        Step::End => node.subs.take(&(key, Tail::End)),
+        Step::Hash => node.subs.take(&(key, Tail::Hash)),
         Step::Plus(r) => {
             let plus = node.plus.as_deref_mut()?;
             let old = remove_at(plus, r, key);
@@ -349,14 +358,11 @@ fn walk_all<K: Copy, V>(
     f: &mut impl FnMut(&str, K, &V),
 ) {
     let mark = buf.len();
-    for (k, v) in node.subs.as_slice() {
-        f(buf, *k, v);
-    }
-    if !node.hash.is_empty() {
-        push_level(buf, at_root, "#");
-        for (k, v) in node.hash.as_slice() {
-            f(buf, *k, v);
+    for ((k, tail), v) in node.subs.as_slice() {
+        if *tail == Tail::Hash {
+            push_level(buf, at_root, "#");
         }
+        f(buf, *k, v);
         buf.truncate(mark);
     }
     if let Some(plus) = &node.plus {
@@ -405,9 +411,9 @@ mod tests {
     }
 
     #[test]
-    fn a_node_is_seven_words() {
-        // Children (2), `+` child (1), two subscriber lists (2 each).
-        assert_eq!(std::mem::size_of::<Node<u32, u32>>(), 56);
+    fn a_node_is_five_words() {
+        // Children (2), `+` child (1), subscriber list (2).
+        assert_eq!(std::mem::size_of::<Node<u32, u32>>(), 40);
     }
 
     #[test]
