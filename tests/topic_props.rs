@@ -52,10 +52,11 @@ fn op_strategy() -> impl Strategy<Value = Op> {
 }
 
 /// Node count the trie should have for these filters: one per distinct
-/// prefix, a trailing `#` level excluded (its subscribers sit on the parent).
+/// prefix of a filter with a wildcard, a trailing `#` level excluded (its
+/// subscribers sit on the parent); filters without wildcards take none.
 fn expected_trie_nodes<'a>(filters: impl Iterator<Item = &'a str>) -> usize {
     let mut prefixes = BTreeSet::new();
-    for f in filters {
+    for f in filters.filter(|f| f.contains(['+', '#'])) {
         let mut levels: Vec<&str> = f.split('/').collect();
         if levels.last() == Some(&"#") {
             levels.pop();
@@ -151,6 +152,8 @@ proptest! {
             prop_assert_eq!(trie.len(), model.len());
             prop_assert_eq!(trie.is_empty(), model.is_empty());
             prop_assert_eq!(trie.node_count(), expected_trie_nodes(model.keys().map(|(f, _)| f.as_str())));
+            let exact: BTreeSet<&str> = model.keys().map(|(f, _)| f.as_str()).filter(|f| !f.contains(['+', '#'])).collect();
+            prop_assert_eq!(trie.exact_count(), exact.len());
         }
         for ((f, k), v) in &model {
             prop_assert_eq!(trie.get(f, *k).map(|(_, v)| *v), Some(*v));
@@ -170,6 +173,7 @@ proptest! {
         prop_assert!(trie.is_empty());
         prop_assert_eq!(trie.len(), 0);
         prop_assert_eq!(trie.node_count(), 0);
+        prop_assert_eq!(trie.exact_count(), 0);
     }
 
     /// The retained tree reports exactly the stored topics the oracle matches.

@@ -98,8 +98,8 @@ impl Broker {
     pub(super) fn discard_session(&mut self, session_id: SessionId) {
         self.release_publishers(session_id);
         if let Some(slot) = self.sessions.remove(session_id) {
-            for (filter, _) in &slot.session.subscriptions {
-                self.subscriptions.remove(filter.as_str(), session_id);
+            for (filter, _) in slot.session.subscriptions.iter() {
+                self.subscriptions.remove(filter, session_id);
             }
             self.persist_discard(&slot.session);
         }

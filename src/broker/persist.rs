@@ -298,7 +298,7 @@ impl Broker {
                 .session
                 .subscriptions
                 .iter()
-                .map(|(filter, options)| (filter.as_str().to_owned(), *options))
+                .map(|(filter, options)| (filter.to_owned(), options))
                 .collect(),
             online: slot.connection.is_some(),
         };
@@ -460,7 +460,7 @@ impl Broker {
             for (filter, options) in stored.subscriptions {
                 match TopicFilter::new(&filter, &self.settings.topics) {
                     Ok(filter) => {
-                        session.add_subscription(filter.clone(), options);
+                        session.add_subscription(&filter, options);
                         filters.push((filter, options));
                     }
                     Err(error) => warn!(

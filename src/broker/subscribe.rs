@@ -46,7 +46,7 @@ impl Broker {
                 continue;
             }
             let options = request.options;
-            slot.session.add_subscription(filter.clone(), options);
+            slot.session.add_subscription(&filter, options);
             self.subscriptions.insert(&filter, session_id, options);
             codes.push(ReasonCode(options.qos as u8));
             granted.push((filter, options.qos));

@@ -11,6 +11,7 @@ mod client_id;
 mod inbound;
 mod outbound;
 mod outbox;
+mod subscriptions;
 
 pub use client_id::{ClientId, ClientIdError};
 pub use inbound::{InboundQos2, MAX_INBOUND_QOS2};
@@ -18,6 +19,7 @@ pub use outbound::{
     AwaitingAck, Delivery, JournalEntry, Message, Outbound, QueueLimits, RestoredMessage,
 };
 pub use outbox::Outbox;
+pub use subscriptions::Subscriptions;
 
 use std::time::{Duration, Instant};
 
@@ -33,7 +35,7 @@ pub struct Session {
     pub version: ProtocolVersion,
     /// Mirrors the broker's trie entries for this session, for UNSUBSCRIBE,
     /// the per-client cap and removal when the session ends.
-    pub subscriptions: Vec<(TopicFilter, SubscriptionOptions)>,
+    pub subscriptions: Subscriptions,
     pub outbound: Outbound,
     pub inbound: InboundQos2,
     /// When the last connection ended; `None` while connected.
@@ -51,7 +53,7 @@ impl Session {
             client_id,
             persistent,
             version,
-            subscriptions: Vec::new(),
+            subscriptions: Subscriptions::default(),
             outbound: Outbound::default(),
             inbound: InboundQos2::default(),
             disconnected_at: None,
@@ -67,27 +69,17 @@ impl Session {
     }
 
     /// The options of this session's subscription to exactly `filter`.
-    pub fn subscription(&self, filter: &str) -> Option<&SubscriptionOptions> {
-        self.subscriptions
-            .iter()
-            .find(|(f, _)| f.as_str() == filter)
-            .map(|(_, options)| options)
+    pub fn subscription(&self, filter: &str) -> Option<SubscriptionOptions> {
+        self.subscriptions.get(filter)
     }
 
     /// Records a subscription; `true` when it replaced one to the same filter.
-    pub fn add_subscription(&mut self, filter: TopicFilter, options: SubscriptionOptions) -> bool {
-        if let Some(existing) = self.subscriptions.iter_mut().find(|(f, _)| *f == filter) {
-            existing.1 = options;
-            return true;
-        }
-        self.subscriptions.push((filter, options));
-        false
+    pub fn add_subscription(&mut self, filter: &TopicFilter, options: SubscriptionOptions) -> bool {
+        self.subscriptions.insert(filter, options)
     }
 
     /// Forgets a subscription; `true` when there was one.
     pub fn remove_subscription(&mut self, filter: &str) -> bool {
-        let before = self.subscriptions.len();
-        self.subscriptions.retain(|(f, _)| f.as_str() != filter);
-        self.subscriptions.len() != before
+        self.subscriptions.remove(filter)
     }
 }

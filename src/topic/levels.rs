@@ -2,16 +2,21 @@
 //! splitter the trees walk topics with.
 //!
 //! Owns: the choice of representation. Most nodes have a handful of children,
-//! so they live in an unsorted `Vec` searched linearly (no hashing, one
-//! allocation); a node that grows past `SMALL_MAX` children (typically a
-//! per-device level such as `devices/{id}`) moves to a boxed `HashMap`, and
-//! moves back below `SMALL_MIN` so churn does not leave big tables behind.
+//! so they live in an unsorted boxed slice searched linearly (no hashing, one
+//! exact-sized allocation, reallocated on each insert or removal, which is
+//! cheap at this size; two words in the node instead of a `Vec`'s three); a
+//! node that grows past `SMALL_MAX` children (typically a per-device level
+//! such as `devices/{id}`) moves to a boxed `HashMap`, and moves back below
+//! `SMALL_MIN` so churn does not leave big tables behind. Levels are
+//! [`Key`]s: short ones inline, compared as bytes.
 //! The `HashMap` keeps std's randomly keyed hasher: level strings come from
 //! clients, and a fixed hash would let one flood a single bucket.
 //!
 //! Invariant: a level appears at most once.
 
 use std::collections::HashMap;
+
+use super::key::Key;
 
 /// Past this many children, a node switches to a hash map.
 const SMALL_MAX: usize = 8;
@@ -43,16 +48,16 @@ pub(crate) fn next_level(rest: &str) -> (&str, Option<&str>) {
 /// Children of a node, by level.
 #[derive(Debug)]
 pub(crate) enum LevelMap<N> {
-    Small(Vec<(Box<str>, N)>),
-    // Boxed so every node pays for a 24-byte `Vec`, not a 48-byte `HashMap`;
-    // only the rare wide node pays the extra allocation.
+    Small(Box<[(Key, N)]>),
+    // Boxed so every node pays for two words, not a 48-byte `HashMap`; only
+    // the rare wide node pays the extra allocation.
     #[allow(clippy::box_collection)]
-    Large(Box<HashMap<Box<str>, N>>),
+    Large(Box<HashMap<Key, N>>),
 }
 
 impl<N> Default for LevelMap<N> {
     fn default() -> Self {
-        LevelMap::Small(Vec::new())
+        LevelMap::Small(Box::default())
     }
 }
 
@@ -65,8 +70,12 @@ impl<N> LevelMap<N> {
     }
 
     pub(crate) fn get(&self, level: &str) -> Option<&N> {
+        let level = level.as_bytes();
         match self {
-            LevelMap::Small(v) => v.iter().find(|(k, _)| &**k == level).map(|(_, n)| n),
+            LevelMap::Small(v) => v
+                .iter()
+                .find(|(k, _)| k.as_bytes() == level)
+                .map(|(_, n)| n),
             LevelMap::Large(m) => m.get(level),
         }
     }
@@ -74,8 +83,8 @@ impl<N> LevelMap<N> {
     /// Calls `f` for every child, in no particular order.
     pub(crate) fn for_each(&self, mut f: impl FnMut(&str, &N)) {
         match self {
-            LevelMap::Small(v) => v.iter().for_each(|(k, n)| f(k, n)),
-            LevelMap::Large(m) => m.iter().for_each(|(k, n)| f(k, n)),
+            LevelMap::Small(v) => v.iter().for_each(|(k, n)| f(k.as_str(), n)),
+            LevelMap::Large(m) => m.iter().for_each(|(k, n)| f(k.as_str(), n)),
         }
     }
 
@@ -88,21 +97,22 @@ impl<N> LevelMap<N> {
         make: impl FnOnce() -> N,
         f: impl FnOnce(&mut N) -> R,
     ) -> R {
+        let bytes = level.as_bytes();
         match self {
             LevelMap::Small(v) => {
-                if let Some((_, n)) = v.iter_mut().find(|(k, _)| &**k == level) {
+                if let Some((_, n)) = v.iter_mut().find(|(k, _)| k.as_bytes() == bytes) {
                     return f(n);
                 }
             }
             LevelMap::Large(m) => {
-                if let Some(n) = m.get_mut(level) {
+                if let Some(n) = m.get_mut(bytes) {
                     return f(n);
                 }
             }
         }
         let mut child = make();
         let r = f(&mut child);
-        self.insert_new(level.into(), child);
+        self.insert_new(Key::new(level), child);
         r
     }
 
@@ -114,29 +124,27 @@ impl<N> LevelMap<N> {
         f: impl FnOnce(&mut N) -> R,
         prune: impl FnOnce(&N) -> bool,
     ) -> Option<R> {
+        let bytes = level.as_bytes();
         match self {
             LevelMap::Small(v) => {
-                let pos = v.iter().position(|(k, _)| &**k == level)?;
+                let pos = v.iter().position(|(k, _)| k.as_bytes() == bytes)?;
                 let (_, child) = v.get_mut(pos)?;
                 let r = f(child);
                 if prune(child) {
-                    v.swap_remove(pos);
-                    if v.is_empty() {
-                        *v = Vec::new();
-                    } else if v.len() < v.capacity() / 2 {
-                        v.shrink_to_fit();
-                    }
+                    let mut left = Vec::from(std::mem::take(v));
+                    left.swap_remove(pos);
+                    *v = left.into_boxed_slice();
                 }
                 Some(r)
             }
             LevelMap::Large(m) => {
-                let child = m.get_mut(level)?;
+                let child = m.get_mut(bytes)?;
                 let r = f(child);
                 if prune(child) {
-                    m.remove(level);
+                    m.remove(bytes);
                     if m.len() <= SMALL_MIN {
                         let small: Vec<_> = m.drain().collect();
-                        *self = LevelMap::Small(small);
+                        *self = LevelMap::Small(small.into_boxed_slice());
                     }
                 }
                 Some(r)
@@ -145,11 +153,16 @@ impl<N> LevelMap<N> {
     }
 
     /// Stores a child known to be absent.
-    fn insert_new(&mut self, level: Box<str>, child: N) {
+    fn insert_new(&mut self, level: Key, child: N) {
         match self {
-            LevelMap::Small(v) if v.len() < SMALL_MAX => push_compact(v, (level, child)),
+            LevelMap::Small(v) if v.len() < SMALL_MAX => {
+                let mut grown = Vec::from(std::mem::take(v));
+                grown.reserve_exact(1);
+                grown.push((level, child));
+                *v = grown.into_boxed_slice();
+            }
             LevelMap::Small(v) => {
-                let mut m: HashMap<Box<str>, N> = v.drain(..).collect();
+                let mut m: HashMap<Key, N> = Vec::from(std::mem::take(v)).into_iter().collect();
                 m.insert(level, child);
                 *self = LevelMap::Large(Box::new(m));
             }
@@ -178,11 +191,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_map_costs_a_vec() {
-        assert_eq!(
-            std::mem::size_of::<LevelMap<u64>>(),
-            std::mem::size_of::<Vec<u64>>()
-        );
+    fn the_map_costs_two_words() {
+        assert_eq!(std::mem::size_of::<LevelMap<u64>>(), 16);
     }
 
     #[test]

@@ -12,9 +12,11 @@
 //! `sport`); a first-level wildcard does not match a `$` topic
 //! [MQTT-4.7.2-1].
 
+mod key;
 mod levels;
 mod name;
 mod retained;
+mod subs;
 mod trie;
 mod validate;
 

@@ -7,14 +7,22 @@
 //! QoS), and it knows nothing of shared groups (`$share/g/f` would be stored
 //! literally; the broker strips the prefix first).
 //!
-//! Shape: one node per distinct filter prefix. `+` has its own child slot;
+//! Shape: filters without wildcards (the bulk: a device's own topics) sit in
+//! one hash map keyed by the whole filter, since such a filter matches only
+//! the identical topic; a publish looks its topic up there once, then walks
+//! the trie, which holds only filters with a `+` or `#` level.
+//!
+//! Trie: one node per distinct wildcard-filter prefix. `+` has its own child slot;
 //! `#` is always a filter's last level, so it needs no node: its subscribers
-//! sit in `hash` of the parent node. A node's own `subs` are the filters that
-//! end exactly there.
+//! sit on the parent node, tagged [`Tail::Hash`], in the same list as the
+//! filters that end exactly there ([`Tail::End`]); one list, because a node
+//! rarely has both and a second list would cost every node 16 bytes.
 //!
 //! Invariants:
 //! - every node other than the root holds a subscriber or has a child: the
 //!   last removal in a branch prunes it, so client churn cannot grow the trie;
+//!   likewise an exact-map entry holds at least one subscriber;
+//! - a filter is in the exact map if and only if it has no wildcard level;
 //! - a key appears at most once in each subscriber list;
 //! - `len` is the total number of (filter, key) entries.
 //!
@@ -23,24 +31,34 @@
 //! inserted filter (itself bounded by `max_topic_levels`) and a match never
 //! allocates.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 
-use super::levels::{next_level, push_compact, LevelMap};
+use super::key::Key;
+use super::levels::{next_level, LevelMap};
 use super::name::TopicFilter;
+use super::subs::SubList;
 
-/// Subscribers whose filter ends at a given point: usually zero to two, so a
-/// vector searched linearly beats a map.
-type Subs<K, V> = Vec<(K, V)>;
+/// Below this many entries the exact-filter map is never shrunk: rehashing
+/// a small table saves too little to be worth doing on every removal.
+const EXACT_SHRINK_MIN: usize = 64;
+
+/// How a filter whose subscribers sit on a node ends there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tail {
+    /// The filter's last level is this node's.
+    End,
+    /// The filter ends in `/#` here (or is `#` alone, at the root).
+    Hash,
+}
 
 struct Node<K, V> {
     children: LevelMap<Node<K, V>>,
     /// The `+` child.
     plus: Option<Box<Node<K, V>>>,
-    /// Filters ending in `/#` here (or `#` alone, at the root).
-    hash: Subs<K, V>,
-    /// Filters ending exactly here.
-    subs: Subs<K, V>,
+    /// Subscribers of the filters ending here, a (key, tail) at most once.
+    subs: SubList<(K, Tail), V>,
 }
 
 impl<K, V> Node<K, V> {
@@ -48,16 +66,12 @@ impl<K, V> Node<K, V> {
         Node {
             children: LevelMap::default(),
             plus: None,
-            hash: Vec::new(),
-            subs: Vec::new(),
+            subs: SubList::Empty,
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.subs.is_empty()
-            && self.hash.is_empty()
-            && self.plus.is_none()
-            && self.children.is_empty()
+        self.subs.is_empty() && self.plus.is_none() && self.children.is_empty()
     }
 
     fn count(&self) -> usize {
@@ -94,30 +108,23 @@ fn step(rest: Option<&str>) -> Step<'_> {
     }
 }
 
-fn upsert<K: Eq, V>(subs: &mut Subs<K, V>, key: K, value: V) -> Option<V> {
-    match subs.iter_mut().find(|(k, _)| *k == key) {
-        Some((_, v)) => Some(std::mem::replace(v, value)),
-        None => {
-            push_compact(subs, (key, value));
-            None
-        }
-    }
-}
-
-fn take<K: Eq, V>(subs: &mut Subs<K, V>, key: K) -> Option<V> {
-    let pos = subs.iter().position(|(k, _)| *k == key)?;
-    let (_, v) = subs.swap_remove(pos);
-    if subs.is_empty() {
-        *subs = Vec::new();
-    } else if subs.len() < subs.capacity() / 2 {
-        subs.shrink_to_fit();
-    }
-    Some(v)
+/// Whether `filter` is stored in the exact map: it has no wildcard level.
+/// A `+` or `#` character inside a longer level is invalid in a
+/// [`TopicFilter`], so a string holding one never names an exact entry.
+fn is_exact(filter: &str) -> bool {
+    !filter.contains(['+', '#'])
 }
 
 /// Subscriptions: filter → (key → value). `K` is the session id, `V` the
 /// subscription options.
 pub struct SubscriptionTrie<K, V> {
+    /// Filters without wildcards, by their whole text: an exact filter
+    /// matches only the identical topic, so one lookup of the topic finds
+    /// them all, and a filter costs one map entry rather than a node per
+    /// level. The hasher is std's randomly keyed one: filters come from
+    /// clients.
+    exact: HashMap<Key, SubList<K, V>>,
+    /// Filters with a `+` or `#` level.
     root: Node<K, V>,
     len: usize,
 }
@@ -131,6 +138,7 @@ impl<K: Copy + Eq + Hash, V> Default for SubscriptionTrie<K, V> {
 impl<K: Copy + Eq + Hash, V> SubscriptionTrie<K, V> {
     pub fn new() -> Self {
         SubscriptionTrie {
+            exact: HashMap::new(),
             root: Node::new(),
             len: 0,
         }
@@ -139,7 +147,15 @@ impl<K: Copy + Eq + Hash, V> SubscriptionTrie<K, V> {
     /// Adds or replaces the subscription of `key` to `filter`; returns the
     /// old value if replaced.
     pub fn insert(&mut self, filter: &TopicFilter, key: K, value: V) -> Option<V> {
-        let old = insert_at(&mut self.root, Some(filter.as_str()), key, value);
+        let old = if filter.has_wildcards() {
+            insert_at(&mut self.root, Some(filter.as_str()), key, value)
+        } else if let Some(subs) = self.exact.get_mut(filter.as_str().as_bytes()) {
+            subs.upsert(key, value)
+        } else {
+            self.exact
+                .insert(Key::new(filter.as_str()), SubList::One((key, value)));
+            None
+        };
         if old.is_none() {
             self.len = self.len.saturating_add(1);
         }
@@ -149,21 +165,42 @@ impl<K: Copy + Eq + Hash, V> SubscriptionTrie<K, V> {
     /// Removes the subscription of `key` to `filter` (compared as a string,
     /// as UNSUBSCRIBE sends it), pruning nodes left empty.
     pub fn remove(&mut self, filter: &str, key: K) -> Option<V> {
-        let old = remove_at(&mut self.root, Some(filter), key);
+        let old = if is_exact(filter) {
+            self.remove_exact(filter, key)
+        } else {
+            remove_at(&mut self.root, Some(filter), key)
+        };
         if old.is_some() {
             self.len = self.len.saturating_sub(1);
         }
         old
     }
 
+    fn remove_exact(&mut self, filter: &str, key: K) -> Option<V> {
+        let subs = self.exact.get_mut(filter.as_bytes())?;
+        let old = subs.take(&key);
+        if subs.is_empty() {
+            self.exact.remove(filter.as_bytes());
+            // Churn must not leave a table sized for a past peak behind.
+            let capacity = self.exact.capacity();
+            if capacity > EXACT_SHRINK_MIN && self.exact.len() < capacity / 4 {
+                self.exact.shrink_to_fit();
+            }
+        }
+        old
+    }
+
     /// The value `key` subscribed to `filter` with, if any.
     pub fn get(&self, filter: &str, key: K) -> Option<&V> {
+        if is_exact(filter) {
+            return self.exact.get(filter.as_bytes())?.get(&key);
+        }
         let mut node = &self.root;
         let mut rest = Some(filter);
         loop {
-            let subs = match step(rest) {
-                Step::End => &node.subs,
-                Step::Hash => &node.hash,
+            let tail = match step(rest) {
+                Step::End => Tail::End,
+                Step::Hash => Tail::Hash,
                 Step::Plus(r) => {
                     node = node.plus.as_deref()?;
                     rest = r;
@@ -175,7 +212,7 @@ impl<K: Copy + Eq + Hash, V> SubscriptionTrie<K, V> {
                     continue;
                 }
             };
-            return subs.iter().find(|(k, _)| *k == key).map(|(_, v)| v);
+            return node.subs.get(&(key, tail));
         }
     }
 
@@ -184,11 +221,16 @@ impl<K: Copy + Eq + Hash, V> SubscriptionTrie<K, V> {
     /// Order is unspecified. Filters whose first level is `+` or `#` do not
     /// match a topic starting with `$` [MQTT-4.7.2-1].
     pub fn for_each_match(&self, topic: &str, mut f: impl FnMut(K, &V)) {
+        if let Some(subs) = self.exact.get(topic.as_bytes()) {
+            for (k, v) in subs.as_slice() {
+                f(*k, v);
+            }
+        }
         let root = &self.root;
         let (level, rest) = next_level(topic);
         if !topic.starts_with('$') {
             // [MQTT-4.7.2-1] only non-'$' topics reach `#` and `+` at the root.
-            report(&root.hash, &mut f);
+            report(root, false, &mut f);
             if let Some(plus) = &root.plus {
                 match_at(plus, rest, &mut f);
             }
@@ -202,6 +244,11 @@ impl<K: Copy + Eq + Hash, V> SubscriptionTrie<K, V> {
     /// order. Allocates one buffer to rebuild the filters; for listings and
     /// persistence, not the publish path.
     pub fn for_each(&self, mut f: impl FnMut(&str, K, &V)) {
+        for (filter, subs) in &self.exact {
+            for (k, v) in subs.as_slice() {
+                f(filter.as_str(), *k, v);
+            }
+        }
         let mut buf = String::new();
         walk_all(&self.root, &mut buf, true, &mut f);
     }
@@ -215,10 +262,17 @@ impl<K: Copy + Eq + Hash, V> SubscriptionTrie<K, V> {
         self.len == 0
     }
 
-    /// Number of nodes besides the root; zero once every subscription is
-    /// removed. For tests and memory statistics.
+    /// Number of trie nodes besides the root (filters without wildcards
+    /// take none); zero once every subscription is removed. For tests and
+    /// memory statistics.
     pub fn node_count(&self) -> usize {
         self.root.count().saturating_sub(1)
+    }
+
+    /// Number of distinct filters without wildcards. For tests and memory
+    /// statistics.
+    pub fn exact_count(&self) -> usize {
+        self.exact.len()
     }
 }
 
@@ -230,18 +284,21 @@ impl<K, V> fmt::Debug for SubscriptionTrie<K, V> {
     }
 }
 
-fn report<K: Copy, V>(subs: &Subs<K, V>, f: &mut impl FnMut(K, &V)) {
-    for (k, v) in subs {
-        f(*k, v);
+/// Reports the subscribers on `node`: those of `…/#` filters, and when the
+/// topic ends here (`at_end`) those of filters ending here too.
+fn report<K: Copy, V>(node: &Node<K, V>, at_end: bool, f: &mut impl FnMut(K, &V)) {
+    for ((k, tail), v) in node.subs.as_slice() {
+        if at_end || *tail == Tail::Hash {
+            f(*k, v);
+        }
     }
 }
 
 /// `node` has consumed the topic's levels up to `rest` (`None`: all of them).
 fn match_at<K: Copy, V>(node: &Node<K, V>, rest: Option<&str>, f: &mut impl FnMut(K, &V)) {
     // `#` matches the remaining levels, none included: `sport/#` matches `sport`.
-    report(&node.hash, f);
+    report(node, rest.is_none(), f);
     let Some(rest) = rest else {
-        report(&node.subs, f);
         return;
     };
     let (level, rest) = next_level(rest);
@@ -255,8 +312,8 @@ fn match_at<K: Copy, V>(node: &Node<K, V>, rest: Option<&str>, f: &mut impl FnMu
 
 fn insert_at<K: Eq, V>(node: &mut Node<K, V>, rest: Option<&str>, key: K, value: V) -> Option<V> {
     match step(rest) {
-        Step::End => upsert(&mut node.subs, key, value),
-        Step::Hash => upsert(&mut node.hash, key, value),
+        Step::End => node.subs.upsert((key, Tail::End), value),
+        Step::Hash => node.subs.upsert((key, Tail::Hash), value),
         Step::Plus(r) => {
             let plus = node.plus.get_or_insert_with(|| Box::new(Node::new()));
             insert_at(plus, r, key, value)
@@ -269,8 +326,8 @@ fn insert_at<K: Eq, V>(node: &mut Node<K, V>, rest: Option<&str>, key: K, value:
 
 fn remove_at<K: Eq, V>(node: &mut Node<K, V>, rest: Option<&str>, key: K) -> Option<V> {
     match step(rest) {
-        Step::End => take(&mut node.subs, key),
-        Step::Hash => take(&mut node.hash, key),
+        Step::End => node.subs.take(&(key, Tail::End)),
+        Step::Hash => node.subs.take(&(key, Tail::Hash)),
         Step::Plus(r) => {
             let plus = node.plus.as_deref_mut()?;
             let old = remove_at(plus, r, key);
@@ -301,14 +358,11 @@ fn walk_all<K: Copy, V>(
     f: &mut impl FnMut(&str, K, &V),
 ) {
     let mark = buf.len();
-    for (k, v) in &node.subs {
-        f(buf, *k, v);
-    }
-    if !node.hash.is_empty() {
-        push_level(buf, at_root, "#");
-        for (k, v) in &node.hash {
-            f(buf, *k, v);
+    for ((k, tail), v) in node.subs.as_slice() {
+        if *tail == Tail::Hash {
+            push_level(buf, at_root, "#");
         }
+        f(buf, *k, v);
         buf.truncate(mark);
     }
     if let Some(plus) = &node.plus {
@@ -354,6 +408,12 @@ mod tests {
         let mut v: Vec<_> = list.iter().map(|(k, f)| (*k, (*f).to_owned())).collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn a_node_is_five_words() {
+        // Children (2), `+` child (1), subscriber list (2).
+        assert_eq!(std::mem::size_of::<Node<u32, u32>>(), 40);
     }
 
     #[test]
@@ -460,16 +520,18 @@ mod tests {
             ("#", 4),
             ("x/+", 5),
         ]);
-        // a, a/b, a/b/c, a/b/c/d, a/+, x, x/+
-        assert_eq!(t.node_count(), 7);
+        // Trie nodes a, a/+, x, x/+; "a/b/c/d" and "a/b" are exact entries.
+        assert_eq!(t.node_count(), 4);
+        assert_eq!(t.exact_count(), 2);
         assert_eq!(t.remove("a/b/c/d", 9), None);
         assert_eq!(t.remove("a/b/c/d", 1), Some("a/b/c/d".to_owned()));
         assert_eq!(t.remove("a/b/c/d", 1), None);
-        assert_eq!(t.node_count(), 5);
+        assert_eq!(t.exact_count(), 1);
         assert_eq!(t.remove("a/+/#", 2), Some("a/+/#".to_owned()));
-        assert_eq!(t.node_count(), 4);
+        assert_eq!(t.node_count(), 2);
         assert_eq!(t.remove("#", 4), Some("#".to_owned()));
         assert_eq!(t.remove("a/b", 3), Some("a/b".to_owned()));
+        assert_eq!(t.exact_count(), 0);
         assert_eq!(t.node_count(), 2);
         assert_eq!(t.remove("x/+", 5), Some("x/+".to_owned()));
         assert_eq!(t.node_count(), 0);
@@ -483,7 +545,7 @@ mod tests {
     fn wide_levels_use_a_map_and_still_prune() {
         let mut t = SubscriptionTrie::new();
         for i in 0..100u32 {
-            t.insert(&filter(&format!("dev/{i}/cmd")), i, ());
+            t.insert(&filter(&format!("dev/{i}/+")), i, ());
         }
         assert_eq!(t.node_count(), 1 + 100 * 2);
         let mut n = 0;
@@ -493,9 +555,32 @@ mod tests {
         });
         assert_eq!(n, 1);
         for i in 0..100u32 {
-            assert_eq!(t.remove(&format!("dev/{i}/cmd"), i), Some(()));
+            assert_eq!(t.remove(&format!("dev/{i}/+"), i), Some(()));
         }
         assert_eq!(t.node_count(), 0);
+    }
+
+    #[test]
+    fn exact_filters_share_an_entry_and_the_map_shrinks() {
+        let mut t = SubscriptionTrie::new();
+        for i in 0..1000u32 {
+            t.insert(&filter(&format!("dev/{i}/cmd")), i, ());
+            t.insert(&filter("all"), i, ());
+        }
+        assert_eq!(t.node_count(), 0);
+        assert_eq!(t.exact_count(), 1001);
+        assert_eq!(t.len(), 2000);
+        let mut n = 0;
+        t.for_each_match("all", |_, _| n += 1);
+        assert_eq!(n, 1000);
+        let peak = t.exact.capacity();
+        for i in 0..1000u32 {
+            assert_eq!(t.remove(&format!("dev/{i}/cmd"), i), Some(()));
+            assert_eq!(t.remove("all", i), Some(()));
+        }
+        assert!(t.is_empty());
+        assert_eq!(t.exact_count(), 0);
+        assert!(t.exact.capacity() < peak / 4, "{}", t.exact.capacity());
     }
 
     #[test]
