@@ -10,7 +10,7 @@ mod common;
 use common::flow::{collect, expect_alive, expect_silence, publish, quiet, raw_subscribe, wait};
 
 use common::raw::{self, Connect, RawPublish};
-use common::{scaled, Broker, RawClient, ReadEvent};
+use common::{Broker, RawClient, ReadEvent};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
