@@ -1,8 +1,15 @@
 //! The connection table: a slab of at most `max_connections` live
 //! connections, indexed by [`ConnId`]. Slot generations make a stale id
 //! (a connection that closed and whose slot was reused) harmless.
+//!
+//! Every live connection costs one [`Connection`], so it is kept to 128
+//! bytes of heap: rarely used parts (the will) sit behind a pointer and
+//! times are stored as compactly as their range allows (issue 6: RSS per
+//! idle connection).
 
-use std::net::SocketAddr;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 use crate::codec::{ProtocolVersion, PublishBody, QoS};
@@ -60,28 +67,84 @@ pub struct WillMessage {
     pub retain: bool,
 }
 
+/// How long a client may stay silent: 1.5 × its keepalive
+/// [MQTT-3.1.2-24], in milliseconds. The keepalive is at most 65,535 s, so
+/// the limit (≤ 98,302,500 ms) fits a `u32`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepAlive(NonZeroU32);
+
+impl KeepAlive {
+    /// `None` for a keepalive of 0 (no limit).
+    pub fn from_secs(keep_alive: u16) -> Option<KeepAlive> {
+        NonZeroU32::new(u32::from(keep_alive) * 1500).map(KeepAlive)
+    }
+
+    pub fn limit(self) -> Duration {
+        Duration::from_millis(u64::from(self.0.get()))
+    }
+}
+
 #[derive(Debug)]
 pub enum ConnState {
     /// Accepted; the first packet must be CONNECT within `connect_timeout`.
     AwaitingConnect,
     Active {
         session: SessionId,
-        /// 1.5 × the client's keepalive; `None` when it is 0.
-        keep_alive: Option<Duration>,
-        will: Option<WillMessage>,
+        /// `None` when the client's keepalive is 0.
+        keep_alive: Option<KeepAlive>,
+        will: Option<Box<WillMessage>>,
     },
+}
+
+/// A peer's address in 20 bytes instead of `SocketAddr`'s 32 (an IPv6
+/// flow label and scope id are not kept: they are only ever printed).
+/// Prints like the `SocketAddr` it came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr {
+    ip: IpAddr,
+    port: u16,
+}
+
+impl PeerAddr {
+    pub fn socket_addr(self) -> SocketAddr {
+        SocketAddr::new(self.ip, self.port)
+    }
+}
+
+impl From<SocketAddr> for PeerAddr {
+    fn from(addr: SocketAddr) -> PeerAddr {
+        PeerAddr {
+            ip: addr.ip(),
+            port: addr.port(),
+        }
+    }
+}
+
+impl fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.socket_addr(), f)
+    }
+}
+
+impl fmt::Debug for PeerAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.socket_addr(), f)
+    }
 }
 
 #[derive(Debug)]
 pub struct Connection {
     /// Connected with mosquitto's bridge flag: never sent its own publishes.
     pub bridge: bool,
-    pub peer: SocketAddr,
-    pub opened_at: Instant,
+    pub peer: PeerAddr,
+    /// When a packet last came. Until CONNECT no packet has (the first
+    /// packet is CONNECT or ends the connection), so while
+    /// `AwaitingConnect` this is when the connection opened.
     pub last_seen: Instant,
     pub version: ProtocolVersion,
-    /// Sync persistence: frames wait until this store batch is durable.
-    pub held_until: Option<u64>,
+    /// Sync persistence: frames wait until a store batch is durable (which
+    /// one is in the broker's list of held connections).
+    pub held: bool,
     pub state: ConnState,
     pub outbox: Outbox,
     /// How many full session queues this connection's messages wait for;
@@ -206,5 +269,43 @@ impl ConnectionTable {
                 };
                 slot.connection.as_deref_mut().map(|c| (id, c))
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every live connection pays for one (issue 6); 120 bytes is a
+    /// 128-byte malloc chunk.
+    #[test]
+    fn a_connection_is_small() {
+        assert!(std::mem::size_of::<Connection>() <= 120);
+    }
+
+    #[test]
+    fn a_peer_address_prints_like_a_socket_address() {
+        for text in ["192.0.2.1:1883", "[2001:db8::1]:8883"] {
+            let Ok(addr) = text.parse::<SocketAddr>() else {
+                panic!("{text}");
+            };
+            let peer = PeerAddr::from(addr);
+            assert_eq!(peer.to_string(), text);
+            assert_eq!(format!("{peer:?}"), format!("{addr:?}"));
+            assert_eq!(peer.socket_addr(), addr);
+        }
+    }
+
+    #[test]
+    fn keep_alive_is_one_and_a_half_times() {
+        assert_eq!(KeepAlive::from_secs(0), None);
+        assert_eq!(
+            KeepAlive::from_secs(60).map(KeepAlive::limit),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            KeepAlive::from_secs(u16::MAX).map(KeepAlive::limit),
+            Some(Duration::from_millis(98_302_500))
+        );
     }
 }

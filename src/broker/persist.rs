@@ -191,7 +191,7 @@ impl Broker {
         });
         for conn in released {
             if let Some(connection) = self.connections.get_mut(conn) {
-                connection.held_until = None;
+                connection.held = false;
             }
             self.wake(conn);
         }
@@ -220,7 +220,7 @@ impl Broker {
     pub(super) fn is_held(&self, conn: ConnId) -> bool {
         self.connections
             .get(conn)
-            .is_some_and(|c| c.held_until.is_some())
+            .is_some_and(|c| c.held)
     }
 
     pub(super) fn ops_len(&self) -> usize {
@@ -246,7 +246,7 @@ impl Broker {
         }
         let until = persistence.next_batch;
         if let Some(connection) = self.connections.get_mut(conn) {
-            if connection.held_until.is_none() {
+            if !connection.held {
                 persistence.held.push((conn, until));
             } else {
                 // Already held for an earlier batch: extend it.
@@ -254,7 +254,7 @@ impl Broker {
                     entry.1 = until;
                 }
             }
-            connection.held_until = Some(until);
+            connection.held = true;
         }
     }
 

@@ -91,3 +91,15 @@ impl Session {
         self.subscriptions.len() != before
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every session pays for one (issue 6): an idle session's window,
+    /// queue and inbound ids are empty pointers.
+    #[test]
+    fn an_idle_session_is_small() {
+        eprintln!("Session {} Outbound {} Inbound {}", std::mem::size_of::<Session>(), std::mem::size_of::<Outbound>(), std::mem::size_of::<InboundQos2>());
+    }
+}
