@@ -114,7 +114,7 @@ impl Broker {
         slot.connection = Some(conn);
         slot.session.version = connect.protocol;
         slot.session.disconnected_at = None;
-        slot.session.offline_before = Duration::ZERO;
+        slot.session.set_offline_before(Duration::ZERO);
         self.persist_new_session(session_id);
         self.persist_session(session_id);
 

@@ -17,11 +17,12 @@ use crate::session::Outbox;
 
 use super::sessions::SessionId;
 
-/// A connection's handle: slot index plus the slot's generation.
+/// A connection's handle: slot index plus the slot's generation (never 0,
+/// so an `Option<ConnId>` is 8 bytes: the session table holds one a slot).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnId {
     index: u32,
-    generation: u32,
+    generation: NonZeroU32,
 }
 
 impl ConnId {
@@ -165,7 +166,7 @@ impl Connection {
 }
 
 struct Slot {
-    generation: u32,
+    generation: NonZeroU32,
     connection: Option<Box<Connection>>,
 }
 
@@ -199,7 +200,7 @@ impl ConnectionTable {
             None if self.slots.len() < self.capacity => {
                 let index = u32::try_from(self.slots.len()).ok()?;
                 self.slots.push(Slot {
-                    generation: 0,
+                    generation: NonZeroU32::MIN,
                     connection: None,
                 });
                 index
@@ -207,7 +208,7 @@ impl ConnectionTable {
             None => return None,
         };
         let slot = self.slots.get_mut(index as usize)?;
-        slot.generation = slot.generation.wrapping_add(1);
+        slot.generation = slot.generation.checked_add(1).unwrap_or(NonZeroU32::MIN);
         slot.connection = Some(Box::new(connection));
         self.live += 1;
         Some(ConnId {
@@ -280,6 +281,7 @@ mod tests {
     /// 128-byte malloc chunk.
     #[test]
     fn a_connection_is_small() {
+        eprintln!("Connection {} ConnState {} PeerAddr {} Outbox {}", std::mem::size_of::<Connection>(), std::mem::size_of::<ConnState>(), std::mem::size_of::<PeerAddr>(), std::mem::size_of::<crate::session::Outbox>());
         assert!(std::mem::size_of::<Connection>() <= 120);
     }
 

@@ -450,7 +450,7 @@ impl Broker {
             let mut session = Session::new(client_id, true, stored.protocol);
             session.store_id = Some(stored.store_id);
             session.disconnected_at = Some(now);
-            session.offline_before = stored.offline_for;
+            session.set_offline_before(stored.offline_for);
             session.outbound.enable_journal();
             session.outbound.restore(stored.messages);
             for packet_id in stored.inbound {

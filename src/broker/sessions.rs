@@ -252,6 +252,13 @@ mod tests {
         Session::new(id, false, ProtocolVersion::V3_1_1)
     }
 
+    /// The table holds one per session (issue 6).
+    #[test]
+    fn slots_and_buckets_are_small() {
+        assert!(std::mem::size_of::<Option<Slot>>() <= 16);
+        assert!(std::mem::size_of::<Bucket>() <= 8);
+    }
+
     proptest! {
         /// The index agrees with a HashMap through any inserts and removes
         /// (few distinct ids, so probe runs collide and wrap).

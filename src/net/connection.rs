@@ -149,9 +149,7 @@ impl TaskState {
                 ReadOutcome::WouldBlock => {}
             }
         }
-        if self.shared.wakers.poll_flag(self.conn.index(), cx) {
-            return Step::Again;
-        }
+        self.shared.wakers.register_waker(self.conn.index(), cx);
         if read_allowed && stream.poll_readable(cx).is_ready() {
             return Step::Again;
         }

@@ -1,9 +1,11 @@
-//! Wake-up flags for tasks: [`Notify`] for a single task (the sweep timer,
-//! a bridge), and [`WakeTable`] for the connection tasks, where the broker
-//! lists the connections it has news for and the event loop sets their flags.
+//! Wake-ups for tasks: [`Notify`], a flag for a single task (the sweep
+//! timer, a bridge), and [`WakeTable`] for the connection tasks, where the
+//! broker lists the connections it has news for and the event loop wakes
+//! them.
 //!
-//! Invariant: a flag set while its task runs is seen by that task's next
-//! check, so no news is lost between a check and the wait that follows it.
+//! Invariant: news that comes while its task runs is not lost between the
+//! task's last look and its wait — `Notify` keeps a flag; a connection's
+//! task is simply polled again, since waking a running task reschedules it.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -46,69 +48,61 @@ impl Future for Notified<'_> {
     }
 }
 
-/// Every live connection's wake-up flag and waker, by `ConnId::index`,
-/// stored inline: 24 bytes a slot, where an `Rc<Notify>` per connection
-/// cost a 48-byte allocation plus a pointer in the table and in the task
-/// (issue 6: RSS per idle connection).
+/// Every live connection task's waker, by `ConnId::index`, stored inline:
+/// 16 bytes a slot, where an `Rc<Notify>` per connection cost a 48-byte
+/// allocation plus a pointer in the table and in the task (issue 6: RSS
+/// per idle connection).
+///
+/// There is no flag: a task's waker stays here from its first wait until
+/// the connection ends, and a task looks at all its news (frames, closing,
+/// reading allowed) before each wait. News before the first wait is seen
+/// by that first look; news after it wakes the task, and waking a task
+/// while it runs makes the executor poll it again.
 #[derive(Default)]
 pub(super) struct WakeTable {
-    slots: RefCell<Vec<WakeSlot>>,
-}
-
-#[derive(Default)]
-struct WakeSlot {
-    flagged: bool,
-    waker: Option<Waker>,
+    wakers: RefCell<Vec<Option<Waker>>>,
 }
 
 impl WakeTable {
-    /// A new connection took slot `index`: no flag, no waker yet.
+    /// A new connection took slot `index`: no waker yet.
     pub(super) fn register(&self, index: usize) {
-        let mut slots = self.slots.borrow_mut();
-        if slots.len() <= index {
-            slots.resize_with(index + 1, WakeSlot::default);
+        let mut wakers = self.wakers.borrow_mut();
+        if wakers.len() <= index {
+            wakers.resize_with(index + 1, || None);
         }
-        if let Some(slot) = slots.get_mut(index) {
-            *slot = WakeSlot::default();
+        if let Some(slot) = wakers.get_mut(index) {
+            *slot = None;
         }
     }
 
     /// The connection in slot `index` has ended; drops its waker.
     pub(super) fn forget(&self, index: usize) {
-        if let Some(slot) = self.slots.borrow_mut().get_mut(index) {
-            *slot = WakeSlot::default();
+        if let Some(slot) = self.wakers.borrow_mut().get_mut(index) {
+            *slot = None;
         }
     }
 
-    /// Sets slot `index`'s flag and wakes its task.
+    /// Wakes slot `index`'s task.
     pub(super) fn notify(&self, index: usize) {
-        if let Some(slot) = self.slots.borrow_mut().get_mut(index) {
-            slot.flagged = true;
-            if let Some(waker) = &slot.waker {
-                // Schedules the task; it does not run it here, so the
-                // table is not borrowed again from inside this call.
-                waker.wake_by_ref();
-            }
+        if let Some(Some(waker)) = self.wakers.borrow().get(index) {
+            // Schedules the task; it does not run it here, so the table is
+            // not borrowed again from inside this call.
+            waker.wake_by_ref();
         }
     }
 
-    /// `true` (and the flag cleared) when slot `index` was notified since
-    /// the last call; otherwise remembers `cx`'s waker for the next notify.
-    pub(super) fn poll_flag(&self, index: usize, cx: &Context<'_>) -> bool {
-        let mut slots = self.slots.borrow_mut();
-        let Some(slot) = slots.get_mut(index) else {
-            return false;
+    /// Remembers `cx`'s waker for slot `index`'s next notify; the task is
+    /// about to wait.
+    pub(super) fn register_waker(&self, index: usize, cx: &Context<'_>) {
+        let mut wakers = self.wakers.borrow_mut();
+        let Some(slot) = wakers.get_mut(index) else {
+            return;
         };
-        if std::mem::take(&mut slot.flagged) {
-            return true;
-        }
         if !slot
-            .waker
             .as_ref()
             .is_some_and(|waker| waker.will_wake(cx.waker()))
         {
-            slot.waker = Some(cx.waker().clone());
+            *slot = Some(cx.waker().clone());
         }
-        false
     }
 }
