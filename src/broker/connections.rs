@@ -281,7 +281,13 @@ mod tests {
     /// 128-byte malloc chunk.
     #[test]
     fn a_connection_is_small() {
-        eprintln!("Connection {} ConnState {} PeerAddr {} Outbox {}", std::mem::size_of::<Connection>(), std::mem::size_of::<ConnState>(), std::mem::size_of::<PeerAddr>(), std::mem::size_of::<crate::session::Outbox>());
+        eprintln!(
+            "Connection {} ConnState {} PeerAddr {} Outbox {}",
+            std::mem::size_of::<Connection>(),
+            std::mem::size_of::<ConnState>(),
+            std::mem::size_of::<PeerAddr>(),
+            std::mem::size_of::<crate::session::Outbox>()
+        );
         assert!(std::mem::size_of::<Connection>() <= 120);
     }
 

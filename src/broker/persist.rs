@@ -218,9 +218,7 @@ impl Broker {
 
     /// Whether a connection's frames wait for a flush.
     pub(super) fn is_held(&self, conn: ConnId) -> bool {
-        self.connections
-            .get(conn)
-            .is_some_and(|c| c.held)
+        self.connections.get(conn).is_some_and(|c| c.held)
     }
 
     pub(super) fn ops_len(&self) -> usize {

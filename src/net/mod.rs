@@ -197,7 +197,11 @@ async fn accept_loop(
             Ok(conn) => {
                 shared.register_connection(conn);
                 executor
-                    .spawn(connection::ConnectionTask::new(shared.clone(), stream, conn))
+                    .spawn(connection::ConnectionTask::new(
+                        shared.clone(),
+                        stream,
+                        conn,
+                    ))
                     .detach();
             }
             Err(OpenRefused::MaxConnections) => {

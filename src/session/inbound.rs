@@ -16,7 +16,9 @@ pub const MAX_INBOUND_QOS2: usize = 1024;
 
 #[derive(Debug, Default)]
 pub struct InboundQos2 {
-    /// Never `Some` and empty.
+    /// Never `Some` and empty. Boxed on purpose: 8 bytes inline instead
+    /// of a `Vec`'s 24, for the sessions (nearly all) that have none.
+    #[allow(clippy::box_collection)]
     awaiting_release: Option<Box<Vec<PacketId>>>,
 }
 
@@ -35,7 +37,9 @@ impl InboundQos2 {
         if self.len() >= MAX_INBOUND_QOS2 {
             return false;
         }
-        self.awaiting_release.get_or_insert_with(Box::default).push(id);
+        self.awaiting_release
+            .get_or_insert_with(Box::default)
+            .push(id);
         true
     }
 

@@ -64,11 +64,10 @@ impl Session {
 
     /// How long the session has been offline at `now`; `None` while online.
     pub fn offline_for(&self, now: Instant) -> Option<Duration> {
-        self.disconnected_at
-            .map(|at| {
-                now.saturating_duration_since(at)
-                    .saturating_add(Duration::from_secs(self.offline_before_secs))
-            })
+        self.disconnected_at.map(|at| {
+            now.saturating_duration_since(at)
+                .saturating_add(Duration::from_secs(self.offline_before_secs))
+        })
     }
 
     /// Sets the time offline before `disconnected_at` (whole seconds kept).
