@@ -48,7 +48,7 @@ pub struct StoreLink {
 pub(crate) struct Shared {
     pub(crate) broker: RefCell<Broker>,
     scratch: RefCell<Box<[u8]>>,
-    /// Each live connection's wake-up flag, by `ConnId::index`.
+    /// Each live connection task's waker, by `ConnId::index`.
     wakers: WakeTable,
     /// Scratch list for `dispatch_wakeups`.
     woken: RefCell<Vec<ConnId>>,
