@@ -42,7 +42,7 @@ impl Broker {
             );
         }
         if let Some(will) = will.filter(|_| reason.publishes_will()) {
-            self.publish_will(now, will);
+            self.publish_will(now, *will);
         }
         self.session_offline(now, session, conn);
     }

@@ -11,7 +11,7 @@ use crate::config::DuplicateClientId;
 use crate::session::{ClientId, Session};
 use crate::topic::validate_topic_name;
 
-use super::connections::{CloseReason, ConnId, ConnState, WillMessage};
+use super::connections::{CloseReason, ConnId, ConnState, KeepAlive, WillMessage};
 use super::stats::LogKind;
 use super::Broker;
 
@@ -41,7 +41,7 @@ impl Broker {
             });
             return self.refuse_connect(now, conn, ConnectReturn::IdentifierRejected);
         }
-        if let Err(code) = self.authenticate(now, &connect, &client_id, peer) {
+        if let Err(code) = self.authenticate(now, &connect, &client_id, peer.socket_addr()) {
             return self.refuse_connect(now, conn, code);
         }
         let will = match self.accept_will(&connect) {
@@ -99,15 +99,14 @@ impl Broker {
             }
         };
 
-        let keep_alive = (connect.keep_alive > 0)
-            .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
+        let keep_alive = KeepAlive::from_secs(connect.keep_alive);
         let Some(connection) = self.connections.get_mut(conn) else {
             return;
         };
         connection.state = ConnState::Active {
             session: session_id,
             keep_alive,
-            will,
+            will: will.map(Box::new),
         };
         let Some(slot) = self.sessions.get_mut(session_id) else {
             return;
@@ -115,7 +114,7 @@ impl Broker {
         slot.connection = Some(conn);
         slot.session.version = connect.protocol;
         slot.session.disconnected_at = None;
-        slot.session.offline_before = Duration::ZERO;
+        slot.session.set_offline_before(Duration::ZERO);
         self.persist_new_session(session_id);
         self.persist_session(session_id);
 

@@ -1,8 +1,15 @@
 //! The connection table: a slab of at most `max_connections` live
 //! connections, indexed by [`ConnId`]. Slot generations make a stale id
 //! (a connection that closed and whose slot was reused) harmless.
+//!
+//! Every live connection costs one [`Connection`], so it is kept small
+//! (104 bytes, a 112-byte malloc chunk): rarely used parts (the will) sit
+//! behind a pointer, the keepalive and the peer's address are stored as
+//! compactly as their range allows (issue 6: RSS per idle connection).
 
-use std::net::SocketAddr;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 use crate::codec::{ProtocolVersion, PublishBody, QoS};
@@ -10,11 +17,12 @@ use crate::session::Outbox;
 
 use super::sessions::SessionId;
 
-/// A connection's handle: slot index plus the slot's generation.
+/// A connection's handle: slot index plus the slot's generation (never 0,
+/// so an `Option<ConnId>` is 8 bytes: the session table holds one a slot).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnId {
     index: u32,
-    generation: u32,
+    generation: NonZeroU32,
 }
 
 impl ConnId {
@@ -60,28 +68,84 @@ pub struct WillMessage {
     pub retain: bool,
 }
 
+/// How long a client may stay silent: 1.5 × its keepalive
+/// [MQTT-3.1.2-24], in milliseconds. The keepalive is at most 65,535 s, so
+/// the limit (≤ 98,302,500 ms) fits a `u32`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepAlive(NonZeroU32);
+
+impl KeepAlive {
+    /// `None` for a keepalive of 0 (no limit).
+    pub fn from_secs(keep_alive: u16) -> Option<KeepAlive> {
+        NonZeroU32::new(u32::from(keep_alive) * 1500).map(KeepAlive)
+    }
+
+    pub fn limit(self) -> Duration {
+        Duration::from_millis(u64::from(self.0.get()))
+    }
+}
+
 #[derive(Debug)]
 pub enum ConnState {
     /// Accepted; the first packet must be CONNECT within `connect_timeout`.
     AwaitingConnect,
     Active {
         session: SessionId,
-        /// 1.5 × the client's keepalive; `None` when it is 0.
-        keep_alive: Option<Duration>,
-        will: Option<WillMessage>,
+        /// `None` when the client's keepalive is 0.
+        keep_alive: Option<KeepAlive>,
+        will: Option<Box<WillMessage>>,
     },
+}
+
+/// A peer's address in 20 bytes instead of `SocketAddr`'s 32 (an IPv6
+/// flow label and scope id are not kept: they are only ever printed).
+/// Prints like the `SocketAddr` it came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr {
+    ip: IpAddr,
+    port: u16,
+}
+
+impl PeerAddr {
+    pub fn socket_addr(self) -> SocketAddr {
+        SocketAddr::new(self.ip, self.port)
+    }
+}
+
+impl From<SocketAddr> for PeerAddr {
+    fn from(addr: SocketAddr) -> PeerAddr {
+        PeerAddr {
+            ip: addr.ip(),
+            port: addr.port(),
+        }
+    }
+}
+
+impl fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.socket_addr(), f)
+    }
+}
+
+impl fmt::Debug for PeerAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.socket_addr(), f)
+    }
 }
 
 #[derive(Debug)]
 pub struct Connection {
     /// Connected with mosquitto's bridge flag: never sent its own publishes.
     pub bridge: bool,
-    pub peer: SocketAddr,
-    pub opened_at: Instant,
+    pub peer: PeerAddr,
+    /// When a packet last came. Until CONNECT no packet has (the first
+    /// packet is CONNECT or ends the connection), so while
+    /// `AwaitingConnect` this is when the connection opened.
     pub last_seen: Instant,
     pub version: ProtocolVersion,
-    /// Sync persistence: frames wait until this store batch is durable.
-    pub held_until: Option<u64>,
+    /// Sync persistence: frames wait until a store batch is durable (which
+    /// one is in the broker's list of held connections).
+    pub held: bool,
     pub state: ConnState,
     pub outbox: Outbox,
     /// How many full session queues this connection's messages wait for;
@@ -102,7 +166,7 @@ impl Connection {
 }
 
 struct Slot {
-    generation: u32,
+    generation: NonZeroU32,
     connection: Option<Box<Connection>>,
 }
 
@@ -136,7 +200,7 @@ impl ConnectionTable {
             None if self.slots.len() < self.capacity => {
                 let index = u32::try_from(self.slots.len()).ok()?;
                 self.slots.push(Slot {
-                    generation: 0,
+                    generation: NonZeroU32::MIN,
                     connection: None,
                 });
                 index
@@ -144,7 +208,7 @@ impl ConnectionTable {
             None => return None,
         };
         let slot = self.slots.get_mut(index as usize)?;
-        slot.generation = slot.generation.wrapping_add(1);
+        slot.generation = slot.generation.checked_add(1).unwrap_or(NonZeroU32::MIN);
         slot.connection = Some(Box::new(connection));
         self.live += 1;
         Some(ConnId {
@@ -206,5 +270,44 @@ impl ConnectionTable {
                 };
                 slot.connection.as_deref_mut().map(|c| (id, c))
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every live connection pays for one (issue 6); 104 bytes is a
+    /// 112-byte malloc chunk (glibc: size + 8, rounded up to 16).
+    #[test]
+    fn a_connection_is_small() {
+        assert!(std::mem::size_of::<Connection>() <= 104);
+        assert!(std::mem::size_of::<Option<ConnId>>() <= 8);
+    }
+
+    #[test]
+    fn a_peer_address_prints_like_a_socket_address() {
+        for text in ["192.0.2.1:1883", "[2001:db8::1]:8883"] {
+            let Ok(addr) = text.parse::<SocketAddr>() else {
+                panic!("{text}");
+            };
+            let peer = PeerAddr::from(addr);
+            assert_eq!(peer.to_string(), text);
+            assert_eq!(format!("{peer:?}"), format!("{addr:?}"));
+            assert_eq!(peer.socket_addr(), addr);
+        }
+    }
+
+    #[test]
+    fn keep_alive_is_one_and_a_half_times() {
+        assert_eq!(KeepAlive::from_secs(0), None);
+        assert_eq!(
+            KeepAlive::from_secs(60).map(KeepAlive::limit),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            KeepAlive::from_secs(u16::MAX).map(KeepAlive::limit),
+            Some(Duration::from_millis(98_302_500))
+        );
     }
 }

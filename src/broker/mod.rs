@@ -133,11 +133,10 @@ impl Broker {
             return Err(OpenRefused::ShuttingDown);
         }
         let connection = Connection {
-            peer,
-            opened_at: now,
+            peer: peer.into(),
             last_seen: now,
             version: ProtocolVersion::V3_1_1,
-            held_until: None,
+            held: false,
             state: ConnState::AwaitingConnect,
             outbox: Default::default(),
             pause_count: 0,

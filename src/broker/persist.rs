@@ -191,7 +191,7 @@ impl Broker {
         });
         for conn in released {
             if let Some(connection) = self.connections.get_mut(conn) {
-                connection.held_until = None;
+                connection.held = false;
             }
             self.wake(conn);
         }
@@ -218,9 +218,7 @@ impl Broker {
 
     /// Whether a connection's frames wait for a flush.
     pub(super) fn is_held(&self, conn: ConnId) -> bool {
-        self.connections
-            .get(conn)
-            .is_some_and(|c| c.held_until.is_some())
+        self.connections.get(conn).is_some_and(|c| c.held)
     }
 
     pub(super) fn ops_len(&self) -> usize {
@@ -246,7 +244,7 @@ impl Broker {
         }
         let until = persistence.next_batch;
         if let Some(connection) = self.connections.get_mut(conn) {
-            if connection.held_until.is_none() {
+            if !connection.held {
                 persistence.held.push((conn, until));
             } else {
                 // Already held for an earlier batch: extend it.
@@ -254,7 +252,7 @@ impl Broker {
                     entry.1 = until;
                 }
             }
-            connection.held_until = Some(until);
+            connection.held = true;
         }
     }
 
@@ -450,7 +448,7 @@ impl Broker {
             let mut session = Session::new(client_id, true, stored.protocol);
             session.store_id = Some(stored.store_id);
             session.disconnected_at = Some(now);
-            session.offline_before = stored.offline_for;
+            session.set_offline_before(stored.offline_for);
             session.outbound.enable_journal();
             session.outbound.restore(stored.messages);
             for packet_id in stored.inbound {

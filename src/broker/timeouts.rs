@@ -43,7 +43,8 @@ impl Broker {
             }
             match connection.state {
                 ConnState::AwaitingConnect => {
-                    if now.saturating_duration_since(connection.opened_at) >= connect_timeout {
+                    // `last_seen` is the opening time until CONNECT.
+                    if now.saturating_duration_since(connection.last_seen) >= connect_timeout {
                         expired.push((id, CloseReason::ConnectTimeout));
                     }
                 }
@@ -54,7 +55,7 @@ impl Broker {
                     if connection.pause_count > 0 {
                         // We are not reading it; its silence is ours.
                         connection.last_seen = now;
-                    } else if now.saturating_duration_since(connection.last_seen) >= limit {
+                    } else if now.saturating_duration_since(connection.last_seen) >= limit.limit() {
                         expired.push((id, CloseReason::KeepAliveTimeout));
                     }
                 }

@@ -28,6 +28,7 @@ use crate::systemd::{self, Notifier};
 
 pub use listener::BindError;
 pub(crate) use notify::Notify;
+use notify::WakeTable;
 
 /// The shared read buffer: every connection reads into it and keeps only a
 /// partial packet's leftover. 16 KiB: a few hundred small PUBLISHes per
@@ -49,8 +50,8 @@ pub struct StoreLink {
 pub(crate) struct Shared {
     pub(crate) broker: RefCell<Broker>,
     scratch: RefCell<Box<[u8]>>,
-    /// Each live connection's wake-up flag, by `ConnId::index`.
-    notifiers: RefCell<Vec<Option<Rc<Notify>>>>,
+    /// Each live connection task's waker, by `ConnId::index`.
+    wakers: WakeTable,
     /// Scratch list for `dispatch_wakeups`.
     woken: RefCell<Vec<ConnId>>,
     live_tasks: Cell<usize>,
@@ -76,30 +77,18 @@ impl Shared {
         self.broker.borrow_mut().poll_wakeups(&mut woken);
         #[cfg(feature = "bridge")]
         self.bridge_wakers.dispatch(&mut self.broker.borrow_mut());
-        let notifiers = self.notifiers.borrow();
         for id in woken.drain(..) {
-            if let Some(Some(notify)) = notifiers.get(id.index()) {
-                notify.notify();
-            }
+            self.wakers.notify(id.index());
         }
     }
 
-    fn register_notifier(&self, conn: ConnId) -> Rc<Notify> {
-        let notify = Rc::new(Notify::default());
-        let mut notifiers = self.notifiers.borrow_mut();
-        if notifiers.len() <= conn.index() {
-            notifiers.resize_with(conn.index() + 1, || None);
-        }
-        if let Some(slot) = notifiers.get_mut(conn.index()) {
-            *slot = Some(notify.clone());
-        }
-        notify
+    fn register_connection(&self, conn: ConnId) {
+        self.wakers.register(conn.index());
+        self.live_tasks.set(self.live_tasks.get() + 1);
     }
 
-    fn forget_notifier(&self, conn: ConnId) {
-        if let Some(slot) = self.notifiers.borrow_mut().get_mut(conn.index()) {
-            *slot = None;
-        }
+    fn forget_connection(&self, conn: ConnId) {
+        self.wakers.forget(conn.index());
         self.live_tasks.set(self.live_tasks.get().saturating_sub(1));
     }
 }
@@ -142,7 +131,7 @@ pub async fn serve<F: Future<Output = ()>>(
     let shared = Rc::new(Shared {
         broker: RefCell::new(broker),
         scratch: RefCell::new(vec![0; SCRATCH_BYTES].into_boxed_slice()),
-        notifiers: RefCell::new(Vec::new()),
+        wakers: WakeTable::default(),
         woken: RefCell::new(Vec::new()),
         live_tasks: Cell::new(0),
         refusals_in_progress: Cell::new(0),
@@ -237,10 +226,13 @@ async fn accept_loop(
         let opened = shared.broker.borrow_mut().handle_open(Instant::now(), peer);
         match opened {
             Ok(conn) => {
-                let notify = shared.register_notifier(conn);
-                shared.live_tasks.set(shared.live_tasks.get() + 1);
+                shared.register_connection(conn);
                 executor
-                    .spawn(connection::run(shared.clone(), stream, conn, notify))
+                    .spawn(connection::ConnectionTask::new(
+                        shared.clone(),
+                        stream,
+                        conn,
+                    ))
                     .detach();
             }
             Err(OpenRefused::MaxConnections) => {

@@ -11,6 +11,11 @@
 //! A persistent session keeps a journal of what changed (added, sent with a
 //! packet id, removed), which the broker turns into store operations: the
 //! store follows the session by operations, never by snapshots.
+//!
+//! An idle session (nothing inflight, queued or journaled) keeps only its
+//! counters and one empty pointer: the window, the queue and their
+//! bookkeeping live in a [`Window`] allocated when the first message comes
+//! and freed when the last one is gone (issue 6: RSS per idle connection).
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -108,13 +113,21 @@ pub enum Delivery {
 
 #[derive(Debug, Default)]
 pub struct Outbound {
-    inflight: VecDeque<Inflight>,
-    queue: VecDeque<Queued>,
+    /// `None` while it would be empty (see [`Window::is_idle`]).
+    window: Option<Box<Window>>,
     /// The sequence number of the next message.
     next_seq: u64,
-    /// Changes not yet taken by the broker; `None` unless persistent.
-    journal: Option<Vec<JournalEntry>>,
     last_packet_id: Option<PacketId>,
+    /// Persistent with a store: changes are journaled for the broker.
+    journaling: bool,
+}
+
+#[derive(Debug, Default)]
+struct Window {
+    inflight: VecDeque<Inflight>,
+    queue: VecDeque<Queued>,
+    /// Changes not yet taken by the broker; always empty unless journaling.
+    journal: Vec<JournalEntry>,
     /// Since when the queue has been at its cap while online.
     full_since: Option<Instant>,
     /// Full for longer than `backpressure_timeout`: drops its oldest instead
@@ -124,7 +137,31 @@ pub struct Outbound {
     sent_from_queue: u64,
 }
 
+impl Window {
+    /// Holds nothing a default one would not.
+    fn is_idle(&self) -> bool {
+        self.inflight.is_empty()
+            && self.queue.is_empty()
+            && self.journal.is_empty()
+            && self.full_since.is_none()
+            && !self.lagging
+            && self.sent_from_queue == 0
+    }
+}
+
 impl Outbound {
+    fn window(&mut self) -> &mut Window {
+        self.window.get_or_insert_with(Box::default)
+    }
+
+    /// Frees the window once it holds nothing; every `&mut` entry point
+    /// ends here.
+    fn settle(&mut self) {
+        if self.window.as_deref().is_some_and(Window::is_idle) {
+            self.window = None;
+        }
+    }
+
     /// Hands `message` to this session. `out` is the connection's outbox,
     /// `None` while the session is offline.
     pub fn deliver(
@@ -153,18 +190,32 @@ impl Outbound {
             outbox.push(frame);
             return Ok(Delivery::Sent);
         }
+        let result = self.deliver_online(message, now, outbox, version, limits);
+        self.settle();
+        result
+    }
+
+    fn deliver_online(
+        &mut self,
+        message: Message,
+        now: Instant,
+        outbox: &mut Outbox,
+        version: ProtocolVersion,
+        limits: &QueueLimits,
+    ) -> Result<Delivery, EncodeError> {
         let seq = self.add(&message);
-        if self.queue.is_empty() && self.inflight.len() < limits.max_inflight {
+        let window = self.window();
+        if window.queue.is_empty() && window.inflight.len() < limits.max_inflight {
             self.send_new(seq, message, outbox, version)?;
             return Ok(Delivery::Sent);
         }
-        self.queue.push_back(Queued { seq, message });
-        if self.queue.len() > limits.max_queued && self.lagging {
+        window.queue.push_back(Queued { seq, message });
+        if window.queue.len() > limits.max_queued && window.lagging {
             self.drop_oldest();
             return Ok(Delivery::DroppedOldestLagging);
         }
-        if self.queue.len() >= limits.max_queued {
-            self.full_since.get_or_insert(now);
+        if window.queue.len() >= limits.max_queued {
+            window.full_since.get_or_insert(now);
             return Ok(Delivery::QueuedFull);
         }
         Ok(Delivery::Queued)
@@ -175,9 +226,11 @@ impl Outbound {
             return Delivery::NotQueued;
         }
         let seq = self.add(&message);
-        self.queue.push_back(Queued { seq, message });
-        if self.queue.len() > limits.max_queued {
+        let window = self.window();
+        window.queue.push_back(Queued { seq, message });
+        if window.queue.len() > limits.max_queued {
             self.drop_oldest();
+            self.settle();
             return Delivery::DroppedOldestOffline;
         }
         Delivery::Queued
@@ -187,8 +240,8 @@ impl Outbound {
     fn add(&mut self, message: &Message) -> u64 {
         let seq = self.next_seq;
         self.next_seq = seq.wrapping_add(1);
-        if let Some(journal) = &mut self.journal {
-            journal.push(JournalEntry::Added {
+        if self.journaling {
+            self.window().journal.push(JournalEntry::Added {
                 seq,
                 message: message.clone(),
             });
@@ -197,27 +250,29 @@ impl Outbound {
     }
 
     fn drop_oldest(&mut self) {
-        if let Some(dropped) = self.queue.pop_front() {
+        let dropped = self.window.as_deref_mut().and_then(|w| w.queue.pop_front());
+        if let Some(dropped) = dropped {
             self.journal_push(JournalEntry::Removed { seq: dropped.seq });
         }
     }
 
     fn journal_push(&mut self, entry: JournalEntry) {
-        if let Some(journal) = &mut self.journal {
-            journal.push(entry);
+        if self.journaling {
+            self.window().journal.push(entry);
         }
     }
 
     /// Starts journaling changes (a persistent session with a store).
     pub fn enable_journal(&mut self) {
-        self.journal.get_or_insert_with(Vec::new);
+        self.journaling = true;
     }
 
     /// Changes since the last call; empty unless journaling.
     pub fn take_journal(&mut self, dst: &mut Vec<JournalEntry>) {
-        if let Some(journal) = &mut self.journal {
-            dst.append(journal);
+        if let Some(window) = self.window.as_deref_mut() {
+            dst.append(&mut window.journal);
         }
+        self.settle();
     }
 
     /// Rebuilds the window and queue from the store at startup: sent
@@ -227,24 +282,40 @@ impl Outbound {
         messages.sort_by_key(|m| m.seq);
         for restored in messages {
             self.next_seq = self.next_seq.max(restored.seq.wrapping_add(1));
+            let window = self.window();
             match restored.sent {
-                Some((packet_id, state)) => self.inflight.push_back(Inflight {
+                Some((packet_id, state)) => window.inflight.push_back(Inflight {
                     seq: restored.seq,
                     packet_id,
                     message: restored.message,
                     state,
                 }),
-                None => self.queue.push_back(Queued {
+                None => window.queue.push_back(Queued {
                     seq: restored.seq,
                     message: restored.message,
                 }),
             }
         }
+        self.settle();
     }
 
     /// A PUBACK (`kind` PubAck), PUBREC or PUBCOMP from the client. Returns
     /// whether it matched an inflight message; unknown ids are ignored.
     pub fn handle_ack(
+        &mut self,
+        kind: AckKind,
+        packet_id: PacketId,
+        reason_is_error: bool,
+        outbox: &mut Outbox,
+        version: ProtocolVersion,
+        limits: &QueueLimits,
+    ) -> Result<bool, EncodeError> {
+        let result = self.ack(kind, packet_id, reason_is_error, outbox, version, limits);
+        self.settle();
+        result
+    }
+
+    fn ack(
         &mut self,
         kind: AckKind,
         packet_id: PacketId,
@@ -259,7 +330,10 @@ impl Outbound {
             AckKind::PubComp => AwaitingAck::PubComp,
             AckKind::PubRel => return Ok(false),
         };
-        let Some(index) = self
+        let Some(window) = self.window.as_deref_mut() else {
+            return Ok(false);
+        };
+        let Some(index) = window
             .inflight
             .iter()
             .position(|m| m.packet_id == packet_id && m.state == expected)
@@ -269,11 +343,11 @@ impl Outbound {
         // A PUBREC with an error reason (5.0) ends the exchange [MQTT-4.3.3-4].
         let finished = kind != AckKind::PubRec || reason_is_error;
         if finished {
-            if let Some(done) = self.inflight.remove(index) {
+            if let Some(done) = window.inflight.remove(index) {
                 self.journal_push(JournalEntry::Removed { seq: done.seq });
             }
             self.fill_window(outbox, version, limits)?;
-        } else if let Some(entry) = self.inflight.get_mut(index) {
+        } else if let Some(entry) = window.inflight.get_mut(index) {
             entry.state = AwaitingAck::PubComp;
             let changed = JournalEntry::Sent {
                 seq: entry.seq,
@@ -298,7 +372,21 @@ impl Outbound {
         version: ProtocolVersion,
         limits: &QueueLimits,
     ) -> Result<(), EncodeError> {
-        for entry in &self.inflight {
+        let result = self.resend(outbox, version, limits);
+        self.settle();
+        result
+    }
+
+    fn resend(
+        &mut self,
+        outbox: &mut Outbox,
+        version: ProtocolVersion,
+        limits: &QueueLimits,
+    ) -> Result<(), EncodeError> {
+        let Some(window) = self.window.as_deref_mut() else {
+            return Ok(());
+        };
+        for entry in &window.inflight {
             let frame = match entry.state {
                 AwaitingAck::PubComp => Frame::packet(
                     &Packet::Ack(Ack::new(AckKind::PubRel, entry.packet_id)),
@@ -316,8 +404,8 @@ impl Outbound {
             };
             outbox.push(frame);
         }
-        self.full_since = None;
-        self.lagging = false;
+        window.full_since = None;
+        window.lagging = false;
         self.fill_window(outbox, version, limits)
     }
 
@@ -328,11 +416,17 @@ impl Outbound {
         version: ProtocolVersion,
         limits: &QueueLimits,
     ) -> Result<(), EncodeError> {
-        while self.inflight.len() < limits.max_inflight {
-            let Some(Queued { seq, message }) = self.queue.pop_front() else {
+        loop {
+            let Some(window) = self.window.as_deref_mut() else {
+                return Ok(());
+            };
+            if window.inflight.len() >= limits.max_inflight {
+                break;
+            }
+            let Some(Queued { seq, message }) = window.queue.pop_front() else {
                 break;
             };
-            self.sent_from_queue += 1;
+            window.sent_from_queue += 1;
             if message.qos == QoS::AtMostOnce {
                 self.journal_push(JournalEntry::Removed { seq });
                 // Queued while offline with queue_qos0_messages.
@@ -349,11 +443,13 @@ impl Outbound {
                 self.send_new(seq, message, outbox, version)?;
             }
         }
-        if self.queue.len() < limits.max_queued {
-            self.full_since = None;
-        }
-        if self.lagging && self.queue.len() < limits.max_queued / 2 {
-            self.lagging = false;
+        if let Some(window) = self.window.as_deref_mut() {
+            if window.queue.len() < limits.max_queued {
+                window.full_since = None;
+            }
+            if window.lagging && window.queue.len() < limits.max_queued / 2 {
+                window.lagging = false;
+            }
         }
         Ok(())
     }
@@ -385,7 +481,7 @@ impl Outbound {
             packet_id,
             awaiting: state,
         });
-        self.inflight.push_back(Inflight {
+        self.window().inflight.push_back(Inflight {
             seq,
             packet_id,
             message,
@@ -398,11 +494,13 @@ impl Outbound {
     /// window is at most 65,535 long, so one is always free when it has room.
     fn allocate_packet_id(&mut self) -> PacketId {
         let mut candidate = self.last_packet_id.map_or(PacketId::MIN, PacketId::next);
-        for _ in 0..u16::MAX {
-            if !self.inflight.iter().any(|m| m.packet_id == candidate) {
-                break;
+        if let Some(window) = self.window.as_deref() {
+            for _ in 0..u16::MAX {
+                if !window.inflight.iter().any(|m| m.packet_id == candidate) {
+                    break;
+                }
+                candidate = candidate.next();
             }
-            candidate = candidate.next();
         }
         self.last_packet_id = Some(candidate);
         candidate
@@ -410,59 +508,69 @@ impl Outbound {
 
     /// Queued messages sent since the last call.
     pub fn take_sent_from_queue(&mut self) -> u64 {
-        std::mem::take(&mut self.sent_from_queue)
+        let sent = self
+            .window
+            .as_deref_mut()
+            .map_or(0, |w| std::mem::take(&mut w.sent_from_queue));
+        self.settle();
+        sent
     }
 
     /// Queue at its cap while online, and for how long.
     pub fn full_since(&self) -> Option<Instant> {
-        self.full_since
+        self.window.as_deref().and_then(|w| w.full_since)
     }
 
     /// Back-pressure has timed out: drop oldest from now on.
     pub fn mark_lagging(&mut self) {
-        self.lagging = true;
-        self.full_since = None;
+        let window = self.window();
+        window.lagging = true;
+        window.full_since = None;
     }
 
     pub fn is_lagging(&self) -> bool {
-        self.lagging
+        self.window.as_deref().is_some_and(|w| w.lagging)
     }
 
     /// The queue is below its cap: paused publishers may resume.
     pub fn has_room(&self, limits: &QueueLimits) -> bool {
-        self.lagging || self.queue.len() < limits.max_queued
+        self.is_lagging() || self.queued_len() < limits.max_queued
     }
 
     /// The session went offline: back-pressure no longer applies (the
     /// offline rule, drop oldest, takes over), and the offline cap is
     /// enforced at once.
     pub fn go_offline(&mut self, limits: &QueueLimits) -> usize {
-        self.full_since = None;
-        self.lagging = false;
+        if let Some(window) = self.window.as_deref_mut() {
+            window.full_since = None;
+            window.lagging = false;
+        }
         let mut dropped = 0;
-        while self.queue.len() > limits.max_queued {
+        while self.queued_len() > limits.max_queued {
             self.drop_oldest();
             dropped += 1;
         }
+        self.settle();
         dropped
     }
 
     pub fn inflight_len(&self) -> usize {
-        self.inflight.len()
+        self.window.as_deref().map_or(0, |w| w.inflight.len())
     }
 
     pub fn queued_len(&self) -> usize {
-        self.queue.len()
+        self.window.as_deref().map_or(0, |w| w.queue.len())
     }
 
     /// Drops a non-persistent session's messages.
     pub fn clear(&mut self) {
-        self.inflight = VecDeque::new();
-        self.queue = VecDeque::new();
-        if let Some(journal) = &mut self.journal {
-            journal.clear();
+        if let Some(window) = self.window.as_deref_mut() {
+            window.inflight = VecDeque::new();
+            window.queue = VecDeque::new();
+            window.journal.clear();
+            window.full_since = None;
+            window.lagging = false;
         }
-        self.full_since = None;
-        self.lagging = false;
+        self.settle();
     }
 }

@@ -4,26 +4,26 @@
 //! `bytes` counts every frame from the moment it is pushed until the network
 //! layer reports it written, so `max_outbound_bytes` bounds what one slow
 //! reader can pin in memory (SPEC §3).
+//!
+//! The frames are handed to the writer whole, allocation and all, so an
+//! idle connection's outbox holds no memory (ARCHITECTURE: "idle
+//! connections hold no read buffer" — the same goes for the write side).
 
 use std::collections::VecDeque;
 
 use crate::codec::Frame;
 
-/// Above this many slots an empty queue gives its memory back: an idle
-/// connection should hold no buffer (ARCHITECTURE: "idle connections hold no
-/// read buffer" — the same goes for the write side).
-const KEEP_CAPACITY: usize = 8;
-
 #[derive(Debug, Default)]
 pub struct Outbox {
-    frames: VecDeque<Frame>,
+    /// Oldest first; only ever taken whole, so a `Vec` is enough.
+    frames: Vec<Frame>,
     bytes: usize,
 }
 
 impl Outbox {
     pub fn push(&mut self, frame: Frame) {
         self.bytes = self.bytes.saturating_add(frame.len());
-        self.frames.push_back(frame);
+        self.frames.push(frame);
     }
 
     /// Bytes queued or being written.
@@ -38,9 +38,13 @@ impl Outbox {
     /// Hands every queued frame to the writer; their bytes stay counted
     /// until [`Outbox::written`].
     pub fn take_into(&mut self, dst: &mut VecDeque<Frame>) {
-        dst.extend(self.frames.drain(..));
-        if self.frames.capacity() > KEEP_CAPACITY {
-            self.frames = VecDeque::new();
+        let frames = std::mem::take(&mut self.frames);
+        if dst.is_empty() {
+            // The common case: the writer had nothing left. Its queue
+            // becomes this one, without copying a frame.
+            *dst = VecDeque::from(frames);
+        } else {
+            dst.extend(frames);
         }
     }
 
@@ -51,7 +55,38 @@ impl Outbox {
 
     /// Frames that will never be written (the connection is gone).
     pub fn clear(&mut self) {
-        self.frames = VecDeque::new();
+        self.frames = Vec::new();
         self.bytes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{Packet, ProtocolVersion};
+
+    fn ping() -> Frame {
+        match Frame::packet(&Packet::PingResp, ProtocolVersion::V3_1_1) {
+            Ok(frame) => frame,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    #[test]
+    fn taking_keeps_order_and_leaves_no_memory() {
+        let mut outbox = Outbox::default();
+        let mut dst = VecDeque::new();
+        outbox.push(ping());
+        outbox.take_into(&mut dst);
+        assert_eq!(outbox.frames.capacity(), 0);
+        outbox.push(ping());
+        outbox.push(ping());
+        outbox.take_into(&mut dst);
+        assert_eq!(dst.len(), 3);
+        assert_eq!(outbox.frames.capacity(), 0);
+        assert_eq!(outbox.bytes(), 6);
+        outbox.written(6);
+        assert_eq!(outbox.bytes(), 0);
+        assert!(!outbox.has_frames());
     }
 }
