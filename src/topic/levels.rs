@@ -192,7 +192,8 @@ mod tests {
 
     #[test]
     fn the_map_costs_two_words() {
-        assert_eq!(std::mem::size_of::<LevelMap<u64>>(), 16);
+        // At most two 64-bit words (fewer on 32-bit targets).
+        assert!(std::mem::size_of::<LevelMap<u64>>() <= 16);
     }
 
     #[test]

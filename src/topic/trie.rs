@@ -413,7 +413,8 @@ mod tests {
     #[test]
     fn a_node_is_five_words() {
         // Children (2), `+` child (1), subscriber list (2).
-        assert_eq!(std::mem::size_of::<Node<u32, u32>>(), 40);
+        // At most five 64-bit words (24 bytes on 32-bit targets).
+        assert!(std::mem::size_of::<Node<u32, u32>>() <= 40);
     }
 
     #[test]
