@@ -20,6 +20,7 @@ mod retained;
 mod sessions;
 mod settings;
 mod stats;
+mod store_batch;
 mod subscribe;
 mod timeouts;
 
@@ -33,6 +34,7 @@ pub use persist::{BridgeStoreJournal, RestoredSession, StoreOp};
 pub use sessions::SessionId;
 pub use settings::Settings;
 pub use stats::Stats;
+pub use store_batch::ReadyBatch;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -102,9 +104,7 @@ impl Broker {
             last_sweep: None,
             shutting_down: false,
             over_memory_limit: false,
-            persistence: settings
-                .persistence
-                .then(|| Persistence::new(settings.persistence_sync)),
+            persistence: settings.persistence.then(|| Persistence::new(&settings)),
             #[cfg(feature = "bridge")]
             bridges: Bridges::default(),
             settings,
@@ -170,11 +170,11 @@ impl Broker {
         }
         connection.last_seen = now;
         let connected = matches!(connection.state, ConnState::Active { .. });
-        let ops_before = self.ops_len();
+        let ops_before = self.ops_pushed();
         self.dispatch_packet(now, conn, connected, packet);
         // Sync persistence: what this packet made us store is acknowledged
         // only once it is on disk (SPEC §3).
-        if self.ops_len() > ops_before {
+        if self.ops_pushed() > ops_before {
             self.hold_for_store(conn);
         }
     }

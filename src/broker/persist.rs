@@ -20,6 +20,8 @@ use crate::topic::TopicFilter;
 
 use super::connections::ConnId;
 use super::sessions::SessionId;
+use super::settings::Settings;
+use super::store_batch::{ReadyBatch, StoreBatch};
 use super::Broker;
 
 /// One change for the store to apply, in order.
@@ -132,12 +134,16 @@ pub struct RestoredSession {
 /// The broker's persistence state; absent with `persistence false`.
 #[derive(Debug, Default)]
 pub(super) struct Persistence {
-    ops: Vec<StoreOp>,
+    ops: StoreBatch,
     /// The number the next batch handed out will carry.
     next_batch: u64,
     /// Every batch up to this one is on disk.
     durable: u64,
     sync: bool,
+    /// Batched mode: how long ops may wait before they are handed over.
+    autosave_interval: Duration,
+    /// Bytes of held ops past which they are handed over early.
+    max_held_bytes: usize,
     /// Connections held until a batch is durable.
     held: Vec<(ConnId, u64)>,
     next_store_id: u64,
@@ -148,9 +154,12 @@ pub(super) struct Persistence {
 }
 
 impl Persistence {
-    pub(super) fn new(sync: bool) -> Persistence {
+    pub(super) fn new(settings: &Settings) -> Persistence {
         Persistence {
-            sync,
+            sync: settings.persistence_sync,
+            autosave_interval: settings.autosave_interval,
+            max_held_bytes: usize::try_from(settings.persistence_cache_bytes / 2)
+                .unwrap_or(usize::MAX),
             next_batch: 1,
             ..Persistence::default()
         }
@@ -158,19 +167,33 @@ impl Persistence {
 }
 
 impl Broker {
-    /// Hands out the ops produced since the last call as batch number
-    /// `.0`; `None` when there are none.
-    pub fn take_store_batch(&mut self) -> Option<(u64, Vec<StoreOp>)> {
+    /// Hands out the ops gathered so far as the next numbered batch once
+    /// they are due (store_batch.rs): at once in sync mode and at
+    /// shutdown, after `autosave_interval` in batched mode, early when they
+    /// grow past half of `persistence_cache_bytes`. `None` otherwise.
+    pub fn take_store_batch(&mut self, now: Instant) -> Option<ReadyBatch> {
+        let shutting_down = self.shutting_down;
         let persistence = self.persistence.as_mut()?;
-        persistence
-            .ops
-            .append(&mut persistence.bridge_journal.0.borrow_mut());
-        if persistence.ops.is_empty() {
-            return None;
+        for op in persistence.bridge_journal.0.borrow_mut().drain(..) {
+            persistence.ops.push(op);
         }
+        let interval = (!persistence.sync).then_some(persistence.autosave_interval);
+        let (ops, flush) =
+            persistence
+                .ops
+                .take_due(now, interval, persistence.max_held_bytes, shutting_down)?;
         let batch = persistence.next_batch;
         persistence.next_batch += 1;
-        Some((batch, std::mem::take(&mut persistence.ops)))
+        Some(ReadyBatch { batch, ops, flush })
+    }
+
+    /// When gathered ops fall due (batched mode), for the sweep timer.
+    pub(super) fn store_batch_due(&self) -> Option<Instant> {
+        let persistence = self.persistence.as_ref()?;
+        if persistence.sync {
+            return None;
+        }
+        persistence.ops.due_at(persistence.autosave_interval)
     }
 
     /// Every batch up to `batch` is durable: held connections covered by
@@ -221,10 +244,11 @@ impl Broker {
         self.connections.get(conn).is_some_and(|c| c.held)
     }
 
-    pub(super) fn ops_len(&self) -> usize {
-        self.persistence
-            .as_ref()
-            .map_or(0, |p| p.ops.len() + p.bridge_journal.0.borrow().len())
+    /// Ops gathered so far, ever: a packet made ops if this moved.
+    pub(super) fn ops_pushed(&self) -> u64 {
+        self.persistence.as_ref().map_or(0, |p| {
+            p.ops.pushed() + p.bridge_journal.0.borrow().len() as u64
+        })
     }
 
     /// The journal the bridges' uplink queues write through to the store;

@@ -97,6 +97,8 @@ impl Broker {
             // these keys from the config files).
             persistence: _,
             persistence_sync: _,
+            autosave_interval: _,
+            persistence_cache_bytes: _,
         } = new;
         let s = &mut self.settings;
         let r = &mut report;

@@ -32,6 +32,10 @@ pub struct Settings {
     pub persistence: bool,
     /// Acknowledge stored messages only after the flush that covers them.
     pub persistence_sync: bool,
+    /// Batched mode: changes reach the disk within this.
+    pub autosave_interval: Duration,
+    /// Memory for the store; half of it bounds the ops held for a batch.
+    pub persistence_cache_bytes: u64,
 }
 
 impl Settings {
@@ -66,6 +70,8 @@ impl Settings {
             memory_limit: config.memory_limit,
             persistence: config.persistence,
             persistence_sync: config.persistence_sync,
+            autosave_interval: config.autosave_interval,
+            persistence_cache_bytes: config.persistence_cache_bytes,
         }
     }
 }

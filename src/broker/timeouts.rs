@@ -18,7 +18,11 @@ impl Broker {
     /// When `handle_timeout` should be called next; `None` before the
     /// first call (call it at once).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.last_sweep.map(|last| last + SWEEP_INTERVAL)
+        let sweep = self.last_sweep.map(|last| last + SWEEP_INTERVAL);
+        match (sweep, self.store_batch_due()) {
+            (Some(sweep), Some(due)) => Some(sweep.min(due)),
+            (sweep, due) => sweep.or(due),
+        }
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {

@@ -69,8 +69,8 @@ impl Shared {
     pub(crate) fn dispatch_wakeups(&self) {
         if let Some(store) = self.store.borrow().as_ref() {
             let mut broker = self.broker.borrow_mut();
-            while let Some((batch, ops)) = broker.take_store_batch() {
-                store.apply(batch, ops);
+            while let Some(ready) = broker.take_store_batch(Instant::now()) {
+                store.apply(ready);
             }
         }
         let mut woken = self.woken.borrow_mut();

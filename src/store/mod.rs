@@ -20,7 +20,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::broker::StoreOp;
+use crate::broker::ReadyBatch;
 use crate::config::Config;
 
 pub use recover::{plausible_downtime, Recovered, StoredBridgeMessage, BUILD_EPOCH};
@@ -174,8 +174,6 @@ impl Store {
         let counters = Arc::new(StoreCounters::default());
         let writer = Writer {
             trees: self.trees,
-            sync: self.config.sync,
-            autosave_interval: self.config.autosave_interval,
             events,
             counters: counters.clone(),
             last_error_log: None,
@@ -204,13 +202,17 @@ pub struct StoreHandle {
 }
 
 impl StoreHandle {
-    /// Encodes `ops` and queues them as batch `batch`.
-    pub fn apply(&self, batch: u64, ops: Vec<StoreOp>) {
-        let mut writes: Vec<Write> = Vec::with_capacity(ops.len());
-        for op in ops {
+    /// Encodes the batch's ops and queues them for the writer.
+    pub fn apply(&self, ready: ReadyBatch) {
+        let mut writes: Vec<Write> = Vec::with_capacity(ready.ops.len());
+        for op in ready.ops {
             encode::encode_op(op, &mut writes);
         }
-        let _ = self.commands.send(Command::Apply { batch, writes });
+        let _ = self.commands.send(Command::Apply {
+            batch: ready.batch,
+            writes,
+            flush: ready.flush,
+        });
     }
 
     /// Whether `store_bytes` (from a flush report) is at the cap.

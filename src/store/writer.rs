@@ -2,11 +2,13 @@
 //! applies batches of writes, flushes them by the durability policy, and
 //! tells the event loop which batch is on disk.
 //!
-//! Batched mode: a flush `autosave_interval` after the first write since
-//! the last flush (so at most one interval of changes is at risk), none
-//! while nothing changed. Sync mode: a flush as soon as a batch arrives and
-//! the previous flush is done; batches that arrive during a flush share the
-//! next one (group commit). Never an fsync per message.
+//! The event loop says which batches to flush after: in batched mode it
+//! gathers changes for `autosave_interval` and sends them with a flush (so
+//! at most one interval of changes is at risk, and none is flushed while
+//! nothing changed), or early without one when they grow large; in sync
+//! mode every batch asks for a flush as soon as the previous one is done,
+//! and batches that arrive during a flush share the next one (group
+//! commit). Never an fsync per message.
 //!
 //! A write or flush error is logged and counted; the broker keeps serving
 //! from memory.
@@ -25,6 +27,8 @@ pub enum Command {
     Apply {
         batch: u64,
         writes: Vec<Write>,
+        /// Flush (soon) after applying; otherwise wait for a batch that asks.
+        flush: bool,
     },
     /// Flush what is left, answer, and stop.
     Shutdown(Sender<()>),
@@ -50,8 +54,6 @@ const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 pub struct Writer {
     pub trees: Trees,
-    pub sync: bool,
-    pub autosave_interval: Duration,
     pub events: smol::channel::Sender<Event>,
     pub counters: std::sync::Arc<super::StoreCounters>,
     pub last_error_log: Option<Instant>,
@@ -79,21 +81,20 @@ impl Writer {
                 },
             };
             match command {
-                Some(Command::Apply { batch, writes }) => {
+                Some(Command::Apply {
+                    batch,
+                    writes,
+                    flush,
+                }) => {
                     self.apply(writes);
                     applied = batch;
-                    flush_at.get_or_insert_with(|| {
-                        let wait = if self.sync {
-                            Duration::ZERO
-                        } else {
-                            self.autosave_interval
-                        };
-                        Instant::now() + wait
-                    });
+                    if flush {
+                        flush_at.get_or_insert_with(Instant::now);
+                    }
                 }
                 Some(Command::Shutdown(done)) => {
                     // Batches sent before the shutdown are still queued.
-                    while let Ok(Command::Apply { batch, writes }) = commands.try_recv() {
+                    while let Ok(Command::Apply { batch, writes, .. }) = commands.try_recv() {
                         self.apply(writes);
                         applied = batch;
                     }
@@ -107,7 +108,7 @@ impl Writer {
                 // Group commit: take what else has arrived into this flush.
                 for _ in 0..MAX_GATHER {
                     match commands.try_recv() {
-                        Ok(Command::Apply { batch, writes }) => {
+                        Ok(Command::Apply { batch, writes, .. }) => {
                             self.apply(writes);
                             applied = batch;
                         }
