@@ -245,6 +245,8 @@ fn cost(op: &StoreOp) -> usize {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::expect_used, clippy::indexing_slicing)]
+
     use super::*;
     use crate::codec::{PacketId, PublishBody, QoS};
     use crate::session::{AwaitingAck, Message};
