@@ -5,6 +5,8 @@
 //! `LocalExecutor` thread; `config` turns a mosquitto-style file into a typed,
 //! validated `Config`.
 
+#[cfg(target_env = "musl")]
+pub mod allocator;
 #[cfg(feature = "bridge")]
 pub mod bridge;
 pub mod broker;

@@ -1,6 +1,10 @@
 //! The `edgemq` binary: parse the command line, load the config, start
 //! logging, and run the event loop until SIGTERM or SIGINT.
 
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: edgemq::allocator::EdgeAllocator = edgemq::allocator::EdgeAllocator;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;

@@ -1,9 +1,11 @@
 //! The flash budget (issue 3, SPEC §3): block-level bytes written per QoS 1
 //! message queued for an offline persistent session, at a steady 1,000
-//! msg/s of 64-byte payloads, against the record's encoded size. Read from
-//! /proc/PID/io `write_bytes`, so the store must be on a real disk (the
-//! test's temporary directory; not tmpfs). A measurement, not part of the
-//! default suite:
+//! msg/s of 64-byte payloads, against the record's encoded size; and per
+//! QoS 1 message forwarded over a bridge (issue 6), with the uplink down
+//! (every message queued on flash) and up (a Debian mosquitto as the cloud).
+//! Read from /proc/PID/io `write_bytes`, so the store must be on a real
+//! disk (the test's temporary directory; not tmpfs). Measurements, not part
+//! of the default suite:
 //!
 //!   cargo test --release --test flash_budget -- --ignored --nocapture
 //!
@@ -13,14 +15,17 @@
 
 mod common;
 
+use common::cloud::{free_port, Cloud};
 use common::flow::{raw_subscribe, wait};
 use common::raw::{self, Connect};
 use common::{Broker, RawClient};
 use std::time::{Duration, Instant};
 
-use edgemq::store::schema::{self, MessageV1};
+use edgemq::store::schema::{self, BridgeMessageV1, MessageV1};
 
 const TOPIC: &str = "flash/sensor/0001";
+/// Forwarded by the bridge of `bridged_config` (to `site1/sensors/...`).
+const BRIDGED_TOPIC: &str = "sensors/flash/0001";
 const PAYLOAD: usize = 64;
 const RATE: u64 = 1_000;
 
@@ -43,19 +48,51 @@ fn record_size() -> usize {
     schema::message_key(0, 0).len() + schema::encode(&record).len()
 }
 
+/// What one message in a bridge's uplink queue costs in the store.
+fn bridged_record_size() -> usize {
+    let record = BridgeMessageV1 {
+        topic: format!("site1/{BRIDGED_TOPIC}"),
+        payload: vec![0; PAYLOAD],
+        qos: 1,
+        retain: false,
+    };
+    schema::bridge_key("cloud", 0).len() + schema::encode(&record).len()
+}
+
+/// An edge whose bridge forwards `sensors/#` at QoS 1 to `port`.
+fn bridged_config(port: u16) -> String {
+    format!(
+        "connection cloud
+address 127.0.0.1:{port}
+remote_clientid flash-edge
+restart_timeout 1 2
+bridge_max_queued_messages 100000
+topic sensors/# out 1 \"\" site1/
+"
+    )
+}
+
+/// Publishes `TOPIC` messages to a broker with an offline persistent
+/// subscriber; bytes written per message.
 fn measure(config: &str) -> (u64, f64) {
-    let seconds: u64 = std::env::var("EDGEMQ_FLASH_SECONDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30);
     let broker = Broker::start(config);
-    let pid = broker.pid().unwrap();
     let mut sub = RawClient::connect(broker.addr());
     sub.send(&Connect::new("flash-sub").clean(false).to_bytes());
     sub.read_packet(wait()).expect("CONNACK");
     raw_subscribe(&mut sub, 1, &[("flash/#", 1)]);
     sub.send(&raw::disconnect());
     assert!(sub.expect_closed(wait()));
+    publish_and_measure(&broker, TOPIC)
+}
+
+/// Paced QoS 1 publishes of 64 bytes to `topic` for EDGEMQ_FLASH_SECONDS;
+/// block-level bytes the broker wrote per message.
+fn publish_and_measure(broker: &Broker, topic: &str) -> (u64, f64) {
+    let seconds: u64 = std::env::var("EDGEMQ_FLASH_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    let pid = broker.pid().unwrap();
 
     let mut publisher = RawClient::connect(broker.addr());
     publisher.send(&Connect::new("flash-pub").to_bytes());
@@ -73,7 +110,7 @@ fn measure(config: &str) -> (u64, f64) {
             std::thread::sleep(wait);
         }
         let pkid = (n % 60_000) as u16 + 1;
-        publisher.send(&raw::publish(TOPIC, &payload, 1, false, false, Some(pkid)));
+        publisher.send(&raw::publish(topic, &payload, 1, false, false, Some(pkid)));
     }
     let rate = total as f64 / started.elapsed().as_secs_f64();
     assert!(rate > RATE as f64 * 0.95, "paced at only {rate:.0} msg/s");
@@ -106,5 +143,40 @@ fn flash_bytes_per_offline_qos1_message() {
     assert!(
         batched <= 4.0 * record,
         "batched mode wrote {batched:.0} B per message, over 4 x {record} B"
+    );
+}
+
+#[test]
+#[ignore = "a 60-second measurement; run it by name (see the module docs)"]
+fn flash_bytes_per_bridged_qos1_message() {
+    let record = bridged_record_size() as f64;
+    // Uplink down: every message waits in the queue on flash.
+    let edge = Broker::start(&bridged_config(free_port()));
+    assert!(
+        edge.wait_for_log("cannot connect to", wait()),
+        "{}",
+        edge.log()
+    );
+    let (n, down) = publish_and_measure(&edge, BRIDGED_TOPIC);
+    drop(edge);
+    // Uplink up: each message is acknowledged by the cloud within
+    // milliseconds, before the batch that put it is flushed.
+    let cloud = Cloud::start("");
+    let edge = Broker::start(&bridged_config(cloud.port()));
+    assert!(
+        edge.wait_for_log("bridge cloud: connected", wait()),
+        "{}",
+        edge.log()
+    );
+    let (_, up) = publish_and_measure(&edge, BRIDGED_TOPIC);
+    eprintln!(
+        "flash: {n} bridged QoS 1 messages of {PAYLOAD} B at {RATE} msg/s (batched); \
+         queue record {record} B; uplink down {down:.0} B/message = {:.2}x the record; \
+         uplink up {up:.0} B/message",
+        down / record
+    );
+    assert!(
+        down <= 4.0 * record,
+        "uplink down: {down:.0} B per message, over 4 x {record} B"
     );
 }

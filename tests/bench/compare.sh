@@ -6,15 +6,16 @@
 #   tests/bench/compare.sh --rounds 7 --persistence off
 #
 # Installs what is missing (Debian's mosquitto via apt-get; rumqttd 0.20.0
-# via `cargo install` into the cache dir, ~4 minutes once), builds edgemq in
-# the release profile we ship and edgemq-bench, then runs every scenario
-# against each broker interleaved (A B C A B C ...), each broker started
-# fresh for each scenario, all on 127.0.0.1. Prints Markdown tables of
-# medians and edgemq/peer ratios with the issue's floors, and keeps the raw
-# JSON lines in the output directory.
+# via `cargo install` into the cache dir, ~4 minutes once), builds edgemq as
+# we ship it (static musl, `make cross TARGET=x86_64`) and edgemq-bench, then
+# runs every scenario against each broker interleaved (A B C A B C ...),
+# each broker started fresh for each scenario, all on 127.0.0.1. Prints
+# Markdown tables of medians and edgemq/peer ratios with the issue's floors,
+# and keeps the raw JSON lines in the output directory.
 #
 # Environment: CARGO_TARGET_DIR, BENCH_CACHE (default ~/.cache/edgemq-bench),
-# BENCH_OUT (default a new directory under /tmp), BENCH_PORT (default 18830).
+# BENCH_OUT (default a new directory under /tmp), BENCH_PORT (default 18830),
+# EDGEMQ_BIN (default: the shipped static musl build, made here).
 set -euo pipefail
 
 ROUNDS=5
@@ -79,9 +80,16 @@ if [ ! -x "$RUMQTTD_BIN" ]; then
     cargo install rumqttd --version 0.20.0 --root "$CACHE/rumqttd" >"$CACHE/install.log" 2>&1 ||
         { tail -20 "$CACHE/install.log" >&2; exit 1; }
 fi
-echo "compare: building edgemq (release) and edgemq-bench" >&2
-(cd "$ROOT" && cargo build -q --release --bin edgemq && cargo build -q --profile bench-gen --bin edgemq-bench)
-EDGEMQ_BIN=$TARGET/release/edgemq
+# The binary we ship: static musl, std rebuilt for size (`make cross`,
+# which installs zig and the nightly it needs). EDGEMQ_BIN overrides it,
+# e.g. with target/release/edgemq for the glibc build.
+if [ -z "${EDGEMQ_BIN:-}" ]; then
+    echo "compare: building edgemq as shipped (make cross TARGET=x86_64) and edgemq-bench" >&2
+    (cd "$ROOT" && make -s cross TARGET=x86_64 >"$OUT/build.log" 2>&1) ||
+        { tail -20 "$OUT/build.log" >&2; exit 1; }
+    EDGEMQ_BIN=$TARGET/x86_64-unknown-linux-musl/release/edgemq
+fi
+(cd "$ROOT" && cargo build -q --profile bench-gen --bin edgemq-bench)
 BENCH=$TARGET/bench-gen/edgemq-bench
 
 BROKER_PID=
@@ -141,7 +149,7 @@ machine() {
     cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
     echo "$(nproc) cores ($cpu), $(free -g | awk '/Mem:/ {print $2}') GiB, Linux $(uname -r);" \
         "mosquitto $("$MOSQUITTO_BIN" -h 2>/dev/null | head -1 | awk '{print $3}'), rumqttd 0.20.0," \
-        "edgemq $(cd "$ROOT" && git rev-parse --short HEAD); $ROUNDS rounds, medians"
+        "edgemq $(cd "$ROOT" && git rev-parse --short HEAD) ($(case $EDGEMQ_BIN in *-musl*) echo "static musl build" ;; *) echo "$EDGEMQ_BIN" ;; esac)); $ROUNDS rounds, medians"
 }
 
 off_fanin1=
