@@ -2,6 +2,13 @@
 //! queue is paused — its socket is not read — until that queue has room;
 //! a session full for longer than `backpressure_timeout` becomes lagging
 //! and drops its oldest instead, which releases everyone it held.
+//!
+//! Room lets every paused publisher go, in the order they were paused, but
+//! the first one read usually fills the queue again. The others are then
+//! paused again before they are read ([`Broker::may_read`]) rather than
+//! each pushing one more message over the cap and being woken for its one
+//! acknowledgement (issue 6: fan-in at QoS 1). The one that filled the
+//! queue goes to the back of the line, so they take turns.
 
 use std::time::Instant;
 
@@ -34,10 +41,26 @@ impl Broker {
             };
             connection.pause_count = connection.pause_count.saturating_sub(1);
             if connection.pause_count == 0 {
-                // Paused time is not silence: keepalive restarts now.
+                self.released.push((publisher, session_id));
                 self.wake(publisher);
             }
         }
+    }
+
+    /// Whether the network layer may read `conn` now. A publisher let go
+    /// by a session whose queue has filled up again since is paused again
+    /// first, behind the others (see the module docs).
+    pub fn may_read(&mut self, conn: ConnId) -> bool {
+        if let Some(at) = self.released.iter().position(|&(c, _)| c == conn) {
+            let (_, session_id) = self.released.swap_remove(at);
+            let full_again = self.sessions.get(session_id).is_some_and(|slot| {
+                slot.connection.is_some() && !slot.session.outbound.has_room(&self.settings.queue)
+            });
+            if full_again {
+                self.block_publisher(session_id, conn);
+            }
+        }
+        self.read_allowed(conn)
     }
 
     /// A paused publisher is closing: no session holds it any more.
@@ -46,6 +69,7 @@ impl Broker {
             waiting.retain(|&c| c != conn);
             !waiting.is_empty()
         });
+        self.released.retain(|&(c, _)| c != conn);
     }
 
     /// Releases publishers of sessions whose queue has room again.

@@ -30,6 +30,8 @@ impl Broker {
         self.wake(conn);
         if paused {
             self.forget_publisher(conn);
+        } else {
+            self.released.retain(|&(c, _)| c != conn);
         }
         let ConnState::Active { session, will, .. } = state else {
             debug!("closing {peer} before CONNECT: {reason:?}");

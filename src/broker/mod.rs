@@ -75,6 +75,8 @@ pub struct Broker {
     matches: Vec<(SessionId, QoS)>,
     /// Publishers paused on each full session queue.
     blocked: HashMap<SessionId, Vec<ConnId>>,
+    /// Publishers let go by a session's queue and not read since.
+    released: Vec<(ConnId, SessionId)>,
     /// For assigned client ids: a random start, then counting.
     next_assigned_id: u64,
     last_sweep: Option<Instant>,
@@ -100,6 +102,7 @@ impl Broker {
             wakeups: Vec::new(),
             matches: Vec::new(),
             blocked: HashMap::new(),
+            released: Vec::new(),
             next_assigned_id: seed,
             last_sweep: None,
             shutting_down: false,

@@ -178,13 +178,37 @@ impl Broker {
             persistence.ops.push(op);
         }
         let interval = (!persistence.sync).then_some(persistence.autosave_interval);
-        let (ops, flush) =
+        let Some((ops, flush)) =
             persistence
                 .ops
-                .take_due(now, interval, persistence.max_held_bytes, shutting_down)?;
+                .take_due(now, interval, persistence.max_held_bytes, shutting_down)
+        else {
+            self.release_if_cancelled();
+            return None;
+        };
+        let persistence = self.persistence.as_mut()?;
         let batch = persistence.next_batch;
         persistence.next_batch += 1;
         Some(ReadyBatch { batch, ops, flush })
+    }
+
+    /// Sync mode: connections held for the batch being gathered, whose ops
+    /// all cancelled out (a message put and dropped by the same packet),
+    /// wait only for the batches before it.
+    fn release_if_cancelled(&mut self) {
+        let Some(persistence) = self.persistence.as_mut() else {
+            return;
+        };
+        let gathering = persistence.next_batch;
+        let mut moved = false;
+        for entry in persistence.held.iter_mut().filter(|e| e.1 == gathering) {
+            entry.1 = gathering - 1;
+            moved = true;
+        }
+        if moved {
+            let durable = persistence.durable;
+            self.handle_persisted(durable);
+        }
     }
 
     /// When gathered ops fall due (batched mode), for the sweep timer.

@@ -480,3 +480,90 @@ fn over_memory_limit_publishes_are_refused_until_it_falls() {
     h.send(publisher, publish_packet("t", b"ok", QoS::AtMostOnce, 0));
     assert_eq!(publishes(&h.received(sub)).len(), 1);
 }
+
+/// The kinds of op in a store batch, for assertions.
+fn op_kinds(ops: &[super::StoreOp]) -> Vec<&'static str> {
+    ops.iter()
+        .map(|op| match op {
+            super::StoreOp::PutSession { .. } => "session",
+            super::StoreOp::PutMessage { .. } => "message",
+            super::StoreOp::PutDelivery { .. } => "delivery",
+            super::StoreOp::DeleteMessage { .. } => "delete",
+            _ => "other",
+        })
+        .collect()
+}
+
+#[test]
+fn batched_mode_stores_only_what_is_still_unacknowledged_at_the_interval() {
+    let settings = Settings {
+        persistence: true,
+        ..Settings::default()
+    };
+    let interval = settings.autosave_interval;
+    let mut h = Harness::new(settings);
+    let sub = h.connect("durable", false);
+    h.subscribe(sub, "t", QoS::AtLeastOnce);
+    let publisher = h.connect("pub", true);
+    h.send(
+        publisher,
+        publish_packet("t", b"acked", QoS::AtLeastOnce, 1),
+    );
+    h.send(
+        publisher,
+        publish_packet("t", b"pending", QoS::AtLeastOnce, 2),
+    );
+    let sent = publishes(&h.received(sub));
+    assert_eq!(sent.len(), 2);
+    h.send(
+        sub,
+        Packet::Ack(Ack::new(AckKind::PubAck, sent[0].4.unwrap())),
+    );
+
+    assert!(
+        h.broker.take_store_batch(h.now).is_none(),
+        "batched mode waits for autosave_interval"
+    );
+    assert!(h
+        .broker
+        .poll_timeout()
+        .is_some_and(|at| at <= h.now + interval));
+    h.now += interval;
+    let ready = h
+        .broker
+        .take_store_batch(h.now)
+        .expect("due after the interval");
+    assert!(ready.flush);
+    let kinds = op_kinds(&ready.ops);
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "message").count(),
+        1,
+        "only the unacknowledged message is stored: {kinds:?}"
+    );
+    assert!(!kinds.contains(&"delete"), "{kinds:?}");
+    assert!(h.broker.take_store_batch(h.now).is_none());
+}
+
+#[test]
+fn sync_mode_holds_the_connack_until_its_batch_is_flushed() {
+    let settings = Settings {
+        persistence: true,
+        persistence_sync: true,
+        ..Settings::default()
+    };
+    let mut h = Harness::new(settings);
+    let conn = h.open();
+    h.send(conn, connect_packet("durable", false, 0, None));
+    assert!(
+        h.received(conn).is_empty(),
+        "held until the session is stored"
+    );
+    let ready = h
+        .broker
+        .take_store_batch(h.now)
+        .expect("handed over at once");
+    assert!(ready.flush);
+    assert_eq!(op_kinds(&ready.ops), ["session"]);
+    h.broker.handle_persisted(ready.batch);
+    assert!(matches!(h.received(conn).as_slice(), [Packet::ConnAck(ack)] if ack.code == 0));
+}

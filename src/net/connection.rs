@@ -124,10 +124,10 @@ impl TaskState {
             return Step::End;
         }
         let (closing, read_allowed) = {
-            let broker = self.shared.broker.borrow();
+            let mut broker = self.shared.broker.borrow_mut();
             (
                 broker.closing(self.conn).is_some(),
-                broker.read_allowed(self.conn),
+                broker.may_read(self.conn),
             )
         };
         if closing {
