@@ -25,6 +25,9 @@ use super::persist::StoreOp;
 /// Bytes counted for an op besides the payload it keeps alive.
 const OP_OVERHEAD: usize = 64;
 
+/// Slots kept between batches; a burst's bigger tables are freed.
+const KEPT_CAPACITY: usize = 256;
+
 /// Ops that a later op can cancel or replace, by what they are about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum OpKey {
@@ -136,7 +139,10 @@ impl StoreBatch {
         if !flush && self.bytes <= max_bytes {
             return None;
         }
-        let ops = self.ops.drain(..).flatten().collect();
+        let ops = std::mem::take(&mut self.ops)
+            .into_iter()
+            .flatten()
+            .collect();
         self.clear();
         self.since = None;
         Some((ops, flush))
@@ -147,9 +153,16 @@ impl StoreBatch {
         self.since.map(|since| since + interval)
     }
 
+    /// Forgets the held ops; what a burst grew is not kept.
     fn clear(&mut self) {
         self.ops.clear();
         self.index.clear();
+        if self.ops.capacity() > KEPT_CAPACITY {
+            self.ops = Vec::new();
+        }
+        if self.index.capacity() > KEPT_CAPACITY {
+            self.index = HashMap::new();
+        }
         self.live = 0;
         self.bytes = 0;
     }

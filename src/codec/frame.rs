@@ -31,7 +31,8 @@ pub enum Frame {
 
 #[derive(Debug, Clone)]
 pub struct PublishFrame {
-    /// First byte and remaining length.
+    /// First byte and remaining length; empty when the body's headroom
+    /// holds them (a live QoS 0 PUBLISH to a 3.x client).
     head: heapless::Vec<u8, 5>,
     body: PublishBody,
     /// Packet id (QoS > 0), then in 5.0 the property length.
@@ -107,6 +108,16 @@ impl Frame {
                 .extend_from_slice(&id.get().to_be_bytes())
                 .map_err(|_| INTERNAL)?;
         }
+        if qos == QoS::AtMostOnce && !retain && !version.is_v5() {
+            // The body carries this header already (its headroom): an
+            // empty head says so.
+            return Ok(Frame::Publish(PublishFrame {
+                head: heapless::Vec::new(),
+                body: body.clone(),
+                middle,
+                properties: None,
+            }));
+        }
         let mut property_bytes = None;
         if version.is_v5() {
             let properties = properties.filter(|p| !p.is_empty());
@@ -148,6 +159,7 @@ impl Frame {
         match self {
             Frame::Small(bytes) => bytes.len(),
             Frame::Owned(bytes) => bytes.len(),
+            Frame::Publish(p) if p.head.is_empty() => p.body.qos0_packet().len(),
             Frame::Publish(p) => {
                 // Bounded by the checked remaining length when built.
                 p.head.len()
@@ -172,6 +184,10 @@ impl Frame {
             }
             Frame::Owned(bytes) => {
                 let _ = slices.push(bytes.as_ref());
+            }
+            // A live QoS 0 PUBLISH to a 3.x client: all in the body.
+            Frame::Publish(p) if p.head.is_empty() => {
+                let _ = slices.push(p.body.qos0_packet());
             }
             Frame::Publish(p) => {
                 let parts = [
@@ -318,6 +334,19 @@ mod tests {
         .unwrap();
         assert_eq!(f.slices().len(), 5);
         assert_eq!(concat(&f), b"\x30\x0F\x00\x03a/b\x02\x0B\x03payload");
+
+        let f = Frame::publish(
+            &body,
+            QoS::AtMostOnce,
+            false,
+            false,
+            None,
+            None,
+            ProtocolVersion::V3_1_1,
+        )
+        .unwrap();
+        assert_eq!(f.slices().len(), 1, "live QoS 0 to 3.x: one slice");
+        assert_eq!(concat(&f), b"\x30\x0C\x00\x03a/bpayload");
     }
 
     #[test]
