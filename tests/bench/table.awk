@@ -86,6 +86,7 @@ END {
             }
             floor = g[1] == "le" ? "≤ " : "≥ "
             floor = floor (g[2] == "abs" ? fmt(g[3] + 0) : (g[3] " × " g[2]))
+            if (g[2] == "off" && ref != "") floor = floor " (" fmt(ref) " → " fmt(lim) ")"
         }
         print row " " floor " | " met " |"
     }
