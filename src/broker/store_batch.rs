@@ -57,8 +57,11 @@ pub(super) struct StoreBatch {
     bytes: usize,
     /// Ops ever pushed (a packet "made ops" if this moved).
     pushed: u64,
-    /// When the oldest held op was gathered.
+    /// When the oldest op not yet flushed was gathered.
     since: Option<Instant>,
+    /// Ops were handed over early, without a flush, and none since asked
+    /// for one.
+    unflushed: bool,
 }
 
 impl StoreBatch {
@@ -127,16 +130,20 @@ impl StoreBatch {
         force: bool,
     ) -> Option<(Vec<StoreOp>, bool)> {
         if self.is_empty() {
-            self.since = None;
             self.clear();
-            return None;
+            if !self.unflushed {
+                self.since = None;
+                return None;
+            }
+            // Ops handed over early still wait for their flush: an empty
+            // batch asks for it when the interval is up.
         }
         let since = *self.since.get_or_insert(now);
         let flush = match interval {
             None => true,
             Some(interval) => force || now.saturating_duration_since(since) >= interval,
         };
-        if !flush && self.bytes <= max_bytes {
+        if !flush && (self.is_empty() || self.bytes <= max_bytes) {
             return None;
         }
         let ops = std::mem::take(&mut self.ops)
@@ -144,7 +151,11 @@ impl StoreBatch {
             .flatten()
             .collect();
         self.clear();
-        self.since = None;
+        // Handed over early, the ops keep their deadline for the flush.
+        self.unflushed = !flush;
+        if flush {
+            self.since = None;
+        }
         Some((ops, flush))
     }
 
@@ -361,6 +372,13 @@ mod tests {
         assert!(!flush, "handed over for size, not time");
         assert_eq!(ops.len(), 18);
         assert!(batch.take_due(now, Some(SECOND), 1000, false).is_none());
+        let (ops, flush) = batch
+            .take_due(now + SECOND, Some(SECOND), 1000, false)
+            .expect("what went early is flushed within the interval");
+        assert!(flush && ops.is_empty());
+        assert!(batch
+            .take_due(now + SECOND, Some(SECOND), 1000, false)
+            .is_none());
     }
 
     #[test]
