@@ -26,11 +26,12 @@ impl Broker {
         let state = std::mem::replace(&mut connection.state, ConnState::AwaitingConnect);
         let peer = connection.peer;
         let paused = connection.pause_count > 0;
+        let released = std::mem::take(&mut connection.released);
         connection.pause_count = 0;
         self.wake(conn);
         if paused {
             self.forget_publisher(conn);
-        } else {
+        } else if released {
             self.released.retain(|&(c, _)| c != conn);
         }
         let ConnState::Active { session, will, .. } = state else {

@@ -154,6 +154,8 @@ pub struct Connection {
     pub closing: Option<CloseReason>,
     /// Already listed for the network layer to wake.
     pub wake_listed: bool,
+    /// In the broker's list of publishers let go and not read since.
+    pub released: bool,
 }
 
 impl Connection {

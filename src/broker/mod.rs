@@ -145,6 +145,7 @@ impl Broker {
             pause_count: 0,
             closing: None,
             wake_listed: false,
+            released: false,
             bridge: false,
         };
         match self.connections.insert(connection) {
