@@ -212,8 +212,9 @@ async fn accept_loop(
             None => return,
         },
     };
+    let mut nodelay = listener::NoDelay::default();
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let (stream, peer) = match listener::accept(&listener).await {
             Ok(accepted) => accepted,
             Err(error) => {
                 // Out of file descriptors and the like: pause, do not spin.
@@ -222,7 +223,7 @@ async fn accept_loop(
                 continue;
             }
         };
-        let _ = stream.get_ref().set_nodelay(true);
+        nodelay.apply(stream.get_ref());
         let opened = shared.broker.borrow_mut().handle_open(Instant::now(), peer);
         match opened {
             Ok(conn) => {

@@ -95,6 +95,11 @@ BENCH=$TARGET/bench-gen/edgemq-bench
 BROKER_PID=
 trap 'stop_broker' EXIT INT TERM
 
+# The machine's thread wake-up round trip, printed with the tables: where
+# idle vCPUs halt it is tens of µs, and it, not a broker's work, paces the
+# scenarios that wait for answers (QoS 1 windows, handshakes).
+WAKE_US=$("$BENCH" wake | grep -o '"p50_us":[0-9.]*' | cut -d: -f2)
+
 # run_one TAG NAME PORT PERSIST ARGS...: fresh broker, one scenario, one line.
 run_one() {
     local tag=$1 name=$2 port=$3 persist=$4 line
@@ -149,6 +154,7 @@ machine() {
     cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
     echo "$(nproc) cores ($cpu), $(free -g | awk '/Mem:/ {print $2}') GiB, Linux $(uname -r);" \
         "mosquitto $("$MOSQUITTO_BIN" -h 2>/dev/null | head -1 | awk '{print $3}'), rumqttd 0.20.0," \
+        "thread wake-up round trip ${WAKE_US:-?} µs (\`edgemq-bench wake\`);" \
         "edgemq $(cd "$ROOT" && git rev-parse --short HEAD) ($(case $EDGEMQ_BIN in *-musl*) echo "static musl build" ;; *) echo "$EDGEMQ_BIN" ;; esac)); $ROUNDS rounds, medians"
 }
 

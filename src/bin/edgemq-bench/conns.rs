@@ -33,6 +33,9 @@ type Held = (usize, Async<TcpStream>);
 /// Longest wait for one CONNACK or SUBACK.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Longest wait for the broker to close a connection after DISCONNECT.
+const DISCONNECT_WAIT: Duration = Duration::from_secs(2);
+
 /// C connections (and subscriptions), connect rate and broker memory
 #[derive(FromArgs)]
 #[argh(subcommand, name = "conns")]
@@ -102,12 +105,12 @@ pub fn run(common: &Common, args: &Args) -> io::Result<String> {
         json.int("bytes_per_conn", per);
     }
 
+    let streams: Vec<RefCell<Option<Held>>> = held
+        .take()
+        .into_iter()
+        .map(|s| RefCell::new(Some(s)))
+        .collect();
     if args.subscribe {
-        let streams: Vec<RefCell<Option<Held>>> = held
-            .take()
-            .into_iter()
-            .map(|s| RefCell::new(Some(s)))
-            .collect();
         let sub = phase(workers, streams.len(), common.deadline, |k| {
             let slot = streams.get(k);
             async move {
@@ -129,6 +132,18 @@ pub fn run(common: &Common, args: &Args) -> io::Result<String> {
             json.int("bytes_per_sub", per);
         }
     }
+    // Leave no TIME_WAIT on our side: 10k of them make the kernel's choice
+    // of the next run's ephemeral ports cost more than the handshake, and
+    // the next connect rate measured would depend on the run before it.
+    phase(workers, streams.len(), common.deadline, |k| {
+        let slot = streams.get(k);
+        async move {
+            if let Some((_, stream)) = slot.and_then(|s| s.borrow_mut().take()) {
+                disconnect(stream).await;
+            }
+            Ok(())
+        }
+    });
     json.int("lost", 0);
     json.int("duplicated", 0);
     json.int("out_of_order", 0);
@@ -249,6 +264,26 @@ async fn subscribe(stream: &mut Async<TcpStream>, filter: &str) -> io::Result<()
         [0x90, 3, _, _, code] if code < 0x80 => Ok(()),
         other => Err(io::Error::other(format!("SUBACK {other:02x?}"))),
     }
+}
+
+/// DISCONNECT, then wait (briefly) for the broker to close first, so that
+/// the TIME_WAIT state stays on its side, keyed to its listening port.
+async fn disconnect(mut stream: Async<TcpStream>) {
+    if stream.write_all(&[0xE0, 0]).await.is_err() {
+        return;
+    }
+    let mut sink = [0u8; 64];
+    let closed = async {
+        while let Ok(n) = stream.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    future::or(closed, async {
+        Timer::after(DISCONNECT_WAIT).await;
+    })
+    .await;
 }
 
 fn put_phase(json: &mut Json, name: &str, phase: &Phase) {

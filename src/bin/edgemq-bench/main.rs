@@ -24,6 +24,7 @@ mod publisher;
 mod report;
 mod subscriber;
 mod tracker;
+mod wake;
 mod wire;
 
 use std::net::{IpAddr, SocketAddr};
@@ -62,6 +63,7 @@ enum Scenario {
     Fanin(fanin::Args),
     Fanout(fanout::Args),
     Latency(latency::Args),
+    Wake(wake::Args),
 }
 
 /// What every scenario gets from the top-level options.
@@ -98,6 +100,7 @@ fn main() -> ExitCode {
         Scenario::Fanin(a) => fanin::run(&common, a),
         Scenario::Fanout(a) => fanout::run(&common, a),
         Scenario::Latency(a) => latency::run(&common, a),
+        Scenario::Wake(a) => wake::run(&common, a),
     };
     match result {
         Ok(line) => {
