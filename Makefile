@@ -26,6 +26,18 @@ TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),./target)
 BIN        := edgemq
 ARGS       ?=
 
+# Every build made here uses a patched async-io: its helper thread would
+# otherwise take the event loop away from the broker's thread after each
+# idle spell (cross/patch-async-io.sh says why and what was measured). The
+# copy is made under the target directory, never committed; a plain `cargo
+# build` works too, without the patch.
+PATCH_DIR        := $(abspath $(TARGET_DIR))/cross-patches
+ASYNC_IO_PATCHED := $(PATCH_DIR)/async-io-2.6.0
+ASYNC_IO_PATCH   := --config 'patch.crates-io.async-io.path="$(ASYNC_IO_PATCHED)"'
+# `cargo` with the patch; the patch rewrites Cargo.lock's async-io entry,
+# so the committed file is put back afterwards.
+PATCHED_CARGO = $(call with_lock_kept,$(CARGO) $(ASYNC_IO_PATCH) $(1))
+
 # Packages and commands the end-to-end tests run (Debian names).
 TEST_DEB   := mosquitto-clients
 TEST_TOOLS := mosquitto_pub mosquitto_sub stdbuf
@@ -33,25 +45,29 @@ TEST_TOOLS := mosquitto_pub mosquitto_sub stdbuf
 # apt-get as root, or through sudo for everyone else.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: all build release run test check-test-tools deps deps-bridge lint clean help
+.PHONY: all build release run test check-test-tools deps deps-bridge lint clean help async-io-patch
 
 all: build
 
 help:
 	@awk '/^$$/ {exit} {sub(/^# ?/, ""); print}' Makefile
 
-build:
-	$(CARGO) build
+build: async-io-patch
+	@$(call PATCHED_CARGO,build)
 
-release:
-	$(CARGO) build --release
+release: async-io-patch
+	@$(call PATCHED_CARGO,build --release)
+
+async-io-patch:
+	@mkdir -p $(PATCH_DIR)
+	@cross/patch-async-io.sh $(PATCH_DIR) >/dev/null
 
 # No config file: edgemq falls back to its embedded default and says so in its log.
 run: release
 	$(TARGET_DIR)/release/$(BIN) $(ARGS)
 
-test: deps check-test-tools
-	$(CARGO) test --all-targets
+test: deps check-test-tools async-io-patch
+	@$(call PATCHED_CARGO,test --all-targets)
 
 check-test-tools:
 	@missing=""; \
@@ -71,9 +87,9 @@ deps: deps-bridge
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(TEST_DEB); \
 	fi
 
-lint:
+lint: async-io-patch
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	@$(call PATCHED_CARGO,clippy --all-targets -- -D warnings)
 
 clean:
 	$(CARGO) clean

@@ -67,7 +67,8 @@ POLLING_PATCHED := $(SLED_PATCH_DIR)/polling-3.11.0
 # 32-bit targets (the build-std ones): polling without timerfd, see
 # cross/patch-polling.sh.
 IS_32BIT       := $(IS_STD_BUILD)
-CROSS_PATCH    := $(if $(IS_MIPS),--config 'patch.crates-io.sled.path="$(SLED_PATCHED)"') \
+CROSS_PATCH    := $(ASYNC_IO_PATCH) \
+                  $(if $(IS_MIPS),--config 'patch.crates-io.sled.path="$(SLED_PATCHED)"') \
                   $(if $(IS_32BIT),--config 'patch.crates-io.polling.path="$(POLLING_PATCHED)"')
 
 # The shipped binary (`make cross`): by default std is rebuilt for size on
@@ -92,9 +93,9 @@ SHIP_ENV = PATH="$(ZIG_VENV)/bin:$$PATH" RUSTUP_TOOLCHAIN=$(SHIP_TC) \
 # The cargo-zigbuild command line for TRIPLE, with zig on PATH.
 CROSS_ENV = PATH="$(ZIG_VENV)/bin:$$PATH" RUSTUP_TOOLCHAIN=$(CROSS_CARGO_TC) \
             RUSTFLAGS="$(strip $(CROSS_RUSTFLAGS))"
-# A patched sled changes Cargo.lock's sled entry: restore the committed file.
+# A patched crate changes Cargo.lock's entry for it: restore the committed file.
 define with_lock_kept
-cp Cargo.lock $(TARGET_DIR)/.Cargo.lock.cross; \
+mkdir -p $(TARGET_DIR); cp Cargo.lock $(TARGET_DIR)/.Cargo.lock.cross; \
 $(1); rc=$$?; \
 cp $(TARGET_DIR)/.Cargo.lock.cross Cargo.lock; exit $$rc
 endef
@@ -132,7 +133,7 @@ cross-test: cross-check-target deps check-test-tools cross-deps-rust cross-deps-
 	  -- --test-threads=$(CROSS_TEST_THREADS) $(addprefix --skip ,$(CROSS_TEST_SKIP)))
 
 # sled 0.34.7 panics on 32-bit MIPS: build MIPS against a patched copy.
-cross-sled-patch: cross-check-target
+cross-sled-patch: cross-check-target async-io-patch
 ifneq ($(IS_MIPS),)
 	@cross/patch-sled.sh $(SLED_PATCH_DIR) >/dev/null
 endif

@@ -1,0 +1,90 @@
+//! The broker's own thread drives its event loop, also after it idled.
+//!
+//! async-io's helper thread ("async-io") used to take the reactor over from
+//! the broker's thread after every idle spell and relay each event to it:
+//! two thread wake-ups and several futex calls per event, which a broker
+//! on a quiet sensor LAN paid on every message (cross/patch-async-io.sh).
+//! Counted here, not timed: the helper thread's context switches while
+//! messages trickle in must not grow with their number.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use common::raw::{self, RawClient};
+use common::{scaled, Broker};
+use std::time::Duration;
+
+/// Messages sent one by one, each after an idle spell.
+const MESSAGES: usize = 20;
+/// Longer than the helper's back-off before it used to wait on the lock
+/// (~20 ms).
+const IDLE: Duration = Duration::from_millis(40);
+
+/// Context switches so far of the broker thread named `name`, if any.
+fn context_switches(pid: u32, name: &str) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let status = std::fs::read_to_string(task.path().join("status")).ok()?;
+        let count = |key: &str| -> u64 {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        return Some(count("voluntary_ctxt_switches:") + count("nonvoluntary_ctxt_switches:"));
+    }
+    None
+}
+
+#[test]
+fn sporadic_messages_do_not_go_through_the_helper_thread() {
+    let broker = Broker::start("");
+    let addr = broker.addr();
+    let (mut subscriber, code) = RawClient::connect_mqtt(addr, "quiet-sub");
+    assert_eq!(code, Some(0));
+    subscriber.send(&raw::subscribe(1, &[("sensors/#", 0)]));
+    let suback = subscriber.read_packet(scaled(Duration::from_secs(5)));
+    assert!(suback.is_some_and(|p| raw::parse_suback(&p).is_some()));
+    let (mut publisher, code) = RawClient::connect_mqtt(addr, "quiet-pub");
+    assert_eq!(code, Some(0));
+
+    let pid = broker.pid().expect("broker pid");
+    std::thread::sleep(IDLE);
+    let Some(before) = context_switches(pid, "async-io") else {
+        // No thread of that name (an emulator may not pass thread names
+        // on): nothing to count.
+        eprintln!("no \"async-io\" thread in /proc/{pid}/task: not counted");
+        return;
+    };
+    for i in 0..MESSAGES {
+        let payload = format!("reading {i}");
+        publisher.send(&raw::publish(
+            "sensors/t",
+            payload.as_bytes(),
+            0,
+            false,
+            false,
+            None,
+        ));
+        let delivered = subscriber
+            .read_packet(scaled(Duration::from_secs(5)))
+            .and_then(|p| raw::parse_publish(&p))
+            .expect("message delivered");
+        assert_eq!(delivered.payload, payload.as_bytes());
+        std::thread::sleep(IDLE);
+    }
+    let after = context_switches(pid, "async-io").expect("helper thread still there");
+    let switches = after - before;
+    // Relaying costs ~4 per message (80 here); a helper that stays parked,
+    // a few for its back-off at most.
+    assert!(
+        switches < (MESSAGES / 2) as u64,
+        "the helper thread switched {switches} times for {MESSAGES} messages"
+    );
+}
