@@ -122,7 +122,7 @@ run_all() {
     shift
     local scenarios
     if [ "$persist" = off ]; then
-        scenarios="conns fanin0 fanin1 fanout latency"
+        scenarios="conns fanin0 fanin1 fanout latency latency50"
     else
         scenarios="conns fanin1"
     fi
@@ -143,6 +143,8 @@ run_all() {
                     ;;
                 fanout) run_one "$tag" "$name" "$port" "$persist" fanout --count "$FANOUT" --subscribers 100 ;;
                 latency) run_one "$tag" "$name" "$port" "$persist" latency --rate 10000 --seconds "$LAT_S" ;;
+                # A quiet sensor LAN: the broker idles between messages.
+                latency50) run_one "$tag" "$name" "$port" "$persist" latency --rate 50 --seconds "$LAT_S" --warmup 10 ;;
                 esac
             done
         done
