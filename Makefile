@@ -35,8 +35,9 @@ PATCH_DIR        := $(abspath $(TARGET_DIR))/cross-patches
 ASYNC_IO_PATCHED := $(PATCH_DIR)/async-io-2.6.0
 ASYNC_IO_PATCH   := --config 'patch.crates-io.async-io.path="$(ASYNC_IO_PATCHED)"'
 # `cargo` with the patch; the patch rewrites Cargo.lock's async-io entry,
-# so the committed file is put back afterwards.
-PATCHED_CARGO = $(call with_lock_kept,$(CARGO) $(ASYNC_IO_PATCH) $(1))
+# so the committed file is put back afterwards. The variable tells
+# tests/e2e_event_loop.rs that the binary under test has the patch.
+PATCHED_CARGO = $(call with_lock_kept,EDGEMQ_ASYNC_IO_PATCHED=1 $(CARGO) $(ASYNC_IO_PATCH) $(1))
 
 # Packages and commands the end-to-end tests run (Debian names).
 TEST_DEB   := mosquitto-clients

@@ -126,7 +126,7 @@ cross-test: cross-check-target deps check-test-tools cross-deps-rust cross-deps-
 	@mkdir -p $(TARGET_DIR)
 	@echo "cross-test: $(TRIPLE) under $(QEMU) with $$(rustup run $(CROSS_CARGO_TC) rustc -V)"
 	@$(if $(strip $(CROSS_TEST_SKIP)),echo "cross-test: SKIPPING $(words $(CROSS_TEST_SKIP)) tests: $(strip $(CROSS_TEST_SKIP))",true)
-	@$(call with_lock_kept,$(CROSS_ENV) EDGEMQ_RUNNER=$(QEMU) \
+	@$(call with_lock_kept,$(CROSS_ENV) EDGEMQ_RUNNER=$(QEMU) EDGEMQ_ASYNC_IO_PATCHED=1 \
 	  $(CARGO_ZIGBUILD) test --profile cross-test --no-fail-fast --target $(TRIPLE) \
 	  $(CROSS_TEST_BUILD_STD) $(CROSS_PATCH) \
 	  --config 'target.$(TRIPLE).runner="$(QEMU)"' $(CROSS_TEST_ARGS) \

@@ -5,7 +5,8 @@
 //! two thread wake-ups and several futex calls per event, which a broker
 //! on a quiet sensor LAN paid on every message (cross/patch-async-io.sh).
 //! Counted here, not timed: the helper thread's context switches while
-//! messages trickle in must not grow with their number.
+//! messages trickle in must not grow with their number. Checked when the
+//! build has the patch (`make test`, `make cross-test` say so).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -44,6 +45,11 @@ fn context_switches(pid: u32, name: &str) -> Option<u64> {
 
 #[test]
 fn sporadic_messages_do_not_go_through_the_helper_thread() {
+    if std::env::var_os("EDGEMQ_ASYNC_IO_PATCHED").is_none() {
+        // A plain `cargo test` builds against async-io as published.
+        eprintln!("not checked: build through make (the async-io patch), see cross/README.md");
+        return;
+    }
     let broker = Broker::start("");
     let addr = broker.addr();
     let (mut subscriber, code) = RawClient::connect_mqtt(addr, "quiet-sub");
