@@ -17,10 +17,12 @@ use common::{scaled, Broker};
 use std::time::Duration;
 
 /// Messages sent one by one, each after an idle spell.
-const MESSAGES: usize = 20;
+const MESSAGES: usize = 40;
 /// Longer than the helper's back-off before it used to wait on the lock
 /// (~20 ms).
 const IDLE: Duration = Duration::from_millis(40);
+/// Before counting: longer than the patched helper's back-off (~40 ms).
+const SETTLE: Duration = Duration::from_millis(200);
 
 /// Context switches so far of the broker thread named `name`, if any.
 fn context_switches(pid: u32, name: &str) -> Option<u64> {
@@ -61,7 +63,8 @@ fn sporadic_messages_do_not_go_through_the_helper_thread() {
     assert_eq!(code, Some(0));
 
     let pid = broker.pid().expect("broker pid");
-    std::thread::sleep(IDLE);
+    // Let the helper finish any back-off the connects started (~40 ms).
+    std::thread::sleep(SETTLE);
     let Some(before) = context_switches(pid, "async-io") else {
         // No thread of that name (an emulator may not pass thread names
         // on): nothing to count.
@@ -87,10 +90,12 @@ fn sporadic_messages_do_not_go_through_the_helper_thread() {
     }
     let after = context_switches(pid, "async-io").expect("helper thread still there");
     let switches = after - before;
-    // Relaying costs ~4 per message (80 here); a helper that stays parked,
-    // a few for its back-off at most.
+    eprintln!("helper context switches: {switches} for {MESSAGES} messages");
+    // Relaying costs 4-5 per message (~170 here). A helper that stays
+    // parked costs nothing (0-1 natively and under qemu-mips); a rare
+    // hand-over back to it (the broker thread gave the reactor up) ~10.
     assert!(
-        switches < (MESSAGES / 2) as u64,
+        switches < MESSAGES as u64,
         "the helper thread switched {switches} times for {MESSAGES} messages"
     );
 }
