@@ -25,31 +25,10 @@
 # Idempotent: an existing, already patched copy is reused.
 set -eu
 
-VERSION=2.6.0
-OUT=${1:?usage: patch-async-io.sh OUT_DIR}
-DEST="$OUT/async-io-$VERSION"
+. "$(dirname "$0")/patch-copy.sh"
+patch_copy async-io 2.6.0 "${1:?usage: patch-async-io.sh OUT_DIR}"
 
-if [ -f "$DEST/.edgemq-patched" ]; then
-    echo "$DEST"
-    exit 0
-fi
-
-CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}
-find_src() {
-    for dir in "$CARGO_HOME"/registry/src/*/async-io-$VERSION; do
-        [ -f "$dir/Cargo.toml" ] && echo "$dir" && return 0
-    done
-    return 1
-}
-SRC=$(find_src) || { cargo fetch >&2; SRC=$(find_src) || true; }
-[ -n "$SRC" ] || { echo "patch-async-io.sh: async-io $VERSION not found under $CARGO_HOME/registry/src" >&2; exit 1; }
-
-rm -rf "$DEST.tmp"
-mkdir -p "$OUT"
-cp -R "$SRC" "$DEST.tmp"
-chmod -R u+w "$DEST.tmp"
-
-DRIVER="$DEST.tmp/src/driver.rs"
+DRIVER="$WORK/src/driver.rs"
 LOCK='            let reactor_lock = if sleeps >= 10 {'
 PARK='        if BLOCK_ON_COUNT.load(Ordering::SeqCst) > 0 {'
 DELAY='            let delay_us = [50, 75, 100, 250, 500, 750, 1000, 2500, 5000]'
@@ -75,9 +54,6 @@ grep -q 'sleeps >= 10 && BLOCK_ON_COUNT.load(Ordering::SeqCst) == 0' "$DRIVER" &
     grep -q 'let delay_us = \[1000, 1000, 1000,' "$DRIVER" &&
     grep -q '^                parker.park();$' "$DRIVER" ||
     { echo "patch-async-io.sh: patch did not apply" >&2; exit 1; }
-sed -i '1i #![allow(warnings)]' "$DEST.tmp/src/lib.rs"
+sed -i '1i #![allow(warnings)]' "$WORK/src/lib.rs"
 
-touch "$DEST.tmp/.edgemq-patched"
-rm -rf "$DEST"
-mv "$DEST.tmp" "$DEST"
-echo "$DEST"
+patch_done

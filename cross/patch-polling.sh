@@ -17,31 +17,10 @@
 # Idempotent: an existing, already patched copy is reused.
 set -eu
 
-VERSION=3.11.0
-OUT=${1:?usage: patch-polling.sh OUT_DIR}
-DEST="$OUT/polling-$VERSION"
+. "$(dirname "$0")/patch-copy.sh"
+patch_copy polling 3.11.0 "${1:?usage: patch-polling.sh OUT_DIR}"
 
-if [ -f "$DEST/.edgemq-patched" ]; then
-    echo "$DEST"
-    exit 0
-fi
-
-CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}
-find_src() {
-    for dir in "$CARGO_HOME"/registry/src/*/polling-$VERSION; do
-        [ -f "$dir/Cargo.toml" ] && echo "$dir" && return 0
-    done
-    return 1
-}
-SRC=$(find_src) || { cargo fetch >&2; SRC=$(find_src) || true; }
-[ -n "$SRC" ] || { echo "patch-polling.sh: polling $VERSION not found under $CARGO_HOME/registry/src" >&2; exit 1; }
-
-rm -rf "$DEST.tmp"
-mkdir -p "$OUT"
-cp -R "$SRC" "$DEST.tmp"
-chmod -R u+w "$DEST.tmp"
-
-EPOLL="$DEST.tmp/src/epoll.rs"
+EPOLL="$WORK/src/epoll.rs"
 # `let timer_fd = timerfd_create(...).ok();` -> no timerfd: epoll_pwait's
 # own timeout is used (the code path polling keeps for Redox).
 grep -q '^        \.ok();$' "$EPOLL" || {
@@ -50,9 +29,6 @@ grep -q '^        \.ok();$' "$EPOLL" || {
 }
 sed -i '0,/^        \.ok();$/s//        .ok().filter(|_| false);/' "$EPOLL"
 grep -q 'ok().filter(|_| false);' "$EPOLL" || { echo "patch-polling.sh: patch did not apply" >&2; exit 1; }
-sed -i '1i #![allow(warnings)]' "$DEST.tmp/src/lib.rs"
+sed -i '1i #![allow(warnings)]' "$WORK/src/lib.rs"
 
-touch "$DEST.tmp/.edgemq-patched"
-rm -rf "$DEST"
-mv "$DEST.tmp" "$DEST"
-echo "$DEST"
+patch_done

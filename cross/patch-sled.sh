@@ -18,35 +18,10 @@
 # Idempotent: an existing, already patched copy is reused.
 set -eu
 
-VERSION=0.34.7
-OUT=${1:?usage: patch-sled.sh OUT_DIR}
-DEST="$OUT/sled-$VERSION"
+. "$(dirname "$0")/patch-copy.sh"
+patch_copy sled 0.34.7 "${1:?usage: patch-sled.sh OUT_DIR}"
 
-if [ -f "$DEST/.edgemq-patched" ]; then
-    echo "$DEST"
-    exit 0
-fi
-
-CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}
-SRC=
-for dir in "$CARGO_HOME"/registry/src/*/sled-$VERSION; do
-    [ -f "$dir/Cargo.toml" ] && SRC=$dir && break
-done
-if [ -z "$SRC" ]; then
-    # Not unpacked yet (fresh machine): let cargo fetch the locked deps.
-    cargo fetch >&2
-    for dir in "$CARGO_HOME"/registry/src/*/sled-$VERSION; do
-        [ -f "$dir/Cargo.toml" ] && SRC=$dir && break
-    done
-fi
-[ -n "$SRC" ] || { echo "patch-sled.sh: sled $VERSION not found under $CARGO_HOME/registry/src" >&2; exit 1; }
-
-rm -rf "$DEST.tmp"
-mkdir -p "$OUT"
-cp -R "$SRC" "$DEST.tmp"
-chmod -R u+w "$DEST.tmp"
-
-LRU="$DEST.tmp/src/lru.rs"
+LRU="$WORK/src/lru.rs"
 grep -q 'block: unsafe { MaybeUninit::zeroed().assume_init() },' "$LRU" || {
     echo "patch-sled.sh: $LRU does not contain the expected line; sled changed?" >&2
     exit 1
@@ -55,13 +30,10 @@ sed -i 's/block: unsafe { MaybeUninit::zeroed().assume_init() },/block: std::arr
 # The import is now unused; keep the file warning-free.
 sed -i 's/^use std::mem::MaybeUninit;$//' "$LRU"
 
-LIB="$DEST.tmp/src/lib.rs"
+LIB="$WORK/src/lib.rs"
 sed -i 's/^#!\[deny($/#![allow(/' "$LIB"
 # Its warnings under today's rustc are sled's business, not ours: quiet them.
 sed -i '1i #![allow(warnings)]' "$LIB"
 grep -q '^#!\[deny(' "$LIB" && { echo "patch-sled.sh: a #![deny] is left in $LIB" >&2; exit 1; }
 
-touch "$DEST.tmp/.edgemq-patched"
-rm -rf "$DEST"
-mv "$DEST.tmp" "$DEST"
-echo "$DEST"
+patch_done
