@@ -21,7 +21,7 @@ const MESSAGES: usize = 40;
 /// Longer than the helper's back-off before it used to wait on the lock
 /// (~20 ms).
 const IDLE: Duration = Duration::from_millis(40);
-/// Before counting: longer than the patched helper's back-off (~40 ms).
+/// Before counting: longer than the patched helper's back-off (~50 ms).
 const SETTLE: Duration = Duration::from_millis(200);
 
 /// Context switches so far of the broker thread named `name`, if any.
@@ -63,7 +63,7 @@ fn sporadic_messages_do_not_go_through_the_helper_thread() {
     assert_eq!(code, Some(0));
 
     let pid = broker.pid().expect("broker pid");
-    // Let the helper finish any back-off the connects started (~40 ms).
+    // Let the helper finish any back-off the connects started (~50 ms).
     std::thread::sleep(SETTLE);
     let Some(before) = context_switches(pid, "async-io") else {
         // No thread of that name (an emulator may not pass thread names
