@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use argh::FromArgs;
 use async_io::{Async, Timer};
 use edgemq::codec::{
-    self, Connect, Packet, PacketId, Properties, ProtocolVersion, QoS, Subscribe,
+    self, Connect, Disconnect, Packet, PacketId, Properties, ProtocolVersion, QoS, Subscribe,
     SubscriptionOptions, SubscriptionRequest,
 };
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
@@ -269,7 +269,10 @@ async fn subscribe(stream: &mut Async<TcpStream>, filter: &str) -> io::Result<()
 /// DISCONNECT, then wait (briefly) for the broker to close first, so that
 /// the TIME_WAIT state stays on its side, keyed to its listening port.
 async fn disconnect(mut stream: Async<TcpStream>) {
-    if stream.write_all(&[0xE0, 0]).await.is_err() {
+    let Ok(packet) = encode(&Packet::Disconnect(Disconnect::default())) else {
+        return;
+    };
+    if stream.write_all(&packet).await.is_err() {
         return;
     }
     let mut sink = [0u8; 64];
