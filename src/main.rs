@@ -62,7 +62,13 @@ fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let signals = match async_signal::Signals::new([Signal::Term, Signal::Int, Signal::Hup]) {
+    let signals = match async_signal::Signals::new([
+        Signal::Term,
+        Signal::Int,
+        Signal::Hup,
+        Signal::Usr1,
+        Signal::Usr2,
+    ]) {
         Ok(signals) => signals,
         Err(error) => {
             error!("cannot install signal handlers: {error}");
@@ -98,16 +104,22 @@ fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
     let executor = Rc::new(LocalExecutor::new());
     let reload_path = config_path.map(Path::to_path_buf);
     let started_with = config.clone();
-    // The signal loop: SIGHUP reloads, SIGTERM / SIGINT end `serve`.
+    // The signal loop: SIGHUP reloads, SIGUSR1 flushes the store and logs
+    // the counters (what mosquitto operators send to save the database),
+    // SIGUSR2 is logged and ignored (mosquitto's subscription-tree dump),
+    // SIGTERM / SIGINT end `serve`.
     let control = move |broker: net::BrokerHandle| async move {
         let mut signals = signals;
         while let Some(Ok(signal)) = signals.next().await {
-            if signal == Signal::Hup {
-                reload(reload_path.as_deref(), log_level, &started_with, &broker);
-                continue;
+            match signal {
+                Signal::Hup => reload(reload_path.as_deref(), log_level, &started_with, &broker),
+                Signal::Usr1 => broker.flush_and_report(),
+                Signal::Usr2 => info!("SIGUSR2: ignored (edgemq has no debug dump)"),
+                _ => {
+                    info!("received {signal:?}");
+                    break;
+                }
             }
-            info!("received {signal:?}");
-            break;
         }
     };
     let served = async_io::block_on(executor.run(net::serve(

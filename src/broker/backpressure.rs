@@ -69,6 +69,10 @@ impl Broker {
                 self.block_publisher(session_id, conn);
             }
         }
+        if self.waits_for_store(conn) {
+            self.wait_for_store(conn);
+            return false;
+        }
         self.read_allowed(conn)
     }
 

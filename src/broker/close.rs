@@ -27,12 +27,16 @@ impl Broker {
         let peer = connection.peer;
         let paused = connection.pause_count > 0;
         let released = std::mem::take(&mut connection.released);
+        let store_waiting = std::mem::take(&mut connection.store_waiting);
         connection.pause_count = 0;
         self.wake(conn);
         if paused {
             self.forget_publisher(conn);
         } else if released {
             self.released.retain(|&(c, _)| c != conn);
+        }
+        if store_waiting {
+            self.forget_store_waiter(conn);
         }
         let ConnState::Active { session, will, .. } = state else {
             debug!("closing {peer} before CONNECT: {reason:?}");

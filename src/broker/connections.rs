@@ -156,6 +156,10 @@ pub struct Connection {
     pub wake_listed: bool,
     /// In the broker's list of publishers let go and not read since.
     pub released: bool,
+    /// Its last packet made store ops: paused while the store is behind.
+    pub feeds_store: bool,
+    /// In the list of connections waiting for the store to catch up.
+    pub store_waiting: bool,
 }
 
 impl Connection {

@@ -20,6 +20,7 @@ mod retained;
 mod sessions;
 mod settings;
 mod stats;
+mod store_backlog;
 mod store_batch;
 mod subscribe;
 mod timeouts;
@@ -146,6 +147,8 @@ impl Broker {
             closing: None,
             wake_listed: false,
             released: false,
+            feeds_store: false,
+            store_waiting: false,
             bridge: false,
         };
         match self.connections.insert(connection) {
@@ -177,8 +180,12 @@ impl Broker {
         let ops_before = self.ops_pushed();
         self.dispatch_packet(now, conn, connected, packet);
         // Sync persistence: what this packet made us store is acknowledged
-        // only once it is on disk (SPEC §3).
-        if self.ops_pushed() > ops_before {
+        // only once it is on disk (docs/design.md, "Durability").
+        let fed_store = self.ops_pushed() > ops_before;
+        if let Some(connection) = self.connections.get_mut(conn) {
+            connection.feeds_store = fed_store;
+        }
+        if fed_store {
             self.hold_for_store(conn);
         }
     }
@@ -246,14 +253,15 @@ impl Broker {
     }
 
     /// Whether the network layer should read from `conn` now: not paused by
-    /// back-pressure, not closing, and not sitting on a full outbox (a
+    /// back-pressure (a full session queue, or a store that is behind while
+    /// `conn` feeds it), not closing, and not sitting on a full outbox (a
     /// client that does not read its acknowledgements is not read either).
     pub fn read_allowed(&self, conn: ConnId) -> bool {
         self.connections.get(conn).is_some_and(|c| {
             c.closing.is_none()
                 && c.pause_count == 0
                 && c.outbox.bytes() < self.settings.queue.max_outbound_bytes
-        })
+        }) && !self.waits_for_store(conn)
     }
 
     /// Why `conn` is closing, once the broker has decided it is.

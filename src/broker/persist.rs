@@ -21,6 +21,7 @@ use crate::topic::TopicFilter;
 use super::connections::ConnId;
 use super::sessions::SessionId;
 use super::settings::Settings;
+use super::store_backlog::StoreBacklog;
 use super::store_batch::{ReadyBatch, StoreBatch};
 use super::Broker;
 
@@ -146,6 +147,10 @@ pub(super) struct Persistence {
     max_held_bytes: usize,
     /// Connections held until a batch is durable.
     held: Vec<(ConnId, u64)>,
+    /// Batches handed over and not yet reported back.
+    pub(super) backlog: StoreBacklog,
+    /// SIGUSR1: hand everything over with a flush at the next chance.
+    flush_requested: bool,
     next_store_id: u64,
     /// The store reached `max_store_bytes`.
     store_full: bool,
@@ -155,11 +160,13 @@ pub(super) struct Persistence {
 
 impl Persistence {
     pub(super) fn new(settings: &Settings) -> Persistence {
+        let max_held_bytes =
+            usize::try_from(settings.persistence_cache_bytes / 2).unwrap_or(usize::MAX);
         Persistence {
             sync: settings.persistence_sync,
             autosave_interval: settings.autosave_interval,
-            max_held_bytes: usize::try_from(settings.persistence_cache_bytes / 2)
-                .unwrap_or(usize::MAX),
+            max_held_bytes,
+            backlog: StoreBacklog::new(max_held_bytes),
             next_batch: 1,
             ..Persistence::default()
         }
@@ -174,14 +181,15 @@ impl Broker {
     pub fn take_store_batch(&mut self, now: Instant) -> Option<ReadyBatch> {
         let shutting_down = self.shutting_down;
         let persistence = self.persistence.as_mut()?;
+        let force = shutting_down || std::mem::take(&mut persistence.flush_requested);
         for op in persistence.bridge_journal.0.borrow_mut().drain(..) {
             persistence.ops.push(op);
         }
         let interval = (!persistence.sync).then_some(persistence.autosave_interval);
-        let Some((ops, flush)) =
+        let Some((ops, flush, bytes)) =
             persistence
                 .ops
-                .take_due(now, interval, persistence.max_held_bytes, shutting_down)
+                .take_due(now, interval, persistence.max_held_bytes, force)
         else {
             self.release_if_cancelled();
             return None;
@@ -189,7 +197,23 @@ impl Broker {
         let persistence = self.persistence.as_mut()?;
         let batch = persistence.next_batch;
         persistence.next_batch += 1;
-        Some(ReadyBatch { batch, ops, flush })
+        if persistence.backlog.handed_over(batch, bytes) {
+            self.note_store_behind(now);
+        }
+        Some(ReadyBatch {
+            batch,
+            ops,
+            flush,
+            bytes,
+        })
+    }
+
+    /// SIGUSR1: what is gathered goes to the writer with a flush at the
+    /// next `take_store_batch`, whatever the mode's schedule.
+    pub fn request_store_flush(&mut self) {
+        if let Some(persistence) = self.persistence.as_mut() {
+            persistence.flush_requested = true;
+        }
     }
 
     /// Sync mode: connections held for the batch being gathered, whose ops
@@ -228,6 +252,10 @@ impl Broker {
         };
         persistence.durable = persistence.durable.max(batch);
         let durable = persistence.durable;
+        self.settle_store_backlog(durable);
+        let Some(persistence) = self.persistence.as_mut() else {
+            return;
+        };
         let mut released = Vec::new();
         persistence.held.retain(|&(conn, until)| {
             let done = until <= durable;

@@ -39,6 +39,47 @@ pub struct Stats {
     pub refused_memory_limit: u64,
 }
 
+impl Stats {
+    /// Every counter with its name, for the SIGUSR1 report.
+    pub fn named(&self) -> [(&'static str, u64); 24] {
+        [
+            ("connections_accepted", self.connections_accepted),
+            ("refused_max_connections", self.refused_max_connections),
+            ("refused_max_sessions", self.refused_max_sessions),
+            ("refused_client_id", self.refused_client_id),
+            ("refused_not_authorized", self.refused_not_authorized),
+            (
+                "refused_duplicate_client_id",
+                self.refused_duplicate_client_id,
+            ),
+            ("takeovers", self.takeovers),
+            ("malformed_packets", self.malformed_packets),
+            ("protocol_errors", self.protocol_errors),
+            ("connect_timeouts", self.connect_timeouts),
+            ("keepalive_timeouts", self.keepalive_timeouts),
+            ("messages_received", self.messages_received),
+            ("bytes_received", self.bytes_received),
+            ("deliveries", self.deliveries),
+            (
+                "dropped_qos0_outbound_full",
+                self.dropped_qos0_outbound_full,
+            ),
+            (
+                "dropped_offline_queue_full",
+                self.dropped_offline_queue_full,
+            ),
+            ("dropped_store_full", self.dropped_store_full),
+            ("dropped_lagging", self.dropped_lagging),
+            ("lagging_events", self.lagging_events),
+            ("retained_refused", self.retained_refused),
+            ("subscriptions_refused", self.subscriptions_refused),
+            ("sessions_expired", self.sessions_expired),
+            ("wills_published", self.wills_published),
+            ("refused_memory_limit", self.refused_memory_limit),
+        ]
+    }
+}
+
 /// One rate-limited log line kind each.
 #[derive(Debug, Clone, Copy)]
 pub enum LogKind {
@@ -58,6 +99,7 @@ pub enum LogKind {
     Lagging,
     Retained,
     StoreFull,
+    StoreBehind,
     Memory,
 }
 

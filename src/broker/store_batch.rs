@@ -45,6 +45,8 @@ pub struct ReadyBatch {
     /// Flush once applied (the interval is up, sync mode, shutdown);
     /// false when the ops were handed over early for their size.
     pub flush: bool,
+    /// What the ops hold in memory (counted against the store backlog).
+    pub bytes: usize,
 }
 
 #[derive(Debug, Default)]
@@ -129,7 +131,7 @@ impl StoreBatch {
         interval: Option<Duration>,
         max_bytes: usize,
         force: bool,
-    ) -> Option<(Vec<StoreOp>, bool)> {
+    ) -> Option<(Vec<StoreOp>, bool, usize)> {
         if self.is_empty() {
             self.clear();
             if !self.unflushed {
@@ -151,13 +153,14 @@ impl StoreBatch {
             .into_iter()
             .flatten()
             .collect();
+        let bytes = self.bytes;
         self.clear();
         // Handed over early, the ops keep their deadline for the flush.
         self.unflushed = !flush;
         if flush {
             self.since = None;
         }
-        Some((ops, flush))
+        Some((ops, flush, bytes))
     }
 
     /// When held ops fall due in batched mode.
@@ -323,7 +326,7 @@ mod tests {
             batch.push(op);
         }
         assert!(batch.take_due(now, Some(SECOND), 1 << 20, false).is_none());
-        let (ops, flush) = batch
+        let (ops, flush, _) = batch
             .take_due(now + SECOND, Some(SECOND), 1 << 20, false)
             .expect("due after the interval");
         assert!(flush);
@@ -340,7 +343,7 @@ mod tests {
         batch.push(sent(1, AwaitingAck::PubRec));
         batch.push(sent(1, AwaitingAck::PubComp));
         batch.push(delete(1));
-        let (ops, _) = batch
+        let (ops, _, _) = batch
             .take_due(now, Some(SECOND), 1 << 20, true)
             .expect("forced");
         assert_eq!(names(&ops), ["delete 1"]);
@@ -354,7 +357,7 @@ mod tests {
         batch.push(sent(1, AwaitingAck::PubRec));
         batch.push(put(2));
         batch.push(sent(1, AwaitingAck::PubComp));
-        let (ops, _) = batch.take_due(now, None, 1 << 20, false).expect("sync");
+        let (ops, _, _) = batch.take_due(now, None, 1 << 20, false).expect("sync");
         assert_eq!(names(&ops), ["put 1", "sent 1 PubComp", "put 2"]);
     }
 
@@ -367,13 +370,13 @@ mod tests {
         for seq in 2..20 {
             batch.push(put(seq));
         }
-        let (ops, flush) = batch
+        let (ops, flush, _) = batch
             .take_due(now, Some(SECOND), 1000, false)
             .expect("past the cap");
         assert!(!flush, "handed over for size, not time");
         assert_eq!(ops.len(), 18);
         assert!(batch.take_due(now, Some(SECOND), 1000, false).is_none());
-        let (ops, flush) = batch
+        let (ops, flush, _) = batch
             .take_due(now + SECOND, Some(SECOND), 1000, false)
             .expect("what went early is flushed within the interval");
         assert!(flush && ops.is_empty());
@@ -394,7 +397,7 @@ mod tests {
             }
         }
         assert!(batch.ops.len() < 400, "{} slots", batch.ops.len());
-        let (ops, _) = batch.take_due(now, None, usize::MAX, false).expect("sync");
+        let (ops, _, _) = batch.take_due(now, None, usize::MAX, false).expect("sync");
         assert_eq!(ops.len(), 40, "the last 20 messages and their deliveries");
     }
 
@@ -416,7 +419,7 @@ mod tests {
             bridge: "a".into(),
             seq: 1,
         });
-        let (ops, _) = batch.take_due(now, None, usize::MAX, false).expect("sync");
+        let (ops, _, _) = batch.take_due(now, None, usize::MAX, false).expect("sync");
         assert!(
             matches!(ops.as_slice(), [StoreOp::PutBridgeMessage { bridge, .. }] if bridge == "b")
         );

@@ -107,6 +107,33 @@ impl BrokerHandle {
         self.shared.timer.notify();
         report
     }
+
+    /// SIGUSR1: hands the store what is gathered, with a flush (whatever
+    /// the mode's schedule), and logs every counter and the store's state.
+    pub fn flush_and_report(&self) {
+        self.shared.broker.borrow_mut().request_store_flush();
+        self.shared.dispatch_wakeups();
+        let broker = self.shared.broker.borrow();
+        let counters: Vec<String> = broker
+            .stats()
+            .named()
+            .iter()
+            .map(|(name, value)| format!("{name} {value}"))
+            .collect();
+        info!(
+            "SIGUSR1: {} connections, {} sessions; {}",
+            broker.connection_count(),
+            broker.session_count(),
+            counters.join(", ")
+        );
+        match (self.shared.store.borrow().as_ref(), broker.store_backlog()) {
+            (Some(store), Some((bytes, batches))) => info!(
+                "SIGUSR1: {}; {bytes} bytes in {batches} batches handed to the writer and not yet written; flush requested",
+                store.counters().status()
+            ),
+            _ => info!("SIGUSR1: persistence is off: nothing to flush"),
+        }
+    }
 }
 
 /// Serves MQTT on `listeners` until the future `control` builds resolves,
@@ -275,23 +302,22 @@ async fn sweep_loop(shared: Rc<Shared>) {
 }
 
 /// Tells the broker which store batches are durable (releasing sync-mode
-/// acknowledgements) and whether the store is at `max_store_bytes`.
+/// acknowledgements) or taken (the backlog shrinks), and whether the store
+/// is at `max_store_bytes`.
 async fn store_loop(shared: Rc<Shared>, events: smol::channel::Receiver<Event>) {
     while let Ok(event) = events.recv().await {
-        let Event::Flushed {
-            batch,
-            ok: _,
-            store_bytes,
-        } = event;
-        let full = shared
-            .store
-            .borrow()
-            .as_ref()
-            .is_some_and(|store| store.is_full(store_bytes));
-        {
-            let mut broker = shared.broker.borrow_mut();
-            broker.handle_persisted(batch);
-            broker.handle_store_full(Instant::now(), full);
+        match event {
+            Event::Durable { batch, store_bytes } => {
+                let full = shared
+                    .store
+                    .borrow()
+                    .as_ref()
+                    .is_some_and(|store| store.is_full(store_bytes));
+                let mut broker = shared.broker.borrow_mut();
+                broker.handle_persisted(batch);
+                broker.handle_store_full(Instant::now(), full);
+            }
+            Event::Taken { batch } => shared.broker.borrow_mut().handle_store_taken(batch),
         }
         shared.dispatch_wakeups();
     }

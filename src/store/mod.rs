@@ -8,8 +8,10 @@
 //! or newer store; recover.rs reads one back at startup.
 
 pub mod encode;
+mod health;
 mod open;
 mod recover;
+mod replay;
 pub mod schema;
 #[doc(hidden)]
 pub mod testing;
@@ -23,15 +25,12 @@ use std::time::Duration;
 use crate::broker::ReadyBatch;
 use crate::config::Config;
 
+pub use health::{Outage, Status, StoreCounters};
 pub use recover::{plausible_downtime, Recovered, StoredBridgeMessage, BUILD_EPOCH};
 pub use writer::Event;
 
 use encode::Write;
 use writer::{Command, Writer};
-
-/// Batches queued for the writer at most; one batch is what one piece of
-/// broker work produced (a read of packets, a sweep).
-const MAX_PENDING_BATCHES: usize = 1024;
 
 /// What the store needs from the configuration.
 #[derive(Debug, Clone)]
@@ -101,45 +100,6 @@ impl Trees {
     }
 }
 
-/// Counters the writer thread keeps, readable from the event loop. A
-/// mutex, not atomics: 32-bit MIPS has no 64-bit atomics, and these change
-/// once per flush at most.
-#[derive(Debug, Default)]
-pub struct StoreCounters(std::sync::Mutex<Counts>);
-
-#[derive(Debug, Default, Clone, Copy)]
-struct Counts {
-    write_errors: u64,
-    flushes: u64,
-}
-
-impl StoreCounters {
-    fn update(&self, f: impl FnOnce(&mut Counts)) {
-        // A poisoned lock only means a panic elsewhere; the counts are fine.
-        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
-    }
-
-    fn read(&self) -> Counts {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn note_write_error(&self) {
-        self.update(|c| c.write_errors += 1);
-    }
-
-    fn note_flush(&self) {
-        self.update(|c| c.flushes += 1);
-    }
-
-    pub fn write_errors(&self) -> u64 {
-        self.read().write_errors
-    }
-
-    pub fn flushes(&self) -> u64 {
-        self.read().flushes
-    }
-}
-
 /// An open store, before its writer thread runs.
 pub struct Store {
     trees: Trees,
@@ -167,17 +127,20 @@ impl Store {
 
     /// Starts the writer thread; flush reports arrive on the receiver.
     pub fn start(self) -> std::io::Result<(StoreHandle, smol::channel::Receiver<Event>)> {
-        // Bounded: when the disk cannot keep up, the event loop waits on
-        // `apply` (back-pressure) instead of buffering without limit.
-        let (commands, receiver) = mpsc::sync_channel(MAX_PENDING_BATCHES);
+        // Unbounded channels, bounded by the broker: it counts the bytes
+        // of the batches it handed over and not yet heard back about, and
+        // stops reading the connections that feed the store at half of
+        // `persistence_cache_bytes` — the event loop never waits here.
+        let (commands, receiver) = mpsc::channel();
         let (events, events_rx) = smol::channel::unbounded();
         let counters = Arc::new(StoreCounters::default());
-        let writer = Writer {
-            trees: self.trees,
+        let writer = Writer::new(
+            self.trees,
+            self.config.clone(),
             events,
-            counters: counters.clone(),
-            last_error_log: None,
-        };
+            counters.clone(),
+            test_flush_delay(),
+        );
         let thread = std::thread::Builder::new()
             .name("edgemq-store".into())
             .spawn(move || writer.run(receiver))?;
@@ -195,14 +158,15 @@ impl Store {
 
 /// The event loop's handle on the writer thread.
 pub struct StoreHandle {
-    commands: mpsc::SyncSender<Command>,
+    commands: mpsc::Sender<Command>,
     thread: Option<std::thread::JoinHandle<()>>,
     counters: Arc<StoreCounters>,
     max_store_bytes: u64,
 }
 
 impl StoreHandle {
-    /// Encodes the batch's ops and queues them for the writer.
+    /// Encodes the batch's ops and queues them for the writer; never
+    /// waits.
     pub fn apply(&self, ready: ReadyBatch) {
         let mut writes: Vec<Write> = Vec::with_capacity(ready.ops.len());
         for op in ready.ops {
@@ -224,18 +188,36 @@ impl StoreHandle {
         &self.counters
     }
 
-    /// Flushes everything queued and stops the writer (SIGTERM).
+    /// Flushes everything queued and stops the writer (SIGTERM); whether
+    /// it is all on disk.
     pub fn shutdown(mut self, timeout: Duration) -> bool {
         let (done, wait) = mpsc::channel();
         if self.commands.send(Command::Shutdown(done)).is_err() {
             return false;
         }
-        let flushed = wait.recv_timeout(timeout).is_ok();
-        if flushed {
+        let answer = wait.recv_timeout(timeout);
+        if answer.is_ok() {
             if let Some(thread) = self.thread.take() {
                 let _ = thread.join();
             }
         }
-        flushed
+        answer.unwrap_or(false)
     }
+}
+
+/// Debug builds only: `EDGEMQ_TEST_STORE_DELAY_MS` makes every flush take
+/// that long, a slow disk for the end-to-end tests of back-pressure.
+/// Release builds ignore it.
+fn test_flush_delay() -> Duration {
+    if !cfg!(debug_assertions) {
+        return Duration::ZERO;
+    }
+    let Some(ms) = std::env::var("EDGEMQ_TEST_STORE_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return Duration::ZERO;
+    };
+    log::warn!("test hook: every store flush waits {ms} ms (EDGEMQ_TEST_STORE_DELAY_MS)");
+    Duration::from_millis(ms)
 }

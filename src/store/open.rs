@@ -48,6 +48,18 @@ pub fn open_trees(config: &StoreConfig) -> Result<Option<Trees>, OpenError> {
     Ok(None)
 }
 
+/// Opens the store again after a write or flush failed (the writer's
+/// retry): no lock wait and nothing moved aside — a store that worked a
+/// moment ago is retried later, never discarded while the broker runs.
+pub fn reopen(config: &StoreConfig) -> Result<Trees, sled::Error> {
+    let db = sled::Config::new()
+        .path(&config.dir)
+        .cache_capacity(config.cache_bytes)
+        .flush_every_ms(None)
+        .open()?;
+    Trees::open(db)
+}
+
 fn open_once(config: &StoreConfig) -> Result<Option<Found>, OpenError> {
     let dir = &config.dir;
     let started = Instant::now();

@@ -10,67 +10,124 @@
 //! and batches that arrive during a flush share the next one (group
 //! commit). Never an fsync per message.
 //!
-//! A write or flush error is logged and counted; the broker keeps serving
-//! from memory.
+//! A failed write or flush starts an outage (docs/design.md, "When the
+//! store fails"): sled stays in its error state until it is reopened, so
+//! the writer closes it, and after a back-off reopens it, replays every
+//! write since the last good flush (replay.rs) and flushes; until that
+//! succeeds nothing more is reported durable. Sync mode therefore holds
+//! its acknowledgements for as long as the outage lasts; batched mode
+//! reports its batches as taken (nothing waits for them) and serves from
+//! memory. health.rs logs the outage and keeps its state.
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::time::{Duration, Instant};
 
-use log::error;
-
-use super::encode::{wall_clock, Tree, Write};
+use super::encode::{wall_clock, Tree};
+use super::health::StoreCounters;
+use super::replay::{Logged, ReplayLog};
 use super::schema::{self, META_CLOCK};
-use super::Trees;
+use super::{StoreConfig, Trees};
 
 /// What the event loop sends the writer.
 pub enum Command {
     Apply {
         batch: u64,
-        writes: Vec<Write>,
+        writes: Vec<super::encode::Write>,
         /// Flush (soon) after applying; otherwise wait for a batch that asks.
         flush: bool,
     },
-    /// Flush what is left, answer, and stop.
-    Shutdown(Sender<()>),
+    /// Flush what is left, answer whether it is on disk, and stop.
+    Shutdown(Sender<bool>),
 }
 
 /// What the writer reports back.
 #[derive(Debug, Clone, Copy)]
 pub enum Event {
-    /// Every batch up to `batch` is durable (or, with `ok` false, the
-    /// flush failed and will be retried with the next one).
-    Flushed {
-        batch: u64,
-        ok: bool,
-        store_bytes: u64,
-    },
+    /// Every batch up to `batch` is on disk.
+    Durable { batch: u64, store_bytes: u64 },
+    /// Every batch up to `batch` has left the writer's queue without being
+    /// on disk yet: applied and waiting for a later flush (batched mode,
+    /// handed over early for its size), or kept in memory while the store
+    /// fails (batched mode). Acknowledges nothing.
+    Taken { batch: u64 },
 }
 
 /// How many queued batches one flush may wait to gather in sync mode.
 const MAX_GATHER: usize = 256;
 
-/// Error lines per this interval at most.
-const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// The first retry after a failure, doubled after each failed retry up to
+/// [`MAX_BACKOFF`]: a full disk freed by an operator is noticed within
+/// seconds, a dead one is not hammered.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 pub struct Writer {
-    pub trees: Trees,
-    pub events: smol::channel::Sender<Event>,
-    pub counters: std::sync::Arc<super::StoreCounters>,
-    pub last_error_log: Option<Instant>,
+    /// `None` while sled is closed between a failure and a reopen.
+    trees: Option<Trees>,
+    config: StoreConfig,
+    events: smol::channel::Sender<Event>,
+    counters: std::sync::Arc<StoreCounters>,
+    log: ReplayLog,
+    /// Bytes of the replay log past which it is flushed early (or, failing
+    /// in batched mode, frozen): half of `persistence_cache_bytes`.
+    max_log_bytes: usize,
+    /// The last batch received.
+    received: u64,
+    /// The last batch reported to the event loop, durable or taken.
+    reported: u64,
+    flush_at: Option<Instant>,
+    /// Set while the store fails.
+    retry: Option<Retry>,
+    /// Debug builds only: sleep before each flush (a slow disk, for tests).
+    flush_delay: Duration,
+    /// Unit tests only: this many flushes fail before they touch sled.
+    failures_to_inject: u32,
+}
+
+struct Retry {
+    at: Instant,
+    backoff: Duration,
+    last_summary: Instant,
 }
 
 impl Writer {
+    pub fn new(
+        trees: Trees,
+        config: StoreConfig,
+        events: smol::channel::Sender<Event>,
+        counters: std::sync::Arc<StoreCounters>,
+        flush_delay: Duration,
+    ) -> Writer {
+        Writer {
+            trees: Some(trees),
+            max_log_bytes: usize::try_from(config.cache_bytes / 2).unwrap_or(usize::MAX),
+            config,
+            events,
+            counters,
+            log: ReplayLog::default(),
+            received: 0,
+            reported: 0,
+            flush_at: None,
+            retry: None,
+            flush_delay,
+            failures_to_inject: 0,
+        }
+    }
+
     pub fn run(mut self, commands: Receiver<Command>) {
-        let mut applied = 0u64;
-        let mut flush_at: Option<Instant> = None;
         loop {
-            let command = match flush_at {
+            // While failing, flushes wait for the retry.
+            let deadline = match &self.retry {
+                Some(retry) => Some(retry.at),
+                None => self.flush_at,
+            };
+            let command = match deadline {
                 Some(at) => {
                     match commands.recv_timeout(at.saturating_duration_since(Instant::now())) {
                         Ok(command) => Some(command),
                         Err(RecvTimeoutError::Timeout) => None,
                         Err(RecvTimeoutError::Disconnected) => {
-                            self.flush(applied);
+                            self.finish();
                             return;
                         }
                     }
@@ -85,114 +142,250 @@ impl Writer {
                     batch,
                     writes,
                     flush,
-                }) => {
-                    self.apply(writes);
-                    applied = batch;
-                    if flush {
-                        flush_at.get_or_insert_with(Instant::now);
-                    }
-                }
+                }) => self.take(batch, writes, flush),
                 Some(Command::Shutdown(done)) => {
-                    // Batches sent before the shutdown are still queued.
-                    while let Ok(Command::Apply { batch, writes, .. }) = commands.try_recv() {
-                        self.apply(writes);
-                        applied = batch;
-                    }
-                    self.flush(applied);
-                    let _ = done.send(());
+                    self.shutdown(&commands, done);
                     return;
                 }
                 None => {}
             }
-            if flush_at.is_some_and(|at| at <= Instant::now()) {
-                // Group commit: take what else has arrived into this flush.
-                for _ in 0..MAX_GATHER {
-                    match commands.try_recv() {
-                        Ok(Command::Apply { batch, writes, .. }) => {
-                            self.apply(writes);
-                            applied = batch;
-                        }
-                        Ok(Command::Shutdown(done)) => {
-                            self.flush(applied);
-                            let _ = done.send(());
-                            return;
-                        }
-                        Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-                    }
-                }
-                flush_at = None;
-                self.flush(applied);
-            }
+            self.due(&commands);
         }
     }
 
-    fn apply(&mut self, writes: Vec<Write>) {
-        for write in writes {
-            let result = match write {
-                Write::Put { tree, key, value } => self.tree(tree).insert(key, value).map(|_| ()),
-                Write::Remove { tree, key } => self.tree(tree).remove(key).map(|_| ()),
-                Write::RemovePrefix { tree, prefix } => self.remove_prefix(tree, prefix),
-            };
-            if let Err(e) = result {
-                self.write_failed(&format!("store write failed: {e}"));
-            }
-        }
-    }
-
-    fn remove_prefix(&self, tree: Tree, prefix: [u8; 8]) -> sled::Result<()> {
-        let tree = self.tree(tree);
-        for entry in tree.scan_prefix(prefix) {
-            let (key, _) = entry?;
-            tree.remove(key)?;
-        }
-        Ok(())
-    }
-
-    fn tree(&self, tree: Tree) -> &sled::Tree {
-        match tree {
-            Tree::Sessions => &self.trees.sessions,
-            Tree::Messages => &self.trees.messages,
-            Tree::Deliveries => &self.trees.deliveries,
-            Tree::Inbound => &self.trees.inbound,
-            Tree::Retained => &self.trees.retained,
-            Tree::Bridge => &self.trees.bridge,
-        }
-    }
-
-    /// Stamps the wall clock (the start of any downtime) and flushes.
-    fn flush(&mut self, batch: u64) {
-        let stamped = self
-            .trees
-            .meta
-            .insert(META_CLOCK, schema::encode_clock(wall_clock()));
-        let ok = match stamped.and_then(|_| self.trees.db.flush()) {
-            Ok(_) => true,
-            Err(e) => {
-                self.write_failed(&format!("store flush failed: {e}"));
-                false
-            }
-        };
-        self.counters.note_flush();
-        let store_bytes = self.trees.db.size_on_disk().unwrap_or(0);
-        let _ = self.events.send_blocking(Event::Flushed {
+    /// Batches sent before the shutdown are still queued: take them, flush
+    /// (retrying once if the store failed), answer.
+    fn shutdown(&mut self, commands: &Receiver<Command>, done: Sender<bool>) {
+        while let Ok(Command::Apply {
             batch,
-            ok,
-            store_bytes,
-        });
+            writes,
+            flush,
+        }) = commands.try_recv()
+        {
+            self.take(batch, writes, flush);
+        }
+        let ok = self.finish();
+        let _ = done.send(ok);
     }
 
-    fn write_failed(&mut self, what: &str) {
-        self.counters.note_write_error();
-        let now = Instant::now();
-        if self
-            .last_error_log
-            .is_none_or(|at| now.saturating_duration_since(at) >= ERROR_LOG_INTERVAL)
-        {
-            self.last_error_log = Some(now);
-            error!(
-                "{what} ({} write errors so far): serving from memory",
-                self.counters.write_errors()
-            );
+    /// The last flush; whether everything is on disk.
+    fn finish(&mut self) -> bool {
+        if self.retry.is_some() {
+            self.reopen_and_replay(Instant::now());
+        } else {
+            self.flush(Instant::now());
         }
+        self.retry.is_none()
+    }
+
+    /// One batch from the event loop.
+    fn take(&mut self, batch: u64, writes: Vec<super::encode::Write>, flush: bool) {
+        let now = Instant::now();
+        self.received = batch;
+        for write in writes {
+            let write = Logged::from(write);
+            if self.retry.is_none() {
+                if let Err(e) = self.apply(&write) {
+                    self.failed(now, &format!("write failed: {e}"));
+                }
+            }
+            self.log.push(write);
+        }
+        self.counters.note_unflushed(self.log.bytes());
+        let over = self.log.bytes() >= self.max_log_bytes;
+        if self.retry.is_some() {
+            if !self.config.sync {
+                if over && !self.log.is_frozen() {
+                    self.log.freeze();
+                }
+                // Batched mode serves from memory: nothing waits for this.
+                self.report(Event::Taken { batch });
+            }
+            return;
+        }
+        if flush || over {
+            // Past the bound the log is flushed early, so that it stays
+            // bounded while the store works.
+            self.flush_at.get_or_insert(now);
+        } else {
+            self.report(Event::Taken { batch });
+        }
+    }
+
+    /// Flushes or retries when it is time.
+    fn due(&mut self, commands: &Receiver<Command>) {
+        let now = Instant::now();
+        if let Some(retry) = &mut self.retry {
+            let waiting = self.received.saturating_sub(self.reported);
+            self.counters
+                .summarise(now, &mut retry.last_summary, waiting);
+            if retry.at <= now {
+                self.reopen_and_replay(now);
+            }
+            return;
+        }
+        if !self.flush_at.is_some_and(|at| at <= now) {
+            return;
+        }
+        // Group commit: take what else has arrived into this flush.
+        for _ in 0..MAX_GATHER {
+            match commands.try_recv() {
+                Ok(Command::Apply {
+                    batch,
+                    writes,
+                    flush,
+                }) => self.take(batch, writes, flush),
+                // Answered by the loop's next receive; a shutdown is
+                // never lost, it is the last command sent.
+                Ok(Command::Shutdown(done)) => {
+                    self.shutdown(commands, done);
+                    return;
+                }
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+            if self.retry.is_some() {
+                return;
+            }
+        }
+        self.flush_at = None;
+        self.flush(now);
+    }
+
+    fn apply(&self, write: &Logged) -> sled::Result<()> {
+        let Some(trees) = &self.trees else {
+            return Err(sled::Error::Unsupported("the store is closed".into()));
+        };
+        match write {
+            Logged::Put { tree, key, value } => tree_of(trees, *tree)
+                .insert(key.clone(), value.clone())
+                .map(|_| ()),
+            Logged::Remove { tree, key } => tree_of(trees, *tree).remove(key).map(|_| ()),
+            Logged::RemovePrefix { tree, prefix } => {
+                let tree = tree_of(trees, *tree);
+                for entry in tree.scan_prefix(prefix) {
+                    let (key, _) = entry?;
+                    tree.remove(key)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Stamps the wall clock (the start of any downtime) and flushes; on
+    /// success reports everything received as durable.
+    fn flush(&mut self, now: Instant) {
+        if !self.flush_delay.is_zero() {
+            std::thread::sleep(self.flush_delay);
+        }
+        match self.flush_trees() {
+            Ok(store_bytes) => {
+                let lost = self.log.flushed();
+                self.counters.note_lost(lost);
+                self.counters.note_flush(0);
+                self.report(Event::Durable {
+                    batch: self.received,
+                    store_bytes,
+                });
+            }
+            Err(e) => self.failed(now, &format!("flush failed: {e}")),
+        }
+    }
+
+    fn flush_trees(&mut self) -> sled::Result<u64> {
+        if self.failures_to_inject > 0 {
+            self.failures_to_inject -= 1;
+            return Err(sled::Error::Io(std::io::Error::other("injected failure")));
+        }
+        let Some(trees) = &self.trees else {
+            return Err(sled::Error::Unsupported("the store is closed".into()));
+        };
+        trees
+            .meta
+            .insert(META_CLOCK, schema::encode_clock(wall_clock()))?;
+        trees.db.flush()?;
+        Ok(trees.db.size_on_disk().unwrap_or(0))
+    }
+
+    /// Starts or extends an outage: sled is closed (its error state lasts
+    /// until it is reopened) and a retry scheduled.
+    fn failed(&mut self, now: Instant, what: &str) {
+        self.counters.note_failure(now, what, self.config.sync);
+        self.trees = None;
+        self.flush_at = None;
+        match &mut self.retry {
+            Some(retry) => {
+                retry.backoff = (retry.backoff * 2).min(MAX_BACKOFF);
+                retry.at = now + retry.backoff;
+            }
+            None => {
+                self.retry = Some(Retry {
+                    at: now + FIRST_BACKOFF,
+                    backoff: FIRST_BACKOFF,
+                    last_summary: now,
+                });
+            }
+        }
+        if !self.config.sync {
+            self.report(Event::Taken {
+                batch: self.received,
+            });
+        }
+    }
+
+    /// Reopens sled, replays every write since the last good flush and
+    /// flushes; ends the outage if all of it worked.
+    fn reopen_and_replay(&mut self, now: Instant) {
+        self.counters.note_retry();
+        self.trees = None;
+        match super::open::reopen(&self.config) {
+            Ok(trees) => self.trees = Some(trees),
+            Err(e) => {
+                self.failed(now, &format!("reopen failed: {e}"));
+                return;
+            }
+        }
+        for write in self.log.writes() {
+            if let Err(e) = self.apply(write) {
+                self.failed(now, &format!("replay failed: {e}"));
+                return;
+            }
+        }
+        match self.flush_trees() {
+            Ok(store_bytes) => {
+                let replayed = self.log.len();
+                let lost = self.log.flushed();
+                self.counters.note_lost(lost);
+                self.counters.note_flush(0);
+                self.counters.note_recovered(now, replayed, lost);
+                self.retry = None;
+                self.flush_at = None;
+                self.report(Event::Durable {
+                    batch: self.received,
+                    store_bytes,
+                });
+            }
+            Err(e) => self.failed(now, &format!("flush failed: {e}")),
+        }
+    }
+
+    fn report(&mut self, event: Event) {
+        let (Event::Durable { batch, .. } | Event::Taken { batch }) = event;
+        self.reported = self.reported.max(batch);
+        let _ = self.events.send_blocking(event);
     }
 }
+
+fn tree_of(trees: &Trees, tree: Tree) -> &sled::Tree {
+    match tree {
+        Tree::Sessions => &trees.sessions,
+        Tree::Messages => &trees.messages,
+        Tree::Deliveries => &trees.deliveries,
+        Tree::Inbound => &trees.inbound,
+        Tree::Retained => &trees.retained,
+        Tree::Bridge => &trees.bridge,
+    }
+}
+
+#[cfg(test)]
+#[path = "writer_tests.rs"]
+mod tests;
