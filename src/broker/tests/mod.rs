@@ -567,3 +567,5 @@ fn sync_mode_holds_the_connack_until_its_batch_is_flushed() {
     h.broker.handle_persisted(ready.batch);
     assert!(matches!(h.received(conn).as_slice(), [Packet::ConnAck(ack)] if ack.code == 0));
 }
+
+mod store;
