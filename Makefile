@@ -8,6 +8,8 @@
 #   make deps     install the test tools (Debian/Ubuntu: mosquitto-clients)
 #   make build    debug build            make release   size-optimised release build
 #   make lint     rustfmt check + clippy (warnings are errors)
+#   make check-rust-version   fail when a locked dependency needs a newer Rust
+#                 than Cargo.toml's rust-version (needs jq)
 #   make clean    remove build output
 #
 # Cross builds (static musl, size-optimised; no Docker; see cross/README.md):
@@ -46,7 +48,7 @@ TEST_TOOLS := mosquitto_pub mosquitto_sub stdbuf
 # apt-get as root, or through sudo for everyone else.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: all build release run test check-test-tools deps deps-bridge lint clean help async-io-patch
+.PHONY: all build release run test check-test-tools deps deps-bridge lint check-rust-version clean help async-io-patch
 
 all: build
 
@@ -91,6 +93,12 @@ deps: deps-bridge
 lint: async-io-patch
 	$(CARGO) fmt --all -- --check
 	@$(call PATCHED_CARGO,clippy --all-targets -- -D warnings)
+
+# Every package of Cargo.lock against Cargo.toml's rust-version, and the
+# README's stated minimum against both: the script's header says which
+# packages and why.
+check-rust-version:
+	@.ci/check-rust-version.sh
 
 clean:
 	$(CARGO) clean

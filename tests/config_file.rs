@@ -1,10 +1,15 @@
 //! The config file through the library API (`Config::parse_str`,
 //! `Config::from_file`): every key with its default, units, errors with file
 //! and line, mosquitto warnings, listener rules, include_dir, ceilings.
+//! Then through the binary (`edgemq check-config`, `edgemq -c`): mosquitto
+//! keys whose absence would lower security stop it, with file and line.
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::path::PathBuf;
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use edgemq::config::{limits, Config, ConfigError, DuplicateClientId, Warning};
@@ -214,23 +219,39 @@ fn bad_values_name_file_line_key_and_expectation() {
 }
 
 #[test]
-fn mosquitto_keys_are_warnings_with_their_line() {
-    let text = "listener 1883\nacl_file /etc/mosquitto/acl\npassword_file /etc/pw\n\
+fn mosquitto_tuning_keys_are_warnings_with_their_line() {
+    let text = "listener 1883\nsys_interval 10\nretry_interval 20\n\
                 connection cloud\naddress cloud.example.com:8883\ntopic # both 1\n\
-                start_type automatic\nplugin_opt_db x\nport 1884\nmessage_size_limit 1000\n";
+                start_type automatic\nwebsockets_log_level 255\nport 1884\nmessage_size_limit 1000\n";
     let (c, w) = parse(text).unwrap();
     let lines: Vec<usize> = w.iter().map(|w| w.line).collect();
     // The bridge block itself is implemented; its `start_type` is not.
     assert_eq!(lines, [2, 3, 7, 8, 9, 10]);
     assert_eq!(c.bridges.len(), 1);
     assert!(w[0].to_string().starts_with("edgemq.conf:2: "));
-    assert!(w[0].message.contains("'acl_file'"));
+    assert!(w[0].message.contains("'sys_interval'"));
     assert!(w[2].message.contains("bridge"));
     assert!(w[4].message.contains("listener PORT"));
     assert!(w[5].message.contains("max_packet_size"));
     // Ignored means ignored: `port` did not open a listener.
     assert_eq!(c.listeners.len(), 1);
     assert_eq!(c.listeners[0].port, 1883);
+}
+
+#[test]
+fn mosquitto_security_keys_are_errors() {
+    let e = err("listener 1883\nallow_anonymous false\nacl_file /etc/mosquitto/acl\n");
+    assert_eq!(e.line, 3);
+    assert!(
+        e.to_string()
+            .starts_with("edgemq.conf:3: acl_file: ACL files are not available yet"),
+        "{e}"
+    );
+    // Only the values edgemq already behaves as are accepted, silently.
+    let (_, w) = parse("listener 1883\nprotocol mqtt\nper_listener_settings false\n").unwrap();
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(err("listener 9001\nprotocol websockets").line, 2);
+    assert_eq!(err("per_listener_settings true").line, 1);
 }
 
 #[test]
@@ -394,7 +415,7 @@ fn include_dir_reads_conf_files_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let conf_d = dir.path().join("conf.d");
     std::fs::create_dir(&conf_d).unwrap();
-    std::fs::write(conf_d.join("b.conf"), "max_sessions 300\nacl_file x\n").unwrap();
+    std::fs::write(conf_d.join("b.conf"), "max_sessions 300\nsys_interval 10\n").unwrap();
     std::fs::write(conf_d.join("a.conf"), "max_sessions 200\nlistener 1884\n").unwrap();
     std::fs::write(conf_d.join("c.conf.disabled"), "bogus key\n").unwrap();
     let main = dir.path().join("edgemq.conf");
@@ -427,6 +448,13 @@ fn include_dir_reads_conf_files_in_order() {
         e.to_string(),
         format!("{}:2: unknown key 'foo'", conf_d.join("d.conf").display())
     );
+
+    // So do refused mosquitto keys.
+    std::fs::write(conf_d.join("d.conf"), "\n\ncertfile /etc/server.pem\n").unwrap();
+    let e = Config::from_file(&main).unwrap_err();
+    assert_eq!(e.file, conf_d.join("d.conf").display().to_string());
+    assert_eq!(e.line, 3);
+    assert!(e.message.contains("not available yet"), "{e}");
 
     // A missing directory is an error on the include_dir line.
     let e = err("\ninclude_dir /nonexistent/edgemq.d");
@@ -467,4 +495,210 @@ fn from_file_errors() {
     assert!(e
         .to_string()
         .starts_with("/nonexistent/edgemq.conf: cannot read"));
+}
+
+/// The `edgemq` command as the harness runs it (`EDGEMQ_BIN`, `EDGEMQ_RUNNER`).
+fn edgemq(args: &[&str]) -> Output {
+    let bin =
+        std::env::var("EDGEMQ_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_edgemq").to_owned());
+    let prefix = common::runner();
+    let mut cmd = match prefix.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(&bin);
+            c
+        }
+        None => Command::new(&bin),
+    };
+    cmd.args(args);
+    common::run_with_timeout(cmd, common::scaled(SECS(10)))
+}
+
+fn write_conf(dir: &Path, body: &str) -> String {
+    let path = dir.join("mosquitto.conf");
+    std::fs::write(&path, body).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// `edgemq check-config` on `body` must fail at `line` of the file, naming
+/// `key`, saying the feature is not available yet and containing `wording`.
+fn check_config_refuses(body: &str, line: usize, key: &str, wording: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = write_conf(dir.path(), body);
+    let out = edgemq(&["check-config", &conf]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{body:?} accepted: {stderr}");
+    assert!(out.stdout.is_empty(), "{body:?}: stdout not empty");
+    let expected = format!("error: {conf}:{line}: {key}: ");
+    assert!(
+        stderr.starts_with(&expected),
+        "{expected:?} not in {stderr:?}"
+    );
+    assert!(stderr.contains("not available yet in edgemq"), "{stderr}");
+    assert!(stderr.contains(wording), "{wording:?} not in {stderr:?}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr:?}");
+}
+
+/// `edgemq check-config` on `body` must pass; returns its warnings.
+fn check_config_accepts(body: &str) -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = write_conf(dir.path(), body);
+    let out = edgemq(&["check-config", &conf]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{body:?} refused: {stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{conf}: OK\n")
+    );
+    (conf, stderr)
+}
+
+#[test]
+fn check_config_refuses_tls_listener_keys() {
+    check_config_refuses(
+        "listener 8883\ncafile /etc/mosquitto/ca.pem\ncertfile /etc/mosquitto/server.pem\n\
+         keyfile /etc/mosquitto/server.key\n",
+        2,
+        "cafile",
+        "terminate TLS in front of edgemq",
+    );
+    check_config_refuses(
+        "listener 1883 127.0.0.1\nallow_anonymous true\n\nlistener 8883\n\
+         certfile /etc/mosquitto/server.pem\n",
+        5,
+        "certfile",
+        "TLS listeners",
+    );
+    check_config_refuses(
+        "listener 8883\npsk_hint edge\n",
+        2,
+        "psk_hint",
+        "TLS listeners",
+    );
+}
+
+#[test]
+fn check_config_refuses_websockets_but_accepts_protocol_mqtt() {
+    check_config_refuses(
+        "listener 1883\nlistener 9001\nprotocol websockets\n",
+        3,
+        "protocol",
+        "WebSocket listeners",
+    );
+    let (_, warnings) =
+        check_config_accepts("listener 1883\nprotocol mqtt\nallow_anonymous true\n");
+    assert_eq!(warnings, "", "protocol mqtt is what edgemq does");
+}
+
+#[test]
+fn check_config_refuses_password_and_acl_files() {
+    check_config_refuses(
+        "listener 1883\nallow_anonymous false\npassword_file /etc/mosquitto/passwd\n",
+        3,
+        "password_file",
+        "keep allow_anonymous false",
+    );
+    check_config_refuses(
+        "listener 1883\nacl_file /etc/mosquitto/acl\n",
+        2,
+        "acl_file",
+        "every client would read and write every topic",
+    );
+}
+
+#[test]
+fn check_config_refuses_plugins_and_their_options() {
+    check_config_refuses(
+        "listener 1883\nplugin /usr/lib/mosquitto_dynamic_security.so\n\
+         plugin_opt_config_file /etc/mosquitto/dynamic-security.json\n",
+        2,
+        "plugin",
+        "plugins",
+    );
+    check_config_refuses(
+        "# the plugin line went into another file\nplugin_opt_config_file /etc/ds.json\n",
+        2,
+        "plugin_opt_config_file",
+        "plugins",
+    );
+}
+
+#[test]
+fn check_config_refuses_bind_interface() {
+    check_config_refuses(
+        "listener 1883\nbind_interface br-lan\nallow_anonymous true\n",
+        2,
+        "bind_interface",
+        "WAN included",
+    );
+}
+
+#[test]
+fn check_config_refuses_per_listener_settings_true_only() {
+    check_config_refuses(
+        "per_listener_settings true\nlistener 1883\n",
+        1,
+        "per_listener_settings",
+        "set per_listener_settings false",
+    );
+    let (_, warnings) = check_config_accepts("per_listener_settings false\nlistener 1883\n");
+    assert_eq!(warnings, "");
+}
+
+#[test]
+fn check_config_refuses_bridge_security_keys_in_a_connection_block() {
+    check_config_refuses(
+        "listener 1883\nconnection cloud\naddress cloud.example.com:8883\n\
+         bridge_capath /etc/ssl/certs\ntopic sensors/# out 1\n",
+        4,
+        "bridge_capath",
+        "bridge_cafile",
+    );
+    check_config_refuses(
+        "connection cloud\naddress cloud.example.com:8883\ntopic # out 1\n\
+         bridge_identity edge-1\nbridge_psk 0123456789abcdef\n",
+        4,
+        "bridge_identity",
+        "TLS-PSK bridges",
+    );
+}
+
+#[test]
+fn check_config_only_warns_about_tuning_keys() {
+    let (conf, warnings) =
+        check_config_accepts("listener 1883\nallow_anonymous true\nsys_interval 10\n");
+    assert!(
+        warnings.starts_with(&format!("warning: {conf}:3: mosquitto key 'sys_interval'")),
+        "{warnings:?}"
+    );
+    assert_eq!(warnings.lines().count(), 1, "{warnings:?}");
+}
+
+#[test]
+fn a_refused_key_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = write_conf(
+        dir.path(),
+        "listener 0 127.0.0.1\nallow_anonymous true\nkeyfile /etc/mosquitto/server.key\n",
+    );
+    let out = edgemq(&["-c", &conf]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started with a TLS key: {stderr}");
+    assert_ne!(
+        out.status.code(),
+        None,
+        "killed at the timeout: it was serving"
+    );
+    assert!(stderr.contains(&format!("{conf}:3: keyfile: ")), "{stderr}");
+    assert!(stderr.contains("not available yet"), "{stderr}");
+    assert!(!stderr.contains("listening on"), "{stderr}");
+}
+
+#[test]
+fn the_shipped_config_passes_check_config_without_warnings() {
+    let conf = concat!(env!("CARGO_MANIFEST_DIR"), "/rootfs/etc/edgemq/edgemq.conf");
+    let out = edgemq(&["check-config", conf]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr, "", "warnings about the shipped config");
 }

@@ -1,7 +1,8 @@
 //! SIGHUP, end to end: a re-read config file changes the limits later
 //! packets meet while connected clients stay connected; a file that does not
-//! parse keeps the running configuration; a key that sized something at
-//! startup is reported as needing a restart and keeps its value.
+//! parse (or asks for security edgemq does not have yet) keeps the running
+//! configuration; a key that sized something at startup is reported as
+//! needing a restart and keeps its value.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -133,6 +134,35 @@ fn a_bad_file_keeps_the_running_configuration() {
         &vec![b'x'; 2000]
     ));
     assert!(publish_is_accepted(&broker, "reload-bad-p2", "t", b"ok"));
+}
+
+#[test]
+fn a_refused_security_key_keeps_the_running_configuration() {
+    let broker = Broker::start("max_packet_size 1000\n");
+    let mut client = connected(&broker, "reload-acl");
+    // The new file raises max_packet_size and asks for an ACL edgemq cannot
+    // enforce yet: none of it may be applied.
+    let path = broker.config_path().expect("a config file").to_path_buf();
+    let text = broker
+        .config_text()
+        .replace("max_packet_size 1000", "max_packet_size 4000");
+    std::fs::write(&path, text).unwrap();
+    reload_with(
+        &broker,
+        "acl_file",
+        "acl_file /etc/mosquitto/acl",
+        "keeping the running configuration",
+    );
+    let log = broker.log();
+    assert!(
+        log.contains("acl_file: ACL files are not available yet"),
+        "{log}"
+    );
+    still_connected(&mut client);
+    assert!(
+        !publish_is_accepted(&broker, "reload-acl-p1", "t", &vec![b'x'; 2000]),
+        "max_packet_size 4000 from the refused file was applied"
+    );
 }
 
 #[test]

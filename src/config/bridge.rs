@@ -5,6 +5,9 @@
 //! A `connection NAME` line starts a block; every bridge key after it, up to
 //! the next `connection`, belongs to it (as in mosquitto, whatever other
 //! keys stand between). A bridge key before any `connection` is an error.
+//! mosquitto's bridge keys edgemq does not implement are `mosquitto`'s: the
+//! ones that secure the link (`bridge_capath`, `bridge_psk`, ...) are refused
+//! there, because ignoring them would leave the link plain or unchecked.
 //!
 //! Defaults that need the machine (the host name in mosquitto's default
 //! `remote_clientid`, `hostname.NAME`) are left `None` here and resolved by
@@ -627,6 +630,22 @@ topic # both 2
         let e =
             parse("connection a\naddress x\nbridge_certfile c.pem\nbridge_cafile ca").unwrap_err();
         assert!(e.message.contains("go together"), "{e}");
+    }
+
+    #[test]
+    fn unimplemented_security_keys_are_refused_not_ignored() {
+        // Ignored, each would leave the link plain or unchecked.
+        for (key, line) in [
+            ("bridge_capath /etc/ssl/certs", "bridge_cafile"),
+            ("bridge_psk 0123abcd", "certificates"),
+            ("bridge_identity edge-1", "certificates"),
+            ("bridge_require_ocsp true", "revocation"),
+        ] {
+            let e = parse(&format!("connection a\naddress x:8883\ntopic #\n{key}")).unwrap_err();
+            assert_eq!(e.line, 4, "{e}");
+            assert!(e.message.contains("not available yet"), "{e}");
+            assert!(e.message.contains(line), "{e}");
+        }
     }
 
     #[test]

@@ -12,8 +12,9 @@
 //! line (a `#` inside a value is a topic wildcard in mosquitto's syntax);
 //! blank lines are skipped; values are separated by whitespace. A later line
 //! overrides an earlier one for single-valued keys. A key nobody knows is an
-//! error with file and line; a mosquitto key edgemq does not implement is a
-//! [`Warning`].
+//! error with file and line. A mosquitto key edgemq does not implement is a
+//! [`Warning`] when it only tunes, and an error when ignoring it would lower
+//! security (TLS, authentication, ACLs, exposure): `mosquitto` says which.
 
 pub mod bridge;
 mod error;
@@ -241,6 +242,9 @@ mod tests {
             "max_keepalive",
             "memory_limit",
             "acl_file",
+            "sys_interval",
+            "protocol",
+            "per_listener_settings",
             "strict_identifiers",
             "bogus",
             "#",

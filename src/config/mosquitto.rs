@@ -1,14 +1,28 @@
 //! mosquitto.conf keys that edgemq reads differently or not at all.
 //!
-//! A mosquitto key edgemq does not implement is a warning, not an error, so
-//! a mosquitto config can be tried as is (§7); a key nobody knows stays an
-//! error. `log_type` lines are mapped onto edgemq's single log level.
+//! Owns: the catalogue of mosquitto keys edgemq does not implement, and what
+//! becomes of a line that holds one. Two kinds:
+//! - a key that only tunes behaviour is ignored with a warning, so a
+//!   mosquitto config can be tried as is;
+//! - a key that decides who may connect, what they may touch or whether
+//!   traffic is encrypted is an error: ignoring it would serve less security
+//!   than the file asks for (plain text where it asks for TLS, every topic to
+//!   every client where it asks for an ACL, every interface where it names
+//!   one), and a warning in a router's log goes unread. The error says what
+//!   to do instead (README.md, Configuration).
+//!
+//! A key nobody knows is the parser's error, not this module's. `log_type`
+//! lines are mapped onto edgemq's single log level.
 
 use log::LevelFilter;
 
+use super::error::ConfigError;
+use super::parser::Line;
+
 /// mosquitto 2.0 (and a few 2.1 and 1.x) keys edgemq does not implement,
 /// sorted for binary search. The bridge keys edgemq implements are in
-/// `config::bridge`; the rest of mosquitto's are here.
+/// `config::bridge`; the rest of mosquitto's are here. [`refusal`] says
+/// which of them are errors; the others are warnings.
 const NOT_IMPLEMENTED: &[&str] = &[
     "accept_protocol_versions",
     "acl_file",
@@ -96,8 +110,9 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "websockets_log_level",
 ];
 
-/// Families of keys with a free suffix (`plugin_opt_foo`).
-const NOT_IMPLEMENTED_PREFIXES: &[&str] = &["auth_opt_", "global_plugin_opt_", "plugin_opt_"];
+/// Families of plugin options with a free suffix (`plugin_opt_foo`); they
+/// are refused with their plugin.
+const PLUGIN_OPTION_PREFIXES: &[&str] = &["auth_opt_", "global_plugin_opt_", "plugin_opt_"];
 
 /// Keys that belong to a mosquitto bridge `connection` block.
 const BRIDGE_KEYS: &[&str] = &[
@@ -115,11 +130,149 @@ const BRIDGE_KEYS: &[&str] = &[
     "username",
 ];
 
+/// What becomes of a line whose key edgemq does not implement.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// edgemq already does what the line asks (`protocol mqtt`,
+    /// `per_listener_settings false`): nothing to say.
+    AsAsked,
+    /// Ignored with this warning; only tuning is lost.
+    Ignored(String),
+    /// No mosquitto key either.
+    Unknown,
+}
+
+/// The verdict on a line no edgemq key claimed, or the error for a key whose
+/// absence would lower security.
+pub(super) fn unimplemented(line: &Line<'_>) -> Result<Verdict, ConfigError> {
+    match line.key {
+        "protocol" => return protocol(line),
+        "per_listener_settings" => {
+            return if line.boolean()? {
+                Err(line.error(PER_LISTENER))
+            } else {
+                Ok(Verdict::AsAsked)
+            };
+        }
+        _ => {}
+    }
+    if let Some(why) = refusal(line.key) {
+        return Err(line.error(why));
+    }
+    Ok(not_implemented(line.key).map_or(Verdict::Unknown, Verdict::Ignored))
+}
+
+// Why each security key is refused, and what to do instead. One line each:
+// the parser prefixes "FILE:LINE: KEY: ".
+const TLS: &str = "TLS listeners are not available yet in edgemq: remove the TLS keys to \
+    serve plain MQTT on a trusted network, or terminate TLS in front of edgemq (e.g. stunnel)";
+const WEBSOCKETS: &str = "WebSocket listeners are not available yet in edgemq (this listener \
+    would speak plain MQTT): remove the line to serve MQTT over TCP, or put a WebSocket-to-TCP \
+    proxy in front of edgemq";
+const HTTP_DIR: &str = "serving files over HTTP is not available yet in edgemq (it comes with \
+    WebSocket listeners): remove the line and serve the files with a web server";
+/// `allow_anonymous false` is offered because without password files it
+/// refuses every CONNECT (README.md, Limits and refusals): safe, if useless.
+const PASSWORDS: &str = "password files are not available yet in edgemq: remove the line and \
+    keep allow_anonymous false to refuse every client, or allow anonymous clients only on \
+    listeners bound to a trusted network's address";
+const ACL: &str = "ACL files are not available yet in edgemq (every client would read and \
+    write every topic): remove the line only if every client that can reach the listeners is \
+    trusted with every topic (bind them to a trusted network's address)";
+const CLIENTID_PREFIXES: &str = "client id prefixes are not available yet in edgemq (any \
+    client id would be let in): remove the line only if every client that can reach the \
+    listeners is trusted (bind them to a trusted network's address)";
+const PLUGIN: &str = "plugins are not available yet in edgemq (their authentication and \
+    access checks would not run): remove the plugin lines, and keep allow_anonymous false to \
+    refuse every client or allow anonymous clients only on listeners bound to a trusted \
+    network's address";
+const BIND_INTERFACE: &str = "binding to an interface is not available yet in edgemq (a \
+    listener without an address would take every interface, WAN included): remove the line and \
+    give the listener that interface's address (listener PORT ADDRESS)";
+const SOCKET_DOMAIN: &str = "limiting a listener to one address family is not available yet \
+    in edgemq (a listener without an address takes IPv4 and IPv6 both): remove the line and \
+    give the listener an address (listener PORT 0.0.0.0 for IPv4 only)";
+const MOUNT_POINT: &str = "mount points are not available yet in edgemq (this listener's \
+    clients would reach every topic, not only those under the mount point): remove the line \
+    only if they may";
+const PER_LISTENER: &str = "per-listener security settings are not available yet in edgemq \
+    (allow_anonymous applies to every listener): set per_listener_settings false and make \
+    allow_anonymous right for every listener";
+const BRIDGE_CAPATH: &str = "CA directories are not available yet in edgemq (without \
+    bridge_cafile the bridge connects in plain text): name the CA certificate file with \
+    bridge_cafile instead";
+const BRIDGE_PSK: &str = "TLS-PSK bridges are not available yet in edgemq (without \
+    bridge_cafile the bridge connects in plain text): use certificates instead (bridge_cafile; \
+    bridge_certfile and bridge_keyfile for a client certificate)";
+const BRIDGE_OCSP: &str = "OCSP checks are not available yet in edgemq (a revoked remote \
+    certificate would be accepted): remove the line to bridge without a revocation check";
+
+/// The error for a key that changes who may connect, what they may touch or
+/// whether traffic is encrypted; `None` for the others.
+///
+/// Borderline keys, and why: the TLS engine and key-form keys, `dhparamfile`
+/// and `disable_client_cert_date_checks` only ever configure a TLS listener,
+/// so they are refused with it; `auth_plugin_deny_special_chars` and the
+/// plugin option families only matter with a plugin, so they are refused
+/// with it. `accept_protocol_versions`, `use_username_as_clientid` (the user
+/// name is not verified without password files), `check_retain_source` (it
+/// needs ACLs) and `bridge_alpn` / `bridge_bind_address` (routing, not
+/// trust) only tune, and stay warnings.
+fn refusal(key: &str) -> Option<&'static str> {
+    let why = match key {
+        "cafile"
+        | "capath"
+        | "certfile"
+        | "ciphers"
+        | "ciphers_tls1.3"
+        | "crlfile"
+        | "dhparamfile"
+        | "disable_client_cert_date_checks"
+        | "keyfile"
+        | "psk_file"
+        | "psk_hint"
+        | "require_certificate"
+        | "tls_engine"
+        | "tls_engine_kpass_sha1"
+        | "tls_keyform"
+        | "tls_version"
+        | "use_identity_as_username"
+        | "use_subject_as_username" => TLS,
+        "http_dir" => HTTP_DIR,
+        "password_file" => PASSWORDS,
+        "acl_file" => ACL,
+        "clientid_prefixes" => CLIENTID_PREFIXES,
+        "auth_plugin" | "auth_plugin_deny_special_chars" | "global_plugin" | "plugin" => PLUGIN,
+        "bind_interface" => BIND_INTERFACE,
+        "socket_domain" => SOCKET_DOMAIN,
+        "mount_point" => MOUNT_POINT,
+        "bridge_capath" => BRIDGE_CAPATH,
+        "bridge_identity" | "bridge_psk" => BRIDGE_PSK,
+        "bridge_require_ocsp" => BRIDGE_OCSP,
+        _ if PLUGIN_OPTION_PREFIXES.iter().any(|p| key.starts_with(p)) => PLUGIN,
+        _ => return None,
+    };
+    Some(why)
+}
+
+/// `protocol mqtt` is what every edgemq listener speaks; anything else would
+/// be served as plain MQTT.
+fn protocol(line: &Line<'_>) -> Result<Verdict, ConfigError> {
+    match line.one()? {
+        "mqtt" => Ok(Verdict::AsAsked),
+        "websockets" => Err(line.error(WEBSOCKETS)),
+        v => Err(line.error(format!(
+            "expected mqtt (websockets is not available yet), got '{}'",
+            v.escape_debug()
+        ))),
+    }
+}
+
 /// The warning for a mosquitto key edgemq ignores, or `None` if `key` is no
 /// mosquitto key either.
-pub(crate) fn not_implemented(key: &str) -> Option<String> {
+fn not_implemented(key: &str) -> Option<String> {
     let known = NOT_IMPLEMENTED.binary_search(&key).is_ok()
-        || NOT_IMPLEMENTED_PREFIXES.iter().any(|p| key.starts_with(p));
+        || PLUGIN_OPTION_PREFIXES.iter().any(|p| key.starts_with(p));
     if !known {
         return None;
     }
@@ -170,6 +323,7 @@ pub(crate) fn log_type_level(v: &str) -> Option<LevelFilter> {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::config::{Config, Warning};
 
     #[test]
     fn lists_are_sorted_for_binary_search() {
@@ -177,15 +331,106 @@ mod tests {
         assert!(BRIDGE_KEYS.iter().all(|k| NOT_IMPLEMENTED.contains(k)));
     }
 
+    /// Every key refused as a security downgrade; a change to [`refusal`]
+    /// has to change this list too.
+    const REFUSED: &[&str] = &[
+        "acl_file",
+        "auth_plugin",
+        "auth_plugin_deny_special_chars",
+        "bind_interface",
+        "bridge_capath",
+        "bridge_identity",
+        "bridge_psk",
+        "bridge_require_ocsp",
+        "cafile",
+        "capath",
+        "certfile",
+        "ciphers",
+        "ciphers_tls1.3",
+        "clientid_prefixes",
+        "crlfile",
+        "dhparamfile",
+        "disable_client_cert_date_checks",
+        "global_plugin",
+        "http_dir",
+        "keyfile",
+        "mount_point",
+        "password_file",
+        "plugin",
+        "psk_file",
+        "psk_hint",
+        "require_certificate",
+        "socket_domain",
+        "tls_engine",
+        "tls_engine_kpass_sha1",
+        "tls_keyform",
+        "tls_version",
+        "use_identity_as_username",
+        "use_subject_as_username",
+    ];
+
+    fn parse(text: &str) -> Result<(Config, Vec<Warning>), ConfigError> {
+        Config::parse_str(text, "m.conf")
+    }
+
     #[test]
-    fn known_and_unknown() {
-        assert!(not_implemented("acl_file").is_some());
-        assert!(not_implemented("plugin_opt_db").is_some());
+    fn security_keys_are_refused_with_line_and_way_out() {
+        for key in REFUSED {
+            assert!(NOT_IMPLEMENTED.contains(key), "{key} is no mosquitto key");
+            let e = parse(&format!("listener 1883\n{key} x")).unwrap_err();
+            assert_eq!(e.line, 2, "{key}: {e}");
+            assert!(e.message.starts_with(&format!("{key}: ")), "{e}");
+            assert!(e.message.contains("not available yet in edgemq"), "{e}");
+            assert!(!e.message.contains('\n'), "{e}");
+        }
+        for key in ["plugin_opt_db", "auth_opt_backends", "global_plugin_opt_x"] {
+            let e = parse(key).unwrap_err();
+            assert!(e.message.contains("plugins are not available yet"), "{e}");
+        }
+        let e = parse("certfile /etc/mosquitto/server.pem").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("m.conf:1: certfile: {TLS}"),
+            "the TLS way out is spelled out"
+        );
+    }
+
+    #[test]
+    fn tuning_keys_stay_warnings() {
+        let value_dependent = ["per_listener_settings", "protocol"];
+        for key in NOT_IMPLEMENTED {
+            if REFUSED.contains(key) || value_dependent.contains(key) {
+                continue;
+            }
+            assert_eq!(refusal(key), None, "{key}");
+            let warning = not_implemented(key).unwrap();
+            assert!(warning.contains("line ignored"), "{key}: {warning}");
+        }
         assert!(not_implemented("start_type").unwrap().contains("bridge"));
-        assert!(not_implemented("bridge_capath").unwrap().contains("bridge"));
+        assert!(not_implemented("bridge_alpn").unwrap().contains("bridge"));
         assert!(not_implemented("port").unwrap().contains("listener PORT"));
         assert!(not_implemented("frobnicate").is_none());
         assert!(not_implemented("max_sessions").is_none());
+        let (_, w) = parse("sys_interval 10\nwebsockets_log_level 255").unwrap();
+        assert_eq!(w.len(), 2);
+    }
+
+    #[test]
+    fn protocol_and_per_listener_settings_depend_on_the_value() {
+        let (_, w) = parse("listener 1883\nprotocol mqtt\nper_listener_settings false").unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        let e = parse("listener 1883\nprotocol websockets").unwrap_err();
+        assert_eq!(e.to_string(), format!("m.conf:2: protocol: {WEBSOCKETS}"));
+        let e = parse("protocol mqtts").unwrap_err();
+        assert!(e.message.contains("expected mqtt"), "{e}");
+        assert!(parse("protocol").unwrap_err().message.contains("missing"));
+        let e = parse("per_listener_settings true").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("m.conf:1: per_listener_settings: {PER_LISTENER}")
+        );
+        let e = parse("per_listener_settings maybe").unwrap_err();
+        assert!(e.message.contains("true or false"), "{e}");
     }
 
     #[test]

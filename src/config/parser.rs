@@ -16,6 +16,7 @@ use log::LevelFilter;
 use super::error::{ConfigError, Warning};
 use super::limits::*;
 use super::listener::{parse_address, ListenerConfig};
+use super::mosquitto::Verdict;
 use super::values::{self, Bare};
 use super::{bridge, default_listener, mosquitto, source, Config, DuplicateClientId};
 
@@ -317,11 +318,13 @@ impl Parser {
             key if bridge::is_bridge_key(key) => {
                 return bridge::apply(&mut c.bridges, line, &mut self.warnings)
             }
-            key => match mosquitto::not_implemented(key) {
-                Some(message) => self
-                    .warnings
-                    .push(Warning::new(line.file, line.number, message)),
-                None => {
+            key => match mosquitto::unimplemented(line)? {
+                Verdict::AsAsked => {}
+                Verdict::Ignored(message) => {
+                    self.warnings
+                        .push(Warning::new(line.file, line.number, message))
+                }
+                Verdict::Unknown => {
                     return Err(ConfigError::new(
                         line.file,
                         line.number,
