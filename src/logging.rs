@@ -18,8 +18,12 @@ use log::LevelFilter;
 /// changes the level.
 pub fn init(level: LevelFilter) {
     // The logger's own threshold is Trace so that `set_level` alone decides.
+    // sled's own lines are off: every error it hits reaches the store's
+    // writer as a result, which logs it once per outage with what it means
+    // for the broker (store/health.rs) instead of once per retry.
     let _already_installed = simple_logger::SimpleLogger::new()
         .with_level(LevelFilter::Trace)
+        .with_module_level("sled", LevelFilter::Off)
         .init();
     set_level(level);
 }

@@ -1,0 +1,269 @@
+//! End-to-end: a store that cannot write, or writes slowly (docs/design.md,
+//! "When the store fails").
+//!
+//! - Sync mode on a full filesystem (a 2 MiB tmpfs, filled up): no PUBACK
+//!   for a message that is not on disk; when space comes back the held
+//!   PUBACKs go out in order; after SIGKILL and a restart every
+//!   acknowledged message is delivered. Needs root for the mount: skipped
+//!   with a printed reason otherwise.
+//! - A writer slowed on purpose (debug builds' `EDGEMQ_TEST_STORE_DELAY_MS`):
+//!   the publisher feeding the store is paused, and a clean-session
+//!   client's round trip stays under 100 ms meanwhile.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use common::flow::{collect_within, publish, raw_subscribe, wait};
+use common::raw::{self, Connect};
+use common::{scaled, Broker, BrokerOptions, RawClient};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn id(prefix: &str) -> String {
+    common::unique_id(prefix)
+}
+
+fn connect(addr: SocketAddr, client_id: &str, clean: bool) -> RawClient {
+    let mut c = RawClient::connect(addr);
+    c.send(&Connect::new(client_id).clean(clean).to_bytes());
+    let p = c.read_packet(wait()).expect("no CONNACK");
+    assert_eq!(raw::parse_connack(&p).map(|(_, code)| code), Some(0));
+    c
+}
+
+/// A persistent subscriber to `filter` at QoS 1 that then goes offline.
+fn park_subscriber(addr: SocketAddr, client_id: &str, filter: &str) {
+    let mut c = connect(addr, client_id, false);
+    assert_eq!(raw_subscribe(&mut c, 1, &[(filter, 1)]), vec![1]);
+    c.send(&raw::disconnect());
+    assert!(c.expect_closed(wait()));
+}
+
+/// A small tmpfs, unmounted when dropped.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// `None`, with the reason printed, where it cannot be mounted.
+    fn mount(size: &str) -> Option<Tmpfs> {
+        // SAFETY-free root check: the effective uid from /proc.
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let root = status
+            .lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            == Some("0");
+        if !root {
+            eprintln!("skipped: mounting a tmpfs needs root");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output();
+        match out {
+            Ok(out) if out.status.success() => Some(Tmpfs { dir }),
+            Ok(out) => {
+                eprintln!(
+                    "skipped: mount -t tmpfs failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("skipped: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file until the filesystem is full.
+    fn fill(&self) -> PathBuf {
+        let path = self.path().join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 4096];
+        while file.write_all(&chunk).and_then(|_| file.sync_all()).is_ok() {}
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.path()).status();
+    }
+}
+
+/// Publishes at QoS 1 and waits up to `timeout` for the PUBACK.
+fn publish_acked(c: &mut RawClient, topic: &str, n: u16, timeout: Duration) -> bool {
+    c.send(&raw::publish(topic, &payload(n), 1, false, false, Some(n)));
+    wait_puback(c, n, timeout)
+}
+
+fn wait_puback(c: &mut RawClient, n: u16, timeout: Duration) -> bool {
+    match c.read_packet(timeout) {
+        None => false,
+        Some(p) => {
+            assert_eq!(
+                raw::parse_ack(&p),
+                Some((4, n)),
+                "PUBACKs come in order, for the message sent"
+            );
+            true
+        }
+    }
+}
+
+/// 1 KB: "m<n>" then padding.
+fn payload(n: u16) -> Vec<u8> {
+    let mut p = format!("m{n}:").into_bytes();
+    p.resize(1000, b'.');
+    p
+}
+
+#[test]
+fn sync_mode_never_acknowledges_what_a_full_disk_did_not_store() {
+    let Some(fs) = Tmpfs::mount("2m") else {
+        return;
+    };
+    let store = fs.path().join("data");
+    let mut broker = Broker::start_with(BrokerOptions::new(&format!(
+        "persistence_sync true\npersistence_location {}\nmax_queued_messages 400\n",
+        store.display()
+    )));
+    let addr = broker.addr();
+    let sub = id("durable");
+    park_subscriber(addr, &sub, "fault/#");
+    let filler = fs.fill();
+
+    let mut publisher = connect(addr, &id("pub"), true);
+    let total = 300u16;
+    let mut acked = Vec::new();
+    let mut stalled = None;
+    for n in 1..=total {
+        if publish_acked(&mut publisher, "fault/t", n, scaled(Duration::from_millis(1500))) {
+            acked.push(n);
+        } else {
+            stalled = Some(n);
+            break;
+        }
+    }
+    let stalled = stalled.unwrap_or_else(|| {
+        panic!(
+            "all {total} acknowledged on a full disk; log:\n{}",
+            broker.log()
+        )
+    });
+    assert!(
+        broker.wait_for_log("store failed", wait()),
+        "the outage is logged: {}",
+        broker.log()
+    );
+
+    // Space comes back: the held PUBACK goes out, then the rest.
+    std::fs::remove_file(filler).unwrap();
+    assert!(
+        wait_puback(&mut publisher, stalled, scaled(Duration::from_secs(15))),
+        "the held PUBACK once the store is back; log:\n{}",
+        broker.log()
+    );
+    acked.push(stalled);
+    assert!(broker.wait_for_log("store is back", wait()));
+    for n in stalled + 1..=total {
+        assert!(publish_acked(&mut publisher, "fault/t", n, wait()));
+        acked.push(n);
+    }
+
+    // A crash, then a restart from what is on the tmpfs.
+    broker.kill9();
+    broker.restart();
+    let mut c = connect(broker.addr(), &sub, false);
+    let got = collect_within(&mut c, acked.len(), scaled(Duration::from_secs(30)));
+    let delivered: Vec<u16> = got
+        .iter()
+        .map(|m| {
+            let text = String::from_utf8_lossy(&m.payload);
+            let number = text.trim_start_matches('m').split(':').next().unwrap_or("");
+            number.parse().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        delivered, acked,
+        "every acknowledged message, in order (acknowledged but lost: {})",
+        acked.iter().filter(|n| !delivered.contains(n)).count()
+    );
+}
+
+#[test]
+fn a_slow_writer_pauses_its_feeders_and_nobody_else() {
+    let mut broker = Broker::start_with(
+        BrokerOptions::new(
+            "persistence_sync true\npersistence_cache_bytes 65536\nmax_queued_messages 1000\n",
+        )
+        .env("EDGEMQ_TEST_STORE_DELAY_MS", "300"),
+    );
+    if !broker.log().contains("test hook: every store flush waits") {
+        eprintln!("skipped: this build ignores EDGEMQ_TEST_STORE_DELAY_MS (release build)");
+        return;
+    }
+    let addr = broker.addr();
+    park_subscriber(addr, &id("durable"), "slow/#");
+
+    // A publisher that streams QoS 1 messages the store must keep, without
+    // waiting for its PUBACKs.
+    let feeder = std::thread::spawn(move || {
+        let mut c = connect(addr, &id("feeder"), true);
+        c.stream()
+            .set_write_timeout(Some(scaled(Duration::from_secs(30))))
+            .unwrap();
+        for n in 1..=600u16 {
+            c.send(&raw::publish("slow/t", &payload(n), 1, false, false, Some(n)));
+        }
+        let mut acks = 0;
+        while acks < 600 && c.read_packet(scaled(Duration::from_secs(30))).is_some() {
+            acks += 1;
+        }
+        acks
+    });
+
+    // Meanwhile a clean-session client's round trips.
+    let mut live = connect(addr, &id("live"), true);
+    assert_eq!(raw_subscribe(&mut live, 1, &[("live/echo", 0)]), vec![0]);
+    assert!(
+        broker.wait_for_log("the store is behind", scaled(Duration::from_secs(10))),
+        "the feeder was paused; log:\n{}",
+        broker.log()
+    );
+    let mut worst = Duration::ZERO;
+    for n in 0..20u16 {
+        let started = Instant::now();
+        live.send(&raw::publish(
+            "live/echo",
+            &n.to_be_bytes(),
+            0,
+            false,
+            false,
+            None,
+        ));
+        let echo = live.read_packet(wait()).expect("the echo");
+        assert_eq!(raw::parse_publish(&echo).unwrap().payload, n.to_be_bytes());
+        worst = worst.max(started.elapsed());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        worst < scaled(Duration::from_millis(100)),
+        "clean-session round trip {worst:?} while the store is behind"
+    );
+    assert_eq!(feeder.join().unwrap(), 600, "every message acknowledged");
+    let mut publisher = connect(addr, &id("after"), true);
+    publish(&mut publisher, "live/echo", b"still serving", 1, false, 1);
+}
