@@ -51,7 +51,7 @@ struct Tmpfs {
 impl Tmpfs {
     /// `None`, with the reason printed, where it cannot be mounted.
     fn mount(size: &str) -> Option<Tmpfs> {
-        // SAFETY-free root check: the effective uid from /proc.
+        // Root, by the effective uid in /proc (no libc call needed).
         let status = std::fs::read_to_string("/proc/self/status").ok()?;
         let root = status
             .lines()
@@ -150,7 +150,12 @@ fn sync_mode_never_acknowledges_what_a_full_disk_did_not_store() {
     let mut acked = Vec::new();
     let mut stalled = None;
     for n in 1..=total {
-        if publish_acked(&mut publisher, "fault/t", n, scaled(Duration::from_millis(1500))) {
+        if publish_acked(
+            &mut publisher,
+            "fault/t",
+            n,
+            scaled(Duration::from_millis(1500)),
+        ) {
             acked.push(n);
         } else {
             stalled = Some(n);
@@ -197,7 +202,8 @@ fn sync_mode_never_acknowledges_what_a_full_disk_did_not_store() {
         })
         .collect();
     assert_eq!(
-        delivered, acked,
+        delivered,
+        acked,
         "every acknowledged message, in order (acknowledged but lost: {})",
         acked.iter().filter(|n| !delivered.contains(n)).count()
     );
@@ -205,7 +211,7 @@ fn sync_mode_never_acknowledges_what_a_full_disk_did_not_store() {
 
 #[test]
 fn a_slow_writer_pauses_its_feeders_and_nobody_else() {
-    let mut broker = Broker::start_with(
+    let broker = Broker::start_with(
         BrokerOptions::new(
             "persistence_sync true\npersistence_cache_bytes 65536\nmax_queued_messages 1000\n",
         )
@@ -226,7 +232,14 @@ fn a_slow_writer_pauses_its_feeders_and_nobody_else() {
             .set_write_timeout(Some(scaled(Duration::from_secs(30))))
             .unwrap();
         for n in 1..=600u16 {
-            c.send(&raw::publish("slow/t", &payload(n), 1, false, false, Some(n)));
+            c.send(&raw::publish(
+                "slow/t",
+                &payload(n),
+                1,
+                false,
+                false,
+                Some(n),
+            ));
         }
         let mut acks = 0;
         while acks < 600 && c.read_packet(scaled(Duration::from_secs(30))).is_some() {

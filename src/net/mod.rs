@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use async_io::Timer;
 use futures_lite::future;
-use log::{info, warn};
+use log::{error, info, warn};
 use smol::LocalExecutor;
 
 use crate::broker::reload::ReloadReport;
@@ -215,11 +215,19 @@ pub async fn serve<F: Future<Output = ()>>(
     // What the closes changed (sessions offline) goes in the last flush.
     shared.dispatch_wakeups();
     if let Some(store) = shared.store.borrow_mut().take() {
-        let (flushes, errors) = (store.counters().flushes(), store.counters().write_errors());
+        let counters = store.counters().clone();
         if store.shutdown(STORE_SHUTDOWN) {
-            info!("store flushed ({flushes} flushes and {errors} write errors in this run)");
+            let status = counters.status();
+            info!(
+                "store flushed ({} flushes and {} write errors in this run)",
+                status.flushes, status.write_errors
+            );
         } else {
-            warn!("the store did not finish its last flush in time");
+            // Sync mode acknowledged none of what is not on disk.
+            error!(
+                "the store's last flush failed or did not finish in time: {}",
+                counters.status()
+            );
         }
     }
     drop(watchdog_task);

@@ -184,7 +184,7 @@ impl StoreHandle {
         self.max_store_bytes > 0 && store_bytes >= self.max_store_bytes
     }
 
-    pub fn counters(&self) -> &StoreCounters {
+    pub fn counters(&self) -> &Arc<StoreCounters> {
         &self.counters
     }
 

@@ -224,7 +224,7 @@ impl Writer {
             }
             return;
         }
-        if !self.flush_at.is_some_and(|at| at <= now) {
+        if self.flush_at.is_none_or(|at| at > now) {
             return;
         }
         // Group commit: take what else has arrived into this flush.
