@@ -56,198 +56,15 @@ pub struct StoredBridgeMessage {
 }
 
 pub fn recover(trees: &Trees, now_wall: u64) -> Recovered {
-    let mut skipped = 0u64;
-    let last_flush = match trees.meta.get(META_CLOCK) {
-        Ok(Some(bytes)) => schema::decode::<u64>(&bytes).ok(),
-        _ => None,
-    };
-    let downtime = plausible_downtime(now_wall, last_flush, BUILD_EPOCH);
-    if last_flush.is_some() && downtime.is_none() {
-        warn!(
-            "the wall clock ({now_wall}) is earlier than the store's last write ({}) or this build: \
-             counting the downtime as zero",
-            last_flush.unwrap_or(0)
-        );
-    }
-    if let Some(seconds) = downtime {
-        log::info!("the broker was down for {seconds} s (by the wall clock)");
-    }
-    let last = last_flush.unwrap_or(now_wall);
-    let downtime_secs = downtime.unwrap_or(0);
-
-    let mut sessions: BTreeMap<u64, RestoredSession> = BTreeMap::new();
-    for (key, value) in entries(&trees.sessions, &mut skipped) {
-        let Ok(client_id) = String::from_utf8(key.to_vec()) else {
-            skip(
-                &trees.sessions,
-                &key,
-                "session with a non-UTF-8 client id",
-                &mut skipped,
-            );
-            continue;
-        };
-        let Ok(record) = schema::decode::<SessionV1>(&value) else {
-            skip(&trees.sessions, &key, "undecodable session", &mut skipped);
-            continue;
-        };
-        let Some(protocol) = protocol(record.protocol) else {
-            skip(
-                &trees.sessions,
-                &key,
-                "session with an unknown protocol",
-                &mut skipped,
-            );
-            continue;
-        };
-        // A session that was online at the crash went offline at the last
-        // flush.
-        let offline_since = record.offline_since.unwrap_or(last).min(last);
-        let offline_secs = (last - offline_since).saturating_add(downtime_secs);
-        let subscriptions = record
-            .subscriptions
-            .into_iter()
-            .filter_map(|s| {
-                let options = SubscriptionOptions {
-                    qos: QoS::from_u8(s.qos)?,
-                    no_local: s.no_local,
-                    retain_as_published: s.retain_as_published,
-                    retain_handling: match s.retain_handling {
-                        1 => RetainHandling::SendIfNew,
-                        2 => RetainHandling::DoNotSend,
-                        _ => RetainHandling::SendAtSubscribe,
-                    },
-                };
-                Some((s.filter, options))
-            })
-            .collect();
-        sessions.insert(
-            record.store_id,
-            RestoredSession {
-                client_id,
-                store_id: record.store_id,
-                protocol,
-                subscriptions,
-                offline_for: Duration::from_secs(offline_secs),
-                messages: Vec::new(),
-                inbound: Vec::new(),
-            },
-        );
-    }
-
-    let mut deliveries: BTreeMap<Vec<u8>, DeliveryV1> = BTreeMap::new();
-    for (key, value) in entries(&trees.deliveries, &mut skipped) {
-        match schema::decode::<DeliveryV1>(&value) {
-            Ok(record) => {
-                deliveries.insert(key.to_vec(), record);
-            }
-            Err(_) => skip(
-                &trees.deliveries,
-                &key,
-                "undecodable delivery state",
-                &mut skipped,
-            ),
-        }
-    }
-
-    for (key, value) in entries(&trees.messages, &mut skipped) {
-        let Some((store_id, seq)) = schema::split_key(&key)
-            .and_then(|(id, rest)| Some((id, u64::from_be_bytes(rest.try_into().ok()?))))
-        else {
-            skip(
-                &trees.messages,
-                &key,
-                "message with a bad key",
-                &mut skipped,
-            );
-            continue;
-        };
-        let Some(session) = sessions.get_mut(&store_id) else {
-            let _ = trees.messages.remove(&key);
-            let _ = trees.deliveries.remove(&key);
-            continue;
-        };
-        let Some(message) = schema::decode::<MessageV1>(&value).ok().and_then(|record| {
-            Some(Message {
-                body: PublishBody::new(&record.topic, &record.payload).ok()?,
-                qos: QoS::from_u8(record.qos)?,
-                retain: record.retain,
-            })
-        }) else {
-            skip(&trees.messages, &key, "undecodable message", &mut skipped);
-            continue;
-        };
-        let sent = deliveries
-            .get(key.as_ref())
-            .and_then(|d| Some((PacketId::new(d.packet_id)?, awaiting_from_code(d.awaiting)?)));
-        session
-            .messages
-            .push(RestoredMessage { seq, message, sent });
-    }
-
-    for (key, _) in entries(&trees.inbound, &mut skipped) {
-        let parsed = schema::split_key(&key).and_then(|(id, rest)| {
-            let id_bytes: [u8; 2] = rest.try_into().ok()?;
-            Some((id, PacketId::new(u16::from_be_bytes(id_bytes))?))
-        });
-        match parsed {
-            Some((store_id, packet_id)) => match sessions.get_mut(&store_id) {
-                Some(session) => session.inbound.push(packet_id),
-                None => {
-                    let _ = trees.inbound.remove(&key);
-                }
-            },
-            None => skip(
-                &trees.inbound,
-                &key,
-                "inbound id with a bad key",
-                &mut skipped,
-            ),
-        }
-    }
-
-    let mut retained = Vec::new();
-    for (key, value) in entries(&trees.retained, &mut skipped) {
-        let message = std::str::from_utf8(&key).ok().and_then(|topic| {
-            let record = schema::decode::<RetainedV1>(&value).ok()?;
-            Some((
-                PublishBody::new(topic, &record.payload).ok()?,
-                QoS::from_u8(record.qos)?,
-            ))
-        });
-        match message {
-            Some(message) => retained.push(message),
-            None => skip(
-                &trees.retained,
-                &key,
-                "undecodable retained message",
-                &mut skipped,
-            ),
-        }
-    }
-    let mut bridge_queues: BTreeMap<String, Vec<(u64, StoredBridgeMessage)>> = BTreeMap::new();
-    for (key, value) in entries(&trees.bridge, &mut skipped) {
-        let entry = schema::split_bridge_key(&key).and_then(|(name, seq)| {
-            let record = schema::decode::<BridgeMessageV1>(&value).ok()?;
-            let message = StoredBridgeMessage {
-                topic: record.topic,
-                payload: record.payload,
-                qos: QoS::from_u8(record.qos)?,
-                retain: record.retain,
-            };
-            Some((name.to_owned(), seq, message))
-        });
-        match entry {
-            Some((name, seq, message)) => {
-                bridge_queues.entry(name).or_default().push((seq, message))
-            }
-            None => skip(
-                &trees.bridge,
-                &key,
-                "undecodable bridge message",
-                &mut skipped,
-            ),
-        }
-    }
+    let mut reader = Reader { trees, skipped: 0 };
+    let (last_flush, downtime) = reader.downtime(now_wall);
+    let mut sessions = reader.sessions(last_flush, downtime);
+    let deliveries = reader.deliveries();
+    reader.attach_messages(&mut sessions, &deliveries);
+    reader.attach_inbound(&mut sessions);
+    let retained = reader.retained();
+    let bridge_queues = reader.bridge_queues();
+    let skipped = reader.skipped;
     if skipped > 0 {
         error!("skipped {skipped} undecodable records in the store");
     }
@@ -257,6 +74,213 @@ pub fn recover(trees: &Trees, now_wall: u64) -> Recovered {
         bridge_queues,
         skipped_records: skipped,
     }
+}
+
+/// Reads the trees one by one, counting (and removing) what it skips.
+struct Reader<'a> {
+    trees: &'a Trees,
+    skipped: u64,
+}
+
+impl Reader<'_> {
+    /// The last flush's wall clock (now if none) and the plausible
+    /// downtime in seconds (0 when the clock is not plausible).
+    fn downtime(&self, now_wall: u64) -> (u64, u64) {
+        let last_flush = match self.trees.meta.get(META_CLOCK) {
+            Ok(Some(bytes)) => schema::decode::<u64>(&bytes).ok(),
+            _ => None,
+        };
+        let downtime = plausible_downtime(now_wall, last_flush, BUILD_EPOCH);
+        if last_flush.is_some() && downtime.is_none() {
+            warn!(
+                "the wall clock ({now_wall}) is earlier than the store's last write ({}) or this build: \
+                 counting the downtime as zero",
+                last_flush.unwrap_or(0)
+            );
+        }
+        if let Some(seconds) = downtime {
+            log::info!("the broker was down for {seconds} s (by the wall clock)");
+        }
+        (last_flush.unwrap_or(now_wall), downtime.unwrap_or(0))
+    }
+
+    fn entries(&mut self, tree: &sled::Tree) -> Vec<(sled::IVec, sled::IVec)> {
+        entries(tree, &mut self.skipped)
+    }
+
+    fn skip(&mut self, tree: &sled::Tree, key: &[u8], what: &str) {
+        skip(tree, key, what, &mut self.skipped);
+    }
+
+    /// Sessions by store id, without their messages yet.
+    fn sessions(&mut self, last_flush: u64, downtime: u64) -> BTreeMap<u64, RestoredSession> {
+        let trees = self.trees;
+        let mut sessions = BTreeMap::new();
+        for (key, value) in self.entries(&trees.sessions) {
+            match restored_session(&key, &value, last_flush, downtime) {
+                Ok(session) => {
+                    sessions.insert(session.store_id, session);
+                }
+                Err(what) => self.skip(&trees.sessions, &key, what),
+            }
+        }
+        sessions
+    }
+
+    fn deliveries(&mut self) -> BTreeMap<Vec<u8>, DeliveryV1> {
+        let trees = self.trees;
+        let mut deliveries = BTreeMap::new();
+        for (key, value) in self.entries(&trees.deliveries) {
+            match schema::decode::<DeliveryV1>(&value) {
+                Ok(record) => {
+                    deliveries.insert(key.to_vec(), record);
+                }
+                Err(_) => self.skip(&trees.deliveries, &key, "undecodable delivery state"),
+            }
+        }
+        deliveries
+    }
+
+    /// Puts each message (with its delivery state) into its session; the
+    /// messages of a session that no longer exists are removed.
+    fn attach_messages(
+        &mut self,
+        sessions: &mut BTreeMap<u64, RestoredSession>,
+        deliveries: &BTreeMap<Vec<u8>, DeliveryV1>,
+    ) {
+        let trees = self.trees;
+        for (key, value) in self.entries(&trees.messages) {
+            let Some((store_id, seq)) = schema::split_key(&key)
+                .and_then(|(id, rest)| Some((id, u64::from_be_bytes(rest.try_into().ok()?))))
+            else {
+                self.skip(&trees.messages, &key, "message with a bad key");
+                continue;
+            };
+            let Some(session) = sessions.get_mut(&store_id) else {
+                let _ = trees.messages.remove(&key);
+                let _ = trees.deliveries.remove(&key);
+                continue;
+            };
+            let Some(message) = schema::decode::<MessageV1>(&value).ok().and_then(|record| {
+                Some(Message {
+                    body: PublishBody::new(&record.topic, &record.payload).ok()?,
+                    qos: QoS::from_u8(record.qos)?,
+                    retain: record.retain,
+                })
+            }) else {
+                self.skip(&trees.messages, &key, "undecodable message");
+                continue;
+            };
+            let sent = deliveries
+                .get(key.as_ref())
+                .and_then(|d| Some((PacketId::new(d.packet_id)?, awaiting_from_code(d.awaiting)?)));
+            session
+                .messages
+                .push(RestoredMessage { seq, message, sent });
+        }
+    }
+
+    fn attach_inbound(&mut self, sessions: &mut BTreeMap<u64, RestoredSession>) {
+        let trees = self.trees;
+        for (key, _) in self.entries(&trees.inbound) {
+            let parsed = schema::split_key(&key).and_then(|(id, rest)| {
+                let id_bytes: [u8; 2] = rest.try_into().ok()?;
+                Some((id, PacketId::new(u16::from_be_bytes(id_bytes))?))
+            });
+            match parsed {
+                Some((store_id, packet_id)) => match sessions.get_mut(&store_id) {
+                    Some(session) => session.inbound.push(packet_id),
+                    None => {
+                        let _ = trees.inbound.remove(&key);
+                    }
+                },
+                None => self.skip(&trees.inbound, &key, "inbound id with a bad key"),
+            }
+        }
+    }
+
+    fn retained(&mut self) -> Vec<(PublishBody, QoS)> {
+        let trees = self.trees;
+        let mut retained = Vec::new();
+        for (key, value) in self.entries(&trees.retained) {
+            let message = std::str::from_utf8(&key).ok().and_then(|topic| {
+                let record = schema::decode::<RetainedV1>(&value).ok()?;
+                Some((
+                    PublishBody::new(topic, &record.payload).ok()?,
+                    QoS::from_u8(record.qos)?,
+                ))
+            });
+            match message {
+                Some(message) => retained.push(message),
+                None => self.skip(&trees.retained, &key, "undecodable retained message"),
+            }
+        }
+        retained
+    }
+
+    fn bridge_queues(&mut self) -> BTreeMap<String, Vec<(u64, StoredBridgeMessage)>> {
+        let trees = self.trees;
+        let mut queues: BTreeMap<String, Vec<(u64, StoredBridgeMessage)>> = BTreeMap::new();
+        for (key, value) in self.entries(&trees.bridge) {
+            let entry = schema::split_bridge_key(&key).and_then(|(name, seq)| {
+                let record = schema::decode::<BridgeMessageV1>(&value).ok()?;
+                let message = StoredBridgeMessage {
+                    topic: record.topic,
+                    payload: record.payload,
+                    qos: QoS::from_u8(record.qos)?,
+                    retain: record.retain,
+                };
+                Some((name.to_owned(), seq, message))
+            });
+            match entry {
+                Some((name, seq, message)) => queues.entry(name).or_default().push((seq, message)),
+                None => self.skip(&trees.bridge, &key, "undecodable bridge message"),
+            }
+        }
+        queues
+    }
+}
+
+/// One session record, or why it is skipped.
+fn restored_session(
+    key: &[u8],
+    value: &[u8],
+    last_flush: u64,
+    downtime: u64,
+) -> Result<RestoredSession, &'static str> {
+    let client_id =
+        String::from_utf8(key.to_vec()).map_err(|_| "session with a non-UTF-8 client id")?;
+    let record = schema::decode::<SessionV1>(value).map_err(|_| "undecodable session")?;
+    let protocol = protocol(record.protocol).ok_or("session with an unknown protocol")?;
+    // A session that was online at the crash went offline at the last flush.
+    let offline_since = record.offline_since.unwrap_or(last_flush).min(last_flush);
+    let offline_secs = (last_flush - offline_since).saturating_add(downtime);
+    let subscriptions = record
+        .subscriptions
+        .into_iter()
+        .filter_map(|s| {
+            let options = SubscriptionOptions {
+                qos: QoS::from_u8(s.qos)?,
+                no_local: s.no_local,
+                retain_as_published: s.retain_as_published,
+                retain_handling: match s.retain_handling {
+                    1 => RetainHandling::SendIfNew,
+                    2 => RetainHandling::DoNotSend,
+                    _ => RetainHandling::SendAtSubscribe,
+                },
+            };
+            Some((s.filter, options))
+        })
+        .collect();
+    Ok(RestoredSession {
+        client_id,
+        store_id: record.store_id,
+        protocol,
+        subscriptions,
+        offline_for: Duration::from_secs(offline_secs),
+        messages: Vec::new(),
+        inbound: Vec::new(),
+    })
 }
 
 fn protocol(level: u8) -> Option<ProtocolVersion> {

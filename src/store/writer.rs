@@ -84,6 +84,12 @@ pub struct Writer {
     failures_to_inject: u32,
 }
 
+#[derive(Debug, PartialEq, Eq)]
+enum Stop {
+    Running,
+    Stopped,
+}
+
 struct Retry {
     at: Instant,
     backoff: Duration,
@@ -149,7 +155,9 @@ impl Writer {
                 }
                 None => {}
             }
-            self.due(&commands);
+            if self.due(&commands) == Stop::Stopped {
+                return;
+            }
         }
     }
 
@@ -212,8 +220,9 @@ impl Writer {
         }
     }
 
-    /// Flushes or retries when it is time.
-    fn due(&mut self, commands: &Receiver<Command>) {
+    /// Flushes or retries when it is time; `Stopped` if a shutdown came
+    /// in while gathering a group commit (it has been answered).
+    fn due(&mut self, commands: &Receiver<Command>) -> Stop {
         let now = Instant::now();
         if let Some(retry) = &mut self.retry {
             let waiting = self.received.saturating_sub(self.reported);
@@ -222,10 +231,10 @@ impl Writer {
             if retry.at <= now {
                 self.reopen_and_replay(now);
             }
-            return;
+            return Stop::Running;
         }
         if self.flush_at.is_none_or(|at| at > now) {
-            return;
+            return Stop::Running;
         }
         // Group commit: take what else has arrived into this flush.
         for _ in 0..MAX_GATHER {
@@ -235,20 +244,19 @@ impl Writer {
                     writes,
                     flush,
                 }) => self.take(batch, writes, flush),
-                // Answered by the loop's next receive; a shutdown is
-                // never lost, it is the last command sent.
                 Ok(Command::Shutdown(done)) => {
                     self.shutdown(commands, done);
-                    return;
+                    return Stop::Stopped;
                 }
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
             if self.retry.is_some() {
-                return;
+                return Stop::Running;
             }
         }
         self.flush_at = None;
         self.flush(now);
+        Stop::Running
     }
 
     fn apply(&self, write: &Logged) -> sled::Result<()> {

@@ -204,3 +204,14 @@ fn the_log_is_flushed_early_past_its_bound_while_the_store_works() {
     assert_eq!(writer.counters.flushes(), 1);
     writer.stop();
 }
+
+#[test]
+fn a_shutdown_that_arrives_during_a_group_commit_ends_the_thread() {
+    let writer = start(false, 1 << 20, 0);
+    // The flush is due at once, and the shutdown is already queued when
+    // the writer gathers what else arrived.
+    writer.apply(1, vec![put("a", 10)], true);
+    let (flushed, keys, _) = writer.stop();
+    assert!(flushed);
+    assert_eq!(keys, ["a"]);
+}
