@@ -68,20 +68,20 @@ pub fn encode_op(op: StoreOp, out: &mut Vec<Write>) {
                     .collect(),
                 offline_since: (!online).then(wall_clock),
             };
-            out.push(Write::Put {
-                tree: Tree::Sessions,
-                key: client_id.as_str().as_bytes().to_vec(),
-                value: schema::encode(&record),
-            });
+            out.push(put(
+                Tree::Sessions,
+                client_id.as_str().as_bytes().to_vec(),
+                &record,
+            ));
         }
         StoreOp::DeleteSession {
             client_id,
             store_id,
         } => {
-            out.push(Write::Remove {
-                tree: Tree::Sessions,
-                key: client_id.as_str().as_bytes().to_vec(),
-            });
+            out.push(remove(
+                Tree::Sessions,
+                client_id.as_str().as_bytes().to_vec(),
+            ));
             let prefix = store_id.to_be_bytes();
             for tree in [Tree::Messages, Tree::Deliveries, Tree::Inbound] {
                 out.push(Write::RemovePrefix { tree, prefix });
@@ -98,11 +98,8 @@ pub fn encode_op(op: StoreOp, out: &mut Vec<Write>) {
                 topic: message.body.topic().to_owned(),
                 payload: message.body.payload().to_vec(),
             };
-            out.push(Write::Put {
-                tree: Tree::Messages,
-                key: schema::message_key(store_id, seq).to_vec(),
-                value: schema::encode(&record),
-            });
+            let key = schema::message_key(store_id, seq).to_vec();
+            out.push(put(Tree::Messages, key, &record));
         }
         StoreOp::PutDelivery {
             store_id,
@@ -114,23 +111,21 @@ pub fn encode_op(op: StoreOp, out: &mut Vec<Write>) {
                 packet_id: packet_id.get(),
                 awaiting: awaiting_code(awaiting),
             };
-            out.push(Write::Put {
-                tree: Tree::Deliveries,
-                key: schema::message_key(store_id, seq).to_vec(),
-                value: schema::encode(&record),
-            });
+            let key = schema::message_key(store_id, seq).to_vec();
+            out.push(put(Tree::Deliveries, key, &record));
         }
         StoreOp::DeleteMessage { store_id, seq } => {
             let key = schema::message_key(store_id, seq).to_vec();
-            out.push(Write::Remove {
-                tree: Tree::Deliveries,
-                key: key.clone(),
-            });
-            out.push(Write::Remove {
-                tree: Tree::Messages,
-                key,
-            });
+            out.push(remove(Tree::Deliveries, key.clone()));
+            out.push(remove(Tree::Messages, key));
         }
+        other => encode_other(other, out),
+    }
+}
+
+/// The ops that are not about a session's own records.
+fn encode_other(op: StoreOp, out: &mut Vec<Write>) {
+    match op {
         StoreOp::PutInbound {
             store_id,
             packet_id,
@@ -142,25 +137,22 @@ pub fn encode_op(op: StoreOp, out: &mut Vec<Write>) {
         StoreOp::DeleteInbound {
             store_id,
             packet_id,
-        } => out.push(Write::Remove {
-            tree: Tree::Inbound,
-            key: schema::inbound_key(store_id, packet_id.get()).to_vec(),
-        }),
+        } => out.push(remove(
+            Tree::Inbound,
+            schema::inbound_key(store_id, packet_id.get()).to_vec(),
+        )),
         StoreOp::PutRetained { body, qos } => {
             let record = RetainedV1 {
                 qos: qos as u8,
                 payload: body.payload().to_vec(),
             };
-            out.push(Write::Put {
-                tree: Tree::Retained,
-                key: body.topic().as_bytes().to_vec(),
-                value: schema::encode(&record),
-            });
+            out.push(put(
+                Tree::Retained,
+                body.topic().as_bytes().to_vec(),
+                &record,
+            ));
         }
-        StoreOp::DeleteRetained { topic } => out.push(Write::Remove {
-            tree: Tree::Retained,
-            key: topic.into_bytes(),
-        }),
+        StoreOp::DeleteRetained { topic } => out.push(remove(Tree::Retained, topic.into_bytes())),
         StoreOp::PutBridgeMessage {
             bridge,
             seq,
@@ -175,17 +167,26 @@ pub fn encode_op(op: StoreOp, out: &mut Vec<Write>) {
                 qos: qos as u8,
                 retain,
             };
-            out.push(Write::Put {
-                tree: Tree::Bridge,
-                key: schema::bridge_key(&bridge, seq),
-                value: schema::encode(&record),
-            });
+            out.push(put(Tree::Bridge, schema::bridge_key(&bridge, seq), &record));
         }
-        StoreOp::DeleteBridgeMessage { bridge, seq } => out.push(Write::Remove {
-            tree: Tree::Bridge,
-            key: schema::bridge_key(&bridge, seq),
-        }),
+        StoreOp::DeleteBridgeMessage { bridge, seq } => {
+            out.push(remove(Tree::Bridge, schema::bridge_key(&bridge, seq)));
+        }
+        // Session ops are encoded by `encode_op` itself.
+        session_op => encode_op(session_op, out),
     }
+}
+
+fn put<T: serde::Serialize>(tree: Tree, key: Vec<u8>, record: &T) -> Write {
+    Write::Put {
+        tree,
+        key,
+        value: schema::encode(record),
+    }
+}
+
+fn remove(tree: Tree, key: Vec<u8>) -> Write {
+    Write::Remove { tree, key }
 }
 
 fn subscription(filter: String, options: SubscriptionOptions) -> SubscriptionV1 {
