@@ -12,6 +12,7 @@ use crate::session::{ClientId, Session};
 use crate::topic::validate_topic_name;
 
 use super::connections::{CloseReason, ConnId, ConnState, KeepAlive, WillMessage};
+use super::sessions::SessionId;
 use super::stats::LogKind;
 use super::Broker;
 
@@ -49,56 +50,13 @@ impl Broker {
             Err(why) => return self.protocol_error(now, conn, why),
         };
 
-        let existing = self.sessions.find(client_id.as_str());
-        if let Some(session_id) = existing {
-            let holder = self
-                .sessions
-                .get(session_id)
-                .and_then(|slot| slot.connection);
-            if let Some(old) = holder.filter(|&old| old != conn) {
-                if self.settings.duplicate_client_id == DuplicateClientId::Reject {
-                    self.stats.refused_duplicate_client_id += 1;
-                    self.logs.warn(LogKind::Duplicate, now, || {
-                        format!("refusing {client_id} from {peer}: client id already connected (duplicate_client_id reject)")
-                    });
-                    return self.refuse_connect(now, conn, ConnectReturn::IdentifierRejected);
-                }
-                self.stats.takeovers += 1;
-                info!("client {client_id} reconnected from {peer}: closing its old connection");
-                self.close(now, old, CloseReason::TakenOver);
-            }
+        if let Err(code) = self.take_over(now, conn, &client_id) {
+            return self.refuse_connect(now, conn, code);
         }
-
-        // A takeover of a clean session has just discarded it.
-        let existing = self.sessions.find(client_id.as_str());
-        // Clean session / clean start discards any old session [MQTT-3.1.2-6].
-        let resumed = match existing {
-            Some(session_id) if !connect.clean_start => Some(session_id),
-            Some(session_id) => {
-                self.discard_session(session_id);
-                None
-            }
-            None => None,
+        let (session_id, resumed) = match self.open_session(now, conn, &client_id, &connect) {
+            Ok(opened) => opened,
+            Err(code) => return self.refuse_connect(now, conn, code),
         };
-        let session_id = match resumed {
-            Some(session_id) => session_id,
-            None => {
-                let session =
-                    Session::new(client_id.clone(), !connect.clean_start, connect.protocol);
-                match self.sessions.insert(session, None) {
-                    Some(session_id) => session_id,
-                    None => {
-                        self.stats.refused_max_sessions += 1;
-                        let max = self.settings.max_sessions;
-                        self.logs.warn(LogKind::MaxSessions, now, || {
-                            format!("refusing {client_id} from {peer}: max_sessions {max} reached")
-                        });
-                        return self.refuse_connect(now, conn, ConnectReturn::ServerUnavailable);
-                    }
-                }
-            }
-        };
-
         let keep_alive = KeepAlive::from_secs(connect.keep_alive);
         let Some(connection) = self.connections.get_mut(conn) else {
             return;
@@ -121,7 +79,7 @@ impl Broker {
         // Session present is 0 after a clean start [MQTT-3.2.2-1] and 1 when
         // a stored session is resumed [MQTT-3.2.2-2].
         let connack = ConnAck {
-            session_present: resumed.is_some(),
+            session_present: resumed,
             code: ConnectReturn::Accepted.code(connect.protocol),
             properties: Properties::default(),
         };
@@ -131,15 +89,74 @@ impl Broker {
             connect.protocol,
             connect.clean_start,
             connect.keep_alive,
-            if resumed.is_some() {
-                ", session resumed"
-            } else {
-                ""
-            }
+            if resumed { ", session resumed" } else { "" }
         );
-        if resumed.is_some() {
+        if resumed {
             self.resume_session(conn, session_id);
         }
+    }
+
+    /// Another connection holds `client_id`: close it (takeover), or
+    /// refuse this one with `duplicate_client_id reject`.
+    fn take_over(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        client_id: &ClientId,
+    ) -> Result<(), ConnectReturn> {
+        let Some(session_id) = self.sessions.find(client_id.as_str()) else {
+            return Ok(());
+        };
+        let holder = self
+            .sessions
+            .get(session_id)
+            .and_then(|slot| slot.connection);
+        let Some(old) = holder.filter(|&old| old != conn) else {
+            return Ok(());
+        };
+        let peer = self.connections.get(conn).map(|c| c.peer);
+        let peer = peer.map_or_else(String::new, |p| p.to_string());
+        if self.settings.duplicate_client_id == DuplicateClientId::Reject {
+            self.stats.refused_duplicate_client_id += 1;
+            self.logs.warn(LogKind::Duplicate, now, || {
+                format!("refusing {client_id} from {peer}: client id already connected (duplicate_client_id reject)")
+            });
+            return Err(ConnectReturn::IdentifierRejected);
+        }
+        self.stats.takeovers += 1;
+        info!("client {client_id} reconnected from {peer}: closing its old connection");
+        self.close(now, old, CloseReason::TakenOver);
+        Ok(())
+    }
+
+    /// The session this CONNECT continues (`true`) or a new one: clean
+    /// session / clean start discards any old one [MQTT-3.1.2-6]. A new
+    /// one past `max_sessions` is refused.
+    fn open_session(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        client_id: &ClientId,
+        connect: &Connect,
+    ) -> Result<(SessionId, bool), ConnectReturn> {
+        // A takeover of a clean session has just discarded it.
+        match self.sessions.find(client_id.as_str()) {
+            Some(session_id) if !connect.clean_start => return Ok((session_id, true)),
+            Some(session_id) => self.discard_session(session_id),
+            None => {}
+        }
+        let session = Session::new(client_id.clone(), !connect.clean_start, connect.protocol);
+        if let Some(session_id) = self.sessions.insert(session, None) {
+            return Ok((session_id, false));
+        }
+        self.stats.refused_max_sessions += 1;
+        let max = self.settings.max_sessions;
+        let peer = self.connections.get(conn).map(|c| c.peer);
+        let peer = peer.map_or_else(String::new, |p| p.to_string());
+        self.logs.warn(LogKind::MaxSessions, now, || {
+            format!("refusing {client_id} from {peer}: max_sessions {max} reached")
+        });
+        Err(ConnectReturn::ServerUnavailable)
     }
 
     /// The client id as sent, or one assigned for an empty id with clean
