@@ -89,18 +89,24 @@ fn try_bind(address: SocketAddr) -> io::Result<TcpListener> {
     // Accepted sockets inherit it on Linux: one setsockopt per listener
     // instead of one per connection (`accept` checks the first).
     rustix::net::sockopt::set_tcp_nodelay(&listener, true)?;
-    let local = listener.local_addr()?;
-    info!("listening on {local}");
     Ok(listener)
 }
 
-/// Registers a bound listener with the reactor (non-blocking from here).
+/// Registers a bound listener with the reactor (non-blocking from here)
+/// and says "listening on": only now, with the signal handlers installed
+/// and the store open, is the broker ready for whoever waits for the line.
 pub(super) fn serve(listener: TcpListener) -> Result<Async<TcpListener>, BindError> {
-    let address = listener.local_addr();
-    Async::new(listener).map_err(|error| match address {
-        Ok(address) => BindError::Io { address, error },
-        Err(_) => BindError::Internal("a bound listener without a local address"),
-    })
+    let Ok(local) = listener.local_addr() else {
+        return Err(BindError::Internal(
+            "a bound listener without a local address",
+        ));
+    };
+    let listener = Async::new(listener).map_err(|error| BindError::Io {
+        address: local,
+        error,
+    })?;
+    info!("listening on {local}");
+    Ok(listener)
 }
 
 /// Retries a missing address with backoff until it binds; gives up (with
