@@ -12,6 +12,7 @@ use argh::FromArgs;
 use log::LevelFilter;
 
 use crate::config::{parse_log_level, Config};
+use crate::privileges::accounts;
 
 /// What the process was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,9 +140,18 @@ pub fn check_config(file: &Path) -> i32 {
 pub fn check_config_to(file: &Path, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     // Write errors (a closed pipe) change nothing about the verdict.
     match Config::from_file(file) {
-        Ok((_, warnings)) => {
+        Ok((config, warnings)) => {
             for w in &warnings {
                 let _ = writeln!(err, "warning: {w}");
+            }
+            // Only a warning: the file may be checked on a build machine
+            // that lacks the device's accounts. The start fails instead.
+            if let Some(Err(e)) = config.user.as_deref().map(accounts::lookup) {
+                let _ = writeln!(
+                    err,
+                    "warning: {e}: edgemq started as root with this file would refuse to start \
+                     (unless the machine it runs on has that user)"
+                );
             }
             let _ = writeln!(out, "{}: OK", file.display());
             0
@@ -243,6 +253,17 @@ mod tests {
         assert_eq!(out, format!("{}: OK\n", good.display()));
         assert!(
             err.starts_with("warning: ") && err.contains(":2: ") && err.contains("sys_interval")
+        );
+
+        let unknown = dir.path().join("user.conf");
+        std::fs::write(&unknown, "user edgemq-test-no-such-user\n").unwrap();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        assert_eq!(check_config_to(&unknown, &mut out, &mut err), 0);
+        let err = String::from_utf8(err).unwrap();
+        assert!(
+            err.starts_with("warning: user 'edgemq-test-no-such-user' is not in /etc/passwd")
+                && err.contains("would refuse to start"),
+            "{err}"
         );
 
         let bad = dir.path().join("bad.conf");

@@ -18,6 +18,7 @@ use edgemq::broker::reload::restart_only_changes;
 use edgemq::broker::{Broker, Settings};
 use edgemq::cli::{self, Action};
 use edgemq::config::Config;
+use edgemq::privileges::{self, Plan};
 use edgemq::store::{Recovered, Store, StoreConfig};
 use edgemq::{logging, net};
 
@@ -61,6 +62,12 @@ fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
             error!("{error}");
             return ExitCode::FAILURE;
         }
+    };
+    // Before the signal handlers and the store: both start threads, and
+    // dropping root (`user`) needs a single one (src/privileges/).
+    let listeners = match bind_and_drop(&config) {
+        Ok(listeners) => listeners,
+        Err(code) => return code,
     };
     let signals = match async_signal::Signals::new([
         Signal::Term,
@@ -122,13 +129,8 @@ fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
             }
         }
     };
-    let served = async_io::block_on(executor.run(net::serve(
-        &executor,
-        broker,
-        &config.listeners,
-        store,
-        control,
-    )));
+    let served =
+        async_io::block_on(executor.run(net::serve(&executor, broker, listeners, store, control)));
     match served {
         Ok(stats) => {
             // The drop lines are rate-limited; the totals are said here.
@@ -182,6 +184,39 @@ fn restore_bridge_queues(
             warn!("the store holds {count} uplink messages of bridge {name}, which the config no longer has: kept, not sent");
         }
     }
+}
+
+/// Binds the listeners, then, started as root with `user`, becomes that
+/// user and checks that it can write the store directory: mosquitto's
+/// order (bind, drop, open the store), so that ports below 1024 work and
+/// the store belongs to the user that writes it. The pid file is already
+/// written, as root (it may then outlive a clean exit, as mosquitto's does).
+fn bind_and_drop(config: &Config) -> Result<net::Listeners, ExitCode> {
+    let plan = privileges::plan(config.user.as_deref()).map_err(|e| {
+        error!("{e}: started as root, edgemq runs as the configured `user` or not at all");
+        ExitCode::FAILURE
+    })?;
+    let listeners = net::Listeners::bind(&config.listeners).map_err(|e| {
+        error!("{e}");
+        ExitCode::FAILURE
+    })?;
+    if let Plan::DropTo(account) = &plan {
+        let store_dir = config
+            .persistence
+            .then_some(config.persistence_location.as_path());
+        privileges::drop_to(account, store_dir).map_err(|e| {
+            error!("{e}");
+            ExitCode::FAILURE
+        })?;
+        for address in listeners.retried_privileged() {
+            warn!(
+                "listener {address} waits for its address, but as user {} it cannot bind a \
+                 port below 1024 when the address appears: use a port from 1024 up",
+                account.name
+            );
+        }
+    }
+    Ok(listeners)
 }
 
 /// Opens the store, reads it back and starts its writer. `Ok(None)`: the

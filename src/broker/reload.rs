@@ -257,6 +257,7 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         "max_store_bytes",
     );
     differs(old.pid_file != new.pid_file, "pid_file");
+    differs(old.user != new.user, "user");
     // Bridge links are started once; a changed `connection` block is taken
     // up at the next start (reloading bridges live is future work).
     differs(old.bridges != new.bridges, "connection (bridges)");

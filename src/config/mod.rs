@@ -106,6 +106,9 @@ pub struct Config {
     /// keepalive 0.
     pub max_keepalive: u16,
     pub pid_file: Option<PathBuf>,
+    /// The account a broker started as root runs as once its listeners are
+    /// bound (src/privileges/). `None`: it stays as started.
+    pub user: Option<String>,
     /// `connection` blocks, in file order.
     pub bridges: Vec<BridgeConfig>,
 }
@@ -146,6 +149,7 @@ impl Default for Config {
             auto_id_prefix: "auto-".to_owned(),
             max_keepalive: u16::MAX,
             pid_file: None,
+            user: None,
             bridges: Vec::new(),
         }
     }
@@ -216,6 +220,20 @@ mod tests {
         assert!(c.persistence_cache_bytes <= limits::PERSISTENCE_CACHE_CEILING);
         assert!(c.max_store_bytes <= limits::MAX_STORE_BYTES_CEILING);
         assert!(c.max_retained_messages <= limits::MAX_RETAINED_CEILING);
+    }
+
+    #[test]
+    fn user_takes_one_name() {
+        let (c, w) = Config::parse_str("user mosquitto\n", "u.conf").unwrap();
+        assert_eq!(c.user.as_deref(), Some("mosquitto"));
+        assert!(w.is_empty(), "{w:?}");
+        assert!(Config::parse_str("user\n", "u.conf").is_err());
+        assert!(Config::parse_str("user a b\n", "u.conf").is_err());
+        let (old, new) = (Config::default(), c);
+        assert_eq!(
+            crate::broker::reload::restart_only_changes(&old, &new),
+            vec!["user"]
+        );
     }
 
     /// Lines built from real keys and plausible values reach deeper than

@@ -104,7 +104,6 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "use_identity_as_username",
     "use_subject_as_username",
     "use_username_as_clientid",
-    "user",
     "username",
     "websockets_headers_size",
     "websockets_log_level",

@@ -314,6 +314,7 @@ impl Parser {
                 c.max_keepalive = u16::try_from(n).unwrap_or(u16::MAX);
             }
             "pid_file" => c.pid_file = Some(PathBuf::from(line.one()?)),
+            "user" => c.user = Some(line.one()?.to_owned()),
             "connection" => return bridge::connection(&mut c.bridges, line),
             key if bridge::is_bridge_key(key) => {
                 return bridge::apply(&mut c.bridges, line, &mut self.warnings)

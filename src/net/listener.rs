@@ -2,6 +2,11 @@
 //! exist yet (the interface comes up after us at boot) is retried with
 //! backoff while the other listeners serve; any other bind error stops the
 //! start with a message.
+//!
+//! The first bind uses std's sockets only: no `Async` yet, so no async-io
+//! thread, which lets main.rs drop root (`user`) between binding and
+//! serving (src/privileges/). A listener is registered with the reactor
+//! when it starts serving.
 
 use std::fmt;
 use std::io;
@@ -41,7 +46,8 @@ impl fmt::Display for BindError {
 impl std::error::Error for BindError {}
 
 pub(super) enum Bound {
-    Ready(Async<TcpListener>),
+    /// Bound and listening, not yet registered with the reactor.
+    Ready(TcpListener),
     /// The address is not there yet: bind in the background.
     Retry(SocketAddr),
 }
@@ -76,12 +82,29 @@ pub(super) fn bind(config: &ListenerConfig) -> Result<Vec<Bound>, BindError> {
     }
 }
 
-fn try_bind(address: SocketAddr) -> io::Result<Async<TcpListener>> {
-    let listener = Async::<TcpListener>::bind(address)?;
+/// std's bind, as `Async::bind` does it (SO_REUSEADDR, listen backlog
+/// 128), without the reactor: see the module docs.
+fn try_bind(address: SocketAddr) -> io::Result<TcpListener> {
+    let listener = TcpListener::bind(address)?;
     // Accepted sockets inherit it on Linux: one setsockopt per listener
     // instead of one per connection (`accept` checks the first).
-    rustix::net::sockopt::set_tcp_nodelay(listener.get_ref(), true)?;
-    let local = listener.get_ref().local_addr()?;
+    rustix::net::sockopt::set_tcp_nodelay(&listener, true)?;
+    Ok(listener)
+}
+
+/// Registers a bound listener with the reactor (non-blocking from here)
+/// and says "listening on": only now, with the signal handlers installed
+/// and the store open, is the broker ready for whoever waits for the line.
+pub(super) fn serve(listener: TcpListener) -> Result<Async<TcpListener>, BindError> {
+    let Ok(local) = listener.local_addr() else {
+        return Err(BindError::Internal(
+            "a bound listener without a local address",
+        ));
+    };
+    let listener = Async::new(listener).map_err(|error| BindError::Io {
+        address: local,
+        error,
+    })?;
     info!("listening on {local}");
     Ok(listener)
 }
@@ -93,7 +116,13 @@ pub(super) async fn bind_with_retry(address: SocketAddr) -> Option<Async<TcpList
     loop {
         Timer::after(delay).await;
         match try_bind(address) {
-            Ok(listener) => return Some(listener),
+            Ok(listener) => match serve(listener) {
+                Ok(listener) => return Some(listener),
+                Err(error) => {
+                    error!("giving up listening on {address}: {error}");
+                    return None;
+                }
+            },
             Err(error) if error.kind() == io::ErrorKind::AddrNotAvailable => {
                 delay = (delay * 2).min(RETRY_MAX);
                 warn!(
@@ -101,12 +130,29 @@ pub(super) async fn bind_with_retry(address: SocketAddr) -> Option<Async<TcpList
                     delay.as_secs()
                 );
             }
+            Err(error)
+                if error.kind() == io::ErrorKind::PermissionDenied && is_privileged(address) =>
+            {
+                error!(
+                    "giving up listening on {address}: {error}: a port below 1024 needs root \
+                     or CAP_NET_BIND_SERVICE, and edgemq runs as uid {} (started as root with \
+                     `user`, it has dropped root before a listener is retried); use a port \
+                     from 1024 up, or an address that exists when edgemq starts",
+                    rustix::process::geteuid().as_raw()
+                );
+                return None;
+            }
             Err(error) => {
                 error!("giving up listening on {address}: {error}");
                 return None;
             }
         }
     }
+}
+
+/// A port only root binds (ip(7), `ip_unprivileged_port_start` aside).
+pub(super) fn is_privileged(address: SocketAddr) -> bool {
+    address.port() < 1024
 }
 
 /// Accepts one connection, non-blocking from birth (accept4 with
@@ -162,6 +208,7 @@ mod tests {
     #[test]
     fn an_accepted_socket_is_non_blocking_with_nodelay() -> io::Result<()> {
         let listener = try_bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let listener = serve(listener).map_err(io::Error::other)?;
         let address = listener.get_ref().local_addr()?;
         let client = TcpStream::connect(address)?;
         let (accepted, peer) = async_io::block_on(accept(&listener))?;

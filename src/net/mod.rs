@@ -93,6 +93,40 @@ impl Shared {
     }
 }
 
+/// The configured listeners, bound (or waiting for their address) but not
+/// yet served: bound before root is dropped, served after (main.rs).
+pub struct Listeners {
+    bound: Vec<listener::Bound>,
+}
+
+impl Listeners {
+    /// Binds every configured listener with std's sockets: no thread is
+    /// started (src/privileges/ needs a single thread). A listener whose
+    /// address does not exist yet is retried in the background once
+    /// served; any other bind error fails.
+    pub fn bind(configs: &[ListenerConfig]) -> Result<Listeners, BindError> {
+        let mut bound = Vec::new();
+        for config in configs {
+            bound.extend(listener::bind(config)?);
+        }
+        Ok(Listeners { bound })
+    }
+
+    /// Addresses still to be bound in the background on a port below
+    /// 1024, which a process that dropped root cannot take.
+    pub fn retried_privileged(&self) -> Vec<std::net::SocketAddr> {
+        self.bound
+            .iter()
+            .filter_map(|b| match b {
+                listener::Bound::Retry(address) if listener::is_privileged(*address) => {
+                    Some(*address)
+                }
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 /// The running broker, as the signal handler sees it: between awaits it may
 /// apply a reloaded configuration (SIGHUP).
 pub struct BrokerHandle {
@@ -140,14 +174,14 @@ impl BrokerHandle {
 /// then closes every client and returns the broker's final counters.
 /// `control` gets a [`BrokerHandle`] for reloads; it is the signal loop.
 ///
-/// A listener whose address does not exist yet is retried in the
-/// background; any other bind error fails the start. Under systemd
+/// A listener whose address did not exist yet is retried in the
+/// background; a listener the reactor refuses fails the start. Under systemd
 /// (`NOTIFY_SOCKET`) READY=1 follows the binding, WATCHDOG=1 comes from a
 /// task on this executor, STOPPING=1 starts the shutdown.
 pub async fn serve<F: Future<Output = ()>>(
     executor: &Rc<LocalExecutor<'static>>,
     broker: Broker,
-    listeners: &[ListenerConfig],
+    listeners: Listeners,
     store: Option<StoreLink>,
     control: impl FnOnce(BrokerHandle) -> F,
 ) -> Result<Stats, BindError> {
@@ -168,10 +202,12 @@ pub async fn serve<F: Future<Output = ()>>(
         bridge_wakers: Default::default(),
     });
     let mut accept_tasks = Vec::new();
-    for config in listeners {
-        for bound in listener::bind(config)? {
-            accept_tasks.push(executor.spawn(accept_loop(executor.clone(), shared.clone(), bound)));
-        }
+    for bound in listeners.bound {
+        let served = match bound {
+            listener::Bound::Ready(bound) => Served::Ready(listener::serve(bound)?),
+            listener::Bound::Retry(address) => Served::Retry(address),
+        };
+        accept_tasks.push(executor.spawn(accept_loop(executor.clone(), shared.clone(), served)));
     }
     let timer_task = executor.spawn(sweep_loop(shared.clone()));
     let store_task = store_events.map(|events| executor.spawn(store_loop(shared.clone(), events)));
@@ -235,14 +271,16 @@ pub async fn serve<F: Future<Output = ()>>(
     Ok(stats)
 }
 
-async fn accept_loop(
-    executor: Rc<LocalExecutor<'static>>,
-    shared: Rc<Shared>,
-    bound: listener::Bound,
-) {
-    let listener = match bound {
-        listener::Bound::Ready(listener) => listener,
-        listener::Bound::Retry(address) => match listener::bind_with_retry(address).await {
+/// A listener as its accept loop gets it.
+enum Served {
+    Ready(async_io::Async<std::net::TcpListener>),
+    Retry(std::net::SocketAddr),
+}
+
+async fn accept_loop(executor: Rc<LocalExecutor<'static>>, shared: Rc<Shared>, served: Served) {
+    let listener = match served {
+        Served::Ready(listener) => listener,
+        Served::Retry(address) => match listener::bind_with_retry(address).await {
             Some(listener) => listener,
             None => return,
         },
