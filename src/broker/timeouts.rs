@@ -56,7 +56,7 @@ impl Broker {
                     keep_alive: Some(limit),
                     ..
                 } => {
-                    if connection.pause_count > 0 {
+                    if connection.pause_count > 0 || connection.store_waiting {
                         // We are not reading it; its silence is ours.
                         connection.last_seen = now;
                     } else if now.saturating_duration_since(connection.last_seen) >= limit.limit() {

@@ -175,3 +175,31 @@ fn a_closing_feeder_stops_waiting_for_the_store() {
     h.broker.handle_persisted(last_batch);
     assert_eq!(h.broker.store_backlog(), Some((0, 0)));
 }
+
+#[test]
+fn a_feeder_waiting_for_the_store_is_not_closed_for_its_silence() {
+    let mut h = Harness::new(settings(true));
+    h.offline_durable_subscriber();
+    let publisher = h.open();
+    h.send(publisher, connect_packet("pub", true, 10, None));
+    assert!(matches!(
+        h.received(publisher).as_slice(),
+        [Packet::ConnAck(_)]
+    ));
+    let mut last_batch = 0;
+    for id in 1..=4 {
+        h.send(
+            publisher,
+            publish_packet("t", &PAYLOAD, QoS::AtLeastOnce, id),
+        );
+        last_batch = h.broker.take_store_batch(h.now).expect("sync").batch;
+    }
+    assert!(!h.broker.may_read(publisher));
+    // Far past 1.5 x keepalive while the store cannot write.
+    for _ in 0..12 {
+        h.advance(Duration::from_secs(5));
+    }
+    assert!(h.broker.closing(publisher).is_none(), "its silence is ours");
+    h.broker.handle_persisted(last_batch);
+    assert_eq!(pub_acks(&h.received(publisher)), [1, 2, 3, 4]);
+}
