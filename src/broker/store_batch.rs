@@ -14,9 +14,11 @@
 //! What is handed over is the ops in their order minus pairs that cancel,
 //! so a crash in the middle of a flush still recovers a state the broker
 //! went through. The held ops are bounded by `max_bytes` (half of
-//! `persistence_cache_bytes`): past it they are handed over early, the
-//! writer applies them without flushing, and they keep their deadline: when
-//! the interval is up a batch (empty if need be) asks for the flush.
+//! `persistence_cache_bytes`): past it they are handed over early without
+//! asking for a flush, and they keep their deadline: when the interval is
+//! up a batch (empty if need be) asks for it. (The writer itself flushes
+//! once its unflushed writes reach the same bound, so in practice an early
+//! batch is flushed at once: store/replay.rs.)
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
