@@ -15,23 +15,8 @@ use std::time::{Duration, Instant};
 use crate::codec::{ProtocolVersion, PublishBody, QoS};
 use crate::session::Outbox;
 
-use super::sessions::SessionId;
-
-/// A connection's handle: slot index plus the slot's generation (never 0,
-/// so an `Option<ConnId>` is 8 bytes: the session table holds one a slot).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ConnId {
-    index: u32,
-    generation: NonZeroU32,
-}
-
-impl ConnId {
-    /// The slot index, dense from 0: the network layer keys its own
-    /// per-connection state by it.
-    pub fn index(self) -> usize {
-        self.index as usize
-    }
-}
+pub use super::ids::ConnId;
+use super::ids::SessionId;
 
 /// Why the broker closes a connection; decides whether the will is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

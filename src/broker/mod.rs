@@ -13,6 +13,7 @@ mod bridges;
 mod close;
 mod connect;
 mod connections;
+mod ids;
 mod persist;
 mod publish;
 pub mod reload;
@@ -22,6 +23,7 @@ mod settings;
 mod stats;
 mod store_backlog;
 mod store_batch;
+mod store_op;
 mod subscribe;
 mod timeouts;
 

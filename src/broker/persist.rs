@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use log::{info, warn};
 
 use crate::codec::{PacketId, ProtocolVersion, PublishBody, QoS, SubscriptionOptions};
-use crate::session::{ClientId, JournalEntry, Message, RestoredMessage, Session};
+use crate::session::{ClientId, JournalEntry, RestoredMessage, Session};
 use crate::topic::TopicFilter;
 
 use super::connections::ConnId;
@@ -23,74 +23,8 @@ use super::sessions::SessionId;
 use super::settings::Settings;
 use super::store_backlog::StoreBacklog;
 use super::store_batch::{ReadyBatch, StoreBatch};
+pub use super::store_op::StoreOp;
 use super::Broker;
-
-/// One change for the store to apply, in order.
-#[derive(Debug, Clone)]
-pub enum StoreOp {
-    /// Creates or rewrites a persistent session's own record.
-    PutSession {
-        client_id: ClientId,
-        store_id: u64,
-        protocol: ProtocolVersion,
-        subscriptions: Vec<(String, SubscriptionOptions)>,
-        online: bool,
-    },
-    /// Removes a session with all its messages, delivery states and
-    /// inbound ids.
-    DeleteSession {
-        client_id: ClientId,
-        store_id: u64,
-    },
-    /// A message entered a session's queue or window.
-    PutMessage {
-        store_id: u64,
-        seq: u64,
-        message: Message,
-    },
-    /// It was sent with `packet_id` and waits for `awaiting`.
-    PutDelivery {
-        store_id: u64,
-        seq: u64,
-        packet_id: PacketId,
-        awaiting: crate::session::AwaitingAck,
-    },
-    /// It was acknowledged or dropped.
-    DeleteMessage {
-        store_id: u64,
-        seq: u64,
-    },
-    /// An inbound QoS 2 message was received and awaits PUBREL.
-    PutInbound {
-        store_id: u64,
-        packet_id: PacketId,
-    },
-    DeleteInbound {
-        store_id: u64,
-        packet_id: PacketId,
-    },
-    PutRetained {
-        body: PublishBody,
-        qos: QoS,
-    },
-    DeleteRetained {
-        topic: String,
-    },
-    /// A QoS 1/2 message entered a bridge's uplink queue.
-    PutBridgeMessage {
-        bridge: String,
-        seq: u64,
-        topic: String,
-        payload: Vec<u8>,
-        qos: QoS,
-        retain: bool,
-    },
-    /// The remote acknowledged it (or the queue's caps dropped it).
-    DeleteBridgeMessage {
-        bridge: String,
-        seq: u64,
-    },
-}
 
 /// The bridges' queue journal: their changes join the broker's store ops
 /// (shared because the bridge queues own their journal).

@@ -13,11 +13,8 @@ use std::hash::{BuildHasher, RandomState};
 
 use crate::session::Session;
 
-use super::connections::ConnId;
-
-/// A session's slot index; stable for the session's life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionId(u32);
+use super::ids::ConnId;
+pub use super::ids::SessionId;
 
 pub struct Slot {
     pub session: Box<Session>,

@@ -23,7 +23,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::persist::StoreOp;
+use super::store_op::StoreOp;
 
 /// Bytes counted for an op besides the payload it keeps alive.
 const OP_OVERHEAD: usize = 64;

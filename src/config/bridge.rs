@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::{ConfigError, Warning};
-use super::parser::Line;
+use super::line::Line;
 use super::values;
 use crate::codec::QoS;
 

@@ -19,6 +19,7 @@
 pub mod bridge;
 mod error;
 pub mod limits;
+mod line;
 mod listener;
 mod mosquitto;
 mod parser;

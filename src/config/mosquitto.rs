@@ -17,7 +17,7 @@
 use log::LevelFilter;
 
 use super::error::ConfigError;
-use super::parser::Line;
+use super::line::Line;
 
 /// mosquitto 2.0 (and a few 2.1 and 1.x) keys edgemq does not implement,
 /// sorted for binary search. The bridge keys edgemq implements are in

@@ -15,62 +15,11 @@ use log::LevelFilter;
 
 use super::error::{ConfigError, Warning};
 use super::limits::*;
+use super::line::Line;
 use super::listener::{parse_address, ListenerConfig};
 use super::mosquitto::Verdict;
 use super::values::{self, Bare};
 use super::{bridge, default_listener, mosquitto, source, Config, DuplicateClientId};
-
-/// One meaningful line of a config file.
-pub(super) struct Line<'a> {
-    pub(super) file: &'a str,
-    pub(super) number: usize,
-    pub(super) key: &'a str,
-    pub(super) args: Vec<&'a str>,
-}
-
-impl<'a> Line<'a> {
-    pub(super) fn error(&self, message: impl std::fmt::Display) -> ConfigError {
-        ConfigError::new(self.file, self.number, format!("{}: {message}", self.key))
-    }
-
-    /// The single value of a single-valued key.
-    pub(super) fn one(&self) -> Result<&'a str, ConfigError> {
-        match self.args.as_slice() {
-            [v] => Ok(v),
-            [] => Err(self.error("missing value")),
-            [_, extra, ..] => Err(self.error(format!(
-                "unexpected extra value '{}' (comments must be on their own line)",
-                extra.escape_debug()
-            ))),
-        }
-    }
-
-    pub(super) fn boolean(&self) -> Result<bool, ConfigError> {
-        values::boolean(self.one()?).map_err(|m| self.error(m))
-    }
-
-    pub(super) fn number(&self, min: u64, max: u64) -> Result<u64, ConfigError> {
-        values::bounded(self.one()?, min, max).map_err(|m| self.error(m))
-    }
-
-    /// A count or size held in a `usize`; the ceilings all fit 32 bits.
-    pub(super) fn size(&self, min: usize, max: usize) -> Result<usize, ConfigError> {
-        let n = self.number(to_u64(min), to_u64(max))?;
-        usize::try_from(n).map_err(|_| self.error(format!("{n} does not fit this platform")))
-    }
-
-    fn duration(&self, bare: Bare, min: Duration, max: Duration) -> Result<Duration, ConfigError> {
-        let d = values::duration(self.one()?, bare, max).map_err(|m| self.error(m))?;
-        if d < min {
-            return Err(self.error(format!("must be at least {}s", min.as_secs())));
-        }
-        Ok(d)
-    }
-}
-
-fn to_u64(n: usize) -> u64 {
-    u64::try_from(n).unwrap_or(u64::MAX)
-}
 
 /// Where a key was last set, for messages about combinations of keys.
 #[derive(Clone)]

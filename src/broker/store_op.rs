@@ -1,0 +1,73 @@
+//! What the broker asks the store to change: one [`StoreOp`] per change to
+//! what must survive a restart. persist.rs produces them, store_batch.rs
+//! gathers them, store/encode.rs turns them into sled writes.
+
+use crate::codec::{PacketId, ProtocolVersion, PublishBody, QoS, SubscriptionOptions};
+use crate::session::{ClientId, Message};
+
+/// One change for the store to apply, in order.
+#[derive(Debug, Clone)]
+pub enum StoreOp {
+    /// Creates or rewrites a persistent session's own record.
+    PutSession {
+        client_id: ClientId,
+        store_id: u64,
+        protocol: ProtocolVersion,
+        subscriptions: Vec<(String, SubscriptionOptions)>,
+        online: bool,
+    },
+    /// Removes a session with all its messages, delivery states and
+    /// inbound ids.
+    DeleteSession {
+        client_id: ClientId,
+        store_id: u64,
+    },
+    /// A message entered a session's queue or window.
+    PutMessage {
+        store_id: u64,
+        seq: u64,
+        message: Message,
+    },
+    /// It was sent with `packet_id` and waits for `awaiting`.
+    PutDelivery {
+        store_id: u64,
+        seq: u64,
+        packet_id: PacketId,
+        awaiting: crate::session::AwaitingAck,
+    },
+    /// It was acknowledged or dropped.
+    DeleteMessage {
+        store_id: u64,
+        seq: u64,
+    },
+    /// An inbound QoS 2 message was received and awaits PUBREL.
+    PutInbound {
+        store_id: u64,
+        packet_id: PacketId,
+    },
+    DeleteInbound {
+        store_id: u64,
+        packet_id: PacketId,
+    },
+    PutRetained {
+        body: PublishBody,
+        qos: QoS,
+    },
+    DeleteRetained {
+        topic: String,
+    },
+    /// A QoS 1/2 message entered a bridge's uplink queue.
+    PutBridgeMessage {
+        bridge: String,
+        seq: u64,
+        topic: String,
+        payload: Vec<u8>,
+        qos: QoS,
+        retain: bool,
+    },
+    /// The remote acknowledged it (or the queue's caps dropped it).
+    DeleteBridgeMessage {
+        bridge: String,
+        seq: u64,
+    },
+}
