@@ -38,24 +38,10 @@ fn exit_code(code: i32) -> ExitCode {
 }
 
 fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
-    let (config, warnings) = match config_path {
-        Some(path) => match Config::from_file(path) {
-            Ok(loaded) => loaded,
-            Err(error) => {
-                eprintln!("edgemq: {error}");
-                return ExitCode::FAILURE;
-            }
-        },
-        None => (Config::default(), Vec::new()),
+    let config = match load_config(config_path, log_level) {
+        Ok(config) => config,
+        Err(code) => return code,
     };
-    logging::init(log_level.unwrap_or(config.log_level));
-    info!("{} starting", cli::version_line());
-    for warning in &warnings {
-        warn!("{warning}");
-    }
-    if config_path.is_none() {
-        info!("no config file given: serving anonymous MQTT on 127.0.0.1:1883 with the built-in defaults");
-    }
     let _pid_file = match config.pid_file.as_deref().map(PidFile::create).transpose() {
         Ok(pid_file) => pid_file,
         Err(error) => {
@@ -69,25 +55,74 @@ fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
         Ok(listeners) => listeners,
         Err(code) => return code,
     };
-    let signals = match async_signal::Signals::new([
+    let signals = match install_signals() {
+        Ok(signals) => signals,
+        Err(code) => return code,
+    };
+    let (broker, store) = match start_broker(&config) {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
+    let executor = Rc::new(LocalExecutor::new());
+    let reload_path = config_path.map(Path::to_path_buf);
+    let control = move |broker: net::BrokerHandle| {
+        control_loop(signals, reload_path, log_level, config, broker)
+    };
+    let served =
+        async_io::block_on(executor.run(net::serve(&executor, broker, listeners, store, control)));
+    stopped(served)
+}
+
+/// Reads the config file (or takes the defaults), starts logging and logs
+/// the file's warnings. A file that does not parse fails the start; it is
+/// said on stderr, as logging is not up yet.
+fn load_config(
+    config_path: Option<&Path>,
+    log_level: Option<LevelFilter>,
+) -> Result<Config, ExitCode> {
+    let (config, warnings) = match config_path {
+        Some(path) => match Config::from_file(path) {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                eprintln!("edgemq: {error}");
+                return Err(ExitCode::FAILURE);
+            }
+        },
+        None => (Config::default(), Vec::new()),
+    };
+    logging::init(log_level.unwrap_or(config.log_level));
+    info!("{} starting", cli::version_line());
+    for warning in &warnings {
+        warn!("{warning}");
+    }
+    if config_path.is_none() {
+        info!("no config file given: serving anonymous MQTT on 127.0.0.1:1883 with the built-in defaults");
+    }
+    Ok(config)
+}
+
+/// The signals the control loop handles (see [`control_loop`]).
+fn install_signals() -> Result<async_signal::Signals, ExitCode> {
+    async_signal::Signals::new([
         Signal::Term,
         Signal::Int,
         Signal::Hup,
         Signal::Usr1,
         Signal::Usr2,
-    ]) {
-        Ok(signals) => signals,
-        Err(error) => {
-            error!("cannot install signal handlers: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut settings = Settings::from_config(&config);
+    ])
+    .map_err(|error| {
+        error!("cannot install signal handlers: {error}");
+        ExitCode::FAILURE
+    })
+}
+
+/// Builds the broker: opens the store when `persistence` is on, installs
+/// the bridges and puts back what the store held. The store link is `None`
+/// when the broker serves from memory.
+fn start_broker(config: &Config) -> Result<(Broker, Option<net::StoreLink>), ExitCode> {
+    let mut settings = Settings::from_config(config);
     let store = if config.persistence {
-        match open_store(&config) {
-            Ok(store) => store,
-            Err(code) => return code,
-        }
+        open_store(config)?
     } else {
         None
     };
@@ -108,29 +143,36 @@ fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
         restore_bridge_queues(&mut broker, recovered.bridge_queues);
         link
     });
-    let executor = Rc::new(LocalExecutor::new());
-    let reload_path = config_path.map(Path::to_path_buf);
-    let started_with = config.clone();
-    // The signal loop: SIGHUP reloads, SIGUSR1 flushes the store and logs
-    // the counters (what mosquitto operators send to save the database),
-    // SIGUSR2 is logged and ignored (mosquitto's subscription-tree dump),
-    // SIGTERM / SIGINT end `serve`.
-    let control = move |broker: net::BrokerHandle| async move {
-        let mut signals = signals;
-        while let Some(Ok(signal)) = signals.next().await {
-            match signal {
-                Signal::Hup => reload(reload_path.as_deref(), log_level, &started_with, &broker),
-                Signal::Usr1 => broker.flush_and_report(),
-                Signal::Usr2 => info!("SIGUSR2: ignored (edgemq has no debug dump)"),
-                _ => {
-                    info!("received {signal:?}");
-                    break;
-                }
+    Ok((broker, store))
+}
+
+/// The signal loop: SIGHUP reloads, SIGUSR1 flushes the store and logs
+/// the counters (what mosquitto operators send to save the database),
+/// SIGUSR2 is logged and ignored (mosquitto's subscription-tree dump),
+/// SIGTERM / SIGINT end `serve`. `started_with` is the config the process
+/// started with, which is what restart-only keys still run with.
+async fn control_loop(
+    mut signals: async_signal::Signals,
+    reload_path: Option<PathBuf>,
+    log_level: Option<LevelFilter>,
+    started_with: Config,
+    broker: net::BrokerHandle,
+) {
+    while let Some(Ok(signal)) = signals.next().await {
+        match signal {
+            Signal::Hup => reload(reload_path.as_deref(), log_level, &started_with, &broker),
+            Signal::Usr1 => broker.flush_and_report(),
+            Signal::Usr2 => info!("SIGUSR2: ignored (edgemq has no debug dump)"),
+            _ => {
+                info!("received {signal:?}");
+                break;
             }
         }
-    };
-    let served =
-        async_io::block_on(executor.run(net::serve(&executor, broker, listeners, store, control)));
+    }
+}
+
+/// The exit code of a finished `serve`, with the run's totals.
+fn stopped(served: Result<edgemq::broker::Stats, net::BindError>) -> ExitCode {
     match served {
         Ok(stats) => {
             // The drop lines are rate-limited; the totals are said here.

@@ -8,7 +8,8 @@
 //! true`) a connection whose packets caused ops, or that is about to be sent
 //! a stored message, is *held*: its frames (PUBACK, PUBREC, PUBREL, PUBLISH)
 //! stay in its outbox until the flush covering those ops has finished — the
-//! group commit of SPEC §3. In batched mode nothing is held.
+//! group commit of docs/design.md, ## Durability. In batched mode nothing
+//! is held.
 
 use std::time::{Duration, Instant};
 
@@ -421,77 +422,13 @@ impl Broker {
         let mut restored = 0usize;
         let mut expired = 0usize;
         let mut refused = 0usize;
-        let expiry = self.settings.persistent_client_expiration;
         for stored in sessions {
-            if let Some(persistence) = self.persistence.as_mut() {
-                persistence.next_store_id = persistence.next_store_id.max(stored.store_id + 1);
+            match self.restore_session(now, stored) {
+                SessionRestore::Restored => restored += 1,
+                SessionRestore::Expired => expired += 1,
+                SessionRestore::Refused => refused += 1,
+                SessionRestore::Skipped => {}
             }
-            let discard = StoreOp::DeleteSession {
-                client_id: match ClientId::new(&stored.client_id, usize::MAX, false) {
-                    Ok(id) => id,
-                    Err(_) => continue,
-                },
-                store_id: stored.store_id,
-            };
-            if expiry.is_some_and(|limit| stored.offline_for >= limit) {
-                expired += 1;
-                self.stats.sessions_expired += 1;
-                self.push_op(discard);
-                continue;
-            }
-            let client_id = match ClientId::new(
-                &stored.client_id,
-                self.settings.max_client_id_length,
-                self.settings.strict_identifiers,
-            ) {
-                Ok(id) => id,
-                Err(error) => {
-                    warn!(
-                        "dropping the stored session of {:?}: {error}",
-                        stored.client_id
-                    );
-                    refused += 1;
-                    self.push_op(discard);
-                    continue;
-                }
-            };
-            let mut session = Session::new(client_id, true, stored.protocol);
-            session.store_id = Some(stored.store_id);
-            session.disconnected_at = Some(now);
-            session.set_offline_before(stored.offline_for);
-            session.outbound.enable_journal();
-            session.outbound.restore(stored.messages);
-            for packet_id in stored.inbound {
-                session.inbound.insert(packet_id);
-            }
-            let mut filters = Vec::new();
-            for (filter, options) in stored.subscriptions {
-                match TopicFilter::new(&filter, &self.settings.topics) {
-                    Ok(filter) => {
-                        session.add_subscription(&filter, options);
-                        filters.push((filter, options));
-                    }
-                    Err(error) => warn!(
-                        "dropping the stored subscription of {} to {filter:?}: {error}",
-                        session.client_id
-                    ),
-                }
-            }
-            let Some(session_id) = self.sessions.insert(session, None) else {
-                refused += 1;
-                self.push_op(discard);
-                continue;
-            };
-            for (filter, options) in filters {
-                self.subscriptions.insert(&filter, session_id, options);
-            }
-            // Enforces a smaller max_queued_messages than the store was
-            // written with; what it drops is journaled.
-            if let Some(slot) = self.sessions.get_mut(session_id) {
-                slot.session.outbound.go_offline(&self.settings.queue);
-            }
-            self.persist_journal(session_id);
-            restored += 1;
         }
         let mut retained_count = 0usize;
         for (body, qos) in retained {
@@ -506,4 +443,100 @@ impl Broker {
              ({expired} expired while the broker was down, {refused} refused by the current config)"
         );
     }
+
+    /// Puts one stored session back in the tables, or deletes it from the
+    /// store when it expired or the current config refuses it.
+    fn restore_session(&mut self, now: Instant, stored: RestoredSession) -> SessionRestore {
+        if let Some(persistence) = self.persistence.as_mut() {
+            persistence.next_store_id = persistence.next_store_id.max(stored.store_id + 1);
+        }
+        let discard = StoreOp::DeleteSession {
+            client_id: match ClientId::new(&stored.client_id, usize::MAX, false) {
+                Ok(id) => id,
+                Err(_) => return SessionRestore::Skipped,
+            },
+            store_id: stored.store_id,
+        };
+        let expiry = self.settings.persistent_client_expiration;
+        if expiry.is_some_and(|limit| stored.offline_for >= limit) {
+            self.stats.sessions_expired += 1;
+            self.push_op(discard);
+            return SessionRestore::Expired;
+        }
+        let client_id = match ClientId::new(
+            &stored.client_id,
+            self.settings.max_client_id_length,
+            self.settings.strict_identifiers,
+        ) {
+            Ok(id) => id,
+            Err(error) => {
+                warn!(
+                    "dropping the stored session of {:?}: {error}",
+                    stored.client_id
+                );
+                self.push_op(discard);
+                return SessionRestore::Refused;
+            }
+        };
+        let (session, filters) = self.rebuild_session(now, client_id, stored);
+        let Some(session_id) = self.sessions.insert(session, None) else {
+            self.push_op(discard);
+            return SessionRestore::Refused;
+        };
+        for (filter, options) in filters {
+            self.subscriptions.insert(&filter, session_id, options);
+        }
+        // Enforces a smaller max_queued_messages than the store was
+        // written with; what it drops is journaled.
+        if let Some(slot) = self.sessions.get_mut(session_id) {
+            slot.session.outbound.go_offline(&self.settings.queue);
+        }
+        self.persist_journal(session_id);
+        SessionRestore::Restored
+    }
+
+    /// The offline session as stored, and the subscriptions whose filters
+    /// the current topic limits accept (the others are dropped with a log
+    /// line).
+    fn rebuild_session(
+        &self,
+        now: Instant,
+        client_id: ClientId,
+        stored: RestoredSession,
+    ) -> (Session, Vec<(TopicFilter, SubscriptionOptions)>) {
+        let mut session = Session::new(client_id, true, stored.protocol);
+        session.store_id = Some(stored.store_id);
+        session.disconnected_at = Some(now);
+        session.set_offline_before(stored.offline_for);
+        session.outbound.enable_journal();
+        session.outbound.restore(stored.messages);
+        for packet_id in stored.inbound {
+            session.inbound.insert(packet_id);
+        }
+        let mut filters = Vec::new();
+        for (filter, options) in stored.subscriptions {
+            match TopicFilter::new(&filter, &self.settings.topics) {
+                Ok(filter) => {
+                    session.add_subscription(&filter, options);
+                    filters.push((filter, options));
+                }
+                Err(error) => warn!(
+                    "dropping the stored subscription of {} to {filter:?}: {error}",
+                    session.client_id
+                ),
+            }
+        }
+        (session, filters)
+    }
+}
+
+/// What [`Broker::restore`] did with one stored session.
+enum SessionRestore {
+    Restored,
+    /// Offline for longer than `persistent_client_expiration`; deleted.
+    Expired,
+    /// Refused by the current config (client id, `max_sessions`); deleted.
+    Refused,
+    /// A client id no config accepts: left alone, not counted.
+    Skipped,
 }

@@ -10,8 +10,9 @@
 //! existing allocation holds. Already-accepted state stays valid under the
 //! new limits (a topic subscribed under a longer limit keeps its
 //! subscription; only new packets meet the new limit). [`Broker::apply_reload`]
-//! destructures [`Settings`] without `..`: a new setting does not compile
-//! until it is classified here.
+//! destructures [`Settings`] without `..`, naming each field under the
+//! function that applies or keeps it: a new setting does not compile until
+//! it is classified here.
 
 use crate::config::Config;
 use crate::session::QueueLimits;
@@ -61,38 +62,44 @@ impl Broker {
     /// Applies the settings of a re-read config file that can change while
     /// clients are connected, and reports the rest.
     pub fn apply_reload(&mut self, new: &Settings) -> ReloadReport {
-        let mut report = ReloadReport::default();
+        // Every setting is named here under the function that applies or
+        // keeps it; the pattern has no `..`, so a new setting does not
+        // compile until it is classified.
         let Settings {
-            allow_anonymous,
-            max_connections,
-            max_sessions,
-            max_packet_size,
-            queue:
-                QueueLimits {
-                    max_inflight,
-                    max_queued,
-                    max_outbound_bytes,
-                    queue_qos0,
-                },
-            backpressure_timeout,
-            persistent_client_expiration,
-            duplicate_client_id,
-            max_client_id_length,
-            strict_identifiers,
+            // apply_packet_limits
+            max_packet_size: _,
+            max_client_id_length: _,
+            strict_identifiers: _,
             topics:
                 TopicLimits {
-                    max_length: max_topic_length,
-                    max_levels: max_topic_levels,
+                    max_length: _,
+                    max_levels: _,
                     // Mirrors strict_identifiers (Settings::from_config).
-                    strict: strict_topics,
+                    strict: _,
                 },
-            max_subscriptions_per_client,
-            connect_timeout,
-            max_retained_messages,
-            allow_zero_length_clientid,
-            auto_id_prefix,
-            max_keepalive,
-            memory_limit,
+            max_subscriptions_per_client: _,
+            max_keepalive: _,
+            // apply_timeouts
+            connect_timeout: _,
+            backpressure_timeout: _,
+            persistent_client_expiration: _,
+            memory_limit: _,
+            // apply_connect_switches
+            allow_anonymous: _,
+            duplicate_client_id: _,
+            allow_zero_length_clientid: _,
+            auto_id_prefix: _,
+            // keep_sized_at_startup
+            max_connections: _,
+            max_sessions: _,
+            max_retained_messages: _,
+            queue:
+                QueueLimits {
+                    max_inflight: _,
+                    max_queued: _,
+                    max_outbound_bytes: _,
+                    queue_qos0: _,
+                },
             // The store is opened at startup (restart_only_changes reports
             // these keys from the config files).
             persistence: _,
@@ -100,119 +107,140 @@ impl Broker {
             autosave_interval: _,
             persistence_cache_bytes: _,
         } = new;
+        let mut report = ReloadReport::default();
         let s = &mut self.settings;
-        let r = &mut report;
-
-        // Limits on what later packets may carry, checked per packet.
-        apply(
-            &mut s.max_packet_size,
-            max_packet_size,
-            "max_packet_size",
-            r,
-        );
-        apply(
-            &mut s.max_client_id_length,
-            max_client_id_length,
-            "max_client_id_length",
-            r,
-        );
-        apply(
-            &mut s.topics.max_length,
-            max_topic_length,
-            "max_topic_length",
-            r,
-        );
-        apply(
-            &mut s.topics.max_levels,
-            max_topic_levels,
-            "max_topic_levels",
-            r,
-        );
-        apply(
-            &mut s.strict_identifiers,
-            strict_identifiers,
-            "strict_identifiers",
-            r,
-        );
-        s.topics.strict = *strict_topics;
-        apply(
-            &mut s.max_subscriptions_per_client,
-            max_subscriptions_per_client,
-            "max_subscriptions_per_client",
-            r,
-        );
-        apply(&mut s.max_keepalive, max_keepalive, "max_keepalive", r);
-        // Timeouts: the next sweep measures against the new values.
-        apply(
-            &mut s.connect_timeout,
-            connect_timeout,
-            "connect_timeout",
-            r,
-        );
-        apply(
-            &mut s.backpressure_timeout,
-            backpressure_timeout,
-            "backpressure_timeout",
-            r,
-        );
-        apply(
-            &mut s.persistent_client_expiration,
-            persistent_client_expiration,
-            "persistent_client_expiration",
-            r,
-        );
-        apply(&mut s.memory_limit, memory_limit, "memory_limit", r);
-        // Switches read at CONNECT time.
-        apply(
-            &mut s.allow_anonymous,
-            allow_anonymous,
-            "allow_anonymous",
-            r,
-        );
-        apply(
-            &mut s.duplicate_client_id,
-            duplicate_client_id,
-            "duplicate_client_id",
-            r,
-        );
-        apply(
-            &mut s.allow_zero_length_clientid,
-            allow_zero_length_clientid,
-            "allow_zero_length_clientid",
-            r,
-        );
-        apply(&mut s.auto_id_prefix, auto_id_prefix, "auto_id_prefix", r);
-
-        // Sized at startup: tables, per-session queues, the retained store.
-        keep(&s.max_connections, max_connections, "max_connections", r);
-        keep(&s.max_sessions, max_sessions, "max_sessions", r);
-        keep(
-            &s.max_retained_messages,
-            max_retained_messages,
-            "max_retained_messages",
-            r,
-        );
-        keep(
-            &s.queue.max_inflight,
-            max_inflight,
-            "max_inflight_messages",
-            r,
-        );
-        keep(&s.queue.max_queued, max_queued, "max_queued_messages", r);
-        keep(
-            &s.queue.max_outbound_bytes,
-            max_outbound_bytes,
-            "max_outbound_bytes",
-            r,
-        );
-        keep(&s.queue.queue_qos0, queue_qos0, "queue_qos0_messages", r);
-
+        apply_packet_limits(s, new, &mut report);
+        apply_timeouts(s, new, &mut report);
+        apply_connect_switches(s, new, &mut report);
+        keep_sized_at_startup(s, new, &mut report);
         if s.memory_limit == 0 {
             // No limit any more: nothing can be over it.
             self.over_memory_limit = false;
         }
         report
     }
+}
+
+/// Limits on what later packets may carry, checked per packet.
+fn apply_packet_limits(s: &mut Settings, new: &Settings, r: &mut ReloadReport) {
+    apply(
+        &mut s.max_packet_size,
+        &new.max_packet_size,
+        "max_packet_size",
+        r,
+    );
+    apply(
+        &mut s.max_client_id_length,
+        &new.max_client_id_length,
+        "max_client_id_length",
+        r,
+    );
+    apply(
+        &mut s.topics.max_length,
+        &new.topics.max_length,
+        "max_topic_length",
+        r,
+    );
+    apply(
+        &mut s.topics.max_levels,
+        &new.topics.max_levels,
+        "max_topic_levels",
+        r,
+    );
+    apply(
+        &mut s.strict_identifiers,
+        &new.strict_identifiers,
+        "strict_identifiers",
+        r,
+    );
+    s.topics.strict = new.topics.strict;
+    apply(
+        &mut s.max_subscriptions_per_client,
+        &new.max_subscriptions_per_client,
+        "max_subscriptions_per_client",
+        r,
+    );
+    apply(&mut s.max_keepalive, &new.max_keepalive, "max_keepalive", r);
+}
+
+/// Timeouts and the memory limit: the next sweep measures against the new
+/// values.
+fn apply_timeouts(s: &mut Settings, new: &Settings, r: &mut ReloadReport) {
+    apply(
+        &mut s.connect_timeout,
+        &new.connect_timeout,
+        "connect_timeout",
+        r,
+    );
+    apply(
+        &mut s.backpressure_timeout,
+        &new.backpressure_timeout,
+        "backpressure_timeout",
+        r,
+    );
+    apply(
+        &mut s.persistent_client_expiration,
+        &new.persistent_client_expiration,
+        "persistent_client_expiration",
+        r,
+    );
+    apply(&mut s.memory_limit, &new.memory_limit, "memory_limit", r);
+}
+
+/// Switches read at CONNECT time.
+fn apply_connect_switches(s: &mut Settings, new: &Settings, r: &mut ReloadReport) {
+    apply(
+        &mut s.allow_anonymous,
+        &new.allow_anonymous,
+        "allow_anonymous",
+        r,
+    );
+    apply(
+        &mut s.duplicate_client_id,
+        &new.duplicate_client_id,
+        "duplicate_client_id",
+        r,
+    );
+    apply(
+        &mut s.allow_zero_length_clientid,
+        &new.allow_zero_length_clientid,
+        "allow_zero_length_clientid",
+        r,
+    );
+    apply(
+        &mut s.auto_id_prefix,
+        &new.auto_id_prefix,
+        "auto_id_prefix",
+        r,
+    );
+}
+
+/// Sized at startup: tables, per-session queues, the retained store. The
+/// running value stays; a changed one is reported.
+fn keep_sized_at_startup(s: &Settings, new: &Settings, r: &mut ReloadReport) {
+    keep(
+        &s.max_connections,
+        &new.max_connections,
+        "max_connections",
+        r,
+    );
+    keep(&s.max_sessions, &new.max_sessions, "max_sessions", r);
+    keep(
+        &s.max_retained_messages,
+        &new.max_retained_messages,
+        "max_retained_messages",
+        r,
+    );
+    let (q, n) = (&s.queue, &new.queue);
+    keep(&q.max_inflight, &n.max_inflight, "max_inflight_messages", r);
+    keep(&q.max_queued, &n.max_queued, "max_queued_messages", r);
+    keep(
+        &q.max_outbound_bytes,
+        &n.max_outbound_bytes,
+        "max_outbound_bytes",
+        r,
+    );
+    keep(&q.queue_qos0, &n.queue_qos0, "queue_qos0_messages", r);
 }
 
 /// Restart-only keys outside [`Settings`] whose value differs between the

@@ -1,5 +1,5 @@
 //! Bridge `connection` blocks in mosquitto's syntax and with its defaults
-//! (SPEC §5, §8).
+//! (README.md, ## Bridge).
 //!
 //! Owns: the bridge keys, their defaults and the checks on a whole block.
 //! A `connection NAME` line starts a block; every bridge key after it, up to
@@ -227,7 +227,9 @@ pub(super) fn connection(
     Ok(())
 }
 
-/// One bridge key, applied to the current (last) block.
+/// One bridge key, applied to the current (last) block. One arm per key:
+/// a plain value is read inline, one with rules of its own by the function
+/// named after the key.
 pub(super) fn apply(
     bridges: &mut [BridgeConfig],
     line: &Line<'_>,
@@ -239,82 +241,18 @@ pub(super) fn apply(
         );
     };
     match line.key {
-        "address" | "addresses" => {
-            if line.args.is_empty() {
-                return Err(line.error("expected HOST[:PORT] [HOST[:PORT]...]"));
-            }
-            for arg in &line.args {
-                if b.addresses.len() >= MAX_ADDRESSES {
-                    return Err(line.error(format!("more than {MAX_ADDRESSES} addresses")));
-                }
-                b.addresses
-                    .push(parse_address(arg).map_err(|m| line.error(m))?);
-            }
-        }
-        "remote_clientid" => {
-            let v = line.one()?;
-            if v.is_empty() || v.len() > usize::from(u16::MAX) {
-                return Err(line.error("must be 1 to 65535 bytes"));
-            }
-            b.remote_clientid = Some(v.to_owned());
-        }
+        "address" | "addresses" => addresses(b, line)?,
+        "remote_clientid" => b.remote_clientid = Some(remote_clientid(line)?),
         "remote_username" => b.remote_username = Some(line.one()?.to_owned()),
         "remote_password" => b.remote_password = Some(line.one()?.to_owned()),
-        "keepalive_interval" => {
-            let n = line.number(1, u64::from(u16::MAX))?;
-            b.keepalive = u16::try_from(n).unwrap_or(u16::MAX);
-        }
+        "keepalive_interval" => b.keepalive = keepalive_interval(line)?,
         "cleansession" => b.clean_session = line.boolean()?,
-        "bridge_protocol_version" => {
-            b.protocol = match line.one()? {
-                "mqttv311" => BridgeProtocol::V3_1_1,
-                "mqttv31" => BridgeProtocol::V3_1,
-                "mqttv50" => {
-                    return Err(line.error(
-                        "mqttv50 bridges are not implemented yet; use mqttv311 \
-                         (loop prevention then uses the bridge flag, try_private)",
-                    ))
-                }
-                v => {
-                    return Err(line.error(format!(
-                        "expected mqttv311 or mqttv31, got '{}'",
-                        v.escape_debug()
-                    )))
-                }
-            };
-        }
+        "bridge_protocol_version" => b.protocol = bridge_protocol_version(line)?,
         "try_private" => b.try_private = line.boolean()?,
-        "restart_timeout" => {
-            let secs = |v: &str| {
-                values::bounded(v, 1, 86_400)
-                    .map(Duration::from_secs)
-                    .map_err(|m| line.error(m))
-            };
-            let (base, cap) = match line.args.as_slice() {
-                [base] => (secs(base)?, secs(base)?),
-                [base, cap] => (secs(base)?, secs(cap)?),
-                _ => return Err(line.error("expected BASE [CAP] in seconds")),
-            };
-            if cap < base {
-                return Err(line.error("CAP must not be below BASE"));
-            }
-            b.restart_base = base;
-            b.restart_cap = cap;
-        }
-        "topic" => {
-            if b.topics.len() >= MAX_TOPIC_RULES {
-                return Err(line.error(format!("more than {MAX_TOPIC_RULES} topic rules")));
-            }
-            b.topics.push(parse_topic(line)?);
-        }
+        "restart_timeout" => (b.restart_base, b.restart_cap) = restart_timeout(line)?,
+        "topic" => topic(b, line)?,
         "notifications" => b.notifications = line.boolean()?,
-        "notification_topic" => {
-            let v = line.one()?;
-            if v.contains(['+', '#']) || v.is_empty() {
-                return Err(line.error("must be a topic name without wildcards"));
-            }
-            b.notification_topic = Some(v.to_owned());
-        }
+        "notification_topic" => b.notification_topic = Some(notification_topic(line)?),
         "bridge_max_queued_messages" => {
             b.max_queued_messages = line.size(1, MAX_QUEUED_MESSAGES_CEILING)?;
         }
@@ -324,34 +262,129 @@ pub(super) fn apply(
         "bridge_cafile" => b.tls.cafile = Some(PathBuf::from(line.one()?)),
         "bridge_certfile" => b.tls.certfile = Some(PathBuf::from(line.one()?)),
         "bridge_keyfile" => b.tls.keyfile = Some(PathBuf::from(line.one()?)),
-        "bridge_insecure" => {
-            b.tls.insecure = line.boolean()?;
-            if b.tls.insecure {
-                warnings.push(Warning::new(
-                    line.file,
-                    line.number,
-                    format!(
-                        "bridge '{}': bridge_insecure true: the remote's certificate and \
-                         host name are NOT checked; anyone on the path can read and change \
-                         this link",
-                        b.name
-                    ),
-                ));
-            }
-        }
-        "bridge_tls_version" => match line.one()? {
-            "tlsv1.3" => {}
-            "tlsv1.2" => {
-                return Err(line.error(
-                    "the bridge's TLS client speaks TLS 1.3 only; tlsv1.2 remotes are not \
-                     supported yet",
-                ))
-            }
-            v => return Err(line.error(format!("expected tlsv1.3, got '{}'", v.escape_debug()))),
-        },
+        "bridge_insecure" => bridge_insecure(b, line, warnings)?,
+        "bridge_tls_version" => bridge_tls_version(line)?,
         key => return Err(line.error(format!("'{key}' is not a bridge key"))),
     }
     Ok(())
+}
+
+/// `address HOST[:PORT] [HOST[:PORT]...]`, tried in order; `addresses` is
+/// mosquitto's other spelling.
+fn addresses(b: &mut BridgeConfig, line: &Line<'_>) -> Result<(), ConfigError> {
+    if line.args.is_empty() {
+        return Err(line.error("expected HOST[:PORT] [HOST[:PORT]...]"));
+    }
+    for arg in &line.args {
+        if b.addresses.len() >= MAX_ADDRESSES {
+            return Err(line.error(format!("more than {MAX_ADDRESSES} addresses")));
+        }
+        b.addresses
+            .push(parse_address(arg).map_err(|m| line.error(m))?);
+    }
+    Ok(())
+}
+
+/// `remote_clientid ID`: 1 to 65535 bytes, what a CONNECT can carry.
+fn remote_clientid(line: &Line<'_>) -> Result<String, ConfigError> {
+    let v = line.one()?;
+    if v.is_empty() || v.len() > usize::from(u16::MAX) {
+        return Err(line.error("must be 1 to 65535 bytes"));
+    }
+    Ok(v.to_owned())
+}
+
+/// `keepalive_interval SECONDS`, 1 to 65535 (the CONNECT field is 16 bits).
+fn keepalive_interval(line: &Line<'_>) -> Result<u16, ConfigError> {
+    let n = line.number(1, u64::from(u16::MAX))?;
+    Ok(u16::try_from(n).unwrap_or(u16::MAX))
+}
+
+/// `bridge_protocol_version mqttv311|mqttv31`; mqttv50 is not implemented.
+fn bridge_protocol_version(line: &Line<'_>) -> Result<BridgeProtocol, ConfigError> {
+    match line.one()? {
+        "mqttv311" => Ok(BridgeProtocol::V3_1_1),
+        "mqttv31" => Ok(BridgeProtocol::V3_1),
+        "mqttv50" => Err(line.error(
+            "mqttv50 bridges are not implemented yet; use mqttv311 \
+             (loop prevention then uses the bridge flag, try_private)",
+        )),
+        v => Err(line.error(format!(
+            "expected mqttv311 or mqttv31, got '{}'",
+            v.escape_debug()
+        ))),
+    }
+}
+
+/// `restart_timeout BASE [CAP]` in seconds: the reconnect backoff, from
+/// BASE up to CAP (CAP is BASE when not given).
+fn restart_timeout(line: &Line<'_>) -> Result<(Duration, Duration), ConfigError> {
+    let secs = |v: &str| {
+        values::bounded(v, 1, 86_400)
+            .map(Duration::from_secs)
+            .map_err(|m| line.error(m))
+    };
+    let (base, cap) = match line.args.as_slice() {
+        [base] => (secs(base)?, secs(base)?),
+        [base, cap] => (secs(base)?, secs(cap)?),
+        _ => return Err(line.error("expected BASE [CAP] in seconds")),
+    };
+    if cap < base {
+        return Err(line.error("CAP must not be below BASE"));
+    }
+    Ok((base, cap))
+}
+
+/// `topic ...`: one more rule, at most `MAX_TOPIC_RULES` per bridge.
+fn topic(b: &mut BridgeConfig, line: &Line<'_>) -> Result<(), ConfigError> {
+    if b.topics.len() >= MAX_TOPIC_RULES {
+        return Err(line.error(format!("more than {MAX_TOPIC_RULES} topic rules")));
+    }
+    b.topics.push(parse_topic(line)?);
+    Ok(())
+}
+
+/// `notification_topic TOPIC`: a topic name, so no wildcards.
+fn notification_topic(line: &Line<'_>) -> Result<String, ConfigError> {
+    let v = line.one()?;
+    if v.contains(['+', '#']) || v.is_empty() {
+        return Err(line.error("must be a topic name without wildcards"));
+    }
+    Ok(v.to_owned())
+}
+
+/// `bridge_insecure true|false`; true is warned about, every time.
+fn bridge_insecure(
+    b: &mut BridgeConfig,
+    line: &Line<'_>,
+    warnings: &mut Vec<Warning>,
+) -> Result<(), ConfigError> {
+    b.tls.insecure = line.boolean()?;
+    if b.tls.insecure {
+        warnings.push(Warning::new(
+            line.file,
+            line.number,
+            format!(
+                "bridge '{}': bridge_insecure true: the remote's certificate and \
+                 host name are NOT checked; anyone on the path can read and change \
+                 this link",
+                b.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `bridge_tls_version tlsv1.3`: the only version the TLS client speaks.
+fn bridge_tls_version(line: &Line<'_>) -> Result<(), ConfigError> {
+    match line.one()? {
+        "tlsv1.3" => Ok(()),
+        "tlsv1.2" => Err(line.error(
+            "the bridge's TLS client speaks TLS 1.3 only; tlsv1.2 remotes are not \
+             supported yet",
+        )),
+        v => Err(line.error(format!("expected tlsv1.3, got '{}'", v.escape_debug()))),
+    }
 }
 
 /// `HOST[:PORT]`, `[V6]:PORT` or a bare IPv6 literal.

@@ -120,44 +120,22 @@ impl Parser {
         self.origins.insert(key, origin);
     }
 
+    /// The single dispatch: one arm per key, so no key can be handled twice.
+    /// An arm reads a plain value inline and calls the function named after
+    /// the key when the value has rules of its own.
     fn apply(&mut self, line: &Line<'_>, depth: usize) -> Result<(), ConfigError> {
         let c = &mut self.config;
         match line.key {
-            "listener" => return self.listener(line),
-            "include_dir" => return self.include_dir(line, depth),
+            "listener" => self.listener(line)?,
+            "include_dir" => self.include_dir(line, depth)?,
             "allow_anonymous" => self.allow_anonymous = Some(line.boolean()?),
-            "max_connections" => {
-                c.max_connections = match line.one()? {
-                    "-1" => MAX_CONNECTIONS_CEILING,
-                    _ => line.size(1, MAX_CONNECTIONS_CEILING)?,
-                };
-                self.set("max_connections", line);
-            }
-            "max_sessions" => {
-                c.max_sessions = line.size(1, MAX_SESSIONS_CEILING)?;
-                self.set("max_sessions", line);
-            }
+            "max_connections" => c.max_connections = max_connections(line)?,
+            "max_sessions" => c.max_sessions = line.size(1, MAX_SESSIONS_CEILING)?,
             "max_packet_size" => {
                 c.max_packet_size = line.size(MAX_PACKET_SIZE_FLOOR, MAX_PACKET_SIZE_CEILING)?;
             }
-            "max_inflight_messages" => {
-                c.max_inflight_messages = match line.one()? {
-                    "0" => MAX_INFLIGHT_CEILING,
-                    _ => {
-                        let n = line.number(1, u64::from(MAX_INFLIGHT_CEILING))?;
-                        u16::try_from(n).unwrap_or(MAX_INFLIGHT_CEILING)
-                    }
-                };
-            }
-            "max_queued_messages" => {
-                if line.one()? == "0" {
-                    return Err(line.error(format!(
-                        "0 (unlimited in mosquitto) is not supported; \
-                         use a number from 1 to the ceiling of {MAX_QUEUED_CEILING}"
-                    )));
-                }
-                c.max_queued_messages = line.size(1, MAX_QUEUED_CEILING)?;
-            }
+            "max_inflight_messages" => c.max_inflight_messages = max_inflight_messages(line)?,
+            "max_queued_messages" => c.max_queued_messages = max_queued_messages(line)?,
             "backpressure_timeout" => {
                 c.backpressure_timeout =
                     line.duration(Bare::Seconds, Duration::ZERO, BACKPRESSURE_TIMEOUT_CEILING)?;
@@ -167,43 +145,18 @@ impl Parser {
             }
             "queue_qos0_messages" => c.queue_qos0_messages = line.boolean()?,
             "persistent_client_expiration" => {
-                c.persistent_client_expiration = match line.one()? {
-                    "never" => None,
-                    v => {
-                        let d = values::duration(v, Bare::Refused, SESSION_EXPIRY_CEILING)
-                            .map_err(|m| line.error(format!("{m}, or 'never'")))?;
-                        if d.is_zero() {
-                            return Err(line.error("must be longer than 0 (or 'never')"));
-                        }
-                        Some(d)
-                    }
-                };
+                c.persistent_client_expiration = persistent_client_expiration(line)?;
             }
-            "duplicate_client_id" => {
-                c.duplicate_client_id = match line.one()? {
-                    "takeover" => DuplicateClientId::Takeover,
-                    "reject" => DuplicateClientId::Reject,
-                    v => {
-                        return Err(line.error(format!(
-                            "expected takeover or reject, got '{}'",
-                            v.escape_debug()
-                        )))
-                    }
-                };
-            }
+            "duplicate_client_id" => c.duplicate_client_id = duplicate_client_id(line)?,
             "max_client_id_length" => {
                 c.max_client_id_length = line.size(1, MAX_STRING_LENGTH_CEILING)?;
-                self.set("max_client_id_length", line);
             }
             "max_topic_length" => c.max_topic_length = line.size(1, MAX_STRING_LENGTH_CEILING)?,
             "max_topic_levels" => c.max_topic_levels = line.size(1, MAX_TOPIC_LEVELS_CEILING)?,
             "max_subscriptions_per_client" => {
                 c.max_subscriptions_per_client = line.size(1, MAX_SUBSCRIPTIONS_CEILING)?;
             }
-            "strict_identifiers" => {
-                c.strict_identifiers = line.boolean()?;
-                self.set("strict_identifiers", line);
-            }
+            "strict_identifiers" => c.strict_identifiers = line.boolean()?,
             "connect_timeout" => {
                 c.connect_timeout = line.duration(
                     Bare::Seconds,
@@ -211,25 +164,10 @@ impl Parser {
                     CONNECT_TIMEOUT_CEILING,
                 )?;
             }
-            "persistence" => {
-                c.persistence = line.boolean()?;
-                self.set("persistence", line);
-            }
+            "persistence" => c.persistence = line.boolean()?,
             "persistence_location" => c.persistence_location = PathBuf::from(line.one()?),
-            "autosave_interval" => {
-                c.autosave_interval =
-                    line.duration(Bare::Seconds, Duration::ZERO, AUTOSAVE_INTERVAL_CEILING)?;
-                if c.autosave_interval.is_zero() {
-                    return Err(line.error(
-                        "must be at least 1s (mosquitto's 0 has no meaning here; \
-                         for a flush before every acknowledgement use persistence_sync true)",
-                    ));
-                }
-            }
-            "persistence_sync" => {
-                c.persistence_sync = line.boolean()?;
-                self.set("persistence_sync", line);
-            }
+            "autosave_interval" => c.autosave_interval = autosave_interval(line)?,
+            "persistence_sync" => c.persistence_sync = line.boolean()?,
             "persistence_cache_bytes" => {
                 c.persistence_cache_bytes =
                     line.number(PERSISTENCE_CACHE_FLOOR, PERSISTENCE_CACHE_CEILING)?;
@@ -244,44 +182,41 @@ impl Parser {
             "log_level" => {
                 self.log_level = Some(values::log_level(line.one()?).map_err(|m| line.error(m))?);
             }
-            "log_type" => return self.log_type(line),
-            "log_dest" => return self.log_dest(line),
+            "log_type" => self.log_type(line)?,
+            "log_dest" => self.log_dest(line)?,
             "allow_zero_length_clientid" => c.allow_zero_length_clientid = line.boolean()?,
-            "auto_id_prefix" => {
-                let v = line.one()?;
-                if v.len() > AUTO_ID_PREFIX_CEILING {
-                    return Err(line.error(format!(
-                        "{} bytes is above the ceiling of {AUTO_ID_PREFIX_CEILING}",
-                        v.len()
-                    )));
-                }
-                c.auto_id_prefix = v.to_owned();
-                self.set("auto_id_prefix", line);
-            }
-            "max_keepalive" => {
-                let n = line.number(0, u64::from(u16::MAX))?;
-                c.max_keepalive = u16::try_from(n).unwrap_or(u16::MAX);
-            }
+            "auto_id_prefix" => c.auto_id_prefix = auto_id_prefix(line)?,
+            "max_keepalive" => c.max_keepalive = max_keepalive(line)?,
             "pid_file" => c.pid_file = Some(PathBuf::from(line.one()?)),
             "user" => c.user = Some(line.one()?.to_owned()),
-            "connection" => return bridge::connection(&mut c.bridges, line),
+            "connection" => bridge::connection(&mut c.bridges, line)?,
             key if bridge::is_bridge_key(key) => {
-                return bridge::apply(&mut c.bridges, line, &mut self.warnings)
+                bridge::apply(&mut c.bridges, line, &mut self.warnings)?;
             }
-            key => match mosquitto::unimplemented(line)? {
-                Verdict::AsAsked => {}
-                Verdict::Ignored(message) => {
-                    self.warnings
-                        .push(Warning::new(line.file, line.number, message))
-                }
-                Verdict::Unknown => {
-                    return Err(ConfigError::new(
-                        line.file,
-                        line.number,
-                        format!("unknown key '{}'", key.escape_debug()),
-                    ))
-                }
-            },
+            _ => self.not_ours(line)?,
+        }
+        if let Some(key) = TRACKED.iter().find(|k| **k == line.key) {
+            self.set(key, line);
+        }
+        Ok(())
+    }
+
+    /// A key none of the arms above knows: a mosquitto key edgemq does not
+    /// implement (a warning or an error, see `mosquitto.rs`) or a typo.
+    fn not_ours(&mut self, line: &Line<'_>) -> Result<(), ConfigError> {
+        match mosquitto::unimplemented(line)? {
+            Verdict::AsAsked => {}
+            Verdict::Ignored(message) => {
+                self.warnings
+                    .push(Warning::new(line.file, line.number, message))
+            }
+            Verdict::Unknown => {
+                return Err(ConfigError::new(
+                    line.file,
+                    line.number,
+                    format!("unknown key '{}'", line.key.escape_debug()),
+                ))
+            }
         }
         Ok(())
     }
@@ -356,7 +291,6 @@ impl Parser {
             })?;
             self.log_type = Some(self.log_type.map_or(level, |l| l.max(level)));
         }
-        self.set("log_type", line);
         Ok(())
     }
 
@@ -463,7 +397,109 @@ impl Parser {
     }
 }
 
-/// SPEC §8's strict client id characters: `[A-Za-z0-9_@.:-]`.
+/// The keys whose line [`Parser::finish`] names when a combination of keys
+/// is wrong; [`Parser::apply`] records where each was last set.
+const TRACKED: [&str; 8] = [
+    "max_connections",
+    "max_sessions",
+    "max_client_id_length",
+    "strict_identifiers",
+    "persistence",
+    "persistence_sync",
+    "log_type",
+    "auto_id_prefix",
+];
+
+/// `max_connections N`; mosquitto's -1 (unlimited) means the ceiling.
+fn max_connections(line: &Line<'_>) -> Result<usize, ConfigError> {
+    match line.one()? {
+        "-1" => Ok(MAX_CONNECTIONS_CEILING),
+        _ => line.size(1, MAX_CONNECTIONS_CEILING),
+    }
+}
+
+/// `max_inflight_messages N`; mosquitto's 0 (unlimited) means the ceiling.
+fn max_inflight_messages(line: &Line<'_>) -> Result<u16, ConfigError> {
+    match line.one()? {
+        "0" => Ok(MAX_INFLIGHT_CEILING),
+        _ => {
+            let n = line.number(1, u64::from(MAX_INFLIGHT_CEILING))?;
+            Ok(u16::try_from(n).unwrap_or(MAX_INFLIGHT_CEILING))
+        }
+    }
+}
+
+/// `max_queued_messages N`; mosquitto's 0 (unlimited) is refused because
+/// every queue has a bound (docs/design.md, ## Queues and back-pressure).
+fn max_queued_messages(line: &Line<'_>) -> Result<usize, ConfigError> {
+    if line.one()? == "0" {
+        return Err(line.error(format!(
+            "0 (unlimited in mosquitto) is not supported; \
+             use a number from 1 to the ceiling of {MAX_QUEUED_CEILING}"
+        )));
+    }
+    line.size(1, MAX_QUEUED_CEILING)
+}
+
+/// `persistent_client_expiration DURATION|never`; `None` is never.
+fn persistent_client_expiration(line: &Line<'_>) -> Result<Option<Duration>, ConfigError> {
+    match line.one()? {
+        "never" => Ok(None),
+        v => {
+            let d = values::duration(v, Bare::Refused, SESSION_EXPIRY_CEILING)
+                .map_err(|m| line.error(format!("{m}, or 'never'")))?;
+            if d.is_zero() {
+                return Err(line.error("must be longer than 0 (or 'never')"));
+            }
+            Ok(Some(d))
+        }
+    }
+}
+
+/// `duplicate_client_id takeover|reject`.
+fn duplicate_client_id(line: &Line<'_>) -> Result<DuplicateClientId, ConfigError> {
+    match line.one()? {
+        "takeover" => Ok(DuplicateClientId::Takeover),
+        "reject" => Ok(DuplicateClientId::Reject),
+        v => Err(line.error(format!(
+            "expected takeover or reject, got '{}'",
+            v.escape_debug()
+        ))),
+    }
+}
+
+/// `autosave_interval DURATION`, at least a second.
+fn autosave_interval(line: &Line<'_>) -> Result<Duration, ConfigError> {
+    let d = line.duration(Bare::Seconds, Duration::ZERO, AUTOSAVE_INTERVAL_CEILING)?;
+    if d.is_zero() {
+        return Err(line.error(
+            "must be at least 1s (mosquitto's 0 has no meaning here; \
+             for a flush before every acknowledgement use persistence_sync true)",
+        ));
+    }
+    Ok(d)
+}
+
+/// `auto_id_prefix PREFIX`, at most `AUTO_ID_PREFIX_CEILING` bytes.
+fn auto_id_prefix(line: &Line<'_>) -> Result<String, ConfigError> {
+    let v = line.one()?;
+    if v.len() > AUTO_ID_PREFIX_CEILING {
+        return Err(line.error(format!(
+            "{} bytes is above the ceiling of {AUTO_ID_PREFIX_CEILING}",
+            v.len()
+        )));
+    }
+    Ok(v.to_owned())
+}
+
+/// `max_keepalive SECONDS`, 0 to 65535 (the CONNECT field is 16 bits).
+fn max_keepalive(line: &Line<'_>) -> Result<u16, ConfigError> {
+    let n = line.number(0, u64::from(u16::MAX))?;
+    Ok(u16::try_from(n).unwrap_or(u16::MAX))
+}
+
+/// The client id characters `strict_identifiers` allows: `[A-Za-z0-9_@.:-]`
+/// (README.md, ## Configuration).
 fn strict_client_id_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'@' | b'.' | b':' | b'-')
 }

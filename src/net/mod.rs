@@ -201,37 +201,87 @@ pub async fn serve<F: Future<Output = ()>>(
         #[cfg(feature = "bridge")]
         bridge_wakers: Default::default(),
     });
-    let mut accept_tasks = Vec::new();
+    let background = start(executor, &shared, listeners, store_events)?;
+    control(BrokerHandle {
+        shared: shared.clone(),
+    })
+    .await;
+    shut_down(&shared, background).await;
+    let stats = shared.broker.borrow().stats().clone();
+    Ok(stats)
+}
+
+/// The tasks that run beside the connection tasks, and the systemd
+/// notifier. Dropping a task cancels it.
+struct Background {
+    accept: Vec<smol::Task<()>>,
+    timer: smol::Task<()>,
+    store: Option<smol::Task<()>>,
+    #[cfg(feature = "bridge")]
+    bridges: Vec<smol::Task<()>>,
+    watchdog: Option<smol::Task<()>>,
+    notifier: Notifier,
+}
+
+/// Spawns the accept loops, the sweep timer, the store's event loop, the
+/// bridges and the watchdog, and tells systemd the broker is ready.
+fn start(
+    executor: &Rc<LocalExecutor<'static>>,
+    shared: &Rc<Shared>,
+    listeners: Listeners,
+    store_events: Option<smol::channel::Receiver<Event>>,
+) -> Result<Background, BindError> {
+    let mut accept = Vec::new();
     for bound in listeners.bound {
         let served = match bound {
             listener::Bound::Ready(bound) => Served::Ready(listener::serve(bound)?),
             listener::Bound::Retry(address) => Served::Retry(address),
         };
-        accept_tasks.push(executor.spawn(accept_loop(executor.clone(), shared.clone(), served)));
+        accept.push(executor.spawn(accept_loop(executor.clone(), shared.clone(), served)));
     }
-    let timer_task = executor.spawn(sweep_loop(shared.clone()));
-    let store_task = store_events.map(|events| executor.spawn(store_loop(shared.clone(), events)));
+    let timer = executor.spawn(sweep_loop(shared.clone()));
+    let store = store_events.map(|events| executor.spawn(store_loop(shared.clone(), events)));
     #[cfg(feature = "bridge")]
-    let bridge_tasks = crate::bridge::run::spawn_all(executor, &shared);
+    let bridges = crate::bridge::run::spawn_all(executor, shared);
     let notifier = Notifier::from_env();
     notifier.ready("serving MQTT");
-    let watchdog_task = notifier
+    let watchdog = notifier
         .watchdog_interval()
         .map(|interval| executor.spawn(systemd::watchdog_loop(notifier.clone(), interval)));
-
-    control(BrokerHandle {
-        shared: shared.clone(),
+    Ok(Background {
+        accept,
+        timer,
+        store,
+        #[cfg(feature = "bridge")]
+        bridges,
+        watchdog,
+        notifier,
     })
-    .await;
+}
+
+/// The one shutdown path (docs/design.md, ## Durability): stop accepting
+/// and stop the bridges, close every client and give the sockets
+/// `SHUTDOWN_DRAIN` to take what they are owed, then the store's last
+/// flush.
+async fn shut_down(shared: &Rc<Shared>, background: Background) {
+    let Background {
+        accept,
+        timer,
+        store,
+        #[cfg(feature = "bridge")]
+        bridges,
+        watchdog,
+        notifier,
+    } = background;
     notifier.stopping();
     info!(
         "shutting down: closing {} connections",
         shared.broker.borrow().connection_count()
     );
-    drop(accept_tasks);
+    drop(accept);
     #[cfg(feature = "bridge")]
     {
-        drop(bridge_tasks);
+        drop(bridges);
         shared.broker.borrow().log_bridge_totals();
     }
     shared.broker.borrow_mut().handle_shutdown(Instant::now());
@@ -246,10 +296,17 @@ pub async fn serve<F: Future<Output = ()>>(
             shared.live_tasks.get()
         );
     }
-    drop(timer_task);
-    drop(store_task);
+    drop(timer);
+    drop(store);
     // What the closes changed (sessions offline) goes in the last flush.
     shared.dispatch_wakeups();
+    last_flush(shared);
+    drop(watchdog);
+}
+
+/// Shuts the store writer down, waiting up to `STORE_SHUTDOWN` for its
+/// last flush, and says how it went.
+fn last_flush(shared: &Shared) {
     if let Some(store) = shared.store.borrow_mut().take() {
         let counters = store.counters().clone();
         if store.shutdown(STORE_SHUTDOWN) {
@@ -266,9 +323,6 @@ pub async fn serve<F: Future<Output = ()>>(
             );
         }
     }
-    drop(watchdog_task);
-    let stats = shared.broker.borrow().stats().clone();
-    Ok(stats)
 }
 
 /// A listener as its accept loop gets it.

@@ -1,5 +1,5 @@
 //! Opening the store so that the broker always starts and good data is
-//! never destroyed (SPEC §3):
+//! never destroyed (docs/design.md, ## Durability):
 //! - a lock held by another process: retried for a few seconds, then the
 //!   start fails with a clear message (a live store is never touched);
 //! - a store sled cannot open, or whose format record is unreadable: moved
@@ -10,6 +10,7 @@
 //! - a directory that cannot be written at all: the broker serves from
 //!   memory, without persistence, and says so.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -62,15 +63,35 @@ pub fn reopen(config: &StoreConfig) -> Result<Trees, sled::Error> {
 
 fn open_once(config: &StoreConfig) -> Result<Option<Found>, OpenError> {
     let dir = &config.dir;
+    let db = match open_db(config)? {
+        ControlFlow::Continue(db) => db,
+        ControlFlow::Break(outcome) => return Ok(outcome),
+    };
+    let trees = match Trees::open(db) {
+        Ok(trees) => trees,
+        Err(e) => {
+            error!("the store at {} cannot be read: {e}", dir.display());
+            return Ok(Some(move_aside(dir, "corrupt")));
+        }
+    };
+    Ok(Some(check_format(dir, trees)))
+}
+
+/// Opens sled at `config.dir`, retrying while another process holds the
+/// lock (up to `LOCK_WAIT`, then the start fails). `Break` carries what
+/// [`open_once`] returns when sled cannot open the directory: `None` for
+/// an I/O error (serve from memory), a moved-aside store for anything else.
+fn open_db(config: &StoreConfig) -> Result<ControlFlow<Option<Found>, sled::Db>, OpenError> {
+    let dir = &config.dir;
     let started = Instant::now();
-    let db = loop {
+    loop {
         let result = sled::Config::new()
             .path(dir)
             .cache_capacity(config.cache_bytes)
             .flush_every_ms(None)
             .open();
         match result {
-            Ok(db) => break db,
+            Ok(db) => return Ok(ControlFlow::Continue(db)),
             Err(sled::Error::Io(e)) if is_lock_error(&e) => {
                 if started.elapsed() >= LOCK_WAIT {
                     return Err(OpenError::Locked(dir.clone()));
@@ -82,21 +103,20 @@ fn open_once(config: &StoreConfig) -> Result<Option<Found>, OpenError> {
                     "cannot open the store at {}: {e}: serving from memory, without persistence",
                     dir.display()
                 );
-                return Ok(None);
+                return Ok(ControlFlow::Break(None));
             }
             Err(e) => {
                 error!("the store at {} cannot be read: {e}", dir.display());
-                return Ok(Some(move_aside(dir, "corrupt")));
+                return Ok(ControlFlow::Break(Some(move_aside(dir, "corrupt"))));
             }
         }
-    };
-    let trees = match Trees::open(db) {
-        Ok(trees) => trees,
-        Err(e) => {
-            error!("the store at {} cannot be read: {e}", dir.display());
-            return Ok(Some(move_aside(dir, "corrupt")));
-        }
-    };
+    }
+}
+
+/// Checks the format record of an opened store: an empty store gets one,
+/// a store of this format or an older one is used, a newer one is moved
+/// aside untouched and anything unreadable is moved aside as corrupt.
+fn check_format(dir: &Path, trees: Trees) -> Found {
     match trees.meta.get(META_FORMAT) {
         Ok(None) if is_empty(&trees) => {
             if let Err(e) = trees
@@ -106,17 +126,17 @@ fn open_once(config: &StoreConfig) -> Result<Option<Found>, OpenError> {
                 error!("cannot write to the store at {}: {e}", dir.display());
             }
             info!("created a new store at {}", dir.display());
-            Ok(Some(Found::Usable(trees)))
+            Found::Usable(trees)
         }
         Ok(Some(bytes)) => match schema::decode::<u8>(&bytes) {
-            Ok(format) if format <= STORE_FORMAT => Ok(Some(Found::Usable(trees))),
+            Ok(format) if format <= STORE_FORMAT => Found::Usable(trees),
             Ok(format) => {
                 error!(
                     "the store at {} has format {format}, newer than this edgemq reads ({STORE_FORMAT})",
                     dir.display()
                 );
                 drop(trees);
-                Ok(Some(move_aside(dir, "newer")))
+                move_aside(dir, "newer")
             }
             Err(RecordError::Newer(version)) => {
                 error!(
@@ -124,7 +144,7 @@ fn open_once(config: &StoreConfig) -> Result<Option<Found>, OpenError> {
                     dir.display()
                 );
                 drop(trees);
-                Ok(Some(move_aside(dir, "newer")))
+                move_aside(dir, "newer")
             }
             Err(RecordError::Undecodable) => {
                 error!(
@@ -132,7 +152,7 @@ fn open_once(config: &StoreConfig) -> Result<Option<Found>, OpenError> {
                     dir.display()
                 );
                 drop(trees);
-                Ok(Some(move_aside(dir, "corrupt")))
+                move_aside(dir, "corrupt")
             }
         },
         Ok(None) => {
@@ -141,12 +161,12 @@ fn open_once(config: &StoreConfig) -> Result<Option<Found>, OpenError> {
                 dir.display()
             );
             drop(trees);
-            Ok(Some(move_aside(dir, "corrupt")))
+            move_aside(dir, "corrupt")
         }
         Err(e) => {
             error!("the store at {} cannot be read: {e}", dir.display());
             drop(trees);
-            Ok(Some(move_aside(dir, "corrupt")))
+            move_aside(dir, "corrupt")
         }
     }
 }

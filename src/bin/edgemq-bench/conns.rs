@@ -66,19 +66,60 @@ pub fn run(common: &Common, args: &Args) -> io::Result<String> {
     let mut json = Json::new("conns", &common.label);
     json.int("count", args.count as u64);
     json.int("inflight", args.inflight as u64);
-    let rss = |json: &mut Json, key: &str| -> Option<u64> {
-        let kib = common.pid.and_then(rss_kib);
-        if let Some(kib) = kib {
-            json.int(key, kib);
-        }
-        kib
-    };
-    let idle = rss(&mut json, "rss_idle_kib");
+    let idle = rss(common, &mut json, "rss_idle_kib");
     let workers = args.inflight.clamp(1, args.count.max(1));
-    let held: RefCell<Vec<Held>> = RefCell::new(Vec::new());
 
+    let (held, connected) = connect_all(common, args.count, workers, &mut json);
+    thread::sleep(settle);
+    let with_conns = rss(common, &mut json, "rss_conns_kib");
+    if let (Some(a), Some(b)) = (idle, with_conns) {
+        let per = b.saturating_sub(a).saturating_mul(1024) / connected.max(1) as u64;
+        json.int("bytes_per_conn", per);
+    }
+
+    let streams: Vec<RefCell<Option<Held>>> =
+        held.into_iter().map(|s| RefCell::new(Some(s))).collect();
+    if args.subscribe {
+        let subscribed = subscribe_all(common, workers, &streams, &mut json);
+        thread::sleep(settle);
+        let with_subs = rss(common, &mut json, "rss_subs_kib");
+        if let (Some(a), Some(b)) = (with_conns, with_subs) {
+            let per = b.saturating_sub(a).saturating_mul(1024) / subscribed.max(1) as u64;
+            json.int("bytes_per_sub", per);
+        }
+    }
+    // Leave no TIME_WAIT on our side: 10k of them make the kernel's choice
+    // of the next run's ephemeral ports cost more than the handshake, and
+    // the next connect rate measured would depend on the run before it.
+    disconnect_all(common, workers, &streams);
+    json.int("lost", 0);
+    json.int("duplicated", 0);
+    json.int("out_of_order", 0);
+    Ok(json.finish())
+}
+
+/// The broker's RSS in KiB, also written to `json` under `key`; `None`
+/// without a broker pid.
+fn rss(common: &Common, json: &mut Json, key: &str) -> Option<u64> {
+    let kib = common.pid.and_then(rss_kib);
+    if let Some(kib) = kib {
+        json.int(key, kib);
+    }
+    kib
+}
+
+/// Opens `count` connections with `workers` handshakes in flight and
+/// reports the phase with its CPU cost; returns the open connections and
+/// how many handshakes succeeded.
+fn connect_all(
+    common: &Common,
+    count: usize,
+    workers: usize,
+    json: &mut Json,
+) -> (Vec<Held>, usize) {
+    let held: RefCell<Vec<Held>> = RefCell::new(Vec::new());
     let cpu = CpuMeter::start(common.pid);
-    let connect = phase(workers, args.count, common.deadline, |i| {
+    let connect = phase(workers, count, common.deadline, |i| {
         let id = common.client_id("c", i);
         let held = &held;
         async move {
@@ -87,7 +128,7 @@ pub fn run(common: &Common, args: &Args) -> io::Result<String> {
             Ok(())
         }
     });
-    cpu.stop(connect.seconds, &mut json);
+    cpu.stop(connect.seconds, json);
     // The broker's own cost per accepted client, independent of whether the
     // generator or the kernel's loopback handshake limited the rate.
     let broker_cpu_after = common.pid.and_then(|p| cpu_seconds(&p.to_string()));
@@ -97,44 +138,38 @@ pub fn run(common: &Common, args: &Args) -> io::Result<String> {
             (b - a) * 1e6 / connect.ok.max(1) as f64,
         );
     }
-    put_phase(&mut json, "connect", &connect);
-    thread::sleep(settle);
-    let with_conns = rss(&mut json, "rss_conns_kib");
-    if let (Some(a), Some(b)) = (idle, with_conns) {
-        let per = b.saturating_sub(a).saturating_mul(1024) / connect.ok.max(1) as u64;
-        json.int("bytes_per_conn", per);
-    }
+    put_phase(json, "connect", &connect);
+    (held.into_inner(), connect.ok)
+}
 
-    let streams: Vec<RefCell<Option<Held>>> = held
-        .take()
-        .into_iter()
-        .map(|s| RefCell::new(Some(s)))
-        .collect();
-    if args.subscribe {
-        let sub = phase(workers, streams.len(), common.deadline, |k| {
-            let slot = streams.get(k);
-            async move {
-                let Some((i, mut stream)) = slot.and_then(|s| s.borrow_mut().take()) else {
-                    return Err(io::ErrorKind::NotFound.into());
-                };
-                let result = subscribe(&mut stream, &format!("bench/c/{i}")).await;
-                if let Some(slot) = slot {
-                    *slot.borrow_mut() = Some((i, stream));
-                }
-                result
+/// Subscribes each open connection to its own topic and reports the
+/// phase; returns how many subscriptions succeeded.
+fn subscribe_all(
+    common: &Common,
+    workers: usize,
+    streams: &[RefCell<Option<Held>>],
+    json: &mut Json,
+) -> usize {
+    let sub = phase(workers, streams.len(), common.deadline, |k| {
+        let slot = streams.get(k);
+        async move {
+            let Some((i, mut stream)) = slot.and_then(|s| s.borrow_mut().take()) else {
+                return Err(io::ErrorKind::NotFound.into());
+            };
+            let result = subscribe(&mut stream, &format!("bench/c/{i}")).await;
+            if let Some(slot) = slot {
+                *slot.borrow_mut() = Some((i, stream));
             }
-        });
-        put_phase(&mut json, "subscribe", &sub);
-        thread::sleep(settle);
-        let with_subs = rss(&mut json, "rss_subs_kib");
-        if let (Some(a), Some(b)) = (with_conns, with_subs) {
-            let per = b.saturating_sub(a).saturating_mul(1024) / sub.ok.max(1) as u64;
-            json.int("bytes_per_sub", per);
+            result
         }
-    }
-    // Leave no TIME_WAIT on our side: 10k of them make the kernel's choice
-    // of the next run's ephemeral ports cost more than the handshake, and
-    // the next connect rate measured would depend on the run before it.
+    });
+    put_phase(json, "subscribe", &sub);
+    sub.ok
+}
+
+/// Sends DISCONNECT on every open connection and waits for the broker to
+/// close it.
+fn disconnect_all(common: &Common, workers: usize, streams: &[RefCell<Option<Held>>]) {
     phase(workers, streams.len(), common.deadline, |k| {
         let slot = streams.get(k);
         async move {
@@ -144,10 +179,6 @@ pub fn run(common: &Common, args: &Args) -> io::Result<String> {
             Ok(())
         }
     });
-    json.int("lost", 0);
-    json.int("duplicated", 0);
-    json.int("out_of_order", 0);
-    Ok(json.finish())
 }
 
 /// Runs `step(0..count)` with `workers` steps in flight on this thread;

@@ -37,6 +37,28 @@ pub struct Outcome {
 }
 
 pub fn run(common: &Common, flow: &Flow, json: &mut Json) -> std::io::Result<Outcome> {
+    let (subs, pubs) = connect_all(common, flow)?;
+    let per_publisher = flow.publishers.iter().map(|p| p.count).max().unwrap_or(0);
+    let sub_cfg = SubscriberConfig {
+        publishers: flow.publishers.len(),
+        per_publisher,
+        idle: flow.idle,
+        deadline: common.deadline,
+        latency: flow.latency,
+        warmup: flow.warmup,
+    };
+    let peak = PeakRss::start(common.pid);
+    let cpu = CpuMeter::start(common.pid);
+    let started = Instant::now();
+    let (pub_results, sub_results) = run_threads(common, flow, subs, pubs, &sub_cfg);
+    let wall = started.elapsed().as_secs_f64();
+    cpu.stop(wall, json);
+    peak.stop(json);
+    Ok(sum_up(&pub_results, sub_results, started))
+}
+
+/// Connects the subscribers (and subscribes them), then the publishers.
+fn connect_all(common: &Common, flow: &Flow) -> std::io::Result<(Vec<Client>, Vec<Client>)> {
     let mut subs = Vec::with_capacity(flow.subscribers);
     for i in 0..flow.subscribers {
         let id = common.client_id("sub", i);
@@ -48,25 +70,25 @@ pub fn run(common: &Common, flow: &Flow, json: &mut Json) -> std::io::Result<Out
     for (i, _) in flow.publishers.iter().enumerate() {
         pubs.push(Client::open(common.addr, &common.client_id("pub", i))?);
     }
-    let per_publisher = flow.publishers.iter().map(|p| p.count).max().unwrap_or(0);
-    let sub_cfg = SubscriberConfig {
-        publishers: flow.publishers.len(),
-        per_publisher,
-        idle: flow.idle,
-        deadline: common.deadline,
-        latency: flow.latency,
-        warmup: flow.warmup,
-    };
+    Ok((subs, pubs))
+}
+
+/// One thread per client, released at once; the subscribers are told to
+/// stop once every publisher is done. A panicked subscriber is `None`.
+fn run_threads(
+    common: &Common,
+    flow: &Flow,
+    subs: Vec<Client>,
+    pubs: Vec<Client>,
+    sub_cfg: &SubscriberConfig,
+) -> (Vec<PublisherResult>, Vec<Option<SubscriberResult>>) {
     let done = AtomicBool::new(false);
-    let peak = PeakRss::start(common.pid);
-    let cpu = CpuMeter::start(common.pid);
-    let started = Instant::now();
-    let (pub_results, sub_results) = thread::scope(|scope| {
+    thread::scope(|scope| {
         let sub_threads: Vec<_> = subs
             .into_iter()
             .map(|c| {
-                let (cfg, done) = (&sub_cfg, &done);
-                scope.spawn(move || subscriber::run(c, cfg, done, common.epoch))
+                let done = &done;
+                scope.spawn(move || subscriber::run(c, sub_cfg, done, common.epoch))
             })
             .collect();
         let pub_threads: Vec<_> = pubs
@@ -82,11 +104,15 @@ pub fn run(common: &Common, flow: &Flow, json: &mut Json) -> std::io::Result<Out
         let sub_results: Vec<Option<SubscriberResult>> =
             sub_threads.into_iter().map(|t| t.join().ok()).collect();
         (pub_results, sub_results)
-    });
-    let wall = started.elapsed().as_secs_f64();
-    cpu.stop(wall, json);
-    peak.stop(json);
+    })
+}
 
+/// What the subscribers saw, summed against what the publishers sent.
+fn sum_up(
+    pub_results: &[PublisherResult],
+    sub_results: Vec<Option<SubscriberResult>>,
+    started: Instant,
+) -> Outcome {
     let sent_per: Vec<u64> = pub_results.iter().map(|p| p.sent).collect();
     let mut outcome = Outcome {
         counts: Counts::default(),
@@ -118,7 +144,7 @@ pub fn run(common: &Common, flow: &Flow, json: &mut Json) -> std::io::Result<Out
         }
     }
     outcome.elapsed_s = last_rx.map_or(0.0, |t| t.duration_since(started).as_secs_f64());
-    Ok(outcome)
+    outcome
 }
 
 /// The counters every message scenario prints.

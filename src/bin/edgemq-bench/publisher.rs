@@ -141,16 +141,7 @@ fn publish_all(
                     seq: result.sent,
                     sent_ns,
                 };
-                if let Some(payload) = template.bytes.get_mut(template.payload_at..) {
-                    stamp.write(payload);
-                }
-                if let Some(at) = template.packet_id_at {
-                    let id = window.take().to_be_bytes();
-                    if let Some(slot) = template.bytes.get_mut(at..at + 2) {
-                        slot.copy_from_slice(&id);
-                    }
-                }
-                out.extend_from_slice(&template.bytes);
+                append_publish(&mut out, &mut template, &mut window, stamp);
                 result.sent += 1;
             }
             client.stream.write_all(&out)?;
@@ -162,31 +153,7 @@ fn publish_all(
         // is left to send: a real client keeps the window busy.
         let must_wait = window.open > 0 && (window.open >= window_cap || result.sent >= cfg.count);
         if must_wait {
-            match client.read_more() {
-                Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-                Ok(_) => {}
-                Err(e) if is_timeout(&e) => continue,
-                Err(e) => return Err(e),
-            }
-            replies.clear();
-            client.drain(|packet| {
-                if let Incoming::Ack { kind, packet_id } = packet {
-                    match kind {
-                        4 | 7 => {
-                            if window.release(packet_id) {
-                                result.completed += 1;
-                            } else {
-                                unexpected += 1;
-                            }
-                        }
-                        5 => wire::put_ack(&mut replies, wire::PUBREL, packet_id),
-                        _ => unexpected += 1,
-                    }
-                }
-            })?;
-            if !replies.is_empty() {
-                client.stream.write_all(&replies)?;
-            }
+            read_acks(client, &mut window, &mut replies, result, &mut unexpected)?;
         }
     }
     if unexpected > 0 {
@@ -194,6 +161,64 @@ fn publish_all(
             "publisher {}: {unexpected} unexpected acknowledgements",
             cfg.id
         );
+    }
+    Ok(())
+}
+
+/// Appends one PUBLISH to `out`: the template with `stamp` in its payload
+/// and, at QoS 1 and 2, a packet id taken from `window`.
+fn append_publish(
+    out: &mut Vec<u8>,
+    template: &mut PublishTemplate,
+    window: &mut Window,
+    stamp: Stamp,
+) {
+    if let Some(payload) = template.bytes.get_mut(template.payload_at..) {
+        stamp.write(payload);
+    }
+    if let Some(at) = template.packet_id_at {
+        let id = window.take().to_be_bytes();
+        if let Some(slot) = template.bytes.get_mut(at..at + 2) {
+            slot.copy_from_slice(&id);
+        }
+    }
+    out.extend_from_slice(&template.bytes);
+}
+
+/// One read of acknowledgements: PUBACK and PUBCOMP free their packet id
+/// and complete a message, PUBREC is answered with PUBREL, anything else
+/// is counted as unexpected. A read that times out reads nothing.
+fn read_acks(
+    client: &mut Client,
+    window: &mut Window,
+    replies: &mut Vec<u8>,
+    result: &mut PublisherResult,
+    unexpected: &mut u64,
+) -> std::io::Result<()> {
+    match client.read_more() {
+        Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+        Ok(_) => {}
+        Err(e) if is_timeout(&e) => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    replies.clear();
+    client.drain(|packet| {
+        if let Incoming::Ack { kind, packet_id } = packet {
+            match kind {
+                4 | 7 => {
+                    if window.release(packet_id) {
+                        result.completed += 1;
+                    } else {
+                        *unexpected += 1;
+                    }
+                }
+                5 => wire::put_ack(replies, wire::PUBREL, packet_id),
+                _ => *unexpected += 1,
+            }
+        }
+    })?;
+    if !replies.is_empty() {
+        client.stream.write_all(replies)?;
     }
     Ok(())
 }
