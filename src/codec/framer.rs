@@ -13,9 +13,10 @@
 //!   whole packet is taken and no leftover remains, [`Framer::is_empty`] is
 //!   true and the buffer's capacity is released, so an idle connection
 //!   that drops an empty framer holds no read buffer at all.
-//! - The caller's input is decoded in place; only a packet cut by the end
-//!   of a read is copied (its first part when the read ends, the rest of it
-//!   from the next read), and input left unread by a stop, at most one read.
+//! - The caller's input is decoded in place. Only a packet cut by the end
+//!   of a read is copied (its first part when the read ends, then what it
+//!   lacks from the next reads, and not a byte more), and the input a stop
+//!   leaves unread, at most one read.
 //! - Packets come out one at a time and in order: the caller may stop after
 //!   any of them, and the rest comes out first on the next call.
 //! - After a decode error the framer yields nothing more and holds nothing:
@@ -71,11 +72,6 @@ impl Framer {
     /// `&[]` to take them before reading more from the stream.
     pub fn may_hold_packets(&self) -> bool {
         self.stopped
-    }
-
-    /// Bytes held between calls.
-    pub fn held_bytes(&self) -> usize {
-        self.held.len()
     }
 
     /// Decodes `data` after what is held. Take packets with
@@ -302,7 +298,7 @@ mod tests {
         let cut = third + 10;
         let mut framer = Framer::new();
         assert_eq!(drain(&mut framer, &bytes[..cut]).len(), 2);
-        assert_eq!(framer.held_bytes(), 10);
+        assert_eq!(framer.held.len(), 10);
         // The next read: the rest of the stream, minus the last 3 bytes.
         let end = bytes.len() - 3;
         let mut feed = framer.feed(&bytes[cut..end]);
@@ -323,7 +319,7 @@ mod tests {
         let header = [0x30, 0xC0, 0x84, 0x3D];
         let mut framer = Framer::new();
         assert_eq!(drain(&mut framer, &header[..2]), []);
-        assert_eq!(framer.held_bytes(), 2);
+        assert_eq!(framer.held.len(), 2);
         let body = vec![0u8; 4096];
         let mut input = header[2..].to_vec();
         input.extend_from_slice(&body);
@@ -393,7 +389,7 @@ mod tests {
         assert_eq!(first.next_packet(V, MAX).unwrap(), Some(packets[0].clone()));
         drop(first);
         assert!(framer.may_hold_packets());
-        assert_eq!(framer.held_bytes(), cut - stream(&packets[..1]).len());
+        assert_eq!(framer.held.len(), cut - stream(&packets[..1]).len());
         // Resume with no new input; stop again after one.
         let mut again = framer.feed(&[]);
         assert_eq!(again.next_packet(V, MAX).unwrap(), Some(Packet::PingReq));
@@ -401,7 +397,7 @@ mod tests {
         assert!(framer.may_hold_packets());
         assert_eq!(drain(&mut framer, &[]), packets[2..4]);
         assert!(!framer.may_hold_packets());
-        assert_eq!(framer.held_bytes(), cut - stream(&packets[..4]).len());
+        assert_eq!(framer.held.len(), cut - stream(&packets[..4]).len());
         assert_eq!(drain(&mut framer, &bytes[cut..]), packets[4..]);
         assert!(framer.is_empty());
         assert_eq!(framer.held.capacity(), 0);
