@@ -1,6 +1,8 @@
 //! Property tests of the codec: `decode(encode(p)) == p` for every packet
 //! kind and version; arbitrary bytes never panic; every split point of a
-//! stream yields the same packets; frames agree with `encode`.
+//! stream yields the same packets, through `decode` and through the
+//! `Framer` (however reads cut the stream and wherever its caller stops);
+//! frames agree with `encode`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use edgemq::codec::*;
@@ -510,6 +512,90 @@ proptest! {
             prop_assert_eq!(&got[..], &packets[..whole]);
             prop_assert_eq!(offset, if whole == 0 { 0 } else { ends[whole - 1] });
         }
+    }
+}
+
+/// `packets` encoded back to back.
+fn stream_of(packets: &[Packet], version: ProtocolVersion) -> Vec<u8> {
+    let mut stream = Vec::new();
+    for p in packets {
+        encode(p, version, &mut stream).unwrap();
+    }
+    stream
+}
+
+/// Feeds `input` and takes every packet it completes.
+fn take_all(
+    framer: &mut Framer,
+    input: &[u8],
+    version: ProtocolVersion,
+    got: &mut Vec<Packet>,
+) -> Result<(), TestCaseError> {
+    let mut packets = framer.feed(input);
+    while let Some(p) = packets
+        .next_packet(version, MAX)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?
+    {
+        got.push(p);
+    }
+    Ok(())
+}
+
+proptest! {
+    #[test]
+    fn the_framer_yields_the_same_packets_at_every_split_point(
+        (version, packets) in version().prop_flat_map(|v| (Just(v), vec(packet(v), 1..5))),
+    ) {
+        let stream = stream_of(&packets, version);
+        for cut in 0..=stream.len() {
+            let mut framer = Framer::new();
+            let mut got = Vec::new();
+            take_all(&mut framer, &stream[..cut], version, &mut got)?;
+            take_all(&mut framer, &stream[cut..], version, &mut got)?;
+            prop_assert_eq!(&got, &packets, "cut at {}", cut);
+            prop_assert!(framer.is_empty());
+        }
+    }
+
+    /// Many reads, and a caller that stops after some packets (a paused
+    /// publisher) and resumes with no new input before the next read, as
+    /// the connection task does.
+    #[test]
+    fn the_framer_keeps_order_across_reads_and_stops(
+        (version, packets) in version().prop_flat_map(|v| (Just(v), vec(packet(v), 1..8))),
+        cuts in vec(any::<prop::sample::Index>(), 0..8),
+        stops in vec(any::<bool>(), 1..16),
+    ) {
+        let stream = stream_of(&packets, version);
+        let mut bounds: Vec<usize> = cuts.iter().map(|i| i.index(stream.len() + 1)).collect();
+        bounds.extend([0, stream.len()]);
+        bounds.sort_unstable();
+        let mut stop_after = stops.iter().copied().cycle();
+        let mut framer = Framer::new();
+        let mut got = Vec::new();
+        for read in bounds.windows(2) {
+            let mut input = &stream[read[0]..read[1]];
+            loop {
+                let mut taken = framer.feed(input);
+                input = &[];
+                while let Some(p) = taken
+                    .next_packet(version, MAX)
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?
+                {
+                    got.push(p);
+                    if stop_after.next().unwrap_or(false) {
+                        break;
+                    }
+                }
+                drop(taken);
+                if !framer.may_hold_packets() {
+                    break;
+                }
+            }
+        }
+        prop_assert_eq!(&got, &packets);
+        prop_assert!(framer.is_empty());
+        prop_assert!(!framer.may_hold_packets());
     }
 }
 

@@ -381,7 +381,8 @@ impl Link {
             AckKind::PubAck | AckKind::PubComp => {
                 if let Some(seq) = self.by_pid.remove(&pid.get()) {
                     self.inflight.remove(&seq);
-                    // Only now may the entry go [SPEC §5].
+                    // Only now may the entry go: the remote has
+                    // acknowledged it (PUBACK, or PUBCOMP for QoS 2).
                     queue.remove(seq, journal);
                     self.stats.acked += 1;
                 }

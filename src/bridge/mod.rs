@@ -1,4 +1,4 @@
-//! Bridges to a cloud broker (SPEC §5): `connection` blocks forward local
+//! Bridges to a cloud broker: `connection` blocks forward local
 //! publishes upstream through an uplink queue, and bring the remote's
 //! publishes home.
 //!

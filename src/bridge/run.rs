@@ -1,7 +1,8 @@
 //! The driver of each bridge: one task per `connection` block on the
 //! broker's executor. It resolves and connects (addresses in order, the
 //! next after a failure), wraps TLS when configured, and runs a session:
-//! a reader loop (bytes → packets → link → broker) and a writer loop
+//! a reader loop (bytes → the codec's `Framer` → packets → link → broker)
+//! and a writer loop
 //! (queue → link → bytes, keepalive timer) side by side, so neither waits
 //! for the other. Between sessions it waits `restart_timeout` with jitter.
 //!
@@ -20,7 +21,7 @@ use log::{error, info, warn};
 use smol::{LocalExecutor, Task};
 
 use crate::broker::Broker;
-use crate::codec::{self, Decoded};
+use crate::codec::{Framer, Packets};
 use crate::config::bridge::BridgeAddress;
 use crate::config::BridgeConfig;
 use crate::net::{Notify, Shared};
@@ -252,24 +253,14 @@ pub(super) async fn session(
     let max_packet = shared.broker.borrow().settings().max_packet_size;
     let read_loop = async {
         let mut buf = vec![0u8; READ_BYTES];
-        let mut partial: Vec<u8> = Vec::new();
+        let mut framer = Framer::new();
         loop {
             let n = reader.read_some(&mut buf).await?;
             if n == 0 {
                 return Err("closed by the remote".to_owned());
             }
             let data = buf.get(..n).unwrap_or(&[]);
-            let from_partial = !partial.is_empty();
-            if from_partial {
-                partial.extend_from_slice(data);
-            }
-            let bytes: &[u8] = if from_partial { &partial } else { data };
-            let consumed = process(shared, index, link, bytes, max_packet, &was_up)?;
-            if from_partial {
-                partial.drain(..consumed.min(partial.len()));
-            } else if let Some(rest) = data.get(consumed..) {
-                partial.extend_from_slice(rest);
-            }
+            process(shared, index, link, framer.feed(data), max_packet, &was_up)?;
             shared.dispatch_wakeups();
             kick.notify();
         }
@@ -312,31 +303,25 @@ pub(super) async fn session(
     })
 }
 
-/// Decodes and handles every whole packet in `bytes`; returns how many
-/// bytes were used.
+/// Handles every whole packet the framer completes; a link never pauses
+/// its reader, so the framer keeps only a split packet's bytes.
 fn process(
     shared: &Shared,
     index: usize,
     link: &RefCell<Link>,
-    bytes: &[u8],
+    mut packets: Packets<'_>,
     max_packet: usize,
     was_up: &Cell<bool>,
-) -> Result<usize, String> {
+) -> Result<(), String> {
     let mut link = link.borrow_mut();
     let mut broker = shared.broker.borrow_mut();
     let version = link.settings().protocol;
-    let mut consumed = 0;
     let mut events = Vec::new();
     let now = Instant::now();
-    while let Some(rest) = bytes.get(consumed..).filter(|r| !r.is_empty()) {
-        let packet = match codec::decode(rest, version, max_packet) {
-            Ok(Decoded::Packet(packet, used)) => {
-                consumed += used;
-                packet
-            }
-            Ok(Decoded::Incomplete) => break,
-            Err(e) => return Err(format!("undecodable bytes from the remote: {e}")),
-        };
+    while let Some(packet) = packets
+        .next_packet(version, max_packet)
+        .map_err(|e| format!("undecodable bytes from the remote: {e}"))?
+    {
         let Some((queue, journal)) = broker.bridge_queue(index) else {
             return Err("no such bridge".to_owned());
         };
@@ -360,5 +345,5 @@ fn process(
             }
         }
     }
-    Ok(consumed)
+    Ok(())
 }

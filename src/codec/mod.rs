@@ -8,7 +8,8 @@
 //! length are an error, and "need more bytes" is not one.
 //!
 //! One file per packet kind, each with its `read` and `write`; this file holds
-//! the enum, its dispatch and the shared types.
+//! the enum, its dispatch and the shared types. `framer` turns a byte stream
+//! into whole packets for every transport, keeping a split packet's bytes.
 //!
 //! Decoding checks the wire rules (well-formed UTF-8 without U+0000, reserved
 //! bits, QoS 3, zero packet ids, at least one filter, properties allowed in
@@ -28,6 +29,7 @@ mod connect;
 mod disconnect;
 mod error;
 mod frame;
+mod framer;
 mod header;
 mod ping;
 mod properties;
@@ -48,6 +50,7 @@ pub use connect::{Connect, Will};
 pub use disconnect::Disconnect;
 pub use error::{DecodeError, EncodeError};
 pub use frame::Frame;
+pub use framer::{Framer, Packets};
 pub use header::{frame_length, FixedHeader};
 pub use properties::{Properties, Property};
 pub use publish::{Publish, PublishBody};

@@ -1,19 +1,25 @@
-//! One connection's task: read into the shared scratch buffer, decode whole
-//! packets, hand them to the broker, write what the broker queued with
-//! vectored writes, and close when the broker or the peer says so.
+//! One connection's task: read into the shared scratch buffer, turn the
+//! bytes into packets with the codec's [`Framer`], hand them to the broker,
+//! write what the broker queued with vectored writes, and close when the
+//! broker or the peer says so.
+//!
+//! The task is generic over its [`ByteStream`], the seam where a transport
+//! plugs in (docs/transports.md); framing, back-pressure, writing and
+//! closing are the same for every transport.
 //!
 //! The task is a hand-written future rather than an `async fn`: an async
 //! frame keeps every awaited sub-future (readable, writable, notified, the
 //! close timer) and the locals around them, ~400 bytes for every connection
-//! whether busy or not, while this one is 40 bytes (issue 6: RSS per idle
-//! connection). It waits with `poll_readable`/`poll_writable`, which keep
+//! whether busy or not, while this one is 40 bytes (RSS per idle connection
+//! is measured). It waits with `poll_readable`/`poll_writable`, which keep
 //! their waker in the socket's reactor entry, not in the task.
 //!
 //! Between wake-ups an idle task holds its socket, its id and nothing else:
-//! the bytes of a partial packet, the frames the socket has not taken yet
-//! and a closing connection's drain timer live in [`Busy`], allocated while
-//! there is such state and freed as soon as there is none. The broker is
-//! borrowed only inside synchronous sections, never across a wait.
+//! the framer's bytes of a partial packet, the frames the socket has not
+//! taken yet and a closing connection's drain timer live in [`Busy`],
+//! allocated while there is such state and freed as soon as there is none.
+//! The broker is borrowed only inside synchronous sections, never across a
+//! wait.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -27,7 +33,7 @@ use std::time::{Duration, Instant};
 use async_io::{Async, Timer};
 
 use crate::broker::ConnId;
-use crate::codec::{self, Decoded, Frame};
+use crate::codec::{Frame, Framer};
 
 use super::Shared;
 
@@ -38,11 +44,50 @@ const MAX_IOV: usize = 256;
 /// How long a closing connection may take to drain what is queued for it.
 const CLOSE_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// A connection's byte stream as its task drives it: non-blocking reads and
+/// vectored writes, readiness from the reactor. A transport's handshake
+/// runs before the task starts; what it leaves is one of these.
+pub(super) trait ByteStream: Unpin + 'static {
+    /// Reads what is there without blocking; `Ok(0)` is the end of the
+    /// stream, `WouldBlock` means nothing yet.
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Writes what it can without blocking.
+    fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+    /// Ready when a read may make progress; otherwise registers `cx`.
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    /// Ready when a write may make progress; otherwise registers `cx`.
+    fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    /// Ends both directions; the peer sees the close at once.
+    fn shutdown(&self);
+}
+
+impl ByteStream for Async<TcpStream> {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.get_ref().read(buf)
+    }
+
+    fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.get_ref().write_vectored(bufs)
+    }
+
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Async::poll_readable(self, cx)
+    }
+
+    fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Async::poll_writable(self, cx)
+    }
+
+    fn shutdown(&self) {
+        let _ = self.get_ref().shutdown(Shutdown::Both);
+    }
+}
+
 /// A connection's task; spawned once per accepted socket, resolves after
 /// the broker has been told the connection is gone.
-pub(super) struct ConnectionTask {
+pub(super) struct ConnectionTask<S> {
     /// `None` once the connection has ended.
-    stream: Option<Async<TcpStream>>,
+    stream: Option<S>,
     state: TaskState,
 }
 
@@ -57,9 +102,7 @@ struct TaskState {
 #[derive(Default)]
 struct Busy {
     /// Bytes of an incomplete packet (or, while paused, unprocessed ones).
-    partial: Vec<u8>,
-    /// `partial` may hold whole packets left unprocessed by a pause.
-    partial_has_packets: bool,
+    framer: Framer,
     /// Frames taken from the broker, not yet fully written.
     pending: VecDeque<Frame>,
     /// Bytes of `pending.front()` already written.
@@ -78,8 +121,8 @@ enum Step {
     End,
 }
 
-impl ConnectionTask {
-    pub(super) fn new(shared: Rc<Shared>, stream: Async<TcpStream>, conn: ConnId) -> Self {
+impl<S: ByteStream> ConnectionTask<S> {
+    pub(super) fn new(shared: Rc<Shared>, stream: S, conn: ConnId) -> Self {
         ConnectionTask {
             stream: Some(stream),
             state: TaskState {
@@ -91,7 +134,7 @@ impl ConnectionTask {
     }
 }
 
-impl Future for ConnectionTask {
+impl<S: ByteStream> Future for ConnectionTask<S> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -105,7 +148,7 @@ impl Future for ConnectionTask {
                 Step::Wait => return Poll::Pending,
                 Step::End => {
                     if let Some(stream) = this.stream.take() {
-                        let _ = stream.get_ref().shutdown(Shutdown::Both);
+                        stream.shutdown();
                     }
                     this.state.end();
                     return Poll::Ready(());
@@ -117,7 +160,7 @@ impl Future for ConnectionTask {
 
 impl TaskState {
     /// One turn: write what is queued, then read or wait.
-    fn step(&mut self, stream: &Async<TcpStream>, cx: &mut Context<'_>) -> Step {
+    fn step(&mut self, stream: &impl ByteStream, cx: &mut Context<'_>) -> Step {
         let result = self.flush(stream);
         self.settle();
         if result.is_err() {
@@ -134,8 +177,11 @@ impl TaskState {
             return self.drain_before_close(stream, cx);
         }
         if read_allowed {
-            if let Some(busy) = self.busy.as_deref_mut().filter(|b| b.partial_has_packets) {
-                busy.partial_has_packets = false;
+            if self
+                .busy
+                .as_ref()
+                .is_some_and(|b| b.framer.may_hold_packets())
+            {
                 self.process(&[]);
                 return Step::Again;
             }
@@ -169,7 +215,7 @@ impl TaskState {
 
     /// Closing: write what is still queued, for at most
     /// `CLOSE_DRAIN_TIMEOUT`, then end.
-    fn drain_before_close(&mut self, stream: &Async<TcpStream>, cx: &mut Context<'_>) -> Step {
+    fn drain_before_close(&mut self, stream: &impl ByteStream, cx: &mut Context<'_>) -> Step {
         let Some(busy) = self.busy.as_deref_mut().filter(|b| !b.pending.is_empty()) else {
             return Step::End;
         };
@@ -201,26 +247,23 @@ impl TaskState {
         let Some(busy) = self.busy.as_deref_mut() else {
             return;
         };
-        if busy.pending.is_empty() && busy.close_timer.is_none() && busy.partial.is_empty() {
+        if busy.pending.is_empty() && busy.close_timer.is_none() && busy.framer.is_empty() {
             self.busy = None;
             return;
         }
         if busy.pending.is_empty() && busy.pending.capacity() > 0 {
             // Even four slots are ~300 bytes, a third of what mosquitto
-            // spends on a whole idle client (issue 6).
+            // spends on a whole idle client.
             busy.pending = VecDeque::new();
-        }
-        if busy.partial.is_empty() && busy.partial.capacity() > 0 {
-            busy.partial = Vec::new();
         }
     }
 
     /// One non-blocking read into the shared scratch buffer, processed at once.
-    fn read_once(&mut self, stream: &Async<TcpStream>) -> ReadOutcome {
+    fn read_once(&mut self, stream: &impl ByteStream) -> ReadOutcome {
         let shared = self.shared.clone();
         let mut scratch = shared.scratch.borrow_mut();
         let result = loop {
-            match stream.get_ref().read(&mut scratch) {
+            match stream.read(&mut scratch) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 other => break other,
             }
@@ -236,62 +279,47 @@ impl TaskState {
         }
     }
 
-    /// Decodes and dispatches every whole packet in `partial` + `data`;
-    /// keeps the rest. Stops early, keeping the rest, when the broker pauses
-    /// this connection, so a paused publisher overflows a queue by at most
-    /// one message (SPEC §3).
+    /// Hands the broker every whole packet the framer completes with
+    /// `data`; the framer keeps the rest. Stops early, leaving the rest in
+    /// the framer, when the broker pauses this connection, so a paused
+    /// publisher overflows a queue by at most one message.
     fn process(&mut self, data: &[u8]) {
         let shared = self.shared.clone();
         let mut broker = shared.broker.borrow_mut();
         let now = Instant::now();
         let max = broker.settings().max_packet_size;
-        let mut partial = self
+        // Taken out of `Busy` (an empty framer costs no allocation), so a
+        // read that leaves nothing over never allocates a `Busy`.
+        let mut framer = self
             .busy
             .as_deref_mut()
-            .map(|b| std::mem::take(&mut b.partial))
+            .map(|b| std::mem::take(&mut b.framer))
             .unwrap_or_default();
-        let from_partial = !partial.is_empty();
-        if from_partial {
-            partial.extend_from_slice(data);
-        }
-        let buf: &[u8] = if from_partial { &partial } else { data };
-        let mut consumed = 0;
-        let mut paused = false;
-        while let Some(rest) = buf.get(consumed..).filter(|rest| !rest.is_empty()) {
+        let mut packets = framer.feed(data);
+        loop {
             let version = broker.version(self.conn);
-            match codec::decode(rest, version, max) {
-                Ok(Decoded::Packet(packet, used)) => {
-                    consumed += used;
+            match packets.next_packet(version, max) {
+                Ok(Some(packet)) => {
                     broker.handle_packet(now, self.conn, packet);
                     if broker.closing(self.conn).is_some() {
-                        consumed = buf.len();
+                        packets.discard();
                         break;
                     }
                     if !broker.read_allowed(self.conn) {
-                        paused = true;
                         break;
                     }
                 }
-                Ok(Decoded::Incomplete) => break,
+                Ok(None) => break,
                 Err(error) => {
                     broker.handle_decode_error(now, self.conn, &error);
-                    consumed = buf.len();
                     break;
                 }
             }
         }
+        drop(packets);
         drop(broker);
-        if from_partial {
-            partial.drain(..consumed.min(partial.len()));
-        } else if let Some(rest) = data.get(consumed..) {
-            partial.extend_from_slice(rest);
-        }
-        if !partial.is_empty() {
-            let busy = self.busy.get_or_insert_with(Box::default);
-            busy.partial_has_packets = paused;
-            busy.partial = partial;
-        } else if let Some(busy) = self.busy.as_deref_mut() {
-            busy.partial_has_packets = false;
+        if !framer.is_empty() {
+            self.busy.get_or_insert_with(Box::default).framer = framer;
         }
         self.settle();
         shared.dispatch_wakeups();
@@ -299,7 +327,7 @@ impl TaskState {
 
     /// Takes the broker's frames for this connection and writes as many as
     /// the socket accepts without blocking.
-    fn flush(&mut self, stream: &Async<TcpStream>) -> io::Result<()> {
+    fn flush(&mut self, stream: &impl ByteStream) -> io::Result<()> {
         {
             let mut broker = self.shared.broker.borrow_mut();
             match self.busy.as_deref_mut() {
@@ -341,7 +369,7 @@ impl TaskState {
                     }
                 }
             }
-            let result = stream.get_ref().write_vectored(&slices);
+            let result = stream.write_vectored(&slices);
             drop(slices);
             match result {
                 Ok(0) => break Err(io::Error::from(io::ErrorKind::WriteZero)),
@@ -391,10 +419,10 @@ enum ReadOutcome {
 mod tests {
     use super::*;
 
-    /// Every connection pays for this future while it is idle (issue 6).
+    /// Every connection pays for this future while it is idle.
     #[test]
     fn an_idle_connection_task_is_small() {
-        assert!(std::mem::size_of::<ConnectionTask>() <= 40);
+        assert!(std::mem::size_of::<ConnectionTask<Async<TcpStream>>>() <= 40);
         assert!(std::mem::size_of::<Option<Box<Busy>>>() <= 8);
     }
 }
