@@ -6,6 +6,9 @@
 //!   PUBACKs go out in order; after SIGKILL and a restart every
 //!   acknowledged message is delivered. Needs root for the mount: skipped
 //!   with a printed reason otherwise.
+//! - The same for a message that comes down a bridge: the cloud's
+//!   PUBACK waits for the flush, so a crash before it makes the cloud
+//!   resend instead of losing the message.
 //! - A writer slowed on purpose (debug builds' `EDGEMQ_TEST_STORE_DELAY_MS`):
 //!   the publisher feeding the store is paused, and a clean-session
 //!   client's round trip stays under 100 ms meanwhile.
@@ -14,6 +17,7 @@
 
 mod common;
 
+use common::cloud::Cloud;
 use common::flow::{collect_within, publish, raw_subscribe, wait};
 use common::raw::{self, Connect};
 use common::{scaled, Broker, BrokerOptions, RawClient};
@@ -279,4 +283,61 @@ fn a_slow_writer_pauses_its_feeders_and_nobody_else() {
     assert_eq!(feeder.join().unwrap(), 600, "every message acknowledged");
     let mut publisher = connect(addr, &id("after"), true);
     publish(&mut publisher, "live/echo", b"still serving", 1, false, 1);
+}
+
+#[test]
+fn sync_mode_acknowledges_a_bridged_message_only_once_it_is_stored() {
+    let Some(fs) = Tmpfs::mount("2m") else {
+        return;
+    };
+    let cloud = Cloud::start("");
+    let store = fs.path().join("data");
+    let mut edge = Broker::start_with(BrokerOptions::new(&format!(
+        "persistence_sync true\npersistence_location {}\n\
+         connection cloud\naddress 127.0.0.1:{}\nremote_clientid {}\n\
+         restart_timeout 1 2\ntopic down/# in 1\n",
+        store.display(),
+        cloud.port(),
+        id("edge")
+    )));
+    let connected = |edge: &Broker, n| {
+        assert!(
+            edge.wait_for_log_count(
+                "bridge cloud: connected",
+                n,
+                scaled(Duration::from_secs(15))
+            ),
+            "the bridge did not connect:\n{}",
+            edge.log()
+        );
+    };
+    connected(&edge, 1);
+    let sub = id("durable");
+    park_subscriber(edge.addr(), &sub, "down/#");
+    let filler = fs.fill();
+
+    // The cloud's publisher is acknowledged by the cloud; the cloud then
+    // waits for the edge's PUBACK, which the full disk holds back.
+    // Big enough to need new pages of the full filesystem.
+    let kept = vec![b'k'; 16 * 1024];
+    let mut cloud_pub = connect(cloud.addr(), &id("cpub"), true);
+    publish(&mut cloud_pub, "down/x", &kept, 1, false, 1);
+    assert!(
+        edge.wait_for_log("store failed", wait()),
+        "the outage is logged: {}",
+        edge.log()
+    );
+    std::thread::sleep(scaled(Duration::from_millis(300)));
+
+    // A crash while the message exists only in the edge's memory.
+    edge.kill9();
+    std::fs::remove_file(filler).unwrap();
+    edge.restart();
+    connected(&edge, 1);
+    let mut c = connect(edge.addr(), &sub, false);
+    let got = collect_within(&mut c, 1, scaled(Duration::from_secs(20)));
+    assert!(
+        got[0].payload == kept,
+        "the cloud resent what the edge had not acknowledged"
+    );
 }

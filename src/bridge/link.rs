@@ -13,7 +13,7 @@
 //! same packet id, or PUBREL if the remote had PUBREC'd it) before anything
 //! new — no resend storm.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::codec::{
@@ -65,11 +65,14 @@ pub struct LinkSettings {
 pub enum LinkEvent {
     /// CONNACK accepted.
     Up { session_present: bool },
-    /// A PUBLISH from the remote, remote topic as sent.
+    /// A PUBLISH from the remote, remote topic as sent. `ack` is the
+    /// PUBACK/PUBREC it is owed: the caller passes it to
+    /// [`Link::acknowledge`] once it knows what storing the message needs.
     Publish {
         body: PublishBody,
         qos: QoS,
         retain: bool,
+        ack: Option<Ack>,
     },
 }
 
@@ -153,6 +156,10 @@ pub struct Link {
     ping_outstanding: bool,
     /// Inbound QoS 2 ids PUBREC'd and not yet released [MQTT-4.3.3-2].
     inbound_qos2: HashSet<u16>,
+    /// Acknowledgements to the remote waiting for a store batch to be
+    /// durable (sync persistence), in the order the PUBLISHes came. At
+    /// most one per packet id the remote has in flight (65,535).
+    held_acks: VecDeque<(u64, Ack)>,
     stats: LinkStats,
 }
 
@@ -172,6 +179,7 @@ impl Link {
             last_received: now,
             ping_outstanding: false,
             inbound_qos2: HashSet::new(),
+            held_acks: VecDeque::new(),
             stats: LinkStats::default(),
         }
     }
@@ -231,6 +239,8 @@ impl Link {
     pub fn disconnected(&mut self) {
         self.connected = false;
         self.out.clear();
+        // The remote resends what it did not see acknowledged.
+        self.held_acks.clear();
         self.ping_outstanding = false;
         self.subscribe_pid = None;
     }
@@ -346,25 +356,63 @@ impl Link {
         events: &mut Vec<LinkEvent>,
     ) -> Result<(), LinkError> {
         self.stats.received += 1;
-        let event = LinkEvent::Publish {
+        let event = |ack| LinkEvent::Publish {
             body: publish.body,
             qos: publish.qos,
             retain: publish.retain,
+            ack,
         };
         match (publish.qos, publish.packet_id) {
-            (QoS::AtMostOnce, _) => events.push(event),
+            (QoS::AtMostOnce, _) => events.push(event(None)),
             (QoS::AtLeastOnce, Some(pid)) => {
-                events.push(event);
-                self.write(&Packet::Ack(Ack::new(AckKind::PubAck, pid)), now)?;
+                events.push(event(Some(Ack::new(AckKind::PubAck, pid))));
             }
             (QoS::ExactlyOnce, Some(pid)) => {
                 // Delivered on first receipt, acknowledged again on resends.
+                let rec = Ack::new(AckKind::PubRec, pid);
                 if self.inbound_qos2.insert(pid.get()) {
-                    events.push(event);
+                    events.push(event(Some(rec)));
+                } else {
+                    self.acknowledge(rec, None, now)?;
                 }
-                self.write(&Packet::Ack(Ack::new(AckKind::PubRec, pid)), now)?;
             }
             _ => return Err(LinkError::Protocol("QoS > 0 PUBLISH without packet id")),
+        }
+        Ok(())
+    }
+
+    /// Sends `ack` to the remote now, or once store batch `until` is
+    /// durable (sync persistence: what the message changed must be on
+    /// disk first). Acknowledgements leave in the order the PUBLISHes came
+    /// [MQTT-4.6.0-2] [MQTT-4.6.0-3], so one behind a held one waits too.
+    pub fn acknowledge(
+        &mut self,
+        ack: Ack,
+        until: Option<u64>,
+        now: Instant,
+    ) -> Result<(), LinkError> {
+        let behind = self.held_acks.back().map(|&(batch, _)| batch);
+        match (until, behind) {
+            (None, None) => self.write(&Packet::Ack(ack), now),
+            (until, behind) => {
+                let batch = until.unwrap_or(0).max(behind.unwrap_or(0));
+                self.held_acks.push_back((batch, ack));
+                Ok(())
+            }
+        }
+    }
+
+    /// Store batches up to `durable` are on disk: the acknowledgements
+    /// they held go out.
+    pub fn release_acks(&mut self, durable: u64, now: Instant) -> Result<(), LinkError> {
+        while self
+            .held_acks
+            .front()
+            .is_some_and(|&(batch, _)| batch <= durable)
+        {
+            if let Some((_, ack)) = self.held_acks.pop_front() {
+                self.write(&Packet::Ack(ack), now)?;
+            }
         }
         Ok(())
     }

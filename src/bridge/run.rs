@@ -38,19 +38,34 @@ const READ_BYTES: usize = 16 * 1024;
 /// The bridge tasks' wake-up flags, by bridge index.
 #[derive(Default)]
 pub(crate) struct BridgeWakers {
-    notifiers: RefCell<Vec<Rc<Notify>>>,
+    notifiers: RefCell<Vec<Rc<BridgeSignals>>>,
     scratch: RefCell<Vec<usize>>,
 }
 
+/// What wakes one bridge's loops.
+#[derive(Default)]
+pub(super) struct BridgeSignals {
+    /// The writer: its queue got something, or acknowledgements it holds
+    /// may go out.
+    woken: Notify,
+    /// The reader, stopped while the store was behind: it caught up.
+    store_caught_up: Notify,
+}
+
 impl BridgeWakers {
-    /// Wakes every bridge whose queue got something while its link is up.
+    /// Wakes every bridge the broker has news for.
     pub(crate) fn dispatch(&self, broker: &mut Broker) {
         let mut woken = self.scratch.borrow_mut();
         broker.poll_bridge_wakeups(&mut woken);
         let notifiers = self.notifiers.borrow();
         for index in woken.drain(..) {
-            if let Some(notify) = notifiers.get(index) {
-                notify.notify();
+            if let Some(signals) = notifiers.get(index) {
+                signals.woken.notify();
+            }
+        }
+        if broker.take_bridges_may_read() {
+            for signals in notifiers.iter() {
+                signals.store_caught_up.notify();
             }
         }
     }
@@ -65,7 +80,7 @@ pub(crate) fn spawn_all(
     let count = shared.broker.borrow().bridge_count();
     (0..count)
         .map(|index| {
-            let notify = Rc::new(Notify::default());
+            let notify = Rc::new(BridgeSignals::default());
             shared
                 .bridge_wakers
                 .notifiers
@@ -76,7 +91,7 @@ pub(crate) fn spawn_all(
         .collect()
 }
 
-async fn run(shared: Rc<Shared>, index: usize, notify: Rc<Notify>) {
+async fn run(shared: Rc<Shared>, index: usize, notify: Rc<BridgeSignals>) {
     let (config, settings) = {
         let broker = shared.broker.borrow();
         match (
@@ -188,7 +203,7 @@ async fn attempt(
     config: &BridgeConfig,
     address: &BridgeAddress,
     link: &RefCell<Link>,
-    notify: &Notify,
+    notify: &BridgeSignals,
 ) -> Result<(), Failure> {
     let stream = with_timeout("connect", async {
         connect(address).await.map_err(|e| e.to_string())
@@ -240,7 +255,7 @@ pub(super) async fn session(
     shared: &Rc<Shared>,
     index: usize,
     link: &RefCell<Link>,
-    notify: &Notify,
+    notify: &BridgeSignals,
     reader: &mut impl ReadHalf,
     writer: &mut impl WriteHalf,
 ) -> Result<(), Failure> {
@@ -255,6 +270,12 @@ pub(super) async fn session(
         let mut buf = vec![0u8; READ_BYTES];
         let mut framer = Framer::new();
         loop {
+            // What comes down may have to be stored: while the store is
+            // behind, the remote waits (TCP back-pressure), like a local
+            // publisher that feeds the store.
+            while shared.broker.borrow_mut().bridge_waits_for_store() {
+                notify.store_caught_up.notified().await;
+            }
             let n = reader.read_some(&mut buf).await?;
             if n == 0 {
                 return Err("closed by the remote".to_owned());
@@ -273,6 +294,8 @@ pub(super) async fn session(
                 let mut link = link.borrow_mut();
                 link.handle_timeout(now).map_err(|e| e.to_string())?;
                 let mut broker = shared.broker.borrow_mut();
+                link.release_acks(broker.store_durable(), now)
+                    .map_err(|e| e.to_string())?;
                 if let Some((queue, journal)) = broker.bridge_queue(index) {
                     link.poll_transmit(now, queue, journal)
                         .map_err(|e| e.to_string())?;
@@ -293,7 +316,7 @@ pub(super) async fn session(
                     None => future::pending::<()>().await,
                 }
             };
-            future::or(kick.notified(), future::or(notify.notified(), timer)).await;
+            future::or(kick.notified(), future::or(notify.woken.notified(), timer)).await;
         }
     };
     let result: Result<(), String> = future::or(read_loop, write_loop).await;
@@ -339,8 +362,17 @@ fn process(
                     }
                     broker.handle_bridge_state(now, index, true);
                 }
-                LinkEvent::Publish { body, qos, retain } => {
-                    broker.handle_bridge_publish(now, index, &body, qos, retain);
+                LinkEvent::Publish {
+                    body,
+                    qos,
+                    retain,
+                    ack,
+                } => {
+                    let until = broker.handle_bridge_publish(now, index, &body, qos, retain);
+                    if let Some(ack) = ack {
+                        link.acknowledge(ack, until, now)
+                            .map_err(|e| e.to_string())?;
+                    }
                 }
             }
         }

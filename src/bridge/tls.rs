@@ -28,7 +28,7 @@ use rand_core::OsRng;
 
 use crate::config::bridge::BridgeAddress;
 use crate::config::BridgeConfig;
-use crate::net::{Notify, Shared};
+use crate::net::Shared;
 
 use super::link::Link;
 use super::run::{session as mqtt_session, Failure, ReadHalf, WriteHalf};
@@ -141,7 +141,7 @@ pub(super) async fn session(
     address: &BridgeAddress,
     stream: &Async<TcpStream>,
     link: &RefCell<Link>,
-    notify: &Notify,
+    notify: &super::run::BridgeSignals,
 ) -> Result<(), Failure> {
     let tls = &config.tls;
     let credentials = Credentials {

@@ -29,6 +29,8 @@ impl Broker {
 
 #[cfg(not(feature = "bridge"))]
 impl Broker {
+    pub(super) fn wake_bridges(&mut self) {}
+
     pub(super) fn forward_to_bridges(
         &mut self,
         _now: std::time::Instant,
@@ -212,6 +214,17 @@ mod enabled {
             Some((&mut slot.queue, self.bridges.journal.as_mut()))
         }
 
+        /// Wakes every bridge whose link is up (a store batch became
+        /// durable: their held acknowledgements may go out).
+        pub(in crate::broker) fn wake_bridges(&mut self) {
+            for (index, slot) in self.bridges.slots.iter_mut().enumerate() {
+                if slot.up && !slot.wake_listed {
+                    slot.wake_listed = true;
+                    self.bridges.woken.push(index);
+                }
+            }
+        }
+
         /// Bridges with new queue entries while up; drains the list.
         pub fn poll_bridge_wakeups(&mut self, dst: &mut Vec<usize>) {
             for index in self.bridges.woken.drain(..) {
@@ -257,7 +270,26 @@ mod enabled {
 
         /// A PUBLISH that came down bridge `index` (remote topic as sent):
         /// remapped and routed locally, never back up the same bridge.
+        ///
+        /// Returns the store batch the acknowledgement to the remote must
+        /// wait for (sync persistence, when routing it changed the store):
+        /// the link holds its PUBACK/PUBREC until that batch is durable.
         pub fn handle_bridge_publish(
+            &mut self,
+            now: Instant,
+            index: usize,
+            body: &PublishBody,
+            qos: QoS,
+            retain: bool,
+        ) -> Option<u64> {
+            let ops_before = self.ops_pushed();
+            self.route_bridge_publish(now, index, body, qos, retain);
+            (self.ops_pushed() > ops_before)
+                .then(|| self.store_hold_batch())
+                .flatten()
+        }
+
+        fn route_bridge_publish(
             &mut self,
             now: Instant,
             index: usize,

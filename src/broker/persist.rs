@@ -205,6 +205,24 @@ impl Broker {
             }
             self.wake(conn);
         }
+        if self.persistence.as_ref().is_some_and(|p| p.sync) {
+            // Bridge links may hold acknowledgements to their remotes.
+            self.wake_bridges();
+        }
+    }
+
+    /// Every batch up to this one is durable (0 before the first).
+    pub fn store_durable(&self) -> u64 {
+        self.persistence.as_ref().map_or(0, |p| p.durable)
+    }
+
+    /// Sync mode: the batch now being gathered, which an acknowledgement
+    /// of what changed the store must wait for; `None` in batched mode.
+    pub(super) fn store_hold_batch(&self) -> Option<u64> {
+        self.persistence
+            .as_ref()
+            .filter(|p| p.sync)
+            .map(|p| p.next_batch)
     }
 
     /// Whether the store is at `max_store_bytes` (reported after flushes).
@@ -247,13 +265,12 @@ impl Broker {
     /// Sync mode: holds `conn`'s frames until the batch now being
     /// gathered is durable.
     pub(super) fn hold_for_store(&mut self, conn: ConnId) {
+        let Some(until) = self.store_hold_batch() else {
+            return;
+        };
         let Some(persistence) = self.persistence.as_mut() else {
             return;
         };
-        if !persistence.sync {
-            return;
-        }
-        let until = persistence.next_batch;
         if let Some(connection) = self.connections.get_mut(conn) {
             if !connection.held {
                 persistence.held.push((conn, until));

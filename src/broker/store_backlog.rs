@@ -34,6 +34,10 @@ pub(super) struct StoreBacklog {
     waiting: Vec<ConnId>,
     /// The "behind" line was logged for this episode: say when it ends.
     said_behind: bool,
+    /// Bridge links stopped reading for the backlog.
+    bridges_waiting: bool,
+    /// ... and it has drained since: the network layer wakes them.
+    bridges_may_read: bool,
 }
 
 impl StoreBacklog {
@@ -102,6 +106,9 @@ impl Broker {
                 backlog.bytes
             );
         }
+        if std::mem::take(&mut backlog.bridges_waiting) {
+            backlog.bridges_may_read = true;
+        }
         for conn in std::mem::take(&mut backlog.waiting) {
             if let Some(connection) = self.connections.get_mut(conn) {
                 connection.store_waiting = false;
@@ -156,6 +163,27 @@ impl Broker {
                 p.backlog.said_behind = true;
             }
         }
+    }
+
+    /// Whether a bridge link must stop reading its remote: the backlog is
+    /// at its bound (what comes down a bridge may have to be stored). The
+    /// bridge is told by [`Broker::take_bridges_may_read`] when to go on.
+    pub fn bridge_waits_for_store(&mut self) -> bool {
+        let Some(persistence) = self.persistence.as_mut() else {
+            return false;
+        };
+        let full = persistence.backlog.is_full();
+        if full {
+            persistence.backlog.bridges_waiting = true;
+        }
+        full
+    }
+
+    /// The backlog drained since bridges stopped reading: wake them.
+    pub fn take_bridges_may_read(&mut self) -> bool {
+        self.persistence
+            .as_mut()
+            .is_some_and(|p| std::mem::take(&mut p.backlog.bridges_may_read))
     }
 
     /// A closing connection no longer waits.
