@@ -10,6 +10,8 @@
 #   make lint     rustfmt check + clippy (warnings are errors)
 #   make check-rust-version   fail when a locked dependency needs a newer Rust
 #                 than Cargo.toml's rust-version (needs jq)
+#   make check-references     fail on a citation of a document the repository
+#                 does not hold (cite docs/, README.md or the MQTT spec)
 #   make clean    remove build output
 #
 # Cross builds (static musl, size-optimised; no Docker; see cross/README.md):
@@ -48,7 +50,7 @@ TEST_TOOLS := mosquitto_pub mosquitto_sub stdbuf
 # apt-get as root, or through sudo for everyone else.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: all build release run test check-test-tools deps deps-bridge lint check-rust-version clean help async-io-patch
+.PHONY: all build release run test check-test-tools deps deps-bridge lint check-rust-version check-references clean help async-io-patch
 
 all: build
 
@@ -99,6 +101,12 @@ lint: async-io-patch
 # packages and why.
 check-rust-version:
 	@.ci/check-rust-version.sh
+
+# Every citation in code, tests, docs and scripts resolves to a section of
+# docs/ or README.md, or to the MQTT specifications: the script's header
+# says what it rejects.
+check-references:
+	@.ci/check-references.sh
 
 clean:
 	$(CARGO) clean

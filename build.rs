@@ -1,6 +1,6 @@
 //! Records the build date for the store's plausible-wall-clock rule
-//! (SPEC §3): a wall clock earlier than the binary's build is not trusted.
-//! Reproducible builds set SOURCE_DATE_EPOCH.
+//! (docs/design.md ## Durability): a wall clock earlier than the binary's
+//! build is not trusted. Reproducible builds set SOURCE_DATE_EPOCH.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

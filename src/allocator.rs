@@ -2,12 +2,12 @@
 //!
 //! musl's own malloc (mallocng) rounds small allocations up to coarse size
 //! classes: 948 bytes of RSS per idle connection against 704 with glibc
-//! (issue 6; `edgemq-bench conns`). dlmalloc packs them like glibc does,
-//! but never returns a freed block from the middle of its heap, so the old
-//! table left behind each time a big map doubles stays resident (148 bytes
-//! per subscription against 99). So, as glibc does: blocks of
-//! `MMAP_THRESHOLD` and more get their own mapping, unmapped when freed and
-//! grown with `mremap`; everything smaller comes from dlmalloc.
+//! (README.md ## Performance; `edgemq-bench conns`). dlmalloc packs them
+//! like glibc does, but never returns a freed block from the middle of its
+//! heap, so the old table left behind each time a big map doubles stays
+//! resident (148 bytes per subscription against 99). So, as glibc does:
+//! blocks of `MMAP_THRESHOLD` and more get their own mapping, unmapped when
+//! freed and grown with `mremap`; everything smaller comes from dlmalloc.
 //!
 //! The only module allowed `unsafe` (a global allocator cannot be written
 //! without it); each block says why it is sound.

@@ -36,7 +36,7 @@ fn err(text: &str) -> ConfigError {
 const SECS: fn(u64) -> Duration = Duration::from_secs;
 
 #[test]
-fn defaults_without_a_file_follow_spec_section_8() {
+fn defaults_without_a_file_follow_the_readme_table() {
     let c = Config::default();
     assert_eq!(c.listeners.len(), 1);
     assert_eq!(c.listeners[0].port, 1883);

@@ -1,5 +1,6 @@
-//! SPEC §3 back-pressure, end to end, with `max_queued_messages 10`,
-//! `max_inflight_messages 20` (the defaults) and `backpressure_timeout 1s`:
+//! Back-pressure (docs/design.md ## Queues and back-pressure), end to end,
+//! with `max_queued_messages 10`, `max_inflight_messages 20` (the defaults)
+//! and `backpressure_timeout 1s`:
 //!
 //! - a subscriber that reads slowly throttles a fast QoS 1 publisher (its
 //!   PUBACKs are held back) and loses nothing, in order;
@@ -148,7 +149,7 @@ fn a_slow_subscriber_throttles_the_publisher_and_loses_nothing() {
         // A PUBACK means the broker routed the message. What it routed and
         // the subscriber has not acknowledged sits in the window (20) or the
         // queue (10, plus the one that hit the cap): the publisher is
-        // throttled to the subscriber's pace (SPEC §3).
+        // throttled to the subscriber's pace.
         let lead = (n as usize + 1).saturating_sub(acked.load(Ordering::SeqCst));
         max_lead = max_lead.max(lead);
     }

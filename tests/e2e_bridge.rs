@@ -1,10 +1,10 @@
-//! End-to-end bridges (SPEC §5): an edge edgemq bridged to a cloud that is
-//! either Debian's mosquitto (started by the test, `common::cloud`) or a
-//! second edgemq. Uplink and downlink with prefix remapping, loop
-//! prevention with `both` rules, partitions (SIGSTOP, graceful restart,
-//! SIGKILL), a cloud that is down when the edge starts, TLS with
-//! certificates made by openssl, and the drain rate of a 10,000-message
-//! backlog.
+//! End-to-end bridges (README.md ## Bridge): an edge edgemq bridged to a
+//! cloud that is either Debian's mosquitto (started by the test,
+//! `common::cloud`) or a second edgemq. Uplink and downlink with prefix
+//! remapping, loop prevention with `both` rules, partitions (SIGSTOP,
+//! graceful restart, SIGKILL), a cloud that is down when the edge starts,
+//! TLS with certificates made by openssl, and the drain rate of a
+//! 10,000-message backlog.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 

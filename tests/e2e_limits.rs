@@ -1,6 +1,7 @@
-//! Every configured limit (SPEC §4, §8) refuses with the code MQTT 3.1.1
-//! gives it — a CONNACK or SUBACK return code, or, since 3.1.1 has no server
-//! DISCONNECT, closing the connection — and the broker logs a line about it.
+//! Every configured limit (README.md ## Limits and refusals) refuses with
+//! the code MQTT 3.1.1 gives it — a CONNACK or SUBACK return code, or,
+//! since 3.1.1 has no server DISCONNECT, closing the connection — and the
+//! broker logs a line about it.
 //!
 //! Log lines are rate-limited per kind (the first is logged, later ones
 //! within 10 s are only counted), so each test checks the first line of its
@@ -90,7 +91,7 @@ fn max_connections_refuses_the_third_with_server_unavailable() {
     let mut b = connected(broker.addr(), "mc-b");
     assert_eq!(subscribe(&mut a, 1, &[("mc/t", 0)]), [0]);
 
-    // SPEC §4: over max_connections the CONNECT is answered with 0x03
+    // Over max_connections the CONNECT is answered with 0x03
     // "server unavailable" [MQTT-3.2.2.3], then the connection is closed.
     let mut c = RawClient::connect(broker.addr());
     assert_eq!(c.handshake(&raw::connect("mc-c")), Some(SERVER_UNAVAILABLE));
@@ -133,7 +134,7 @@ fn max_sessions_counts_offline_persistent_sessions() {
         assert!(c.expect_closed(secs(3)));
     }
     // Both sessions persist offline [MQTT-3.1.2-4] and fill the table:
-    // a third client id needs a new session → 0x03 (SPEC §3).
+    // a third client id needs a new session → 0x03.
     let mut c = RawClient::connect(broker.addr());
     let code = c.handshake(&Connect::new("ms-c").clean(false).to_bytes());
     assert_eq!(code, Some(SERVER_UNAVAILABLE), "a third session");
@@ -169,7 +170,7 @@ fn max_packet_size_closes_only_the_offender() {
     assert_eq!(subscribe(&mut sub, 1, &[("mp/#", 0)]), [0]);
     let mut publisher = connected(broker.addr(), "mp-pub");
 
-    // A 2000-byte PUBLISH: over the cap, that connection is closed (SPEC §4).
+    // A 2000-byte PUBLISH: over the cap, that connection is closed.
     let mut big = connected(broker.addr(), "mp-big");
     big.send(&raw::publish(
         "mp/big",

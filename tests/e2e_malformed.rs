@@ -1,9 +1,10 @@
-//! Bad input closes ONE connection, never the broker (SPEC §4): for each kind
-//! of malformed packet or protocol violation, the offending connection is
-//! closed, a healthy publisher/subscriber pair connected since the start keeps
-//! exchanging messages (and sees nothing of the bad input), and new clients
-//! can still connect. Also: a sender that trickles its packets byte by byte
-//! is served correctly (partial packets are buffered, not misread).
+//! Bad input closes ONE connection, never the broker
+//! (README.md ## Limits and refusals): for each kind of malformed packet or
+//! protocol violation, the offending connection is closed, a healthy
+//! publisher/subscriber pair connected since the start keeps exchanging
+//! messages (and sees nothing of the bad input), and new clients can still
+//! connect. Also: a sender that trickles its packets byte by byte is served
+//! correctly (partial packets are buffered, not misread).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 

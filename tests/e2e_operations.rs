@@ -1,7 +1,7 @@
-//! Operating the binary (SPEC §7): `--version`, `check-config`, config
-//! errors that stop the start with file:line, the config-less default,
-//! SIGTERM / SIGINT with clients connected, a listener whose address does not
-//! exist yet, keepalive, and the log-level flags.
+//! Operating the binary (README.md ## Operations): `--version`,
+//! `check-config`, config errors that stop the start with file:line, the
+//! config-less default, SIGTERM / SIGINT with clients connected, a listener
+//! whose address does not exist yet, keepalive, and the log-level flags.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 

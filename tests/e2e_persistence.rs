@@ -1,7 +1,8 @@
-//! End-to-end durability (SPEC §3, issue 3): persistent sessions, their
-//! offline queues and retained messages across SIGTERM and SIGKILL, session
-//! expiry across restarts by the plausible-wall-clock rule, sync-mode crash
-//! safety under load, and a locked, corrupt or newer store.
+//! End-to-end durability (README.md ## Durability and the store):
+//! persistent sessions, their offline queues and retained messages across
+//! SIGTERM and SIGKILL, session expiry across restarts by the
+//! plausible-wall-clock rule, sync-mode crash safety under load, and a
+//! locked, corrupt or newer store.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 

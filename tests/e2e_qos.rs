@@ -187,7 +187,7 @@ async fn two_hundred_messages_in_order_at_each_qos() {
             publ.publish(&topic, qos, false, format!("{i}")).await;
         }
         // Messages from one client on one topic arrive in the order sent
-        // [MQTT-4.6.0-5] (SPEC §1 ordering).
+        // [MQTT-4.6.0-5].
         for i in 0..200 {
             let p = sub
                 .recv_publish(scaled(Duration::from_secs(5)))

@@ -2,8 +2,8 @@
 //! subscribe with RETAIN 1 (live deliveries with RETAIN 0), replaced,
 //! deleted by an empty payload, matched by wildcards, downgraded to the
 //! subscription's QoS; wills on a dropped socket, on keepalive expiry and
-//! on a protocol error, never after DISCONNECT (SPEC §1, MQTT 3.1.1 §3.1.2,
-//! §3.3.1).
+//! on a protocol error, never after DISCONNECT
+//! (MQTT 3.1.1 §3.1.2, §3.3.1).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 

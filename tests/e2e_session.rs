@@ -1,7 +1,8 @@
 //! End-to-end sessions: clean and persistent sessions, the offline queue
 //! (max_queued_messages, drop oldest, QoS 0 only with queue_qos0_messages),
 //! zero-length client ids, takeover and `duplicate_client_id reject`, a
-//! second CONNECT, and session expiry (SPEC §3, MQTT 3.1.1 §3.1-§3.2).
+//! second CONNECT, and session expiry
+//! (README.md ## Durability and the store, MQTT 3.1.1 §3.1-§3.2).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -103,7 +104,7 @@ fn persistent_session_keeps_subscriptions_and_newest_ten_offline_messages() {
     for i in 0..15u16 {
         publish(&mut publ, "ps/t", i.to_string().as_bytes(), 1, false, i + 1);
     }
-    // SPEC §3: the offline queue drops its oldest, logged with the client id.
+    // The offline queue drops its oldest, logged with the client id.
     assert!(
         broker.wait_log(wait(), |log| log
             .lines()

@@ -1,6 +1,6 @@
 //! End-to-end topics: `+` and `#` matching, `$`-topics kept from leading
 //! wildcards, one copy for overlapping subscriptions, filter and topic-name
-//! validation, and UNSUBSCRIBE (MQTT 3.1.1 §4.7, §3.8, §3.10; SPEC §1).
+//! validation, and UNSUBSCRIBE (MQTT 3.1.1 §4.7, §3.8, §3.10).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 

@@ -1,11 +1,11 @@
-//! The flash budget (issue 3, SPEC §3): block-level bytes written per QoS 1
-//! message queued for an offline persistent session, at a steady 1,000
-//! msg/s of 64-byte payloads, against the record's encoded size; and per
-//! QoS 1 message forwarded over a bridge (issue 6), with the uplink down
-//! (every message queued on flash) and up (a Debian mosquitto as the cloud).
-//! Read from /proc/PID/io `write_bytes`, so the store must be on a real
-//! disk (the test's temporary directory; not tmpfs). Measurements, not part
-//! of the default suite:
+//! The flash budget (README.md ## Durability and the store): block-level
+//! bytes written per QoS 1 message queued for an offline persistent
+//! session, at a steady 1,000 msg/s of 64-byte payloads, against the
+//! record's encoded size; and per QoS 1 message forwarded over a bridge,
+//! with the uplink down (every message queued on flash) and up (a Debian
+//! mosquitto as the cloud). Read from /proc/PID/io `write_bytes`, so the
+//! store must be on a real disk (the test's temporary directory; not
+//! tmpfs). Measurements, not part of the default suite:
 //!
 //!   cargo test --release --test flash_budget -- --ignored --nocapture
 //!

@@ -1,10 +1,11 @@
-//! Golden fixtures of every store record version (SPEC §3: a newer broker
-//! reads an older store). Each file under `tests/fixtures/store/vN/` holds
-//! the exact bytes this edgemq wrote for a sample record of version N; the
-//! tests check that today's code still reads them into the same values and
-//! still writes them byte for byte. A change that breaks one is a format
-//! change: add a new version instead. `EDGEMQ_WRITE_FIXTURES=1` writes the
-//! files of the current version (only when adding a version).
+//! Golden fixtures of every store record version
+//! (docs/design.md ## Durability: a newer broker reads an older store).
+//! Each file under `tests/fixtures/store/vN/` holds the exact bytes this
+//! edgemq wrote for a sample record of version N; the tests check that
+//! today's code still reads them into the same values and still writes them
+//! byte for byte. A change that breaks one is a format change: add a new
+//! version instead. `EDGEMQ_WRITE_FIXTURES=1` writes the files of the
+//! current version (only when adding a version).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -21,7 +21,7 @@ impl Broker {
             return;
         };
         if ack.kind == AckKind::PubRel {
-            // PUBCOMP answers every PUBREL, known id or not [MQTT-4.3.3-?]:
+            // PUBCOMP answers every PUBREL, known id or not [MQTT-4.3.3-2]:
             // the client may be retrying after our PUBCOMP was lost.
             let known = slot.session.inbound.release(ack.packet_id);
             let mut pubcomp = Ack::new(AckKind::PubComp, ack.packet_id);

@@ -1,14 +1,15 @@
-//! Back-pressure (SPEC §3): a publisher whose message filled a session's
-//! queue is paused — its socket is not read — until that queue has room;
-//! a session full for longer than `backpressure_timeout` becomes lagging
-//! and drops its oldest instead, which releases everyone it held.
+//! Back-pressure (docs/design.md ## Queues and back-pressure): a publisher
+//! whose message filled a session's queue is paused — its socket is not
+//! read — until that queue has room; a session full for longer than
+//! `backpressure_timeout` becomes lagging and drops its oldest instead,
+//! which releases everyone it held.
 //!
 //! Room lets every paused publisher go, in the order they were paused, but
 //! the first one read usually fills the queue again. The others are then
 //! paused again before they are read ([`Broker::may_read`]) rather than
 //! each pushing one more message over the cap and being woken for its one
-//! acknowledgement (issue 6: fan-in at QoS 1). The one that filled the
-//! queue goes to the back of the line, so they take turns.
+//! acknowledgement (README.md ## Performance: fan-in at QoS 1). The one
+//! that filled the queue goes to the back of the line, so they take turns.
 
 use std::time::Instant;
 

@@ -1,6 +1,7 @@
-//! The broker's side of bridges (SPEC §5): which local publishes go into
-//! which bridge's uplink queue, routing what comes down a bridge, the link
-//! state notifications, and the server side of loop prevention.
+//! The broker's side of bridges (README.md ## Bridge): which local
+//! publishes go into which bridge's uplink queue, routing what comes down a
+//! bridge, the link state notifications, and the server side of loop
+//! prevention.
 //!
 //! Invariants: a message that came down bridge N is never queued for
 //! bridge N (with `both` rules too); a connection that announced itself as

@@ -5,7 +5,8 @@
 //! Every live connection costs one [`Connection`], so it is kept small
 //! (104 bytes, a 112-byte malloc chunk): rarely used parts (the will) sit
 //! behind a pointer, the keepalive and the peer's address are stored as
-//! compactly as their range allows (issue 6: RSS per idle connection).
+//! compactly as their range allows (README.md ## Performance: RSS per idle
+//! connection).
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -134,7 +135,8 @@ pub struct Connection {
     pub state: ConnState,
     pub outbox: Outbox,
     /// How many full session queues this connection's messages wait for;
-    /// while above 0 its socket is not read (SPEC §3 back-pressure).
+    /// while above 0 its socket is not read
+    /// (docs/design.md ## Queues and back-pressure).
     pub pause_count: u32,
     pub closing: Option<CloseReason>,
     /// Already listed for the network layer to wake.
@@ -268,8 +270,9 @@ impl ConnectionTable {
 mod tests {
     use super::*;
 
-    /// Every live connection pays for one (issue 6); 104 bytes is a
-    /// 112-byte malloc chunk (glibc: size + 8, rounded up to 16).
+    /// Every live connection pays for one (README.md ## Performance: RSS
+    /// per idle connection); 104 bytes is a 112-byte malloc chunk (glibc:
+    /// size + 8, rounded up to 16).
     #[test]
     fn a_connection_is_small() {
         assert!(std::mem::size_of::<Connection>() <= 104);

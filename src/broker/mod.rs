@@ -311,7 +311,8 @@ impl Broker {
         self.settings.memory_limit > 0
     }
 
-    /// Stop taking connections and close every client (SPEC §7).
+    /// Stop taking connections and close every client
+    /// (README.md ## Operations).
     pub fn handle_shutdown(&mut self, now: Instant) {
         self.shutting_down = true;
         for id in self.connections.ids() {

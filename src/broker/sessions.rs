@@ -1,13 +1,14 @@
 //! The session table: at most `max_sessions` sessions, online and offline
-//! together (SPEC §3), each findable by its client id. A slot is a pointer
-//! and the id of the connection that has it; the session's own state is
-//! allocated only when the session exists.
+//! together (README.md ## Configuration), each findable by its client id. A
+//! slot is a pointer and the id of the connection that has it; the
+//! session's own state is allocated only when the session exists.
 //!
 //! The client-id index is open addressing over 8-byte buckets (slot index
 //! and hash) that borrows the id from the session itself: a
 //! `HashMap<ClientId, SessionId>` cost ~40 bytes a session plus a second
-//! copy of the id (issue 6: RSS per idle connection). Invariant: every
-//! occupied slot has exactly one bucket, found by probing from its hash.
+//! copy of the id (README.md ## Performance: RSS per idle connection).
+//! Invariant: every occupied slot has exactly one bucket, found by probing
+//! from its hash.
 
 use std::hash::{BuildHasher, RandomState};
 
@@ -249,7 +250,7 @@ mod tests {
         Session::new(id, false, ProtocolVersion::V3_1_1)
     }
 
-    /// The table holds one per session (issue 6).
+    /// The table holds one per session (README.md ## Performance).
     #[test]
     fn slots_and_buckets_are_small() {
         assert!(std::mem::size_of::<Option<Slot>>() <= 16);

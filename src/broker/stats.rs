@@ -1,6 +1,7 @@
 //! Counters for everything the broker refuses, drops or closes, and the
 //! rate limiter that keeps their log lines from flooding the log daemon
-//! (STYLE rule 5: the first event is logged, then a summary per interval).
+//! (docs/design.md ## Limits: the first event is logged, then a summary per
+//! interval).
 
 use std::time::{Duration, Instant};
 

@@ -5,11 +5,11 @@
 //! PUBACK comes back, well inside one `autosave_interval`. Encoding both,
 //! sending them to the writer thread and applying them to sled cost more
 //! than routing the message, and wrote log entries to flash for nothing
-//! (issue 6: persistent fan-in was bound by the writer thread). So in
-//! batched mode the ops wait here for up to one `autosave_interval`, and a
-//! delete that finds its message's put still here cancels both: the put
-//! never left the broker, so the store never had the record (message and
-//! bridge sequence numbers are never reused).
+//! (README.md ## Performance: persistent fan-in was bound by the writer
+//! thread). So in batched mode the ops wait here for up to one
+//! `autosave_interval`, and a delete that finds its message's put still
+//! here cancels both: the put never left the broker, so the store never had
+//! the record (message and bridge sequence numbers are never reused).
 //!
 //! What is handed over is the ops in their order minus pairs that cancel,
 //! so a crash in the middle of a flush still recovers a state the broker

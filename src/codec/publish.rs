@@ -32,8 +32,8 @@ pub struct Publish {
 ///
 /// In front of them, `HEADROOM` bytes end with the fixed header of the most
 /// common copy, a live QoS 0 PUBLISH to a 3.x client: that copy goes out as
-/// one slice (issue 6: a vectored write costs per slice, and fan-out writes
-/// are mostly these).
+/// one slice (README.md ## Performance: a vectored write costs per slice,
+/// and fan-out writes are mostly these).
 ///
 /// Invariant: after the headroom the buffer holds a two-byte length no
 /// larger than the rest of it, followed by that many bytes of valid UTF-8

@@ -1,4 +1,5 @@
-//! A mosquitto.conf-style file → a typed, validated [`Config`] (SPEC §7, §8).
+//! A mosquitto.conf-style file → a typed, validated [`Config`]
+//! (README.md ## Configuration).
 //!
 //! Owns: the file format, every key's default, ceiling and meaning. It reads
 //! files (the config and its `include_dir`s) and nothing else; it never
@@ -50,8 +51,8 @@ pub enum DuplicateClientId {
 }
 
 /// The broker's configuration. Field docs give the config key's meaning
-/// where it is not obvious; SPEC §8 has the defaults and the differences
-/// from mosquitto.
+/// where it is not obvious; README.md ## Configuration has the defaults and
+/// the differences from mosquitto.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Never empty: without a `listener` line, one on 127.0.0.1:1883.
@@ -115,7 +116,8 @@ pub struct Config {
 }
 
 impl Default for Config {
-    /// The configuration without a config file (SPEC §8's defaults).
+    /// The configuration without a config file (the defaults of
+    /// README.md ## Configuration).
     fn default() -> Self {
         Config {
             listeners: vec![default_listener()],

@@ -50,8 +50,8 @@ impl Future for Notified<'_> {
 
 /// Every live connection task's waker, by `ConnId::index`, stored inline:
 /// 16 bytes a slot, where an `Rc<Notify>` per connection cost a 48-byte
-/// allocation plus a pointer in the table and in the task (issue 6: RSS
-/// per idle connection).
+/// allocation plus a pointer in the table and in the task
+/// (README.md ## Performance: RSS per idle connection).
 ///
 /// There is no flag: a task's waker stays here from its first wait until
 /// the connection ends, and a task looks at all its news (frames, closing,

@@ -4,7 +4,7 @@
 //!
 //! Most sessions never have one: the ids live behind a pointer that is
 //! `None` while there are none, so an idle session pays 8 bytes, not a
-//! `Vec`'s 24 (issue 6: RSS per idle connection).
+//! `Vec`'s 24 (README.md ## Performance: RSS per idle connection).
 
 use crate::codec::PacketId;
 

@@ -43,7 +43,7 @@ pub struct Session {
     /// Whole seconds offline before `disconnected_at`: a session restored
     /// at startup was already offline this long (downtime included). The
     /// store keeps whole seconds; 8 bytes instead of a `Duration`'s 16 keep
-    /// an idle session in a 128-byte allocation (issue 6).
+    /// an idle session in a 128-byte allocation (README.md ## Performance).
     offline_before_secs: u64,
     /// Its key prefix in the store; `None` unless persisted.
     pub store_id: Option<u64>,
@@ -97,8 +97,8 @@ impl Session {
 mod tests {
     use super::*;
 
-    /// Every session pays for one (issue 6): an idle session's window,
-    /// queue and inbound ids are empty pointers.
+    /// Every session pays for one (README.md ## Performance): an idle
+    /// session's window, queue and inbound ids are empty pointers.
     #[test]
     fn an_idle_session_is_small() {
         assert!(std::mem::size_of::<Outbound>() <= 24);

@@ -1,5 +1,6 @@
 //! Outbound delivery for one session: the inflight window of QoS 1/2
-//! messages awaiting acknowledgement, and behind it the queue (SPEC §3).
+//! messages awaiting acknowledgement, and behind it the queue
+//! (docs/design.md ## Queues and back-pressure).
 //!
 //! Invariants: messages leave in the order they arrived (the queue only
 //! feeds the window from its front, and nothing is sent past a non-empty
@@ -15,7 +16,8 @@
 //! An idle session (nothing inflight, queued or journaled) keeps only its
 //! counters and one empty pointer: the window, the queue and their
 //! bookkeeping live in a [`Window`] allocated when the first message comes
-//! and freed when the last one is gone (issue 6: RSS per idle connection).
+//! and freed when the last one is gone (README.md ## Performance: RSS per
+//! idle connection).
 
 use std::collections::VecDeque;
 use std::time::Instant;

@@ -3,11 +3,11 @@
 //!
 //! `bytes` counts every frame from the moment it is pushed until the network
 //! layer reports it written, so `max_outbound_bytes` bounds what one slow
-//! reader can pin in memory (SPEC §3).
+//! reader can pin in memory (docs/design.md ## Queues and back-pressure).
 //!
 //! The frames are handed to the writer whole, allocation and all, so an
-//! idle connection's outbox holds no memory (ARCHITECTURE: "idle
-//! connections hold no read buffer" — the same goes for the write side).
+//! idle connection's outbox holds no memory (docs/transports.md: "an idle
+//! connection holds no read buffer" — the same goes for the write side).
 
 use std::collections::VecDeque;
 

@@ -4,10 +4,11 @@
 //! counted, logged and removed; messages of a session that no longer
 //! exists (a crash between the writes of one delete) are removed too.
 //!
-//! Downtime, by the plausible-wall-clock rule (SPEC §3): the wall clock now
-//! minus the clock stamped at the last flush, but only when now is not
-//! earlier than that stamp nor than this binary's build date; otherwise
-//! zero. A router that boots with a stale clock expires nobody.
+//! Downtime, by the plausible-wall-clock rule
+//! (docs/design.md ## Durability): the wall clock now minus the clock
+//! stamped at the last flush, but only when now is not earlier than that
+//! stamp nor than this binary's build date; otherwise zero. A router that
+//! boots with a stale clock expires nobody.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

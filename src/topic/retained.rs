@@ -303,7 +303,7 @@ mod tests {
     #[test]
     fn spec_examples_match() {
         let t = tree(&TOPICS);
-        // §4.7.1.2: "#" includes the parent level.
+        // MQTT 3.1.1 §4.7.1.2: "#" includes the parent level.
         assert_eq!(
             hits(&t, "sport/tennis/player1/#"),
             sorted(&["sport/tennis/player1", "sport/tennis/player1/ranking"])
@@ -318,7 +318,7 @@ mod tests {
                 "sport/tennis/player2"
             ])
         );
-        // §4.7.1.3
+        // MQTT 3.1.1 §4.7.1.3
         assert_eq!(
             hits(&t, "sport/tennis/+"),
             sorted(&["sport/tennis/player1", "sport/tennis/player2"])

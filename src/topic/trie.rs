@@ -435,7 +435,7 @@ mod tests {
 
     #[test]
     fn spec_examples_match() {
-        // §4.7.1.2 and §4.7.1.3.
+        // MQTT 3.1.1 §4.7.1.2 and §4.7.1.3.
         let t = trie(&[
             ("sport/tennis/player1/#", 1),
             ("sport/#", 2),

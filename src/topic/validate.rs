@@ -258,7 +258,8 @@ mod tests {
 
     #[test]
     fn empty_levels_and_unicode_are_legal() {
-        // §4.7.1.1: a zero-length level is valid; "/finance" has two levels.
+        // MQTT 3.1.1 §4.7.1.1: a zero-length level is valid; "/finance" has
+        // two levels.
         for s in ["/", "//", "a//b", "/a", "a/", " ", "$SYS/x", "Ünïcødé/日本"] {
             assert_eq!(name(s), Ok(()), "{s}");
             assert_eq!(filter(s), Ok(()), "{s}");
@@ -423,7 +424,7 @@ mod tests {
 
     #[test]
     fn spec_matching_examples() {
-        // §4.7.1.2: "sport/tennis/player1/#".
+        // MQTT 3.1.1 §4.7.1.2: "sport/tennis/player1/#".
         let f = "sport/tennis/player1/#";
         assert!(matches(f, "sport/tennis/player1"));
         assert!(matches(f, "sport/tennis/player1/ranking"));
@@ -432,7 +433,7 @@ mod tests {
         // "sport/#" also matches the singular "sport" (the parent level).
         assert!(matches("sport/#", "sport"));
         assert!(matches("#", "sport/tennis"));
-        // §4.7.1.3: "+" matches exactly one level.
+        // MQTT 3.1.1 §4.7.1.3: "+" matches exactly one level.
         assert!(matches("sport/tennis/+", "sport/tennis/player1"));
         assert!(!matches("sport/tennis/+", "sport/tennis/player1/ranking"));
         assert!(!matches("sport/+", "sport"));

