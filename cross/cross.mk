@@ -180,13 +180,13 @@ cross-deps-qemu: cross-check-target
 	  if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then $(SUDO) apt-get update; fi; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends qemu-user; }
 
-# Size of every cross-built edgemq against its budget (issue 5): aarch64
+# Size of every cross-built edgemq against its budget (README.md ## Cross builds and size): aarch64
 # 1.0 MiB without the bridge and TLS, MIPS 2.0 MiB with everything.
 # Cargo feature flags for `cross` (and so `size`): e.g.
 # CROSS_FEATURES=--no-default-features leaves out the bridge and its TLS.
 CROSS_FEATURES ?=
 MINIMAL := $(findstring --no-default-features,$(CROSS_FEATURES))
-# Issue 5: aarch64 <= 1.5 MiB with everything, <= 1.0 MiB without the
+# The budget: aarch64 <= 1.5 MiB with everything, <= 1.0 MiB without the
 # bridge and TLS; mips <= 2.0 MiB with everything.
 SIZE_BUDGET_aarch64-unknown-linux-musl := $(if $(MINIMAL),1048576,1572864)
 SIZE_BUDGET_mips-unknown-linux-musl    := 2097152
