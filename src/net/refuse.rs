@@ -11,9 +11,7 @@ use std::time::Duration;
 use async_io::{Async, Timer};
 use futures_lite::future;
 
-use crate::codec::{
-    self, ConnAck, ConnectReturn, Decoded, Frame, Packet, Properties, ProtocolVersion,
-};
+use crate::codec::{ConnAck, ConnectReturn, Frame, Framer, Packet, Properties, ProtocolVersion};
 
 use super::Shared;
 
@@ -47,24 +45,21 @@ pub(super) fn start(
 }
 
 async fn refuse(stream: &Async<TcpStream>) {
-    let mut buf = vec![0u8; REFUSAL_BYTES];
-    let mut filled = 0;
+    // The same framer as every connection; a CONNECT over the refusal's
+    // size cap is an error like any other packet over a cap.
+    let mut buf = [0u8; 1024];
+    let mut framer = Framer::new();
+    let mut received = 0usize;
     let version = loop {
-        let Some(space) = buf.get_mut(filled..).filter(|s| !s.is_empty()) else {
-            return;
-        };
-        let n = match stream.read_with(|mut s| s.read(space)).await {
+        let n = match stream.read_with(|mut s| s.read(&mut buf)).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        filled += n;
-        match codec::decode(
-            buf.get(..filled).unwrap_or(&[]),
-            ProtocolVersion::V3_1_1,
-            REFUSAL_BYTES,
-        ) {
-            Ok(Decoded::Packet(Packet::Connect(connect), _)) => break connect.protocol,
-            Ok(Decoded::Incomplete) => continue,
+        received += n;
+        let mut packets = framer.feed(buf.get(..n).unwrap_or(&[]));
+        match packets.next_packet(ProtocolVersion::V3_1_1, REFUSAL_BYTES) {
+            Ok(Some(Packet::Connect(connect))) => break connect.protocol,
+            Ok(None) if received < REFUSAL_BYTES => continue,
             _ => return,
         }
     };
