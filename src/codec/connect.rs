@@ -55,6 +55,59 @@ fn name_and_level(version: ProtocolVersion) -> (&'static str, u8) {
 }
 
 pub(super) fn read(reader: &mut Reader<'_>) -> Result<Connect, DecodeError> {
+    let (protocol, bridge) = read_protocol(reader)?;
+    let v5 = protocol.is_v5();
+    let flags = read_flags(reader, v5)?;
+    let keep_alive = reader.read_u16()?;
+    let properties = if v5 {
+        Properties::read(reader, Context::Connect)?
+    } else {
+        Properties::default()
+    };
+    let client_id = reader.read_string()?;
+    let will = if flags.will {
+        let properties = if v5 {
+            Properties::read(reader, Context::Will)?
+        } else {
+            Properties::default()
+        };
+        let topic = reader.read_string()?;
+        let payload = reader.read_binary()?.to_vec();
+        Some(Will {
+            topic,
+            payload,
+            qos: flags.will_qos,
+            retain: flags.will_retain,
+            properties,
+        })
+    } else {
+        None
+    };
+    let username = if flags.username {
+        Some(reader.read_string()?)
+    } else {
+        None
+    };
+    let password = if flags.password {
+        Some(reader.read_binary()?.to_vec())
+    } else {
+        None
+    };
+    Ok(Connect {
+        protocol,
+        bridge,
+        clean_start: flags.clean_start,
+        keep_alive,
+        client_id,
+        will,
+        username,
+        password,
+        properties,
+    })
+}
+
+/// The protocol name and level, and mosquitto's bridge bit.
+fn read_protocol(reader: &mut Reader<'_>) -> Result<(ProtocolVersion, bool), DecodeError> {
     // Compared as bytes: a name we do not know is "unsupported", not a
     // reason to judge its encoding.
     let name = reader.read_binary()?;
@@ -66,78 +119,51 @@ pub(super) fn read(reader: &mut Reader<'_>) -> Result<Connect, DecodeError> {
         (b"MQTT", 5) => ProtocolVersion::V5,
         _ => return Err(DecodeError::UnsupportedProtocol { level: raw_level }),
     };
-    let v5 = protocol.is_v5();
+    Ok((protocol, bridge))
+}
 
+/// The connect flags, checked against each other.
+struct Flags {
+    clean_start: bool,
+    will: bool,
+    will_qos: QoS,
+    will_retain: bool,
+    username: bool,
+    password: bool,
+}
+
+fn read_flags(reader: &mut Reader<'_>, v5: bool) -> Result<Flags, DecodeError> {
     let flags = reader.read_u8()?;
     if flags & RESERVED != 0 {
         return Err(DecodeError::Malformed(
             "reserved CONNECT flag set [MQTT-3.1.2-3]",
         ));
     }
-    let will_flag = flags & WILL != 0;
+    let will = flags & WILL != 0;
     let will_retain = flags & WILL_RETAIN != 0;
     let will_qos_bits = (flags >> WILL_QOS_SHIFT) & 0b11;
-    if !will_flag && (will_qos_bits != 0 || will_retain) {
+    if !will && (will_qos_bits != 0 || will_retain) {
         return Err(DecodeError::Malformed(
             "will QoS or retain set without a will [MQTT-3.1.2-11] [MQTT-3.1.2-13] [MQTT-3.1.2-15]",
         ));
     }
     let will_qos =
         QoS::from_u8(will_qos_bits).ok_or(DecodeError::Malformed("will QoS 3 [MQTT-3.1.2-14]"))?;
-    let has_username = flags & USERNAME != 0;
-    let has_password = flags & PASSWORD != 0;
+    let username = flags & USERNAME != 0;
+    let password = flags & PASSWORD != 0;
     // 5.0 lifts this rule (a password alone may carry a token).
-    if has_password && !has_username && !v5 {
+    if password && !username && !v5 {
         return Err(DecodeError::Protocol(
             "password without a user name [MQTT-3.1.2-22]",
         ));
     }
-
-    let keep_alive = reader.read_u16()?;
-    let properties = if v5 {
-        Properties::read(reader, Context::Connect)?
-    } else {
-        Properties::default()
-    };
-    let client_id = reader.read_string()?;
-    let will = if will_flag {
-        let properties = if v5 {
-            Properties::read(reader, Context::Will)?
-        } else {
-            Properties::default()
-        };
-        let topic = reader.read_string()?;
-        let payload = reader.read_binary()?.to_vec();
-        Some(Will {
-            topic,
-            payload,
-            qos: will_qos,
-            retain: will_retain,
-            properties,
-        })
-    } else {
-        None
-    };
-    let username = if has_username {
-        Some(reader.read_string()?)
-    } else {
-        None
-    };
-    let password = if has_password {
-        Some(reader.read_binary()?.to_vec())
-    } else {
-        None
-    };
-    Ok(Connect {
-        protocol,
-        bridge,
+    Ok(Flags {
         clean_start: flags & CLEAN_START != 0,
-        keep_alive,
-        client_id,
         will,
+        will_qos,
+        will_retain,
         username,
         password,
-        properties,
     })
 }
 
