@@ -4,9 +4,10 @@
 //!
 //! Owns: topic remapping (`rules`), the uplink queue and its journal hook
 //! (`queue`), the MQTT client side of a link, sans-IO (`link`), reconnect
-//! backoff (`backoff`), and the driver task that connects, speaks TLS and
-//! moves bytes (`run`, `tls`). The broker's side — which local publishes
-//! go to which queue, and routing what comes down — is `broker::bridges`.
+//! backoff (`backoff`) — all sans-IO. The driver task that connects,
+//! speaks TLS and moves bytes is I/O and lives with the other I/O in
+//! `net::bridge`. The broker's side — which local publishes go to which
+//! queue, and routing what comes down — is `broker::bridges`.
 //!
 //! Loop prevention: what came down a bridge is never queued back up the
 //! same bridge; with `try_private` the remote is told we are a bridge
@@ -17,9 +18,6 @@ pub mod backoff;
 pub mod link;
 pub mod queue;
 pub mod rules;
-pub(crate) mod run;
-#[cfg(feature = "bridge-tls")]
-mod tls;
 
 pub use link::{Link, LinkError, LinkEvent, LinkSettings, LinkStats};
 pub use queue::{BridgeQueue, NoJournal, QueueJournal, QueuedMessage};

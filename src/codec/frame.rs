@@ -9,6 +9,9 @@
 //! Invariant: a frame's slices, concatenated, are exactly what [`encode`]
 //! writes for the same packet (checked by the property tests).
 //!
+//! This file and publish.rs use each other on purpose: a frame carries the
+//! shared body, and the body's fixed header is kept in a frame's headroom.
+//!
 //! [`encode`]: super::encode
 
 use super::wire;

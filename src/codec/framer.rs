@@ -1,6 +1,6 @@
 //! Bytes → whole packets for any byte stream: the one place that keeps the
 //! bytes of a packet split across reads. Client connections (`net`) and
-//! bridge links (`bridge::run`) both use it; a new transport hands it what
+//! bridge links (`net::bridge`) both use it; a new transport hands it what
 //! it reads and takes packets out (docs/transports.md).
 //!
 //! Owns: the leftover of a packet that a read cut in two, and, when the

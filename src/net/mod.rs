@@ -1,10 +1,12 @@
-//! The event loop's edge: listeners, connection tasks, the sweep timer and
-//! the one shutdown path. Everything that awaits lives here; the broker is
-//! called synchronously and polled for what to wake.
+//! The event loop's edge: listeners, connection tasks, bridge links, the
+//! sweep timer and the one shutdown path. Everything that awaits lives here;
+//! the broker is called synchronously and polled for what to wake.
 //!
 //! One thread, one `LocalExecutor`: the broker is a single value behind a
 //! `RefCell`, borrowed only between awaits.
 
+#[cfg(feature = "bridge")]
+mod bridge;
 mod connection;
 mod listener;
 mod notify;
@@ -59,7 +61,7 @@ pub(crate) struct Shared {
     timer: Notify,
     store: RefCell<Option<StoreHandle>>,
     #[cfg(feature = "bridge")]
-    pub(crate) bridge_wakers: crate::bridge::run::BridgeWakers,
+    pub(crate) bridge_wakers: bridge::BridgeWakers,
 }
 
 impl Shared {
@@ -242,7 +244,7 @@ fn start(
     let timer = executor.spawn(sweep_loop(shared.clone()));
     let store = store_events.map(|events| executor.spawn(store_loop(shared.clone(), events)));
     #[cfg(feature = "bridge")]
-    let bridges = crate::bridge::run::spawn_all(executor, shared);
+    let bridges = bridge::spawn_all(executor, shared);
     let notifier = Notifier::from_env();
     notifier.ready("serving MQTT");
     let watchdog = notifier

@@ -9,6 +9,11 @@
 //! The broker and the link are borrowed only inside synchronous sections,
 //! never across an `.await`.
 
+// The TLS transport is a child: it runs this module's `session` over its
+// encrypted halves, and this module calls it for TLS addresses.
+#[cfg(feature = "bridge-tls")]
+mod tls;
+
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::{SocketAddr, TcpStream};
@@ -20,15 +25,15 @@ use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 use log::{error, info, warn};
 use smol::{LocalExecutor, Task};
 
+use crate::bridge::backoff::Backoff;
+use crate::bridge::link::{Link, LinkEvent};
+use crate::bridge::WINDOW;
 use crate::broker::Broker;
 use crate::codec::{Framer, Packets};
 use crate::config::bridge::BridgeAddress;
 use crate::config::BridgeConfig;
-use crate::net::{Notify, Shared};
 
-use super::backoff::Backoff;
-use super::link::{Link, LinkEvent};
-use super::WINDOW;
+use super::{Notify, Shared};
 
 /// How long a TCP connect (and a TLS handshake) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -213,7 +218,7 @@ async fn attempt(
     let _ = stream.get_ref().set_nodelay(true);
     if config.uses_tls() {
         #[cfg(feature = "bridge-tls")]
-        return super::tls::session(shared, index, config, address, &stream, link, notify).await;
+        return tls::session(shared, index, config, address, &stream, link, notify).await;
         #[cfg(not(feature = "bridge-tls"))]
         return Err(Failure::before_up("built without the bridge-tls feature"));
     }

@@ -26,12 +26,12 @@ use p256::ecdsa::{DerSignature, SigningKey};
 use p256::SecretKey;
 use rand_core::OsRng;
 
+use crate::bridge::link::Link;
 use crate::config::bridge::BridgeAddress;
 use crate::config::BridgeConfig;
 use crate::net::Shared;
 
-use super::link::Link;
-use super::run::{session as mqtt_session, Failure, ReadHalf, WriteHalf};
+use super::{session as mqtt_session, Failure, ReadHalf, WriteHalf};
 
 /// embedded-tls's record buffers: a whole TLS record must fit in the read one.
 const READ_RECORD: usize = 16_640;
@@ -141,7 +141,7 @@ pub(super) async fn session(
     address: &BridgeAddress,
     stream: &Async<TcpStream>,
     link: &RefCell<Link>,
-    notify: &super::run::BridgeSignals,
+    notify: &super::BridgeSignals,
 ) -> Result<(), Failure> {
     let tls = &config.tls;
     let credentials = Credentials {
