@@ -210,7 +210,7 @@ fn a_live_socket_or_another_file_is_refused_and_kept() {
         .start();
     let status = broker.wait_exit(secs(10)).expect("the broker kept running");
     assert!(!status.success());
-    assert_logged(&broker, "another process is listening on it");
+    assert_logged(&broker, "another process accepts connections on it");
     // Never stolen: the other listener still gets its connections.
     let _client = UnixStream::connect(&path).unwrap();
     other.accept().unwrap();

@@ -378,6 +378,8 @@ async fn accept_loop(
                 Ok(stream) => open(&executor, &shared, id, stream, PeerAddr::Unix),
                 Err(error) => accept_failed(error).await,
             }
+            // A flood of connects waits its turn behind the clients.
+            future::yield_now().await;
         },
     };
     let mut nodelay = listener::NoDelay::default();
@@ -389,6 +391,7 @@ async fn accept_loop(
             }
             Err(error) => accept_failed(error).await,
         }
+        future::yield_now().await;
     }
 }
 

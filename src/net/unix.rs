@@ -152,7 +152,7 @@ fn clear_stale(path: &Path) -> Result<(), String> {
     }
     match probe(path) {
         Ok(Listening::Yes) => Err(
-            "another process is listening on it: not taken over (stop that process, or give \
+            "another process accepts connections on it: not taken over (stop that process, or give \
              this listener another path)"
                 .to_owned(),
         ),
@@ -160,7 +160,7 @@ fn clear_stale(path: &Path) -> Result<(), String> {
             std::fs::remove_file(path)
                 .map_err(|e| format!("cannot remove the stale socket there: {e}"))?;
             info!(
-                "removed a stale socket at {} (nobody was listening on it)",
+                "removed a stale socket at {} (no process accepted connections on it)",
                 path.display()
             );
             Ok(())
@@ -270,7 +270,9 @@ mod tests {
         // A second listener on a live socket is refused, the file kept.
         let again = bind(&socket(&path, 0o600), None).err().unwrap();
         assert!(
-            again.to_string().contains("another process is listening"),
+            again
+                .to_string()
+                .contains("another process accepts connections"),
             "{again}"
         );
         assert!(path.exists());
