@@ -96,18 +96,8 @@ pub(super) fn bind(socket: &UnixSocket, owner: Option<&Account>) -> Result<Bound
         ino: meta.ino(),
     };
     if owner.is_some() || gid.is_some() {
-        std::os::unix::fs::lchown(path, owner.map(|a| a.uid), gid).map_err(|e| {
-            fail(format!(
-                "cannot give it to uid {:?} and gid {:?}: {e}{}",
-                owner.map(|a| a.uid),
-                gid,
-                if socket.group.is_some() {
-                    " (without root, edgemq can give its socket only to a group it is in)"
-                } else {
-                    ""
-                }
-            ))
-        })?;
+        let uid = owner.map(|a| a.uid);
+        std::os::unix::fs::lchown(path, uid, gid).map_err(|e| fail(chown_message(uid, gid, &e)))?;
     }
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(socket.mode))
         .map_err(|e| fail(format!("cannot set mode {:04o}: {e}", socket.mode)))?;
@@ -122,6 +112,21 @@ fn bind_owner_only(path: &Path) -> io::Result<UnixListener> {
     let bound = UnixListener::bind(path);
     rustix::process::umask(old);
     bound
+}
+
+fn chown_message(uid: Option<u32>, gid: Option<u32>, error: &io::Error) -> String {
+    let to = match (uid, gid) {
+        (Some(uid), Some(gid)) => format!("uid {uid} and gid {gid}"),
+        (Some(uid), None) => format!("uid {uid}"),
+        (None, gid) => format!("gid {}", gid.unwrap_or_default()),
+    };
+    let hint = if uid.is_none() && error.kind() == io::ErrorKind::PermissionDenied {
+        " (not root, edgemq can give its socket only to a group it is in; under systemd \
+         add the group to SupplementaryGroups=)"
+    } else {
+        ""
+    };
+    format!("cannot give it to {to}: {error}{hint}")
 }
 
 fn bind_message(path: &Path, error: &io::Error) -> String {
@@ -303,6 +308,16 @@ mod tests {
             .err()
             .unwrap();
         assert!(missing.to_string().contains("must exist"), "{missing}");
+    }
+
+    #[test]
+    fn a_group_it_is_not_in_says_what_to_do() {
+        let denied = io::Error::from(io::ErrorKind::PermissionDenied);
+        let m = chown_message(None, Some(20), &denied);
+        assert!(m.starts_with("cannot give it to gid 20: "), "{m}");
+        assert!(m.contains("SupplementaryGroups="), "{m}");
+        let m = chown_message(Some(65534), Some(65534), &denied);
+        assert!(m.contains("uid 65534 and gid 65534") && !m.contains("Supplementary"));
     }
 
     #[test]
