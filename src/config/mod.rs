@@ -271,11 +271,13 @@ mod tests {
             "protocol",
             "per_listener_settings",
             "strict_identifiers",
+            "unix_socket_mode",
+            "unix_socket_group",
             "bogus",
             "#",
         ]);
         let value =
-            prop::string::string_regex("-?[0-9]{0,22}[a-z]?|[a-z:.\\[\\]0-9]{0,12}").unwrap();
+            prop::string::string_regex("-?[0-9]{0,22}[a-z]?|[a-z:.\\[\\]0-9/]{0,12}").unwrap();
         (keys, prop::collection::vec(value, 0..4))
             .prop_map(|(k, vs)| format!("{k} {}", vs.join(" ")))
     }

@@ -93,20 +93,20 @@ fn unix_listener<'a>(
     listener: Option<&'a mut ListenerConfig>,
     line: &Line<'_>,
 ) -> Result<&'a mut UnixSocket, ConfigError> {
-    let Some(listener) = listener else {
-        return Err(line.error(
+    match listener {
+        Some(ListenerConfig {
+            unix: Some(socket), ..
+        }) => Ok(socket),
+        Some(tcp) => Err(line.error(format!(
+            "applies to a unix socket listener (listener 0 PATH), and the listener above it \
+             ({tcp} at {}:{}) is TCP",
+            tcp.file, tcp.line
+        ))),
+        None => Err(line.error(
             "no listener above this line: it applies to the unix socket listener \
              (listener 0 PATH) it follows",
-        ));
-    };
-    let (file, number) = (listener.file.clone(), listener.line);
-    let text = listener.to_string();
-    listener.unix.as_mut().ok_or_else(|| {
-        line.error(format!(
-            "applies to a unix socket listener (listener 0 PATH), and the listener above it \
-             ({text} at {file}:{number}) is TCP"
-        ))
-    })
+        )),
+    }
 }
 
 /// Octal permission bits, `0660` or `660`; no setuid, setgid or sticky

@@ -367,28 +367,46 @@ async fn accept_loop(
     id: ListenerId,
     served: Served,
 ) {
-    let listener = match served {
-        Served::Tcp(listener) => listener,
-        Served::Retry(address) => match listener::bind_with_retry(address).await {
-            Some(listener) => listener,
-            None => return,
-        },
-        Served::Unix(listener) => loop {
-            match unix::accept(&listener).await {
-                Ok(stream) => open(&executor, &shared, id, stream, PeerAddr::Unix),
-                Err(error) => accept_failed(error).await,
+    match served {
+        Served::Tcp(listener) => accept_tcp(&executor, &shared, id, listener).await,
+        Served::Retry(address) => {
+            if let Some(listener) = listener::bind_with_retry(address).await {
+                accept_tcp(&executor, &shared, id, listener).await;
             }
-            // A flood of connects waits its turn behind the clients.
-            future::yield_now().await;
-        },
-    };
+        }
+        Served::Unix(listener) => accept_unix(&executor, &shared, id, listener).await,
+    }
+}
+
+async fn accept_tcp(
+    executor: &LocalExecutor<'static>,
+    shared: &Rc<Shared>,
+    id: ListenerId,
+    listener: async_io::Async<std::net::TcpListener>,
+) {
     let mut nodelay = listener::NoDelay::default();
     loop {
         match listener::accept(&listener).await {
             Ok((stream, peer)) => {
                 nodelay.apply(stream.get_ref());
-                open(&executor, &shared, id, stream, peer.into());
+                open(executor, shared, id, stream, peer.into());
             }
+            Err(error) => accept_failed(error).await,
+        }
+        // A flood of connects waits its turn behind the clients.
+        future::yield_now().await;
+    }
+}
+
+async fn accept_unix(
+    executor: &LocalExecutor<'static>,
+    shared: &Rc<Shared>,
+    id: ListenerId,
+    listener: async_io::Async<std::os::unix::net::UnixListener>,
+) {
+    loop {
+        match unix::accept(&listener).await {
+            Ok(stream) => open(executor, shared, id, stream, PeerAddr::Unix),
             Err(error) => accept_failed(error).await,
         }
         future::yield_now().await;
