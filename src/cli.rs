@@ -153,6 +153,17 @@ pub fn check_config_to(file: &Path, out: &mut dyn Write, err: &mut dyn Write) ->
                      (unless the machine it runs on has that user)"
                 );
             }
+            for listener in &config.listeners {
+                let group = listener.unix.as_ref().and_then(|u| u.group.as_deref());
+                if let Some(Err(e)) = group.map(accounts::lookup_group) {
+                    let _ = writeln!(
+                        err,
+                        "warning: {}:{}: unix_socket_group: {e}: edgemq would refuse to start \
+                         (unless the machine it runs on has that group)",
+                        listener.file, listener.line
+                    );
+                }
+            }
             let _ = writeln!(out, "{}: OK", file.display());
             0
         }
@@ -263,6 +274,23 @@ mod tests {
         assert!(
             err.starts_with("warning: user 'edgemq-test-no-such-user' is not in /etc/passwd")
                 && err.contains("would refuse to start"),
+            "{err}"
+        );
+
+        let group = dir.path().join("group.conf");
+        std::fs::write(
+            &group,
+            "listener 0 /run/edgemq.sock\nunix_socket_group edgemq-test-no-such-group\n",
+        )
+        .unwrap();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        assert_eq!(check_config_to(&group, &mut out, &mut err), 0);
+        let err = String::from_utf8(err).unwrap();
+        assert!(
+            err.starts_with(&format!(
+                "warning: {}:1: unix_socket_group: group",
+                group.display()
+            )) && err.contains("would refuse to start"),
             "{err}"
         );
 

@@ -238,7 +238,11 @@ fn bind_and_drop(config: &Config) -> Result<net::Listeners, ExitCode> {
         error!("{e}: started as root, edgemq runs as the configured `user` or not at all");
         ExitCode::FAILURE
     })?;
-    let listeners = net::Listeners::bind(&config.listeners).map_err(|e| {
+    let owner = match &plan {
+        Plan::DropTo(account) => Some(account),
+        Plan::Stay | Plan::StayRoot => None,
+    };
+    let listeners = net::Listeners::bind(&config.listeners, owner).map_err(|e| {
         error!("{e}");
         ExitCode::FAILURE
     })?;

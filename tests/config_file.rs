@@ -81,9 +81,9 @@ fn defaults_without_a_file_follow_the_readme_table() {
 #[test]
 fn every_key_is_read() {
     let text = "
+        max_connections 100
         listener 1884 10.0.0.1
         allow_anonymous true
-        max_connections 100
         max_sessions 500
         max_packet_size 4096
         max_inflight_messages 5
@@ -115,8 +115,9 @@ fn every_key_is_read() {
     ";
     let (c, warnings) = parse(text).unwrap();
     assert_eq!(c.listeners.len(), 1);
-    assert_eq!((c.listeners[0].port, c.listeners[0].line), (1884, 2));
+    assert_eq!((c.listeners[0].port, c.listeners[0].line), (1884, 3));
     assert_eq!(c.listeners[0].address.as_deref(), Some("10.0.0.1"));
+    assert_eq!(c.listeners[0].max_connections, None);
     assert!(c.listeners_from_file);
     assert!(c.allow_anonymous);
     assert_eq!(c.max_connections, 100);
@@ -317,9 +318,121 @@ fn listener_rules() {
         .message
         .contains("address literal"));
     assert!(err("listener 1883 1.2.3.4 extra").message.contains("extra"));
-    assert!(err("listener 0 /run/mqtt.sock").message.contains("unix"));
     let many: String = (1..=33).map(|p| format!("listener {p}\n")).collect();
     assert!(err(&many).message.contains("more than 32 listeners"));
+}
+
+#[test]
+fn unix_socket_listeners() {
+    let c = ok("listener 0 /run/edgemq/edgemq.sock\n\
+                unix_socket_mode 0600\n\
+                unix_socket_group dialout\n\
+                listener 0 /run/edgemq/other.sock\n\
+                listener 1883 127.0.0.1");
+    assert_eq!(c.listeners.len(), 3);
+    let first = c.listeners[0].unix.as_ref().unwrap();
+    assert_eq!(first.path, PathBuf::from("/run/edgemq/edgemq.sock"));
+    assert_eq!(
+        (first.mode, first.group.as_deref()),
+        (0o600, Some("dialout"))
+    );
+    assert_eq!(
+        (c.listeners[0].port, c.listeners[0].address.as_deref()),
+        (0, None)
+    );
+    assert!(
+        c.listeners[0].socket_addrs().is_empty(),
+        "a unix socket is no TCP address"
+    );
+    assert_eq!(c.listeners[0].to_string(), "unix:/run/edgemq/edgemq.sock");
+    // The defaults: 0660, the group of the user edgemq runs as.
+    let second = c.listeners[1].unix.as_ref().unwrap();
+    assert_eq!((second.mode, second.group.as_deref()), (0o660, None));
+    assert!(c.listeners[2].unix.is_none());
+
+    // Errors name the file and line, and what to write instead.
+    let e = err("listener 1883 /run/edgemq.sock");
+    assert_eq!((e.file.as_str(), e.line), ("edgemq.conf", 1));
+    assert!(e.message.contains("port 0"), "{e}");
+    assert!(err("listener 0 run/edgemq.sock")
+        .message
+        .contains("absolute"));
+    let long = format!("listener 0 /{}", "s".repeat(107));
+    assert!(err(&long).message.contains("107"), "{}", err(&long));
+    let e = err("listener 0 /run/a.sock\nlistener 1883\nlistener 0 /run/a.sock");
+    assert_eq!(e.line, 3);
+    assert!(
+        e.message.contains("clashes") && e.message.contains("edgemq.conf:1"),
+        "{e}"
+    );
+    assert!(
+        ok("listener 0 /run/a.sock\nlistener 0 /run/b.sock")
+            .listeners
+            .len()
+            == 2
+    );
+
+    let e = err("unix_socket_mode 0600\nlistener 0 /run/a.sock");
+    assert_eq!(e.line, 1);
+    assert!(e.message.contains("no listener above"), "{e}");
+    let e = err("listener 0 /run/a.sock\nlistener 1883\nunix_socket_group dialout");
+    assert_eq!(e.line, 3);
+    assert!(
+        e.message.contains("is TCP") && e.message.contains("edgemq.conf:2"),
+        "{e}"
+    );
+    for bad in ["0680", "1777", "rw", "0o660", ""] {
+        let e = err(&format!("listener 0 /run/a.sock\nunix_socket_mode {bad}"));
+        assert_eq!(e.line, 2, "{bad}: {e}");
+        assert!(e.message.starts_with("unix_socket_mode:"), "{e}");
+    }
+    let e = err("listener 0 /run/a.sock\nunix_socket_group a:b");
+    assert_eq!(e.line, 2);
+    assert!(err("listener 0 /run/a.sock\nunix_socket_group")
+        .message
+        .contains("missing value"));
+}
+
+#[test]
+fn max_connections_is_global_before_the_first_listener_and_per_listener_after() {
+    let c = ok("max_connections 300\n\
+                listener 0 127.0.0.1\n\
+                max_connections 10\n\
+                listener 0 ::1\n\
+                listener 0 /run/edgemq/edgemq.sock\n\
+                max_connections -1\n\
+                listener 1883\n\
+                max_connections 20");
+    assert_eq!(c.max_connections, 300);
+    let caps: Vec<Option<usize>> = c.listeners.iter().map(|l| l.max_connections).collect();
+    assert_eq!(caps, [Some(10), None, None, Some(20)]);
+    // Whatever per_listener_settings says (mosquitto's rule).
+    let c = ok("per_listener_settings false\nlistener 1883\nmax_connections 5");
+    assert_eq!(
+        (c.max_connections, c.listeners[0].max_connections),
+        (1024, Some(5))
+    );
+
+    // A listener's cap above the global one is never reached: a warning
+    // at the listener's line.
+    let (_, w) = parse("max_connections 100\nlistener 1883\nmax_connections 200").unwrap();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(w[0].line, 2);
+    assert!(
+        w[0].message
+            .contains("above the global max_connections 100"),
+        "{w:?}"
+    );
+    // The max_sessions check looks at the global value only.
+    let (_, w) =
+        parse("max_sessions 50\nmax_connections 40\nlistener 1883\nmax_connections 35").unwrap();
+    assert!(w.is_empty(), "{w:?}");
+
+    let e = err("listener 1883\nmax_connections 0");
+    assert_eq!(e.line, 2);
+    assert!(e.message.starts_with("max_connections:"), "{e}");
+    let e = err("listener 1883\nmax_connections 100001");
+    assert!(e.message.contains("ceiling of 100000"), "{e}");
 }
 
 #[test]

@@ -24,7 +24,7 @@ impl Broker {
         }
         connection.closing = Some(reason);
         let state = std::mem::replace(&mut connection.state, ConnState::AwaitingConnect);
-        let peer = connection.peer;
+        let peer = self.listeners.peer_name(connection.origin);
         let paused = connection.pause_count > 0;
         let released = std::mem::take(&mut connection.released);
         let store_waiting = std::mem::take(&mut connection.store_waiting);
@@ -60,6 +60,7 @@ impl Broker {
         self.close(now, conn, CloseReason::PeerGone);
         if let Some(mut connection) = self.connections.remove(conn) {
             connection.outbox.clear();
+            self.listeners.closed(connection.origin.listener());
         }
     }
 

@@ -24,7 +24,7 @@ impl Broker {
         connection.version = connect.protocol;
         // mosquitto's bridge flag (3.x only): no echo of its own publishes.
         connection.bridge = connect.bridge && !connect.protocol.is_v5();
-        let peer = connection.peer;
+        let peer = self.listeners.peer_name(connection.origin);
 
         let client_id = match self.accept_client_id(now, conn, &connect) {
             Ok(id) => id,
@@ -42,7 +42,7 @@ impl Broker {
             });
             return self.refuse_connect(now, conn, ConnectReturn::IdentifierRejected);
         }
-        if let Err(code) = self.authenticate(now, &connect, &client_id, peer.socket_addr()) {
+        if let Err(code) = self.authenticate(now, &connect, &client_id, &peer) {
             return self.refuse_connect(now, conn, code);
         }
         let will = match self.accept_will(&connect) {
@@ -114,7 +114,7 @@ impl Broker {
         let Some(old) = holder.filter(|&old| old != conn) else {
             return Ok(());
         };
-        let peer = self.connections.get(conn).map(|c| c.peer);
+        let peer = self.peer_name(conn);
         let peer = peer.map_or_else(String::new, |p| p.to_string());
         if self.settings.duplicate_client_id == DuplicateClientId::Reject {
             self.stats.refused_duplicate_client_id += 1;
@@ -151,7 +151,7 @@ impl Broker {
         }
         self.stats.refused_max_sessions += 1;
         let max = self.settings.max_sessions;
-        let peer = self.connections.get(conn).map(|c| c.peer);
+        let peer = self.peer_name(conn);
         let peer = peer.map_or_else(String::new, |p| p.to_string());
         self.logs.warn(LogKind::MaxSessions, now, || {
             format!("refusing {client_id} from {peer}: max_sessions {max} reached")
@@ -169,7 +169,8 @@ impl Broker {
         connect: &Connect,
     ) -> Result<ClientId, ConnectReturn> {
         let settings = &self.settings;
-        let peer = self.connections.get(conn).map(|c| c.peer);
+        let peer = self.peer_name(conn);
+        let peer = || peer.as_ref().map_or_else(String::new, ToString::to_string);
         let raw = if connect.client_id.is_empty() {
             let allowed = connect.clean_start
                 && settings.allow_zero_length_clientid
@@ -177,7 +178,7 @@ impl Broker {
             if !allowed {
                 self.stats.refused_client_id += 1;
                 self.logs.warn(LogKind::ClientId, now, || {
-                    format!("refusing {peer:?}: empty client id without clean session")
+                    format!("refusing {}: empty client id without clean session", peer())
                 });
                 return Err(ConnectReturn::IdentifierRejected);
             }
@@ -193,7 +194,7 @@ impl Broker {
         .map_err(|error| {
             self.stats.refused_client_id += 1;
             self.logs.warn(LogKind::ClientId, now, || {
-                format!("refusing {peer:?}: {error}")
+                format!("refusing {}: {error}", peer())
             });
             ConnectReturn::IdentifierRejected
         })
@@ -220,7 +221,7 @@ impl Broker {
         now: Instant,
         connect: &Connect,
         client_id: &ClientId,
-        peer: std::net::SocketAddr,
+        peer: &super::PeerName,
     ) -> Result<(), ConnectReturn> {
         if self.settings.allow_anonymous {
             return Ok(());

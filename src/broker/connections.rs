@@ -18,6 +18,7 @@ use crate::session::Outbox;
 
 pub use super::ids::ConnId;
 use super::ids::SessionId;
+use super::listeners::ListenerId;
 
 /// Why the broker closes a connection; decides whether the will is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,22 +86,28 @@ pub enum ConnState {
 
 /// A peer's address in 20 bytes instead of `SocketAddr`'s 32 (an IPv6
 /// flow label and scope id are not kept: they are only ever printed).
-/// Prints like the `SocketAddr` it came from.
+/// Prints like the `SocketAddr` it came from. A unix socket peer has no
+/// address; the variant costs nothing (it lives in `IpAddr`'s niche) and
+/// log lines name it by its listener (`listeners::PeerName`).
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct PeerAddr {
-    ip: IpAddr,
-    port: u16,
+pub enum PeerAddr {
+    Ip { ip: IpAddr, port: u16 },
+    Unix,
 }
 
 impl PeerAddr {
-    pub fn socket_addr(self) -> SocketAddr {
-        SocketAddr::new(self.ip, self.port)
+    /// `None` for a unix socket peer.
+    pub fn socket_addr(self) -> Option<SocketAddr> {
+        match self {
+            PeerAddr::Ip { ip, port } => Some(SocketAddr::new(ip, port)),
+            PeerAddr::Unix => None,
+        }
     }
 }
 
 impl From<SocketAddr> for PeerAddr {
     fn from(addr: SocketAddr) -> PeerAddr {
-        PeerAddr {
+        PeerAddr::Ip {
             ip: addr.ip(),
             port: addr.port(),
         }
@@ -109,13 +116,56 @@ impl From<SocketAddr> for PeerAddr {
 
 impl fmt::Display for PeerAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.socket_addr(), f)
+        match self.socket_addr() {
+            Some(addr) => fmt::Display::fmt(&addr, f),
+            None => f.write_str("unix"),
+        }
     }
 }
 
 impl fmt::Debug for PeerAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.socket_addr(), f)
+        match self.socket_addr() {
+            Some(addr) => fmt::Debug::fmt(&addr, f),
+            None => f.write_str("unix"),
+        }
+    }
+}
+
+/// Where a connection came from: its listener and its peer's address, in
+/// the 20 bytes of a [`PeerAddr`] (the listener takes the address's
+/// padding byte; a unix socket peer sits in `IpAddr`'s niche).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Ip {
+        ip: IpAddr,
+        port: u16,
+        listener: ListenerId,
+    },
+    Unix {
+        listener: ListenerId,
+    },
+}
+
+impl Origin {
+    pub fn new(listener: ListenerId, peer: PeerAddr) -> Origin {
+        match peer {
+            PeerAddr::Ip { ip, port } => Origin::Ip { ip, port, listener },
+            PeerAddr::Unix => Origin::Unix { listener },
+        }
+    }
+
+    pub fn listener(self) -> ListenerId {
+        match self {
+            Origin::Ip { listener, .. } | Origin::Unix { listener } => listener,
+        }
+    }
+
+    pub fn peer(self) -> PeerAddr {
+        match self {
+            Origin::Ip { ip, port, .. } => PeerAddr::Ip { ip, port },
+            Origin::Unix { .. } => PeerAddr::Unix,
+        }
     }
 }
 
@@ -123,7 +173,8 @@ impl fmt::Debug for PeerAddr {
 pub struct Connection {
     /// Connected with mosquitto's bridge flag: never sent its own publishes.
     pub bridge: bool,
-    pub peer: PeerAddr,
+    /// Its listener (whose cap counts it) and its peer's address.
+    pub origin: Origin,
     /// When a packet last came. Until CONNECT no packet has (the first
     /// packet is CONNECT or ends the connection), so while
     /// `AwaitingConnect` this is when the connection opened.
@@ -288,7 +339,26 @@ mod tests {
             let peer = PeerAddr::from(addr);
             assert_eq!(peer.to_string(), text);
             assert_eq!(format!("{peer:?}"), format!("{addr:?}"));
-            assert_eq!(peer.socket_addr(), addr);
+            assert_eq!(peer.socket_addr(), Some(addr));
+        }
+        assert_eq!(PeerAddr::Unix.to_string(), "unix");
+        assert_eq!(PeerAddr::Unix.socket_addr(), None);
+    }
+
+    /// A unix socket peer and the listener cost a TCP peer nothing.
+    #[test]
+    fn an_origin_is_20_bytes() {
+        assert_eq!(std::mem::size_of::<PeerAddr>(), 20);
+        assert_eq!(std::mem::size_of::<Origin>(), 20);
+        let Some(listener) = ListenerId::new(3) else {
+            panic!("listener 3");
+        };
+        let Ok(addr) = "[2001:db8::1]:8883".parse::<SocketAddr>() else {
+            panic!("address");
+        };
+        for peer in [PeerAddr::from(addr), PeerAddr::Unix] {
+            let origin = Origin::new(listener, peer);
+            assert_eq!((origin.listener(), origin.peer()), (listener, peer));
         }
     }
 

@@ -14,6 +14,7 @@ mod close;
 mod connect;
 mod connections;
 mod ids;
+mod listeners;
 mod persist;
 mod publish;
 pub mod reload;
@@ -32,7 +33,8 @@ mod tests;
 
 #[cfg(feature = "bridge")]
 pub use bridges::{BridgeCounters, Bridges};
-pub use connections::{CloseReason, ConnId};
+pub use connections::{CloseReason, ConnId, PeerAddr};
+pub use listeners::{ListenerId, ListenerSettings, PeerName};
 pub use persist::{BridgeStoreJournal, RestoredSession, StoreOp};
 pub use sessions::SessionId;
 pub use settings::Settings;
@@ -40,7 +42,6 @@ pub use stats::Stats;
 pub use store_batch::ReadyBatch;
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use log::info;
@@ -48,7 +49,8 @@ use log::info;
 use crate::codec::{DecodeError, Frame, Packet, ProtocolVersion, QoS, SubscriptionOptions};
 use crate::topic::SubscriptionTrie;
 
-use connections::{ConnState, Connection, ConnectionTable};
+use connections::{ConnState, Connection, ConnectionTable, Origin};
+use listeners::ListenerTable;
 use persist::Persistence;
 use retained::RetainedStore;
 use sessions::SessionTable;
@@ -57,8 +59,8 @@ use stats::{LimitLogs, LogKind};
 /// Why the broker would not take a new connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpenRefused {
-    /// `max_connections` reached: answer the CONNECT with "server
-    /// unavailable" and close.
+    /// `max_connections` reached, the global one or the listener's: answer
+    /// the CONNECT with "server unavailable" and close.
     MaxConnections,
     ShuttingDown,
 }
@@ -66,6 +68,7 @@ pub enum OpenRefused {
 pub struct Broker {
     settings: Settings,
     connections: ConnectionTable,
+    listeners: ListenerTable,
     sessions: SessionTable,
     subscriptions: SubscriptionTrie<SessionId, SubscriptionOptions>,
     retained: RetainedStore,
@@ -97,6 +100,7 @@ impl Broker {
     pub fn new(settings: Settings, seed: u64) -> Broker {
         Broker {
             connections: ConnectionTable::new(settings.max_connections),
+            listeners: ListenerTable::new(&settings.listeners),
             sessions: SessionTable::new(settings.max_sessions),
             subscriptions: SubscriptionTrie::new(),
             retained: RetainedStore::new(settings.max_retained_messages),
@@ -133,13 +137,32 @@ impl Broker {
         self.sessions.len()
     }
 
-    /// A socket was accepted.
-    pub fn handle_open(&mut self, now: Instant, peer: SocketAddr) -> Result<ConnId, OpenRefused> {
+    /// A socket was accepted on `listener`; `peer` is `PeerAddr::Unix`
+    /// for a unix socket. Over the listener's own `max_connections`, or
+    /// the global one, it is refused the same way.
+    pub fn handle_open(
+        &mut self,
+        now: Instant,
+        listener: ListenerId,
+        peer: PeerAddr,
+    ) -> Result<ConnId, OpenRefused> {
         if self.shutting_down {
             return Err(OpenRefused::ShuttingDown);
         }
+        if let Err(full) = self.listeners.check_room(listener) {
+            self.stats.refused_max_connections += 1;
+            let peer = self.listeners.peer_name(Origin::new(listener, peer));
+            self.logs.warn(LogKind::ListenerMaxConnections, now, || {
+                format!(
+                    "refusing connection from {peer}: listener {} is at its max_connections {} \
+                     ({} refused on this listener so far)",
+                    full.label, full.max_connections, full.refused
+                )
+            });
+            return Err(OpenRefused::MaxConnections);
+        }
         let connection = Connection {
-            peer: peer.into(),
+            origin: Origin::new(listener, peer),
             last_seen: now,
             version: ProtocolVersion::V3_1_1,
             held: false,
@@ -156,17 +179,30 @@ impl Broker {
         match self.connections.insert(connection) {
             Some(id) => {
                 self.stats.connections_accepted += 1;
+                self.listeners.opened(listener);
                 Ok(id)
             }
             None => {
                 self.stats.refused_max_connections += 1;
                 let max = self.settings.max_connections;
+                let peer = self.listeners.peer_name(Origin::new(listener, peer));
                 self.logs.warn(LogKind::MaxConnections, now, || {
                     format!("refusing connection from {peer}: max_connections {max} reached")
                 });
                 Err(OpenRefused::MaxConnections)
             }
         }
+    }
+
+    /// One line per listener: its connections, cap and refusals.
+    pub fn listener_report(&self) -> Vec<String> {
+        self.listeners.report()
+    }
+
+    /// How log lines name `conn`'s peer.
+    fn peer_name(&self, conn: ConnId) -> Option<PeerName> {
+        let connection = self.connections.get(conn)?;
+        Some(self.listeners.peer_name(connection.origin))
     }
 
     /// One whole packet from `conn`.
@@ -219,7 +255,7 @@ impl Broker {
         let Some(connection) = self.connections.get(conn) else {
             return;
         };
-        let peer = connection.peer;
+        let peer = self.listeners.peer_name(connection.origin);
         let awaiting_connect = matches!(connection.state, ConnState::AwaitingConnect);
         self.stats.malformed_packets += 1;
         self.logs.warn(LogKind::Malformed, now, || {
@@ -341,14 +377,16 @@ impl Broker {
             }
             // Our own control packets always fit; should one not, the
             // packet is not sent and the connection goes on (a local fault).
-            Err(error) => log::error!("cannot encode a packet for {}: {error}", connection.peer),
+            Err(error) => log::error!(
+                "cannot encode a packet for {}: {error}",
+                self.listeners.peer_name(connection.origin)
+            ),
         }
     }
 
     fn protocol_error(&mut self, now: Instant, conn: ConnId, why: &'static str) {
         self.stats.protocol_errors += 1;
-        if let Some(connection) = self.connections.get(conn) {
-            let peer = connection.peer;
+        if let Some(peer) = self.peer_name(conn) {
             let client = self.client_label(conn);
             self.logs.warn(LogKind::Protocol, now, || {
                 format!("closing {client} ({peer}): {why}")
@@ -366,7 +404,7 @@ impl Broker {
             .session()
             .and_then(|s| self.sessions.get(s))
             .map_or_else(
-                || connection.peer.to_string(),
+                || self.listeners.peer_name(connection.origin).to_string(),
                 |slot| slot.session.client_id.to_string(),
             )
     }

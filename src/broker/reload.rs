@@ -100,8 +100,10 @@ impl Broker {
                     max_outbound_bytes: _,
                     queue_qos0: _,
                 },
-            // The store is opened at startup (restart_only_changes reports
-            // these keys from the config files).
+            // The store is opened and the listeners bound at startup
+            // (restart_only_changes reports these keys from the config
+            // files).
+            listeners: _,
             persistence: _,
             persistence_sync: _,
             autosave_interval: _,
@@ -258,6 +260,12 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     if addresses(old) != addresses(new) {
         keys.push("listener");
     }
+    // Unix socket listeners and per-listener caps (config/unix_socket.rs).
+    for key in unix_socket_changes(old, new) {
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
     let mut differs = |changed: bool, key: &'static str| {
         if changed {
             keys.push(key);
@@ -289,6 +297,34 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     // Bridge links are started once; a changed `connection` block is taken
     // up at the next start (reloading bridges live is future work).
     differs(old.bridges != new.bridges, "connection (bridges)");
+    keys
+}
+
+/// Which unix socket listener keys, and per-listener `max_connections`,
+/// differ between two configs with as many listeners (a different count
+/// is reported as `listener` already).
+fn unix_socket_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    if old.listeners.len() != new.listeners.len() {
+        return keys;
+    }
+    for (a, b) in old.listeners.iter().zip(&new.listeners) {
+        match (&a.unix, &b.unix) {
+            (Some(x), Some(y)) => {
+                let changes = [
+                    (x.path != y.path, "listener"),
+                    (x.mode != y.mode, "unix_socket_mode"),
+                    (x.group != y.group, "unix_socket_group"),
+                ];
+                keys.extend(changes.iter().filter(|c| c.0).map(|c| c.1));
+            }
+            (None, None) => {}
+            _ => keys.push("listener"),
+        }
+        if a.max_connections != b.max_connections {
+            keys.push("max_connections");
+        }
+    }
     keys
 }
 
@@ -365,6 +401,26 @@ mod tests {
         assert_eq!(
             restart_only_changes(&old, &new),
             ["listener", "persistence_location", "max_store_bytes"]
+        );
+    }
+
+    #[test]
+    fn unix_socket_and_listener_cap_changes_need_a_restart() {
+        let parse = |text: &str| Config::parse_str(text, "t.conf").unwrap().0;
+        let old = parse("listener 0 /run/a.sock\nlistener 1883");
+        assert!(restart_only_changes(&old, &old).is_empty());
+        let new = parse(
+            "listener 0 /run/b.sock\nunix_socket_mode 0600\nunix_socket_group dialout\n\
+             listener 1883\nmax_connections 5",
+        );
+        assert_eq!(
+            restart_only_changes(&old, &new),
+            [
+                "listener",
+                "unix_socket_mode",
+                "unix_socket_group",
+                "max_connections"
+            ]
         );
     }
 }

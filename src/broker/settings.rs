@@ -7,10 +7,15 @@ use crate::config::{Config, DuplicateClientId};
 use crate::session::QueueLimits;
 use crate::topic::TopicLimits;
 
+use super::listeners::ListenerSettings;
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub allow_anonymous: bool,
+    /// The global cap; a listener may have its own below it.
     pub max_connections: usize,
+    /// In config order: a `ListenerId` is an index here.
+    pub listeners: Vec<ListenerSettings>,
     pub max_sessions: usize,
     pub max_packet_size: usize,
     pub queue: QueueLimits,
@@ -43,6 +48,7 @@ impl Settings {
         Settings {
             allow_anonymous: config.allow_anonymous,
             max_connections: config.max_connections,
+            listeners: ListenerSettings::from_config(config),
             max_sessions: config.max_sessions,
             max_packet_size: config.max_packet_size,
             queue: QueueLimits {

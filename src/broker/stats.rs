@@ -85,6 +85,8 @@ impl Stats {
 #[derive(Debug, Clone, Copy)]
 pub enum LogKind {
     MaxConnections,
+    /// A listener's own `max_connections`.
+    ListenerMaxConnections,
     MaxSessions,
     ClientId,
     NotAuthorized,

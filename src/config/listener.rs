@@ -3,9 +3,11 @@
 //! Addresses are IP literals only (plus `localhost`, read as 127.0.0.1): a
 //! name would need a resolver at startup, and on a router at boot DNS is
 //! often not up yet. Without an address a listener takes every interface, as
-//! in mosquitto.
+//! in mosquitto. `listener 0 PATH` is a unix socket (unix_socket.rs).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use super::unix_socket::UnixSocket;
 
 /// One listening socket (or, without an address, one per address family).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +20,12 @@ pub struct ListenerConfig {
     pub file: String,
     /// The line that defined it; 0 for the built-in default listener.
     pub line: usize,
+    // Unix socket listeners and per-listener caps (unix_socket.rs).
+    /// `listener 0 PATH`: a unix socket; `port` is 0 and `address` `None`.
+    pub unix: Option<UnixSocket>,
+    /// `max_connections` after this `listener` line; the global cap
+    /// applies too.
+    pub max_connections: Option<usize>,
 }
 
 impl ListenerConfig {
@@ -27,8 +35,11 @@ impl ListenerConfig {
     /// `[::]` socket is dual-stack by default (net.ipv6.bindv6only = 0), so
     /// the second bind then fails with `AddrInUse` and can be ignored; on a
     /// kernel without IPv6 the first fails and the second serves IPv4. With
-    /// an address: exactly that address.
+    /// an address: exactly that address. A unix socket: none.
     pub fn socket_addrs(&self) -> Vec<SocketAddr> {
+        if self.unix.is_some() {
+            return Vec::new();
+        }
         match &self.address {
             None => vec![
                 SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), self.port),
@@ -45,6 +56,11 @@ impl ListenerConfig {
 
     /// Whether two listeners would bind the same socket.
     pub(crate) fn overlaps(&self, other: &ListenerConfig) -> bool {
+        match (&self.unix, &other.unix) {
+            (Some(a), Some(b)) => return a.path == b.path,
+            (None, None) => {}
+            _ => return false,
+        }
         if self.port == 0 || self.port != other.port {
             return false;
         }
@@ -57,6 +73,9 @@ impl ListenerConfig {
 
 impl std::fmt::Display for ListenerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(unix) = &self.unix {
+            return write!(f, "unix:{}", unix.path.display());
+        }
         match &self.address {
             None => write!(f, "*:{}", self.port),
             Some(a) if a.contains(':') => write!(f, "[{a}]:{}", self.port),
@@ -68,11 +87,6 @@ impl std::fmt::Display for ListenerConfig {
 /// The ADDRESS argument: an IPv4 literal, an IPv6 literal with or without
 /// brackets, or `localhost`. Returns the canonical text of the address.
 pub(crate) fn parse_address(v: &str) -> Result<String, String> {
-    if v.starts_with('/') {
-        return Err(format!(
-            "'{v}' looks like a unix socket path; unix socket listeners are not supported yet"
-        ));
-    }
     if v.eq_ignore_ascii_case("localhost") {
         return Ok(Ipv4Addr::LOCALHOST.to_string());
     }
@@ -101,6 +115,15 @@ mod tests {
             address: address.map(str::to_owned),
             file: String::new(),
             line: 1,
+            unix: None,
+            max_connections: None,
+        }
+    }
+
+    fn unix(path: &str) -> ListenerConfig {
+        ListenerConfig {
+            unix: Some(super::super::unix_socket::socket(0, path).unwrap()),
+            ..listener(0, None)
         }
     }
 
@@ -112,9 +135,6 @@ mod tests {
         assert_eq!(parse_address("0:0::1").as_deref(), Ok("::1"));
         assert_eq!(parse_address("localhost").as_deref(), Ok("127.0.0.1"));
         assert!(parse_address("example.com").is_err());
-        assert!(parse_address("/run/edgemq.sock")
-            .unwrap_err()
-            .contains("unix"));
         assert!(parse_address("[::1").is_err());
         assert!(parse_address("1.2.3.4:1883").is_err());
     }
@@ -134,6 +154,7 @@ mod tests {
         let one = listener(0, Some("::1")).socket_addrs();
         assert_eq!(one, vec!["[::1]:0".parse().unwrap()]);
         assert!(listener(1, Some("not an ip")).socket_addrs().is_empty());
+        assert!(unix("/run/edgemq.sock").socket_addrs().is_empty());
     }
 
     #[test]
@@ -143,6 +164,10 @@ mod tests {
         assert!(!listener(1883, Some("::1")).overlaps(&listener(1883, Some("127.0.0.1"))));
         assert!(!listener(1883, None).overlaps(&listener(1884, None)));
         assert!(!listener(0, None).overlaps(&listener(0, None)));
+        assert!(unix("/run/a.sock").overlaps(&unix("/run/a.sock")));
+        assert!(!unix("/run/a.sock").overlaps(&unix("/run/b.sock")));
+        assert!(!unix("/run/a.sock").overlaps(&listener(0, None)));
+        assert!(!listener(0, None).overlaps(&unix("/run/a.sock")));
     }
 
     #[test]
@@ -153,5 +178,6 @@ mod tests {
             listener(1883, Some("10.0.0.1")).to_string(),
             "10.0.0.1:1883"
         );
+        assert_eq!(unix("/run/a.sock").to_string(), "unix:/run/a.sock");
     }
 }

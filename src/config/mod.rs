@@ -25,6 +25,7 @@ mod listener;
 mod mosquitto;
 mod parser;
 mod source;
+pub mod unix_socket;
 mod values;
 
 use std::path::{Path, PathBuf};
@@ -35,6 +36,7 @@ use log::LevelFilter;
 pub use bridge::BridgeConfig;
 pub use error::{ConfigError, Warning};
 pub use listener::ListenerConfig;
+pub use unix_socket::UnixSocket;
 pub use values::log_level as parse_log_level;
 
 /// The port of the built-in listener, MQTT's registered port.
@@ -62,7 +64,9 @@ pub struct Config {
     /// Defaults to true without a listener in the file, false with one
     /// (the mosquitto 2.0 rule).
     pub allow_anonymous: bool,
-    /// Global, not per listener as in mosquitto; `-1` maps to the ceiling.
+    /// The global ceiling: `max_connections` before the first `listener`
+    /// line (one after it caps that listener, `ListenerConfig`); `-1` maps
+    /// to the ceiling.
     pub max_connections: usize,
     /// Online and offline sessions together; a CONNECT needing a new session
     /// beyond it gets "server unavailable".
@@ -165,6 +169,8 @@ fn default_listener() -> ListenerConfig {
         address: Some("127.0.0.1".to_owned()),
         file: String::new(),
         line: 0,
+        unix: None,
+        max_connections: None,
     }
 }
 
@@ -267,11 +273,13 @@ mod tests {
             "protocol",
             "per_listener_settings",
             "strict_identifiers",
+            "unix_socket_mode",
+            "unix_socket_group",
             "bogus",
             "#",
         ]);
         let value =
-            prop::string::string_regex("-?[0-9]{0,22}[a-z]?|[a-z:.\\[\\]0-9]{0,12}").unwrap();
+            prop::string::string_regex("-?[0-9]{0,22}[a-z]?|[a-z:.\\[\\]0-9/]{0,12}").unwrap();
         (keys, prop::collection::vec(value, 0..4))
             .prop_map(|(k, vs)| format!("{k} {}", vs.join(" ")))
     }

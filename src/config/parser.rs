@@ -19,7 +19,7 @@ use super::line::Line;
 use super::listener::{parse_address, ListenerConfig};
 use super::mosquitto::Verdict;
 use super::values::{self, Bare};
-use super::{bridge, default_listener, mosquitto, source, Config, DuplicateClientId};
+use super::{bridge, default_listener, mosquitto, source, unix_socket, Config, DuplicateClientId};
 
 /// Where a key was last set, for messages about combinations of keys.
 #[derive(Clone)]
@@ -128,6 +128,18 @@ impl Parser {
         match line.key {
             "listener" => self.listener(line)?,
             "include_dir" => self.include_dir(line, depth)?,
+            // Keys of the listener above them (unix_socket.rs); a
+            // `max_connections` after a `listener` line is that listener's.
+            "unix_socket_mode" | "unix_socket_group" => {
+                unix_socket::apply(self.listeners.last_mut(), line)?;
+            }
+            "max_connections" if !self.listeners.is_empty() => {
+                if let Some(listener) = self.listeners.last_mut() {
+                    unix_socket::listener_max_connections(listener, line)?;
+                }
+                // Not TRACKED: cross-key messages are about the global value.
+                return Ok(());
+            }
             "allow_anonymous" => self.allow_anonymous = Some(line.boolean()?),
             "max_connections" => c.max_connections = max_connections(line)?,
             "max_sessions" => c.max_sessions = line.size(1, MAX_SESSIONS_CEILING)?,
@@ -221,7 +233,7 @@ impl Parser {
         Ok(())
     }
 
-    /// `listener PORT [ADDRESS]`.
+    /// `listener PORT [ADDRESS]`, `listener 0 PATH`.
     fn listener(&mut self, line: &Line<'_>) -> Result<(), ConfigError> {
         let (port, address) = match line.args.as_slice() {
             [port] => (port, None),
@@ -236,6 +248,13 @@ impl Parser {
         };
         let port = values::bounded(port, 0, u64::from(u16::MAX))
             .map_err(|m| line.error(format!("port: {m}")))?;
+        let (address, unix) = match address {
+            Some(path) if unix_socket::is_path(path) => {
+                let socket = unix_socket::socket(port, path).map_err(|m| line.error(m))?;
+                (None, Some(socket))
+            }
+            _ => (address, None),
+        };
         let listener = ListenerConfig {
             port: u16::try_from(port).unwrap_or(u16::MAX),
             address: address
@@ -244,6 +263,8 @@ impl Parser {
                 .map_err(|m| line.error(m))?,
             file: line.file.to_owned(),
             line: line.number,
+            unix,
+            max_connections: None,
         };
         if let Some(earlier) = self.listeners.iter().find(|l| l.overlaps(&listener)) {
             return Err(line.error(format!(
@@ -392,6 +413,7 @@ impl Parser {
                 "persistence_sync has no effect with persistence false",
             ));
         }
+        unix_socket::check_caps(&c.listeners, c.max_connections, &mut self.warnings);
         bridge::finish(&c.bridges, &mut self.warnings)?;
         Ok((c, self.warnings))
     }

@@ -423,6 +423,8 @@ mod tests {
     #[test]
     fn an_idle_connection_task_is_small() {
         assert!(std::mem::size_of::<ConnectionTask<Async<TcpStream>>>() <= 40);
+        type Unix = Async<std::os::unix::net::UnixStream>;
+        assert!(std::mem::size_of::<ConnectionTask<Unix>>() <= 40);
         assert!(std::mem::size_of::<Option<Box<Busy>>>() <= 8);
     }
 }

@@ -11,6 +11,7 @@
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use async_io::{Async, Timer};
@@ -19,6 +20,9 @@ use rustix::io::Errno;
 use rustix::net::SocketFlags;
 
 use crate::config::ListenerConfig;
+use crate::privileges::Account;
+
+use super::unix;
 
 /// Backoff between bind attempts of a missing address: doubling from the
 /// first to the last.
@@ -31,6 +35,11 @@ pub enum BindError {
         address: SocketAddr,
         error: io::Error,
     },
+    /// A unix socket listener's path, and what is wrong there.
+    Unix {
+        path: PathBuf,
+        message: String,
+    },
     Internal(&'static str),
 }
 
@@ -38,6 +47,9 @@ impl fmt::Display for BindError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BindError::Io { address, error } => write!(f, "cannot listen on {address}: {error}"),
+            BindError::Unix { path, message } => {
+                write!(f, "cannot listen on unix:{}: {message}", path.display())
+            }
             BindError::Internal(why) => write!(f, "internal error: {why}"),
         }
     }
@@ -50,12 +62,21 @@ pub(super) enum Bound {
     Ready(TcpListener),
     /// The address is not there yet: bind in the background.
     Retry(SocketAddr),
+    /// A unix socket, its file made and owned (unix.rs).
+    Unix(unix::BoundUnix),
 }
 
 /// Binds one configured listener. Without an address it listens on every
 /// interface: `[::]` (which takes IPv4 too on Linux), or `0.0.0.0` where
-/// IPv6 is disabled, as on many routers.
-pub(super) fn bind(config: &ListenerConfig) -> Result<Vec<Bound>, BindError> {
+/// IPv6 is disabled, as on many routers. A unix socket's file goes to
+/// `owner`, the account root is about to become.
+pub(super) fn bind(
+    config: &ListenerConfig,
+    owner: Option<&Account>,
+) -> Result<Vec<Bound>, BindError> {
+    if let Some(socket) = &config.unix {
+        return Ok(vec![Bound::Unix(unix::bind(socket, owner)?)]);
+    }
     if config.address.is_none() {
         // `socket_addrs` lists `[::]` then `0.0.0.0`: the first that binds
         // serves every interface.

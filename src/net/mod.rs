@@ -11,6 +11,7 @@ mod connection;
 mod listener;
 mod notify;
 mod refuse;
+mod unix;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -23,8 +24,9 @@ use log::{error, info, warn};
 use smol::LocalExecutor;
 
 use crate::broker::reload::ReloadReport;
-use crate::broker::{Broker, ConnId, OpenRefused, Settings, Stats};
+use crate::broker::{Broker, ConnId, ListenerId, OpenRefused, PeerAddr, Settings, Stats};
 use crate::config::ListenerConfig;
+use crate::privileges::Account;
 use crate::store::{Event, StoreHandle};
 use crate::systemd::{self, Notifier};
 
@@ -98,18 +100,30 @@ impl Shared {
 /// The configured listeners, bound (or waiting for their address) but not
 /// yet served: bound before root is dropped, served after (main.rs).
 pub struct Listeners {
-    bound: Vec<listener::Bound>,
+    /// Each with the listener it was configured as (its index).
+    bound: Vec<(ListenerId, listener::Bound)>,
 }
 
 impl Listeners {
     /// Binds every configured listener with std's sockets: no thread is
     /// started (src/privileges/ needs a single thread). A listener whose
     /// address does not exist yet is retried in the background once
-    /// served; any other bind error fails.
-    pub fn bind(configs: &[ListenerConfig]) -> Result<Listeners, BindError> {
+    /// served; any other bind error fails. Unix socket files go to
+    /// `owner`, the account a root process is about to become.
+    pub fn bind(
+        configs: &[ListenerConfig],
+        owner: Option<&Account>,
+    ) -> Result<Listeners, BindError> {
         let mut bound = Vec::new();
-        for config in configs {
-            bound.extend(listener::bind(config)?);
+        for (index, config) in configs.iter().enumerate() {
+            let Some(id) = ListenerId::new(index) else {
+                return Err(BindError::Internal(
+                    "more listeners than a ListenerId holds",
+                ));
+            };
+            for b in listener::bind(config, owner)? {
+                bound.push((id, b));
+            }
         }
         Ok(Listeners { bound })
     }
@@ -119,7 +133,7 @@ impl Listeners {
     pub fn retried_privileged(&self) -> Vec<std::net::SocketAddr> {
         self.bound
             .iter()
-            .filter_map(|b| match b {
+            .filter_map(|(_, b)| match b {
                 listener::Bound::Retry(address) if listener::is_privileged(*address) => {
                     Some(*address)
                 }
@@ -150,6 +164,9 @@ impl BrokerHandle {
         self.shared.broker.borrow_mut().request_store_flush();
         self.shared.dispatch_wakeups();
         let broker = self.shared.broker.borrow();
+        for line in broker.listener_report() {
+            info!("SIGUSR1: {line}");
+        }
         let counters: Vec<String> = broker
             .stats()
             .named()
@@ -217,6 +234,8 @@ pub async fn serve<F: Future<Output = ()>>(
 /// notifier. Dropping a task cancels it.
 struct Background {
     accept: Vec<smol::Task<()>>,
+    /// Removed when accepting stops.
+    unix_files: Vec<unix::SocketFile>,
     timer: smol::Task<()>,
     store: Option<smol::Task<()>>,
     #[cfg(feature = "bridge")]
@@ -234,12 +253,19 @@ fn start(
     store_events: Option<smol::channel::Receiver<Event>>,
 ) -> Result<Background, BindError> {
     let mut accept = Vec::new();
-    for bound in listeners.bound {
+    let mut unix_files = Vec::new();
+    for (id, bound) in listeners.bound {
         let served = match bound {
-            listener::Bound::Ready(bound) => Served::Ready(listener::serve(bound)?),
+            listener::Bound::Ready(bound) => Served::Tcp(listener::serve(bound)?),
             listener::Bound::Retry(address) => Served::Retry(address),
+            listener::Bound::Unix(bound) => {
+                let (listener, file) = unix::serve(bound)?;
+                unix_files.push(file);
+                Served::Unix(listener)
+            }
         };
-        accept.push(executor.spawn(accept_loop(executor.clone(), shared.clone(), served)));
+        let accepting = accept_loop(executor.clone(), shared.clone(), id, served);
+        accept.push(executor.spawn(accepting));
     }
     let timer = executor.spawn(sweep_loop(shared.clone()));
     let store = store_events.map(|events| executor.spawn(store_loop(shared.clone(), events)));
@@ -252,6 +278,7 @@ fn start(
         .map(|interval| executor.spawn(systemd::watchdog_loop(notifier.clone(), interval)));
     Ok(Background {
         accept,
+        unix_files,
         timer,
         store,
         #[cfg(feature = "bridge")]
@@ -268,6 +295,7 @@ fn start(
 async fn shut_down(shared: &Rc<Shared>, background: Background) {
     let Background {
         accept,
+        unix_files,
         timer,
         store,
         #[cfg(feature = "bridge")]
@@ -281,6 +309,7 @@ async fn shut_down(shared: &Rc<Shared>, background: Background) {
         shared.broker.borrow().connection_count()
     );
     drop(accept);
+    drop(unix_files);
     #[cfg(feature = "bridge")]
     {
         drop(bridges);
@@ -329,49 +358,94 @@ fn last_flush(shared: &Shared) {
 
 /// A listener as its accept loop gets it.
 enum Served {
-    Ready(async_io::Async<std::net::TcpListener>),
+    Tcp(async_io::Async<std::net::TcpListener>),
     Retry(std::net::SocketAddr),
+    Unix(async_io::Async<std::os::unix::net::UnixListener>),
 }
 
-async fn accept_loop(executor: Rc<LocalExecutor<'static>>, shared: Rc<Shared>, served: Served) {
-    let listener = match served {
-        Served::Ready(listener) => listener,
-        Served::Retry(address) => match listener::bind_with_retry(address).await {
-            Some(listener) => listener,
-            None => return,
-        },
-    };
+async fn accept_loop(
+    executor: Rc<LocalExecutor<'static>>,
+    shared: Rc<Shared>,
+    id: ListenerId,
+    served: Served,
+) {
+    match served {
+        Served::Tcp(listener) => accept_tcp(&executor, &shared, id, listener).await,
+        Served::Retry(address) => {
+            if let Some(listener) = listener::bind_with_retry(address).await {
+                accept_tcp(&executor, &shared, id, listener).await;
+            }
+        }
+        Served::Unix(listener) => accept_unix(&executor, &shared, id, listener).await,
+    }
+}
+
+async fn accept_tcp(
+    executor: &LocalExecutor<'static>,
+    shared: &Rc<Shared>,
+    id: ListenerId,
+    listener: async_io::Async<std::net::TcpListener>,
+) {
     let mut nodelay = listener::NoDelay::default();
     loop {
-        let (stream, peer) = match listener::accept(&listener).await {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // Out of file descriptors and the like: pause, do not spin.
-                warn!("accept failed: {error}");
-                Timer::after(Duration::from_millis(100)).await;
-                continue;
+        match listener::accept(&listener).await {
+            Ok((stream, peer)) => {
+                nodelay.apply(stream.get_ref());
+                open(executor, shared, id, stream, peer.into());
             }
-        };
-        nodelay.apply(stream.get_ref());
-        let opened = shared.broker.borrow_mut().handle_open(Instant::now(), peer);
-        match opened {
-            Ok(conn) => {
-                shared.register_connection(conn);
-                executor
-                    .spawn(connection::ConnectionTask::new(
-                        shared.clone(),
-                        stream,
-                        conn,
-                    ))
-                    .detach();
-            }
-            Err(OpenRefused::MaxConnections) => {
-                if let Some(task) = refuse::start(&shared, stream) {
-                    executor.spawn(task).detach();
-                }
-            }
-            Err(OpenRefused::ShuttingDown) => drop(stream),
+            Err(error) => accept_failed(error).await,
         }
+        // A flood of connects waits its turn behind the clients.
+        future::yield_now().await;
+    }
+}
+
+async fn accept_unix(
+    executor: &LocalExecutor<'static>,
+    shared: &Rc<Shared>,
+    id: ListenerId,
+    listener: async_io::Async<std::os::unix::net::UnixListener>,
+) {
+    loop {
+        match unix::accept(&listener).await {
+            Ok(stream) => open(executor, shared, id, stream, PeerAddr::Unix),
+            Err(error) => accept_failed(error).await,
+        }
+        future::yield_now().await;
+    }
+}
+
+/// Out of file descriptors and the like: pause, do not spin.
+async fn accept_failed(error: std::io::Error) {
+    warn!("accept failed: {error}");
+    Timer::after(Duration::from_millis(100)).await;
+}
+
+/// Hands an accepted stream to the broker, then to a connection task; over
+/// `max_connections` (the global one or the listener's) to a refusal.
+fn open<S: connection::ByteStream>(
+    executor: &LocalExecutor<'static>,
+    shared: &Rc<Shared>,
+    id: ListenerId,
+    stream: S,
+    peer: PeerAddr,
+) {
+    let opened = shared
+        .broker
+        .borrow_mut()
+        .handle_open(Instant::now(), id, peer);
+    match opened {
+        Ok(conn) => {
+            shared.register_connection(conn);
+            let task = connection::ConnectionTask::new(shared.clone(), stream, conn);
+            executor.spawn(task).detach();
+        }
+        Err(OpenRefused::MaxConnections) => {
+            if let Some(task) = refuse::start(shared, stream) {
+                executor.spawn(task).detach();
+            }
+        }
+        Err(OpenRefused::ShuttingDown) => drop(stream),
     }
 }
 

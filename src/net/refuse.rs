@@ -1,18 +1,19 @@
 //! Refusing a connection over `max_connections` the way MQTT asks: read its
 //! CONNECT, answer CONNACK "server unavailable" in its version, close.
 //! The refusal holds no broker slot; how many run at once is capped, and
-//! past that the socket is simply closed.
+//! past that the socket is simply closed. Any transport's byte stream can
+//! be refused: over the global cap or its listener's.
 
 use std::future::Future;
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::{self, IoSlice};
 use std::time::Duration;
 
-use async_io::{Async, Timer};
+use async_io::Timer;
 use futures_lite::future;
 
 use crate::codec::{ConnAck, ConnectReturn, Frame, Framer, Packet, Properties, ProtocolVersion};
 
+use super::connection::ByteStream;
 use super::Shared;
 
 /// Refusals in progress at once; a flood past this is closed unanswered.
@@ -21,9 +22,9 @@ const MAX_REFUSALS: usize = 32;
 const REFUSAL_BYTES: usize = 4096;
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub(super) fn start(
+pub(super) fn start<S: ByteStream>(
     shared: &std::rc::Rc<Shared>,
-    stream: Async<TcpStream>,
+    stream: S,
 ) -> Option<impl Future<Output = ()>> {
     if shared.refusals_in_progress.get() >= MAX_REFUSALS {
         return None;
@@ -44,14 +45,14 @@ pub(super) fn start(
     })
 }
 
-async fn refuse(stream: &Async<TcpStream>) {
+async fn refuse(stream: &impl ByteStream) {
     // The same framer as every connection; a CONNECT over the refusal's
     // size cap is an error like any other packet over a cap.
     let mut buf = [0u8; 1024];
     let mut framer = Framer::new();
     let mut received = 0usize;
     let version = loop {
-        let n = match stream.read_with(|mut s| s.read(&mut buf)).await {
+        let n = match read(stream, &mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
@@ -74,6 +75,33 @@ async fn refuse(stream: &Async<TcpStream>) {
             .iter()
             .flat_map(|s| s.iter().copied())
             .collect();
-        let _ = stream.write_with(|mut s| s.write(&bytes)).await;
+        let _ = write_all(stream, &bytes).await;
     }
+}
+
+async fn read(stream: &impl ByteStream, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match stream.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                future::poll_fn(|cx| stream.poll_readable(cx)).await?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
+async fn write_all(stream: &impl ByteStream, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match stream.write_vectored(&[IoSlice::new(bytes)]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = bytes.get(n..).unwrap_or(&[]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                future::poll_fn(|cx| stream.poll_writable(cx)).await?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

@@ -44,6 +44,7 @@ pub enum LookupError {
     Read { path: PathBuf, error: io::Error },
     TooLarge { path: PathBuf },
     NoSuchUser { name: String, path: PathBuf },
+    NoSuchGroup { name: String, path: PathBuf },
     TooManyGroups { name: String, count: usize },
 }
 
@@ -61,6 +62,12 @@ impl fmt::Display for LookupError {
             LookupError::NoSuchUser { name, path } => write!(
                 f,
                 "user '{}' is not in {}",
+                name.escape_debug(),
+                path.display()
+            ),
+            LookupError::NoSuchGroup { name, path } => write!(
+                f,
+                "group '{}' is not in {}",
                 name.escape_debug(),
                 path.display()
             ),
@@ -106,6 +113,18 @@ pub fn lookup_in(name: &str, passwd: &Path, group: &Path) -> Result<Account, Loo
         uid,
         gid,
         groups,
+    })
+}
+
+/// The gid of group `name` in [`GROUP`] (`unix_socket_group`).
+pub fn lookup_group(name: &str) -> Result<u32, LookupError> {
+    lookup_group_in(name, Path::new(GROUP))
+}
+
+pub fn lookup_group_in(name: &str, group: &Path) -> Result<u32, LookupError> {
+    group_gid(&read_bounded(group)?, name).ok_or_else(|| LookupError::NoSuchGroup {
+        name: name.to_owned(),
+        path: group.to_path_buf(),
     })
 }
 
@@ -161,6 +180,21 @@ pub fn group_list(text: &str, user: &str, primary: u32) -> Vec<u32> {
         }
     }
     groups
+}
+
+/// The gid of the first well-formed group line named `name` (the one
+/// getgrnam(3) returns).
+pub fn group_gid(text: &str, name: &str) -> Option<u32> {
+    text.lines().find_map(|line| {
+        let fields: Vec<&str> = line.splitn(4, ':').collect();
+        let [group, _password, gid, _members] = fields.as_slice() else {
+            return None;
+        };
+        if *group != name || group.starts_with(['+', '-']) {
+            return None;
+        }
+        id(gid)
+    })
 }
 
 /// A decimal id: digits only, and not `(uid_t)-1`.
@@ -238,6 +272,23 @@ nogroup:x:65534:
         assert_eq!(group_list(GROUP_TEXT, "root", 0), vec![0]);
         assert_eq!(group_list(GROUP_TEXT, "other", 5), vec![5, 20]);
         assert_eq!(group_list("", "nobody", 65534), vec![65534]);
+    }
+
+    #[test]
+    fn groups_by_name() {
+        assert_eq!(group_gid(GROUP_TEXT, "dialout"), Some(20));
+        assert_eq!(group_gid(GROUP_TEXT, "nogroup"), Some(65534));
+        // A malformed line is skipped, not taken.
+        assert_eq!(group_gid(GROUP_TEXT, "bad"), None);
+        assert_eq!(group_gid(GROUP_TEXT, "broken"), None);
+        assert_eq!(group_gid(GROUP_TEXT, "absent"), None);
+        let dir = tempfile::tempdir().unwrap();
+        let group = dir.path().join("group");
+        std::fs::write(&group, GROUP_TEXT).unwrap();
+        assert_eq!(lookup_group_in("users", &group).unwrap(), 100);
+        let missing = lookup_group_in("nope", &group).unwrap_err();
+        assert!(matches!(missing, LookupError::NoSuchGroup { .. }));
+        assert!(missing.to_string().contains("group 'nope' is not in"));
     }
 
     #[test]

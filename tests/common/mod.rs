@@ -44,7 +44,9 @@ pub mod raw;
 
 pub use broker::{Broker, BrokerOptions};
 pub use client::{recv_publish, ClientEvent, MqttClient};
-pub use mosquitto::{mosquitto_pub, mosquitto_sub, run_with_timeout, MosquittoSub};
+pub use mosquitto::{
+    mosquitto_pub, mosquitto_pub_at, mosquitto_sub, run_with_timeout, unix_socket, MosquittoSub,
+};
 pub use raw::{RawClient, ReadEvent};
 
 use std::time::Duration;

@@ -11,6 +11,7 @@ use super::scaled;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -69,6 +70,19 @@ fn host_port(addr: SocketAddr) -> [String; 4] {
     ]
 }
 
+/// `--unix PATH`: the arguments that point the clients at a unix socket
+/// listener (mosquitto-clients 2.0), for the `_at` functions.
+pub fn unix_socket(path: &Path) -> Vec<String> {
+    vec!["--unix".into(), path.display().to_string()]
+}
+
+/// `mosquitto_pub TARGET ARGS...`, TARGET being e.g. [`unix_socket`].
+pub fn mosquitto_pub_at(target: &[String], args: &[&str]) -> Output {
+    let mut cmd = Command::new("mosquitto_pub");
+    cmd.args(target).args(args);
+    run_with_timeout(cmd, scaled(CLIENT_TIMEOUT))
+}
+
 /// `mosquitto_pub -h HOST -p PORT ARGS...`, bounded by 10 s (scaled).
 /// Example: `mosquitto_pub(b.addr(), &["-V", "mqttv31", "-t", "a/b", "-m", "hi", "-q", "1"])`.
 pub fn mosquitto_pub(addr: SocketAddr, args: &[&str]) -> Output {
@@ -109,6 +123,12 @@ impl MosquittoSub {
     /// Message lines are told from `-d` debug lines by their prefix
     /// (`Client ID ...`, `Subscribed (mid: ...`): payloads must not start so.
     pub fn start(addr: SocketAddr, args: &[&str]) -> MosquittoSub {
+        Self::start_at(&host_port(addr), args)
+    }
+
+    /// [`start`](Self::start) with TARGET instead of `-h HOST -p PORT`,
+    /// e.g. [`unix_socket`].
+    pub fn start_at(target: &[String], args: &[&str]) -> MosquittoSub {
         let id = args
             .iter()
             .position(|a| *a == "-i" || *a == "--id")
@@ -117,8 +137,7 @@ impl MosquittoSub {
         // mosquitto_sub block-buffers stdout into a pipe; stdbuf (coreutils)
         // makes it line-buffered so the SUBACK line arrives when it happens.
         let mut cmd = Command::new("stdbuf");
-        cmd.args(["-oL", "mosquitto_sub", "-d"])
-            .args(host_port(addr));
+        cmd.args(["-oL", "mosquitto_sub", "-d"]).args(target);
         let id = id.unwrap_or_else(|| {
             let id = super::unique_id("msub");
             cmd.arg("-i").arg(&id);

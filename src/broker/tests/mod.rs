@@ -12,7 +12,7 @@ use crate::codec::{
 };
 use crate::config::DuplicateClientId;
 
-use super::{Broker, CloseReason, ConnId, Settings};
+use super::{Broker, CloseReason, ConnId, ListenerId, Settings};
 
 struct Harness {
     broker: Broker,
@@ -62,7 +62,10 @@ impl Harness {
     }
 
     fn open(&mut self) -> ConnId {
-        self.broker.handle_open(self.now, peer()).unwrap()
+        let listener = ListenerId::new(0).unwrap();
+        self.broker
+            .handle_open(self.now, listener, peer().into())
+            .unwrap()
     }
 
     fn send(&mut self, conn: ConnId, packet: Packet) {
