@@ -23,14 +23,14 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::io::{self, IoSlice};
+use std::net::TcpStream;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use async_io::{Async, Timer};
+use async_io::Timer;
 
 use crate::broker::ConnId;
 use crate::codec::{Frame, Framer};
@@ -61,27 +61,42 @@ pub(super) trait ByteStream: Unpin + 'static {
     fn shutdown(&self);
 }
 
-impl ByteStream for Async<TcpStream> {
-    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.get_ref().read(buf)
-    }
+/// `ByteStream` for a socket of the reactor: the five calls are the same
+/// for every std socket type (TCP here, a Unix socket in unix.rs).
+macro_rules! byte_stream_for_async_socket {
+    ($socket:ty) => {
+        impl $crate::net::connection::ByteStream for ::async_io::Async<$socket> {
+            fn read(&self, buf: &mut [u8]) -> ::std::io::Result<usize> {
+                ::std::io::Read::read(&mut self.get_ref(), buf)
+            }
 
-    fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.get_ref().write_vectored(bufs)
-    }
+            fn write_vectored(&self, bufs: &[::std::io::IoSlice<'_>]) -> ::std::io::Result<usize> {
+                ::std::io::Write::write_vectored(&mut self.get_ref(), bufs)
+            }
 
-    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Async::poll_readable(self, cx)
-    }
+            fn poll_readable(
+                &self,
+                cx: &mut ::std::task::Context<'_>,
+            ) -> ::std::task::Poll<::std::io::Result<()>> {
+                ::async_io::Async::poll_readable(self, cx)
+            }
 
-    fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Async::poll_writable(self, cx)
-    }
+            fn poll_writable(
+                &self,
+                cx: &mut ::std::task::Context<'_>,
+            ) -> ::std::task::Poll<::std::io::Result<()>> {
+                ::async_io::Async::poll_writable(self, cx)
+            }
 
-    fn shutdown(&self) {
-        let _ = self.get_ref().shutdown(Shutdown::Both);
-    }
+            fn shutdown(&self) {
+                let _ = self.get_ref().shutdown(::std::net::Shutdown::Both);
+            }
+        }
+    };
 }
+pub(super) use byte_stream_for_async_socket;
+
+byte_stream_for_async_socket!(TcpStream);
 
 /// A connection's task; spawned once per accepted socket, resolves after
 /// the broker has been told the connection is gone.
@@ -418,6 +433,7 @@ enum ReadOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use async_io::Async;
 
     /// Every connection pays for this future while it is idle.
     #[test]

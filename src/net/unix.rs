@@ -18,12 +18,10 @@
 //! A unix socket peer has no address: the broker gets `PeerAddr::Unix` and
 //! names it by the listener's path in log lines.
 
-use std::io::{self, IoSlice, Read, Write};
-use std::net::Shutdown;
+use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::task::{Context, Poll};
 
 use async_io::Async;
 use log::{info, warn};
@@ -33,7 +31,6 @@ use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 use crate::config::UnixSocket;
 use crate::privileges::{accounts, Account};
 
-use super::connection::ByteStream;
 use super::BindError;
 
 /// While the socket is created: owner only, until its mode is set.
@@ -229,27 +226,7 @@ pub(super) async fn accept(listener: &Async<UnixListener>) -> io::Result<Async<U
     }
 }
 
-impl ByteStream for Async<UnixStream> {
-    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.get_ref().read(buf)
-    }
-
-    fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.get_ref().write_vectored(bufs)
-    }
-
-    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Async::poll_readable(self, cx)
-    }
-
-    fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Async::poll_writable(self, cx)
-    }
-
-    fn shutdown(&self) {
-        let _ = self.get_ref().shutdown(Shutdown::Both);
-    }
-}
+super::connection::byte_stream_for_async_socket!(UnixStream);
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
