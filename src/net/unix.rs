@@ -232,6 +232,7 @@ super::connection::byte_stream_for_async_socket!(UnixStream);
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::net::connection::ByteStream;
 
     fn socket(path: &Path, mode: u32) -> UnixSocket {
         UnixSocket {
