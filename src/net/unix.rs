@@ -233,7 +233,7 @@ super::connection::byte_stream_for_async_socket!(UnixStream);
 mod tests {
     use super::*;
     use crate::net::connection::ByteStream;
-    use std::io::Write;
+    use std::io::{Read, Write};
 
     fn socket(path: &Path, mode: u32) -> UnixSocket {
         UnixSocket {
