@@ -238,10 +238,11 @@ fn bind_and_drop(config: &Config) -> Result<net::Listeners, ExitCode> {
         error!("{e}: started as root, edgemq runs as the configured `user` or not at all");
         ExitCode::FAILURE
     })?;
-    let listeners = net::Listeners::bind(&config.listeners).map_err(|e| {
-        error!("{e}");
-        ExitCode::FAILURE
-    })?;
+    let listeners = net::Listeners::bind(&config.listeners, config.websockets_headers_size)
+        .map_err(|e| {
+            error!("{e}");
+            ExitCode::FAILURE
+        })?;
     if let Plan::DropTo(account) = &plan {
         let store_dir = config
             .persistence

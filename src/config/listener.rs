@@ -7,6 +7,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use super::websocket::{ListenerProtocol, DEFAULT_WEBSOCKETS_PATH};
+
 /// One listening socket (or, without an address, one per address family).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenerConfig {
@@ -18,6 +20,11 @@ pub struct ListenerConfig {
     pub file: String,
     /// The line that defined it; 0 for the built-in default listener.
     pub line: usize,
+    // --- WebSocket (config/websocket.rs) ---
+    /// `protocol`: MQTT, or MQTT over WebSocket.
+    pub protocol: ListenerProtocol,
+    /// `websockets_path`: where a WebSocket listener takes upgrades.
+    pub websockets_path: String,
 }
 
 impl ListenerConfig {
@@ -40,6 +47,19 @@ impl ListenerConfig {
                 // name in it; the parser stores literals only.
                 Err(_) => Vec::new(),
             },
+        }
+    }
+
+    /// A listener on `port` (and `address`) speaking MQTT, defined at
+    /// `file`:`line`.
+    pub(crate) fn new(port: u16, address: Option<String>, file: &str, line: usize) -> Self {
+        ListenerConfig {
+            port,
+            address,
+            file: file.to_owned(),
+            line,
+            protocol: ListenerProtocol::Mqtt,
+            websockets_path: DEFAULT_WEBSOCKETS_PATH.to_owned(),
         }
     }
 
@@ -96,12 +116,7 @@ mod tests {
     use super::*;
 
     fn listener(port: u16, address: Option<&str>) -> ListenerConfig {
-        ListenerConfig {
-            port,
-            address: address.map(str::to_owned),
-            file: String::new(),
-            line: 1,
-        }
+        ListenerConfig::new(port, address.map(str::to_owned), "", 1)
     }
 
     #[test]

@@ -9,6 +9,9 @@ mod connection;
 mod listener;
 mod notify;
 mod refuse;
+mod transport;
+#[cfg(feature = "websocket")]
+mod websocket;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -60,6 +63,10 @@ pub(crate) struct Shared {
     store: RefCell<Option<StoreHandle>>,
     #[cfg(feature = "bridge")]
     pub(crate) bridge_wakers: crate::bridge::run::BridgeWakers,
+    /// The broker's `max_packet_size` for WebSocket streams, which check a
+    /// frame's length before the framer sees its bytes; kept on reload.
+    #[cfg(feature = "websocket")]
+    max_packet_size: Rc<Cell<usize>>,
 }
 
 impl Shared {
@@ -96,7 +103,7 @@ impl Shared {
 /// The configured listeners, bound (or waiting for their address) but not
 /// yet served: bound before root is dropped, served after (main.rs).
 pub struct Listeners {
-    bound: Vec<listener::Bound>,
+    bound: Vec<(listener::Bound, transport::TransportConfig)>,
 }
 
 impl Listeners {
@@ -104,10 +111,18 @@ impl Listeners {
     /// started (src/privileges/ needs a single thread). A listener whose
     /// address does not exist yet is retried in the background once
     /// served; any other bind error fails.
-    pub fn bind(configs: &[ListenerConfig]) -> Result<Listeners, BindError> {
+    /// `websockets_headers_size` bounds the upgrade requests of WebSocket
+    /// listeners.
+    pub fn bind(
+        configs: &[ListenerConfig],
+        websockets_headers_size: usize,
+    ) -> Result<Listeners, BindError> {
         let mut bound = Vec::new();
         for config in configs {
-            bound.extend(listener::bind(config)?);
+            let transport = transport::TransportConfig::new(config, websockets_headers_size);
+            for b in listener::bind(config)? {
+                bound.push((b, transport.clone()));
+            }
         }
         Ok(Listeners { bound })
     }
@@ -117,7 +132,7 @@ impl Listeners {
     pub fn retried_privileged(&self) -> Vec<std::net::SocketAddr> {
         self.bound
             .iter()
-            .filter_map(|b| match b {
+            .filter_map(|(b, _)| match b {
                 listener::Bound::Retry(address) if listener::is_privileged(*address) => {
                     Some(*address)
                 }
@@ -138,6 +153,8 @@ impl BrokerHandle {
     /// re-arms the sweep timer, whose deadlines may have moved.
     pub fn apply_reload(&self, settings: &Settings) -> ReloadReport {
         let report = self.shared.broker.borrow_mut().apply_reload(settings);
+        #[cfg(feature = "websocket")]
+        self.shared.max_packet_size.set(settings.max_packet_size);
         self.shared.timer.notify();
         report
     }
@@ -189,6 +206,8 @@ pub async fn serve<F: Future<Output = ()>>(
         Some(link) => (Some(link.handle), Some(link.events)),
         None => (None, None),
     };
+    #[cfg(feature = "websocket")]
+    let max_packet_size = Rc::new(Cell::new(broker.settings().max_packet_size));
     let shared = Rc::new(Shared {
         broker: RefCell::new(broker),
         scratch: RefCell::new(vec![0; SCRATCH_BYTES].into_boxed_slice()),
@@ -200,6 +219,8 @@ pub async fn serve<F: Future<Output = ()>>(
         store: RefCell::new(store_handle),
         #[cfg(feature = "bridge")]
         bridge_wakers: Default::default(),
+        #[cfg(feature = "websocket")]
+        max_packet_size,
     });
     let background = start(executor, &shared, listeners, store_events)?;
     control(BrokerHandle {
@@ -232,12 +253,18 @@ fn start(
     store_events: Option<smol::channel::Receiver<Event>>,
 ) -> Result<Background, BindError> {
     let mut accept = Vec::new();
-    for bound in listeners.bound {
-        let served = match bound {
-            listener::Bound::Ready(bound) => Served::Ready(listener::serve(bound)?),
-            listener::Bound::Retry(address) => Served::Retry(address),
+    for (bound, transport) in listeners.bound {
+        let (served, local) = match bound {
+            listener::Bound::Ready(bound) => {
+                let served = listener::serve(bound)?;
+                let local = served.get_ref().local_addr().map(|a| a.to_string());
+                (Served::Ready(served), local.unwrap_or_default())
+            }
+            listener::Bound::Retry(address) => (Served::Retry(address), address.to_string()),
         };
-        accept.push(executor.spawn(accept_loop(executor.clone(), shared.clone(), served)));
+        let transport = transport::Transport::start(&transport, shared, &local);
+        let task = accept_loop(executor.clone(), shared.clone(), served, transport);
+        accept.push(executor.spawn(task));
     }
     let timer = executor.spawn(sweep_loop(shared.clone()));
     let store = store_events.map(|events| executor.spawn(store_loop(shared.clone(), events)));
@@ -331,7 +358,12 @@ enum Served {
     Retry(std::net::SocketAddr),
 }
 
-async fn accept_loop(executor: Rc<LocalExecutor<'static>>, shared: Rc<Shared>, served: Served) {
+async fn accept_loop(
+    executor: Rc<LocalExecutor<'static>>,
+    shared: Rc<Shared>,
+    served: Served,
+    transport: transport::Transport,
+) {
     let listener = match served {
         Served::Ready(listener) => listener,
         Served::Retry(address) => match listener::bind_with_retry(address).await {
@@ -355,19 +387,9 @@ async fn accept_loop(executor: Rc<LocalExecutor<'static>>, shared: Rc<Shared>, s
         match opened {
             Ok(conn) => {
                 shared.register_connection(conn);
-                executor
-                    .spawn(connection::ConnectionTask::new(
-                        shared.clone(),
-                        stream,
-                        conn,
-                    ))
-                    .detach();
+                transport.open(&executor, &shared, stream, peer, conn);
             }
-            Err(OpenRefused::MaxConnections) => {
-                if let Some(task) = refuse::start(&shared, stream) {
-                    executor.spawn(task).detach();
-                }
-            }
+            Err(OpenRefused::MaxConnections) => transport.refuse(&executor, &shared, stream),
             Err(OpenRefused::ShuttingDown) => drop(stream),
         }
     }
