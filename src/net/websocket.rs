@@ -243,6 +243,11 @@ impl State {
         let take = raw.len().min(listener.head_bytes.saturating_sub(old));
         head.reserve_exact(take);
         head.extend_from_slice(raw.get(..take).unwrap_or(&[]));
+        if !handshake::may_be_upgrade(head) {
+            let not_get = "not a WebSocket upgrade request (plain MQTT on a WebSocket listener?)";
+            self.refuse(Refusal::new(Status::BadRequest, not_get), peer);
+            return 0;
+        }
         let Some(end) = handshake::head_end(head, old) else {
             if head.len() >= listener.head_bytes {
                 self.refuse(

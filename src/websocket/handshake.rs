@@ -142,6 +142,14 @@ pub fn head_end(buf: &[u8], from: usize) -> Option<usize> {
         .map(|p| start + p + 4)
 }
 
+/// Whether the first bytes of a head can start a WebSocket upgrade
+/// (`GET `): a client speaking plain MQTT to a WebSocket listener is told
+/// at once rather than after `connect_timeout`.
+pub fn may_be_upgrade(head: &[u8]) -> bool {
+    let n = head.len().min(4);
+    head.get(..n) == b"GET ".get(..n)
+}
+
 /// What the request asked for, collected over its header lines.
 #[derive(Default)]
 struct Fields<'a> {
@@ -453,5 +461,14 @@ mod tests {
             assert_eq!(found, Some(head.len() - 4), "split at {split}");
         }
         assert_eq!(head_end(b"GET / HTTP/1.1\r\n", 0), None);
+    }
+
+    #[test]
+    fn plain_mqtt_is_no_upgrade() {
+        assert!(may_be_upgrade(b""));
+        assert!(may_be_upgrade(b"GE"));
+        assert!(may_be_upgrade(b"GET /mqtt"));
+        assert!(!may_be_upgrade(b"\x10\x0c\x00\x04MQTT"));
+        assert!(!may_be_upgrade(b"POST /"));
     }
 }
