@@ -5,7 +5,8 @@
 #                 Pass arguments with ARGS, e.g. make run ARGS="-c my.conf"
 #   make test     installs the test tools when missing (`make deps`), then runs
 #                 all tests (unit, property, end-to-end against the real binary)
-#   make deps     install the test tools (Debian/Ubuntu: mosquitto-clients)
+#   make deps     install the test tools (Debian/Ubuntu: mosquitto-clients;
+#                 `make deps-ws`: node + MQTT.js, python3 + paho-mqtt)
 #   make build    debug build            make release   size-optimised release build
 #   make lint     rustfmt check + clippy (warnings are errors)
 #   make check-rust-version   fail when a locked dependency needs a newer Rust
@@ -50,7 +51,7 @@ TEST_TOOLS := mosquitto_pub mosquitto_sub stdbuf
 # apt-get as root, or through sudo for everyone else.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: all build release run test check-test-tools deps deps-bridge lint check-rust-version check-references clean help async-io-patch
+.PHONY: all build release run test check-test-tools deps deps-bridge deps-ws lint check-rust-version check-references clean help async-io-patch
 
 all: build
 
@@ -83,7 +84,7 @@ check-test-tools:
 	  exit 1; \
 	fi
 
-deps: deps-bridge
+deps: deps-bridge deps-ws
 	@if command -v mosquitto_pub >/dev/null 2>&1 && command -v mosquitto_sub >/dev/null 2>&1; then \
 	  echo "mosquitto-clients already installed: $$(command -v mosquitto_pub)"; \
 	else \
@@ -119,6 +120,34 @@ deps-bridge:
 	  command -v apt-get >/dev/null 2>&1 || { echo "error: no apt-get; install mosquitto (the broker) with your package manager" >&2; exit 1; }; \
 	  if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then $(SUDO) apt-get update; fi; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends mosquitto; \
+	fi
+
+# --- WebSocket tests: MQTT.js and paho-mqtt as clients (tests/e2e_websocket.rs) ---
+# Both are installed under the target directory, never system-wide: MQTT.js
+# with npm (Debian's nodejs and npm), paho-mqtt with pip in a venv. The
+# tests find them through EDGEMQ_WS_CLIENTS and skip, saying why, without.
+WS_CLIENTS := $(abspath $(TARGET_DIR))/ws-clients
+export EDGEMQ_WS_CLIENTS := $(WS_CLIENTS)
+deps-ws:
+	@need=""; \
+	command -v node >/dev/null 2>&1 || need="$$need nodejs"; \
+	command -v npm >/dev/null 2>&1 || need="$$need npm"; \
+	command -v python3 >/dev/null 2>&1 || need="$$need python3"; \
+	python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need="$$need python3-venv"; \
+	if [ -n "$$need" ]; then \
+	  command -v apt-get >/dev/null 2>&1 || { echo "error: no apt-get; install$$need with your package manager" >&2; exit 1; }; \
+	  if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then $(SUDO) apt-get update; fi; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$need; \
+	fi
+	@if [ -f $(WS_CLIENTS)/node_modules/mqtt/package.json ]; then \
+	  echo "MQTT.js already installed in $(WS_CLIENTS)"; \
+	else \
+	  mkdir -p $(WS_CLIENTS) && npm install --prefix $(WS_CLIENTS) --no-audit --no-fund --loglevel=error mqtt@5; \
+	fi
+	@if $(WS_CLIENTS)/venv/bin/python -c 'import paho.mqtt' >/dev/null 2>&1; then \
+	  echo "paho-mqtt already installed in $(WS_CLIENTS)/venv"; \
+	else \
+	  python3 -m venv $(WS_CLIENTS)/venv && $(WS_CLIENTS)/venv/bin/pip install -q 'paho-mqtt>=2,<3'; \
 	fi
 
 # Cross builds, cross tests under qemu-user, size table, rootfs tarball.

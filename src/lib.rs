@@ -20,3 +20,5 @@ pub mod session;
 pub mod store;
 pub mod systemd;
 pub mod topic;
+#[cfg(feature = "websocket")]
+pub mod websocket;

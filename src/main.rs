@@ -242,10 +242,11 @@ fn bind_and_drop(config: &Config) -> Result<net::Listeners, ExitCode> {
         Plan::DropTo(account) => Some(account),
         Plan::Stay | Plan::StayRoot => None,
     };
-    let listeners = net::Listeners::bind(&config.listeners, owner).map_err(|e| {
-        error!("{e}");
-        ExitCode::FAILURE
-    })?;
+    let listeners = net::Listeners::bind(&config.listeners, owner, config.websockets_headers_size)
+        .map_err(|e| {
+            error!("{e}");
+            ExitCode::FAILURE
+        })?;
     if let Plan::DropTo(account) = &plan {
         let store_dir = config
             .persistence

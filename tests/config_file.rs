@@ -251,7 +251,8 @@ fn mosquitto_security_keys_are_errors() {
     // Only the values edgemq already behaves as are accepted, silently.
     let (_, w) = parse("listener 1883\nprotocol mqtt\nper_listener_settings false\n").unwrap();
     assert!(w.is_empty(), "{w:?}");
-    assert_eq!(err("listener 9001\nprotocol websockets").line, 2);
+    assert_eq!(err("listener 9001\nprotocol mqtts").line, 2);
+    assert_eq!(err("listener 9001\nhttp_dir /var/www").line, 2);
     assert_eq!(err("per_listener_settings true").line, 1);
 }
 
@@ -636,6 +637,13 @@ fn write_conf(dir: &Path, body: &str) -> String {
 /// `edgemq check-config` on `body` must fail at `line` of the file, naming
 /// `key`, saying the feature is not available yet and containing `wording`.
 fn check_config_refuses(body: &str, line: usize, key: &str, wording: &str) {
+    let stderr = check_config_error(body, line, key, wording);
+    assert!(stderr.contains("not available yet in edgemq"), "{stderr}");
+}
+
+/// `edgemq check-config` on `body` must fail with one line naming `key` at
+/// `line` and saying `wording`; returns that line.
+fn check_config_error(body: &str, line: usize, key: &str, wording: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let conf = write_conf(dir.path(), body);
     let out = edgemq(&["check-config", &conf]);
@@ -647,9 +655,9 @@ fn check_config_refuses(body: &str, line: usize, key: &str, wording: &str) {
         stderr.starts_with(&expected),
         "{expected:?} not in {stderr:?}"
     );
-    assert!(stderr.contains("not available yet in edgemq"), "{stderr}");
     assert!(stderr.contains(wording), "{wording:?} not in {stderr:?}");
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr:?}");
+    stderr.into_owned()
 }
 
 /// `edgemq check-config` on `body` must pass; returns its warnings.
@@ -691,12 +699,20 @@ fn check_config_refuses_tls_listener_keys() {
 }
 
 #[test]
-fn check_config_refuses_websockets_but_accepts_protocol_mqtt() {
-    check_config_refuses(
-        "listener 1883\nlistener 9001\nprotocol websockets\n",
-        3,
-        "protocol",
-        "WebSocket listeners",
+fn check_config_takes_websocket_listeners_but_refuses_http_dir() {
+    let websockets = "listener 1883\nlistener 9001\nprotocol websockets\n\
+                      websockets_path /ws\nallow_anonymous true\n";
+    if cfg!(feature = "websocket") {
+        let (_, warnings) = check_config_accepts(websockets);
+        assert_eq!(warnings, "");
+    } else {
+        check_config_error(websockets, 3, "protocol", "not in this build");
+    }
+    check_config_error(
+        "listener 9001\nhttp_dir /var/www\n",
+        2,
+        "http_dir",
+        "serves no files",
     );
     let (_, warnings) =
         check_config_accepts("listener 1883\nprotocol mqtt\nallow_anonymous true\n");

@@ -292,6 +292,21 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         old.max_store_bytes != new.max_store_bytes,
         "max_store_bytes",
     );
+    // What each listener speaks is set when it starts serving.
+    let transports = |c: &Config| -> Vec<_> {
+        c.listeners
+            .iter()
+            .map(|l| (l.protocol, l.websockets_path.clone()))
+            .collect()
+    };
+    differs(
+        transports(old) != transports(new),
+        "protocol / websockets_path",
+    );
+    differs(
+        old.websockets_headers_size != new.websockets_headers_size,
+        "websockets_headers_size",
+    );
     differs(old.pid_file != new.pid_file, "pid_file");
     differs(old.user != new.user, "user");
     // Bridge links are started once; a changed `connection` block is taken

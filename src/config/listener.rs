@@ -8,6 +8,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::unix_socket::UnixSocket;
+use super::websocket::{ListenerProtocol, DEFAULT_WEBSOCKETS_PATH};
 
 /// One listening socket (or, without an address, one per address family).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +27,11 @@ pub struct ListenerConfig {
     /// `max_connections` after this `listener` line; the global cap
     /// applies too.
     pub max_connections: Option<usize>,
+    // --- WebSocket (config/websocket.rs) ---
+    /// `protocol`: MQTT, or MQTT over WebSocket.
+    pub protocol: ListenerProtocol,
+    /// `websockets_path`: where a WebSocket listener takes upgrades.
+    pub websockets_path: String,
 }
 
 impl ListenerConfig {
@@ -51,6 +57,21 @@ impl ListenerConfig {
                 // name in it; the parser stores literals only.
                 Err(_) => Vec::new(),
             },
+        }
+    }
+
+    /// A listener on `port` (and `address`) speaking MQTT, defined at
+    /// `file`:`line`.
+    pub(crate) fn new(port: u16, address: Option<String>, file: &str, line: usize) -> Self {
+        ListenerConfig {
+            port,
+            address,
+            file: file.to_owned(),
+            line,
+            unix: None,
+            max_connections: None,
+            protocol: ListenerProtocol::Mqtt,
+            websockets_path: DEFAULT_WEBSOCKETS_PATH.to_owned(),
         }
     }
 
@@ -110,14 +131,7 @@ mod tests {
     use super::*;
 
     fn listener(port: u16, address: Option<&str>) -> ListenerConfig {
-        ListenerConfig {
-            port,
-            address: address.map(str::to_owned),
-            file: String::new(),
-            line: 1,
-            unix: None,
-            max_connections: None,
-        }
+        ListenerConfig::new(port, address.map(str::to_owned), "", 1)
     }
 
     fn unix(path: &str) -> ListenerConfig {

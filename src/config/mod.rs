@@ -27,6 +27,7 @@ mod parser;
 mod source;
 pub mod unix_socket;
 mod values;
+mod websocket;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -38,6 +39,7 @@ pub use error::{ConfigError, Warning};
 pub use listener::ListenerConfig;
 pub use unix_socket::UnixSocket;
 pub use values::log_level as parse_log_level;
+pub use websocket::ListenerProtocol;
 
 /// The port of the built-in listener, MQTT's registered port.
 pub const DEFAULT_PORT: u16 = 1883;
@@ -117,6 +119,9 @@ pub struct Config {
     pub user: Option<String>,
     /// `connection` blocks, in file order.
     pub bridges: Vec<BridgeConfig>,
+    /// How much of a WebSocket upgrade request is read before it is
+    /// refused (431); global, as in mosquitto.
+    pub websockets_headers_size: usize,
 }
 
 impl Default for Config {
@@ -158,20 +163,14 @@ impl Default for Config {
             pid_file: None,
             user: None,
             bridges: Vec::new(),
+            websockets_headers_size: websocket::DEFAULT_WEBSOCKETS_HEADERS_SIZE,
         }
     }
 }
 
 /// 127.0.0.1:1883: without a config edgemq is reachable from the box only.
 fn default_listener() -> ListenerConfig {
-    ListenerConfig {
-        port: DEFAULT_PORT,
-        address: Some("127.0.0.1".to_owned()),
-        file: String::new(),
-        line: 0,
-        unix: None,
-        max_connections: None,
-    }
+    ListenerConfig::new(DEFAULT_PORT, Some("127.0.0.1".to_owned()), "", 0)
 }
 
 impl Config {

@@ -19,7 +19,9 @@ use super::line::Line;
 use super::listener::{parse_address, ListenerConfig};
 use super::mosquitto::Verdict;
 use super::values::{self, Bare};
-use super::{bridge, default_listener, mosquitto, source, unix_socket, Config, DuplicateClientId};
+use super::{
+    bridge, default_listener, mosquitto, source, unix_socket, websocket, Config, DuplicateClientId,
+};
 
 /// Where a key was last set, for messages about combinations of keys.
 #[derive(Clone)]
@@ -201,6 +203,9 @@ impl Parser {
             "max_keepalive" => c.max_keepalive = max_keepalive(line)?,
             "pid_file" => c.pid_file = Some(PathBuf::from(line.one()?)),
             "user" => c.user = Some(line.one()?.to_owned()),
+            "protocol" => websocket::protocol(self.listeners.last_mut(), line)?,
+            "websockets_path" => websocket::path(self.listeners.last_mut(), line)?,
+            "websockets_headers_size" => c.websockets_headers_size = websocket::headers_size(line)?,
             "connection" => bridge::connection(&mut c.bridges, line)?,
             key if bridge::is_bridge_key(key) => {
                 bridge::apply(&mut c.bridges, line, &mut self.warnings)?;
@@ -255,16 +260,14 @@ impl Parser {
             }
             _ => (address, None),
         };
+        let address = address
+            .map(|a| parse_address(a))
+            .transpose()
+            .map_err(|m| line.error(m))?;
+        let port = u16::try_from(port).unwrap_or(u16::MAX);
         let listener = ListenerConfig {
-            port: u16::try_from(port).unwrap_or(u16::MAX),
-            address: address
-                .map(|a| parse_address(a))
-                .transpose()
-                .map_err(|m| line.error(m))?,
-            file: line.file.to_owned(),
-            line: line.number,
             unix,
-            max_connections: None,
+            ..ListenerConfig::new(port, address, line.file, line.number)
         };
         if let Some(earlier) = self.listeners.iter().find(|l| l.overlaps(&listener)) {
             return Err(line.error(format!(

@@ -11,7 +11,10 @@ mod connection;
 mod listener;
 mod notify;
 mod refuse;
+mod transport;
 mod unix;
+#[cfg(feature = "websocket")]
+mod websocket;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -64,6 +67,10 @@ pub(crate) struct Shared {
     store: RefCell<Option<StoreHandle>>,
     #[cfg(feature = "bridge")]
     pub(crate) bridge_wakers: bridge::BridgeWakers,
+    /// The broker's `max_packet_size` for WebSocket streams, which check a
+    /// frame's length before the framer sees its bytes; kept on reload.
+    #[cfg(feature = "websocket")]
+    max_packet_size: Rc<Cell<usize>>,
 }
 
 impl Shared {
@@ -100,8 +107,9 @@ impl Shared {
 /// The configured listeners, bound (or waiting for their address) but not
 /// yet served: bound before root is dropped, served after (main.rs).
 pub struct Listeners {
-    /// Each with the listener it was configured as (its index).
-    bound: Vec<(ListenerId, listener::Bound)>,
+    /// Each with the listener it was configured as (its index) and what
+    /// it speaks.
+    bound: Vec<(ListenerId, listener::Bound, transport::TransportConfig)>,
 }
 
 impl Listeners {
@@ -110,9 +118,12 @@ impl Listeners {
     /// address does not exist yet is retried in the background once
     /// served; any other bind error fails. Unix socket files go to
     /// `owner`, the account a root process is about to become.
+    /// `websockets_headers_size` bounds the upgrade requests of WebSocket
+    /// listeners.
     pub fn bind(
         configs: &[ListenerConfig],
         owner: Option<&Account>,
+        websockets_headers_size: usize,
     ) -> Result<Listeners, BindError> {
         let mut bound = Vec::new();
         for (index, config) in configs.iter().enumerate() {
@@ -121,8 +132,9 @@ impl Listeners {
                     "more listeners than a ListenerId holds",
                 ));
             };
+            let transport = transport::TransportConfig::new(config, websockets_headers_size);
             for b in listener::bind(config, owner)? {
-                bound.push((id, b));
+                bound.push((id, b, transport.clone()));
             }
         }
         Ok(Listeners { bound })
@@ -133,7 +145,7 @@ impl Listeners {
     pub fn retried_privileged(&self) -> Vec<std::net::SocketAddr> {
         self.bound
             .iter()
-            .filter_map(|(_, b)| match b {
+            .filter_map(|(_, b, _)| match b {
                 listener::Bound::Retry(address) if listener::is_privileged(*address) => {
                     Some(*address)
                 }
@@ -154,6 +166,8 @@ impl BrokerHandle {
     /// re-arms the sweep timer, whose deadlines may have moved.
     pub fn apply_reload(&self, settings: &Settings) -> ReloadReport {
         let report = self.shared.broker.borrow_mut().apply_reload(settings);
+        #[cfg(feature = "websocket")]
+        self.shared.max_packet_size.set(settings.max_packet_size);
         self.shared.timer.notify();
         report
     }
@@ -208,6 +222,8 @@ pub async fn serve<F: Future<Output = ()>>(
         Some(link) => (Some(link.handle), Some(link.events)),
         None => (None, None),
     };
+    #[cfg(feature = "websocket")]
+    let max_packet_size = Rc::new(Cell::new(broker.settings().max_packet_size));
     let shared = Rc::new(Shared {
         broker: RefCell::new(broker),
         scratch: RefCell::new(vec![0; SCRATCH_BYTES].into_boxed_slice()),
@@ -219,6 +235,8 @@ pub async fn serve<F: Future<Output = ()>>(
         store: RefCell::new(store_handle),
         #[cfg(feature = "bridge")]
         bridge_wakers: Default::default(),
+        #[cfg(feature = "websocket")]
+        max_packet_size,
     });
     let background = start(executor, &shared, listeners, store_events)?;
     control(BrokerHandle {
@@ -254,17 +272,23 @@ fn start(
 ) -> Result<Background, BindError> {
     let mut accept = Vec::new();
     let mut unix_files = Vec::new();
-    for (id, bound) in listeners.bound {
-        let served = match bound {
-            listener::Bound::Ready(bound) => Served::Tcp(listener::serve(bound)?),
-            listener::Bound::Retry(address) => Served::Retry(address),
+    for (id, bound, transport) in listeners.bound {
+        let (served, local) = match bound {
+            listener::Bound::Ready(bound) => {
+                let served = listener::serve(bound)?;
+                let local = served.get_ref().local_addr().map(|a| a.to_string());
+                (Served::Tcp(served), local.unwrap_or_default())
+            }
+            listener::Bound::Retry(address) => (Served::Retry(address), address.to_string()),
             listener::Bound::Unix(bound) => {
                 let (listener, file) = unix::serve(bound)?;
+                let local = format!("unix:{}", file.path.display());
                 unix_files.push(file);
-                Served::Unix(listener)
+                (Served::Unix(listener), local)
             }
         };
-        let accepting = accept_loop(executor.clone(), shared.clone(), id, served);
+        let transport = transport::Transport::start(&transport, shared, &local);
+        let accepting = accept_loop(executor.clone(), shared.clone(), id, served, transport);
         accept.push(executor.spawn(accepting));
     }
     let timer = executor.spawn(sweep_loop(shared.clone()));
@@ -368,15 +392,16 @@ async fn accept_loop(
     shared: Rc<Shared>,
     id: ListenerId,
     served: Served,
+    transport: transport::Transport,
 ) {
     match served {
-        Served::Tcp(listener) => accept_tcp(&executor, &shared, id, listener).await,
+        Served::Tcp(listener) => accept_tcp(&executor, &shared, id, listener, &transport).await,
         Served::Retry(address) => {
             if let Some(listener) = listener::bind_with_retry(address).await {
-                accept_tcp(&executor, &shared, id, listener).await;
+                accept_tcp(&executor, &shared, id, listener, &transport).await;
             }
         }
-        Served::Unix(listener) => accept_unix(&executor, &shared, id, listener).await,
+        Served::Unix(listener) => accept_unix(&executor, &shared, id, listener, &transport).await,
     }
 }
 
@@ -385,13 +410,14 @@ async fn accept_tcp(
     shared: &Rc<Shared>,
     id: ListenerId,
     listener: async_io::Async<std::net::TcpListener>,
+    transport: &transport::Transport,
 ) {
     let mut nodelay = listener::NoDelay::default();
     loop {
         match listener::accept(&listener).await {
             Ok((stream, peer)) => {
                 nodelay.apply(stream.get_ref());
-                open(executor, shared, id, stream, peer.into());
+                open(executor, shared, id, stream, peer.into(), transport);
             }
             Err(error) => accept_failed(error).await,
         }
@@ -405,10 +431,11 @@ async fn accept_unix(
     shared: &Rc<Shared>,
     id: ListenerId,
     listener: async_io::Async<std::os::unix::net::UnixListener>,
+    transport: &transport::Transport,
 ) {
     loop {
         match unix::accept(&listener).await {
-            Ok(stream) => open(executor, shared, id, stream, PeerAddr::Unix),
+            Ok(stream) => open(executor, shared, id, stream, PeerAddr::Unix, transport),
             Err(error) => accept_failed(error).await,
         }
         future::yield_now().await;
@@ -421,14 +448,16 @@ async fn accept_failed(error: std::io::Error) {
     Timer::after(Duration::from_millis(100)).await;
 }
 
-/// Hands an accepted stream to the broker, then to a connection task; over
-/// `max_connections` (the global one or the listener's) to a refusal.
+/// Hands an accepted stream to the broker, then to its transport's
+/// connection task; over `max_connections` (the global one or the
+/// listener's) to its transport's refusal.
 fn open<S: connection::ByteStream>(
     executor: &LocalExecutor<'static>,
     shared: &Rc<Shared>,
     id: ListenerId,
     stream: S,
     peer: PeerAddr,
+    transport: &transport::Transport,
 ) {
     let opened = shared
         .broker
@@ -437,14 +466,9 @@ fn open<S: connection::ByteStream>(
     match opened {
         Ok(conn) => {
             shared.register_connection(conn);
-            let task = connection::ConnectionTask::new(shared.clone(), stream, conn);
-            executor.spawn(task).detach();
+            transport.open(executor, shared, stream, peer, conn);
         }
-        Err(OpenRefused::MaxConnections) => {
-            if let Some(task) = refuse::start(shared, stream) {
-                executor.spawn(task).detach();
-            }
-        }
+        Err(OpenRefused::MaxConnections) => transport.refuse(executor, shared, stream),
         Err(OpenRefused::ShuttingDown) => drop(stream),
     }
 }

@@ -39,7 +39,7 @@ const CREATE_UMASK: u32 = 0o177;
 /// A socket file this process made, removed when this is dropped if it is
 /// still that file (same device and inode).
 pub(super) struct SocketFile {
-    path: PathBuf,
+    pub(super) path: PathBuf,
     dev: u64,
     ino: u64,
 }

@@ -41,6 +41,7 @@ pub mod cloud;
 pub mod flow;
 pub mod mosquitto;
 pub mod raw;
+pub mod ws;
 
 pub use broker::{Broker, BrokerOptions};
 pub use client::{recv_publish, ClientEvent, MqttClient};
