@@ -139,7 +139,11 @@ pub fn check_config(file: &Path) -> i32 {
 /// [`check_config`] with the output streams given, for tests.
 pub fn check_config_to(file: &Path, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     // Write errors (a closed pipe) change nothing about the verdict.
-    match Config::from_file(file) {
+    let checked = Config::from_file(file).and_then(|(config, warnings)| {
+        crate::net::check_tls(&config.listeners)?;
+        Ok((config, warnings))
+    });
+    match checked {
         Ok((config, warnings)) => {
             for w in &warnings {
                 let _ = writeln!(err, "warning: {w}");

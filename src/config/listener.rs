@@ -18,6 +18,8 @@ pub struct ListenerConfig {
     pub file: String,
     /// The line that defined it; 0 for the built-in default listener.
     pub line: usize,
+    /// TLS keys after the `listener` line (config/tls.rs); `None`: plain TCP.
+    pub tls: Option<Box<super::tls::TlsListenerConfig>>,
 }
 
 impl ListenerConfig {
@@ -101,6 +103,7 @@ mod tests {
             address: address.map(str::to_owned),
             file: String::new(),
             line: 1,
+            tls: None,
         }
     }
 

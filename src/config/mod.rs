@@ -24,6 +24,7 @@ mod listener;
 mod mosquitto;
 mod parser;
 mod source;
+pub mod tls;
 mod values;
 
 use std::path::{Path, PathBuf};
@@ -163,6 +164,7 @@ fn default_listener() -> ListenerConfig {
         address: Some("127.0.0.1".to_owned()),
         file: String::new(),
         line: 0,
+        tls: None,
     }
 }
 

@@ -19,7 +19,7 @@ use super::line::Line;
 use super::listener::{parse_address, ListenerConfig};
 use super::mosquitto::Verdict;
 use super::values::{self, Bare};
-use super::{bridge, default_listener, mosquitto, source, Config, DuplicateClientId};
+use super::{bridge, default_listener, mosquitto, source, tls, Config, DuplicateClientId};
 
 /// Where a key was last set, for messages about combinations of keys.
 #[derive(Clone)]
@@ -193,6 +193,7 @@ impl Parser {
             key if bridge::is_bridge_key(key) => {
                 bridge::apply(&mut c.bridges, line, &mut self.warnings)?;
             }
+            key if tls::claims(key) => tls::apply(self.listeners.last_mut(), line)?,
             _ => self.not_ours(line)?,
         }
         if let Some(key) = TRACKED.iter().find(|k| **k == line.key) {
@@ -244,6 +245,7 @@ impl Parser {
                 .map_err(|m| line.error(m))?,
             file: line.file.to_owned(),
             line: line.number,
+            tls: None,
         };
         if let Some(earlier) = self.listeners.iter().find(|l| l.overlaps(&listener)) {
             return Err(line.error(format!(
@@ -393,6 +395,7 @@ impl Parser {
             ));
         }
         bridge::finish(&c.bridges, &mut self.warnings)?;
+        tls::finish(&c.listeners, &mut self.warnings)?;
         Ok((c, self.warnings))
     }
 }

@@ -59,6 +59,24 @@ pub(super) trait ByteStream: Unpin + 'static {
     fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     /// Ends both directions; the peer sees the close at once.
     fn shutdown(&self);
+    /// What the transport's handshake learnt that the broker must hear
+    /// before the first packet; each item once. TCP has no handshake.
+    fn take_handshake(&self) -> Option<Handshake> {
+        None
+    }
+}
+
+/// News from a transport's handshake (TLS), for the broker.
+#[derive(Debug)]
+// Only TLS streams have a handshake.
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+pub(super) enum Handshake {
+    /// The listener takes usernames from client certificates: this
+    /// client's (`None`: it sent no certificate, or one without a usable
+    /// name).
+    CertificateUsername(Option<Box<str>>),
+    /// The handshake failed, for this reason; the connection ends.
+    Failed(String),
 }
 
 impl ByteStream for Async<TcpStream> {
@@ -268,6 +286,9 @@ impl TaskState {
                 other => break other,
             }
         };
+        if let Some(news) = stream.take_handshake() {
+            self.report_handshake(news);
+        }
         match result {
             Ok(0) => ReadOutcome::Closed,
             Ok(n) => {
@@ -276,6 +297,19 @@ impl TaskState {
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
             Err(_) => ReadOutcome::Closed,
+        }
+    }
+
+    /// Tells the broker what the handshake learnt, before any packet.
+    fn report_handshake(&self, news: Handshake) {
+        let mut broker = self.shared.broker.borrow_mut();
+        match news {
+            Handshake::CertificateUsername(name) => {
+                broker.handle_certificate_username(self.conn, name);
+            }
+            Handshake::Failed(why) => {
+                broker.handle_handshake_failure(Instant::now(), self.conn, &why);
+            }
         }
     }
 

@@ -31,6 +31,8 @@ pub enum BindError {
         address: SocketAddr,
         error: io::Error,
     },
+    /// A TLS listener's certificate, key, CA or CRL file cannot be used.
+    Tls(crate::config::ConfigError),
     Internal(&'static str),
 }
 
@@ -38,6 +40,7 @@ impl fmt::Display for BindError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BindError::Io { address, error } => write!(f, "cannot listen on {address}: {error}"),
+            BindError::Tls(error) => write!(f, "{error}"),
             BindError::Internal(why) => write!(f, "internal error: {why}"),
         }
     }

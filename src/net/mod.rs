@@ -9,6 +9,8 @@ mod connection;
 mod listener;
 mod notify;
 mod refuse;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -96,18 +98,56 @@ impl Shared {
 /// The configured listeners, bound (or waiting for their address) but not
 /// yet served: bound before root is dropped, served after (main.rs).
 pub struct Listeners {
-    bound: Vec<listener::Bound>,
+    bound: Vec<(listener::Bound, Transport)>,
+}
+
+/// What a listener speaks over its accepted sockets.
+#[derive(Clone)]
+enum Transport {
+    Tcp,
+    /// TLS with this listener's certificates (src/net/tls/).
+    #[cfg(feature = "tls")]
+    Tls(Rc<tls::Acceptor>),
+}
+
+impl Transport {
+    /// Reads a TLS listener's certificate, key, CA and CRL files (as root,
+    /// before `user` drops it: key files are often root's alone).
+    fn of(config: &ListenerConfig) -> Result<Transport, BindError> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = config.tls.as_deref() {
+            let acceptor = tls::Acceptor::new(tls).map_err(BindError::Tls)?;
+            return Ok(Transport::Tls(Rc::new(acceptor)));
+        }
+        // Without the `tls` feature the parser refuses the TLS keys.
+        let _ = config;
+        Ok(Transport::Tcp)
+    }
+}
+
+/// Reads every TLS listener's files as a start would (`edgemq
+/// check-config`): an unreadable or unparsable file is an error naming
+/// its config line.
+pub fn check_tls(configs: &[ListenerConfig]) -> Result<(), crate::config::ConfigError> {
+    #[cfg(feature = "tls")]
+    tls::check(configs)?;
+    let _ = configs;
+    Ok(())
 }
 
 impl Listeners {
     /// Binds every configured listener with std's sockets: no thread is
     /// started (src/privileges/ needs a single thread). A listener whose
     /// address does not exist yet is retried in the background once
-    /// served; any other bind error fails.
+    /// served; any other bind error fails, as does a TLS listener whose
+    /// files cannot be used.
     pub fn bind(configs: &[ListenerConfig]) -> Result<Listeners, BindError> {
         let mut bound = Vec::new();
         for config in configs {
-            bound.extend(listener::bind(config)?);
+            let transport = Transport::of(config)?;
+            for one in listener::bind(config)? {
+                bound.push((one, transport.clone()));
+            }
         }
         Ok(Listeners { bound })
     }
@@ -117,7 +157,7 @@ impl Listeners {
     pub fn retried_privileged(&self) -> Vec<std::net::SocketAddr> {
         self.bound
             .iter()
-            .filter_map(|b| match b {
+            .filter_map(|(b, _)| match b {
                 listener::Bound::Retry(address) if listener::is_privileged(*address) => {
                     Some(*address)
                 }
@@ -232,12 +272,13 @@ fn start(
     store_events: Option<smol::channel::Receiver<Event>>,
 ) -> Result<Background, BindError> {
     let mut accept = Vec::new();
-    for bound in listeners.bound {
+    for (bound, transport) in listeners.bound {
         let served = match bound {
             listener::Bound::Ready(bound) => Served::Ready(listener::serve(bound)?),
             listener::Bound::Retry(address) => Served::Retry(address),
         };
-        accept.push(executor.spawn(accept_loop(executor.clone(), shared.clone(), served)));
+        let accepting = accept_loop(executor.clone(), shared.clone(), served, transport);
+        accept.push(executor.spawn(accepting));
     }
     let timer = executor.spawn(sweep_loop(shared.clone()));
     let store = store_events.map(|events| executor.spawn(store_loop(shared.clone(), events)));
@@ -331,7 +372,12 @@ enum Served {
     Retry(std::net::SocketAddr),
 }
 
-async fn accept_loop(executor: Rc<LocalExecutor<'static>>, shared: Rc<Shared>, served: Served) {
+async fn accept_loop(
+    executor: Rc<LocalExecutor<'static>>,
+    shared: Rc<Shared>,
+    served: Served,
+    transport: Transport,
+) {
     let listener = match served {
         Served::Ready(listener) => listener,
         Served::Retry(address) => match listener::bind_with_retry(address).await {
@@ -351,25 +397,61 @@ async fn accept_loop(executor: Rc<LocalExecutor<'static>>, shared: Rc<Shared>, s
             }
         };
         nodelay.apply(stream.get_ref());
-        let opened = shared.broker.borrow_mut().handle_open(Instant::now(), peer);
-        match opened {
-            Ok(conn) => {
-                shared.register_connection(conn);
-                executor
-                    .spawn(connection::ConnectionTask::new(
-                        shared.clone(),
-                        stream,
-                        conn,
-                    ))
-                    .detach();
-            }
-            Err(OpenRefused::MaxConnections) => {
-                if let Some(task) = refuse::start(&shared, stream) {
-                    executor.spawn(task).detach();
-                }
-            }
-            Err(OpenRefused::ShuttingDown) => drop(stream),
+        match &transport {
+            Transport::Tcp => open_tcp(&executor, &shared, stream, peer),
+            #[cfg(feature = "tls")]
+            Transport::Tls(acceptor) => open_tls(&executor, &shared, acceptor, stream, peer),
         }
+    }
+}
+
+/// A plain connection: a broker slot and its task, or the refusal.
+fn open_tcp(
+    executor: &LocalExecutor<'static>,
+    shared: &Rc<Shared>,
+    stream: async_io::Async<std::net::TcpStream>,
+    peer: std::net::SocketAddr,
+) {
+    let opened = shared.broker.borrow_mut().handle_open(Instant::now(), peer);
+    match opened {
+        Ok(conn) => {
+            shared.register_connection(conn);
+            let task = connection::ConnectionTask::new(shared.clone(), stream, conn);
+            executor.spawn(task).detach();
+        }
+        Err(OpenRefused::MaxConnections) => {
+            if let Some(task) = refuse::start(shared, stream) {
+                executor.spawn(task).detach();
+            }
+        }
+        Err(OpenRefused::ShuttingDown) => drop(stream),
+    }
+}
+
+/// A TLS connection: the broker slot is taken at accept, so
+/// `max_connections` and `connect_timeout` bound the handshake, which the
+/// connection's task runs. Over `max_connections` the socket is closed:
+/// a CONNACK would need a handshake first.
+#[cfg(feature = "tls")]
+fn open_tls(
+    executor: &LocalExecutor<'static>,
+    shared: &Rc<Shared>,
+    acceptor: &tls::Acceptor,
+    stream: async_io::Async<std::net::TcpStream>,
+    peer: std::net::SocketAddr,
+) {
+    let stream = match acceptor.accept(stream) {
+        Ok(stream) => stream,
+        Err(error) => {
+            error!("cannot start TLS with {peer}: {error}");
+            return;
+        }
+    };
+    let opened = shared.broker.borrow_mut().handle_open(Instant::now(), peer);
+    if let Ok(conn) = opened {
+        shared.register_connection(conn);
+        let task = connection::ConnectionTask::new(shared.clone(), stream, conn);
+        executor.spawn(task).detach();
     }
 }
 
