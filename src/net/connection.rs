@@ -59,6 +59,12 @@ pub(super) trait ByteStream: Unpin + 'static {
     fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     /// Ends both directions; the peer sees the close at once.
     fn shutdown(&self);
+    /// Bytes the stream itself still has to write (TLS records the socket
+    /// has not taken): the task waits for writability for them too, even
+    /// with nothing of its own to write or while it does not read.
+    fn has_pending_output(&self) -> bool {
+        false
+    }
     /// What the transport's handshake learnt that the broker must hear
     /// before the first packet; each item once. TCP has no handshake.
     fn take_handshake(&self) -> Option<Handshake> {
@@ -224,7 +230,8 @@ impl TaskState {
         if read_allowed && stream.poll_readable(cx).is_ready() {
             return Step::Again;
         }
-        let want_write = self.busy.as_ref().is_some_and(|b| !b.pending.is_empty());
+        let want_write = self.busy.as_ref().is_some_and(|b| !b.pending.is_empty())
+            || stream.has_pending_output();
         if want_write && stream.poll_writable(cx).is_ready() {
             return Step::Again;
         }
@@ -234,9 +241,11 @@ impl TaskState {
     /// Closing: write what is still queued, for at most
     /// `CLOSE_DRAIN_TIMEOUT`, then end.
     fn drain_before_close(&mut self, stream: &impl ByteStream, cx: &mut Context<'_>) -> Step {
-        let Some(busy) = self.busy.as_deref_mut().filter(|b| !b.pending.is_empty()) else {
+        let pending = self.busy.as_ref().is_some_and(|b| !b.pending.is_empty());
+        if !pending && !stream.has_pending_output() {
             return Step::End;
-        };
+        }
+        let busy = self.busy.get_or_insert_with(Box::default);
         let timer = busy
             .close_timer
             .get_or_insert_with(|| Timer::after(CLOSE_DRAIN_TIMEOUT));

@@ -236,6 +236,10 @@ impl ByteStream for TlsStream {
         let _ = self.socket.get_ref().shutdown(Shutdown::Both);
     }
 
+    fn has_pending_output(&self) -> bool {
+        self.tls.borrow().wants_write()
+    }
+
     fn take_handshake(&self) -> Option<Handshake> {
         self.news.take()
     }
