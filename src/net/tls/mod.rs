@@ -244,3 +244,7 @@ impl ByteStream for TlsStream {
         self.news.take()
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests;
