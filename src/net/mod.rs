@@ -125,10 +125,20 @@ impl Transport {
     }
 }
 
+/// Why a TLS listener's files cannot be used, as `edgemq check-config`
+/// tells it; each error names the config line of the file.
+#[derive(Debug)]
+pub enum TlsCheckError {
+    /// A file or directory that cannot be opened here: the config may be
+    /// checked on a build machine that lacks the device's files.
+    Unreadable(crate::config::ConfigError),
+    /// A file that is there and is not what its key needs.
+    Invalid(crate::config::ConfigError),
+}
+
 /// Reads every TLS listener's files as a start would (`edgemq
-/// check-config`): an unreadable or unparsable file is an error naming
-/// its config line.
-pub fn check_tls(configs: &[ListenerConfig]) -> Result<(), crate::config::ConfigError> {
+/// check-config`).
+pub fn check_tls(configs: &[ListenerConfig]) -> Result<(), TlsCheckError> {
     #[cfg(feature = "tls")]
     tls::check(configs)?;
     let _ = configs;

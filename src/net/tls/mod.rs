@@ -40,6 +40,7 @@ use crate::config::tls::{CertUsername, TlsListenerConfig};
 use crate::config::{ConfigError, ListenerConfig};
 
 use super::connection::{ByteStream, Handshake};
+use super::TlsCheckError;
 
 /// What rustls may buffer per connection in each direction, in bytes of
 /// unsent TLS output and of plaintext waiting for the handshake to end.
@@ -80,12 +81,33 @@ impl Acceptor {
 }
 
 /// Reads every TLS listener's files as a start would, for `edgemq
-/// check-config`.
-pub fn check(listeners: &[ListenerConfig]) -> Result<(), ConfigError> {
+/// check-config`; a file it cannot open is told apart from one that does
+/// not parse.
+pub(super) fn check(listeners: &[ListenerConfig]) -> Result<(), TlsCheckError> {
     for listener in listeners {
-        if let Some(tls) = listener.tls.as_deref() {
-            Acceptor::new(tls)?;
+        let Some(tls) = listener.tls.as_deref() else {
+            continue;
+        };
+        let files = [
+            ("certfile", &tls.certfile),
+            ("keyfile", &tls.keyfile),
+            ("cafile", &tls.cafile),
+            ("crlfile", &tls.crlfile),
+        ];
+        for (key, setting) in files {
+            let Some(setting) = setting else { continue };
+            if let Err(e) = std::fs::File::open(&setting.path) {
+                let why = format!("cannot read '{}': {e}", setting.path.display());
+                return Err(TlsCheckError::Unreadable(setting.error(key, why)));
+            }
         }
+        if let Some(capath) = &tls.capath {
+            if let Err(e) = std::fs::read_dir(&capath.path) {
+                let why = format!("cannot read directory '{}': {e}", capath.path.display());
+                return Err(TlsCheckError::Unreadable(capath.error("capath", why)));
+            }
+        }
+        Acceptor::new(tls).map_err(TlsCheckError::Invalid)?;
     }
     Ok(())
 }
