@@ -1,6 +1,7 @@
 //! TLS listeners end to end: certificates made by `openssl` at test time
 //! (a CA, server certificates RSA and ECDSA, client certificates, one
-//! revoked in a CRL from `openssl ca -gencrl`, one from another CA);
+//! revoked in a CRL from `openssl ca -gencrl`, one expired, one from
+//! another CA);
 //! `mosquitto_pub` / `mosquitto_sub` with `--cafile` (and `--cert`/`--key`),
 //! a small rustls client in this file, `openssl s_client` for versions, and
 //! raw sockets for garbage and stalled handshakes.
@@ -37,10 +38,13 @@ impl Pki {
         let pki = Pki { dir };
         let ca_cnf = "[ca]\ndefault_ca = edge\n[edge]\ndatabase = index.txt\n\
                       certificate = ca.pem\nprivate_key = ca.key\ndefault_md = sha256\n\
-                      default_crl_days = 2\ncrlnumber = crlnumber\n";
+                      default_crl_days = 2\ncrlnumber = crlnumber\nnew_certs_dir = .\n\
+                      serial = ca-serial\npolicy = any\n[any]\ncommonName = supplied\n";
         pki.write("ca.cnf", ca_cnf);
         pki.write("index.txt", "");
         pki.write("crlnumber", "01\n");
+        // `openssl ca`'s own serials, apart from those of `x509 -CAcreateserial`.
+        pki.write("ca-serial", "7E57\n");
         pki.write(
             "server.ext",
             "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
@@ -59,6 +63,35 @@ impl Pki {
         );
         pki.leaf("lost", "ec", "/CN=lost-device", "ca", "client.ext");
         pki.leaf("stranger", "ec", "/CN=stranger", "other-ca", "client.ext");
+        // Valid for a day in 2020.
+        pki.key("expired", "ec");
+        pki.openssl(&[
+            "req",
+            "-new",
+            "-key",
+            "expired.key",
+            "-subj",
+            "/CN=expired",
+            "-out",
+            "expired.csr",
+        ]);
+        pki.openssl(&[
+            "ca",
+            "-batch",
+            "-config",
+            "ca.cnf",
+            "-in",
+            "expired.csr",
+            "-out",
+            "expired.pem",
+            "-startdate",
+            "20200101000000Z",
+            "-enddate",
+            "20200102000000Z",
+            "-extfile",
+            "client.ext",
+            "-notext",
+        ]);
         pki.openssl(&["ca", "-config", "ca.cnf", "-revoke", "lost.pem"]);
         pki.openssl(&["ca", "-config", "ca.cnf", "-gencrl", "-out", "crl.pem"]);
         pki
@@ -262,6 +295,21 @@ fn a_revoked_client_certificate_is_refused() {
 }
 
 #[test]
+fn an_expired_client_certificate_is_refused() {
+    let pki = Pki::new();
+    let broker = Broker::start(&pki.listener("server", "require_certificate true\n"));
+    let expired = cert_args(&pki, "expired");
+    let (ok, _) = tls_pub(&pki, broker.addr(), &strs(&expired));
+    assert!(!ok, "an expired certificate was let in");
+    assert!(
+        broker.wait_log(scaled(WAIT), |log| log.contains("failed")
+            && log.to_lowercase().contains("expired")),
+        "{}",
+        broker.log()
+    );
+}
+
+#[test]
 fn a_client_certificate_from_another_ca_is_refused() {
     let pki = Pki::new();
     let broker = Broker::start(&pki.listener("server", "require_certificate true\n"));
@@ -327,9 +375,13 @@ fn use_subject_as_username_is_the_dn_as_openssl_prints_it() {
     );
 }
 
-/// `openssl s_client` with `version` (`-tls1_2`, `-tls1_3`): whether the
-/// handshake completed.
+/// `openssl s_client` with `version` (`-tls1_2`, `-tls1_3`) and `extra`
+/// arguments: whether the handshake completed.
 fn s_client_connects(pki: &Pki, addr: SocketAddr, version: &str) -> bool {
+    s_client_with(pki, addr, &[version])
+}
+
+fn s_client_with(pki: &Pki, addr: SocketAddr, extra: &[&str]) -> bool {
     let mut cmd = Command::new("openssl");
     cmd.args([
         "s_client",
@@ -337,9 +389,9 @@ fn s_client_connects(pki: &Pki, addr: SocketAddr, version: &str) -> bool {
         &addr.to_string(),
         "-CAfile",
         &pki.p("ca.pem"),
-        version,
         "-verify_return_error",
     ]);
+    cmd.args(extra);
     let out = run_with_timeout(cmd, scaled(WAIT));
     let stdout = String::from_utf8_lossy(&out.stdout);
     stdout.contains("Verify return code: 0 (ok)") && !stdout.contains("Cipher is (NONE)")
@@ -361,6 +413,23 @@ fn tls_version_13_refuses_a_tls_12_client() {
         s_client_connects(&pki, open.addr(), "-tls1_2"),
         "the default allows TLS 1.2"
     );
+}
+
+#[test]
+fn ciphers_narrow_the_suites_offered() {
+    let pki = Pki::new();
+    let conf = pki.listener(
+        "server",
+        "ciphers ECDHE-ECDSA-AES128-GCM-SHA256\nciphers_tls1.3 TLS_CHACHA20_POLY1305_SHA256\n",
+    );
+    let broker = Broker::start(&conf);
+    let addr = broker.addr();
+    let tls12 = |suite: &str| s_client_with(&pki, addr, &["-tls1_2", "-cipher", suite]);
+    assert!(tls12("ECDHE-ECDSA-AES128-GCM-SHA256"));
+    assert!(!tls12("ECDHE-ECDSA-AES256-GCM-SHA384"));
+    let tls13 = |suite: &str| s_client_with(&pki, addr, &["-tls1_3", "-ciphersuites", suite]);
+    assert!(tls13("TLS_CHACHA20_POLY1305_SHA256"));
+    assert!(!tls13("TLS_AES_256_GCM_SHA384"));
 }
 
 #[test]
