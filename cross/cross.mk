@@ -186,9 +186,10 @@ cross-deps-qemu: cross-check-target
 # CROSS_FEATURES=--no-default-features leaves out the bridge and its TLS.
 CROSS_FEATURES ?=
 MINIMAL := $(findstring --no-default-features,$(CROSS_FEATURES))
-# The budget: aarch64 <= 1.5 MiB with everything, <= 1.0 MiB without the
-# bridge and TLS; mips <= 2.0 MiB with everything.
-SIZE_BUDGET_aarch64-unknown-linux-musl := $(if $(MINIMAL),1048576,1572864)
+# The budget: aarch64 <= 1.6 MiB with everything (1.5 MiB before TLS
+# listeners brought rustls and ring), <= 1.0 MiB without the bridge and
+# TLS; mips <= 2.0 MiB with everything.
+SIZE_BUDGET_aarch64-unknown-linux-musl := $(if $(MINIMAL),1048576,1677721)
 SIZE_BUDGET_mips-unknown-linux-musl    := 2097152
 size:
 	@printf '%-32s %10s %9s %10s  %s\n' target bytes KiB budget status

@@ -12,6 +12,7 @@ use argh::FromArgs;
 use log::LevelFilter;
 
 use crate::config::{parse_log_level, Config};
+use crate::net::TlsCheckError;
 use crate::privileges::accounts;
 
 /// What the process was asked to do.
@@ -143,6 +144,21 @@ pub fn check_config_to(file: &Path, out: &mut dyn Write, err: &mut dyn Write) ->
         Ok((config, warnings)) => {
             for w in &warnings {
                 let _ = writeln!(err, "warning: {w}");
+            }
+            match crate::net::check_tls(&config.listeners) {
+                Ok(()) => {}
+                // Only a warning, as for `user` below; the start fails.
+                Err(TlsCheckError::Unreadable(e)) => {
+                    let _ = writeln!(
+                        err,
+                        "warning: {e}: edgemq started with this file would refuse to start \
+                         (unless the machine it runs on has the file)"
+                    );
+                }
+                Err(TlsCheckError::Invalid(e)) => {
+                    let _ = writeln!(err, "error: {e}");
+                    return 1;
+                }
             }
             // Only a warning: the file may be checked on a build machine
             // that lacks the device's accounts. The start fails instead.

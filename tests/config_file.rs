@@ -564,7 +564,7 @@ fn include_dir_reads_conf_files_in_order() {
     );
 
     // So do refused mosquitto keys.
-    std::fs::write(conf_d.join("d.conf"), "\n\ncertfile /etc/server.pem\n").unwrap();
+    std::fs::write(conf_d.join("d.conf"), "\n\npsk_file /etc/psk\n").unwrap();
     let e = Config::from_file(&main).unwrap_err();
     assert_eq!(e.file, conf_d.join("d.conf").display().to_string());
     assert_eq!(e.line, 3);
@@ -674,27 +674,193 @@ fn check_config_accepts(body: &str) -> (String, String) {
     (conf, stderr)
 }
 
+/// A build without TLS refuses the TLS keys with the way out.
+#[cfg(not(feature = "tls"))]
 #[test]
 fn check_config_refuses_tls_listener_keys() {
-    check_config_refuses(
+    check_config_fails(
         "listener 8883\ncafile /etc/mosquitto/ca.pem\ncertfile /etc/mosquitto/server.pem\n\
          keyfile /etc/mosquitto/server.key\n",
         2,
         "cafile",
-        "terminate TLS in front of edgemq",
+        "this build of edgemq has no TLS",
     );
-    check_config_refuses(
-        "listener 1883 127.0.0.1\nallow_anonymous true\n\nlistener 8883\n\
-         certfile /etc/mosquitto/server.pem\n",
-        5,
-        "certfile",
-        "TLS listeners",
-    );
+}
+
+#[test]
+fn check_config_refuses_tls_keys_edgemq_does_not_support() {
     check_config_refuses(
         "listener 8883\npsk_hint edge\n",
         2,
         "psk_hint",
-        "TLS listeners",
+        "edgemq supports certificates",
+    );
+    check_config_refuses(
+        "listener 8883\ntls_engine pkcs11\n",
+        2,
+        "tls_engine",
+        "PEM key files",
+    );
+}
+
+/// `edgemq check-config` on `body` must fail at `line`, naming `key`, with
+/// `wording` in its one-line message.
+fn check_config_fails(body: &str, line: usize, key: &str, wording: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = write_conf(dir.path(), body);
+    let out = edgemq(&["check-config", &conf]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{body:?} accepted: {stderr}");
+    let expected = format!("error: {conf}:{line}: {key}: ");
+    assert!(
+        stderr.starts_with(&expected),
+        "{expected:?} not in {stderr:?}"
+    );
+    assert!(stderr.contains(wording), "{wording:?} not in {stderr:?}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr:?}");
+    stderr
+}
+
+/// A CA, a server certificate and its key, made by openssl in `dir`.
+#[cfg(feature = "tls")]
+fn make_server_cert(dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        "server.key",
+    ]);
+    run(&[
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        "server.key",
+        "-subj",
+        "/CN=localhost",
+        "-days",
+        "2",
+        "-out",
+        "server.pem",
+    ]);
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn tls_listener_keys_and_their_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    make_server_cert(dir.path());
+    let d = dir.path().display();
+    let good = format!("listener 8883\ncertfile {d}/server.pem\nkeyfile {d}/server.key\n");
+    check_config_accepts(&format!("{good}allow_anonymous true\n"));
+    // certfile without keyfile: the certfile line is named.
+    check_config_fails(
+        &format!("listener 8883\nallow_anonymous true\ncertfile {d}/server.pem\n"),
+        3,
+        "certfile",
+        "needs keyfile too",
+    );
+    // A missing certificate: a warning naming its line (check-config may
+    // run on a build machine without the device's files); the start fails
+    // (below).
+    let (conf, warning) = check_config_accepts(&format!(
+        "listener 8883\nallow_anonymous true\ncertfile {d}/nope.pem\nkeyfile {d}/server.key\n"
+    ));
+    assert!(
+        warning.starts_with(&format!(
+            "warning: {conf}:3: certfile: cannot read '{d}/nope.pem'"
+        )) && warning.contains("would refuse to start"),
+        "{warning}"
+    );
+    // A key file that holds no key.
+    check_config_fails(
+        &format!("listener 8883\nallow_anonymous true\ncertfile {d}/server.pem\nkeyfile {d}/server.pem\n"),
+        4,
+        "keyfile",
+        "no usable PEM private key",
+    );
+    // A certificate file that holds no certificate.
+    check_config_fails(
+        &format!("listener 8883\nallow_anonymous true\ncertfile {d}/server.key\nkeyfile {d}/server.key\n"),
+        3,
+        "certfile",
+        "no PEM certificate",
+    );
+    check_config_fails(
+        &format!("{good}allow_anonymous true\nrequire_certificate true\n"),
+        1,
+        "listener",
+        "needs cafile or capath",
+    );
+    check_config_fails(
+        &format!("{good}tls_version tlsv1.1\n"),
+        4,
+        "tls_version",
+        "use tlsv1.2 or tlsv1.3",
+    );
+    check_config_fails(
+        &format!("{good}ciphers HIGH:!aNULL\n"),
+        4,
+        "ciphers",
+        "'HIGH' is not a TLS 1.2 cipher suite",
+    );
+    check_config_fails(
+        "certfile /x.pem\n",
+        1,
+        "certfile",
+        "put this line after the `listener",
+    );
+    check_config_accepts(&format!(
+        "{good}allow_anonymous true\nciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256\n\
+         ciphers_tls1.3 TLS_AES_128_GCM_SHA256\ntls_version tlsv1.3\n"
+    ));
+    // The start fails the same way, before listening.
+    let conf = write_conf(
+        dir.path(),
+        &format!("listener 0 127.0.0.1\nallow_anonymous true\ncertfile {d}/gone.pem\nkeyfile {d}/server.key\n"),
+    );
+    let out = edgemq(&["-c", &conf]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{conf}:3: certfile: cannot read")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("listening on"), "{stderr}");
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn tls_keys_belong_to_the_listener_above_them() {
+    let c = ok(
+        "listener 1883 127.0.0.1\nlistener 8883\ncertfile /s.pem\nkeyfile /s.key\n\
+                cafile /ca.pem\nrequire_certificate true\nuse_identity_as_username true\n",
+    );
+    assert!(c.listeners[0].tls.is_none());
+    let tls = c.listeners[1].tls.as_deref().unwrap();
+    assert!(tls.require_certificate);
+    assert_eq!(tls.keyfile.as_ref().unwrap().line, 4);
+    assert_eq!(tls.username, edgemq::config::tls::CertUsername::CommonName);
+    let e = err("listener 8883\ncafile /ca.pem\n");
+    assert_eq!(e.line, 1, "{e}");
+    assert!(
+        e.message.contains("certfile and keyfile are missing"),
+        "{e}"
     );
 }
 
@@ -808,7 +974,7 @@ fn a_refused_key_stops_the_start() {
     let dir = tempfile::tempdir().unwrap();
     let conf = write_conf(
         dir.path(),
-        "listener 0 127.0.0.1\nallow_anonymous true\nkeyfile /etc/mosquitto/server.key\n",
+        "listener 0 127.0.0.1\nallow_anonymous true\npsk_file /etc/mosquitto/psk\n",
     );
     let out = edgemq(&["-c", &conf]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -818,7 +984,10 @@ fn a_refused_key_stops_the_start() {
         None,
         "killed at the timeout: it was serving"
     );
-    assert!(stderr.contains(&format!("{conf}:3: keyfile: ")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{conf}:3: psk_file: ")),
+        "{stderr}"
+    );
     assert!(stderr.contains("not available yet"), "{stderr}");
     assert!(!stderr.contains("listening on"), "{stderr}");
 }

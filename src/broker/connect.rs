@@ -42,7 +42,9 @@ impl Broker {
             });
             return self.refuse_connect(now, conn, ConnectReturn::IdentifierRejected);
         }
-        if let Err(code) = self.authenticate(now, &connect, &client_id, &peer) {
+        let certificate_username = self.take_certificate_username(conn);
+        let from_certificate = certificate_username.as_ref().map(Option::as_deref);
+        if let Err(code) = self.authenticate(now, &connect, &client_id, &peer, from_certificate) {
             return self.refuse_connect(now, conn, code);
         }
         let will = match self.accept_will(&connect) {
@@ -84,8 +86,12 @@ impl Broker {
             properties: Properties::default(),
         };
         self.send(conn, &Packet::ConnAck(connack));
+        let username = match certificate_username {
+            Some(Some(name)) => format!(", username '{name}' from its certificate"),
+            _ => String::new(),
+        };
         info!(
-            "client {client_id} connected from {peer} ({:?}, clean {}, keepalive {}s{})",
+            "client {client_id} connected from {peer} ({:?}, clean {}, keepalive {}s{}{username})",
             connect.protocol,
             connect.clean_start,
             connect.keep_alive,
@@ -213,16 +219,35 @@ impl Broker {
         }
     }
 
-    /// Anonymous access is the only method until password files land: with
-    /// `allow_anonymous false`, a client without a username is not
-    /// authorized and one with credentials cannot be verified.
+    /// A client certificate's name, on a listener that takes usernames
+    /// from certificates (`from_certificate` is `Some`), authenticates the
+    /// client and replaces CONNECT's username; no password is asked for,
+    /// as in mosquitto, and without such a name the CONNECT is refused.
+    /// Otherwise anonymous access is the only method until password files
+    /// land: with `allow_anonymous false`, a client without a username is
+    /// not authorized and one with credentials cannot be verified.
     fn authenticate(
         &mut self,
         now: Instant,
         connect: &Connect,
         client_id: &ClientId,
         peer: &super::PeerName,
+        from_certificate: Option<Option<&str>>,
     ) -> Result<(), ConnectReturn> {
+        match from_certificate {
+            Some(Some(_)) => return Ok(()),
+            Some(None) => {
+                self.stats.refused_not_authorized += 1;
+                self.logs.warn(LogKind::NotAuthorized, now, || {
+                    format!(
+                        "refusing {client_id} from {peer}: no client certificate with a usable \
+                         name, and this listener takes usernames from certificates"
+                    )
+                });
+                return Err(ConnectReturn::BadUsernameOrPassword);
+            }
+            None => {}
+        }
         if self.settings.allow_anonymous {
             return Ok(());
         }

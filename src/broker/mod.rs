@@ -13,6 +13,7 @@ mod bridges;
 mod close;
 mod connect;
 mod connections;
+mod handshake;
 mod ids;
 mod listeners;
 mod persist;
@@ -91,6 +92,9 @@ pub struct Broker {
     over_memory_limit: bool,
     /// `None` with `persistence false`.
     persistence: Option<Persistence>,
+    /// Usernames from client certificates, until their CONNECT
+    /// (`handshake.rs`).
+    certificate_usernames: HashMap<ConnId, Option<Box<str>>>,
     #[cfg(feature = "bridge")]
     bridges: Bridges,
 }
@@ -115,6 +119,7 @@ impl Broker {
             shutting_down: false,
             over_memory_limit: false,
             persistence: settings.persistence.then(|| Persistence::new(&settings)),
+            certificate_usernames: HashMap::new(),
             #[cfg(feature = "bridge")]
             bridges: Bridges::default(),
             settings,

@@ -38,11 +38,14 @@ pub struct Stats {
     pub sessions_expired: u64,
     pub wills_published: u64,
     pub refused_memory_limit: u64,
+    /// TLS handshakes refused or failed (wrong CA, expired or revoked
+    /// certificate, none where one is required, not TLS at all).
+    pub tls_handshake_failures: u64,
 }
 
 impl Stats {
     /// Every counter with its name, for the SIGUSR1 report.
-    pub fn named(&self) -> [(&'static str, u64); 24] {
+    pub fn named(&self) -> [(&'static str, u64); 25] {
         [
             ("connections_accepted", self.connections_accepted),
             ("refused_max_connections", self.refused_max_connections),
@@ -77,6 +80,7 @@ impl Stats {
             ("sessions_expired", self.sessions_expired),
             ("wills_published", self.wills_published),
             ("refused_memory_limit", self.refused_memory_limit),
+            ("tls_handshake_failures", self.tls_handshake_failures),
         ]
     }
 }
@@ -104,9 +108,10 @@ pub enum LogKind {
     StoreFull,
     StoreBehind,
     Memory,
+    Handshake,
 }
 
-const KINDS: usize = LogKind::Memory as usize + 1;
+const KINDS: usize = LogKind::Handshake as usize + 1;
 
 /// The first line of a kind is logged; later ones within this interval are
 /// counted and summarised with the next line logged.

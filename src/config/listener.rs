@@ -32,6 +32,8 @@ pub struct ListenerConfig {
     pub protocol: ListenerProtocol,
     /// `websockets_path`: where a WebSocket listener takes upgrades.
     pub websockets_path: String,
+    /// TLS keys after the `listener` line (config/tls.rs); `None`: plain TCP.
+    pub tls: Option<Box<super::tls::TlsListenerConfig>>,
 }
 
 impl ListenerConfig {
@@ -72,6 +74,7 @@ impl ListenerConfig {
             max_connections: None,
             protocol: ListenerProtocol::Mqtt,
             websockets_path: DEFAULT_WEBSOCKETS_PATH.to_owned(),
+            tls: None,
         }
     }
 

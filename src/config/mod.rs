@@ -25,6 +25,7 @@ mod listener;
 mod mosquitto;
 mod parser;
 mod source;
+pub mod tls;
 pub mod unix_socket;
 mod values;
 mod websocket;

@@ -21,7 +21,9 @@ use super::line::Line;
 
 /// mosquitto 2.0 (and a few 2.1 and 1.x) keys edgemq does not implement,
 /// sorted for binary search. The bridge keys edgemq implements are in
-/// `config::bridge`; the rest of mosquitto's are here. [`refusal`] says
+/// `config::bridge`; the rest of mosquitto's are here. The TLS listener
+/// keys are read by `config::tls` in a build with TLS, and stay here for
+/// a build without it. [`refusal`] says
 /// which of them are errors; the others are warnings.
 const NOT_IMPLEMENTED: &[&str] = &[
     "accept_protocol_versions",
@@ -157,12 +159,23 @@ pub(super) fn unimplemented(line: &Line<'_>) -> Result<Verdict, ConfigError> {
 
 // Why each security key is refused, and what to do instead. One line each:
 // the parser prefixes "FILE:LINE: KEY: ".
-const TLS: &str = "TLS listeners are not available yet in edgemq: remove the TLS keys to \
-    serve plain MQTT on a trusted network, or terminate TLS in front of edgemq (e.g. stunnel)";
 /// Refused rather than ignored so that a web page the file asks for does
 /// not silently go missing; edgemq has no plan to serve files.
 const HTTP_DIR: &str = "edgemq serves no files over HTTP (its WebSocket listeners take MQTT \
     upgrades only): remove the line and serve the files with a web server";
+const NO_TLS: &str = "this build of edgemq has no TLS (built without the cargo feature \
+    `tls`): use a build with it, remove the TLS keys to serve plain MQTT on a trusted network, or \
+    terminate TLS in front of edgemq (e.g. stunnel)";
+const TLS_PSK: &str = "TLS-PSK listeners are not available yet in edgemq (this listener would \
+    take clients without a key): edgemq supports certificates (certfile and keyfile; cafile and \
+    require_certificate true for client certificates)";
+const DHPARAM: &str = "DH parameters are not available in edgemq: its TLS offers ECDHE key \
+    exchange only, which needs none; remove the line";
+const TLS_ENGINE: &str = "TLS engines (hardware keys) are not available yet in edgemq (the \
+    listener would have no key): edgemq supports PEM key files (keyfile, RSA or ECDSA)";
+const CERT_DATES: &str = "accepting expired client certificates is not available in edgemq (a \
+    client certificate is checked against the clock): remove the line and renew the \
+    certificates, or set the device's clock";
 /// `allow_anonymous false` is offered because without password files it
 /// refuses every CONNECT (README.md, Limits and refusals): safe, if useless.
 const PASSWORDS: &str = "password files are not available yet in edgemq: remove the line and \
@@ -212,24 +225,23 @@ const BRIDGE_OCSP: &str = "OCSP checks are not available yet in edgemq (a revoke
 /// trust) only tune, and stay warnings.
 fn refusal(key: &str) -> Option<&'static str> {
     let why = match key {
+        // Read by config/tls.rs in a build with TLS; they get here only
+        // in a build without it.
         "cafile"
         | "capath"
         | "certfile"
         | "ciphers"
         | "ciphers_tls1.3"
         | "crlfile"
-        | "dhparamfile"
-        | "disable_client_cert_date_checks"
         | "keyfile"
-        | "psk_file"
-        | "psk_hint"
         | "require_certificate"
-        | "tls_engine"
-        | "tls_engine_kpass_sha1"
-        | "tls_keyform"
         | "tls_version"
         | "use_identity_as_username"
-        | "use_subject_as_username" => TLS,
+        | "use_subject_as_username" => NO_TLS,
+        "psk_file" | "psk_hint" => TLS_PSK,
+        "dhparamfile" => DHPARAM,
+        "tls_engine" | "tls_engine_kpass_sha1" | "tls_keyform" => TLS_ENGINE,
+        "disable_client_cert_date_checks" => CERT_DATES,
         "http_dir" => HTTP_DIR,
         "password_file" => PASSWORDS,
         "acl_file" => ACL,
@@ -321,28 +333,33 @@ mod tests {
         "bridge_identity",
         "bridge_psk",
         "bridge_require_ocsp",
-        "cafile",
-        "capath",
-        "certfile",
-        "ciphers",
-        "ciphers_tls1.3",
         "clientid_prefixes",
-        "crlfile",
         "dhparamfile",
         "disable_client_cert_date_checks",
         "global_plugin",
         "http_dir",
-        "keyfile",
         "mount_point",
         "password_file",
         "plugin",
         "psk_file",
         "psk_hint",
-        "require_certificate",
         "socket_domain",
         "tls_engine",
         "tls_engine_kpass_sha1",
         "tls_keyform",
+    ];
+
+    /// The TLS listener keys: read by config/tls.rs, refused by a build
+    /// without TLS.
+    const TLS_KEYS: &[&str] = &[
+        "cafile",
+        "capath",
+        "certfile",
+        "ciphers",
+        "ciphers_tls1.3",
+        "crlfile",
+        "keyfile",
+        "require_certificate",
         "tls_version",
         "use_identity_as_username",
         "use_subject_as_username",
@@ -359,28 +376,42 @@ mod tests {
             let e = parse(&format!("listener 1883\n{key} x")).unwrap_err();
             assert_eq!(e.line, 2, "{key}: {e}");
             assert!(e.message.starts_with(&format!("{key}: ")), "{e}");
-            let way_out = e.message.contains("not available yet in edgemq")
+            let way_out = e.message.contains("not available")
                 || (*key == "http_dir" && e.message.contains("serves no files"));
             assert!(way_out, "{e}");
             assert!(!e.message.contains('\n'), "{e}");
+        }
+        for key in TLS_KEYS {
+            assert!(NOT_IMPLEMENTED.contains(key), "{key} is no mosquitto key");
+            assert_eq!(refusal(key), Some(NO_TLS), "{key}");
         }
         for key in ["plugin_opt_db", "auth_opt_backends", "global_plugin_opt_x"] {
             let e = parse(key).unwrap_err();
             assert!(e.message.contains("plugins are not available yet"), "{e}");
         }
-        let e = parse("certfile /etc/mosquitto/server.pem").unwrap_err();
+        let e = parse("listener 8883\npsk_hint edgemq").unwrap_err();
         assert_eq!(
             e.to_string(),
-            format!("m.conf:1: certfile: {TLS}"),
-            "the TLS way out is spelled out"
+            format!("m.conf:2: psk_hint: {TLS_PSK}"),
+            "what edgemq supports is spelled out"
         );
+    }
+
+    /// A build without TLS refuses the TLS keys with the way out.
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn a_build_without_tls_refuses_the_tls_keys() {
+        for key in TLS_KEYS {
+            let e = parse(&format!("listener 8883\n{key} x")).unwrap_err();
+            assert_eq!(e.to_string(), format!("m.conf:2: {key}: {NO_TLS}"));
+        }
     }
 
     #[test]
     fn tuning_keys_stay_warnings() {
         let value_dependent = ["per_listener_settings"];
         for key in NOT_IMPLEMENTED {
-            if REFUSED.contains(key) || value_dependent.contains(key) {
+            if REFUSED.contains(key) || TLS_KEYS.contains(key) || value_dependent.contains(key) {
                 continue;
             }
             assert_eq!(refusal(key), None, "{key}");

@@ -20,7 +20,8 @@ use super::listener::{parse_address, ListenerConfig};
 use super::mosquitto::Verdict;
 use super::values::{self, Bare};
 use super::{
-    bridge, default_listener, mosquitto, source, unix_socket, websocket, Config, DuplicateClientId,
+    bridge, default_listener, mosquitto, source, tls, unix_socket, websocket, Config,
+    DuplicateClientId,
 };
 
 /// Where a key was last set, for messages about combinations of keys.
@@ -210,6 +211,7 @@ impl Parser {
             key if bridge::is_bridge_key(key) => {
                 bridge::apply(&mut c.bridges, line, &mut self.warnings)?;
             }
+            key if tls::claims(key) => tls::apply(self.listeners.last_mut(), line)?,
             _ => self.not_ours(line)?,
         }
         if let Some(key) = TRACKED.iter().find(|k| **k == line.key) {
@@ -418,6 +420,7 @@ impl Parser {
         }
         unix_socket::check_caps(&c.listeners, c.max_connections, &mut self.warnings);
         bridge::finish(&c.bridges, &mut self.warnings)?;
+        tls::finish(&c.listeners, &mut self.warnings)?;
         Ok((c, self.warnings))
     }
 }

@@ -59,6 +59,30 @@ pub(super) trait ByteStream: Unpin + 'static {
     fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     /// Ends both directions; the peer sees the close at once.
     fn shutdown(&self);
+    /// Bytes the stream itself still has to write (TLS records the socket
+    /// has not taken): the task waits for writability for them too, even
+    /// with nothing of its own to write or while it does not read.
+    fn has_pending_output(&self) -> bool {
+        false
+    }
+    /// What the transport's handshake learnt that the broker must hear
+    /// before the first packet; each item once. TCP has no handshake.
+    fn take_handshake(&self) -> Option<Handshake> {
+        None
+    }
+}
+
+/// News from a transport's handshake (TLS), for the broker.
+#[derive(Debug)]
+// Only TLS streams have a handshake.
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+pub(super) enum Handshake {
+    /// The listener takes usernames from client certificates: this
+    /// client's (`None`: it sent no certificate, or one without a usable
+    /// name).
+    CertificateUsername(Option<Box<str>>),
+    /// The handshake failed, for this reason; the connection ends.
+    Failed(String),
 }
 
 /// `ByteStream` for a socket of the reactor: the five calls are the same
@@ -221,7 +245,8 @@ impl TaskState {
         if read_allowed && stream.poll_readable(cx).is_ready() {
             return Step::Again;
         }
-        let want_write = self.busy.as_ref().is_some_and(|b| !b.pending.is_empty());
+        let want_write = self.busy.as_ref().is_some_and(|b| !b.pending.is_empty())
+            || stream.has_pending_output();
         if want_write && stream.poll_writable(cx).is_ready() {
             return Step::Again;
         }
@@ -231,9 +256,11 @@ impl TaskState {
     /// Closing: write what is still queued, for at most
     /// `CLOSE_DRAIN_TIMEOUT`, then end.
     fn drain_before_close(&mut self, stream: &impl ByteStream, cx: &mut Context<'_>) -> Step {
-        let Some(busy) = self.busy.as_deref_mut().filter(|b| !b.pending.is_empty()) else {
+        let pending = self.busy.as_ref().is_some_and(|b| !b.pending.is_empty());
+        if !pending && !stream.has_pending_output() {
             return Step::End;
-        };
+        }
+        let busy = self.busy.get_or_insert_with(Box::default);
         let timer = busy
             .close_timer
             .get_or_insert_with(|| Timer::after(CLOSE_DRAIN_TIMEOUT));
@@ -283,6 +310,9 @@ impl TaskState {
                 other => break other,
             }
         };
+        if let Some(news) = stream.take_handshake() {
+            self.report_handshake(news);
+        }
         match result {
             Ok(0) => ReadOutcome::Closed,
             Ok(n) => {
@@ -291,6 +321,19 @@ impl TaskState {
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
             Err(_) => ReadOutcome::Closed,
+        }
+    }
+
+    /// Tells the broker what the handshake learnt, before any packet.
+    fn report_handshake(&self, news: Handshake) {
+        let mut broker = self.shared.broker.borrow_mut();
+        match news {
+            Handshake::CertificateUsername(name) => {
+                broker.handle_certificate_username(self.conn, name);
+            }
+            Handshake::Failed(why) => {
+                broker.handle_handshake_failure(Instant::now(), self.conn, &why);
+            }
         }
     }
 

@@ -40,6 +40,8 @@ pub enum BindError {
         path: PathBuf,
         message: String,
     },
+    /// A TLS listener's certificate, key, CA or CRL file cannot be used.
+    Tls(crate::config::ConfigError),
     Internal(&'static str),
 }
 
@@ -50,6 +52,7 @@ impl fmt::Display for BindError {
             BindError::Unix { path, message } => {
                 write!(f, "cannot listen on unix:{}: {message}", path.display())
             }
+            BindError::Tls(error) => write!(f, "{error}"),
             BindError::Internal(why) => write!(f, "internal error: {why}"),
         }
     }

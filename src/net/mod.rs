@@ -11,6 +11,8 @@ mod connection;
 mod listener;
 mod notify;
 mod refuse;
+#[cfg(feature = "tls")]
+mod tls;
 mod transport;
 mod unix;
 #[cfg(feature = "websocket")]
@@ -112,14 +114,35 @@ pub struct Listeners {
     bound: Vec<(ListenerId, listener::Bound, transport::TransportConfig)>,
 }
 
+/// Why a TLS listener's files cannot be used, as `edgemq check-config`
+/// tells it; each error names the config line of the file.
+#[derive(Debug)]
+pub enum TlsCheckError {
+    /// A file or directory that cannot be opened here: the config may be
+    /// checked on a build machine that lacks the device's files.
+    Unreadable(crate::config::ConfigError),
+    /// A file that is there and is not what its key needs.
+    Invalid(crate::config::ConfigError),
+}
+
+/// Reads every TLS listener's files as a start would (`edgemq
+/// check-config`).
+pub fn check_tls(configs: &[ListenerConfig]) -> Result<(), TlsCheckError> {
+    #[cfg(feature = "tls")]
+    tls::check(configs)?;
+    let _ = configs;
+    Ok(())
+}
+
 impl Listeners {
     /// Binds every configured listener with std's sockets: no thread is
     /// started (src/privileges/ needs a single thread). A listener whose
     /// address does not exist yet is retried in the background once
-    /// served; any other bind error fails. Unix socket files go to
-    /// `owner`, the account a root process is about to become.
-    /// `websockets_headers_size` bounds the upgrade requests of WebSocket
-    /// listeners.
+    /// served; any other bind error fails, as does a TLS listener whose
+    /// files cannot be used (read here, as root: key files are often
+    /// root's alone). Unix socket files go to `owner`, the account a root
+    /// process is about to become. `websockets_headers_size` bounds the
+    /// upgrade requests of WebSocket listeners.
     pub fn bind(
         configs: &[ListenerConfig],
         owner: Option<&Account>,
@@ -132,7 +155,7 @@ impl Listeners {
                     "more listeners than a ListenerId holds",
                 ));
             };
-            let transport = transport::TransportConfig::new(config, websockets_headers_size);
+            let transport = transport::TransportConfig::new(config, websockets_headers_size)?;
             for b in listener::bind(config, owner)? {
                 bound.push((id, b, transport.clone()));
             }
@@ -417,7 +440,7 @@ async fn accept_tcp(
         match listener::accept(&listener).await {
             Ok((stream, peer)) => {
                 nodelay.apply(stream.get_ref());
-                open(executor, shared, id, stream, peer.into(), transport);
+                transport.open_tcp(executor, shared, id, stream, peer);
             }
             Err(error) => accept_failed(error).await,
         }
