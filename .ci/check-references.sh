@@ -4,7 +4,7 @@
 # ("docs/design.md ## Durability", "README.md ## Performance",
 # docs/transports.md) or the MQTT specifications ("[MQTT-3.3.2-2]",
 # "MQTT 3.1.1 §4.7", "MQTT 3.1.1 and 5.0 §4.7", "MQTT 3.1.1 §4.7, §3.8",
-# "MQTT 3.1.1 §2-§3"), never a document the repository does not hold. It
+# "MQTT 3.1.1 §2-§3") or an RFC ("RFC 6455 §5.1"), never a document the repository does not hold. It
 # fails, printing the offending lines, on:
 #
 #   - a SPEC, ARCHITECTURE or STYLE document, whatever follows the word;
@@ -35,6 +35,8 @@ placeholder='\[MQTT-[^]]*\?'
 # section or several joined by "-", "–", ", ", " and " or " or ".
 num='[0-9]+(\.[0-9]+)*'
 mqtt="MQTT $num( and $num)? §$num((-|–|, | and | or )§$num)*"
+# A public standard cited the same way: "RFC 6455 §5.1".
+rfc="RFC [0-9]+('s)? §$num((-|–|, | and | or )§$num)*"
 
 # git grep over the working tree (tracked and untracked, not ignored);
 # without git (an unpacked tarball), grep everything but target/ and .git/.
@@ -52,7 +54,7 @@ found=$(
         search "$words|$issues|$tests|$placeholder"
         # Lines with a numbered section sign, kept only if one remains once
         # the MQTT citations are taken out (h/g keep the line as it was).
-        search '§[0-9]' | sed -E "h; s/$mqtt//g; /§[0-9]/!d; g"
+        search '§[0-9]' | sed -E "h; s/$mqtt//g; s/$rfc//g; /§[0-9]/!d; g"
     } | sort -t: -k1,1 -k2,2n -u
 )
 

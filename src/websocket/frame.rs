@@ -2,9 +2,9 @@
 //! them: client frames decoded, in place, into the MQTT byte stream they
 //! carry; server frame headers and control frames encoded.
 //!
-//! Owns: the frame rules — masking from clients (§5.1), reserved bits (no
-//! extension is negotiated), opcodes, fragmentation (§5.4), control frames
-//! (§5.5: not fragmented, at most 125 bytes, allowed between fragments),
+//! Owns: the frame rules — masking from clients (RFC 6455 §5.1), reserved bits (no
+//! extension is negotiated), opcodes, fragmentation (RFC 6455 §5.4), control frames
+//! (RFC 6455 §5.5: not fragmented, at most 125 bytes, allowed between fragments),
 //! binary data only [MQTT-6.0.0-1]. A data frame's payload is never held:
 //! it is unmasked where it was read and moved over the frame headers, so
 //! the caller gets the MQTT bytes in its own buffer and MQTT packets may be
@@ -48,19 +48,19 @@ pub const OPCODE_PONG: u8 = 0xA;
 pub enum FrameError {
     /// RFC 6455 §5.1: a server closes on an unmasked client frame.
     Unmasked,
-    /// RSV1-3 set without a negotiated extension (§5.2).
+    /// RSV1-3 set without a negotiated extension (RFC 6455 §5.2).
     ReservedBits,
     UnknownOpcode(u8),
     /// MQTT rides in binary frames only [MQTT-6.0.0-1].
     Text,
-    /// A fragmented control frame, or one over 125 bytes (§5.5).
+    /// A fragmented control frame, or one over 125 bytes (RFC 6455 §5.5).
     BadControlFrame,
     /// A continuation with no message to continue, or a new data frame
-    /// inside a fragmented message (§5.4).
+    /// inside a fragmented message (RFC 6455 §5.4).
     BadFragmentation,
-    /// A 64-bit length with its most significant bit set (§5.2).
+    /// A 64-bit length with its most significant bit set (RFC 6455 §5.2).
     BadLength,
-    /// A Close payload of one byte (§5.5.1).
+    /// A Close payload of one byte (RFC 6455 §5.5.1).
     BadClose,
     /// A data frame longer than the cap.
     TooBig {
