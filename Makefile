@@ -19,6 +19,8 @@
 #   make cross TARGET=mips-unknown-linux-musl   -> $(TARGET_DIR)/TRIPLE/release/edgemq
 #   make cross-all        aarch64, armv7, mips and mipsel
 #   make cross-test TARGET=…   unit + end-to-end tests under qemu-user
+#   make panic-check TARGET=…  the panic line (src/panic_line.rs) of a build
+#                 made like `cross`'s, under qemu-user: one line, then SIGABRT
 #   make size             size table of every cross-built edgemq (README)
 #   make rootfs TARGET=…  OpenWrt-style tarball: binary, init script, config
 #   make cross-deps TARGET=…   install what the cross build needs (run by the

@@ -72,23 +72,40 @@ CROSS_PATCH    := $(ASYNC_IO_PATCH) \
                   $(if $(IS_32BIT),--config 'patch.crates-io.polling.path="$(POLLING_PATCHED)"')
 
 # The shipped binary (`make cross`): by default std is rebuilt for size on
-# every target with nightly (`optimize_for_size`, and panics abort at once
-# without formatting a message or a backtrace: the server paths never
-# panic by design, and this drops ~390 KiB of panic and backtrace machinery
-# from aarch64). SIZE_STD=0 builds it as the tests do: stable std for
-# aarch64, plain build-std for the others.
+# every target with nightly, with `optimize_for_size` as its only feature:
+# the list replaces cargo's default one, so std has no `backtrace` feature
+# (no symbolizer; its hook prints no backtrace). Panics abort (the release
+# profile's `panic = "abort"`) after src/panic_line.rs has written one line
+# to stderr; `panic = "immediate-abort"`, used before, aborted before any
+# hook ran and left nothing in the log (what the line costs: README,
+# "Cross builds and size"). SIZE_STD=0 builds it as the tests do: stable
+# std for aarch64, plain build-std for the others.
 SIZE_STD ?= 1
 SHIP_STD := $(if $(IS_STD_BUILD),1,$(filter 1,$(SIZE_STD)))
 SHIP_TC  := $(if $(SHIP_STD),$(NIGHTLY),stable)
 SHIP_BUILD_STD := $(if $(SHIP_STD),-Zbuild-std=std$(comma)panic_abort) \
-  $(if $(filter 1,$(SIZE_STD)),-Zbuild-std-features=optimize_for_size \
-    --config 'profile.release.panic="immediate-abort"' -Zpanic-immediate-abort)
+  $(if $(filter 1,$(SIZE_STD)),-Zbuild-std-features=optimize_for_size)
 # zig brings the C runtime objects; a rebuilt aarch64 std must not look
-# for rustup's.
+# for rustup's. With that std, no unwind tables either: panics abort and
+# std prints no backtraces, so nothing reads them (157 KiB of the aarch64
+# binary before the panic line, 181 KiB with it; README). A std that can
+# print backtraces (SIZE_STD=0) keeps them.
 SHIP_RUSTFLAGS := $(CROSS_RUSTFLAGS) \
-  $(if $(and $(SHIP_STD),$(filter aarch64-unknown-linux-musl x86_64-unknown-linux-musl,$(TRIPLE))),-C link-self-contained=no)
+  $(if $(and $(SHIP_STD),$(filter aarch64-unknown-linux-musl x86_64-unknown-linux-musl,$(TRIPLE))),-C link-self-contained=no) \
+  $(if $(filter 1,$(SIZE_STD)),-C force-unwind-tables=no)
+# A panic's location names its file as rustc was given it: cut the long
+# prefixes of cargo's registry, nightly's rust-src and the patched copies
+# down to the crate's directory (`sled-0.34.7/src/lib.rs`,
+# `core/src/option.rs`). Shorter panic lines, no build-machine paths in
+# the binary, and 13 KiB less on aarch64. (Recursive: the registry and the
+# toolchain exist only once the prerequisites have run.)
+CARGO_HOME_DIR := $(or $(CARGO_HOME),$(HOME)/.cargo)
+SHIP_REMAP = $(foreach d,$(wildcard $(CARGO_HOME_DIR)/registry/src/*/),--remap-path-prefix=$(d)=) \
+  $(if $(SHIP_STD),--remap-path-prefix=$(shell rustup run $(SHIP_TC) rustc --print sysroot)/lib/rustlib/src/rust/library/=) \
+  --remap-path-prefix=$(patsubst ./%,%,$(TARGET_DIR))/cross-patches/= \
+  --remap-path-prefix=$(abspath $(TARGET_DIR))/cross-patches/=
 SHIP_ENV = PATH="$(ZIG_VENV)/bin:$$PATH" RUSTUP_TOOLCHAIN=$(SHIP_TC) \
-           RUSTFLAGS="$(strip $(SHIP_RUSTFLAGS))"
+           RUSTFLAGS="$(strip $(SHIP_RUSTFLAGS) $(SHIP_REMAP))"
 
 # The cargo-zigbuild command line for TRIPLE, with zig on PATH.
 CROSS_ENV = PATH="$(ZIG_VENV)/bin:$$PATH" RUSTUP_TOOLCHAIN=$(CROSS_CARGO_TC) \
@@ -100,7 +117,7 @@ $(1); rc=$$?; \
 cp $(TARGET_DIR)/.Cargo.lock.cross Cargo.lock; exit $$rc
 endef
 
-.PHONY: systemd-verify rootfs-check cross cross-all cross-test cross-deps cross-check-target size rootfs \
+.PHONY: systemd-verify rootfs-check cross cross-all cross-test cross-deps cross-check-target size rootfs panic-check \
         cross-deps-rust cross-deps-zig cross-deps-qemu cross-sled-patch
 
 cross-check-target:
@@ -131,6 +148,20 @@ cross-test: cross-check-target deps check-test-tools cross-deps-rust cross-deps-
 	  $(CROSS_TEST_BUILD_STD) $(CROSS_PATCH) \
 	  --config 'target.$(TRIPLE).runner="$(QEMU)"' $(CROSS_TEST_ARGS) \
 	  -- --test-threads=$(CROSS_TEST_THREADS) $(addprefix --skip ,$(CROSS_TEST_SKIP)))
+
+# The panic line (src/panic_line.rs) in a build made like the shipped one:
+# examples/panic_line.rs, built as `cross` builds edgemq (release profile,
+# the same std), run under qemu-user by the native tests/panic_line.rs,
+# which checks for one line on stderr and death by SIGABRT. The broker itself
+# has no way to panic on purpose.
+PANIC_CHECK_BIN = $(abspath $(TARGET_DIR))/$(TRIPLE)/release/examples/panic_line
+panic-check: cross-check-target cross-deps-rust cross-deps-zig cross-deps-qemu cross-sled-patch
+	@mkdir -p $(TARGET_DIR)
+	@echo "panic-check: $(TRIPLE) with $$(rustup run $(SHIP_TC) rustc -V)$(if $(filter 1,$(SIZE_STD)), (std rebuilt for size))"
+	@$(call with_lock_kept,$(SHIP_ENV) $(CARGO_ZIGBUILD) zigbuild --release --example panic_line \
+	  --target $(TRIPLE) $(CROSS_FEATURES) $(SHIP_BUILD_STD) $(CROSS_PATCH))
+	@$(call with_lock_kept,EDGEMQ_PANIC_CHECK_BIN=$(PANIC_CHECK_BIN) EDGEMQ_RUNNER=$(QEMU) \
+	  EDGEMQ_ASYNC_IO_PATCHED=1 $(CARGO) $(ASYNC_IO_PATCH) test --test panic_line -- --exact shipped_build --nocapture)
 
 # sled 0.34.7 panics on 32-bit MIPS: build MIPS against a patched copy.
 cross-sled-patch: cross-check-target async-io-patch

@@ -15,6 +15,7 @@ pub mod codec;
 pub mod config;
 pub mod logging;
 pub mod net;
+pub mod panic_line;
 pub mod privileges;
 pub mod session;
 pub mod store;

@@ -23,6 +23,7 @@ use edgemq::store::{Recovered, Store, StoreConfig};
 use edgemq::{logging, net};
 
 fn main() -> ExitCode {
+    edgemq::panic_line::install();
     match cli::parse_args() {
         Action::Version => {
             println!("{}", cli::version_line());
