@@ -219,9 +219,9 @@ CROSS_FEATURES ?=
 MINIMAL := $(findstring --no-default-features,$(CROSS_FEATURES))
 # The budget: aarch64 <= 1.6 MiB with everything (1.5 MiB before TLS
 # listeners brought rustls and ring), <= 1.0 MiB without the bridge and
-# TLS; mips <= 2.0 MiB with everything.
+# TLS; mips <= 2.2 MiB with everything (2.0 MiB before TLS listeners).
 SIZE_BUDGET_aarch64-unknown-linux-musl := $(if $(MINIMAL),1048576,1677721)
-SIZE_BUDGET_mips-unknown-linux-musl    := 2097152
+SIZE_BUDGET_mips-unknown-linux-musl    := 2306867
 size:
 	@printf '%-32s %10s %9s %10s  %s\n' target bytes KiB budget status
 	@for t in $(CROSS_TARGETS); do \
