@@ -13,9 +13,11 @@ write_config() {
     edgemq | edgemq-sync)
         local conf=$dir/$name.conf
         {
+            # Before the listener: the global ceiling (after it, a cap of
+            # that listener alone).
+            echo "max_connections $BENCH_MAX_CONNS"
             echo "listener $port 127.0.0.1"
             echo "allow_anonymous true"
-            echo "max_connections $BENCH_MAX_CONNS"
             echo "max_sessions $((BENCH_MAX_CONNS * 2))"
             echo "log_level warn"
             if [ "$persist" = on ]; then
