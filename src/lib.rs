@@ -7,6 +7,7 @@
 
 #[cfg(target_env = "musl")]
 pub mod allocator;
+pub mod auth;
 #[cfg(feature = "bridge")]
 pub mod bridge;
 pub mod broker;

@@ -91,6 +91,14 @@ pub const CONNECT_TIMEOUT_CEILING: Duration = Duration::from_secs(600);
 /// Publishers stay paused at most this long for one slow subscriber.
 pub const BACKPRESSURE_TIMEOUT_CEILING: Duration = Duration::from_secs(3600);
 
+/// `auth_fail_limit`: failed logins from one address before it is
+/// blocked; past a thousand the throttle no longer throttles.
+pub const AUTH_FAIL_LIMIT_CEILING: u64 = 1000;
+
+/// `auth_fail_window` and `auth_fail_delay`: a day. A longer block would
+/// lock a NATed site out after a few mistyped passwords.
+pub const AUTH_FAIL_DURATION_CEILING: Duration = Duration::from_secs(86_400);
+
 /// The batched-mode flush period: changes since the last flush are lost on
 /// power failure, so more than an hour is never what anyone wants.
 pub const AUTOSAVE_INTERVAL_CEILING: Duration = Duration::from_secs(3600);

@@ -17,6 +17,7 @@
 //! [`Warning`] when it only tunes, and an error when ignoring it would lower
 //! security (TLS, authentication, ACLs, exposure): `mosquitto` says which.
 
+pub mod auth;
 pub mod bridge;
 mod error;
 pub mod limits;
@@ -35,12 +36,19 @@ use std::time::Duration;
 
 use log::LevelFilter;
 
+pub use auth::{AuthFiles, AuthThrottle};
 pub use bridge::BridgeConfig;
 pub use error::{ConfigError, Warning};
 pub use listener::ListenerConfig;
 pub use unix_socket::UnixSocket;
 pub use values::log_level as parse_log_level;
 pub use websocket::ListenerProtocol;
+
+/// A duration as config files write them (`N[s|h|d|w|m|y]`, `m` a month,
+/// a bare number in seconds), at most `max`: for command-line options.
+pub fn parse_duration(v: &str, max: Duration) -> Result<Duration, String> {
+    values::duration(v, values::Bare::Seconds, max)
+}
 
 /// The port of the built-in listener, MQTT's registered port.
 pub const DEFAULT_PORT: u16 = 1883;
@@ -67,6 +75,11 @@ pub struct Config {
     /// Defaults to true without a listener in the file, false with one
     /// (the mosquitto 2.0 rule).
     pub allow_anonymous: bool,
+    /// `password_file`, `auth_token_secret_file`, `auth_jwt_key_file`:
+    /// read by `auth::load`, not by the parser.
+    pub auth_files: AuthFiles,
+    /// `auth_fail_limit`, `auth_fail_window`, `auth_fail_delay`.
+    pub auth_throttle: AuthThrottle,
     /// The global ceiling: `max_connections` before the first `listener`
     /// line (one after it caps that listener, `ListenerConfig`); `-1` maps
     /// to the ceiling.
@@ -133,6 +146,8 @@ impl Default for Config {
             listeners: vec![default_listener()],
             listeners_from_file: false,
             allow_anonymous: true,
+            auth_files: AuthFiles::default(),
+            auth_throttle: AuthThrottle::default(),
             max_connections: 1024,
             max_sessions: 2048,
             max_packet_size: 131_072,
@@ -251,6 +266,9 @@ mod tests {
         let keys = prop::sample::select(vec![
             "listener",
             "allow_anonymous",
+            "password_file",
+            "auth_fail_limit",
+            "auth_fail_window",
             "max_connections",
             "max_sessions",
             "max_packet_size",

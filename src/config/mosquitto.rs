@@ -80,7 +80,6 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "mount_point",
     "notifications_local_only",
     "password",
-    "password_file",
     "per_listener_settings",
     "persistence_file",
     "plugin",
@@ -176,11 +175,6 @@ const TLS_ENGINE: &str = "TLS engines (hardware keys) are not available yet in e
 const CERT_DATES: &str = "accepting expired client certificates is not available in edgemq (a \
     client certificate is checked against the clock): remove the line and renew the \
     certificates, or set the device's clock";
-/// `allow_anonymous false` is offered because without password files it
-/// refuses every CONNECT (README.md, Limits and refusals): safe, if useless.
-const PASSWORDS: &str = "password files are not available yet in edgemq: remove the line and \
-    keep allow_anonymous false to refuse every client, or allow anonymous clients only on \
-    listeners bound to a trusted network's address";
 const ACL: &str = "ACL files are not available yet in edgemq (every client would read and \
     write every topic): remove the line only if every client that can reach the listeners is \
     trusted with every topic (bind them to a trusted network's address)";
@@ -219,8 +213,8 @@ const BRIDGE_OCSP: &str = "OCSP checks are not available yet in edgemq (a revoke
 /// and `disable_client_cert_date_checks` only ever configure a TLS listener,
 /// so they are refused with it; `auth_plugin_deny_special_chars` and the
 /// plugin option families only matter with a plugin, so they are refused
-/// with it. `accept_protocol_versions`, `use_username_as_clientid` (the user
-/// name is not verified without password files), `check_retain_source` (it
+/// with it. `accept_protocol_versions`, `use_username_as_clientid` (a client
+/// keeps the id it sent), `check_retain_source` (it
 /// needs ACLs) and `bridge_alpn` / `bridge_bind_address` (routing, not
 /// trust) only tune, and stay warnings.
 fn refusal(key: &str) -> Option<&'static str> {
@@ -243,7 +237,6 @@ fn refusal(key: &str) -> Option<&'static str> {
         "tls_engine" | "tls_engine_kpass_sha1" | "tls_keyform" => TLS_ENGINE,
         "disable_client_cert_date_checks" => CERT_DATES,
         "http_dir" => HTTP_DIR,
-        "password_file" => PASSWORDS,
         "acl_file" => ACL,
         "clientid_prefixes" => CLIENTID_PREFIXES,
         "auth_plugin" | "auth_plugin_deny_special_chars" | "global_plugin" | "plugin" => PLUGIN,
@@ -339,7 +332,6 @@ mod tests {
         "global_plugin",
         "http_dir",
         "mount_point",
-        "password_file",
         "plugin",
         "psk_file",
         "psk_hint",

@@ -20,7 +20,7 @@ use super::listener::{parse_address, ListenerConfig};
 use super::mosquitto::Verdict;
 use super::values::{self, Bare};
 use super::{
-    bridge, default_listener, mosquitto, source, tls, unix_socket, websocket, Config,
+    auth, bridge, default_listener, mosquitto, source, tls, unix_socket, websocket, Config,
     DuplicateClientId,
 };
 
@@ -212,6 +212,7 @@ impl Parser {
                 bridge::apply(&mut c.bridges, line, &mut self.warnings)?;
             }
             key if tls::claims(key) => tls::apply(self.listeners.last_mut(), line)?,
+            key if auth::claims(key) => auth::apply(&mut c.auth_files, &mut c.auth_throttle, line)?,
             _ => self.not_ours(line)?,
         }
         if let Some(key) = TRACKED.iter().find(|k| **k == line.key) {
