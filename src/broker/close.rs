@@ -59,6 +59,7 @@ impl Broker {
     pub fn handle_closed(&mut self, now: Instant, conn: ConnId) {
         self.close(now, conn, CloseReason::PeerGone);
         self.certificate_usernames.remove(&conn);
+        self.identities.remove(&conn);
         if let Some(mut connection) = self.connections.remove(conn) {
             connection.outbox.clear();
             self.listeners.closed(connection.origin.listener());

@@ -1,4 +1,4 @@
-//! CONNECT: client id rules, authentication, the will, and finding,
+//! CONNECT: client id rules, authentication (`authenticate.rs`), the will, and finding,
 //! creating, taking over or discarding the session; then CONNACK and the
 //! resend of what a resumed session still owes.
 
@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use log::info;
 
+use crate::auth::AuthMethod;
 use crate::codec::{ConnAck, Connect, ConnectReturn, Packet, Properties, PublishBody};
 use crate::config::DuplicateClientId;
 use crate::session::{ClientId, Session};
@@ -44,9 +45,10 @@ impl Broker {
         }
         let certificate_username = self.take_certificate_username(conn);
         let from_certificate = certificate_username.as_ref().map(Option::as_deref);
-        if let Err(code) = self.authenticate(now, &connect, &client_id, &peer, from_certificate) {
-            return self.refuse_connect(now, conn, code);
-        }
+        let identity = match self.authenticate(now, conn, &connect, &client_id, from_certificate) {
+            Ok(identity) => identity,
+            Err(code) => return self.refuse_connect(now, conn, code),
+        };
         let will = match self.accept_will(&connect) {
             Ok(will) => will,
             Err(why) => return self.protocol_error(now, conn, why),
@@ -86,10 +88,21 @@ impl Broker {
             properties: Properties::default(),
         };
         self.send(conn, &Packet::ConnAck(connack));
-        let username = match certificate_username {
-            Some(Some(name)) => format!(", username '{name}' from its certificate"),
-            _ => String::new(),
+        let username = match (&identity.username, identity.method) {
+            // Its CA vouches for it; printed as mosquitto prints subjects.
+            (Some(name), AuthMethod::Certificate) => {
+                format!(", username '{name}' from its certificate")
+            }
+            (Some(name), method) => format!(
+                ", username '{}' ({})",
+                name.escape_debug(),
+                method.describe()
+            ),
+            (None, _) => String::new(),
         };
+        if identity.username.is_some() || identity.acl.is_some() {
+            self.identities.insert(conn, identity);
+        }
         info!(
             "client {client_id} connected from {peer} ({:?}, clean {}, keepalive {}s{}{username})",
             connect.protocol,
@@ -217,50 +230,6 @@ impl Broker {
                 return candidate;
             }
         }
-    }
-
-    /// A client certificate's name, on a listener that takes usernames
-    /// from certificates (`from_certificate` is `Some`), authenticates the
-    /// client and replaces CONNECT's username; no password is asked for,
-    /// as in mosquitto, and without such a name the CONNECT is refused.
-    /// Otherwise anonymous access is the only method until password files
-    /// land: with `allow_anonymous false`, a client without a username is
-    /// not authorized and one with credentials cannot be verified.
-    fn authenticate(
-        &mut self,
-        now: Instant,
-        connect: &Connect,
-        client_id: &ClientId,
-        peer: &super::PeerName,
-        from_certificate: Option<Option<&str>>,
-    ) -> Result<(), ConnectReturn> {
-        match from_certificate {
-            Some(Some(_)) => return Ok(()),
-            Some(None) => {
-                self.stats.refused_not_authorized += 1;
-                self.logs.warn(LogKind::NotAuthorized, now, || {
-                    format!(
-                        "refusing {client_id} from {peer}: no client certificate with a usable \
-                         name, and this listener takes usernames from certificates"
-                    )
-                });
-                return Err(ConnectReturn::BadUsernameOrPassword);
-            }
-            None => {}
-        }
-        if self.settings.allow_anonymous {
-            return Ok(());
-        }
-        self.stats.refused_not_authorized += 1;
-        let code = if connect.username.is_some() {
-            ConnectReturn::BadUsernameOrPassword
-        } else {
-            ConnectReturn::NotAuthorized
-        };
-        self.logs.warn(LogKind::NotAuthorized, now, || {
-            format!("refusing {client_id} from {peer}: {code:?} (allow_anonymous false, no password file)")
-        });
-        Err(code)
     }
 
     fn accept_will(&self, connect: &Connect) -> Result<Option<WillMessage>, &'static str> {

@@ -8,6 +8,7 @@
 //! an `.await`.
 
 mod acks;
+mod authenticate;
 mod backpressure;
 mod bridges;
 mod close;
@@ -47,6 +48,7 @@ use std::time::Instant;
 
 use log::info;
 
+use crate::auth::{Credentials, Identity, LoginThrottle};
 use crate::codec::{DecodeError, Frame, Packet, ProtocolVersion, QoS, SubscriptionOptions};
 use crate::topic::SubscriptionTrie;
 
@@ -95,6 +97,16 @@ pub struct Broker {
     /// Usernames from client certificates, until their CONNECT
     /// (`handshake.rs`).
     certificate_usernames: HashMap<ConnId, Option<Box<str>>>,
+    /// The loaded password file, token secret and JWT key
+    /// (`authenticate.rs`).
+    credentials: Credentials,
+    /// Failed logins per address (`auth_fail_limit`).
+    throttle: LoginThrottle,
+    /// Unix seconds, set before each CONNECT; `None`: clock not set.
+    wall_clock: Option<u64>,
+    /// How each connected client got in, when it has a name or an ACL;
+    /// anonymous clients, the many on a LAN, have no entry.
+    identities: HashMap<ConnId, Identity>,
     #[cfg(feature = "bridge")]
     bridges: Bridges,
 }
@@ -120,6 +132,10 @@ impl Broker {
             over_memory_limit: false,
             persistence: settings.persistence.then(|| Persistence::new(&settings)),
             certificate_usernames: HashMap::new(),
+            credentials: Credentials::default(),
+            throttle: LoginThrottle::new(settings.auth_throttle),
+            wall_clock: None,
+            identities: HashMap::new(),
             #[cfg(feature = "bridge")]
             bridges: Bridges::default(),
             settings,

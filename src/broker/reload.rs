@@ -86,6 +86,7 @@ impl Broker {
             memory_limit: _,
             // apply_connect_switches
             allow_anonymous: _,
+            auth_throttle: _,
             duplicate_client_id: _,
             allow_zero_length_clientid: _,
             auto_id_prefix: _,
@@ -115,6 +116,7 @@ impl Broker {
         apply_timeouts(s, new, &mut report);
         apply_connect_switches(s, new, &mut report);
         keep_sized_at_startup(s, new, &mut report);
+        self.throttle.set_settings(s.auth_throttle);
         if s.memory_limit == 0 {
             // No limit any more: nothing can be over it.
             self.over_memory_limit = false;
@@ -197,6 +199,10 @@ fn apply_connect_switches(s: &mut Settings, new: &Settings, r: &mut ReloadReport
         "allow_anonymous",
         r,
     );
+    let (t, n) = (&mut s.auth_throttle, &new.auth_throttle);
+    apply(&mut t.limit, &n.limit, "auth_fail_limit", r);
+    apply(&mut t.window, &n.window, "auth_fail_window", r);
+    apply(&mut t.delay, &n.delay, "auth_fail_delay", r);
     apply(
         &mut s.duplicate_client_id,
         &new.duplicate_client_id,

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::auth::ThrottleSettings;
 use crate::config::{Config, DuplicateClientId};
 use crate::session::QueueLimits;
 use crate::topic::TopicLimits;
@@ -12,6 +13,8 @@ use super::listeners::ListenerSettings;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub allow_anonymous: bool,
+    /// `auth_fail_limit`, `auth_fail_window`, `auth_fail_delay`.
+    pub auth_throttle: ThrottleSettings,
     /// The global cap; a listener may have its own below it.
     pub max_connections: usize,
     /// In config order: a `ListenerId` is an index here.
@@ -47,6 +50,11 @@ impl Settings {
     pub fn from_config(config: &Config) -> Settings {
         Settings {
             allow_anonymous: config.allow_anonymous,
+            auth_throttle: ThrottleSettings {
+                limit: config.auth_throttle.fail_limit,
+                window: config.auth_throttle.fail_window,
+                delay: config.auth_throttle.fail_delay,
+            },
             max_connections: config.max_connections,
             listeners: ListenerSettings::from_config(config),
             max_sessions: config.max_sessions,

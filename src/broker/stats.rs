@@ -41,11 +41,20 @@ pub struct Stats {
     /// TLS handshakes refused or failed (wrong CA, expired or revoked
     /// certificate, none where one is required, not TLS at all).
     pub tls_handshake_failures: u64,
+    /// Credential checks that failed: a wrong password, an unknown user, a
+    /// bad, expired or misdirected token or JWT (each also counted in
+    /// `refused_not_authorized`).
+    pub auth_failures: u64,
+    /// CONNECTs refused unchecked because their address is blocked by the
+    /// login throttle.
+    pub auth_throttled: u64,
+    /// Times an address was blocked (reached `auth_fail_limit`).
+    pub auth_blocks: u64,
 }
 
 impl Stats {
     /// Every counter with its name, for the SIGUSR1 report.
-    pub fn named(&self) -> [(&'static str, u64); 25] {
+    pub fn named(&self) -> [(&'static str, u64); 28] {
         [
             ("connections_accepted", self.connections_accepted),
             ("refused_max_connections", self.refused_max_connections),
@@ -81,6 +90,9 @@ impl Stats {
             ("wills_published", self.wills_published),
             ("refused_memory_limit", self.refused_memory_limit),
             ("tls_handshake_failures", self.tls_handshake_failures),
+            ("auth_failures", self.auth_failures),
+            ("auth_throttled", self.auth_throttled),
+            ("auth_blocks", self.auth_blocks),
         ]
     }
 }
@@ -109,9 +121,15 @@ pub enum LogKind {
     StoreBehind,
     Memory,
     Handshake,
+    /// A failed credential check.
+    AuthFailure,
+    /// A CONNECT refused by the login throttle.
+    AuthThrottle,
+    /// An address blocked by the login throttle.
+    AuthBlock,
 }
 
-const KINDS: usize = LogKind::Handshake as usize + 1;
+const KINDS: usize = LogKind::AuthBlock as usize + 1;
 
 /// The first line of a kind is logged; later ones within this interval are
 /// counted and summarised with the next line logged.

@@ -36,6 +36,7 @@ impl Broker {
         self.sweep_connections(now);
         self.sweep_lagging(now);
         self.sweep_expired_sessions(now);
+        self.throttle.sweep(now);
     }
 
     fn sweep_connections(&mut self, now: Instant) {

@@ -28,12 +28,12 @@ use std::net::TcpStream;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_io::Timer;
 
 use crate::broker::ConnId;
-use crate::codec::{Frame, Framer};
+use crate::codec::{Frame, Framer, Packet};
 
 use super::Shared;
 
@@ -358,6 +358,11 @@ impl TaskState {
             let version = broker.version(self.conn);
             match packets.next_packet(version, max) {
                 Ok(Some(packet)) => {
+                    // Token and JWT expiry need the wall clock; read once
+                    // per CONNECT, not per packet.
+                    if matches!(packet, Packet::Connect(_)) {
+                        broker.handle_wall_clock(unix_now());
+                    }
                     broker.handle_packet(now, self.conn, packet);
                     if broker.closing(self.conn).is_some() {
                         packets.discard();
@@ -471,6 +476,18 @@ enum ReadOutcome {
     Data,
     WouldBlock,
     Closed,
+}
+
+/// Unix seconds, or `None` while the clock reads earlier than this
+/// binary's build: a router that booted without a clock would otherwise
+/// take every expired token (the store's plausible-clock rule,
+/// docs/design.md ## Durability).
+fn unix_now() -> Option<u64> {
+    let secs = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    (secs >= crate::store::BUILD_EPOCH).then_some(secs)
 }
 
 #[cfg(test)]

@@ -195,6 +195,15 @@ impl BrokerHandle {
         report
     }
 
+    /// SIGHUP: the re-read password file, token secret and JWT key, for
+    /// the CONNECTs to come.
+    pub fn install_credentials(&self, credentials: crate::auth::Credentials) {
+        self.shared
+            .broker
+            .borrow_mut()
+            .install_credentials(credentials);
+    }
+
     /// SIGUSR1: hands the store what is gathered, with a flush (whatever
     /// the mode's schedule), and logs every counter and the store's state.
     pub fn flush_and_report(&self) {
