@@ -1,5 +1,6 @@
 //! The command line (argh): `edgemq [run] [-c FILE] [-v] [--log-level L]`,
-//! `edgemq check-config FILE`, `edgemq --version`.
+//! `edgemq check-config FILE`, `edgemq passwd ...`, `edgemq token ...`,
+//! `edgemq --version`.
 //!
 //! Owns: turning argv into an [`Action`] for main.rs to dispatch on, and the
 //! `check-config` command itself. It starts nothing; `run` options given
@@ -11,7 +12,11 @@ use std::path::{Path, PathBuf};
 use argh::FromArgs;
 use log::LevelFilter;
 
-use crate::config::{parse_log_level, Config};
+use crate::auth::password_hash::HashKind;
+use crate::auth::LoadError;
+use crate::commands::passwd::{self, PasswdArgs as PasswdOptions, PasswdRequest};
+use crate::commands::token::{TokenRequest, MAX_TTL};
+use crate::config::{parse_duration, parse_log_level, Config};
 use crate::net::TlsCheckError;
 use crate::privileges::accounts;
 
@@ -26,6 +31,13 @@ pub enum Action {
     },
     /// Validate a config file and exit (see [`check_config`]).
     CheckConfig { file: PathBuf },
+    /// Edit a password file (`commands::passwd`).
+    Passwd(PasswdRequest),
+    /// Print a signed token (`commands::token`).
+    Token(TokenRequest),
+    /// A subcommand's arguments do not go together: print this
+    /// (`Error: ...`, as mosquitto_passwd says it) and exit 1.
+    Usage(String),
     /// Print [`version_line`] and exit 0.
     Version,
 }
@@ -57,6 +69,8 @@ struct TopLevel {
 enum Command {
     Run(RunArgs),
     CheckConfig(CheckConfigArgs),
+    Passwd(PasswdArgs),
+    Token(TokenArgs),
 }
 
 /// Run the broker (the default).
@@ -84,6 +98,68 @@ struct CheckConfigArgs {
     /// the config file to check
     #[argh(positional)]
     file: PathBuf,
+}
+
+/// Manage a mosquitto password file, as mosquitto_passwd does:
+/// `passwd [-c | -D] FILE USER` prompts twice, `passwd [-c] -b FILE USER
+/// PASSWORD` takes the password given, `passwd -U FILE` hashes plain-text
+/// passwords. The file is replaced atomically; a new one gets mode 0600.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "passwd")]
+struct PasswdArgs {
+    /// create a new password file (overwrites an existing one)
+    #[argh(switch, short = 'c')]
+    create: bool,
+    /// delete the user instead of setting its password
+    #[argh(switch, short = 'D')]
+    delete: bool,
+    /// batch mode: the password is given on the command line
+    #[argh(switch, short = 'b')]
+    batch: bool,
+    /// hash every plain-text password of FILE
+    #[argh(switch, short = 'U')]
+    update: bool,
+    /// hash: sha512-pbkdf2 (the default, mosquitto 2.0's) or sha512
+    /// (mosquitto 1.x's)
+    #[argh(option, short = 'H', from_str_fn(hash_arg))]
+    hash: Option<HashKind>,
+    /// the password file
+    #[argh(positional)]
+    file: PathBuf,
+    /// the user name, then the password (with -b)
+    #[argh(positional, arg_name = "USER [PASSWORD]")]
+    rest: Vec<String>,
+}
+
+/// Print a signed token (v1:EXPIRY:SIGNATURE) for a client to send as its
+/// password to a broker with auth_token_secret_file.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "token")]
+struct TokenArgs {
+    /// the secret file (the broker's auth_token_secret_file)
+    #[argh(option, short = 's')]
+    secret: PathBuf,
+    /// the client id the token is for
+    #[argh(option)]
+    clientid: String,
+    /// the user name the token is for
+    #[argh(option)]
+    username: String,
+    /// how long it is valid: N[s|h|d|w|m|y] (m is a month), default 1h
+    #[argh(
+        option,
+        from_str_fn(ttl_arg),
+        default = "std::time::Duration::from_secs(3600)"
+    )]
+    ttl: std::time::Duration,
+}
+
+fn hash_arg(v: &str) -> Result<HashKind, String> {
+    HashKind::from_name(v).ok_or_else(|| format!("expected sha512-pbkdf2 or sha512, got '{v}'"))
+}
+
+fn ttl_arg(v: &str) -> Result<std::time::Duration, String> {
+    parse_duration(v, MAX_TTL)
 }
 
 fn level_arg(v: &str) -> Result<LevelFilter, String> {
@@ -123,6 +199,32 @@ fn action(top: TopLevel) -> Action {
             log_level: level(run.log_level, run.verbose).or(outer),
         },
         Some(Command::CheckConfig(check)) => Action::CheckConfig { file: check.file },
+        Some(Command::Passwd(p)) => {
+            if p.rest.len() > 2 {
+                return Action::Usage("Error: too many arguments.".to_owned());
+            }
+            let mut rest = p.rest.into_iter();
+            let options = PasswdOptions {
+                create: p.create,
+                delete: p.delete,
+                batch: p.batch,
+                update: p.update,
+                kind: p.hash,
+                file: p.file,
+                user: rest.next(),
+                password: rest.next(),
+            };
+            match passwd::request(options) {
+                Ok(request) => Action::Passwd(request),
+                Err(message) => Action::Usage(format!("Error: {message}")),
+            }
+        }
+        Some(Command::Token(t)) => Action::Token(TokenRequest {
+            secret_file: t.secret,
+            client_id: t.clientid,
+            username: t.username,
+            ttl: t.ttl,
+        }),
     }
 }
 
@@ -156,6 +258,21 @@ pub fn check_config_to(file: &Path, out: &mut dyn Write, err: &mut dyn Write) ->
                     );
                 }
                 Err(TlsCheckError::Invalid(e)) => {
+                    let _ = writeln!(err, "error: {e}");
+                    return 1;
+                }
+            }
+            match crate::auth::load(&config.auth_files) {
+                Ok(_) => {}
+                // Only a warning, as for TLS above; the start fails.
+                Err(LoadError::Unreadable(e)) => {
+                    let _ = writeln!(
+                        err,
+                        "warning: {e}: edgemq started with this file would refuse to start \
+                         (unless the machine it runs on has the file)"
+                    );
+                }
+                Err(LoadError::Invalid(e)) => {
                     let _ = writeln!(err, "error: {e}");
                     return 1;
                 }

@@ -13,6 +13,7 @@ pub mod bridge;
 pub mod broker;
 pub mod cli;
 pub mod codec;
+pub mod commands;
 pub mod config;
 pub mod logging;
 pub mod net;

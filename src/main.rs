@@ -14,6 +14,7 @@ use futures_lite::StreamExt;
 use log::{error, info, warn, LevelFilter};
 use smol::LocalExecutor;
 
+use edgemq::auth::{self, Credentials};
 use edgemq::broker::reload::restart_only_changes;
 use edgemq::broker::{Broker, Settings};
 use edgemq::cli::{self, Action};
@@ -30,6 +31,12 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Action::CheckConfig { file } => exit_code(cli::check_config(&file)),
+        Action::Passwd(request) => exit_code(edgemq::commands::passwd::run(&request)),
+        Action::Token(request) => exit_code(edgemq::commands::token::run(&request)),
+        Action::Usage(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
         Action::Run { config, log_level } => run(config.as_deref(), log_level),
     }
 }
@@ -41,6 +48,11 @@ fn exit_code(code: i32) -> ExitCode {
 fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
     let config = match load_config(config_path, log_level) {
         Ok(config) => config,
+        Err(code) => return code,
+    };
+    // Read as root, before `user` drops it: the files may be root's alone.
+    let credentials = match load_credentials(&config) {
+        Ok(credentials) => credentials,
         Err(code) => return code,
     };
     let _pid_file = match config.pid_file.as_deref().map(PidFile::create).transpose() {
@@ -60,10 +72,11 @@ fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
         Ok(signals) => signals,
         Err(code) => return code,
     };
-    let (broker, store) = match start_broker(&config) {
+    let (mut broker, store) = match start_broker(&config) {
         Ok(started) => started,
         Err(code) => return code,
     };
+    broker.install_credentials(credentials);
     let executor = Rc::new(LocalExecutor::new());
     let reload_path = config_path.map(Path::to_path_buf);
     let control = move |broker: net::BrokerHandle| {
@@ -100,6 +113,28 @@ fn load_config(
         info!("no config file given: serving anonymous MQTT on 127.0.0.1:1883 with the built-in defaults");
     }
     Ok(config)
+}
+
+/// Reads the credential files the config names (password file, token
+/// secret, JWT key) and says which methods are on. A file that cannot be
+/// read or used fails the start.
+fn load_credentials(config: &Config) -> Result<Credentials, ExitCode> {
+    let credentials = auth::load(&config.auth_files).map_err(|e| {
+        error!("{e}");
+        ExitCode::FAILURE
+    })?;
+    info!(
+        "authentication: allow_anonymous {}; credentials: {}",
+        config.allow_anonymous,
+        credentials.describe()
+    );
+    if !config.allow_anonymous && !credentials.any() {
+        warn!(
+            "allow_anonymous false without password_file, auth_token_secret_file or \
+             auth_jwt_key_file: only clients named by a TLS client certificate can connect"
+        );
+    }
+    Ok(credentials)
 }
 
 /// The signals the control loop handles (see [`control_loop`]).
@@ -324,7 +359,20 @@ fn reload(
     for warning in &warnings {
         warn!("{warning}");
     }
+    // Read as the running user: a file only root can read fails here.
+    let credentials = match auth::load(&config.auth_files) {
+        Ok(credentials) => credentials,
+        Err(error) => {
+            error!("SIGHUP: keeping the running configuration: {error}");
+            return;
+        }
+    };
     let mut report = broker.apply_reload(&Settings::from_config(&config));
+    info!(
+        "SIGHUP: credentials re-read: {} (connected clients stay connected)",
+        credentials.describe()
+    );
+    broker.install_credentials(credentials);
     let level = flag_level.unwrap_or(config.log_level);
     if level != log::max_level() {
         logging::set_level(level);
