@@ -886,12 +886,27 @@ fn check_config_takes_websocket_listeners_but_refuses_http_dir() {
 }
 
 #[test]
-fn check_config_refuses_password_and_acl_files() {
-    check_config_refuses(
-        "listener 1883\nallow_anonymous false\npassword_file /etc/mosquitto/passwd\n",
+fn check_config_reads_password_files_and_refuses_acl_files() {
+    // A file this machine lacks is a warning: the device may have it.
+    let (_, warnings) = check_config_accepts(
+        "listener 1883\nallow_anonymous false\npassword_file /nonexistent/edgemq/passwd\n",
+    );
+    assert!(
+        warnings.contains(":3: password_file: cannot read /nonexistent/edgemq/passwd")
+            && warnings.contains("would refuse to start"),
+        "{warnings}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("passwd");
+    std::fs::write(&pw, "alice:secret\n").unwrap();
+    check_config_error(
+        &format!(
+            "listener 1883\nallow_anonymous false\npassword_file {}\n",
+            pw.display()
+        ),
         3,
         "password_file",
-        "keep allow_anonymous false",
+        &format!("{}:1: user 'alice': not a hashed password", pw.display()),
     );
     check_config_refuses(
         "listener 1883\nacl_file /etc/mosquitto/acl\n",

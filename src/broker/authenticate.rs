@@ -154,6 +154,31 @@ impl Broker {
     }
 }
 
+/// How the connected line names an identity: `, username 'NAME'
+/// (password file)`, plus the size of a JWT's ACL.
+pub(super) fn identity_label(identity: &Identity) -> String {
+    let mut label = match (&identity.username, identity.method) {
+        // Its CA vouches for it; printed as mosquitto prints subjects.
+        (Some(name), AuthMethod::Certificate) => {
+            format!(", username '{name}' from its certificate")
+        }
+        (Some(name), method) => format!(
+            ", username '{}' ({})",
+            name.escape_debug(),
+            method.describe()
+        ),
+        (None, _) => String::new(),
+    };
+    if let Some(acl) = &identity.acl {
+        label.push_str(&format!(
+            ", JWT acl: {} pub / {} sub filters",
+            acl.publish.len(),
+            acl.subscribe.len()
+        ));
+    }
+    label
+}
+
 /// ` (user 'NAME')` for log lines, escaped: the name is the client's.
 fn user_label(username: Option<&str>) -> String {
     username.map_or_else(String::new, |u| format!(" (user '{}')", u.escape_debug()))

@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 
 use log::info;
 
-use crate::auth::AuthMethod;
 use crate::codec::{ConnAck, Connect, ConnectReturn, Packet, Properties, PublishBody};
 use crate::config::DuplicateClientId;
 use crate::session::{ClientId, Session};
 use crate::topic::validate_topic_name;
 
+use super::authenticate::identity_label;
 use super::connections::{CloseReason, ConnId, ConnState, KeepAlive, WillMessage};
 use super::sessions::SessionId;
 use super::stats::LogKind;
@@ -88,18 +88,7 @@ impl Broker {
             properties: Properties::default(),
         };
         self.send(conn, &Packet::ConnAck(connack));
-        let username = match (&identity.username, identity.method) {
-            // Its CA vouches for it; printed as mosquitto prints subjects.
-            (Some(name), AuthMethod::Certificate) => {
-                format!(", username '{name}' from its certificate")
-            }
-            (Some(name), method) => format!(
-                ", username '{}' ({})",
-                name.escape_debug(),
-                method.describe()
-            ),
-            (None, _) => String::new(),
-        };
+        let username = identity_label(&identity);
         if identity.username.is_some() || identity.acl.is_some() {
             self.identities.insert(conn, identity);
         }

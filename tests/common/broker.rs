@@ -342,17 +342,7 @@ impl Broker {
     }
 
     fn spawn(&mut self) {
-        let bin =
-            std::env::var("EDGEMQ_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_edgemq").to_owned());
-        let prefix = runner();
-        let mut cmd = match prefix.split_first() {
-            Some((first, rest)) => {
-                let mut c = Command::new(first);
-                c.args(rest).arg(&bin);
-                c
-            }
-            None => Command::new(&bin),
-        };
+        let mut cmd = edgemq_command();
         if let Some(conf) = &self.conf_path {
             cmd.arg("-c").arg(conf);
         }
@@ -367,7 +357,7 @@ impl Broker {
         }
         let mut child = cmd
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {prefix:?} {bin}: {e}"));
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
         self.log = Arc::default();
         let forward = std::env::var_os("EDGEMQ_TEST_LOG").is_some();
         if let Some(out) = child.stdout.take() {
@@ -466,6 +456,22 @@ fn has_key(text: &str, key: &str) -> bool {
 
 /// The distinct "listening on X" tokens of a log, in order. Lenient about the
 /// log format: a `scheme://` prefix and trailing punctuation are dropped.
+/// The `edgemq` binary under test (`EDGEMQ_BIN`, else cargo's) behind the
+/// `EDGEMQ_RUNNER` prefix: for the broker and for its subcommands
+/// (`passwd`, `token`, `check-config`).
+pub fn edgemq_command() -> Command {
+    let bin =
+        std::env::var("EDGEMQ_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_edgemq").to_owned());
+    match runner().split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(&bin);
+            c
+        }
+        None => Command::new(&bin),
+    }
+}
+
 pub fn listening_tokens(log: &str) -> Vec<String> {
     const MARK: &str = "listening on ";
     let mut out: Vec<String> = Vec::new();

@@ -43,7 +43,7 @@ pub mod mosquitto;
 pub mod raw;
 pub mod ws;
 
-pub use broker::{Broker, BrokerOptions};
+pub use broker::{edgemq_command, Broker, BrokerOptions};
 pub use client::{recv_publish, ClientEvent, MqttClient};
 pub use mosquitto::{
     mosquitto_pub, mosquitto_pub_at, mosquitto_sub, run_with_timeout, unix_socket, MosquittoSub,
