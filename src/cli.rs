@@ -247,33 +247,22 @@ pub fn check_config_to(file: &Path, out: &mut dyn Write, err: &mut dyn Write) ->
             for w in &warnings {
                 let _ = writeln!(err, "warning: {w}");
             }
-            match crate::net::check_tls(&config.listeners) {
-                Ok(()) => {}
-                // Only a warning, as for `user` below; the start fails.
-                Err(TlsCheckError::Unreadable(e)) => {
-                    let _ = writeln!(
-                        err,
-                        "warning: {e}: edgemq started with this file would refuse to start \
-                         (unless the machine it runs on has the file)"
-                    );
-                }
-                Err(TlsCheckError::Invalid(e)) => {
-                    let _ = writeln!(err, "error: {e}");
-                    return 1;
-                }
-            }
-            match crate::auth::load(&config.auth_files) {
-                Ok(_) => {}
-                // Only a warning, as for TLS above; the start fails.
-                Err(LoadError::Unreadable(e)) => {
-                    let _ = writeln!(
-                        err,
-                        "warning: {e}: edgemq started with this file would refuse to start \
-                         (unless the machine it runs on has the file)"
-                    );
-                }
-                Err(LoadError::Invalid(e)) => {
-                    let _ = writeln!(err, "error: {e}");
+            let problems = [
+                crate::net::check_tls(&config.listeners)
+                    .err()
+                    .map(|e| match e {
+                        TlsCheckError::Unreadable(e) => FileProblem::Unreadable(e.to_string()),
+                        TlsCheckError::Invalid(e) => FileProblem::Invalid(e.to_string()),
+                    }),
+                crate::auth::load(&config.auth_files)
+                    .err()
+                    .map(|e| match e {
+                        LoadError::Unreadable(e) => FileProblem::Unreadable(e.to_string()),
+                        LoadError::Invalid(e) => FileProblem::Invalid(e.to_string()),
+                    }),
+            ];
+            for problem in problems.into_iter().flatten() {
+                if !report_file_problem(err, problem) {
                     return 1;
                 }
             }
@@ -303,6 +292,34 @@ pub fn check_config_to(file: &Path, out: &mut dyn Write, err: &mut dyn Write) ->
         Err(e) => {
             let _ = writeln!(err, "error: {e}");
             1
+        }
+    }
+}
+
+/// What is wrong with a file the config names (TLS keys, credentials).
+enum FileProblem {
+    /// This machine cannot read it; the device it is meant for may.
+    Unreadable(String),
+    /// It was read and cannot be used.
+    Invalid(String),
+}
+
+/// Prints `problem`; `false` when it fails the check. An unreadable file
+/// is only a warning, as for `user` below: `check-config` may run on a
+/// build machine, and the start fails instead.
+fn report_file_problem(err: &mut dyn Write, problem: FileProblem) -> bool {
+    match problem {
+        FileProblem::Unreadable(e) => {
+            let _ = writeln!(
+                err,
+                "warning: {e}: edgemq started with this file would refuse to start \
+                 (unless the machine it runs on has the file)"
+            );
+            true
+        }
+        FileProblem::Invalid(e) => {
+            let _ = writeln!(err, "error: {e}");
+            false
         }
     }
 }

@@ -464,21 +464,26 @@ mod jwt {
         out
     }
 
+    /// A new P-256 private key at `path`, as an issuer makes one.
+    fn p256_key(path: &Path) {
+        let mut cmd = Command::new("openssl");
+        cmd.args([
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+        ]);
+        run(cmd.arg(path));
+    }
+
     #[test]
     fn es256_jwts_are_checked_with_the_public_key() {
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("issuer.pem");
         let public = dir.path().join("issuer.pub.pem");
-        run(Command::new("openssl")
-            .args([
-                "ecparam",
-                "-name",
-                "prime256v1",
-                "-genkey",
-                "-noout",
-                "-out",
-            ])
-            .arg(&key));
+        p256_key(&key);
         run(Command::new("openssl")
             .args(["ec", "-pubout", "-in"])
             .arg(&key)
@@ -492,16 +497,7 @@ mod jwt {
         assert!(!pub_as(&b, "s7", "sensor-8", &token).0);
         // Another issuer's key signs nothing this broker takes.
         let other = dir.path().join("other.pem");
-        run(Command::new("openssl")
-            .args([
-                "ecparam",
-                "-name",
-                "prime256v1",
-                "-genkey",
-                "-noout",
-                "-out",
-            ])
-            .arg(&other));
+        p256_key(&other);
         assert!(!pub_as(&b, "s7", "sensor-7", &es256_jwt(&other, &claims)).0);
         // The public key as an HS256 secret: refused by its alg.
         let confused = hs256_jwt(

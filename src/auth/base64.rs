@@ -1,6 +1,7 @@
 //! Base64 (RFC 4648) as credentials use it: the standard alphabet with
-//! padding in password files (§4, what `mosquitto_passwd` writes) and PEM
-//! keys, the URL-safe alphabet without padding in JWTs (§5, RFC 7515 §2).
+//! padding in password files (RFC 4648 §4, what `mosquitto_passwd`
+//! writes) and PEM keys, the URL-safe alphabet without padding in JWTs
+//! (RFC 4648 §5, as RFC 7515 §2 uses it).
 //!
 //! Strict on purpose: a character outside the alphabet, padding where the
 //! alphabet has none, or leftover bits that are not zero make the input
@@ -10,9 +11,9 @@
 /// Which RFC 4648 alphabet, and whether `=` padding is required.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Alphabet {
-    /// `+` `/`, padded to a multiple of four characters (§4).
+    /// `+` `/`, padded to a multiple of four characters (RFC 4648 §4).
     Standard,
-    /// `-` `_`, no padding (§5 as JWS uses it).
+    /// `-` `_`, no padding (RFC 4648 §5, as JWS uses it).
     UrlSafe,
 }
 

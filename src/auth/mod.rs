@@ -14,7 +14,7 @@
 //! the time as numbers. Must not log: refusals are returned with a reason
 //! for the broker to log, rate-limited, without the password or token.
 
-mod base64;
+pub mod base64;
 pub mod identity;
 #[cfg(feature = "jwt")]
 mod json;

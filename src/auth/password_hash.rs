@@ -27,10 +27,10 @@ pub const DEFAULT_ITERATIONS: u32 = 101;
 
 /// The most iterations a `$7$` line may ask for. Every CONNECT with a
 /// password runs them on the event loop, where nothing else is served
-/// meanwhile: 101 cost ~0.2 ms on x86 and some ms on a MIPS router
+/// meanwhile: 101 cost ~80 µs on x86 and ~7 ms under qemu-mips
 /// (docs/security.md, "What a check costs"), so 10,000 is already a
-/// noticeable stall there, and a file asking for millions would let any
-/// client stop the broker for seconds per CONNECT.
+/// stall of most of a second there, and a file asking for millions would
+/// let any client stop the broker for minutes per CONNECT.
 pub const MAX_ITERATIONS: u32 = 10_000;
 
 /// Salts longer than this are no safer and only cost memory per user.

@@ -1,6 +1,6 @@
-//! CONNECT: client id rules, authentication (`authenticate.rs`), the will, and finding,
-//! creating, taking over or discarding the session; then CONNACK and the
-//! resend of what a resumed session still owes.
+//! CONNECT: client id rules, authentication (`authenticate.rs`), the
+//! will, and finding, creating, taking over or discarding the session;
+//! then CONNACK and the resend of what a resumed session still owes.
 
 use std::time::{Duration, Instant};
 

@@ -27,7 +27,7 @@ use crate::auth::password_hash::{HashKind, PasswordHash};
 use super::atomic_write;
 use super::prompt;
 
-/// MQTT's password field holds at most 65,535 bytes [MQTT-1.5.6].
+/// MQTT's password field holds at most 65,535 bytes (MQTT 3.1.1 §3.1.3.5).
 const MAX_PASSWORD_BYTES: usize = 65_535;
 
 /// Where the password comes from.

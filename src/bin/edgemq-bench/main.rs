@@ -13,6 +13,7 @@
 
 #![forbid(unsafe_code)]
 
+mod auth_cost;
 mod client;
 mod conns;
 mod fanin;
@@ -34,7 +35,8 @@ use std::time::{Duration, Instant};
 use argh::FromArgs;
 
 /// Load generator for MQTT brokers: connection count and memory, fan-in,
-/// fan-out and latency. Prints one JSON line per run.
+/// fan-out and latency; and this machine's wake-up and credential-check
+/// costs. Prints one JSON line per run.
 #[derive(FromArgs)]
 struct Args {
     /// broker address (default 127.0.0.1)
@@ -64,6 +66,7 @@ enum Scenario {
     Fanout(fanout::Args),
     Latency(latency::Args),
     Wake(wake::Args),
+    AuthCost(auth_cost::Args),
 }
 
 /// What every scenario gets from the top-level options.
@@ -101,6 +104,7 @@ fn main() -> ExitCode {
         Scenario::Fanout(a) => fanout::run(&common, a),
         Scenario::Latency(a) => latency::run(&common, a),
         Scenario::Wake(a) => wake::run(&common, a),
+        Scenario::AuthCost(a) => auth_cost::run(&common, a),
     };
     match result {
         Ok(line) => {
