@@ -23,7 +23,10 @@ impl Broker {
             return;
         }
         connection.closing = Some(reason);
-        let state = std::mem::replace(&mut connection.state, ConnState::AwaitingConnect);
+        let state = std::mem::replace(
+            &mut connection.state,
+            ConnState::AwaitingConnect { handshake: None },
+        );
         let peer = self.listeners.peer_name(connection.origin);
         let paused = connection.pause_count > 0;
         let released = std::mem::take(&mut connection.released);
