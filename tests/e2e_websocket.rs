@@ -12,14 +12,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::raw;
-use common::ws::{self, WsClient};
+use common::ws::{self, Script, WsClient};
 use common::{scaled, Broker, BrokerOptions, MqttClient};
 use rumqttc::QoS;
 
@@ -35,41 +33,6 @@ fn start(extra: &str) -> (Broker, SocketAddr, SocketAddr) {
 
 fn wait() -> Duration {
     scaled(Duration::from_secs(5))
-}
-
-/// A client process whose stdout lines arrive on a channel.
-struct Script {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Script {
-    fn spawn(mut command: Command) -> Script {
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the client script");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        Script { child, lines }
-    }
-
-    fn line(&self, timeout: Duration) -> Option<String> {
-        self.lines.recv_timeout(timeout).ok()
-    }
-}
-
-impl Drop for Script {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The round trip both scripts make (tests/ws/): the script subscribes to
