@@ -61,7 +61,7 @@ impl Broker {
     /// then frees the connection's slot.
     pub fn handle_closed(&mut self, now: Instant, conn: ConnId) {
         self.close(now, conn, CloseReason::PeerGone);
-        self.certificate_usernames.remove(&conn);
+        self.take_certificate_username(conn);
         if let Some(mut connection) = self.connections.remove(conn) {
             connection.outbox.clear();
             self.listeners.closed(connection.origin.listener());

@@ -14,6 +14,7 @@
 //! the many, pay nothing for them, and each is taken by the CONNECT it
 //! belongs to (or dropped with its connection).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::time::Instant;
 
@@ -132,6 +133,12 @@ impl Broker {
     /// listener does not take them (CONNECT's username counts), `Some(None)`
     /// when it does and the client has none.
     pub(super) fn take_certificate_username(&mut self, conn: ConnId) -> Option<Option<Box<str>>> {
-        self.certificate_usernames.remove(&conn)
+        let name = self.certificate_usernames.remove(&conn);
+        if self.certificate_usernames.is_empty() && self.certificate_usernames.capacity() > 0 {
+            // A burst of handshakes grew the table; none waits now, so it
+            // holds nothing past the burst.
+            self.certificate_usernames = HashMap::new();
+        }
+        name
     }
 }

@@ -100,3 +100,25 @@ fn refusals_are_counted() {
         assert!(named.iter().any(|(n, _)| *n == name), "{name}");
     }
 }
+
+/// A burst of TLS clients with certificate names leaves no table behind
+/// once they have connected or gone.
+#[test]
+fn certificate_names_are_not_kept_past_their_connections() {
+    let mut h = Harness::new(settings());
+    let conns: Vec<ConnId> = (0..100).map(|_| open_on(&mut h, 2)).collect();
+    for (i, &conn) in conns.iter().enumerate() {
+        h.broker.handle_tls_established(conn);
+        h.broker
+            .handle_certificate_username(conn, Some(format!("device-{i}").into()));
+    }
+    assert!(h.broker.certificate_usernames.capacity() >= 100);
+    for &conn in &conns[..50] {
+        h.send(conn, connect_packet("named", true, 0, None));
+    }
+    for &conn in &conns {
+        h.broker.handle_closed(h.now, conn);
+    }
+    assert_eq!(h.broker.certificate_usernames.capacity(), 0);
+    assert_eq!(h.broker.connection_count(), 0);
+}
