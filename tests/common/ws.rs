@@ -130,6 +130,11 @@ impl WsClient {
         self.try_send(bytes).expect("write to the broker");
     }
 
+    /// This end's address, as the broker's log lines name the peer.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.stream.socket().local_addr().unwrap()
+    }
+
     pub fn try_send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.stream.write_all(bytes)?;
         self.stream.flush()
@@ -265,7 +270,7 @@ fn parse_server_frame(raw: &[u8]) -> Option<(ServerFrame, usize)> {
 }
 
 /// The length of the whole MQTT packet at the front of `data`, if whole.
-fn mqtt_packet_len(data: &[u8]) -> Option<usize> {
+pub fn mqtt_packet_len(data: &[u8]) -> Option<usize> {
     let mut remaining = 0usize;
     for i in 0..4 {
         let b = *data.get(1 + i)?;

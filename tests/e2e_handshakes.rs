@@ -1,0 +1,439 @@
+//! Handshakes that stall, over TLS, WebSocket and WebSocket over TLS: a
+//! slowloris of 200 half-open connections spread over a TLS, a `ws://`
+//! and a `wss://` listener (TCP connected and silent, a ClientHello sent a
+//! byte at a time or whole and never followed, an upgrade request sent a
+//! byte at a time or cut short, over TCP or over a finished TLS
+//! handshake) while a client on each listener makes PUBLISH → delivery
+//! round trips. Every round trip stays fast, every stalled connection is
+//! closed by `connect_timeout`, counted by the handshake it stalled in and
+//! logged rate-limited, and every slot is given back (README.md ## Limits
+//! and refusals).
+
+#![cfg(all(feature = "tls", feature = "websocket"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::pki::Pki;
+use common::raw;
+use common::ws::{self, Conn, WsClient};
+use common::{scaled, BrokerOptions};
+
+const HALF_OPEN: usize = 200;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a dribbling connection sends its next byte: neither a
+/// ClientHello nor an upgrade request is whole within `connect_timeout`.
+const DRIBBLE: Duration = Duration::from_millis(100);
+
+fn secs(n: u64) -> Duration {
+    scaled(Duration::from_secs(n))
+}
+
+/// Which listener a stalled connection is on, and how it stalls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stall {
+    TlsSilent,
+    TlsHelloDribbled,
+    TlsHelloWhole,
+    WsSilent,
+    WsUpgradeDribbled,
+    WsUpgradeCut,
+    WssHelloCut,
+    WssHelloWhole,
+    WssUpgradeDribbled,
+}
+
+const STALLS: [Stall; 9] = [
+    Stall::TlsSilent,
+    Stall::TlsHelloDribbled,
+    Stall::TlsHelloWhole,
+    Stall::WsSilent,
+    Stall::WsUpgradeDribbled,
+    Stall::WsUpgradeCut,
+    Stall::WssHelloCut,
+    Stall::WssHelloWhole,
+    Stall::WssUpgradeDribbled,
+];
+
+impl Stall {
+    /// The listener: 0 TLS, 1 `ws://`, 2 `wss://`.
+    fn listener(self) -> usize {
+        match self {
+            Stall::TlsSilent | Stall::TlsHelloDribbled | Stall::TlsHelloWhole => 0,
+            Stall::WsSilent | Stall::WsUpgradeDribbled | Stall::WsUpgradeCut => 1,
+            _ => 2,
+        }
+    }
+
+    /// Whether it stalls before its TLS handshake ends (else in the upgrade).
+    fn in_tls(self) -> bool {
+        self.listener() == 0 || matches!(self, Stall::WssHelloCut | Stall::WssHelloWhole)
+    }
+}
+
+/// A ClientHello as rustls sends it (one record).
+fn client_hello(pki: &Pki) -> Vec<u8> {
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut conn = rustls::ClientConnection::new(pki.client_config(None), name).unwrap();
+    let mut hello = Vec::new();
+    conn.write_tls(&mut hello).unwrap();
+    hello
+}
+
+/// A connection held half-open.
+struct HalfOpen {
+    stall: Stall,
+    conn: Box<dyn Conn>,
+    /// Bytes still to send, one per `DRIBBLE`.
+    dribble: Vec<u8>,
+    opened: Instant,
+    closed: Option<Duration>,
+}
+
+impl HalfOpen {
+    fn open(stall: Stall, addr: SocketAddr, pki: &Pki, hello: &[u8]) -> HalfOpen {
+        let upgrade = ws::upgrade_request("/mqtt").into_bytes();
+        let opened = Instant::now();
+        let (mut conn, first, dribble): (Box<dyn Conn>, &[u8], Vec<u8>) = match stall {
+            Stall::WssUpgradeDribbled => {
+                let mut tls = pki.connect(addr, None);
+                // The handshake, blocking; the upgrade follows a byte at a time.
+                while tls.conn.is_handshaking() {
+                    tls.conn.complete_io(&mut tls.sock).unwrap();
+                }
+                (Box::new(tls), &[], upgrade)
+            }
+            _ => {
+                let socket = TcpStream::connect(addr).unwrap();
+                socket.set_nodelay(true).unwrap();
+                let (first, dribble): (&[u8], Vec<u8>) = match stall {
+                    Stall::TlsHelloDribbled => (&[], hello.to_vec()),
+                    Stall::TlsHelloWhole | Stall::WssHelloWhole => (hello, Vec::new()),
+                    Stall::WssHelloCut => (&hello[..hello.len() / 2], Vec::new()),
+                    Stall::WsUpgradeDribbled => (&[], upgrade),
+                    Stall::WsUpgradeCut => (&upgrade[..40], Vec::new()),
+                    _ => (&[], Vec::new()),
+                };
+                (Box::new(socket), first, dribble)
+            }
+        };
+        conn.write_all(first).unwrap();
+        conn.flush().unwrap();
+        conn.socket().set_nonblocking(true).unwrap();
+        let mut dribble = dribble;
+        dribble.reverse();
+        HalfOpen {
+            stall,
+            conn,
+            dribble,
+            opened,
+            closed: None,
+        }
+    }
+
+    /// Sends the next byte if it dribbles; notes when the broker closed it.
+    fn tick(&mut self, send: bool) {
+        if self.closed.is_some() {
+            return;
+        }
+        if send {
+            if let Some(byte) = self.dribble.pop() {
+                // A closed socket fails here; the read below sees the end.
+                let _ = self
+                    .conn
+                    .write_all(&[byte])
+                    .and_then(|()| self.conn.flush());
+            }
+        }
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.conn.read(&mut buf) {
+                // The server's flight, after a whole ClientHello.
+                Ok(n) if n > 0 => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                // The end of the stream, a reset, a TLS close.
+                _ => {
+                    self.closed = Some(self.opened.elapsed());
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Opens the half-open connections, then keeps them so until the broker
+/// closes each; bounded in time. Returns them with when each closed, and
+/// how long opening them all took.
+fn slowloris(addrs: [SocketAddr; 3], pki: &Pki) -> (Vec<HalfOpen>, Duration) {
+    let start = Instant::now();
+    let hello = client_hello(pki);
+    let mut conns: Vec<HalfOpen> = Vec::new();
+    let mut next_byte = Instant::now();
+    for i in 0..HALF_OPEN {
+        let stall = STALLS[i % STALLS.len()];
+        conns.push(HalfOpen::open(stall, addrs[stall.listener()], pki, &hello));
+        let send = Instant::now() >= next_byte;
+        for c in &mut conns {
+            c.tick(send);
+        }
+        if send {
+            next_byte += DRIBBLE;
+        }
+    }
+    let opening = start.elapsed();
+    let deadline = Instant::now() + CONNECT_TIMEOUT + secs(5);
+    while conns.iter().any(|c| c.closed.is_none()) && Instant::now() < deadline {
+        let send = Instant::now() >= next_byte;
+        for c in &mut conns {
+            c.tick(send);
+        }
+        if send {
+            next_byte += DRIBBLE;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (conns, opening)
+}
+
+/// A client that round-trips MQTT packets: over TLS, or over WebSocket.
+trait Observer {
+    fn send(&mut self, bytes: &[u8]);
+    fn packet(&mut self, timeout: Duration) -> Option<Vec<u8>>;
+}
+
+impl Observer for WsClient {
+    fn send(&mut self, bytes: &[u8]) {
+        self.send_binary(bytes);
+    }
+
+    fn packet(&mut self, timeout: Duration) -> Option<Vec<u8>> {
+        self.read_packet(timeout)
+    }
+}
+
+/// MQTT over a blocking rustls stream.
+struct TlsMqtt {
+    tls: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
+    data: Vec<u8>,
+}
+
+impl Observer for TlsMqtt {
+    fn send(&mut self, bytes: &[u8]) {
+        self.tls.write_all(bytes).unwrap();
+        self.tls.flush().unwrap();
+    }
+
+    fn packet(&mut self, timeout: Duration) -> Option<Vec<u8>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(len) = ws::mqtt_packet_len(&self.data) {
+                return Some(self.data.drain(..len).collect());
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            self.tls.sock.set_read_timeout(Some(left)).ok();
+            let mut chunk = [0u8; 4096];
+            match self.tls.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.data.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+/// CONNECT, CONNACK, and a subscription to its own topic.
+fn observe(mut client: Box<dyn Observer>, name: &str) -> Box<dyn Observer> {
+    client.send(&raw::connect(name));
+    let connack = client.packet(secs(5)).expect("CONNACK");
+    assert_eq!(raw::parse_connack(&connack), Some((false, 0)), "{name}");
+    client.send(&raw::subscribe(1, &[(&format!("rt/{name}"), 1)]));
+    let suback = client.packet(secs(5)).expect("SUBACK");
+    assert_eq!(raw::packet_type(&suback), 9, "{name}");
+    client
+}
+
+/// PUBLISH at `qos` (0 or 1) to its own topic, until it comes back (and
+/// the PUBACK, at QoS 1).
+fn round_trip(client: &mut dyn Observer, name: &str, qos: u8, n: u16) -> Duration {
+    let start = Instant::now();
+    let payload = n.to_be_bytes();
+    let topic = format!("rt/{name}");
+    client.send(&raw::publish(
+        &topic,
+        &payload,
+        qos,
+        false,
+        false,
+        (qos > 0).then_some(n),
+    ));
+    let (mut echoed, mut acked) = (false, qos == 0);
+    while !(echoed && acked) {
+        let p = client
+            .packet(secs(5))
+            .unwrap_or_else(|| panic!("{name}: the round trip did not come back"));
+        match raw::parse_publish(&p) {
+            Some(publish) => {
+                if let Some(id) = publish.pkid {
+                    client.send(&raw::puback(id));
+                }
+                echoed |= publish.payload == payload;
+            }
+            None => acked |= raw::parse_ack(&p) == Some((4, n)),
+        }
+    }
+    start.elapsed()
+}
+
+/// CPU time (user + system) a process has used, from /proc/PID/stat.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command's closing parenthesis; utime and stime are
+    // the 14th and 15th of the line, in clock ticks (100 a second).
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<u64> = after
+        .split(' ')
+        .skip(11)
+        .take(2)
+        .map(|f| f.parse().unwrap())
+        .collect();
+    Duration::from_millis((fields[0] + fields[1]) * 10)
+}
+
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+}
+
+#[test]
+fn half_open_tls_and_websocket_handshakes_cost_only_themselves() {
+    let pki = Pki::new();
+    let conf = format!(
+        "connect_timeout {}\nmax_connections 1024\n{}{}{}",
+        CONNECT_TIMEOUT.as_secs(),
+        pki.listener("server", ""),
+        "listener 0 127.0.0.1\nprotocol websockets\n",
+        pki.listener("server", "protocol websockets\n"),
+    );
+    let broker = BrokerOptions::new(&conf).expect_listeners(3).start();
+    let addrs = [broker.addrs()[0], broker.addrs()[1], broker.addrs()[2]];
+    let upgrade = ws::upgrade_request("/mqtt");
+    let mut observers = [
+        (
+            "tls",
+            observe(
+                Box::new(TlsMqtt {
+                    tls: pki.connect(addrs[0], None),
+                    data: Vec::new(),
+                }),
+                "tls",
+            ),
+        ),
+        ("ws", observe(Box::new(WsClient::upgrade(addrs[1])), "ws")),
+        (
+            "wss",
+            observe(
+                Box::new(
+                    WsClient::open_over(Box::new(pki.connect(addrs[2], None)), &upgrade).unwrap(),
+                ),
+                "wss",
+            ),
+        ),
+    ];
+
+    let pid = broker.pid().unwrap();
+    let cpu_before = cpu_time(pid);
+    let pki = std::sync::Arc::new(pki);
+    let held = pki.clone();
+    let holder = std::thread::spawn(move || slowloris(addrs, &held));
+    // Round trips at QoS 0 and 1 on every listener, all along, until every
+    // half-open connection is gone.
+    let limit = scaled(Duration::from_millis(100));
+    // (when, listener, how long) of each round trip.
+    let mut took: Vec<(Duration, &str, Duration)> = Vec::new();
+    let started = Instant::now();
+    let mut n = 0u16;
+    while !holder.is_finished() {
+        n = n.wrapping_add(1).max(1);
+        for (name, client) in &mut observers {
+            for qos in [0, 1] {
+                let t = round_trip(client.as_mut(), name, qos, n);
+                assert!(
+                    t < limit,
+                    "a {name} QoS {qos} round trip took {t:?} (limit {limit:?})"
+                );
+                took.push((started.elapsed(), *name, t));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (conns, opening) = holder.join().unwrap();
+    let broker_cpu = cpu_time(pid) - cpu_before;
+    let slowest: Vec<_> = {
+        let mut t = took.clone();
+        t.sort_by_key(|(_, _, d)| std::cmp::Reverse(*d));
+        t.truncate(3);
+        t
+    };
+    let mut took: Vec<Duration> = took.into_iter().map(|(_, _, d)| d).collect();
+    took.sort();
+    let closed: Vec<Duration> = conns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            c.closed
+                .unwrap_or_else(|| panic!("half-open {i} ({:?}) was never closed", c.stall))
+        })
+        .collect();
+    let (first, last) = (closed.iter().min().unwrap(), closed.iter().max().unwrap());
+    eprintln!(
+        "{} round trips over TLS, ws and wss: max {:?}, p99 {:?}, median {:?}; \
+         slowest (at, listener, took) {slowest:?}; {HALF_OPEN} half-open opened in \
+         {opening:?}, closed after {first:?} to {last:?}; the broker used {broker_cpu:?} of CPU",
+        took.len(),
+        took.last().unwrap(),
+        percentile(&took, 99),
+        percentile(&took, 50),
+    );
+    assert!(
+        *first >= CONNECT_TIMEOUT - Duration::from_millis(100),
+        "closed before connect_timeout: {first:?}"
+    );
+    assert!(
+        *last <= CONNECT_TIMEOUT + secs(2),
+        "closed long after connect_timeout: {last:?}"
+    );
+
+    // Counted by the handshake each stalled in, logged rate-limited, and
+    // every slot given back: the observers are all that is left.
+    let counters = broker.report(secs(5));
+    let in_tls = conns.iter().filter(|c| c.stall.in_tls()).count() as u64;
+    let half_open = HALF_OPEN as u64;
+    for (name, value) in [
+        ("connect_timeouts", half_open),
+        ("tls_handshake_timeouts", in_tls),
+        ("websocket_upgrade_timeouts", half_open - in_tls),
+        ("connections", 3),
+    ] {
+        assert_eq!(counters[name], value, "{name}: {counters:?}");
+    }
+    let log = broker.log();
+    assert_eq!(
+        log.matches(": 1 connections, 0 refused at its cap").count(),
+        3,
+        "{log}"
+    );
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("ConnectTimeout"))
+        .collect();
+    assert!(!lines.is_empty() && lines.len() <= 2, "{lines:?}");
+    assert!(
+        lines[0].contains("closing 127.0.0.1:") && lines[0].contains("ConnectTimeout in the "),
+        "{lines:?}"
+    );
+}
