@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use common::pki::Pki;
 use common::raw;
 use common::ws::{self, Conn, WsClient};
-use common::{scaled, BrokerOptions};
+use common::{scaled, Broker, BrokerOptions};
 
 const HALF_OPEN: usize = 200;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -309,9 +309,8 @@ fn percentile(sorted: &[Duration], p: usize) -> Duration {
     sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
 }
 
-#[test]
-fn half_open_tls_and_websocket_handshakes_cost_only_themselves() {
-    let pki = Pki::new();
+/// A broker with a TLS, a `ws://` and a `wss://` listener, in that order.
+fn start(pki: &Pki) -> (Broker, [SocketAddr; 3]) {
     let conf = format!(
         "connect_timeout {}\nmax_connections 1024\n{}{}{}",
         CONNECT_TIMEOUT.as_secs(),
@@ -321,6 +320,13 @@ fn half_open_tls_and_websocket_handshakes_cost_only_themselves() {
     );
     let broker = BrokerOptions::new(&conf).expect_listeners(3).start();
     let addrs = [broker.addrs()[0], broker.addrs()[1], broker.addrs()[2]];
+    (broker, addrs)
+}
+
+#[test]
+fn half_open_tls_and_websocket_handshakes_cost_only_themselves() {
+    let pki = Pki::new();
+    let (broker, addrs) = start(&pki);
     let upgrade = ws::upgrade_request("/mqtt");
     let mut observers = [
         (
@@ -435,5 +441,118 @@ fn half_open_tls_and_websocket_handshakes_cost_only_themselves() {
     assert!(
         lines[0].contains("closing 127.0.0.1:") && lines[0].contains("ConnectTimeout in the "),
         "{lines:?}"
+    );
+}
+
+// ------------------------------------------------- failures keep nothing
+
+/// Ways a handshake fails at once, on the listeners of [`start`].
+#[derive(Debug, Clone, Copy)]
+enum Failure {
+    /// Not TLS on the TLS listener.
+    TlsGarbage,
+    /// Not TLS on the `wss://` listener.
+    WssGarbage,
+    /// An upgrade at another path: 404.
+    WsWrongPath,
+    /// The same over TLS.
+    WssWrongPath,
+    /// A request head over `websockets_headers_size`: 431.
+    WsHeadTooLarge,
+    /// Upgraded, then an unmasked frame: Close 1002.
+    WsUnmasked,
+}
+
+const FAILURES: [Failure; 6] = [
+    Failure::TlsGarbage,
+    Failure::WssGarbage,
+    Failure::WsWrongPath,
+    Failure::WssWrongPath,
+    Failure::WsHeadTooLarge,
+    Failure::WsUnmasked,
+];
+
+/// Fails one handshake that way and waits for the broker to close it.
+fn fail_once(failure: Failure, addrs: [SocketAddr; 3], pki: &Pki) {
+    let garbage = |addr| {
+        let mut c = raw::RawClient::connect(addr);
+        c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n\x00\xff");
+        assert!(c.expect_closed(secs(5)), "{failure:?}");
+    };
+    let wrong_path = ws::upgrade_request("/");
+    match failure {
+        Failure::TlsGarbage => garbage(addrs[0]),
+        Failure::WssGarbage => garbage(addrs[2]),
+        Failure::WsWrongPath => {
+            let head = WsClient::open(addrs[1], &wrong_path).err().unwrap();
+            assert!(head.starts_with("HTTP/1.1 404 "), "{head}");
+        }
+        Failure::WssWrongPath => {
+            let tls = Box::new(pki.connect(addrs[2], None));
+            let head = WsClient::open_over(tls, &wrong_path).err().unwrap();
+            assert!(head.starts_with("HTTP/1.1 404 "), "{head}");
+        }
+        Failure::WsHeadTooLarge => {
+            let mut c = raw::RawClient::connect(addrs[1]);
+            let mut head = b"GET /mqtt HTTP/1.1\r\nX: ".to_vec();
+            head.extend(std::iter::repeat_n(b'a', 9000));
+            let _ = c.try_send(&head);
+            assert!(c.expect_closed(secs(5)), "{failure:?}");
+        }
+        Failure::WsUnmasked => {
+            let mut c = WsClient::upgrade(addrs[1]);
+            c.send(&ws::frame(ws::OP_BINARY, true, &raw::pingreq(), false));
+            assert_eq!(c.read_close(secs(5)), Some(Some(1002)));
+        }
+    }
+}
+
+/// The broker's resident set in KiB (`VmRSS`).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Handshakes that fail in every way, round after round, give their slots
+/// back and leave nothing behind: the broker's resident set stays where
+/// the first round left it.
+#[test]
+fn failed_handshakes_keep_no_slot_and_no_memory() {
+    const ROUNDS: usize = 8;
+    // The allocator settles in the first rounds (about 20 KiB each); from
+    // the fourth on the resident set is flat to within a few KiB (measured:
+    // +12 KiB over eight more rounds of 240).
+    const SETTLED: usize = 3;
+    const PER_ROUND: usize = 240;
+    let pki = Pki::new();
+    let (broker, addrs) = start(&pki);
+    let pid = broker.pid().unwrap();
+    let mut rss = Vec::new();
+    for _ in 0..ROUNDS {
+        for i in 0..PER_ROUND {
+            fail_once(FAILURES[i % FAILURES.len()], addrs, &pki);
+        }
+        let counters = broker.report(secs(5));
+        assert_eq!(counters["connections"], 0, "{counters:?}");
+        rss.push(rss_kib(pid));
+    }
+    eprintln!("broker RSS after each round of {PER_ROUND} failed handshakes: {rss:?} KiB");
+    let counters = broker.report(secs(5));
+    let each = (ROUNDS * PER_ROUND / FAILURES.len()) as u64;
+    for (name, value) in [
+        ("tls_handshake_failures", 2 * each),
+        ("websocket_upgrades_refused", 3 * each),
+        ("websocket_frame_errors", each),
+        ("connect_timeouts", 0),
+    ] {
+        assert_eq!(counters[name], value, "{name}: {counters:?}");
+    }
+    // 48 KiB over 960 failures: a leak of 50 bytes each would show.
+    let growth = rss[ROUNDS - 1].saturating_sub(rss[SETTLED]);
+    assert!(
+        growth <= 48,
+        "RSS grew by {growth} KiB over {} rounds: {rss:?}",
+        ROUNDS - 1 - SETTLED
     );
 }
