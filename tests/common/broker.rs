@@ -224,7 +224,7 @@ impl Broker {
             self.log()
         );
         let log = self.log();
-        let line = log.lines().filter(|l| l.contains(MARK)).last().unwrap();
+        let line = log.lines().rev().find(|l| l.contains(MARK)).unwrap();
         let (head, counters) = line.split_once(MARK).unwrap();
         let head = head.rsplit("SIGUSR1: ").next().unwrap();
         let (connections, sessions) = head.split_once(" connections, ").unwrap();
