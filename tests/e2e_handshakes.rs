@@ -19,6 +19,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::pki::Pki;
+use common::probe::{round_trip, PacketClient, TlsMqtt};
 use common::raw;
 use common::ws::{self, Conn, WsClient};
 use common::{scaled, Broker, BrokerOptions};
@@ -200,94 +201,15 @@ fn slowloris(addrs: [SocketAddr; 3], pki: &Pki) -> (Vec<HalfOpen>, Duration) {
     (conns, opening)
 }
 
-/// A client that round-trips MQTT packets: over TLS, or over WebSocket.
-trait Observer {
-    fn send(&mut self, bytes: &[u8]);
-    fn packet(&mut self, timeout: Duration) -> Option<Vec<u8>>;
-}
-
-impl Observer for WsClient {
-    fn send(&mut self, bytes: &[u8]) {
-        self.send_binary(bytes);
-    }
-
-    fn packet(&mut self, timeout: Duration) -> Option<Vec<u8>> {
-        self.read_packet(timeout)
-    }
-}
-
-/// MQTT over a blocking rustls stream.
-struct TlsMqtt {
-    tls: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
-    data: Vec<u8>,
-}
-
-impl Observer for TlsMqtt {
-    fn send(&mut self, bytes: &[u8]) {
-        self.tls.write_all(bytes).unwrap();
-        self.tls.flush().unwrap();
-    }
-
-    fn packet(&mut self, timeout: Duration) -> Option<Vec<u8>> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(len) = ws::mqtt_packet_len(&self.data) {
-                return Some(self.data.drain(..len).collect());
-            }
-            let left = deadline.checked_duration_since(Instant::now())?;
-            self.tls.sock.set_read_timeout(Some(left)).ok();
-            let mut chunk = [0u8; 4096];
-            match self.tls.read(&mut chunk) {
-                Ok(0) => return None,
-                Ok(n) => self.data.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => return None,
-            }
-        }
-    }
-}
-
 /// CONNECT, CONNACK, and a subscription to its own topic.
-fn observe(mut client: Box<dyn Observer>, name: &str) -> Box<dyn Observer> {
-    client.send(&raw::connect(name));
-    let connack = client.packet(secs(5)).expect("CONNACK");
+fn observe(mut client: Box<dyn PacketClient>, name: &str) -> Box<dyn PacketClient> {
+    client.send_packet(&raw::connect(name));
+    let connack = client.next_packet(secs(5)).expect("CONNACK");
     assert_eq!(raw::parse_connack(&connack), Some((false, 0)), "{name}");
-    client.send(&raw::subscribe(1, &[(&format!("rt/{name}"), 1)]));
-    let suback = client.packet(secs(5)).expect("SUBACK");
+    client.send_packet(&raw::subscribe(1, &[(&format!("rt/{name}"), 1)]));
+    let suback = client.next_packet(secs(5)).expect("SUBACK");
     assert_eq!(raw::packet_type(&suback), 9, "{name}");
     client
-}
-
-/// PUBLISH at `qos` (0 or 1) to its own topic, until it comes back (and
-/// the PUBACK, at QoS 1).
-fn round_trip(client: &mut dyn Observer, name: &str, qos: u8, n: u16) -> Duration {
-    let start = Instant::now();
-    let payload = n.to_be_bytes();
-    let topic = format!("rt/{name}");
-    client.send(&raw::publish(
-        &topic,
-        &payload,
-        qos,
-        false,
-        false,
-        (qos > 0).then_some(n),
-    ));
-    let (mut echoed, mut acked) = (false, qos == 0);
-    while !(echoed && acked) {
-        let p = client
-            .packet(secs(5))
-            .unwrap_or_else(|| panic!("{name}: the round trip did not come back"));
-        match raw::parse_publish(&p) {
-            Some(publish) => {
-                if let Some(id) = publish.pkid {
-                    client.send(&raw::puback(id));
-                }
-                echoed |= publish.payload == payload;
-            }
-            None => acked |= raw::parse_ack(&p) == Some((4, n)),
-        }
-    }
-    start.elapsed()
 }
 
 /// CPU time (user + system) a process has used, from /proc/PID/stat.
@@ -331,13 +253,7 @@ fn half_open_tls_and_websocket_handshakes_cost_only_themselves() {
     let mut observers = [
         (
             "tls",
-            observe(
-                Box::new(TlsMqtt {
-                    tls: pki.connect(addrs[0], None),
-                    data: Vec::new(),
-                }),
-                "tls",
-            ),
+            observe(Box::new(TlsMqtt::new(pki.connect(addrs[0], None))), "tls"),
         ),
         ("ws", observe(Box::new(WsClient::upgrade(addrs[1])), "ws")),
         (
@@ -367,7 +283,7 @@ fn half_open_tls_and_websocket_handshakes_cost_only_themselves() {
         n = n.wrapping_add(1).max(1);
         for (name, client) in &mut observers {
             for qos in [0, 1] {
-                let t = round_trip(client.as_mut(), name, qos, n);
+                let t = round_trip(client.as_mut(), &format!("rt/{name}"), qos, n);
                 assert!(
                     t < limit,
                     "a {name} QoS {qos} round trip took {t:?} (limit {limit:?})"

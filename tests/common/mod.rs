@@ -13,7 +13,9 @@
 //!   independent of the crate's codec, for byte-level and abuse tests;
 //! - [`pki::Pki`]: certificates made by `openssl` at test time, and rustls
 //!   client streams that trust them (`pki.rs`);
-//! - [`ws::WsClient`]: a byte-level WebSocket client over TCP or TLS (`ws.rs`).
+//! - [`ws::WsClient`]: a byte-level WebSocket client over TCP or TLS (`ws.rs`);
+//! - [`probe::round_trip`]: a PUBLISH to oneself, timed, over any of them
+//!   (`probe.rs`).
 //!
 //! Invariants: every wait is bounded in time (scaled by [`time_scale`] when the
 //! broker runs under an emulator), and a broker process is always killed, by
@@ -44,6 +46,7 @@ pub mod cloud;
 pub mod flow;
 pub mod mosquitto;
 pub mod pki;
+pub mod probe;
 pub mod raw;
 pub mod ws;
 
