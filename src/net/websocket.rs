@@ -18,6 +18,11 @@
 //! (`poll_readable` waits for the socket to take them), so they stay a few
 //! hundred bytes at most.
 //!
+//! What the broker must hear — the upgrade answered or refused, a frame
+//! rule broken — waits in a few bytes of state for `take_handshake`, after
+//! the inner stream's own news (TLS ends before the upgrade starts); the
+//! broker counts and logs it (README.md ## Limits and refusals).
+//!
 //! An idle upgraded connection holds no heap memory (the decoder's control
 //! buffer and our own bytes are freed once sent); `size_of` is checked.
 

@@ -223,7 +223,8 @@ impl Pki {
     }
 
     /// A blocking TLS stream to `addr` (server name `localhost`); the
-    /// handshake happens with the first read or write.
+    /// handshake happens with the first read or write, each socket wait
+    /// bounded (10 s, scaled).
     pub fn connect(
         &self,
         addr: std::net::SocketAddr,
@@ -233,6 +234,9 @@ impl Pki {
         let conn = rustls::ClientConnection::new(self.client_config(cert), name).unwrap();
         let socket = std::net::TcpStream::connect(addr).unwrap();
         socket.set_nodelay(true).ok();
+        let bound = Some(super::scaled(std::time::Duration::from_secs(10)));
+        socket.set_read_timeout(bound).unwrap();
+        socket.set_write_timeout(bound).unwrap();
         rustls::StreamOwned::new(conn, socket)
     }
 }
