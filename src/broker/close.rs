@@ -23,7 +23,10 @@ impl Broker {
             return;
         }
         connection.closing = Some(reason);
-        let state = std::mem::replace(&mut connection.state, ConnState::AwaitingConnect);
+        let state = std::mem::replace(
+            &mut connection.state,
+            ConnState::AwaitingConnect { handshake: None },
+        );
         let peer = self.listeners.peer_name(connection.origin);
         let paused = connection.pause_count > 0;
         let released = std::mem::take(&mut connection.released);
@@ -58,7 +61,7 @@ impl Broker {
     /// then frees the connection's slot.
     pub fn handle_closed(&mut self, now: Instant, conn: ConnId) {
         self.close(now, conn, CloseReason::PeerGone);
-        self.certificate_usernames.remove(&conn);
+        self.take_certificate_username(conn);
         if let Some(mut connection) = self.connections.remove(conn) {
             connection.outbox.clear();
             self.listeners.closed(connection.origin.listener());

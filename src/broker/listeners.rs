@@ -12,9 +12,10 @@
 use std::fmt;
 use std::rc::Rc;
 
-use crate::config::{limits::MAX_LISTENERS, Config};
+use crate::config::{limits::MAX_LISTENERS, Config, ListenerProtocol};
 
 use super::connections::{Origin, PeerAddr};
+use super::handshake::HandshakeStage;
 
 // A listener's index must fit the byte a connection keeps.
 const _: () = assert!(MAX_LISTENERS <= u8::MAX as usize + 1);
@@ -44,6 +45,10 @@ pub struct ListenerSettings {
     pub unix: bool,
     /// `None`: only the global `max_connections`.
     pub max_connections: Option<usize>,
+    /// Its connections start with a TLS handshake.
+    pub tls: bool,
+    /// Its connections speak MQTT over WebSocket (after TLS, if any).
+    pub websocket: bool,
 }
 
 impl ListenerSettings {
@@ -55,6 +60,8 @@ impl ListenerSettings {
                 label: l.to_string(),
                 unix: l.unix.is_some(),
                 max_connections: l.max_connections,
+                tls: l.tls.is_some(),
+                websocket: l.protocol == ListenerProtocol::WebSockets,
             })
             .collect()
     }
@@ -65,6 +72,8 @@ struct Entry {
     label: Rc<str>,
     unix: bool,
     max_connections: Option<usize>,
+    tls: bool,
+    websocket: bool,
     live: usize,
     /// Refused at this listener's own cap since the start.
     refused: u64,
@@ -91,6 +100,8 @@ impl ListenerTable {
                 label: Rc::from(s.label.as_str()),
                 unix: s.unix,
                 max_connections: s.max_connections,
+                tls: s.tls,
+                websocket: s.websocket,
                 live: 0,
                 refused: 0,
             })
@@ -126,6 +137,22 @@ impl ListenerTable {
         if let Some(entry) = self.entries.get_mut(id.index()) {
             entry.live = entry.live.saturating_sub(1);
         }
+    }
+
+    /// The handshake a new connection of this listener starts in.
+    pub(super) fn first_handshake(&self, id: ListenerId) -> Option<HandshakeStage> {
+        let entry = self.entries.get(id.index())?;
+        if entry.tls {
+            return Some(HandshakeStage::Tls);
+        }
+        entry.websocket.then_some(HandshakeStage::WebSocketUpgrade)
+    }
+
+    /// The handshake that follows TLS on this listener: the WebSocket
+    /// upgrade of `wss://`, or none.
+    pub(super) fn handshake_after_tls(&self, id: ListenerId) -> Option<HandshakeStage> {
+        let entry = self.entries.get(id.index())?;
+        entry.websocket.then_some(HandshakeStage::WebSocketUpgrade)
     }
 
     /// How a peer is named in log lines.
@@ -189,11 +216,15 @@ mod tests {
                 label: "127.0.0.1:1883".to_owned(),
                 unix: false,
                 max_connections: Some(1),
+                tls: false,
+                websocket: false,
             },
             ListenerSettings {
                 label: "unix:/run/edgemq/edgemq.sock".to_owned(),
                 unix: true,
                 max_connections: None,
+                tls: false,
+                websocket: false,
             },
         ])
     }

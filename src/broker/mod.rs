@@ -171,7 +171,9 @@ impl Broker {
             last_seen: now,
             version: ProtocolVersion::V3_1_1,
             held: false,
-            state: ConnState::AwaitingConnect,
+            state: ConnState::AwaitingConnect {
+                handshake: self.listeners.first_handshake(listener),
+            },
             outbox: Default::default(),
             pause_count: 0,
             closing: None,
@@ -261,7 +263,7 @@ impl Broker {
             return;
         };
         let peer = self.listeners.peer_name(connection.origin);
-        let awaiting_connect = matches!(connection.state, ConnState::AwaitingConnect);
+        let awaiting_connect = matches!(connection.state, ConnState::AwaitingConnect { .. });
         self.stats.malformed_packets += 1;
         self.logs.warn(LogKind::Malformed, now, || {
             format!("closing {peer}: {error}")

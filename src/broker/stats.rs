@@ -41,11 +41,23 @@ pub struct Stats {
     /// TLS handshakes refused or failed (wrong CA, expired or revoked
     /// certificate, none where one is required, not TLS at all).
     pub tls_handshake_failures: u64,
+    /// Connections `connect_timeout` closed before their TLS handshake
+    /// ended (also counted in `connect_timeouts`).
+    pub tls_handshake_timeouts: u64,
+    /// WebSocket upgrades answered with an HTTP error: another path, not
+    /// a GET, no `mqtt` subprotocol, a missing or bad header, too large.
+    pub websocket_upgrades_refused: u64,
+    /// Connections `connect_timeout` closed before their WebSocket upgrade
+    /// was answered (also counted in `connect_timeouts`).
+    pub websocket_upgrade_timeouts: u64,
+    /// WebSocket connections closed on a frame that broke a rule:
+    /// unmasked, text, too long, bad fragmentation.
+    pub websocket_frame_errors: u64,
 }
 
 impl Stats {
     /// Every counter with its name, for the SIGUSR1 report.
-    pub fn named(&self) -> [(&'static str, u64); 25] {
+    pub fn named(&self) -> [(&'static str, u64); 29] {
         [
             ("connections_accepted", self.connections_accepted),
             ("refused_max_connections", self.refused_max_connections),
@@ -81,6 +93,16 @@ impl Stats {
             ("wills_published", self.wills_published),
             ("refused_memory_limit", self.refused_memory_limit),
             ("tls_handshake_failures", self.tls_handshake_failures),
+            ("tls_handshake_timeouts", self.tls_handshake_timeouts),
+            (
+                "websocket_upgrades_refused",
+                self.websocket_upgrades_refused,
+            ),
+            (
+                "websocket_upgrade_timeouts",
+                self.websocket_upgrade_timeouts,
+            ),
+            ("websocket_frame_errors", self.websocket_frame_errors),
         ]
     }
 }
@@ -109,9 +131,11 @@ pub enum LogKind {
     StoreBehind,
     Memory,
     Handshake,
+    WebSocketUpgrade,
+    WebSocketFrame,
 }
 
-const KINDS: usize = LogKind::Handshake as usize + 1;
+const KINDS: usize = LogKind::WebSocketFrame as usize + 1;
 
 /// The first line of a kind is logged; later ones within this interval are
 /// counted and summarised with the next line logged.

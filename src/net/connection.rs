@@ -72,17 +72,27 @@ pub(super) trait ByteStream: Unpin + 'static {
     }
 }
 
-/// News from a transport's handshake (TLS), for the broker.
+/// News from a transport's handshake (TLS, the WebSocket upgrade) for the
+/// broker, which counts what it refuses and bounds what stalls.
 #[derive(Debug)]
-// Only TLS streams have a handshake.
-#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+// Only TLS and WebSocket streams have a handshake.
+#[cfg_attr(not(all(feature = "tls", feature = "websocket")), allow(dead_code))]
 pub(super) enum Handshake {
-    /// The listener takes usernames from client certificates: this
-    /// client's (`None`: it sent no certificate, or one without a usable
-    /// name).
+    /// The TLS handshake ended.
+    TlsEstablished,
+    /// The TLS handshake ended, on a listener that takes usernames from
+    /// client certificates: this client's (`None`: it sent no
+    /// certificate, or one without a usable name).
     CertificateUsername(Option<Box<str>>),
-    /// The handshake failed, for this reason; the connection ends.
+    /// The TLS handshake failed, for this reason; the connection ends.
     Failed(String),
+    /// The WebSocket upgrade was answered 101.
+    Upgraded,
+    /// The WebSocket upgrade was refused with this HTTP status; the
+    /// connection ends.
+    UpgradeRefused { status: u16, reason: &'static str },
+    /// A WebSocket frame broke a rule; the connection ends with this Close.
+    FrameRefused { close_code: u16, why: String },
 }
 
 /// `ByteStream` for a socket of the reactor: the five calls are the same
@@ -310,7 +320,8 @@ impl TaskState {
                 other => break other,
             }
         };
-        if let Some(news) = stream.take_handshake() {
+        // A read may finish TLS, then answer the upgrade behind it.
+        while let Some(news) = stream.take_handshake() {
             self.report_handshake(news);
         }
         match result {
@@ -327,12 +338,20 @@ impl TaskState {
     /// Tells the broker what the handshake learnt, before any packet.
     fn report_handshake(&self, news: Handshake) {
         let mut broker = self.shared.broker.borrow_mut();
+        let (now, conn) = (Instant::now(), self.conn);
         match news {
+            Handshake::TlsEstablished => broker.handle_tls_established(conn),
             Handshake::CertificateUsername(name) => {
-                broker.handle_certificate_username(self.conn, name);
+                broker.handle_tls_established(conn);
+                broker.handle_certificate_username(conn, name);
             }
-            Handshake::Failed(why) => {
-                broker.handle_handshake_failure(Instant::now(), self.conn, &why);
+            Handshake::Failed(why) => broker.handle_handshake_failure(now, conn, &why),
+            Handshake::Upgraded => broker.handle_websocket_upgraded(conn),
+            Handshake::UpgradeRefused { status, reason } => {
+                broker.handle_websocket_refused(now, conn, status, reason);
+            }
+            Handshake::FrameRefused { close_code, why } => {
+                broker.handle_websocket_frame_error(now, conn, close_code, &why);
             }
         }
     }

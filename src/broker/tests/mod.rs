@@ -571,4 +571,5 @@ fn sync_mode_holds_the_connack_until_its_batch_is_flushed() {
     assert!(matches!(h.received(conn).as_slice(), [Packet::ConnAck(ack)] if ack.code == 0));
 }
 
+mod handshake;
 mod store;

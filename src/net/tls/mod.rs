@@ -163,11 +163,12 @@ impl TlsStream {
         }
     }
 
-    /// The certificate's name, when the listener takes usernames from it.
+    /// The end of the handshake, with the certificate's name when the
+    /// listener takes usernames from it.
     fn username_news(&self, tls: &ServerConnection) -> Option<Handshake> {
         let certificate = tls.peer_certificates().and_then(|chain| chain.first());
         let name = match self.username {
-            CertUsername::Connect => return None,
+            CertUsername::Connect => return Some(Handshake::TlsEstablished),
             CertUsername::CommonName => certificate.and_then(|c| subject::common_name(c)),
             CertUsername::Subject => certificate.and_then(|c| subject::rfc2253(c)),
         };
