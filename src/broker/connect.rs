@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use log::info;
 
+use crate::acl::Who;
 use crate::codec::{ConnAck, Connect, ConnectReturn, Packet, Properties, PublishBody};
 use crate::config::DuplicateClientId;
 use crate::session::{ClientId, Session};
@@ -51,6 +52,21 @@ impl Broker {
             Ok(will) => will,
             Err(why) => return self.protocol_error(now, conn, why),
         };
+        // The username the access rules see: the certificate's where the
+        // listener takes it from there, else CONNECT's.
+        let username: Option<Box<str>> = match &certificate_username {
+            Some(name) => name.clone(),
+            None => connect.username.as_deref().map(Into::into),
+        };
+        if let Some(will) = &will {
+            let who = Who {
+                client_id: client_id.as_str(),
+                username: username.as_deref(),
+            };
+            if !self.will_permitted(now, &who, will.body.topic()) {
+                return self.refuse_connect(now, conn, ConnectReturn::NotAuthorized);
+            }
+        }
 
         if let Err(code) = self.take_over(now, conn, &client_id) {
             return self.refuse_connect(now, conn, code);
@@ -75,6 +91,7 @@ impl Broker {
         slot.session.version = connect.protocol;
         slot.session.disconnected_at = None;
         slot.session.set_offline_before(Duration::ZERO);
+        self.set_identity(now, session_id, username);
         self.persist_new_session(session_id);
         self.persist_session(session_id);
 

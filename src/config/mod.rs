@@ -123,6 +123,9 @@ pub struct Config {
     /// How much of a WebSocket upgrade request is read before it is
     /// refused (431); global, as in mosquitto.
     pub websockets_headers_size: usize,
+    /// mosquitto's ACL file (docs/security.md, "Access control"), read by
+    /// the caller with `acl::Acl::load` at startup and on SIGHUP; global.
+    pub acl_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -165,6 +168,7 @@ impl Default for Config {
             user: None,
             bridges: Vec::new(),
             websockets_headers_size: websocket::DEFAULT_WEBSOCKETS_HEADERS_SIZE,
+            acl_file: None,
         }
     }
 }
