@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use crate::acl::{Access, Acl, ClientRules, Rules, SubscribeVerdict, Who};
 
-use super::sessions::SessionId;
+use super::sessions::{SessionId, SessionTable};
 use super::stats::LogKind;
 use super::Broker;
 
@@ -153,19 +153,22 @@ impl Broker {
         }
     }
 
-    /// May `session_id` have `access` to `topic`? `None`: no rules apply
-    /// (no ACL, or a restored session not yet reconnected).
-    fn session_permits(&self, session_id: SessionId, topic: &str, access: Access) -> Option<bool> {
-        let slot = self.sessions.get(session_id)?;
+    /// The rules `session_id` is held to and who it is to them; `None`
+    /// when no rules apply (no ACL, or a restored session not yet
+    /// reconnected).
+    fn held_to(&self, session_id: SessionId) -> Option<(Rules<'_>, Who<'_>)> {
         let acl = self.session_acls.get(session_id);
         if acl.is_some_and(|a| a.restored) {
             return None;
         }
         let rules = self.rules(acl.and_then(|a| a.own.as_deref()))?;
-        let who = Who {
-            client_id: slot.session.client_id.as_str(),
-            username: acl.and_then(|a| a.username.as_deref()),
-        };
+        let who = who_of(&self.sessions, &self.session_acls, session_id)?;
+        Some((rules, who))
+    }
+
+    /// May `session_id` have `access` to `topic`? `None`: no rules apply.
+    fn session_permits(&self, session_id: SessionId, topic: &str, access: Access) -> Option<bool> {
+        let (rules, who) = self.held_to(session_id)?;
         Some(rules.permits(&who, topic, access))
     }
 
@@ -260,16 +263,7 @@ impl Broker {
         session_id: SessionId,
         filter: &str,
     ) -> Option<SubscribeVerdict> {
-        let slot = self.sessions.get(session_id)?;
-        let acl = self.session_acls.get(session_id);
-        if acl.is_some_and(|a| a.restored) {
-            return None;
-        }
-        let rules = self.rules(acl.and_then(|a| a.own.as_deref()))?;
-        let who = Who {
-            client_id: slot.session.client_id.as_str(),
-            username: acl.and_then(|a| a.username.as_deref()),
-        };
+        let (rules, who) = self.held_to(session_id)?;
         Some(rules.subscription(&who, filter))
     }
 
@@ -338,34 +332,36 @@ impl Broker {
             Door::Will => (&mut self.stats.acl_denied_will, LogKind::AclWill),
         };
         *counter += 1;
-        let Some(slot) = self.sessions.get(session_id) else {
-            return;
-        };
-        let who = Who {
-            client_id: slot.session.client_id.as_str(),
-            username: self
-                .session_acls
-                .get(session_id)
-                .and_then(|a| a.username.as_deref()),
-        };
-        let line = refusal_line(door, &who, topic);
-        self.logs.warn(kind, now, || line);
+        let (sessions, acls) = (&self.sessions, &self.session_acls);
+        // The line is built only when it is logged: a flood of refusals
+        // costs a counter each.
+        self.logs
+            .warn(kind, now, || match who_of(sessions, acls, session_id) {
+                Some(who) => refusal_line(door, &who, topic),
+                None => format!("access control: refused {door:?} on {}", shown(topic)),
+            });
     }
 
     /// `client C (username U) to "F"` for log lines.
     fn identity_line(&self, session_id: SessionId, filter: &str) -> String {
-        let Some(slot) = self.sessions.get(session_id) else {
-            return String::from("?");
-        };
-        let who = Who {
-            client_id: slot.session.client_id.as_str(),
-            username: self
-                .session_acls
-                .get(session_id)
-                .and_then(|a| a.username.as_deref()),
-        };
-        format!("{} to {}", name(&who), shown(filter))
+        match who_of(&self.sessions, &self.session_acls, session_id) {
+            Some(who) => format!("{} to {}", name(&who), shown(filter)),
+            None => String::from("?"),
+        }
     }
+}
+
+/// Who `session_id` is (a restored session included).
+fn who_of<'a>(
+    sessions: &'a SessionTable,
+    acls: &'a SessionAcls,
+    session_id: SessionId,
+) -> Option<Who<'a>> {
+    let slot = sessions.get(session_id)?;
+    Some(Who {
+        client_id: slot.session.client_id.as_str(),
+        username: acls.get(session_id).and_then(|a| a.username.as_deref()),
+    })
 }
 
 fn name(who: &Who<'_>) -> String {
@@ -387,8 +383,7 @@ fn refusal_line(door: Door, who: &Who<'_>, topic: &str) -> String {
         Door::Will => "refused the will of",
     };
     let preposition = match door {
-        Door::Publish | Door::Will => "to",
-        Door::Subscribe => "to",
+        Door::Publish | Door::Will | Door::Subscribe => "to",
         Door::Delivery => "on",
     };
     format!(

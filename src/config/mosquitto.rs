@@ -215,8 +215,8 @@ const BRIDGE_OCSP: &str = "OCSP checks are not available yet in edgemq (a revoke
 /// so they are refused with it; `auth_plugin_deny_special_chars` and the
 /// plugin option families only matter with a plugin, so they are refused
 /// with it. `accept_protocol_versions`, `use_username_as_clientid` (the user
-/// name is not verified without password files), `check_retain_source` (it
-/// needs ACLs) and `bridge_alpn` / `bridge_bind_address` (routing, not
+/// name is not verified without password files), `check_retain_source` (a
+/// retained message already needs write access when it is stored) and `bridge_alpn` / `bridge_bind_address` (routing, not
 /// trust) only tune, and stay warnings.
 fn refusal(key: &str) -> Option<&'static str> {
     let why = match key {
