@@ -402,3 +402,36 @@ fn a_new_identity_rechecks_a_resumed_session() {
     publish0(&broker, "ops-5", Some("ops"), "sensors/y");
     assert_eq!(topics(&received(&mut c, secs(1))), vec!["sensors/y"]);
 }
+
+/// A client's last PUBLISH answer is cached; a reload must not let the
+/// cached "yes" outlive the rule that gave it.
+#[test]
+fn a_reload_reaches_a_publisher_mid_stream() {
+    let (broker, _dir, path) = broker_with(ACL, "");
+    let mut ops = client(&broker, "ops-m", Some("ops"));
+    assert_eq!(subscribe(&mut ops, &[("devices/#", 0)]), vec![0]);
+    let mut dev = client(&broker, "dev-3", None);
+    let publish = |dev: &mut RawClient, n: u16| {
+        dev.send(&raw::publish(
+            "devices/dev-3/t",
+            b"x",
+            1,
+            false,
+            false,
+            Some(n),
+        ));
+        let ack = dev.read_packet(secs(3)).expect("PUBACK");
+        assert_eq!(raw::parse_ack(&ack), Some((4, n)));
+    };
+    publish(&mut dev, 1);
+    publish(&mut dev, 2);
+    assert_eq!(received(&mut ops, secs(1)).len(), 2);
+    std::fs::write(&path, ACL.replace("pattern write devices/%c/#\n", "")).unwrap();
+    reload(&broker);
+    publish(&mut dev, 3);
+    assert_eq!(received(&mut ops, secs(1)), vec![]);
+    assert!(broker.wait_for_log(
+        "dropped a PUBLISH from client dev-3 (no username) to \"devices/dev-3/t\"",
+        secs(3)
+    ));
+}

@@ -101,6 +101,9 @@ pub struct Broker {
     acl: Option<crate::acl::Acl>,
     /// Who each session is to the rules, by session (`access.rs`).
     session_acls: access::SessionAcls,
+    /// Counts ACL installs, so answers cached under older rules are not
+    /// used (`access.rs`).
+    acl_generation: u32,
     #[cfg(feature = "bridge")]
     bridges: Bridges,
 }
@@ -128,6 +131,7 @@ impl Broker {
             certificate_usernames: HashMap::new(),
             acl: None,
             session_acls: access::SessionAcls::default(),
+            acl_generation: 0,
             #[cfg(feature = "bridge")]
             bridges: Bridges::default(),
             settings,
