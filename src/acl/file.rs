@@ -19,7 +19,6 @@
 //! Owns: reading the file (bounded) and the grammar. Every error carries
 //! the file and line; parsing never panics.
 
-use std::io::Read;
 use std::path::Path;
 
 use crate::config::ConfigError;
@@ -43,27 +42,7 @@ const RULE_LIMITS: TopicLimits = TopicLimits {
 
 /// The file's text; `name` is how errors refer to it.
 pub(super) fn read(path: &Path, name: &str) -> Result<String, ConfigError> {
-    let cannot = |e: std::io::Error| ConfigError::new(name, 0, format!("cannot read: {e}"));
-    let file = std::fs::File::open(path).map_err(cannot)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_ACL_FILE_BYTES.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(cannot)?;
-    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_ACL_FILE_BYTES {
-        return Err(ConfigError::new(
-            name,
-            0,
-            format!("larger than {MAX_ACL_FILE_BYTES} bytes; not an ACL file"),
-        ));
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        let valid = e
-            .as_bytes()
-            .get(..e.utf8_error().valid_up_to())
-            .unwrap_or_default();
-        let line = valid.iter().filter(|&&b| b == b'\n').count();
-        ConfigError::new(name, line.saturating_add(1), "not valid UTF-8")
-    })
+    crate::config::read_bounded(path, name, MAX_ACL_FILE_BYTES, "an ACL file")
 }
 
 /// Which section `topic` lines go to.

@@ -38,6 +38,7 @@ use log::LevelFilter;
 pub use bridge::BridgeConfig;
 pub use error::{ConfigError, Warning};
 pub use listener::ListenerConfig;
+pub(crate) use source::read_bounded;
 pub use unix_socket::UnixSocket;
 pub use values::log_level as parse_log_level;
 pub use websocket::ListenerProtocol;
