@@ -180,6 +180,27 @@ pub fn check_config_to(file: &Path, out: &mut dyn Write, err: &mut dyn Write) ->
                     );
                 }
             }
+            if let Some(path) = config.acl_file.as_deref() {
+                match crate::acl::Acl::load(path) {
+                    Ok((_, warnings)) => {
+                        for w in &warnings {
+                            let _ = writeln!(err, "warning: {w}");
+                        }
+                    }
+                    // Unreadable here is only a warning, as for the TLS
+                    // files; a file that does not parse is an error.
+                    Err(e) if e.line == 0 => {
+                        let _ = writeln!(
+                            err,
+                            "warning: acl_file: {e}: edgemq started with this file would refuse                              to start (unless the machine it runs on has the file)"
+                        );
+                    }
+                    Err(e) => {
+                        let _ = writeln!(err, "error: acl_file: {e}");
+                        return 1;
+                    }
+                }
+            }
             let _ = writeln!(out, "{}: OK", file.display());
             0
         }

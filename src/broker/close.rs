@@ -52,7 +52,11 @@ impl Broker {
             );
         }
         if let Some(will) = will.filter(|_| reason.publishes_will()) {
-            self.publish_will(now, *will);
+            // Checked again when published: a reload may have taken the
+            // right away since CONNECT.
+            if self.may_publish_will(now, session, will.body.topic()) {
+                self.publish_will(now, *will);
+            }
         }
         self.session_offline(now, session, conn);
     }
@@ -109,6 +113,7 @@ impl Broker {
     /// Removes a session and its subscriptions.
     pub(super) fn discard_session(&mut self, session_id: SessionId) {
         self.release_publishers(session_id);
+        self.session_acls.remove(session_id);
         if let Some(slot) = self.sessions.remove(session_id) {
             for (filter, _) in slot.session.subscriptions.iter() {
                 self.subscriptions.remove(filter, session_id);

@@ -7,6 +7,7 @@
 //! owns the sockets and calls in synchronously; nothing here is held across
 //! an `.await`.
 
+mod access;
 mod acks;
 mod backpressure;
 mod bridges;
@@ -95,6 +96,14 @@ pub struct Broker {
     /// Usernames from client certificates, until their CONNECT
     /// (`handshake.rs`).
     certificate_usernames: HashMap<ConnId, Option<Box<str>>>,
+    /// The compiled `acl_file`; `None`: every client may touch every
+    /// topic (`access.rs`).
+    acl: Option<crate::acl::Acl>,
+    /// Who each session is to the rules, by session (`access.rs`).
+    session_acls: access::SessionAcls,
+    /// Counts ACL installs, so answers cached under older rules are not
+    /// used (`access.rs`).
+    acl_generation: u32,
     #[cfg(feature = "bridge")]
     bridges: Bridges,
 }
@@ -120,6 +129,9 @@ impl Broker {
             over_memory_limit: false,
             persistence: settings.persistence.then(|| Persistence::new(&settings)),
             certificate_usernames: HashMap::new(),
+            acl: None,
+            session_acls: access::SessionAcls::default(),
+            acl_generation: 0,
             #[cfg(feature = "bridge")]
             bridges: Bridges::default(),
             settings,

@@ -53,11 +53,24 @@ pub struct Stats {
     /// WebSocket connections closed on a frame that broke a rule:
     /// unmasked, text, too long, bad fragmentation.
     pub websocket_frame_errors: u64,
+    /// PUBLISHes the access rules refused: dropped, still acknowledged.
+    pub acl_denied_publish: u64,
+    /// SUBSCRIBE filters the access rules refused (SUBACK 0x80).
+    pub acl_denied_subscribe: u64,
+    /// Messages not delivered (live or retained) because the subscriber
+    /// may not read their topic.
+    pub acl_denied_delivery: u64,
+    /// Wills refused at CONNECT or not published: their topic is not the
+    /// client's to write.
+    pub acl_denied_will: u64,
+    /// Subscriptions removed because a reloaded ACL file, or the identity
+    /// of a reconnect, no longer allows them.
+    pub acl_revoked_subscriptions: u64,
 }
 
 impl Stats {
     /// Every counter with its name, for the SIGUSR1 report.
-    pub fn named(&self) -> [(&'static str, u64); 29] {
+    pub fn named(&self) -> [(&'static str, u64); 34] {
         [
             ("connections_accepted", self.connections_accepted),
             ("refused_max_connections", self.refused_max_connections),
@@ -103,6 +116,11 @@ impl Stats {
                 self.websocket_upgrade_timeouts,
             ),
             ("websocket_frame_errors", self.websocket_frame_errors),
+            ("acl_denied_publish", self.acl_denied_publish),
+            ("acl_denied_subscribe", self.acl_denied_subscribe),
+            ("acl_denied_delivery", self.acl_denied_delivery),
+            ("acl_denied_will", self.acl_denied_will),
+            ("acl_revoked_subscriptions", self.acl_revoked_subscriptions),
         ]
     }
 }
@@ -133,9 +151,14 @@ pub enum LogKind {
     Handshake,
     WebSocketUpgrade,
     WebSocketFrame,
+    AclPublish,
+    AclSubscribe,
+    AclDelivery,
+    AclWill,
+    AclRevoked,
 }
 
-const KINDS: usize = LogKind::WebSocketFrame as usize + 1;
+const KINDS: usize = LogKind::AclRevoked as usize + 1;
 
 /// The first line of a kind is logged; later ones within this interval are
 /// counted and summarised with the next line logged.

@@ -38,6 +38,7 @@ use log::LevelFilter;
 pub use bridge::BridgeConfig;
 pub use error::{ConfigError, Warning};
 pub use listener::ListenerConfig;
+pub(crate) use source::read_bounded;
 pub use unix_socket::UnixSocket;
 pub use values::log_level as parse_log_level;
 pub use websocket::ListenerProtocol;
@@ -123,6 +124,9 @@ pub struct Config {
     /// How much of a WebSocket upgrade request is read before it is
     /// refused (431); global, as in mosquitto.
     pub websockets_headers_size: usize,
+    /// mosquitto's ACL file (docs/security.md, "Access control"), read by
+    /// the caller with `acl::Acl::load` at startup and on SIGHUP; global.
+    pub acl_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -165,6 +169,7 @@ impl Default for Config {
             user: None,
             bridges: Vec::new(),
             websockets_headers_size: websocket::DEFAULT_WEBSOCKETS_HEADERS_SIZE,
+            acl_file: None,
         }
     }
 }

@@ -6,9 +6,8 @@
 //!   mosquitto config can be tried as is;
 //! - a key that decides who may connect, what they may touch or whether
 //!   traffic is encrypted is an error: ignoring it would serve less security
-//!   than the file asks for (plain text where it asks for TLS, every topic to
-//!   every client where it asks for an ACL, every interface where it names
-//!   one), and a warning in a router's log goes unread. The error says what
+//!   than the file asks for (plain text where it asks for TLS, any client
+//!   where it asks for passwords, every interface where it names one), and a warning in a router's log goes unread. The error says what
 //!   to do instead (README.md, Configuration).
 //!
 //! A key nobody knows is the parser's error, not this module's. `log_type`
@@ -27,7 +26,6 @@ use super::line::Line;
 /// which of them are errors; the others are warnings.
 const NOT_IMPLEMENTED: &[&str] = &[
     "accept_protocol_versions",
-    "acl_file",
     "allow_duplicate_messages",
     "auth_plugin",
     "auth_plugin_deny_special_chars",
@@ -181,9 +179,6 @@ const CERT_DATES: &str = "accepting expired client certificates is not available
 const PASSWORDS: &str = "password files are not available yet in edgemq: remove the line and \
     keep allow_anonymous false to refuse every client, or allow anonymous clients only on \
     listeners bound to a trusted network's address";
-const ACL: &str = "ACL files are not available yet in edgemq (every client would read and \
-    write every topic): remove the line only if every client that can reach the listeners is \
-    trusted with every topic (bind them to a trusted network's address)";
 const CLIENTID_PREFIXES: &str = "client id prefixes are not available yet in edgemq (any \
     client id would be let in): remove the line only if every client that can reach the \
     listeners is trusted (bind them to a trusted network's address)";
@@ -220,8 +215,8 @@ const BRIDGE_OCSP: &str = "OCSP checks are not available yet in edgemq (a revoke
 /// so they are refused with it; `auth_plugin_deny_special_chars` and the
 /// plugin option families only matter with a plugin, so they are refused
 /// with it. `accept_protocol_versions`, `use_username_as_clientid` (the user
-/// name is not verified without password files), `check_retain_source` (it
-/// needs ACLs) and `bridge_alpn` / `bridge_bind_address` (routing, not
+/// name is not verified without password files), `check_retain_source` (a
+/// retained message already needs write access when it is stored) and `bridge_alpn` / `bridge_bind_address` (routing, not
 /// trust) only tune, and stay warnings.
 fn refusal(key: &str) -> Option<&'static str> {
     let why = match key {
@@ -244,7 +239,6 @@ fn refusal(key: &str) -> Option<&'static str> {
         "disable_client_cert_date_checks" => CERT_DATES,
         "http_dir" => HTTP_DIR,
         "password_file" => PASSWORDS,
-        "acl_file" => ACL,
         "clientid_prefixes" => CLIENTID_PREFIXES,
         "auth_plugin" | "auth_plugin_deny_special_chars" | "global_plugin" | "plugin" => PLUGIN,
         "bind_interface" => BIND_INTERFACE,
@@ -325,7 +319,6 @@ mod tests {
     /// Every key refused as a security downgrade; a change to [`refusal`]
     /// has to change this list too.
     const REFUSED: &[&str] = &[
-        "acl_file",
         "auth_plugin",
         "auth_plugin_deny_special_chars",
         "bind_interface",

@@ -195,6 +195,18 @@ impl BrokerHandle {
         report
     }
 
+    /// Installs a (re)loaded ACL; returns how many subscriptions it took
+    /// away (`Broker::apply_acl`).
+    pub fn apply_acl(&self, acl: Option<crate::acl::Acl>) -> usize {
+        let revoked = self
+            .shared
+            .broker
+            .borrow_mut()
+            .apply_acl(std::time::Instant::now(), acl);
+        self.shared.dispatch_wakeups();
+        revoked
+    }
+
     /// SIGUSR1: hands the store what is gathered, with a flush (whatever
     /// the mode's schedule), and logs every counter and the store's state.
     pub fn flush_and_report(&self) {
