@@ -13,190 +13,82 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::pki::Pki;
 use common::raw::{self, RawClient};
 use common::{mosquitto_pub, run_with_timeout, scaled, Broker, MosquittoSub};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// The certificates of one test, in a temporary directory.
-struct Pki {
-    dir: tempfile::TempDir,
+/// The test set: a CA with `server` (ECDSA P-256) and `server-rsa` (RSA
+/// 2048) for localhost and 127.0.0.1; clients `sensor-7` (subject
+/// `/C=DE/O=Acme, Inc./CN=sensor-7`) and `lost` (revoked in `crl.pem`);
+/// `expired`; and `stranger`, a client of another CA.
+fn test_pki() -> Pki {
+    let pki = Pki::empty();
+    let ca_cnf = "[ca]\ndefault_ca = edge\n[edge]\ndatabase = index.txt\n\
+                  certificate = ca.pem\nprivate_key = ca.key\ndefault_md = sha256\n\
+                  default_crl_days = 2\ncrlnumber = crlnumber\nnew_certs_dir = .\n\
+                  serial = ca-serial\npolicy = any\n[any]\ncommonName = supplied\n";
+    pki.write("ca.cnf", ca_cnf);
+    pki.write("index.txt", "");
+    pki.write("crlnumber", "01\n");
+    // `openssl ca`'s own serials, apart from those of `x509 -CAcreateserial`.
+    pki.write("ca-serial", "7E57\n");
+    pki.ca("ca", "ec", "/CN=edgemq test CA");
+    pki.ca("other-ca", "ec", "/CN=someone else's CA");
+    pki.server("server", "ec", "ca");
+    pki.server("server-rsa", "rsa", "ca");
+    pki.client("sensor-7", "ec", "/C=DE/O=Acme, Inc./CN=sensor-7", "ca");
+    pki.client("lost", "ec", "/CN=lost-device", "ca");
+    pki.client("stranger", "ec", "/CN=stranger", "other-ca");
+    // Valid for a day in 2020.
+    pki.key("expired", "ec");
+    pki.openssl(&[
+        "req",
+        "-new",
+        "-key",
+        "expired.key",
+        "-subj",
+        "/CN=expired",
+        "-out",
+        "expired.csr",
+    ]);
+    pki.openssl(&[
+        "ca",
+        "-batch",
+        "-config",
+        "ca.cnf",
+        "-in",
+        "expired.csr",
+        "-out",
+        "expired.pem",
+        "-startdate",
+        "20200101000000Z",
+        "-enddate",
+        "20200102000000Z",
+        "-extfile",
+        "client.ext",
+        "-notext",
+    ]);
+    pki.openssl(&["ca", "-config", "ca.cnf", "-revoke", "lost.pem"]);
+    pki.openssl(&["ca", "-config", "ca.cnf", "-gencrl", "-out", "crl.pem"]);
+    pki
 }
 
-impl Pki {
-    /// A CA with: `server` (ECDSA P-256) and `server-rsa` (RSA 2048) for
-    /// localhost and 127.0.0.1; clients `sensor-7` (subject
-    /// `/C=DE/O=Acme, Inc./CN=sensor-7`) and `lost` (revoked in `crl.pem`);
-    /// and `stranger`, a client of another CA.
-    fn new() -> Pki {
-        let dir = tempfile::tempdir().unwrap();
-        let pki = Pki { dir };
-        let ca_cnf = "[ca]\ndefault_ca = edge\n[edge]\ndatabase = index.txt\n\
-                      certificate = ca.pem\nprivate_key = ca.key\ndefault_md = sha256\n\
-                      default_crl_days = 2\ncrlnumber = crlnumber\nnew_certs_dir = .\n\
-                      serial = ca-serial\npolicy = any\n[any]\ncommonName = supplied\n";
-        pki.write("ca.cnf", ca_cnf);
-        pki.write("index.txt", "");
-        pki.write("crlnumber", "01\n");
-        // `openssl ca`'s own serials, apart from those of `x509 -CAcreateserial`.
-        pki.write("ca-serial", "7E57\n");
-        pki.write(
-            "server.ext",
-            "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
-        );
-        pki.write("client.ext", "basicConstraints=CA:FALSE\n");
-        pki.ca("ca", "/CN=edgemq test CA");
-        pki.ca("other-ca", "/CN=someone else's CA");
-        pki.leaf("server", "ec", "/CN=localhost", "ca", "server.ext");
-        pki.leaf("server-rsa", "rsa", "/CN=localhost", "ca", "server.ext");
-        pki.leaf(
-            "sensor-7",
-            "ec",
-            "/C=DE/O=Acme, Inc./CN=sensor-7",
-            "ca",
-            "client.ext",
-        );
-        pki.leaf("lost", "ec", "/CN=lost-device", "ca", "client.ext");
-        pki.leaf("stranger", "ec", "/CN=stranger", "other-ca", "client.ext");
-        // Valid for a day in 2020.
-        pki.key("expired", "ec");
-        pki.openssl(&[
-            "req",
-            "-new",
-            "-key",
-            "expired.key",
-            "-subj",
-            "/CN=expired",
-            "-out",
-            "expired.csr",
-        ]);
-        pki.openssl(&[
-            "ca",
-            "-batch",
-            "-config",
-            "ca.cnf",
-            "-in",
-            "expired.csr",
-            "-out",
-            "expired.pem",
-            "-startdate",
-            "20200101000000Z",
-            "-enddate",
-            "20200102000000Z",
-            "-extfile",
-            "client.ext",
-            "-notext",
-        ]);
-        pki.openssl(&["ca", "-config", "ca.cnf", "-revoke", "lost.pem"]);
-        pki.openssl(&["ca", "-config", "ca.cnf", "-gencrl", "-out", "crl.pem"]);
-        pki
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn p(&self, name: &str) -> String {
-        self.path(name).display().to_string()
-    }
-
-    fn write(&self, name: &str, text: &str) {
-        std::fs::write(self.path(name), text).unwrap();
-    }
-
-    fn openssl(&self, args: &[&str]) -> String {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(self.dir.path())
-            .output()
-            .expect("run openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn key(&self, name: &str, kind: &str) {
-        let key = format!("{name}.key");
-        match kind {
-            "rsa" => self.openssl(&["genrsa", "-out", &key, "2048"]),
-            _ => self.openssl(&[
-                "ecparam",
-                "-name",
-                "prime256v1",
-                "-genkey",
-                "-noout",
-                "-out",
-                &key,
-            ]),
-        };
-    }
-
-    fn ca(&self, name: &str, subject: &str) {
-        self.key(name, "ec");
-        self.openssl(&[
-            "req",
-            "-x509",
-            "-new",
-            "-key",
-            &format!("{name}.key"),
-            "-subj",
-            subject,
-            "-days",
-            "2",
-            "-out",
-            &format!("{name}.pem"),
-        ]);
-    }
-
-    fn leaf(&self, name: &str, kind: &str, subject: &str, ca: &str, ext: &str) {
-        self.key(name, kind);
-        self.openssl(&[
-            "req",
-            "-new",
-            "-key",
-            &format!("{name}.key"),
-            "-subj",
-            subject,
-            "-out",
-            &format!("{name}.csr"),
-        ]);
-        self.openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{name}.csr"),
-            "-CA",
-            &format!("{ca}.pem"),
-            "-CAkey",
-            &format!("{ca}.key"),
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            ext,
-            "-out",
-            &format!("{name}.pem"),
-        ]);
-    }
-
-    /// The listener block: a TLS listener with `server`'s certificate, plus
-    /// `extra` keys.
-    fn listener(&self, server: &str, extra: &str) -> String {
-        format!(
-            "listener 0 127.0.0.1\ncertfile {}\nkeyfile {}\ncafile {}\n{extra}",
-            self.p(&format!("{server}.pem")),
-            self.p(&format!("{server}.key")),
-            self.p("ca.pem"),
-        )
-    }
+/// The listener block: a TLS listener with `server`'s certificate, plus
+/// `extra` keys.
+fn listener(pki: &Pki, server: &str, extra: &str) -> String {
+    format!(
+        "listener 0 127.0.0.1\ncertfile {}\nkeyfile {}\ncafile {}\n{extra}",
+        pki.p(&format!("{server}.pem")),
+        pki.p(&format!("{server}.key")),
+        pki.p("ca.pem"),
+    )
 }
 
 /// `mosquitto_pub` over TLS with these extra arguments; whether it succeeded.
@@ -229,8 +121,8 @@ fn strs(v: &[String]) -> Vec<&str> {
 
 #[test]
 fn mosquitto_clients_round_trip_over_tls() {
-    let pki = Pki::new();
-    let broker = Broker::start(&pki.listener("server", ""));
+    let pki = test_pki();
+    let broker = Broker::start(&listener(&pki, "server", ""));
     let cafile = pki.p("ca.pem");
     let sub = MosquittoSub::start(broker.addr(), &["--cafile", &cafile, "-t", "t/#", "-v"]);
     let (ok, err) = tls_pub(&pki, broker.addr(), &["-q", "1"]);
@@ -249,8 +141,8 @@ fn mosquitto_clients_round_trip_over_tls() {
 
 #[test]
 fn require_certificate_with_and_without_a_client_certificate() {
-    let pki = Pki::new();
-    let broker = Broker::start(&pki.listener("server", "require_certificate true\n"));
+    let pki = test_pki();
+    let broker = Broker::start(&listener(&pki, "server", "require_certificate true\n"));
     let with = cert_args(&pki, "sensor-7");
     let (ok, err) = tls_pub(&pki, broker.addr(), &strs(&with));
     assert!(ok, "with a client certificate: {err}\n{}", broker.log());
@@ -273,9 +165,9 @@ fn require_certificate_with_and_without_a_client_certificate() {
 
 #[test]
 fn a_revoked_client_certificate_is_refused() {
-    let pki = Pki::new();
+    let pki = test_pki();
     let crl = format!("require_certificate true\ncrlfile {}\n", pki.p("crl.pem"));
-    let broker = Broker::start(&pki.listener("server", &crl));
+    let broker = Broker::start(&listener(&pki, "server", &crl));
     let lost = cert_args(&pki, "lost");
     let (ok, _) = tls_pub(&pki, broker.addr(), &strs(&lost));
     assert!(!ok, "a revoked certificate was let in");
@@ -296,8 +188,8 @@ fn a_revoked_client_certificate_is_refused() {
 
 #[test]
 fn an_expired_client_certificate_is_refused() {
-    let pki = Pki::new();
-    let broker = Broker::start(&pki.listener("server", "require_certificate true\n"));
+    let pki = test_pki();
+    let broker = Broker::start(&listener(&pki, "server", "require_certificate true\n"));
     let expired = cert_args(&pki, "expired");
     let (ok, _) = tls_pub(&pki, broker.addr(), &strs(&expired));
     assert!(!ok, "an expired certificate was let in");
@@ -311,8 +203,8 @@ fn an_expired_client_certificate_is_refused() {
 
 #[test]
 fn a_client_certificate_from_another_ca_is_refused() {
-    let pki = Pki::new();
-    let broker = Broker::start(&pki.listener("server", "require_certificate true\n"));
+    let pki = test_pki();
+    let broker = Broker::start(&listener(&pki, "server", "require_certificate true\n"));
     let stranger = cert_args(&pki, "stranger");
     let (ok, _) = tls_pub(&pki, broker.addr(), &strs(&stranger));
     assert!(!ok, "a certificate of another CA was let in");
@@ -326,8 +218,9 @@ fn a_client_certificate_from_another_ca_is_refused() {
 
 #[test]
 fn use_identity_as_username_logs_the_cn_and_needs_no_password() {
-    let pki = Pki::new();
-    let conf = pki.listener(
+    let pki = test_pki();
+    let conf = listener(
+        &pki,
         "server",
         "require_certificate true\nuse_identity_as_username true\nallow_anonymous false\n",
     );
@@ -345,8 +238,9 @@ fn use_identity_as_username_logs_the_cn_and_needs_no_password() {
 
 #[test]
 fn use_subject_as_username_is_the_dn_as_openssl_prints_it() {
-    let pki = Pki::new();
-    let conf = pki.listener(
+    let pki = test_pki();
+    let conf = listener(
+        &pki,
         "server",
         "require_certificate true\nuse_subject_as_username true\n",
     );
@@ -399,8 +293,8 @@ fn s_client_with(pki: &Pki, addr: SocketAddr, extra: &[&str]) -> bool {
 
 #[test]
 fn tls_version_13_refuses_a_tls_12_client() {
-    let pki = Pki::new();
-    let broker = Broker::start(&pki.listener("server", "tls_version tlsv1.3\n"));
+    let pki = test_pki();
+    let broker = Broker::start(&listener(&pki, "server", "tls_version tlsv1.3\n"));
     assert!(s_client_connects(&pki, broker.addr(), "-tls1_3"));
     assert!(!s_client_connects(&pki, broker.addr(), "-tls1_2"));
     assert!(
@@ -408,7 +302,7 @@ fn tls_version_13_refuses_a_tls_12_client() {
         "{}",
         broker.log()
     );
-    let open = Broker::start(&pki.listener("server", ""));
+    let open = Broker::start(&listener(&pki, "server", ""));
     assert!(
         s_client_connects(&pki, open.addr(), "-tls1_2"),
         "the default allows TLS 1.2"
@@ -417,8 +311,9 @@ fn tls_version_13_refuses_a_tls_12_client() {
 
 #[test]
 fn ciphers_narrow_the_suites_offered() {
-    let pki = Pki::new();
-    let conf = pki.listener(
+    let pki = test_pki();
+    let conf = listener(
+        &pki,
         "server",
         "ciphers ECDHE-ECDSA-AES128-GCM-SHA256\nciphers_tls1.3 TLS_CHACHA20_POLY1305_SHA256\n",
     );
@@ -434,8 +329,8 @@ fn ciphers_narrow_the_suites_offered() {
 
 #[test]
 fn garbage_on_the_tls_port_costs_only_that_connection() {
-    let pki = Pki::new();
-    let conf = format!("listener 0 127.0.0.1\n{}", pki.listener("server", ""));
+    let pki = test_pki();
+    let conf = format!("listener 0 127.0.0.1\n{}", listener(&pki, "server", ""));
     let broker = common::BrokerOptions::new(&conf)
         .expect_listeners(2)
         .start();
@@ -455,8 +350,8 @@ fn garbage_on_the_tls_port_costs_only_that_connection() {
 
 #[test]
 fn a_stalled_handshake_is_closed_by_connect_timeout() {
-    let pki = Pki::new();
-    let broker = Broker::start(&pki.listener("server", "connect_timeout 1\n"));
+    let pki = test_pki();
+    let broker = Broker::start(&listener(&pki, "server", "connect_timeout 1\n"));
     let started = Instant::now();
     let mut silent = RawClient::connect(broker.addr());
     // Half a ClientHello record header, then nothing.
@@ -474,8 +369,9 @@ fn a_stalled_handshake_is_closed_by_connect_timeout() {
 
 #[test]
 fn a_rust_client_over_tls_with_an_rsa_certificate_and_big_messages() {
-    let pki = Pki::new();
-    let conf = pki.listener(
+    let pki = test_pki();
+    let conf = listener(
+        &pki,
         "server-rsa",
         "require_certificate true\nmax_packet_size 1000000\n",
     );

@@ -40,6 +40,7 @@ pub mod client;
 pub mod cloud;
 pub mod flow;
 pub mod mosquitto;
+pub mod pki;
 pub mod raw;
 pub mod ws;
 
