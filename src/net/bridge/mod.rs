@@ -17,7 +17,7 @@
 mod tls;
 
 use std::cell::{Cell, RefCell};
-use std::io::{self, IoSlice};
+use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -36,7 +36,7 @@ use crate::codec::{Framer, Packets};
 use crate::config::bridge::BridgeAddress;
 use crate::config::BridgeConfig;
 
-use super::connection::ByteStream;
+use super::connection::{read_some, write_all, ByteStream};
 use super::{Notify, Shared};
 
 /// How long a TCP connect (and a TLS handshake) may take.
@@ -266,7 +266,7 @@ async fn attempt(
         #[cfg(feature = "bridge-tls")]
         {
             let stream = tls::open(config, address, stream, capath_said).await?;
-            return session_over(shared, index, link, notify, &stream).await;
+            return session(shared, index, link, notify, &stream).await;
         }
         #[cfg(not(feature = "bridge-tls"))]
         {
@@ -274,62 +274,11 @@ async fn attempt(
             return Err(Failure::before_up("built without the bridge-tls feature"));
         }
     }
-    session_over(shared, index, link, notify, &stream).await
+    session(shared, index, link, notify, &stream).await
 }
 
-/// The session, then the stream's close (a TLS close_notify first).
-async fn session_over(
-    shared: &Rc<Shared>,
-    index: usize,
-    link: &RefCell<Link>,
-    notify: &BridgeSignals,
-    stream: &impl ByteStream,
-) -> Result<(), Failure> {
-    let result = session(shared, index, link, notify, stream).await;
-    stream.shutdown();
-    result
-}
-
-/// Reads what the remote sent; 0 means it closed.
-async fn read_some(stream: &impl ByteStream, buf: &mut [u8]) -> Result<usize, String> {
-    loop {
-        match stream.read(buf) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                future::poll_fn(|cx| stream.poll_readable(cx))
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            other => return other.map_err(|e| e.to_string()),
-        }
-    }
-}
-
-/// Writes all of `bytes`, and waits until the stream has passed on what
-/// it buffered of them (TLS records) to the socket.
-async fn write_all(stream: &impl ByteStream, mut bytes: &[u8]) -> Result<(), String> {
-    while !bytes.is_empty() || stream.has_pending_output() {
-        let written = if bytes.is_empty() {
-            Err(io::ErrorKind::WouldBlock.into())
-        } else {
-            stream.write_vectored(&[IoSlice::new(bytes)])
-        };
-        match written {
-            Ok(0) => return Err("the remote takes no more bytes".to_owned()),
-            Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                future::poll_fn(|cx| stream.poll_writable(cx))
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-    Ok(())
-}
-
-/// The MQTT session over an open transport, until it fails.
+/// The MQTT session over an open transport, until it fails; then the
+/// stream is closed (a TLS close_notify first).
 async fn session(
     shared: &Rc<Shared>,
     index: usize,
@@ -354,7 +303,9 @@ async fn session(
             while shared.broker.borrow_mut().bridge_waits_for_store() {
                 notify.store_caught_up.notified().await;
             }
-            let n = read_some(stream, &mut buf).await?;
+            let n = read_some(stream, &mut buf)
+                .await
+                .map_err(|e| e.to_string())?;
             if n == 0 {
                 return Err("closed by the remote".to_owned());
             }
@@ -382,7 +333,7 @@ async fn session(
                 link.poll_timeout()
             };
             if !out.is_empty() {
-                write_all(stream, &out).await?;
+                write_all(stream, &out).await.map_err(|e| e.to_string())?;
                 out.clear();
                 continue;
             }
@@ -398,6 +349,7 @@ async fn session(
         }
     };
     let result: Result<(), String> = future::or(read_loop, write_loop).await;
+    stream.shutdown();
     Err(Failure {
         was_up: was_up.get(),
         why: result.err().unwrap_or_default(),
