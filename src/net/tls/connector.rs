@@ -11,22 +11,21 @@
 //!
 //! The remote's chain is checked by webpki against the CAs, with RSA and
 //! ECDSA signatures, and its name against the host of the `address` line
-//! (an IP address against the certificate's IP addresses). Nothing is
-//! cached between connects: no session resumption.
+//! (an IP address against the certificate's IP addresses), once per
+//! connection (`server_check.rs`). Nothing is cached between connects: no
+//! session resumption.
 
 use std::net::TcpStream;
 use std::sync::Arc;
 
 use async_io::Async;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{ClientConnectionData, Resumption};
-use rustls::crypto::{ring, WebPkiSupportedAlgorithms};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{
-    ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme,
-};
+use rustls::crypto::ring;
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, RootCertStore};
 
 use super::pem::{self, CaDirectory};
+use super::server_check::ServerCheck;
 use super::stream::{Side, TlsStream};
 use crate::config::bridge::BridgeTls;
 use crate::config::tls::TlsVersion;
@@ -62,20 +61,19 @@ impl Connector {
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(versions)
             .map_err(|e| internal(format!("no cipher suite for the TLS versions: {e}")))?;
-        let (builder, capath) = if tls.insecure {
+        let (check, capath) = if tls.insecure {
             // The CA files do not matter then: not read.
-            let algorithms = provider.signature_verification_algorithms;
-            let verifier = Arc::new(Unchecked(algorithms));
-            (
-                builder
-                    .dangerous()
-                    .with_custom_certificate_verifier(verifier),
-                None,
-            )
+            (ServerCheck::insecure(&provider), None)
         } else {
             let (roots, capath) = roots(tls)?;
-            (builder.with_root_certificates(roots), capath)
+            (
+                ServerCheck::webpki(roots, &provider).map_err(internal)?,
+                capath,
+            )
         };
+        let builder = builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(check));
         let mut config = match (&tls.certfile, &tls.keyfile) {
             (Some(certfile), Some(keyfile)) => builder
                 .with_client_auth_cert(
@@ -104,9 +102,10 @@ impl Connector {
     }
 
     /// Starts TLS toward `host` on a connected socket; the handshake runs
-    /// with `TlsStream::poll_handshake`.
+    /// with `TlsStream::poll_handshake`. One connection per `Connector`:
+    /// its certificate check is made once (`server_check.rs`).
     pub(in crate::net) fn connect(
-        &self,
+        self,
         socket: Async<TcpStream>,
         host: &str,
     ) -> Result<TlsStream<ClientConnection>, String> {
@@ -114,7 +113,7 @@ impl Connector {
             .map_err(|e| format!("'{host}' is no DNS name or IP address for TLS: {e}"))?
             .to_owned();
         let connection =
-            ClientConnection::new(self.config.clone(), name).map_err(|e| format!("TLS: {e}"))?;
+            ClientConnection::new(self.config, name).map_err(|e| format!("TLS: {e}"))?;
         Ok(TlsStream::new(socket, connection, ()))
     }
 }
@@ -174,45 +173,4 @@ pub(in crate::net) fn check(bridges: &[BridgeConfig]) -> Vec<ConfigError> {
         .filter(|b| b.uses_tls())
         .filter_map(|b| Connector::new(&b.tls).err())
         .collect()
-}
-
-/// `bridge_insecure true`: any certificate for any name is accepted. The
-/// handshake's signatures are still checked against the certificate sent,
-/// which proves only that the peer holds its key.
-#[derive(Debug)]
-struct Unchecked(WebPkiSupportedAlgorithms);
-
-impl ServerCertVerifier for Unchecked {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_schemes()
-    }
 }

@@ -11,7 +11,8 @@
 //! from the config's TLS keys, and what its handshake tells the broker:
 //! the certificate's name as username, or why the handshake failed) and
 //! the bridge's side ([`Connector`] in `connector.rs`, built from the
-//! bridge's keys at each connect). It must not buffer plaintext of its
+//! bridge's keys at each connect, and how it checks the remote's
+//! certificate, `server_check.rs`). It must not buffer plaintext of its
 //! own: decrypted bytes go straight into the reader's buffer (a
 //! connection task's shared scratch buffer, a bridge's read buffer).
 //!
@@ -45,6 +46,8 @@ pub(crate) mod subject;
 
 #[cfg(feature = "bridge-tls")]
 mod connector;
+#[cfg(feature = "bridge-tls")]
+mod server_check;
 
 #[cfg(feature = "tls")]
 pub(in crate::net) use acceptor::{check, Acceptor};

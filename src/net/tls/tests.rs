@@ -250,13 +250,13 @@ fn a_bridge_stream_handshakes_first_then_carries_bytes_both_ways() {
         alpn: Some("mqtt".into()),
         ..BridgeTls::default()
     };
-    let connector = super::Connector::new(&bridge).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     let pair = |host: &str| {
         let client = Async::new(TcpStream::connect(address).unwrap()).unwrap();
         let (socket, _) = listener.accept().unwrap();
         let server = acceptor.accept(Async::new(socket).unwrap()).unwrap();
+        let connector = super::Connector::new(&bridge).unwrap();
         (connector.connect(client, host).unwrap(), server)
     };
 
