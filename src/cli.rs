@@ -160,6 +160,15 @@ pub fn check_config_to(file: &Path, out: &mut dyn Write, err: &mut dyn Write) ->
                     return 1;
                 }
             }
+            // Only warnings: a bridge reads its files at each connect, so
+            // they may appear (or be fixed) after the start.
+            for e in crate::net::check_bridge_tls(&config.bridges) {
+                let _ = writeln!(
+                    err,
+                    "warning: {e}: the bridge cannot connect with this file until it is fixed \
+                     (it is read again at each connect)"
+                );
+            }
             // Only a warning: the file may be checked on a build machine
             // that lacks the device's accounts. The start fails instead.
             if let Some(Err(e)) = config.user.as_deref().map(accounts::lookup) {

@@ -32,10 +32,8 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "autosave_on_changes",
     "bind_address",
     "bind_interface",
-    "bridge_alpn",
     "bridge_attempt_unsubscribe",
     "bridge_bind_address",
-    "bridge_capath",
     "bridge_identity",
     "bridge_max_packet_size",
     "bridge_max_topic_alias",
@@ -198,9 +196,6 @@ const MOUNT_POINT: &str = "mount points are not available yet in edgemq (this li
 const PER_LISTENER: &str = "per-listener security settings are not available yet in edgemq \
     (allow_anonymous applies to every listener): set per_listener_settings false and make \
     allow_anonymous right for every listener";
-const BRIDGE_CAPATH: &str = "CA directories are not available yet in edgemq (without \
-    bridge_cafile the bridge connects in plain text): name the CA certificate file with \
-    bridge_cafile instead";
 const BRIDGE_PSK: &str = "TLS-PSK bridges are not available yet in edgemq (without \
     bridge_cafile the bridge connects in plain text): use certificates instead (bridge_cafile; \
     bridge_certfile and bridge_keyfile for a client certificate)";
@@ -216,8 +211,8 @@ const BRIDGE_OCSP: &str = "OCSP checks are not available yet in edgemq (a revoke
 /// plugin option families only matter with a plugin, so they are refused
 /// with it. `accept_protocol_versions`, `use_username_as_clientid` (the user
 /// name is not verified without password files), `check_retain_source` (a
-/// retained message already needs write access when it is stored) and `bridge_alpn` / `bridge_bind_address` (routing, not
-/// trust) only tune, and stay warnings.
+/// retained message already needs write access when it is stored) and
+/// `bridge_bind_address` (routing, not trust) only tune, and stay warnings.
 fn refusal(key: &str) -> Option<&'static str> {
     let why = match key {
         // Read by config/tls.rs in a build with TLS; they get here only
@@ -244,7 +239,6 @@ fn refusal(key: &str) -> Option<&'static str> {
         "bind_interface" => BIND_INTERFACE,
         "socket_domain" => SOCKET_DOMAIN,
         "mount_point" => MOUNT_POINT,
-        "bridge_capath" => BRIDGE_CAPATH,
         "bridge_identity" | "bridge_psk" => BRIDGE_PSK,
         "bridge_require_ocsp" => BRIDGE_OCSP,
         _ if PLUGIN_OPTION_PREFIXES.iter().any(|p| key.starts_with(p)) => PLUGIN,
@@ -322,7 +316,6 @@ mod tests {
         "auth_plugin",
         "auth_plugin_deny_special_chars",
         "bind_interface",
-        "bridge_capath",
         "bridge_identity",
         "bridge_psk",
         "bridge_require_ocsp",
@@ -412,7 +405,9 @@ mod tests {
             assert!(warning.contains("line ignored"), "{key}: {warning}");
         }
         assert!(not_implemented("start_type").unwrap().contains("bridge"));
-        assert!(not_implemented("bridge_alpn").unwrap().contains("bridge"));
+        assert!(not_implemented("bridge_bind_address")
+            .unwrap()
+            .contains("bridge"));
         assert!(not_implemented("port").unwrap().contains("listener PORT"));
         assert!(not_implemented("frobnicate").is_none());
         assert!(not_implemented("max_sessions").is_none());

@@ -31,6 +31,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use async_io::Timer;
+use futures_lite::future;
 
 use crate::broker::ConnId;
 use crate::codec::{Frame, Framer};
@@ -70,6 +71,44 @@ pub(super) trait ByteStream: Unpin + 'static {
     fn take_handshake(&self) -> Option<Handshake> {
         None
     }
+}
+
+/// `ByteStream::read` awaited: what is there once something is; `Ok(0)`
+/// is the end of the stream. For code that drives a stream from an async
+/// fn (a refusal, a bridge link) rather than a hand-written future.
+pub(super) async fn read_some(stream: &impl ByteStream, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match stream.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                future::poll_fn(|cx| stream.poll_readable(cx)).await?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
+/// Writes all of `bytes`, awaited, then waits until the stream has passed
+/// on what it buffered of them (TLS records) to the socket.
+pub(super) async fn write_all(stream: &impl ByteStream, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() || stream.has_pending_output() {
+        let written = if bytes.is_empty() {
+            // Only the stream's own output is left.
+            Err(io::ErrorKind::WouldBlock.into())
+        } else {
+            stream.write_vectored(&[IoSlice::new(bytes)])
+        };
+        match written {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                future::poll_fn(|cx| stream.poll_writable(cx)).await?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// News from a transport's handshake (TLS, the WebSocket upgrade) for the

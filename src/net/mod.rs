@@ -11,7 +11,7 @@ mod connection;
 mod listener;
 mod notify;
 mod refuse;
-#[cfg(feature = "tls")]
+#[cfg(any(feature = "tls", feature = "bridge-tls"))]
 mod tls;
 mod transport;
 mod unix;
@@ -132,6 +132,21 @@ pub fn check_tls(configs: &[ListenerConfig]) -> Result<(), TlsCheckError> {
     tls::check(configs)?;
     let _ = configs;
     Ok(())
+}
+
+/// Reads every TLS bridge's files as a connect would (`edgemq
+/// check-config`): why each bridge that could not connect with them
+/// would fail.
+pub fn check_bridge_tls(
+    bridges: &[crate::config::BridgeConfig],
+) -> Vec<crate::config::ConfigError> {
+    #[cfg(feature = "bridge-tls")]
+    return tls::check_bridges(bridges);
+    #[cfg(not(feature = "bridge-tls"))]
+    {
+        let _ = bridges;
+        Vec::new()
+    }
 }
 
 impl Listeners {

@@ -1,8 +1,12 @@
-//! Certificates for TLS tests, made by `openssl` at test time: a CA, server
-//! certificates (ECDSA and RSA) for localhost and 127.0.0.1, client
-//! certificates (one revoked in a CRL, one expired, one from another CA),
-//! and the rustls client configuration that trusts the CA.
+//! Certificates made by `openssl` at test time, in a temporary directory:
+//! keys of several kinds, root CAs, intermediates, leaves and chain files.
+//! A test builds the set it needs with these steps (tests/e2e_tls.rs,
+//! tests/e2e_bridge_tls.rs).
+//!
+//! The directory and its files are readable by everyone: Debian's
+//! mosquitto, started as root, reads them as its own user.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -13,13 +17,12 @@ pub struct Pki {
 }
 
 impl Pki {
-    /// A CA with: `server` (ECDSA P-256) and `server-rsa` (RSA 2048) for
-    /// localhost and 127.0.0.1; clients `sensor-7` (subject
+    /// The test set: a CA with `server` (ECDSA P-256) and `server-rsa` (RSA
+    /// 2048) for localhost and 127.0.0.1; clients `sensor-7` (subject
     /// `/C=DE/O=Acme, Inc./CN=sensor-7`) and `lost` (revoked in `crl.pem`);
-    /// and `stranger`, a client of another CA.
+    /// `expired`; and `stranger`, a client of another CA.
     pub fn new() -> Pki {
-        let dir = tempfile::tempdir().unwrap();
-        let pki = Pki { dir };
+        let pki = Pki::empty();
         let ca_cnf = "[ca]\ndefault_ca = edge\n[edge]\ndatabase = index.txt\n\
                       certificate = ca.pem\nprivate_key = ca.key\ndefault_md = sha256\n\
                       default_crl_days = 2\ncrlnumber = crlnumber\nnew_certs_dir = .\n\
@@ -29,24 +32,13 @@ impl Pki {
         pki.write("crlnumber", "01\n");
         // `openssl ca`'s own serials, apart from those of `x509 -CAcreateserial`.
         pki.write("ca-serial", "7E57\n");
-        pki.write(
-            "server.ext",
-            "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
-        );
-        pki.write("client.ext", "basicConstraints=CA:FALSE\n");
-        pki.ca("ca", "/CN=edgemq test CA");
-        pki.ca("other-ca", "/CN=someone else's CA");
-        pki.leaf("server", "ec", "/CN=localhost", "ca", "server.ext");
-        pki.leaf("server-rsa", "rsa", "/CN=localhost", "ca", "server.ext");
-        pki.leaf(
-            "sensor-7",
-            "ec",
-            "/C=DE/O=Acme, Inc./CN=sensor-7",
-            "ca",
-            "client.ext",
-        );
-        pki.leaf("lost", "ec", "/CN=lost-device", "ca", "client.ext");
-        pki.leaf("stranger", "ec", "/CN=stranger", "other-ca", "client.ext");
+        pki.ca("ca", "ec", "/CN=edgemq test CA");
+        pki.ca("other-ca", "ec", "/CN=someone else's CA");
+        pki.server("server", "ec", "ca");
+        pki.server("server-rsa", "rsa", "ca");
+        pki.client("sensor-7", "ec", "/C=DE/O=Acme, Inc./CN=sensor-7", "ca");
+        pki.client("lost", "ec", "/CN=lost-device", "ca");
+        pki.client("stranger", "ec", "/CN=stranger", "other-ca");
         // Valid for a day in 2020.
         pki.key("expired", "ec");
         pki.openssl(&[
@@ -81,18 +73,39 @@ impl Pki {
         pki
     }
 
+    /// An empty directory.
+    pub fn empty() -> Pki {
+        let dir = tempfile::Builder::new()
+            .prefix("edgemq-pki-")
+            .tempdir()
+            .expect("create a temporary directory");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        Pki { dir }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
+    /// The path of `name`, as a config line wants it.
     pub fn p(&self, name: &str) -> String {
         self.path(name).display().to_string()
     }
 
     pub fn write(&self, name: &str, text: &str) {
         std::fs::write(self.path(name), text).unwrap();
+        self.readable(name);
     }
 
+    fn readable(&self, name: &str) {
+        std::fs::set_permissions(self.path(name), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+
+    /// Runs openssl in the directory; its stdout.
     pub fn openssl(&self, args: &[&str]) -> String {
         let out = Command::new("openssl")
             .args(args)
@@ -107,24 +120,44 @@ impl Pki {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `NAME.key` of a kind: `rsa` (RSA 2048, PKCS#8), `rsa-pkcs1` (RSA
+    /// 2048, `BEGIN RSA PRIVATE KEY`), `ec` (P-256, SEC1 `BEGIN EC PRIVATE
+    /// KEY`), `ec-pkcs8` (P-256, PKCS#8), `ec384` (P-384, SEC1).
     pub fn key(&self, name: &str, kind: &str) {
         let key = format!("{name}.key");
         match kind {
             "rsa" => self.openssl(&["genrsa", "-out", &key, "2048"]),
-            _ => self.openssl(&[
+            "rsa-pkcs1" => self.openssl(&["genrsa", "-traditional", "-out", &key, "2048"]),
+            "ec-pkcs8" => self.openssl(&[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-out",
+                &key,
+            ]),
+            "ec" | "ec384" => self.openssl(&[
                 "ecparam",
                 "-name",
-                "prime256v1",
+                if kind == "ec" {
+                    "prime256v1"
+                } else {
+                    "secp384r1"
+                },
                 "-genkey",
                 "-noout",
                 "-out",
                 &key,
             ]),
+            other => panic!("no key kind {other}"),
         };
+        self.readable(&key);
     }
 
-    pub fn ca(&self, name: &str, subject: &str) {
-        self.key(name, "ec");
+    /// A self-signed root CA, `NAME.pem`, with a key of `kind`.
+    pub fn ca(&self, name: &str, kind: &str, subject: &str) {
+        self.key(name, kind);
         self.openssl(&[
             "req",
             "-x509",
@@ -138,8 +171,10 @@ impl Pki {
             "-out",
             &format!("{name}.pem"),
         ]);
+        self.readable(&format!("{name}.pem"));
     }
 
+    /// `NAME.pem` signed by `ca`, with the extensions of the file `ext`.
     pub fn leaf(&self, name: &str, kind: &str, subject: &str, ca: &str, ext: &str) {
         self.key(name, kind);
         self.openssl(&[
@@ -169,8 +204,46 @@ impl Pki {
             "-out",
             &format!("{name}.pem"),
         ]);
+        self.readable(&format!("{name}.pem"));
     }
 
+    /// An intermediate CA `NAME.pem` signed by `ca`.
+    pub fn intermediate(&self, name: &str, kind: &str, subject: &str, ca: &str) {
+        self.write(
+            "intermediate.ext",
+            "basicConstraints=critical,CA:TRUE,pathlen:0\n\
+             keyUsage=critical,keyCertSign,cRLSign\n",
+        );
+        self.leaf(name, kind, subject, ca, "intermediate.ext");
+    }
+
+    /// A server certificate for localhost and 127.0.0.1, signed by `ca`.
+    pub fn server(&self, name: &str, kind: &str, ca: &str) {
+        self.write(
+            "server.ext",
+            "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
+        );
+        self.leaf(name, kind, "/CN=localhost", ca, "server.ext");
+    }
+
+    /// A client certificate signed by `ca`.
+    pub fn client(&self, name: &str, kind: &str, subject: &str, ca: &str) {
+        self.write("client.ext", "basicConstraints=CA:FALSE\n");
+        self.leaf(name, kind, subject, ca, "client.ext");
+    }
+
+    /// `NAME` holding the PEM files `parts`, in order (a leaf and its
+    /// intermediates, as a server sends them).
+    pub fn chain(&self, name: &str, parts: &[&str]) {
+        let text: String = parts
+            .iter()
+            .map(|p| std::fs::read_to_string(self.path(p)).unwrap())
+            .collect();
+        self.write(name, &text);
+    }
+}
+
+impl Pki {
     /// The listener block: a TLS listener with `server`'s certificate, plus
     /// `extra` keys.
     pub fn listener(&self, server: &str, extra: &str) -> String {
