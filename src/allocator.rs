@@ -43,7 +43,8 @@ static HEAP: Mutex<Dlmalloc<Pages>> = Mutex::new(Dlmalloc::new_with_allocator(Pa
 
 fn heap() -> MutexGuard<'static, Dlmalloc<Pages>> {
     // Poisoned only by a panic inside dlmalloc, which aborts anyway.
-    HEAP.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    HEAP.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl EdgeAllocator {
