@@ -29,6 +29,7 @@ mod store_batch;
 mod store_op;
 mod subscribe;
 mod timeouts;
+mod token_bucket;
 
 #[cfg(test)]
 mod tests;
