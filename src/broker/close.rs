@@ -66,6 +66,7 @@ impl Broker {
     pub fn handle_closed(&mut self, now: Instant, conn: ConnId) {
         self.close(now, conn, CloseReason::PeerGone);
         self.take_certificate_username(conn);
+        self.forget_publish_rate(conn);
         if let Some(mut connection) = self.connections.remove(conn) {
             connection.outbox.clear();
             self.listeners.closed(connection.origin.listener());

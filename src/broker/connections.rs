@@ -39,6 +39,9 @@ pub enum CloseReason {
     /// CONNECT refused; the CONNACK saying why has been queued.
     Refused,
     ServerShutdown,
+    /// An MQTT 5 client over its publish rate for
+    /// `rate_limit_disconnect_after`; DISCONNECT 0x96 has been queued.
+    RateLimited,
 }
 
 impl CloseReason {

@@ -66,11 +66,22 @@ pub struct Stats {
     /// Subscriptions removed because a reloaded ACL file, or the identity
     /// of a reconnect, no longer allows them.
     pub acl_revoked_subscriptions: u64,
+    /// Connections closed at accept: their listener was over its
+    /// `max_connection_rate`.
+    pub connections_rate_limited: u64,
+    /// Times a client went over `max_publish_rate` or
+    /// `max_publish_bytes_rate` and its reading was paused.
+    pub publish_rate_pauses: u64,
+    /// Milliseconds clients' reading was paused for their publish rate, in
+    /// all.
+    pub publish_rate_paused_ms: u64,
+    /// MQTT 5 clients disconnected (0x96) after `rate_limit_disconnect_after`.
+    pub publish_rate_disconnects: u64,
 }
 
 impl Stats {
     /// Every counter with its name, for the SIGUSR1 report.
-    pub fn named(&self) -> [(&'static str, u64); 34] {
+    pub fn named(&self) -> [(&'static str, u64); 38] {
         [
             ("connections_accepted", self.connections_accepted),
             ("refused_max_connections", self.refused_max_connections),
@@ -121,6 +132,10 @@ impl Stats {
             ("acl_denied_delivery", self.acl_denied_delivery),
             ("acl_denied_will", self.acl_denied_will),
             ("acl_revoked_subscriptions", self.acl_revoked_subscriptions),
+            ("connections_rate_limited", self.connections_rate_limited),
+            ("publish_rate_pauses", self.publish_rate_pauses),
+            ("publish_rate_paused_ms", self.publish_rate_paused_ms),
+            ("publish_rate_disconnects", self.publish_rate_disconnects),
         ]
     }
 }
@@ -156,9 +171,15 @@ pub enum LogKind {
     AclDelivery,
     AclWill,
     AclRevoked,
+    /// A listener over its `max_connection_rate`.
+    ConnectionRate,
+    /// A client over its publish rate.
+    PublishRate,
+    /// An MQTT 5 client over it for `rate_limit_disconnect_after`.
+    PublishRateDisconnect,
 }
 
-const KINDS: usize = LogKind::AclRevoked as usize + 1;
+const KINDS: usize = LogKind::PublishRateDisconnect as usize + 1;
 
 /// The first line of a kind is logged; later ones within this interval are
 /// counted and summarised with the next line logged.

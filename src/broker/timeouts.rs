@@ -1,5 +1,5 @@
 //! Periodic sweeps off one `now` (as mosquitto does): connect timeout,
-//! keepalive, lagging sessions and session expiry.
+//! keepalive, lagging sessions, publish rates and session expiry.
 
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,8 @@ impl Broker {
             return;
         }
         self.last_sweep = Some(now);
+        // First: it marks clients paused for their rate as just seen.
+        self.sweep_publish_rates(now);
         self.sweep_connections(now);
         self.sweep_lagging(now);
         self.sweep_expired_sessions(now);

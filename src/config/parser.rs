@@ -20,7 +20,7 @@ use super::listener::{parse_address, ListenerConfig};
 use super::mosquitto::Verdict;
 use super::values::{self, Bare};
 use super::{
-    bridge, default_listener, mosquitto, source, tls, unix_socket, websocket, Config,
+    bridge, default_listener, mosquitto, rate_limits, source, tls, unix_socket, websocket, Config,
     DuplicateClientId,
 };
 
@@ -143,6 +143,9 @@ impl Parser {
                 // Not TRACKED: cross-key messages are about the global value.
                 return Ok(());
             }
+            "max_connection_rate" => {
+                rate_limits::connection_rate(c, self.listeners.last_mut(), line)?;
+            }
             "allow_anonymous" => self.allow_anonymous = Some(line.boolean()?),
             "max_connections" => c.max_connections = max_connections(line)?,
             "max_sessions" => c.max_sessions = line.size(1, MAX_SESSIONS_CEILING)?,
@@ -212,6 +215,7 @@ impl Parser {
             key if bridge::is_bridge_key(key) => {
                 bridge::apply(&mut c.bridges, line, &mut self.warnings)?;
             }
+            key if rate_limits::claims(key) => rate_limits::apply(c, line)?,
             key if tls::claims(key) => tls::apply(self.listeners.last_mut(), line)?,
             _ => self.not_ours(line)?,
         }

@@ -16,8 +16,9 @@
 //!
 //! Between wake-ups an idle task holds its socket, its id and nothing else:
 //! the framer's bytes of a partial packet, the frames the socket has not
-//! taken yet and a closing connection's drain timer live in [`Busy`],
-//! allocated while there is such state and freed as soon as there is none.
+//! taken yet, a closing connection's drain timer and the timer of a pause
+//! for the publish rate live in [`Busy`], allocated while there is such
+//! state and freed as soon as there is none.
 //! The broker is borrowed only inside synchronous sections, never across a
 //! wait.
 
@@ -197,6 +198,8 @@ struct Busy {
     offset: usize,
     /// Closing: when the drain of `pending` gives up.
     close_timer: Option<Timer>,
+    /// Paused for its publish rate: when the broker reads it again.
+    resume_timer: Option<Timer>,
 }
 
 /// What one turn of the loop decided.
@@ -254,11 +257,13 @@ impl TaskState {
         if result.is_err() {
             return Step::End;
         }
-        let (closing, read_allowed) = {
+        let (closing, read_allowed, resumes_at) = {
             let mut broker = self.shared.broker.borrow_mut();
+            let read_allowed = broker.may_read(Instant::now(), self.conn);
             (
                 broker.closing(self.conn).is_some(),
-                broker.may_read(self.conn),
+                read_allowed,
+                broker.read_resumes_at(self.conn),
             )
         };
         if closing {
@@ -294,12 +299,35 @@ impl TaskState {
         if read_allowed && stream.poll_readable(cx).is_ready() {
             return Step::Again;
         }
+        if self.resume_at(resumes_at, cx).is_ready() {
+            return Step::Again;
+        }
         let want_write = self.busy.as_ref().is_some_and(|b| !b.pending.is_empty())
             || stream.has_pending_output();
         if want_write && stream.poll_writable(cx).is_ready() {
             return Step::Again;
         }
         Step::Wait
+    }
+
+    /// Paused for its publish rate until `at`: wake then (one timer, no
+    /// polling). `None` drops the timer of an earlier pause.
+    fn resume_at(&mut self, at: Option<Instant>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(at) = at else {
+            if let Some(busy) = self.busy.as_deref_mut() {
+                busy.resume_timer = None;
+            }
+            return Poll::Pending;
+        };
+        let busy = self.busy.get_or_insert_with(Box::default);
+        let timer = match &mut busy.resume_timer {
+            Some(timer) => {
+                timer.set_at(at);
+                timer
+            }
+            empty => empty.insert(Timer::at(at)),
+        };
+        Pin::new(timer).poll(cx).map(|_| ())
     }
 
     /// Closing: write what is still queued, for at most
@@ -338,7 +366,11 @@ impl TaskState {
         let Some(busy) = self.busy.as_deref_mut() else {
             return;
         };
-        if busy.pending.is_empty() && busy.close_timer.is_none() && busy.framer.is_empty() {
+        if busy.pending.is_empty()
+            && busy.close_timer.is_none()
+            && busy.resume_timer.is_none()
+            && busy.framer.is_empty()
+        {
             self.busy = None;
             return;
         }

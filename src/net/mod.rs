@@ -465,6 +465,7 @@ async fn accept_tcp(
     let mut nodelay = listener::NoDelay::default();
     loop {
         match listener::accept(&listener).await {
+            Ok((stream, peer)) if !admit(shared, id, peer.into()) => drop(stream),
             Ok((stream, peer)) => {
                 nodelay.apply(stream.get_ref());
                 transport.open_tcp(executor, shared, id, stream, peer);
@@ -485,11 +486,22 @@ async fn accept_unix(
 ) {
     loop {
         match unix::accept(&listener).await {
+            Ok(stream) if !admit(shared, id, PeerAddr::Unix) => drop(stream),
             Ok(stream) => open(executor, shared, id, stream, PeerAddr::Unix, transport),
             Err(error) => accept_failed(error).await,
         }
         future::yield_now().await;
     }
+}
+
+/// Whether to keep a socket just accepted: over its listener's
+/// `max_connection_rate` it is closed at once, before any read (no
+/// CONNECT, no TLS handshake, no WebSocket upgrade).
+fn admit(shared: &Shared, id: ListenerId, peer: PeerAddr) -> bool {
+    shared
+        .broker
+        .borrow_mut()
+        .admit_connection(Instant::now(), id, peer)
 }
 
 /// Out of file descriptors and the like: pause, do not spin.

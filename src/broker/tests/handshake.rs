@@ -11,6 +11,7 @@ fn settings() -> Settings {
         label: "127.0.0.1:0".to_owned(),
         unix: false,
         max_connections: None,
+        max_connection_rate: 0,
         tls,
         websocket,
     };
