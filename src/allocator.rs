@@ -9,6 +9,15 @@
 //! blocks of `MMAP_THRESHOLD` and more get their own mapping, unmapped when
 //! freed and grown with `mremap`; everything smaller comes from dlmalloc.
 //!
+//! dlmalloc gets its memory from [`Pages`], and neither it nor the big
+//! blocks ever call `mremap`: qemu-user (7.2, how the MIPS builds are
+//! tested) loses track of mappings that `mremap` shrinks or moves when
+//! threads allocate at the same time, and the heap then faults on its own
+//! segment list (a crash at exit, about one run in ten under load). On a
+//! real kernel `mremap` would be correct; what it saved is a copy when a
+//! block of 128 KiB or more grows, which happens a handful of times per
+//! run (a sled buffer, a table that doubles).
+//!
 //! The only module allowed `unsafe` (a global allocator cannot be written
 //! without it); each block says why it is sound.
 
@@ -16,8 +25,9 @@
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::ptr;
+use std::sync::{Mutex, MutexGuard};
 
-use dlmalloc::GlobalDlmalloc;
+use dlmalloc::Dlmalloc;
 
 /// Blocks this big or bigger are mapped on their own (glibc's default).
 const MMAP_THRESHOLD: usize = 128 * 1024;
@@ -28,9 +38,61 @@ const PAGE: usize = 4096;
 
 pub struct EdgeAllocator;
 
+/// The small-block heap; one lock, as dlmalloc's own global allocator has.
+static HEAP: Mutex<Dlmalloc<Pages>> = Mutex::new(Dlmalloc::new_with_allocator(Pages));
+
+fn heap() -> MutexGuard<'static, Dlmalloc<Pages>> {
+    // Poisoned only by a panic inside dlmalloc, which aborts anyway.
+    HEAP.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl EdgeAllocator {
     fn mapped(layout: &Layout) -> bool {
         layout.size() >= MMAP_THRESHOLD && layout.align() <= PAGE
+    }
+}
+
+/// dlmalloc's segments: anonymous mappings, released with `munmap` only.
+struct Pages;
+
+// SAFETY: every answer describes a mapping made here or the failure to
+// make one, as the trait asks; nothing is shared between calls.
+unsafe impl dlmalloc::Allocator for Pages {
+    fn alloc(&self, size: usize) -> (*mut u8, usize, u32) {
+        let block = map(size);
+        if block.is_null() {
+            (ptr::null_mut(), 0, 0)
+        } else {
+            (block, size, 0)
+        }
+    }
+
+    fn remap(&self, _block: *mut u8, _old: usize, _new: usize, _can_move: bool) -> *mut u8 {
+        // No mremap (above): dlmalloc falls back to a new segment.
+        ptr::null_mut()
+    }
+
+    fn free_part(&self, block: *mut u8, old_size: usize, new_size: usize) -> bool {
+        // SAFETY: dlmalloc hands back the tail of a segment `alloc` mapped.
+        unsafe { libc::munmap(block.add(new_size).cast(), old_size - new_size) == 0 }
+    }
+
+    fn free(&self, block: *mut u8, size: usize) -> bool {
+        // SAFETY: a whole segment `alloc` mapped, no longer used.
+        unsafe { libc::munmap(block.cast(), size) == 0 }
+    }
+
+    fn can_release_part(&self, _flags: u32) -> bool {
+        true
+    }
+
+    fn allocates_zeros(&self) -> bool {
+        true
+    }
+
+    fn page_size(&self) -> usize {
+        PAGE
     }
 }
 
@@ -44,7 +106,7 @@ unsafe impl GlobalAlloc for EdgeAllocator {
             return map(layout.size());
         }
         // SAFETY: forwarded with the caller's guarantees.
-        unsafe { GlobalDlmalloc.alloc(layout) }
+        unsafe { heap().malloc(layout.size(), layout.align()) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
@@ -53,7 +115,7 @@ unsafe impl GlobalAlloc for EdgeAllocator {
             return map(layout.size());
         }
         // SAFETY: forwarded with the caller's guarantees.
-        unsafe { GlobalDlmalloc.alloc_zeroed(layout) }
+        unsafe { heap().calloc(layout.size(), layout.align()) }
     }
 
     unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
@@ -63,42 +125,30 @@ unsafe impl GlobalAlloc for EdgeAllocator {
             return;
         }
         // SAFETY: forwarded with the caller's guarantees.
-        unsafe { GlobalDlmalloc.dealloc(block, layout) }
+        unsafe { heap().free(block, layout.size(), layout.align()) }
     }
 
     unsafe fn realloc(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let Ok(new_layout) = Layout::from_size_align(new_size, layout.align()) else {
             return ptr::null_mut();
         };
-        match (Self::mapped(&layout), Self::mapped(&new_layout)) {
-            (true, true) => {
-                // SAFETY: `block` is a mapping of `layout.size()` bytes.
-                let moved = unsafe {
-                    libc::mremap(block.cast(), layout.size(), new_size, libc::MREMAP_MAYMOVE)
-                };
-                if moved == libc::MAP_FAILED {
-                    ptr::null_mut()
-                } else {
-                    moved.cast()
-                }
-            }
+        if !Self::mapped(&layout) && !Self::mapped(&new_layout) {
             // SAFETY: forwarded with the caller's guarantees.
-            (false, false) => unsafe { GlobalDlmalloc.realloc(block, layout, new_size) },
-            _ => {
-                // Across the threshold: a new block, the bytes, the old freed.
-                // SAFETY: `new_layout` is valid and non-zero (it is at least
-                // as large as one side of the threshold).
-                let new_block = unsafe { self.alloc(new_layout) };
-                if !new_block.is_null() {
-                    // SAFETY: both blocks hold at least the smaller size.
-                    unsafe {
-                        ptr::copy_nonoverlapping(block, new_block, layout.size().min(new_size));
-                        self.dealloc(block, layout);
-                    }
-                }
-                new_block
+            return unsafe { heap().realloc(block, layout.size(), layout.align(), new_size) };
+        }
+        // A big block, or one crossing the threshold: a new block, the
+        // bytes, the old one freed (no mremap, above).
+        // SAFETY: `new_layout` is valid and non-zero (it is at least as
+        // large as one side of the threshold).
+        let new_block = unsafe { self.alloc(new_layout) };
+        if !new_block.is_null() {
+            // SAFETY: both blocks hold at least the smaller size.
+            unsafe {
+                ptr::copy_nonoverlapping(block, new_block, layout.size().min(new_size));
+                self.dealloc(block, layout);
             }
         }
+        new_block
     }
 }
 

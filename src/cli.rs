@@ -266,6 +266,15 @@ pub fn check_config_to(file: &Path, out: &mut dyn Write, err: &mut dyn Write) ->
                     return 1;
                 }
             }
+            // Only warnings: a bridge reads its files at each connect, so
+            // they may appear (or be fixed) after the start.
+            for e in crate::net::check_bridge_tls(&config.bridges) {
+                let _ = writeln!(
+                    err,
+                    "warning: {e}: the bridge cannot connect with this file until it is fixed \
+                     (it is read again at each connect)"
+                );
+            }
             // Only a warning: the file may be checked on a build machine
             // that lacks the device's accounts. The start fails instead.
             if let Some(Err(e)) = config.user.as_deref().map(accounts::lookup) {
@@ -284,6 +293,27 @@ pub fn check_config_to(file: &Path, out: &mut dyn Write, err: &mut dyn Write) ->
                          (unless the machine it runs on has that group)",
                         listener.file, listener.line
                     );
+                }
+            }
+            if let Some(path) = config.acl_file.as_deref() {
+                match crate::acl::Acl::load(path) {
+                    Ok((_, warnings)) => {
+                        for w in &warnings {
+                            let _ = writeln!(err, "warning: {w}");
+                        }
+                    }
+                    // Unreadable here is only a warning, as for the TLS
+                    // files; a file that does not parse is an error.
+                    Err(e) if e.line == 0 => {
+                        let _ = writeln!(
+                            err,
+                            "warning: acl_file: {e}: edgemq started with this file would refuse                              to start (unless the machine it runs on has the file)"
+                        );
+                    }
+                    Err(e) => {
+                        let _ = writeln!(err, "error: acl_file: {e}");
+                        return 1;
+                    }
                 }
             }
             let _ = writeln!(out, "{}: OK", file.display());

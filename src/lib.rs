@@ -5,6 +5,7 @@
 //! `LocalExecutor` thread; `config` turns a mosquitto-style file into a typed,
 //! validated `Config`.
 
+pub mod acl;
 #[cfg(target_env = "musl")]
 pub mod allocator;
 pub mod auth;

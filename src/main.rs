@@ -15,6 +15,7 @@ use log::{error, info, warn, LevelFilter};
 use smol::LocalExecutor;
 
 use edgemq::auth::{self, Credentials};
+use edgemq::acl::Acl;
 use edgemq::broker::reload::restart_only_changes;
 use edgemq::broker::{Broker, Settings};
 use edgemq::cli::{self, Action};
@@ -164,6 +165,13 @@ fn start_broker(config: &Config) -> Result<(Broker, Option<net::StoreLink>), Exi
     };
     settings.persistence = store.is_some();
     let mut broker = Broker::new(settings, random_seed());
+    // Read after `user` took effect, as on SIGHUP: a file the broker's
+    // user cannot read fails the start, not a later reload.
+    let acl = load_acl(config).map_err(|error| {
+        error!("{error}");
+        ExitCode::FAILURE
+    })?;
+    broker.apply_acl(std::time::Instant::now(), acl);
     #[cfg(feature = "bridge")]
     {
         let journal: Box<dyn edgemq::bridge::QueueJournal> = match broker.bridge_store_journal() {
@@ -367,12 +375,27 @@ fn reload(
             return;
         }
     };
+    // A bad ACL file keeps the running configuration whole, ACL included.
+    let acl = match load_acl(&config) {
+        Ok(acl) => acl,
+        Err(error) => {
+            error!("SIGHUP: keeping the running configuration: {error}");
+            return;
+        }
+    };
     let mut report = broker.apply_reload(&Settings::from_config(&config));
     info!(
         "SIGHUP: credentials re-read: {} (connected clients stay connected)",
         credentials.describe()
     );
     broker.install_credentials(credentials);
+    let revoked = broker.apply_acl(acl);
+    if config.acl_file.is_some() || started_with.acl_file.is_some() {
+        report.applied.push("acl_file");
+    }
+    if revoked > 0 {
+        warn!("SIGHUP: the access rules removed {revoked} subscriptions they no longer allow");
+    }
     let level = flag_level.unwrap_or(config.log_level);
     if level != log::max_level() {
         logging::set_level(level);
@@ -395,6 +418,24 @@ fn reload(
             path.display()
         );
     }
+}
+
+/// Reads and compiles the `acl_file`, if the config names one, and logs
+/// its warnings and size (docs/security.md, "Access control").
+fn load_acl(config: &Config) -> Result<Option<Acl>, edgemq::config::ConfigError> {
+    let Some(path) = config.acl_file.as_deref() else {
+        return Ok(None);
+    };
+    let (acl, warnings) = Acl::load(path)?;
+    for warning in &warnings {
+        warn!("{warning}");
+    }
+    info!(
+        "access control: {} rules from {}",
+        acl.rule_count(),
+        path.display()
+    );
+    Ok(Some(acl))
 }
 
 /// A seed for assigned client ids, from std's randomly keyed hasher: no

@@ -3,8 +3,8 @@
 //! `common::cloud`) or a second edgemq. Uplink and downlink with prefix
 //! remapping, loop prevention with `both` rules, partitions (SIGSTOP,
 //! graceful restart, SIGKILL), a cloud that is down when the edge starts,
-//! TLS with certificates made by openssl, and the drain rate of a
-//! 10,000-message backlog.
+//! and the drain rate of a 10,000-message backlog. Bridges over TLS are
+//! tests/e2e_bridge_tls.rs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -347,152 +347,6 @@ async fn drain_rate_after_an_outage() {
     );
 }
 
-/// A CA, a server certificate for localhost / 127.0.0.1 and a client
-/// certificate, all P-256, made by openssl in `dir`.
-fn make_certs(dir: &std::path::Path) {
-    make_certs_for(dir, "DNS:localhost,IP:127.0.0.1");
-}
-
-/// A CA, a server certificate for `san` and a client certificate, in `dir`.
-fn make_certs_for(dir: &std::path::Path, san: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("run openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    std::fs::write(dir.join("san.cnf"), format!("subjectAltName={san}\n")).unwrap();
-    run(&[
-        "ecparam",
-        "-name",
-        "prime256v1",
-        "-genkey",
-        "-noout",
-        "-out",
-        "ca.key",
-    ]);
-    run(&[
-        "req",
-        "-x509",
-        "-new",
-        "-key",
-        "ca.key",
-        "-subj",
-        "/CN=edgemq test CA",
-        "-days",
-        "2",
-        "-out",
-        "ca.pem",
-    ]);
-    // The server's CN is its first DNS name (embedded-tls also accepts the
-    // CN when the SANs do not match).
-    let server_cn = san
-        .split(',')
-        .find_map(|n| n.strip_prefix("DNS:"))
-        .unwrap_or("localhost");
-    for (name, cn) in [("server", server_cn), ("client", "edge-1")] {
-        run(&[
-            "ecparam",
-            "-name",
-            "prime256v1",
-            "-genkey",
-            "-noout",
-            "-out",
-            &format!("{name}.key"),
-        ]);
-        run(&[
-            "req",
-            "-new",
-            "-key",
-            &format!("{name}.key"),
-            "-subj",
-            &format!("/CN={cn}"),
-            "-out",
-            &format!("{name}.csr"),
-        ]);
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{name}.csr"),
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "san.cnf",
-            "-out",
-            &format!("{name}.pem"),
-        ]);
-    }
-    // mosquitto started as root reads them as its own user.
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    for f in std::fs::read_dir(dir).unwrap() {
-        std::fs::set_permissions(f.unwrap().path(), std::fs::Permissions::from_mode(0o644))
-            .unwrap();
-    }
-}
-
-async fn tls_uplink(require_client_cert: bool) {
-    let certs = tempfile::tempdir().unwrap();
-    make_certs(certs.path());
-    let d = certs.path().display();
-    let mut listener_tls =
-        format!("cafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\n");
-    if require_client_cert {
-        listener_tls.push_str("require_certificate true\n");
-    }
-    let cloud = Cloud::start(&listener_tls);
-    let mut bridge_tls = format!("bridge_cafile {d}/ca.pem\n");
-    if require_client_cert {
-        bridge_tls.push_str(&format!(
-            "bridge_certfile {d}/client.pem\nbridge_keyfile {d}/client.key\n"
-        ));
-    }
-    // The host name is checked against the certificate: localhost.
-    let conf =
-        edge_bridge(cloud.port(), &bridge_tls).replace("address 127.0.0.1:", "address localhost:");
-    let edge = Broker::start(&conf);
-    wait_connected(&edge, 1);
-    // Only TLS clients reach the cloud now: check through the edge's
-    // downlink and the cloud's log instead of a plain subscriber.
-    let mut edge_sub = MqttClient::connect(&common::unique_id("esub"), edge.port()).await;
-    edge_sub.subscribe("chat/#", QoS::AtLeastOnce).await;
-    let edge_pub = MqttClient::connect(&common::unique_id("epub"), edge.port()).await;
-    edge_pub
-        .publish("edge/sensors/tls", QoS::AtLeastOnce, false, "secret")
-        .await;
-    edge_pub
-        .publish("chat/x", QoS::AtLeastOnce, false, "hi")
-        .await;
-    expect(&mut edge_sub, "chat/x", b"hi").await;
-    let deadline = Instant::now() + scaled(WAIT);
-    while !cloud.log().contains("site1/sensors/tls") && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(cloud.log().contains("site1/sensors/tls"), "{}", cloud.log());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_to_mosquitto_cloud() {
-    tls_uplink(false).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_client_certificate_to_mosquitto_cloud() {
-    tls_uplink(true).await;
-}
-
 /// The uplink queue is in the store: queue while the cloud is down, SIGKILL
 /// the edge past its autosave, restart it, start the cloud: everything
 /// arrives, in order.
@@ -573,44 +427,4 @@ async fn sigkill_of_an_edgemq_cloud_in_sync_mode_loses_nothing() {
         }
     }
     eprintln!("edgemq cloud SIGKILL: {n} messages in order, {duplicates} duplicates");
-}
-
-/// The bridge refuses a server whose certificate another CA signed, and one
-/// whose certificate names another host: it keeps retrying, never sends.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_refuses_an_untrusted_or_misnamed_server() {
-    let ours = tempfile::tempdir().unwrap();
-    make_certs(ours.path());
-    let theirs = tempfile::tempdir().unwrap();
-    make_certs_for(theirs.path(), "DNS:cloud.example");
-    let (o, t) = (ours.path().display(), theirs.path().display());
-    let cases = [
-        // Right name, but signed by a CA the edge does not trust.
-        (
-            format!("cafile {o}/ca.pem\ncertfile {o}/server.pem\nkeyfile {o}/server.key\n"),
-            format!("{t}/ca.pem"),
-        ),
-        // Trusted CA, but the certificate is for cloud.example.
-        (
-            format!("cafile {t}/ca.pem\ncertfile {t}/server.pem\nkeyfile {t}/server.key\n"),
-            format!("{t}/ca.pem"),
-        ),
-    ];
-    for (listener_tls, trusted) in cases {
-        let cloud = Cloud::start(&listener_tls);
-        let conf = edge_bridge(cloud.port(), &format!("bridge_cafile {trusted}\n"))
-            .replace("address 127.0.0.1:", "address localhost:");
-        let edge = Broker::start(&conf);
-        assert!(
-            edge.wait_for_log("cannot connect to localhost", scaled(WAIT)),
-            "no refusal logged:\n{}",
-            edge.log()
-        );
-        assert!(
-            !edge.wait_for_log("bridge cloud: connected", Duration::from_secs(3)),
-            "connected to a server it must not trust:\n{}",
-            edge.log()
-        );
-        assert!(!cloud.log().contains("site1/"), "{}", cloud.log());
-    }
 }

@@ -14,6 +14,7 @@
 
 mod common;
 
+use common::probe::round_trip;
 use common::raw::{self, RawPublish};
 use common::{
     mosquitto_pub_at, scaled, unix_socket, Broker, BrokerOptions, MosquittoSub, RawClient,
@@ -452,37 +453,6 @@ fn hold_half_open(mut conns: Vec<(Box<dyn HalfOpen>, Instant)>) -> Vec<Duration>
         .collect()
 }
 
-/// One round trip to itself at `qos` (0 or 1): PUBLISH, then its own
-/// message back (and the PUBACK, at QoS 1).
-fn round_trip(c: &mut RawClient, qos: u8, n: u16) -> Duration {
-    let start = Instant::now();
-    let payload = n.to_be_bytes();
-    c.send(&raw::publish(
-        "rt/self",
-        &payload,
-        qos,
-        false,
-        false,
-        (qos > 0).then_some(n),
-    ));
-    let (mut echoed, mut acked) = (false, qos == 0);
-    while !(echoed && acked) {
-        let p = c
-            .read_packet(secs(5))
-            .expect("the round trip did not come back");
-        match raw::parse_publish(&p) {
-            Some(publish) => {
-                if let Some(id) = publish.pkid {
-                    c.send(&raw::puback(id));
-                }
-                echoed |= publish.payload == payload;
-            }
-            None => acked |= raw::parse_ack(&p) == Some((4, n)),
-        }
-    }
-    start.elapsed()
-}
-
 #[test]
 fn half_open_connections_cost_only_themselves() {
     let dir = tempfile::Builder::new()
@@ -518,7 +488,7 @@ fn half_open_connections_cost_only_themselves() {
     while !holder.is_finished() {
         n = n.wrapping_add(1).max(1);
         for qos in [0, 1] {
-            let took = round_trip(&mut observer, qos, n);
+            let took = round_trip(&mut observer, "rt/self", qos, n);
             slowest = slowest.max(took);
             assert!(
                 took < limit,

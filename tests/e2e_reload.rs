@@ -139,9 +139,9 @@ fn a_bad_file_keeps_the_running_configuration() {
 #[test]
 fn a_refused_security_key_keeps_the_running_configuration() {
     let broker = Broker::start("max_packet_size 1000\n");
-    let mut client = connected(&broker, "reload-acl");
-    // The new file raises max_packet_size and asks for an ACL edgemq cannot
-    // enforce yet: none of it may be applied.
+    let mut client = connected(&broker, "reload-refused");
+    // The new file raises max_packet_size and binds to an interface, which
+    // edgemq cannot do yet: none of it may be applied.
     let path = broker.config_path().expect("a config file").to_path_buf();
     let text = broker
         .config_text()
@@ -149,18 +149,18 @@ fn a_refused_security_key_keeps_the_running_configuration() {
     std::fs::write(&path, text).unwrap();
     reload_with(
         &broker,
-        "acl_file",
-        "acl_file /etc/mosquitto/acl",
+        "bind_interface",
+        "bind_interface eth0",
         "keeping the running configuration",
     );
     let log = broker.log();
     assert!(
-        log.contains("acl_file: ACL files are not available yet"),
+        log.contains("bind_interface: binding to an interface is not available yet"),
         "{log}"
     );
     still_connected(&mut client);
     assert!(
-        !publish_is_accepted(&broker, "reload-acl-p1", "t", &vec![b'x'; 2000]),
+        !publish_is_accepted(&broker, "reload-refused-p1", "t", &vec![b'x'; 2000]),
         "max_packet_size 4000 from the refused file was applied"
     );
 }

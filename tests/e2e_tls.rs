@@ -1,7 +1,7 @@
 //! TLS listeners end to end: certificates made by `openssl` at test time
-//! (a CA, server certificates RSA and ECDSA, client certificates, one
-//! revoked in a CRL from `openssl ca -gencrl`, one expired, one from
-//! another CA);
+//! (`common/pki.rs`: a CA, server certificates RSA and ECDSA, client
+//! certificates, one revoked in a CRL from `openssl ca -gencrl`, one
+//! expired, one from another CA);
 //! `mosquitto_pub` / `mosquitto_sub` with `--cafile` (and `--cert`/`--key`),
 //! a small rustls client in this file, `openssl s_client` for versions, and
 //! raw sockets for garbage and stalled handshakes.
@@ -13,191 +13,14 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::pki::Pki;
 use common::raw::{self, RawClient};
 use common::{mosquitto_pub, run_with_timeout, scaled, Broker, MosquittoSub};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// The certificates of one test, in a temporary directory.
-struct Pki {
-    dir: tempfile::TempDir,
-}
-
-impl Pki {
-    /// A CA with: `server` (ECDSA P-256) and `server-rsa` (RSA 2048) for
-    /// localhost and 127.0.0.1; clients `sensor-7` (subject
-    /// `/C=DE/O=Acme, Inc./CN=sensor-7`) and `lost` (revoked in `crl.pem`);
-    /// and `stranger`, a client of another CA.
-    fn new() -> Pki {
-        let dir = tempfile::tempdir().unwrap();
-        let pki = Pki { dir };
-        let ca_cnf = "[ca]\ndefault_ca = edge\n[edge]\ndatabase = index.txt\n\
-                      certificate = ca.pem\nprivate_key = ca.key\ndefault_md = sha256\n\
-                      default_crl_days = 2\ncrlnumber = crlnumber\nnew_certs_dir = .\n\
-                      serial = ca-serial\npolicy = any\n[any]\ncommonName = supplied\n";
-        pki.write("ca.cnf", ca_cnf);
-        pki.write("index.txt", "");
-        pki.write("crlnumber", "01\n");
-        // `openssl ca`'s own serials, apart from those of `x509 -CAcreateserial`.
-        pki.write("ca-serial", "7E57\n");
-        pki.write(
-            "server.ext",
-            "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
-        );
-        pki.write("client.ext", "basicConstraints=CA:FALSE\n");
-        pki.ca("ca", "/CN=edgemq test CA");
-        pki.ca("other-ca", "/CN=someone else's CA");
-        pki.leaf("server", "ec", "/CN=localhost", "ca", "server.ext");
-        pki.leaf("server-rsa", "rsa", "/CN=localhost", "ca", "server.ext");
-        pki.leaf(
-            "sensor-7",
-            "ec",
-            "/C=DE/O=Acme, Inc./CN=sensor-7",
-            "ca",
-            "client.ext",
-        );
-        pki.leaf("lost", "ec", "/CN=lost-device", "ca", "client.ext");
-        pki.leaf("stranger", "ec", "/CN=stranger", "other-ca", "client.ext");
-        // Valid for a day in 2020.
-        pki.key("expired", "ec");
-        pki.openssl(&[
-            "req",
-            "-new",
-            "-key",
-            "expired.key",
-            "-subj",
-            "/CN=expired",
-            "-out",
-            "expired.csr",
-        ]);
-        pki.openssl(&[
-            "ca",
-            "-batch",
-            "-config",
-            "ca.cnf",
-            "-in",
-            "expired.csr",
-            "-out",
-            "expired.pem",
-            "-startdate",
-            "20200101000000Z",
-            "-enddate",
-            "20200102000000Z",
-            "-extfile",
-            "client.ext",
-            "-notext",
-        ]);
-        pki.openssl(&["ca", "-config", "ca.cnf", "-revoke", "lost.pem"]);
-        pki.openssl(&["ca", "-config", "ca.cnf", "-gencrl", "-out", "crl.pem"]);
-        pki
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn p(&self, name: &str) -> String {
-        self.path(name).display().to_string()
-    }
-
-    fn write(&self, name: &str, text: &str) {
-        std::fs::write(self.path(name), text).unwrap();
-    }
-
-    fn openssl(&self, args: &[&str]) -> String {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(self.dir.path())
-            .output()
-            .expect("run openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn key(&self, name: &str, kind: &str) {
-        let key = format!("{name}.key");
-        match kind {
-            "rsa" => self.openssl(&["genrsa", "-out", &key, "2048"]),
-            _ => self.openssl(&[
-                "ecparam",
-                "-name",
-                "prime256v1",
-                "-genkey",
-                "-noout",
-                "-out",
-                &key,
-            ]),
-        };
-    }
-
-    fn ca(&self, name: &str, subject: &str) {
-        self.key(name, "ec");
-        self.openssl(&[
-            "req",
-            "-x509",
-            "-new",
-            "-key",
-            &format!("{name}.key"),
-            "-subj",
-            subject,
-            "-days",
-            "2",
-            "-out",
-            &format!("{name}.pem"),
-        ]);
-    }
-
-    fn leaf(&self, name: &str, kind: &str, subject: &str, ca: &str, ext: &str) {
-        self.key(name, kind);
-        self.openssl(&[
-            "req",
-            "-new",
-            "-key",
-            &format!("{name}.key"),
-            "-subj",
-            subject,
-            "-out",
-            &format!("{name}.csr"),
-        ]);
-        self.openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{name}.csr"),
-            "-CA",
-            &format!("{ca}.pem"),
-            "-CAkey",
-            &format!("{ca}.key"),
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            ext,
-            "-out",
-            &format!("{name}.pem"),
-        ]);
-    }
-
-    /// The listener block: a TLS listener with `server`'s certificate, plus
-    /// `extra` keys.
-    fn listener(&self, server: &str, extra: &str) -> String {
-        format!(
-            "listener 0 127.0.0.1\ncertfile {}\nkeyfile {}\ncafile {}\n{extra}",
-            self.p(&format!("{server}.pem")),
-            self.p(&format!("{server}.key")),
-            self.p("ca.pem"),
-        )
-    }
-}
 
 /// `mosquitto_pub` over TLS with these extra arguments; whether it succeeded.
 fn tls_pub(pki: &Pki, addr: SocketAddr, args: &[&str]) -> (bool, String) {
@@ -505,29 +328,10 @@ impl RustlsClient {
     /// TLS to `addr` (name `localhost`), CONNECT, CONNACK 0, then a
     /// subscription to `#`. Panics on any failure.
     fn connect(pki: &Pki, addr: SocketAddr, client_id: &str, cert: Option<&str>) -> Self {
-        #[allow(deprecated)] // ring, as the broker: see src/net/tls/server_config.rs
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(pem_certs(&pki.path("ca.pem")).remove(0)).unwrap();
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots);
-        let config = match cert {
-            Some(name) => builder
-                .with_client_auth_cert(
-                    pem_certs(&pki.path(&format!("{name}.pem"))),
-                    pem_key(&pki.path(&format!("{name}.key"))),
-                )
-                .unwrap(),
-            None => builder.with_no_client_auth(),
-        };
-        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-        let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-        let socket = TcpStream::connect(addr).unwrap();
-        socket.set_read_timeout(Some(scaled(WAIT))).unwrap();
+        let tls = pki.connect(addr, cert);
+        tls.sock.set_read_timeout(Some(scaled(WAIT))).unwrap();
         let mut client = RustlsClient {
-            tls: rustls::StreamOwned::new(conn, socket),
+            tls,
             buf: Vec::new(),
         };
         client.send(&raw::connect(client_id));
@@ -591,17 +395,4 @@ impl RustlsClient {
             }
         }
     }
-}
-
-fn pem_certs(path: &Path) -> Vec<rustls::pki_types::CertificateDer<'static>> {
-    use rustls::pki_types::pem::PemObject;
-    rustls::pki_types::CertificateDer::pem_file_iter(path)
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
-}
-
-fn pem_key(path: &Path) -> rustls::pki_types::PrivateKeyDer<'static> {
-    use rustls::pki_types::pem::PemObject;
-    rustls::pki_types::PrivateKeyDer::from_pem_file(path).unwrap()
 }

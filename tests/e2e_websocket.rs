@@ -12,14 +12,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::raw;
-use common::ws::{self, WsClient};
+use common::ws::{self, Script, WsClient};
 use common::{scaled, Broker, BrokerOptions, MqttClient};
 use rumqttc::QoS;
 
@@ -35,41 +33,6 @@ fn start(extra: &str) -> (Broker, SocketAddr, SocketAddr) {
 
 fn wait() -> Duration {
     scaled(Duration::from_secs(5))
-}
-
-/// A client process whose stdout lines arrive on a channel.
-struct Script {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Script {
-    fn spawn(mut command: Command) -> Script {
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the client script");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        Script { child, lines }
-    }
-
-    fn line(&self, timeout: Duration) -> Option<String> {
-        self.lines.recv_timeout(timeout).ok()
-    }
-}
-
-impl Drop for Script {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The round trip both scripts make (tests/ws/): the script subscribes to
@@ -318,6 +281,126 @@ async fn a_slow_upgrade_is_closed_after_connect_timeout() {
         "closed after {closed_after:?}"
     );
     mqtt.disconnect().await;
+}
+
+/// Sends `request` and reads the answer until the broker closes; the
+/// answer, and this end's address as the broker's log names it.
+fn refused(addr: SocketAddr, request: &[u8]) -> (String, SocketAddr) {
+    let mut c = common::RawClient::connect(addr);
+    let local = c.stream().local_addr().unwrap();
+    // A head too large is answered before all of it is read: the rest may
+    // meet a closed socket.
+    let _ = c.try_send(request);
+    let mut answer = Vec::new();
+    let deadline = Instant::now() + wait();
+    let mut stream = c.stream();
+    stream.set_read_timeout(Some(wait())).unwrap();
+    let mut buf = [0u8; 1024];
+    while Instant::now() < deadline {
+        match std::io::Read::read(&mut stream, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    (String::from_utf8_lossy(&answer).into_owned(), local)
+}
+
+/// Every way to be turned away (a bad upgrade, a frame that breaks a
+/// rule, an upgrade that never ends) is counted in the SIGUSR1 report and
+/// logged with the peer's address: the first of a kind, then the rest
+/// summed up with the next line of that kind after 10 s.
+#[test]
+fn refusals_are_counted_and_logged_with_the_peer_address() {
+    let (broker, _, websocket) = start("connect_timeout 1\nmax_packet_size 1024\n");
+    let upgrade = ws::upgrade_request("/mqtt");
+    let mut too_large = b"GET /mqtt HTTP/1.1\r\nX: ".to_vec();
+    too_large.extend(std::iter::repeat_n(b'a', 9000));
+    let bad: [(Vec<u8>, &str); 8] = [
+        (ws::upgrade_request("/").into_bytes(), "404"),
+        (
+            upgrade
+                .replace("Protocol: mqtt", "Protocol: chat")
+                .into_bytes(),
+            "400",
+        ),
+        (upgrade.replacen("GET", "POST", 1).into_bytes(), "400"),
+        (
+            upgrade
+                .replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", "")
+                .into_bytes(),
+            "400",
+        ),
+        (
+            upgrade.replace("Version: 13", "Version: 12").into_bytes(),
+            "426",
+        ),
+        (
+            upgrade
+                .replace("Sec-WebSocket-Version: 13\r\n", "")
+                .into_bytes(),
+            "426",
+        ),
+        (too_large, "431"),
+        (raw::connect("plain"), "400"),
+    ];
+    let mut first_peer = None;
+    for (request, status) in &bad {
+        let (answer, local) = refused(websocket, request);
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{answer}"
+        );
+        first_peer.get_or_insert(local);
+    }
+    let mut frame_peer = None;
+    for frame in [
+        ws::frame(ws::OP_BINARY, true, &raw::pingreq(), false),
+        ws::frame(ws::OP_TEXT, true, b"{}", true),
+        ws::frame(ws::OP_BINARY, true, &[0u8; 30 * 1024], true),
+    ] {
+        let mut c = connected(websocket);
+        frame_peer.get_or_insert(c.local_addr());
+        c.send(&frame);
+        assert!(c.read_close(wait()).is_some());
+    }
+    let mut stalled = common::RawClient::connect(websocket);
+    let stalled_peer = stalled.stream().local_addr().unwrap();
+    stalled.send(&upgrade.as_bytes()[..40]);
+    assert!(stalled.expect_closed(wait()));
+
+    let counters = broker.report(wait());
+    for (name, value) in [
+        ("websocket_upgrades_refused", 8),
+        ("websocket_frame_errors", 3),
+        ("websocket_upgrade_timeouts", 1),
+        ("connect_timeouts", 1),
+        ("connections", 0),
+    ] {
+        assert_eq!(counters[name], value, "{name}: {counters:?}");
+    }
+    let log = broker.log();
+    let lines = |needle: &str| -> Vec<String> {
+        log.lines()
+            .filter(|l| l.contains(needle))
+            .map(str::to_owned)
+            .collect()
+    };
+    let upgrades = lines("WebSocket upgrade from");
+    assert!((1..=2).contains(&upgrades.len()), "{upgrades:?}");
+    let first = format!(
+        "WebSocket upgrade from {} refused: 404 no WebSocket endpoint at this path",
+        first_peer.unwrap()
+    );
+    assert!(upgrades[0].contains(&first), "{upgrades:?}");
+    let frames = lines("closing WebSocket of");
+    assert!((1..=2).contains(&frames.len()), "{frames:?}");
+    let first = format!(
+        "({}) with 1002: an unmasked client frame",
+        frame_peer.unwrap()
+    );
+    assert!(frames[0].contains(&first), "{frames:?}");
+    let timeout = format!("closing {stalled_peer}: ConnectTimeout in the WebSocket upgrade");
+    assert!(log.contains(&timeout), "{log}");
 }
 
 #[test]

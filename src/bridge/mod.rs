@@ -4,7 +4,8 @@
 //!
 //! Owns: topic remapping (`rules`), the uplink queue and its journal hook
 //! (`queue`), the MQTT client side of a link, sans-IO (`link`), reconnect
-//! backoff (`backoff`) — all sans-IO. The driver task that connects,
+//! backoff (`backoff`) and which failed connects are logged (`failures`) —
+//! all sans-IO. The driver task that connects,
 //! speaks TLS and moves bytes is I/O and lives with the other I/O in
 //! `net::bridge`. The broker's side — which local publishes go to which
 //! queue, and routing what comes down — is `broker::bridges`.
@@ -15,6 +16,7 @@
 //! publishes back to us.
 
 pub mod backoff;
+pub mod failures;
 pub mod link;
 pub mod queue;
 pub mod rules;

@@ -49,10 +49,12 @@ impl Broker {
         }
     }
 
-    /// Whether the network layer may read `conn` now. A publisher let go
-    /// by a session whose queue has filled up again since is paused again
-    /// first, behind the others (see the module docs).
-    pub fn may_read(&mut self, conn: ConnId) -> bool {
+    /// Whether the network layer may read `conn` at `now`. A publisher let
+    /// go by a session whose queue has filled up again since is paused
+    /// again first, behind the others (see the module docs); one paused
+    /// for its publish rate is read again once `now` reaches
+    /// [`Broker::read_resumes_at`].
+    pub fn may_read(&mut self, now: Instant, conn: ConnId) -> bool {
         // The flag spares every other read a search of the list.
         let was_released = self
             .connections
@@ -72,6 +74,9 @@ impl Broker {
         }
         if self.waits_for_store(conn) {
             self.wait_for_store(conn);
+            return false;
+        }
+        if self.rate_paused(now, conn) {
             return false;
         }
         self.read_allowed(conn)

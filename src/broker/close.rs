@@ -23,7 +23,10 @@ impl Broker {
             return;
         }
         connection.closing = Some(reason);
-        let state = std::mem::replace(&mut connection.state, ConnState::AwaitingConnect);
+        let state = std::mem::replace(
+            &mut connection.state,
+            ConnState::AwaitingConnect { handshake: None },
+        );
         let peer = self.listeners.peer_name(connection.origin);
         let paused = connection.pause_count > 0;
         let released = std::mem::take(&mut connection.released);
@@ -49,7 +52,11 @@ impl Broker {
             );
         }
         if let Some(will) = will.filter(|_| reason.publishes_will()) {
-            self.publish_will(now, *will);
+            // Checked again when published: a reload may have taken the
+            // right away since CONNECT.
+            if self.may_publish_will(now, session, will.body.topic()) {
+                self.publish_will(now, *will);
+            }
         }
         self.session_offline(now, session, conn);
     }
@@ -58,7 +65,8 @@ impl Broker {
     /// then frees the connection's slot.
     pub fn handle_closed(&mut self, now: Instant, conn: ConnId) {
         self.close(now, conn, CloseReason::PeerGone);
-        self.certificate_usernames.remove(&conn);
+        self.take_certificate_username(conn);
+        self.forget_publish_rate(conn);
         self.identities.remove(&conn);
         if let Some(mut connection) = self.connections.remove(conn) {
             connection.outbox.clear();
@@ -107,6 +115,7 @@ impl Broker {
     /// Removes a session and its subscriptions.
     pub(super) fn discard_session(&mut self, session_id: SessionId) {
         self.release_publishers(session_id);
+        self.session_acls.remove(session_id);
         if let Some(slot) = self.sessions.remove(session_id) {
             for (filter, _) in slot.session.subscriptions.iter() {
                 self.subscriptions.remove(filter, session_id);

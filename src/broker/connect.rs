@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use log::info;
 
+use crate::acl::Who;
 use crate::codec::{ConnAck, Connect, ConnectReturn, Packet, Properties, PublishBody};
 use crate::config::DuplicateClientId;
 use crate::session::{ClientId, Session};
@@ -53,6 +54,16 @@ impl Broker {
             Ok(will) => will,
             Err(why) => return self.protocol_error(now, conn, why),
         };
+        let username = match self.access_identity(
+            now,
+            &client_id,
+            &connect,
+            certificate_username.as_ref(),
+            will.as_ref(),
+        ) {
+            Ok(username) => username,
+            Err(code) => return self.refuse_connect(now, conn, code),
+        };
 
         if let Err(code) = self.take_over(now, conn, &client_id) {
             return self.refuse_connect(now, conn, code);
@@ -77,6 +88,7 @@ impl Broker {
         slot.session.version = connect.protocol;
         slot.session.disconnected_at = None;
         slot.session.set_offline_before(Duration::ZERO);
+        self.set_identity(now, session_id, username);
         self.persist_new_session(session_id);
         self.persist_session(session_id);
 
@@ -219,6 +231,34 @@ impl Broker {
                 return candidate;
             }
         }
+    }
+
+    /// The username the access rules see — the certificate's where the
+    /// listener takes it from there, else CONNECT's — once the will, if
+    /// any, is one the client may write: otherwise "not authorized", as
+    /// mosquitto answers (docs/security.md, "Access control").
+    fn access_identity(
+        &mut self,
+        now: Instant,
+        client_id: &ClientId,
+        connect: &Connect,
+        certificate_username: Option<&Option<Box<str>>>,
+        will: Option<&WillMessage>,
+    ) -> Result<Option<Box<str>>, ConnectReturn> {
+        let username: Option<Box<str>> = match certificate_username {
+            Some(name) => name.clone(),
+            None => connect.username.as_deref().map(Into::into),
+        };
+        if let Some(will) = will {
+            let who = Who {
+                client_id: client_id.as_str(),
+                username: username.as_deref(),
+            };
+            if !self.will_permitted(now, &who, will.body.topic()) {
+                return Err(ConnectReturn::NotAuthorized);
+            }
+        }
+        Ok(username)
     }
 
     fn accept_will(&self, connect: &Connect) -> Result<Option<WillMessage>, &'static str> {

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use crate::codec::{ProtocolVersion, PublishBody, QoS};
 use crate::session::Outbox;
 
+use super::handshake::HandshakeStage;
 pub use super::ids::ConnId;
 use super::ids::SessionId;
 use super::listeners::ListenerId;
@@ -38,6 +39,9 @@ pub enum CloseReason {
     /// CONNECT refused; the CONNACK saying why has been queued.
     Refused,
     ServerShutdown,
+    /// An MQTT 5 client over its publish rate for
+    /// `rate_limit_disconnect_after`; DISCONNECT 0x96 has been queued.
+    RateLimited,
 }
 
 impl CloseReason {
@@ -75,7 +79,9 @@ impl KeepAlive {
 #[derive(Debug)]
 pub enum ConnState {
     /// Accepted; the first packet must be CONNECT within `connect_timeout`.
-    AwaitingConnect,
+    /// `handshake`: the transport's handshake still under way (TLS, the
+    /// WebSocket upgrade), which that timeout also bounds.
+    AwaitingConnect { handshake: Option<HandshakeStage> },
     Active {
         session: SessionId,
         /// `None` when the client's keepalive is 0.
@@ -204,7 +210,7 @@ impl Connection {
     pub fn session(&self) -> Option<SessionId> {
         match self.state {
             ConnState::Active { session, .. } => Some(session),
-            ConnState::AwaitingConnect => None,
+            ConnState::AwaitingConnect { .. } => None,
         }
     }
 }

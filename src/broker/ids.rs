@@ -23,3 +23,10 @@ impl ConnId {
 /// A session's slot index; stable for the session's life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionId(pub(super) u32);
+
+impl SessionId {
+    /// The slot index, for tables kept beside the session table.
+    pub(super) fn index(self) -> usize {
+        self.0 as usize
+    }
+}

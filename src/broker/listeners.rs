@@ -1,6 +1,7 @@
 //! The listeners as the broker sees them: which listener each connection
-//! came through, each listener's `max_connections` (under the global cap)
-//! and live count, and the name a unix socket peer goes by in log lines.
+//! came through, each listener's `max_connections` (under the global cap),
+//! live count and `max_connection_rate` bucket, and the name a unix socket
+//! peer goes by in log lines.
 //!
 //! A connection keeps its [`ListenerId`] in the padding of its peer's
 //! address (`connections::Origin`), so the listener costs it nothing; a
@@ -12,9 +13,13 @@
 use std::fmt;
 use std::rc::Rc;
 
-use crate::config::{limits::MAX_LISTENERS, Config};
+use std::time::Instant;
+
+use crate::config::{limits::MAX_LISTENERS, rate_limits, Config, ListenerProtocol};
 
 use super::connections::{Origin, PeerAddr};
+use super::handshake::HandshakeStage;
+use super::token_bucket::{Rate, TokenBucket};
 
 // A listener's index must fit the byte a connection keeps.
 const _: () = assert!(MAX_LISTENERS <= u8::MAX as usize + 1);
@@ -44,6 +49,12 @@ pub struct ListenerSettings {
     pub unix: bool,
     /// `None`: only the global `max_connections`.
     pub max_connections: Option<usize>,
+    /// Its connections start with a TLS handshake.
+    pub tls: bool,
+    /// Its connections speak MQTT over WebSocket (after TLS, if any).
+    pub websocket: bool,
+    /// New connections per second (its own or the default); 0: no limit.
+    pub max_connection_rate: u32,
 }
 
 impl ListenerSettings {
@@ -55,6 +66,9 @@ impl ListenerSettings {
                 label: l.to_string(),
                 unix: l.unix.is_some(),
                 max_connections: l.max_connections,
+                tls: l.tls.is_some(),
+                websocket: l.protocol == ListenerProtocol::WebSockets,
+                max_connection_rate: rate_limits::listener_connection_rate(config, l),
             })
             .collect()
     }
@@ -65,9 +79,16 @@ struct Entry {
     label: Rc<str>,
     unix: bool,
     max_connections: Option<usize>,
+    tls: bool,
+    websocket: bool,
     live: usize,
     /// Refused at this listener's own cap since the start.
     refused: u64,
+    /// `None`: no `max_connection_rate`.
+    connection_rate: Option<Rate>,
+    accepts: TokenBucket,
+    /// Closed over the rate since the start.
+    rate_limited: u64,
 }
 
 /// The listener table; a [`ListenerId`] it does not know (a broker built
@@ -83,6 +104,14 @@ pub(super) struct ListenerFull {
     pub(super) refused: u64,
 }
 
+/// A listener over its `max_connection_rate`.
+pub(super) struct ListenerOverRate {
+    pub(super) label: Rc<str>,
+    pub(super) rate: u32,
+    /// Closed over the rate on this listener so far, this one included.
+    pub(super) closed: u64,
+}
+
 impl ListenerTable {
     pub(super) fn new(settings: &[ListenerSettings]) -> ListenerTable {
         let entries = settings
@@ -91,8 +120,13 @@ impl ListenerTable {
                 label: Rc::from(s.label.as_str()),
                 unix: s.unix,
                 max_connections: s.max_connections,
+                tls: s.tls,
+                websocket: s.websocket,
                 live: 0,
                 refused: 0,
+                connection_rate: Rate::per_second(s.max_connection_rate),
+                accepts: TokenBucket::default(),
+                rate_limited: 0,
             })
             .collect();
         ListenerTable { entries }
@@ -116,6 +150,26 @@ impl ListenerTable {
         }
     }
 
+    /// Takes a token from the listener's `max_connection_rate` bucket for
+    /// a socket just accepted; refuses (and counts) it when there is none.
+    pub(super) fn admit(&mut self, now: Instant, id: ListenerId) -> Result<(), ListenerOverRate> {
+        let Some(entry) = self.entries.get_mut(id.index()) else {
+            return Ok(());
+        };
+        let Some(rate) = entry.connection_rate else {
+            return Ok(());
+        };
+        if entry.accepts.try_take(now, 1, rate) {
+            return Ok(());
+        }
+        entry.rate_limited += 1;
+        Err(ListenerOverRate {
+            label: entry.label.clone(),
+            rate: rate.get(),
+            closed: entry.rate_limited,
+        })
+    }
+
     pub(super) fn opened(&mut self, id: ListenerId) {
         if let Some(entry) = self.entries.get_mut(id.index()) {
             entry.live += 1;
@@ -126,6 +180,22 @@ impl ListenerTable {
         if let Some(entry) = self.entries.get_mut(id.index()) {
             entry.live = entry.live.saturating_sub(1);
         }
+    }
+
+    /// The handshake a new connection of this listener starts in.
+    pub(super) fn first_handshake(&self, id: ListenerId) -> Option<HandshakeStage> {
+        let entry = self.entries.get(id.index())?;
+        if entry.tls {
+            return Some(HandshakeStage::Tls);
+        }
+        entry.websocket.then_some(HandshakeStage::WebSocketUpgrade)
+    }
+
+    /// The handshake that follows TLS on this listener: the WebSocket
+    /// upgrade of `wss://`, or none.
+    pub(super) fn handshake_after_tls(&self, id: ListenerId) -> Option<HandshakeStage> {
+        let entry = self.entries.get(id.index())?;
+        entry.websocket.then_some(HandshakeStage::WebSocketUpgrade)
     }
 
     /// How a peer is named in log lines.
@@ -144,7 +214,8 @@ impl ListenerTable {
         }
     }
 
-    /// One line per listener: live connections, cap, refusals (SIGUSR1).
+    /// One line per listener: live connections, cap, refusals, and with a
+    /// `max_connection_rate` the connections closed over it (SIGUSR1).
     pub(super) fn report(&self) -> Vec<String> {
         self.entries
             .iter()
@@ -152,8 +223,15 @@ impl ListenerTable {
                 let cap = e
                     .max_connections
                     .map_or_else(String::new, |max| format!(" of max_connections {max}"));
+                let rate = e.connection_rate.map_or_else(String::new, |rate| {
+                    format!(
+                        ", {} closed over max_connection_rate {}/s",
+                        e.rate_limited,
+                        rate.get()
+                    )
+                });
                 format!(
-                    "listener {}: {} connections{cap}, {} refused at its cap",
+                    "listener {}: {} connections{cap}, {} refused at its cap{rate}",
                     e.label, e.live, e.refused
                 )
             })
@@ -189,11 +267,17 @@ mod tests {
                 label: "127.0.0.1:1883".to_owned(),
                 unix: false,
                 max_connections: Some(1),
+                tls: false,
+                websocket: false,
+                max_connection_rate: 0,
             },
             ListenerSettings {
                 label: "unix:/run/edgemq/edgemq.sock".to_owned(),
                 unix: true,
                 max_connections: None,
+                tls: false,
+                websocket: false,
+                max_connection_rate: 2,
             },
         ])
     }
@@ -219,6 +303,29 @@ mod tests {
         assert_eq!(
             t.report()[0],
             "listener 127.0.0.1:1883: 0 connections of max_connections 1, 2 refused at its cap"
+        );
+    }
+
+    #[test]
+    fn a_listener_rate_admits_its_burst_then_its_rate() {
+        let mut t = table();
+        let (tcp, unix) = (ListenerId::new(0).unwrap(), ListenerId::new(1).unwrap());
+        let t0 = Instant::now();
+        // Burst 2, then one every 500 ms.
+        assert!(t.admit(t0, unix).is_ok());
+        assert!(t.admit(t0, unix).is_ok());
+        let over = t.admit(t0, unix).err().unwrap();
+        assert_eq!((over.rate, over.closed), (2, 1));
+        assert_eq!(t.admit(t0, unix).err().unwrap().closed, 2);
+        let half = std::time::Duration::from_millis(500);
+        assert!(t.admit(t0 + half, unix).is_ok());
+        assert!(t.admit(t0 + half, unix).is_err());
+        // No rate: every accept is admitted.
+        assert!((0..100).all(|_| t.admit(t0, tcp).is_ok()));
+        assert_eq!(
+            t.report()[1],
+            "listener unix:/run/edgemq/edgemq.sock: 0 connections, 0 refused at its cap, \
+             3 closed over max_connection_rate 2/s"
         );
     }
 

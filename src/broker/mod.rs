@@ -7,6 +7,7 @@
 //! owns the sockets and calls in synchronously; nothing here is held across
 //! an `.await`.
 
+mod access;
 mod acks;
 mod authenticate;
 mod backpressure;
@@ -19,6 +20,7 @@ mod ids;
 mod listeners;
 mod persist;
 mod publish;
+mod rate_limits;
 pub mod reload;
 mod retained;
 mod sessions;
@@ -29,6 +31,7 @@ mod store_batch;
 mod store_op;
 mod subscribe;
 mod timeouts;
+mod token_bucket;
 
 #[cfg(test)]
 mod tests;
@@ -38,6 +41,7 @@ pub use bridges::{BridgeCounters, Bridges};
 pub use connections::{CloseReason, ConnId, PeerAddr};
 pub use listeners::{ListenerId, ListenerSettings, PeerName};
 pub use persist::{BridgeStoreJournal, RestoredSession, StoreOp};
+pub use rate_limits::PublishLimits;
 pub use sessions::SessionId;
 pub use settings::Settings;
 pub use stats::Stats;
@@ -55,6 +59,7 @@ use crate::topic::SubscriptionTrie;
 use connections::{ConnState, Connection, ConnectionTable, Origin};
 use listeners::ListenerTable;
 use persist::Persistence;
+use rate_limits::PublishRates;
 use retained::RetainedStore;
 use sessions::SessionTable;
 use stats::{LimitLogs, LogKind};
@@ -86,6 +91,8 @@ pub struct Broker {
     blocked: HashMap<SessionId, Vec<ConnId>>,
     /// Publishers let go by a session's queue and not read since.
     released: Vec<(ConnId, SessionId)>,
+    /// Clients publishing near `max_publish_rate` / `max_publish_bytes_rate`.
+    publish_rates: PublishRates,
     /// For assigned client ids: a random start, then counting.
     next_assigned_id: u64,
     last_sweep: Option<Instant>,
@@ -107,6 +114,14 @@ pub struct Broker {
     /// How each connected client got in, when it has a name or an ACL;
     /// anonymous clients, the many on a LAN, have no entry.
     identities: HashMap<ConnId, Identity>,
+    /// The compiled `acl_file`; `None`: every client may touch every
+    /// topic (`access.rs`).
+    acl: Option<crate::acl::Acl>,
+    /// Who each session is to the rules, by session (`access.rs`).
+    session_acls: access::SessionAcls,
+    /// Counts ACL installs, so answers cached under older rules are not
+    /// used (`access.rs`).
+    acl_generation: u32,
     #[cfg(feature = "bridge")]
     bridges: Bridges,
 }
@@ -126,6 +141,7 @@ impl Broker {
             matches: Vec::new(),
             blocked: HashMap::new(),
             released: Vec::new(),
+            publish_rates: PublishRates::default(),
             next_assigned_id: seed,
             last_sweep: None,
             shutting_down: false,
@@ -136,6 +152,9 @@ impl Broker {
             throttle: LoginThrottle::new(settings.auth_throttle),
             wall_clock: None,
             identities: HashMap::new(),
+            acl: None,
+            session_acls: access::SessionAcls::default(),
+            acl_generation: 0,
             #[cfg(feature = "bridge")]
             bridges: Bridges::default(),
             settings,
@@ -187,7 +206,9 @@ impl Broker {
             last_seen: now,
             version: ProtocolVersion::V3_1_1,
             held: false,
-            state: ConnState::AwaitingConnect,
+            state: ConnState::AwaitingConnect {
+                handshake: self.listeners.first_handshake(listener),
+            },
             outbox: Default::default(),
             pause_count: 0,
             closing: None,
@@ -236,6 +257,11 @@ impl Broker {
         }
         connection.last_seen = now;
         let connected = matches!(connection.state, ConnState::Active { .. });
+        // The publish rates charge what was read, whatever becomes of it.
+        let published = match &packet {
+            Packet::Publish(publish) if connected => Some(publish.body.len()),
+            _ => None,
+        };
         let ops_before = self.ops_pushed();
         self.dispatch_packet(now, conn, connected, packet);
         // Sync persistence: what this packet made us store is acknowledged
@@ -246,6 +272,9 @@ impl Broker {
         }
         if fed_store {
             self.hold_for_store(conn);
+        }
+        if let Some(bytes) = published {
+            self.charge_publish(now, conn, bytes);
         }
     }
 
@@ -277,7 +306,7 @@ impl Broker {
             return;
         };
         let peer = self.listeners.peer_name(connection.origin);
-        let awaiting_connect = matches!(connection.state, ConnState::AwaitingConnect);
+        let awaiting_connect = matches!(connection.state, ConnState::AwaitingConnect { .. });
         self.stats.malformed_packets += 1;
         self.logs.warn(LogKind::Malformed, now, || {
             format!("closing {peer}: {error}")
@@ -313,14 +342,16 @@ impl Broker {
 
     /// Whether the network layer should read from `conn` now: not paused by
     /// back-pressure (a full session queue, or a store that is behind while
-    /// `conn` feeds it), not closing, and not sitting on a full outbox (a
-    /// client that does not read its acknowledgements is not read either).
+    /// `conn` feeds it), nor for its publish rate, not closing, and not
+    /// sitting on a full outbox (a client that does not read its
+    /// acknowledgements is not read either).
     pub fn read_allowed(&self, conn: ConnId) -> bool {
         self.connections.get(conn).is_some_and(|c| {
             c.closing.is_none()
                 && c.pause_count == 0
                 && c.outbox.bytes() < self.settings.queue.max_outbound_bytes
         }) && !self.waits_for_store(conn)
+            && !self.publish_rates.holds(conn)
     }
 
     /// Why `conn` is closing, once the broker has decided it is.

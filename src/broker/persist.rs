@@ -503,6 +503,7 @@ impl Broker {
         for (filter, options) in filters {
             self.subscriptions.insert(&filter, session_id, options);
         }
+        self.mark_restored(session_id);
         // Enforces a smaller max_queued_messages than the store was
         // written with; what it drops is journaled.
         if let Some(slot) = self.sessions.get_mut(session_id) {

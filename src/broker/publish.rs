@@ -63,7 +63,12 @@ impl Broker {
         }
         self.stats.messages_received += 1;
         self.stats.bytes_received += publish.body.len() as u64;
-        self.route(now, &publish.body, publish.qos, publish.retain, Some(conn));
+        // Refused by the access rules: dropped, neither routed nor
+        // retained, and acknowledged all the same (3.1.1 has no negative
+        // acknowledgement; docs/security.md, "Access control").
+        if self.may_publish(now, session_id, topic) {
+            self.route(now, &publish.body, publish.qos, publish.retain, Some(conn));
+        }
         match (publish.qos, publish.packet_id) {
             (QoS::AtLeastOnce, Some(id)) => {
                 self.send(conn, &Packet::Ack(Ack::new(AckKind::PubAck, id)))
@@ -101,7 +106,9 @@ impl Broker {
         self.forward_to_bridges(now, body, qos, retain);
         let echo_guard = self.echo_guard(publisher);
         for &(session_id, granted) in &matches {
-            if self.is_echo(session_id, echo_guard) {
+            if self.is_echo(session_id, echo_guard)
+                || !self.may_deliver(now, session_id, body.topic())
+            {
                 continue;
             }
             // Delivery QoS is the lower of the two [MQTT-3.8.4-6]; the

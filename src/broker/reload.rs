@@ -14,11 +14,11 @@
 //! function that applies or keeps it: a new setting does not compile until
 //! it is classified here.
 
-use crate::config::Config;
+use crate::config::{rate_limits, Config};
 use crate::session::QueueLimits;
 use crate::topic::TopicLimits;
 
-use super::{Broker, Settings};
+use super::{Broker, PublishLimits, Settings};
 
 /// What a reload changed, and what it left for a restart, by config key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -90,6 +90,13 @@ impl Broker {
             duplicate_client_id: _,
             allow_zero_length_clientid: _,
             auto_id_prefix: _,
+            // apply_publish_limits
+            publish_limits:
+                PublishLimits {
+                    messages: _,
+                    bytes: _,
+                    disconnect_after: _,
+                },
             // keep_sized_at_startup
             max_connections: _,
             max_sessions: _,
@@ -115,6 +122,7 @@ impl Broker {
         apply_packet_limits(s, new, &mut report);
         apply_timeouts(s, new, &mut report);
         apply_connect_switches(s, new, &mut report);
+        apply_publish_limits(s, new, &mut report);
         keep_sized_at_startup(s, new, &mut report);
         self.throttle.set_settings(s.auth_throttle);
         if s.memory_limit == 0 {
@@ -223,6 +231,20 @@ fn apply_connect_switches(s: &mut Settings, new: &Settings, r: &mut ReloadReport
     );
 }
 
+/// Per-client publish rates: later PUBLISHes are charged at the new rates
+/// (a client paused now waits out its pause; a bucket keeps what it owes).
+fn apply_publish_limits(s: &mut Settings, new: &Settings, r: &mut ReloadReport) {
+    let (p, n) = (&mut s.publish_limits, &new.publish_limits);
+    apply(&mut p.messages, &n.messages, "max_publish_rate", r);
+    apply(&mut p.bytes, &n.bytes, "max_publish_bytes_rate", r);
+    apply(
+        &mut p.disconnect_after,
+        &n.disconnect_after,
+        "rate_limit_disconnect_after",
+        r,
+    );
+}
+
 /// Sized at startup: tables, per-session queues, the retained store. The
 /// running value stays; a changed one is reported.
 fn keep_sized_at_startup(s: &Settings, new: &Settings, r: &mut ReloadReport) {
@@ -313,6 +335,18 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         old.websockets_headers_size != new.websockets_headers_size,
         "websockets_headers_size",
     );
+    // Each listener's bucket is made when it starts serving.
+    let connection_rates = |c: &Config| -> Vec<u32> {
+        c.listeners
+            .iter()
+            .map(|l| rate_limits::listener_connection_rate(c, l))
+            .collect()
+    };
+    differs(
+        old.listeners.len() == new.listeners.len()
+            && connection_rates(old) != connection_rates(new),
+        "max_connection_rate",
+    );
     differs(old.pid_file != new.pid_file, "pid_file");
     differs(old.user != new.user, "user");
     // Bridge links are started once; a changed `connection` block is taken
@@ -397,6 +431,30 @@ mod tests {
         assert_eq!(s.connect_timeout, Duration::from_secs(3));
         assert_eq!(s.max_connections, Settings::default().max_connections);
         assert_eq!(s.queue.max_queued, Settings::default().queue.max_queued);
+    }
+
+    #[test]
+    fn publish_rates_are_applied_connection_rates_need_a_restart() {
+        let parse = |text: &str| Config::parse_str(text, "t.conf").unwrap().0;
+        let old = parse("max_connection_rate 10\nlistener 1883\nlistener 1884\n");
+        let new = parse(
+            "max_connection_rate 10\nmax_publish_rate 5\nrate_limit_disconnect_after 3\n\
+             listener 1883\nlistener 1884\nmax_connection_rate 2\n",
+        );
+        let mut broker = Broker::new(Settings::from_config(&old), 1);
+        let report = broker.apply_reload(&Settings::from_config(&new));
+        assert_eq!(
+            report.applied,
+            ["max_publish_rate", "rate_limit_disconnect_after"]
+        );
+        assert_eq!(
+            broker.settings().publish_limits,
+            PublishLimits::new(5, 0, Duration::from_secs(3))
+        );
+        assert_eq!(restart_only_changes(&old, &new), ["max_connection_rate"]);
+        // The default moving moves every listener that has none of its own.
+        let moved = parse("max_connection_rate 11\nlistener 1883\nlistener 1884\n");
+        assert_eq!(restart_only_changes(&old, &moved), ["max_connection_rate"]);
     }
 
     #[test]

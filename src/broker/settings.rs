@@ -9,6 +9,7 @@ use crate::session::QueueLimits;
 use crate::topic::TopicLimits;
 
 use super::listeners::ListenerSettings;
+use super::rate_limits::PublishLimits;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -44,6 +45,9 @@ pub struct Settings {
     pub autosave_interval: Duration,
     /// Memory for the store; half of it bounds the ops held for a batch.
     pub persistence_cache_bytes: u64,
+    /// `max_publish_rate`, `max_publish_bytes_rate`,
+    /// `rate_limit_disconnect_after`.
+    pub publish_limits: PublishLimits,
 }
 
 impl Settings {
@@ -86,6 +90,11 @@ impl Settings {
             persistence_sync: config.persistence_sync,
             autosave_interval: config.autosave_interval,
             persistence_cache_bytes: config.persistence_cache_bytes,
+            publish_limits: PublishLimits::new(
+                config.max_publish_rate,
+                config.max_publish_bytes_rate,
+                config.rate_limit_disconnect_after,
+            ),
         }
     }
 }

@@ -50,11 +50,47 @@ pub struct Stats {
     pub auth_throttled: u64,
     /// Times an address was blocked (reached `auth_fail_limit`).
     pub auth_blocks: u64,
+    /// Connections `connect_timeout` closed before their TLS handshake
+    /// ended (also counted in `connect_timeouts`).
+    pub tls_handshake_timeouts: u64,
+    /// WebSocket upgrades answered with an HTTP error: another path, not
+    /// a GET, no `mqtt` subprotocol, a missing or bad header, too large.
+    pub websocket_upgrades_refused: u64,
+    /// Connections `connect_timeout` closed before their WebSocket upgrade
+    /// was answered (also counted in `connect_timeouts`).
+    pub websocket_upgrade_timeouts: u64,
+    /// WebSocket connections closed on a frame that broke a rule:
+    /// unmasked, text, too long, bad fragmentation.
+    pub websocket_frame_errors: u64,
+    /// PUBLISHes the access rules refused: dropped, still acknowledged.
+    pub acl_denied_publish: u64,
+    /// SUBSCRIBE filters the access rules refused (SUBACK 0x80).
+    pub acl_denied_subscribe: u64,
+    /// Messages not delivered (live or retained) because the subscriber
+    /// may not read their topic.
+    pub acl_denied_delivery: u64,
+    /// Wills refused at CONNECT or not published: their topic is not the
+    /// client's to write.
+    pub acl_denied_will: u64,
+    /// Subscriptions removed because a reloaded ACL file, or the identity
+    /// of a reconnect, no longer allows them.
+    pub acl_revoked_subscriptions: u64,
+    /// Connections closed at accept: their listener was over its
+    /// `max_connection_rate`.
+    pub connections_rate_limited: u64,
+    /// Times a client went over `max_publish_rate` or
+    /// `max_publish_bytes_rate` and its reading was paused.
+    pub publish_rate_pauses: u64,
+    /// Milliseconds clients' reading was paused for their publish rate, in
+    /// all.
+    pub publish_rate_paused_ms: u64,
+    /// MQTT 5 clients disconnected (0x96) after `rate_limit_disconnect_after`.
+    pub publish_rate_disconnects: u64,
 }
 
 impl Stats {
     /// Every counter with its name, for the SIGUSR1 report.
-    pub fn named(&self) -> [(&'static str, u64); 28] {
+    pub fn named(&self) -> [(&'static str, u64); 41] {
         [
             ("connections_accepted", self.connections_accepted),
             ("refused_max_connections", self.refused_max_connections),
@@ -93,6 +129,25 @@ impl Stats {
             ("auth_failures", self.auth_failures),
             ("auth_throttled", self.auth_throttled),
             ("auth_blocks", self.auth_blocks),
+            ("tls_handshake_timeouts", self.tls_handshake_timeouts),
+            (
+                "websocket_upgrades_refused",
+                self.websocket_upgrades_refused,
+            ),
+            (
+                "websocket_upgrade_timeouts",
+                self.websocket_upgrade_timeouts,
+            ),
+            ("websocket_frame_errors", self.websocket_frame_errors),
+            ("acl_denied_publish", self.acl_denied_publish),
+            ("acl_denied_subscribe", self.acl_denied_subscribe),
+            ("acl_denied_delivery", self.acl_denied_delivery),
+            ("acl_denied_will", self.acl_denied_will),
+            ("acl_revoked_subscriptions", self.acl_revoked_subscriptions),
+            ("connections_rate_limited", self.connections_rate_limited),
+            ("publish_rate_pauses", self.publish_rate_pauses),
+            ("publish_rate_paused_ms", self.publish_rate_paused_ms),
+            ("publish_rate_disconnects", self.publish_rate_disconnects),
         ]
     }
 }
@@ -121,6 +176,19 @@ pub enum LogKind {
     StoreBehind,
     Memory,
     Handshake,
+    WebSocketUpgrade,
+    WebSocketFrame,
+    AclPublish,
+    AclSubscribe,
+    AclDelivery,
+    AclWill,
+    AclRevoked,
+    /// A listener over its `max_connection_rate`.
+    ConnectionRate,
+    /// A client over its publish rate.
+    PublishRate,
+    /// An MQTT 5 client over it for `rate_limit_disconnect_after`.
+    PublishRateDisconnect,
     /// A failed credential check.
     AuthFailure,
     /// A CONNECT refused by the login throttle.

@@ -35,6 +35,17 @@ impl Broker {
                     continue;
                 }
             };
+            if self
+                .may_subscribe(now, session_id, filter.as_str())
+                .is_none()
+            {
+                // 0x87 for 5.0 clients; the codec writes it as 0x80 in 3.x.
+                codes.push(ReasonCode::NOT_AUTHORIZED);
+                continue;
+            }
+            let Some(slot) = self.sessions.get_mut(session_id) else {
+                return;
+            };
             let is_new = slot.session.subscription(filter.as_str()).is_none();
             let max = self.settings.max_subscriptions_per_client;
             if is_new && slot.session.subscriptions.len() >= max {
@@ -62,6 +73,9 @@ impl Broker {
         // new or replaced subscription alike [MQTT-3.3.1-6, MQTT-3.8.4-3].
         for (filter, qos) in granted {
             for retained in self.retained.matching(filter.as_str()) {
+                if !self.may_deliver(now, session_id, retained.body.topic()) {
+                    continue;
+                }
                 let message = Message {
                     body: retained.body,
                     qos: retained.qos.min(qos),

@@ -1,11 +1,12 @@
 //! Periodic sweeps off one `now` (as mosquitto does): connect timeout,
-//! keepalive, lagging sessions and session expiry.
+//! keepalive, lagging sessions, publish rates and session expiry.
 
 use std::time::{Duration, Instant};
 
 use log::info;
 
 use super::connections::{CloseReason, ConnId, ConnState};
+use super::handshake::HandshakeStage;
 use super::sessions::SessionId;
 use super::stats::LogKind;
 use super::Broker;
@@ -33,6 +34,8 @@ impl Broker {
             return;
         }
         self.last_sweep = Some(now);
+        // First: it marks clients paused for their rate as just seen.
+        self.sweep_publish_rates(now);
         self.sweep_connections(now);
         self.sweep_lagging(now);
         self.sweep_expired_sessions(now);
@@ -41,16 +44,16 @@ impl Broker {
 
     fn sweep_connections(&mut self, now: Instant) {
         let connect_timeout = self.settings.connect_timeout;
-        let mut expired: Vec<(ConnId, CloseReason)> = Vec::new();
+        let mut expired: Vec<(ConnId, CloseReason, Option<HandshakeStage>)> = Vec::new();
         for (id, connection) in self.connections.iter_mut() {
             if connection.closing.is_some() {
                 continue;
             }
             match connection.state {
-                ConnState::AwaitingConnect => {
+                ConnState::AwaitingConnect { handshake } => {
                     // `last_seen` is the opening time until CONNECT.
                     if now.saturating_duration_since(connection.last_seen) >= connect_timeout {
-                        expired.push((id, CloseReason::ConnectTimeout));
+                        expired.push((id, CloseReason::ConnectTimeout, handshake));
                     }
                 }
                 ConnState::Active {
@@ -61,7 +64,7 @@ impl Broker {
                         // We are not reading it; its silence is ours.
                         connection.last_seen = now;
                     } else if now.saturating_duration_since(connection.last_seen) >= limit.limit() {
-                        expired.push((id, CloseReason::KeepAliveTimeout));
+                        expired.push((id, CloseReason::KeepAliveTimeout, None));
                     }
                 }
                 ConnState::Active {
@@ -69,17 +72,27 @@ impl Broker {
                 } => {}
             }
         }
-        for (id, reason) in expired {
+        for (id, reason, handshake) in expired {
+            self.count_timeout(reason, handshake);
             let client = self.client_label(id);
-            if reason == CloseReason::ConnectTimeout {
-                self.stats.connect_timeouts += 1;
-            } else {
-                self.stats.keepalive_timeouts += 1;
-            }
+            let stage = handshake.map_or_else(String::new, |stage| format!(" {stage}"));
             self.logs.warn(LogKind::Timeout, now, || {
-                format!("closing {client}: {reason:?}")
+                format!("closing {client}: {reason:?}{stage}")
             });
             self.close(now, id, reason);
+        }
+    }
+
+    fn count_timeout(&mut self, reason: CloseReason, handshake: Option<HandshakeStage>) {
+        if reason != CloseReason::ConnectTimeout {
+            self.stats.keepalive_timeouts += 1;
+            return;
+        }
+        self.stats.connect_timeouts += 1;
+        match handshake {
+            Some(HandshakeStage::Tls) => self.stats.tls_handshake_timeouts += 1,
+            Some(HandshakeStage::WebSocketUpgrade) => self.stats.websocket_upgrade_timeouts += 1,
+            None => {}
         }
     }
 

@@ -34,6 +34,7 @@ impl ReasonCode {
     pub const PACKET_IDENTIFIER_NOT_FOUND: ReasonCode = ReasonCode(0x92);
     pub const RECEIVE_MAXIMUM_EXCEEDED: ReasonCode = ReasonCode(0x93);
     pub const PACKET_TOO_LARGE: ReasonCode = ReasonCode(0x95);
+    pub const MESSAGE_RATE_TOO_HIGH: ReasonCode = ReasonCode(0x96);
     pub const QUOTA_EXCEEDED: ReasonCode = ReasonCode(0x97);
     pub const ADMINISTRATIVE_ACTION: ReasonCode = ReasonCode(0x98);
     pub const PAYLOAD_FORMAT_INVALID: ReasonCode = ReasonCode(0x99);

@@ -6,18 +6,20 @@
 //! the next `connection`, belongs to it (as in mosquitto, whatever other
 //! keys stand between). A bridge key before any `connection` is an error.
 //! mosquitto's bridge keys edgemq does not implement are `mosquitto`'s: the
-//! ones that secure the link (`bridge_capath`, `bridge_psk`, ...) are refused
-//! there, because ignoring them would leave the link plain or unchecked.
+//! ones that secure the link (`bridge_psk`, `bridge_require_ocsp`, ...) are
+//! refused there, because ignoring them would leave the link plain or
+//! unchecked. The TLS files are read by the bridge at each connect
+//! (`net::tls::Connector`), never here.
 //!
 //! Defaults that need the machine (the host name in mosquitto's default
 //! `remote_clientid`, `hostname.NAME`) are left `None` here and resolved by
 //! the bridge when it starts: the config reads nothing but its files.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::{ConfigError, Warning};
 use super::line::Line;
+use super::tls::{PathSetting, TlsVersion};
 use super::values;
 use crate::codec::QoS;
 
@@ -94,15 +96,26 @@ impl std::fmt::Display for BridgeAddress {
     }
 }
 
-/// The TLS keys of a bridge; TLS is on when `cafile` is set (as in
-/// mosquitto: a bridge without `bridge_cafile`/`bridge_capath` is plain).
+/// Longest `bridge_alpn`: an ALPN protocol name is at most 255 bytes
+/// (RFC 7301 §3.1).
+pub const MAX_ALPN_BYTES: usize = 255;
+
+/// The TLS keys of a bridge; TLS is on when `cafile` or `capath` is set (as
+/// in mosquitto: a bridge without `bridge_cafile`/`bridge_capath` is
+/// plain), or with `insecure`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BridgeTls {
-    pub cafile: Option<PathBuf>,
-    pub certfile: Option<PathBuf>,
-    pub keyfile: Option<PathBuf>,
+    pub cafile: Option<PathSetting>,
+    /// A directory of CA files (`/etc/ssl/certs`: the system's).
+    pub capath: Option<PathSetting>,
+    pub certfile: Option<PathSetting>,
+    pub keyfile: Option<PathSetting>,
     /// Skip the server certificate and host name checks (a lab only).
     pub insecure: bool,
+    /// `bridge_tls_version`: the lowest version offered.
+    pub min_version: TlsVersion,
+    /// `bridge_alpn`: the one protocol name offered.
+    pub alpn: Option<String>,
 }
 
 /// One `connection` block.
@@ -168,7 +181,7 @@ impl BridgeConfig {
 
     /// TLS is used toward the remote.
     pub fn uses_tls(&self) -> bool {
-        self.tls.cafile.is_some() || self.tls.insecure
+        self.tls.cafile.is_some() || self.tls.capath.is_some() || self.tls.insecure
     }
 }
 
@@ -191,7 +204,9 @@ pub(super) fn is_bridge_key(key: &str) -> bool {
             | "notification_topic"
             | "bridge_max_queued_messages"
             | "bridge_max_queued_bytes"
+            | "bridge_alpn"
             | "bridge_cafile"
+            | "bridge_capath"
             | "bridge_certfile"
             | "bridge_keyfile"
             | "bridge_insecure"
@@ -259,11 +274,13 @@ pub(super) fn apply(
         "bridge_max_queued_bytes" => {
             b.max_queued_bytes = line.size(1024, MAX_QUEUED_BYTES_CEILING)?;
         }
-        "bridge_cafile" => b.tls.cafile = Some(PathBuf::from(line.one()?)),
-        "bridge_certfile" => b.tls.certfile = Some(PathBuf::from(line.one()?)),
-        "bridge_keyfile" => b.tls.keyfile = Some(PathBuf::from(line.one()?)),
+        "bridge_alpn" => b.tls.alpn = Some(bridge_alpn(line)?),
+        "bridge_cafile" => b.tls.cafile = Some(PathSetting::of(line)?),
+        "bridge_capath" => b.tls.capath = Some(PathSetting::of(line)?),
+        "bridge_certfile" => b.tls.certfile = Some(PathSetting::of(line)?),
+        "bridge_keyfile" => b.tls.keyfile = Some(PathSetting::of(line)?),
         "bridge_insecure" => bridge_insecure(b, line, warnings)?,
-        "bridge_tls_version" => bridge_tls_version(line)?,
+        "bridge_tls_version" => b.tls.min_version = bridge_tls_version(line)?,
         key => return Err(line.error(format!("'{key}' is not a bridge key"))),
     }
     Ok(())
@@ -375,16 +392,29 @@ fn bridge_insecure(
     Ok(())
 }
 
-/// `bridge_tls_version tlsv1.3`: the only version the TLS client speaks.
-fn bridge_tls_version(line: &Line<'_>) -> Result<(), ConfigError> {
+/// `bridge_tls_version tlsv1.2|tlsv1.3`: the lowest version offered
+/// (tlsv1.2 by default; 1.1 and older are not implemented by rustls).
+fn bridge_tls_version(line: &Line<'_>) -> Result<TlsVersion, ConfigError> {
     match line.one()? {
-        "tlsv1.3" => Ok(()),
-        "tlsv1.2" => Err(line.error(
-            "the bridge's TLS client speaks TLS 1.3 only; tlsv1.2 remotes are not \
-             supported yet",
-        )),
-        v => Err(line.error(format!("expected tlsv1.3, got '{}'", v.escape_debug()))),
+        "tlsv1.2" => Ok(TlsVersion::V1_2),
+        "tlsv1.3" => Ok(TlsVersion::V1_3),
+        v => Err(line.error(format!(
+            "expected tlsv1.2 or tlsv1.3, got '{}'",
+            v.escape_debug()
+        ))),
     }
+}
+
+/// `bridge_alpn PROTOCOL`: the ALPN protocol name offered (AWS IoT on
+/// port 443 wants `x-amzn-mqtt-ca`).
+fn bridge_alpn(line: &Line<'_>) -> Result<String, ConfigError> {
+    let v = line.one()?;
+    if v.is_empty() || v.len() > MAX_ALPN_BYTES {
+        return Err(line.error(format!(
+            "an ALPN protocol name is 1 to {MAX_ALPN_BYTES} bytes"
+        )));
+    }
+    Ok(v.to_owned())
 }
 
 /// `HOST[:PORT]`, `[V6]:PORT` or a bare IPv6 literal.
@@ -505,7 +535,15 @@ pub(super) fn finish(
         }
         if b.tls.certfile.is_some() && !b.uses_tls() {
             return Err(error(
-                "bridge_certfile needs bridge_cafile (or bridge_insecure true)".to_owned(),
+                "bridge_certfile needs bridge_cafile or bridge_capath (or bridge_insecure true)"
+                    .to_owned(),
+            ));
+        }
+        if (b.tls.alpn.is_some() || b.tls.min_version != TlsVersion::default()) && !b.uses_tls() {
+            return Err(error(
+                "bridge_alpn and bridge_tls_version need bridge_cafile or bridge_capath: \
+                 without them the link is plain TCP"
+                    .to_owned(),
             ));
         }
         if b.remote_password.is_some() && b.remote_username.is_none() {
@@ -669,7 +707,6 @@ topic # both 2
     fn unimplemented_security_keys_are_refused_not_ignored() {
         // Ignored, each would leave the link plain or unchecked.
         for (key, line) in [
-            ("bridge_capath /etc/ssl/certs", "bridge_cafile"),
             ("bridge_psk 0123abcd", "certificates"),
             ("bridge_identity edge-1", "certificates"),
             ("bridge_require_ocsp true", "revocation"),
@@ -678,6 +715,46 @@ topic # both 2
             assert_eq!(e.line, 4, "{e}");
             assert!(e.message.contains("not available yet"), "{e}");
             assert!(e.message.contains(line), "{e}");
+        }
+    }
+
+    #[test]
+    fn tls_keys() {
+        let block = "connection a\naddress cloud.example:8883\ntopic #\n";
+        let (c, _) = parse(&format!("{block}bridge_capath /etc/ssl/certs")).unwrap();
+        let tls = &c.bridges[0].tls;
+        assert!(c.bridges[0].uses_tls());
+        assert_eq!(tls.capath.as_ref().unwrap().line, 4);
+        assert_eq!(tls.min_version, TlsVersion::V1_2, "the default");
+        let (c, _) = parse(&format!(
+            "{block}bridge_cafile ca.pem\nbridge_tls_version tlsv1.3\nbridge_alpn x-amzn-mqtt-ca"
+        ))
+        .unwrap();
+        let tls = &c.bridges[0].tls;
+        assert_eq!(tls.min_version, TlsVersion::V1_3);
+        assert_eq!(tls.alpn.as_deref(), Some("x-amzn-mqtt-ca"));
+        let (c, _) = parse(&format!(
+            "{block}bridge_cafile ca.pem\nbridge_tls_version tlsv1.2"
+        ))
+        .unwrap();
+        assert_eq!(c.bridges[0].tls.min_version, TlsVersion::V1_2);
+        // Anything else names the key and the value.
+        for v in ["tlsv1.1", "tlsv1", "TLSv1.3", "1.3"] {
+            let e = parse(&format!(
+                "{block}bridge_cafile ca.pem\nbridge_tls_version {v}"
+            ))
+            .unwrap_err();
+            assert_eq!(e.line, 5, "{e}");
+            assert!(e.message.contains("bridge_tls_version"), "{e}");
+            assert!(e.message.contains(&format!("'{v}'")), "{e}");
+        }
+        let long = "x".repeat(MAX_ALPN_BYTES + 1);
+        let e = parse(&format!("{block}bridge_cafile ca.pem\nbridge_alpn {long}")).unwrap_err();
+        assert!(e.message.contains("bridge_alpn"), "{e}");
+        // Without a CA the link would be plain: these keys would mean nothing.
+        for key in ["bridge_alpn mqtt", "bridge_tls_version tlsv1.3"] {
+            let e = parse(&format!("{block}{key}")).unwrap_err();
+            assert!(e.message.contains("plain TCP"), "{e}");
         }
     }
 

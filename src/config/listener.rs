@@ -27,6 +27,9 @@ pub struct ListenerConfig {
     /// `max_connections` after this `listener` line; the global cap
     /// applies too.
     pub max_connections: Option<usize>,
+    /// `max_connection_rate` after this `listener` line (rate_limits.rs);
+    /// `None`: the default from before the first listener line.
+    pub max_connection_rate: Option<u32>,
     // --- WebSocket (config/websocket.rs) ---
     /// `protocol`: MQTT, or MQTT over WebSocket.
     pub protocol: ListenerProtocol,
@@ -72,6 +75,7 @@ impl ListenerConfig {
             line,
             unix: None,
             max_connections: None,
+            max_connection_rate: None,
             protocol: ListenerProtocol::Mqtt,
             websockets_path: DEFAULT_WEBSOCKETS_PATH.to_owned(),
             tls: None,

@@ -25,6 +25,7 @@ mod line;
 mod listener;
 mod mosquitto;
 mod parser;
+pub mod rate_limits;
 mod source;
 pub mod tls;
 pub mod unix_socket;
@@ -40,6 +41,7 @@ pub use auth::{AuthFiles, AuthThrottle};
 pub use bridge::BridgeConfig;
 pub use error::{ConfigError, Warning};
 pub use listener::ListenerConfig;
+pub(crate) use source::read_bounded;
 pub use unix_socket::UnixSocket;
 pub use values::log_level as parse_log_level;
 pub use websocket::ListenerProtocol;
@@ -136,6 +138,20 @@ pub struct Config {
     /// How much of a WebSocket upgrade request is read before it is
     /// refused (431); global, as in mosquitto.
     pub websockets_headers_size: usize,
+    /// mosquitto's ACL file (docs/security.md, "Access control"), read by
+    /// the caller with `acl::Acl::load` at startup and on SIGHUP; global.
+    pub acl_file: Option<PathBuf>,
+    // --- Rate limits (config/rate_limits.rs); 0 = no limit ---
+    /// `max_connection_rate` before any `listener` line: new connections
+    /// per second of every listener without its own.
+    pub max_connection_rate: u32,
+    /// PUBLISH packets per second per client.
+    pub max_publish_rate: u32,
+    /// Bytes (topic and payload) of PUBLISH packets per second per client.
+    pub max_publish_bytes_rate: u32,
+    /// An MQTT 5 client over a publish rate this long is disconnected
+    /// (0x96); zero: never.
+    pub rate_limit_disconnect_after: Duration,
 }
 
 impl Default for Config {
@@ -180,6 +196,11 @@ impl Default for Config {
             user: None,
             bridges: Vec::new(),
             websockets_headers_size: websocket::DEFAULT_WEBSOCKETS_HEADERS_SIZE,
+            acl_file: None,
+            max_connection_rate: 0,
+            max_publish_rate: 0,
+            max_publish_bytes_rate: 0,
+            rate_limit_disconnect_after: Duration::ZERO,
         }
     }
 }
@@ -293,6 +314,10 @@ mod tests {
             "strict_identifiers",
             "unix_socket_mode",
             "unix_socket_group",
+            "max_connection_rate",
+            "max_publish_rate",
+            "max_publish_bytes_rate",
+            "rate_limit_disconnect_after",
             "bogus",
             "#",
         ]);

@@ -6,9 +6,8 @@
 //!   mosquitto config can be tried as is;
 //! - a key that decides who may connect, what they may touch or whether
 //!   traffic is encrypted is an error: ignoring it would serve less security
-//!   than the file asks for (plain text where it asks for TLS, every topic to
-//!   every client where it asks for an ACL, every interface where it names
-//!   one), and a warning in a router's log goes unread. The error says what
+//!   than the file asks for (plain text where it asks for TLS, any client
+//!   where it asks for passwords, every interface where it names one), and a warning in a router's log goes unread. The error says what
 //!   to do instead (README.md, Configuration).
 //!
 //! A key nobody knows is the parser's error, not this module's. `log_type`
@@ -27,17 +26,14 @@ use super::line::Line;
 /// which of them are errors; the others are warnings.
 const NOT_IMPLEMENTED: &[&str] = &[
     "accept_protocol_versions",
-    "acl_file",
     "allow_duplicate_messages",
     "auth_plugin",
     "auth_plugin_deny_special_chars",
     "autosave_on_changes",
     "bind_address",
     "bind_interface",
-    "bridge_alpn",
     "bridge_attempt_unsubscribe",
     "bridge_bind_address",
-    "bridge_capath",
     "bridge_identity",
     "bridge_max_packet_size",
     "bridge_max_topic_alias",
@@ -175,9 +171,6 @@ const TLS_ENGINE: &str = "TLS engines (hardware keys) are not available yet in e
 const CERT_DATES: &str = "accepting expired client certificates is not available in edgemq (a \
     client certificate is checked against the clock): remove the line and renew the \
     certificates, or set the device's clock";
-const ACL: &str = "ACL files are not available yet in edgemq (every client would read and \
-    write every topic): remove the line only if every client that can reach the listeners is \
-    trusted with every topic (bind them to a trusted network's address)";
 const CLIENTID_PREFIXES: &str = "client id prefixes are not available yet in edgemq (any \
     client id would be let in): remove the line only if every client that can reach the \
     listeners is trusted (bind them to a trusted network's address)";
@@ -197,9 +190,6 @@ const MOUNT_POINT: &str = "mount points are not available yet in edgemq (this li
 const PER_LISTENER: &str = "per-listener security settings are not available yet in edgemq \
     (allow_anonymous applies to every listener): set per_listener_settings false and make \
     allow_anonymous right for every listener";
-const BRIDGE_CAPATH: &str = "CA directories are not available yet in edgemq (without \
-    bridge_cafile the bridge connects in plain text): name the CA certificate file with \
-    bridge_cafile instead";
 const BRIDGE_PSK: &str = "TLS-PSK bridges are not available yet in edgemq (without \
     bridge_cafile the bridge connects in plain text): use certificates instead (bridge_cafile; \
     bridge_certfile and bridge_keyfile for a client certificate)";
@@ -214,9 +204,9 @@ const BRIDGE_OCSP: &str = "OCSP checks are not available yet in edgemq (a revoke
 /// so they are refused with it; `auth_plugin_deny_special_chars` and the
 /// plugin option families only matter with a plugin, so they are refused
 /// with it. `accept_protocol_versions`, `use_username_as_clientid` (a client
-/// keeps the id it sent), `check_retain_source` (it
-/// needs ACLs) and `bridge_alpn` / `bridge_bind_address` (routing, not
-/// trust) only tune, and stay warnings.
+/// keeps the id it sent), `check_retain_source` (a retained message already
+/// needs write access when it is stored) and `bridge_bind_address` (routing,
+/// not trust) only tune, and stay warnings.
 fn refusal(key: &str) -> Option<&'static str> {
     let why = match key {
         // Read by config/tls.rs in a build with TLS; they get here only
@@ -237,13 +227,11 @@ fn refusal(key: &str) -> Option<&'static str> {
         "tls_engine" | "tls_engine_kpass_sha1" | "tls_keyform" => TLS_ENGINE,
         "disable_client_cert_date_checks" => CERT_DATES,
         "http_dir" => HTTP_DIR,
-        "acl_file" => ACL,
         "clientid_prefixes" => CLIENTID_PREFIXES,
         "auth_plugin" | "auth_plugin_deny_special_chars" | "global_plugin" | "plugin" => PLUGIN,
         "bind_interface" => BIND_INTERFACE,
         "socket_domain" => SOCKET_DOMAIN,
         "mount_point" => MOUNT_POINT,
-        "bridge_capath" => BRIDGE_CAPATH,
         "bridge_identity" | "bridge_psk" => BRIDGE_PSK,
         "bridge_require_ocsp" => BRIDGE_OCSP,
         _ if PLUGIN_OPTION_PREFIXES.iter().any(|p| key.starts_with(p)) => PLUGIN,
@@ -318,11 +306,9 @@ mod tests {
     /// Every key refused as a security downgrade; a change to [`refusal`]
     /// has to change this list too.
     const REFUSED: &[&str] = &[
-        "acl_file",
         "auth_plugin",
         "auth_plugin_deny_special_chars",
         "bind_interface",
-        "bridge_capath",
         "bridge_identity",
         "bridge_psk",
         "bridge_require_ocsp",
@@ -411,7 +397,9 @@ mod tests {
             assert!(warning.contains("line ignored"), "{key}: {warning}");
         }
         assert!(not_implemented("start_type").unwrap().contains("bridge"));
-        assert!(not_implemented("bridge_alpn").unwrap().contains("bridge"));
+        assert!(not_implemented("bridge_bind_address")
+            .unwrap()
+            .contains("bridge"));
         assert!(not_implemented("port").unwrap().contains("listener PORT"));
         assert!(not_implemented("frobnicate").is_none());
         assert!(not_implemented("max_sessions").is_none());

@@ -20,7 +20,8 @@ use super::listener::{parse_address, ListenerConfig};
 use super::mosquitto::Verdict;
 use super::values::{self, Bare};
 use super::{
-    auth, bridge, default_listener, mosquitto, source, tls, unix_socket, websocket, Config,
+    auth, bridge, default_listener, mosquitto, rate_limits, source, tls, unix_socket, websocket,
+    Config,
     DuplicateClientId,
 };
 
@@ -143,6 +144,9 @@ impl Parser {
                 // Not TRACKED: cross-key messages are about the global value.
                 return Ok(());
             }
+            "max_connection_rate" => {
+                rate_limits::connection_rate(c, self.listeners.last_mut(), line)?;
+            }
             "allow_anonymous" => self.allow_anonymous = Some(line.boolean()?),
             "max_connections" => c.max_connections = max_connections(line)?,
             "max_sessions" => c.max_sessions = line.size(1, MAX_SESSIONS_CEILING)?,
@@ -204,6 +208,7 @@ impl Parser {
             "max_keepalive" => c.max_keepalive = max_keepalive(line)?,
             "pid_file" => c.pid_file = Some(PathBuf::from(line.one()?)),
             "user" => c.user = Some(line.one()?.to_owned()),
+            "acl_file" => c.acl_file = Some(PathBuf::from(line.one()?)),
             "protocol" => websocket::protocol(self.listeners.last_mut(), line)?,
             "websockets_path" => websocket::path(self.listeners.last_mut(), line)?,
             "websockets_headers_size" => c.websockets_headers_size = websocket::headers_size(line)?,
@@ -211,6 +216,7 @@ impl Parser {
             key if bridge::is_bridge_key(key) => {
                 bridge::apply(&mut c.bridges, line, &mut self.warnings)?;
             }
+            key if rate_limits::claims(key) => rate_limits::apply(c, line)?,
             key if tls::claims(key) => tls::apply(self.listeners.last_mut(), line)?,
             key if auth::claims(key) => auth::apply(&mut c.auth_files, &mut c.auth_throttle, line)?,
             _ => self.not_ours(line)?,

@@ -11,17 +11,28 @@ use super::limits::MAX_CONFIG_FILE_BYTES;
 /// The text of one config file; `name` is how errors refer to it. A byte
 /// order mark at the start is dropped (editors on other systems add one).
 pub(crate) fn read_file(path: &Path, name: &str) -> Result<String, ConfigError> {
+    read_bounded(path, name, MAX_CONFIG_FILE_BYTES, "a config file")
+}
+
+/// [`read_file`] for any text file the config names (`what`, in the
+/// error for a file over `max_bytes`): the ACL file too.
+pub(crate) fn read_bounded(
+    path: &Path,
+    name: &str,
+    max_bytes: u64,
+    what: &str,
+) -> Result<String, ConfigError> {
     let cannot = |e: std::io::Error| ConfigError::new(name, 0, format!("cannot read: {e}"));
     let file = fs::File::open(path).map_err(cannot)?;
     let mut bytes = Vec::new();
-    file.take(MAX_CONFIG_FILE_BYTES.saturating_add(1))
+    file.take(max_bytes.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(cannot)?;
-    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_CONFIG_FILE_BYTES {
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max_bytes {
         return Err(ConfigError::new(
             name,
             0,
-            format!("larger than {MAX_CONFIG_FILE_BYTES} bytes; not a config file"),
+            format!("larger than {max_bytes} bytes; not {what}"),
         ));
     }
     let text = String::from_utf8(bytes).map_err(|e| {

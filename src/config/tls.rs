@@ -29,13 +29,23 @@ pub struct PathSetting {
 }
 
 impl PathSetting {
+    /// The path a line gives, with the line.
+    pub(super) fn of(line: &Line<'_>) -> Result<PathSetting, ConfigError> {
+        Ok(PathSetting {
+            path: PathBuf::from(line.one()?),
+            file: line.file.to_owned(),
+            line: line.number,
+        })
+    }
+
     /// "FILE:LINE: KEY: MESSAGE", the form of every config error.
     pub fn error(&self, key: &str, message: impl std::fmt::Display) -> ConfigError {
         ConfigError::new(&self.file, self.line, format!("{key}: {message}"))
     }
 }
 
-/// The lowest TLS version a listener accepts (`tls_version`).
+/// The lowest TLS version a listener accepts (`tls_version`), or a bridge
+/// offers (`bridge_tls_version`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TlsVersion {
     /// TLS 1.2 and 1.3 (the default, as in mosquitto).
@@ -147,13 +157,7 @@ pub(super) fn apply(
         ));
     };
     let tls = listener.tls.get_or_insert_with(Box::default);
-    let path = || -> Result<PathSetting, ConfigError> {
-        Ok(PathSetting {
-            path: PathBuf::from(line.one()?),
-            file: line.file.to_owned(),
-            line: line.number,
-        })
-    };
+    let path = || PathSetting::of(line);
     match line.key {
         "certfile" => tls.certfile = Some(path()?),
         "keyfile" => tls.keyfile = Some(path()?),

@@ -16,8 +16,9 @@
 //!
 //! Between wake-ups an idle task holds its socket, its id and nothing else:
 //! the framer's bytes of a partial packet, the frames the socket has not
-//! taken yet and a closing connection's drain timer live in [`Busy`],
-//! allocated while there is such state and freed as soon as there is none.
+//! taken yet, a closing connection's drain timer and the timer of a pause
+//! for the publish rate live in [`Busy`], allocated while there is such
+//! state and freed as soon as there is none.
 //! The broker is borrowed only inside synchronous sections, never across a
 //! wait.
 
@@ -31,6 +32,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use async_io::Timer;
+use futures_lite::future;
 
 use crate::broker::ConnId;
 use crate::codec::{Frame, Framer, Packet};
@@ -72,17 +74,65 @@ pub(super) trait ByteStream: Unpin + 'static {
     }
 }
 
-/// News from a transport's handshake (TLS), for the broker.
+/// `ByteStream::read` awaited: what is there once something is; `Ok(0)`
+/// is the end of the stream. For code that drives a stream from an async
+/// fn (a refusal, a bridge link) rather than a hand-written future.
+pub(super) async fn read_some(stream: &impl ByteStream, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match stream.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                future::poll_fn(|cx| stream.poll_readable(cx)).await?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
+/// Writes all of `bytes`, awaited, then waits until the stream has passed
+/// on what it buffered of them (TLS records) to the socket.
+pub(super) async fn write_all(stream: &impl ByteStream, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() || stream.has_pending_output() {
+        let written = if bytes.is_empty() {
+            // Only the stream's own output is left.
+            Err(io::ErrorKind::WouldBlock.into())
+        } else {
+            stream.write_vectored(&[IoSlice::new(bytes)])
+        };
+        match written {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                future::poll_fn(|cx| stream.poll_writable(cx)).await?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// News from a transport's handshake (TLS, the WebSocket upgrade) for the
+/// broker, which counts what it refuses and bounds what stalls.
 #[derive(Debug)]
-// Only TLS streams have a handshake.
-#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+// Only TLS and WebSocket streams have a handshake.
+#[cfg_attr(not(all(feature = "tls", feature = "websocket")), allow(dead_code))]
 pub(super) enum Handshake {
-    /// The listener takes usernames from client certificates: this
-    /// client's (`None`: it sent no certificate, or one without a usable
-    /// name).
+    /// The TLS handshake ended.
+    TlsEstablished,
+    /// The TLS handshake ended, on a listener that takes usernames from
+    /// client certificates: this client's (`None`: it sent no
+    /// certificate, or one without a usable name).
     CertificateUsername(Option<Box<str>>),
-    /// The handshake failed, for this reason; the connection ends.
+    /// The TLS handshake failed, for this reason; the connection ends.
     Failed(String),
+    /// The WebSocket upgrade was answered 101.
+    Upgraded,
+    /// The WebSocket upgrade was refused with this HTTP status; the
+    /// connection ends.
+    UpgradeRefused { status: u16, reason: &'static str },
+    /// A WebSocket frame broke a rule; the connection ends with this Close.
+    FrameRefused { close_code: u16, why: String },
 }
 
 /// `ByteStream` for a socket of the reactor: the five calls are the same
@@ -148,6 +198,8 @@ struct Busy {
     offset: usize,
     /// Closing: when the drain of `pending` gives up.
     close_timer: Option<Timer>,
+    /// Paused for its publish rate: when the broker reads it again.
+    resume_timer: Option<Timer>,
 }
 
 /// What one turn of the loop decided.
@@ -205,11 +257,13 @@ impl TaskState {
         if result.is_err() {
             return Step::End;
         }
-        let (closing, read_allowed) = {
+        let (closing, read_allowed, resumes_at) = {
             let mut broker = self.shared.broker.borrow_mut();
+            let read_allowed = broker.may_read(Instant::now(), self.conn);
             (
                 broker.closing(self.conn).is_some(),
-                broker.may_read(self.conn),
+                read_allowed,
+                broker.read_resumes_at(self.conn),
             )
         };
         if closing {
@@ -245,12 +299,35 @@ impl TaskState {
         if read_allowed && stream.poll_readable(cx).is_ready() {
             return Step::Again;
         }
+        if self.resume_at(resumes_at, cx).is_ready() {
+            return Step::Again;
+        }
         let want_write = self.busy.as_ref().is_some_and(|b| !b.pending.is_empty())
             || stream.has_pending_output();
         if want_write && stream.poll_writable(cx).is_ready() {
             return Step::Again;
         }
         Step::Wait
+    }
+
+    /// Paused for its publish rate until `at`: wake then (one timer, no
+    /// polling). `None` drops the timer of an earlier pause.
+    fn resume_at(&mut self, at: Option<Instant>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(at) = at else {
+            if let Some(busy) = self.busy.as_deref_mut() {
+                busy.resume_timer = None;
+            }
+            return Poll::Pending;
+        };
+        let busy = self.busy.get_or_insert_with(Box::default);
+        let timer = match &mut busy.resume_timer {
+            Some(timer) => {
+                timer.set_at(at);
+                timer
+            }
+            empty => empty.insert(Timer::at(at)),
+        };
+        Pin::new(timer).poll(cx).map(|_| ())
     }
 
     /// Closing: write what is still queued, for at most
@@ -289,7 +366,11 @@ impl TaskState {
         let Some(busy) = self.busy.as_deref_mut() else {
             return;
         };
-        if busy.pending.is_empty() && busy.close_timer.is_none() && busy.framer.is_empty() {
+        if busy.pending.is_empty()
+            && busy.close_timer.is_none()
+            && busy.resume_timer.is_none()
+            && busy.framer.is_empty()
+        {
             self.busy = None;
             return;
         }
@@ -310,7 +391,8 @@ impl TaskState {
                 other => break other,
             }
         };
-        if let Some(news) = stream.take_handshake() {
+        // A read may finish TLS, then answer the upgrade behind it.
+        while let Some(news) = stream.take_handshake() {
             self.report_handshake(news);
         }
         match result {
@@ -327,12 +409,20 @@ impl TaskState {
     /// Tells the broker what the handshake learnt, before any packet.
     fn report_handshake(&self, news: Handshake) {
         let mut broker = self.shared.broker.borrow_mut();
+        let (now, conn) = (Instant::now(), self.conn);
         match news {
+            Handshake::TlsEstablished => broker.handle_tls_established(conn),
             Handshake::CertificateUsername(name) => {
-                broker.handle_certificate_username(self.conn, name);
+                broker.handle_tls_established(conn);
+                broker.handle_certificate_username(conn, name);
             }
-            Handshake::Failed(why) => {
-                broker.handle_handshake_failure(Instant::now(), self.conn, &why);
+            Handshake::Failed(why) => broker.handle_handshake_failure(now, conn, &why),
+            Handshake::Upgraded => broker.handle_websocket_upgraded(conn),
+            Handshake::UpgradeRefused { status, reason } => {
+                broker.handle_websocket_refused(now, conn, status, reason);
+            }
+            Handshake::FrameRefused { close_code, why } => {
+                broker.handle_websocket_frame_error(now, conn, close_code, &why);
             }
         }
     }

@@ -11,7 +11,7 @@ mod connection;
 mod listener;
 mod notify;
 mod refuse;
-#[cfg(feature = "tls")]
+#[cfg(any(feature = "tls", feature = "bridge-tls"))]
 mod tls;
 mod transport;
 mod unix;
@@ -134,6 +134,21 @@ pub fn check_tls(configs: &[ListenerConfig]) -> Result<(), TlsCheckError> {
     Ok(())
 }
 
+/// Reads every TLS bridge's files as a connect would (`edgemq
+/// check-config`): why each bridge that could not connect with them
+/// would fail.
+pub fn check_bridge_tls(
+    bridges: &[crate::config::BridgeConfig],
+) -> Vec<crate::config::ConfigError> {
+    #[cfg(feature = "bridge-tls")]
+    return tls::check_bridges(bridges);
+    #[cfg(not(feature = "bridge-tls"))]
+    {
+        let _ = bridges;
+        Vec::new()
+    }
+}
+
 impl Listeners {
     /// Binds every configured listener with std's sockets: no thread is
     /// started (src/privileges/ needs a single thread). A listener whose
@@ -202,6 +217,18 @@ impl BrokerHandle {
             .broker
             .borrow_mut()
             .install_credentials(credentials);
+    }
+
+    /// Installs a (re)loaded ACL; returns how many subscriptions it took
+    /// away (`Broker::apply_acl`).
+    pub fn apply_acl(&self, acl: Option<crate::acl::Acl>) -> usize {
+        let revoked = self
+            .shared
+            .broker
+            .borrow_mut()
+            .apply_acl(std::time::Instant::now(), acl);
+        self.shared.dispatch_wakeups();
+        revoked
     }
 
     /// SIGUSR1: hands the store what is gathered, with a flush (whatever
@@ -447,6 +474,7 @@ async fn accept_tcp(
     let mut nodelay = listener::NoDelay::default();
     loop {
         match listener::accept(&listener).await {
+            Ok((stream, peer)) if !admit(shared, id, peer.into()) => drop(stream),
             Ok((stream, peer)) => {
                 nodelay.apply(stream.get_ref());
                 transport.open_tcp(executor, shared, id, stream, peer);
@@ -467,11 +495,22 @@ async fn accept_unix(
 ) {
     loop {
         match unix::accept(&listener).await {
+            Ok(stream) if !admit(shared, id, PeerAddr::Unix) => drop(stream),
             Ok(stream) => open(executor, shared, id, stream, PeerAddr::Unix, transport),
             Err(error) => accept_failed(error).await,
         }
         future::yield_now().await;
     }
+}
+
+/// Whether to keep a socket just accepted: over its listener's
+/// `max_connection_rate` it is closed at once, before any read (no
+/// CONNECT, no TLS handshake, no WebSocket upgrade).
+fn admit(shared: &Shared, id: ListenerId, peer: PeerAddr) -> bool {
+    shared
+        .broker
+        .borrow_mut()
+        .admit_connection(Instant::now(), id, peer)
 }
 
 /// Out of file descriptors and the like: pause, do not spin.

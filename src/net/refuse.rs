@@ -5,7 +5,6 @@
 //! be refused: over the global cap or its listener's.
 
 use std::future::Future;
-use std::io::{self, IoSlice};
 use std::time::Duration;
 
 use async_io::Timer;
@@ -13,7 +12,7 @@ use futures_lite::future;
 
 use crate::codec::{ConnAck, ConnectReturn, Frame, Framer, Packet, Properties, ProtocolVersion};
 
-use super::connection::ByteStream;
+use super::connection::{read_some, write_all, ByteStream};
 use super::Shared;
 
 /// Refusals in progress at once; a flood past this is closed unanswered.
@@ -52,7 +51,7 @@ async fn refuse(stream: &impl ByteStream) {
     let mut framer = Framer::new();
     let mut received = 0usize;
     let version = loop {
-        let n = match read(stream, &mut buf).await {
+        let n = match read_some(stream, &mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
@@ -77,31 +76,4 @@ async fn refuse(stream: &impl ByteStream) {
             .collect();
         let _ = write_all(stream, &bytes).await;
     }
-}
-
-async fn read(stream: &impl ByteStream, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match stream.read(buf) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                future::poll_fn(|cx| stream.poll_readable(cx)).await?;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            other => return other,
-        }
-    }
-}
-
-async fn write_all(stream: &impl ByteStream, mut bytes: &[u8]) -> io::Result<()> {
-    while !bytes.is_empty() {
-        match stream.write_vectored(&[IoSlice::new(bytes)]) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => bytes = bytes.get(n..).unwrap_or(&[]),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                future::poll_fn(|cx| stream.poll_writable(cx)).await?;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }

@@ -18,6 +18,11 @@
 //! (`poll_readable` waits for the socket to take them), so they stay a few
 //! hundred bytes at most.
 //!
+//! What the broker must hear — the upgrade answered or refused, a frame
+//! rule broken — waits in a few bytes of state for `take_handshake`, after
+//! the inner stream's own news (TLS ends before the upgrade starts); the
+//! broker counts and logs it (README.md ## Limits and refusals).
+//!
 //! An idle upgraded connection holds no heap memory (the decoder's control
 //! buffer and our own bytes are freed once sent); `size_of` is checked.
 
@@ -34,7 +39,7 @@ use crate::websocket::frame::{self, MAX_SERVER_HEADER};
 use crate::websocket::handshake::{self, Refusal, Status};
 use crate::websocket::{Decoder, Stop};
 
-use super::connection::ByteStream;
+use super::connection::{ByteStream, Handshake};
 
 /// Room above `max_packet_size` in a client's data frame: a frame may
 /// carry a whole packet plus small ones batched with it [MQTT-6.0.0-2].
@@ -106,6 +111,11 @@ struct State {
     ended: Option<End>,
     /// A read used bytes and yielded none: poll again after a yield.
     again: bool,
+    /// What the broker has yet to hear (`take_handshake`): the upgrade
+    /// answered, or refused, or a frame rule broken (the decoder's stop).
+    upgrade_unreported: bool,
+    refusal_unreported: Option<Refusal>,
+    frame_error_unreported: bool,
 }
 
 impl<S: ByteStream> WsStream<S> {
@@ -200,6 +210,20 @@ impl<S: ByteStream> ByteStream for WsStream<S> {
         self.inner.poll_writable(cx)
     }
 
+    /// TLS records under a `wss://` stream.
+    fn has_pending_output(&self) -> bool {
+        self.inner.has_pending_output()
+    }
+
+    /// The inner stream's news first (TLS ends before the upgrade starts),
+    /// then the upgrade's and the frames'.
+    fn take_handshake(&self) -> Option<Handshake> {
+        if let Some(news) = self.inner.take_handshake() {
+            return Some(news);
+        }
+        self.state.try_borrow_mut().ok()?.take_news()
+    }
+
     /// Says goodbye where it can without waiting: the answer still owed,
     /// or a Close (1000) between frames; then ends the inner stream.
     fn shutdown(&self) {
@@ -223,6 +247,27 @@ fn end_result(end: End) -> io::Result<usize> {
 impl State {
     fn at_frame_boundary(&self) -> bool {
         self.payload_left == 0 && self.header_rest.is_empty()
+    }
+
+    fn take_news(&mut self) -> Option<Handshake> {
+        if std::mem::take(&mut self.upgrade_unreported) {
+            return Some(Handshake::Upgraded);
+        }
+        if let Some(refusal) = self.refusal_unreported.take() {
+            return Some(Handshake::UpgradeRefused {
+                status: refusal.status.code(),
+                reason: refusal.reason,
+            });
+        }
+        if std::mem::take(&mut self.frame_error_unreported) {
+            if let Some(Stop::Failed(error)) = self.decoder.stop() {
+                return Some(Handshake::FrameRefused {
+                    close_code: error.close_code(),
+                    why: error.to_string(),
+                });
+            }
+        }
+        None
     }
 
     /// Adds `raw` to the request head; once it is whole, answers it and
@@ -262,6 +307,7 @@ impl State {
         match parsed {
             Ok(upgrade) => {
                 debug!("websocket upgrade from {peer} ({:?})", upgrade.protocol);
+                self.upgrade_unreported = true;
                 self.own.extend_from_slice(&upgrade.response());
                 let used = end - old;
                 raw.copy_within(used.., 0);
@@ -285,6 +331,7 @@ impl State {
         self.head = None;
         self.own.extend_from_slice(&refusal.response());
         self.ended = Some(End::Failed);
+        self.refusal_unreported = Some(refusal);
     }
 
     /// Queues what the decoder owes the peer: a Pong, a Close.
@@ -309,6 +356,7 @@ impl State {
             }
             Some(Stop::Failed(error)) => {
                 debug!("websocket from {peer}: closing on {error}");
+                self.frame_error_unreported = true;
                 if !self.close_sent {
                     self.queue_close(Some(error.close_code()));
                 }

@@ -15,6 +15,8 @@ struct Mock {
     output: RefCell<Vec<u8>>,
     room: Cell<usize>,
     shut: Cell<bool>,
+    /// Output of its own not yet on the wire (TLS records).
+    pending: Cell<bool>,
 }
 
 impl ByteStream for Rc<Mock> {
@@ -57,6 +59,10 @@ impl ByteStream for Rc<Mock> {
 
     fn shutdown(&self) {
         self.shut.set(true);
+    }
+
+    fn has_pending_output(&self) -> bool {
+        self.pending.get()
     }
 }
 
@@ -148,6 +154,9 @@ fn upgrade_then_frames_in_the_same_read() {
         server_frames(&mock.output.borrow()),
         [(OPCODE_PONG, b"p".to_vec())]
     );
+    // The broker hears of the upgrade once.
+    assert!(matches!(ws.take_handshake(), Some(Handshake::Upgraded)));
+    assert!(ws.take_handshake().is_none());
     // Nothing held once idle.
     let st = ws.state.borrow();
     assert!(st.head.is_none() && st.own.capacity() == 0 && st.decoder.is_idle());
@@ -182,6 +191,14 @@ fn a_wrong_path_gets_404_and_the_stream_fails() {
     let (_, end) = read_all(&ws);
     assert_eq!(end.unwrap_err().kind(), io::ErrorKind::InvalidData);
     assert!(String::from_utf8_lossy(&mock.output.borrow()).starts_with("HTTP/1.1 404 Not Found"));
+    match ws.take_handshake() {
+        Some(Handshake::UpgradeRefused {
+            status: 404,
+            reason,
+        }) => assert!(reason.contains("path")),
+        other => panic!("{other:?}"),
+    }
+    assert!(ws.take_handshake().is_none(), "news is given once");
     ws.shutdown();
     assert!(mock.shut.get());
 }
@@ -295,10 +312,19 @@ fn violations_close_with_their_codes() {
             .borrow_mut()
             .push_back(UPGRADE.as_bytes().to_vec());
         let _ = read_all(&ws);
+        assert!(matches!(ws.take_handshake(), Some(Handshake::Upgraded)));
         mock.input.borrow_mut().push_back(input);
         let (data, end) = read_all(&ws);
         assert!(data.is_empty());
         assert_eq!(end.unwrap_err().kind(), io::ErrorKind::InvalidData);
+        match ws.take_handshake() {
+            Some(Handshake::FrameRefused { close_code, why }) => {
+                assert_eq!(close_code, code);
+                assert!(!why.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(ws.take_handshake().is_none());
         assert_eq!(
             server_frames(&mock.output.borrow()),
             [(OPCODE_CLOSE, code.to_be_bytes().to_vec())]
@@ -321,11 +347,22 @@ fn shutdown_says_goodbye_between_frames() {
     assert!(mock.shut.get());
 }
 
+/// Over TLS (`wss://`) the task must wait to write the records the socket
+/// has not taken, even with no frame of its own left.
+#[test]
+fn the_inner_streams_pending_output_shows_through() {
+    let (mock, ws) = stream(4096);
+    assert!(!ws.has_pending_output());
+    mock.pending.set(true);
+    assert!(ws.has_pending_output());
+}
+
 /// Every WebSocket connection pays for this while idle (a TCP one's task
 /// is 40 bytes; this adds the peer address for logs,
 /// the decoder's and the frame writer's fixed state).
 #[test]
 fn an_idle_websocket_stream_is_small() {
     let size = std::mem::size_of::<WsStream<async_io::Async<TcpStream>>>();
+    eprintln!("WsStream over TCP: {size} bytes");
     assert!(size <= 256, "{size}");
 }

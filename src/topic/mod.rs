@@ -20,6 +20,7 @@ mod subs;
 mod trie;
 mod validate;
 
+pub(crate) use levels::{next_level, LevelMap};
 pub use name::{TopicFilter, TopicName};
 pub use retained::RetainedTree;
 pub use trie::SubscriptionTrie;

@@ -20,6 +20,8 @@ write_config() {
             echo "allow_anonymous true"
             echo "max_sessions $((BENCH_MAX_CONNS * 2))"
             echo "log_level warn"
+            # tests/bench/acl.sh: the same broker with an ACL file.
+            [ -n "${EDGEMQ_ACL_FILE:-}" ] && echo "acl_file $EDGEMQ_ACL_FILE"
             if [ "$persist" = on ]; then
                 echo "persistence true"
                 echo "persistence_location $dir/$name-data/"

@@ -212,6 +212,32 @@ impl Broker {
         self.wait_log(timeout, |t| t.contains(needle))
     }
 
+    /// Sends SIGUSR1 and returns the counters its report logs, by name
+    /// (`connect_timeouts`, ...), with the live `connections` and `sessions`.
+    pub fn report(&self, timeout: Duration) -> std::collections::HashMap<String, u64> {
+        const MARK: &str = " sessions; ";
+        let before = self.log().matches(MARK).count();
+        self.signal("USR1");
+        assert!(
+            self.wait_for_log_count(MARK, before + 1, timeout),
+            "no SIGUSR1 report:\n{}",
+            self.log()
+        );
+        let log = self.log();
+        let line = log.lines().rev().find(|l| l.contains(MARK)).unwrap();
+        let (head, counters) = line.split_once(MARK).unwrap();
+        let head = head.rsplit("SIGUSR1: ").next().unwrap();
+        let (connections, sessions) = head.split_once(" connections, ").unwrap();
+        let mut named = std::collections::HashMap::new();
+        named.insert("connections".to_owned(), connections.parse().unwrap());
+        named.insert("sessions".to_owned(), sessions.parse().unwrap());
+        for counter in counters.split(", ") {
+            let (name, value) = counter.rsplit_once(' ').unwrap();
+            named.insert(name.to_owned(), value.trim().parse().unwrap());
+        }
+        named
+    }
+
     /// Wait until the log contains `needle` at least `n` times.
     pub fn wait_for_log_count(&self, needle: &str, n: usize, timeout: Duration) -> bool {
         self.wait_log(timeout, |t| t.matches(needle).count() >= n)

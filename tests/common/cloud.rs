@@ -14,6 +14,7 @@ pub struct Cloud {
     dir: tempfile::TempDir,
     port: u16,
     extra: String,
+    env: Vec<(String, String)>,
     child: Option<Child>,
     starts: usize,
 }
@@ -43,6 +44,7 @@ impl Cloud {
             dir,
             port: free_port(),
             extra: extra.to_owned(),
+            env: Vec::new(),
             child: None,
             starts: 0,
         }
@@ -53,6 +55,12 @@ impl Cloud {
         cloud.port = port;
         cloud.spawn();
         cloud
+    }
+
+    /// An environment variable for the process (set before `spawn`).
+    pub fn env(mut self, key: &str, value: &str) -> Cloud {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -98,6 +106,7 @@ impl Cloud {
         let child = Command::new(program)
             .arg("-c")
             .arg(self.conf_path())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))

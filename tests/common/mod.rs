@@ -10,7 +10,12 @@
 //! - [`mosquitto_pub`] / [`MosquittoSub`]: Debian's `mosquitto-clients`, a
 //!   second opinion and the only ready-made MQTT 3.1 client (`mosquitto.rs`);
 //! - [`RawClient`] and the byte builders in [`raw`]: hand-written packets,
-//!   independent of the crate's codec, for byte-level and abuse tests.
+//!   independent of the crate's codec, for byte-level and abuse tests;
+//! - [`pki::Pki`]: certificates made by `openssl` at test time, and rustls
+//!   client streams that trust them (`pki.rs`);
+//! - [`ws::WsClient`]: a byte-level WebSocket client over TCP or TLS (`ws.rs`);
+//! - [`probe::round_trip`]: a PUBLISH to oneself, timed, over any of them
+//!   (`probe.rs`).
 //!
 //! Invariants: every wait is bounded in time (scaled by [`time_scale`] when the
 //! broker runs under an emulator), and a broker process is always killed, by
@@ -40,6 +45,8 @@ pub mod client;
 pub mod cloud;
 pub mod flow;
 pub mod mosquitto;
+pub mod pki;
+pub mod probe;
 pub mod raw;
 pub mod ws;
 

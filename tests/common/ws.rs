@@ -1,12 +1,14 @@
 //! A byte-level WebSocket client for the WebSocket listener's tests: the
 //! upgrade request, masked frames built by hand (independent of the
-//! crate's codec), server frames read back, and the MQTT packets they carry.
+//! crate's codec), server frames read back, and the MQTT packets they carry;
+//! over TCP (`ws://`) or a rustls stream (`wss://`).
 //! Also where the real clients (MQTT.js, paho-mqtt) are looked up.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 pub const OP_CONTINUATION: u8 = 0x0;
@@ -66,8 +68,25 @@ pub enum ServerFrame {
     Timeout,
 }
 
+/// What a [`WsClient`] runs over: a TCP socket or a TLS stream on one.
+pub trait Conn: Read + Write + Send {
+    fn socket(&self) -> &TcpStream;
+}
+
+impl Conn for TcpStream {
+    fn socket(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Conn for rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    fn socket(&self) -> &TcpStream {
+        &self.sock
+    }
+}
+
 pub struct WsClient {
-    stream: TcpStream,
+    stream: Box<dyn Conn>,
     /// Bytes from the server not yet parsed into frames.
     raw: Vec<u8>,
     /// MQTT bytes from binary frames not yet parsed into packets.
@@ -82,6 +101,11 @@ impl WsClient {
     pub fn open(addr: SocketAddr, request: &str) -> Result<WsClient, String> {
         let stream = TcpStream::connect(addr).expect("connect to the WebSocket listener");
         stream.set_nodelay(true).ok();
+        WsClient::open_over(Box::new(stream), request)
+    }
+
+    /// [`WsClient::open`] over a stream of the caller's (TLS: `wss://`).
+    pub fn open_over(stream: Box<dyn Conn>, request: &str) -> Result<WsClient, String> {
         let mut client = WsClient {
             stream,
             raw: Vec::new(),
@@ -103,11 +127,17 @@ impl WsClient {
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("write to the broker");
+        self.try_send(bytes).expect("write to the broker");
+    }
+
+    /// This end's address, as the broker's log lines name the peer.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.stream.socket().local_addr().unwrap()
     }
 
     pub fn try_send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.stream.write_all(bytes)
+        self.stream.write_all(bytes)?;
+        self.stream.flush()
     }
 
     /// One masked binary frame, FIN set.
@@ -135,7 +165,7 @@ impl WsClient {
         if left.is_zero() {
             return Fill::Timeout;
         }
-        self.stream.set_read_timeout(Some(left)).ok();
+        self.stream.socket().set_read_timeout(Some(left)).ok();
         let mut buf = [0u8; 16 * 1024];
         match self.stream.read(&mut buf) {
             Ok(0) => Fill::End,
@@ -240,7 +270,7 @@ fn parse_server_frame(raw: &[u8]) -> Option<(ServerFrame, usize)> {
 }
 
 /// The length of the whole MQTT packet at the front of `data`, if whole.
-fn mqtt_packet_len(data: &[u8]) -> Option<usize> {
+pub fn mqtt_packet_len(data: &[u8]) -> Option<usize> {
     let mut remaining = 0usize;
     for i in 0..4 {
         let b = *data.get(1 + i)?;
@@ -251,6 +281,54 @@ fn mqtt_packet_len(data: &[u8]) -> Option<usize> {
         }
     }
     None
+}
+
+/// A client process whose stdout lines arrive on a channel.
+pub struct Script {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Script {
+    pub fn spawn(mut command: Command) -> Script {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the client script");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Script { child, lines }
+    }
+
+    pub fn line(&self, timeout: Duration) -> Option<String> {
+        self.lines.recv_timeout(timeout).ok()
+    }
+
+    /// The exit code once the process ends within `timeout` (`None`: still
+    /// running, or killed by a signal).
+    pub fn exit_code(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Where `make deps-ws` installs MQTT.js and paho-mqtt.

@@ -572,4 +572,6 @@ fn sync_mode_holds_the_connack_until_its_batch_is_flushed() {
 }
 
 mod auth;
+mod handshake;
+mod rate;
 mod store;

@@ -93,10 +93,10 @@ fn sync_mode_holds_acks_while_the_store_fails_and_pauses_only_its_feeders() {
     }
     // Each message holds ~1.07 KB: the 4th reaches half of the cache.
     assert_eq!(sent, 4, "the publisher is paused at the backlog's bound");
-    assert!(!h.broker.may_read(publisher));
+    assert!(!h.broker.may_read(h.now, publisher));
 
     // QoS 0 and clean-session QoS 1 traffic go on.
-    assert!(h.broker.may_read(live_pub));
+    assert!(h.broker.may_read(h.now, live_pub));
     h.send(live_pub, publish_packet("live", b"a", QoS::AtMostOnce, 0));
     h.send(live_pub, publish_packet("live", b"b", QoS::AtLeastOnce, 9));
     assert!(
@@ -112,7 +112,7 @@ fn sync_mode_holds_acks_while_the_store_fails_and_pauses_only_its_feeders() {
     h.broker.handle_persisted(last_batch);
     assert!(h.woken().contains(&publisher));
     assert_eq!(pub_acks(&h.received(publisher)), [1, 2, 3, 4]);
-    assert!(h.broker.may_read(publisher));
+    assert!(h.broker.may_read(h.now, publisher));
     assert_eq!(h.broker.store_backlog(), Some((0, 0)));
 }
 
@@ -135,10 +135,13 @@ fn batches_the_writer_takes_without_a_flush_free_the_backlog() {
     assert!(!early.flush);
     // Batched mode acknowledges at once; the queue of ten holds them all.
     assert_eq!(pub_acks(&h.received(publisher)).len(), usize::from(sent));
-    assert!(!h.broker.may_read(publisher), "the backlog is at its bound");
+    assert!(
+        !h.broker.may_read(h.now, publisher),
+        "the backlog is at its bound"
+    );
     h.broker.handle_store_taken(early.batch);
     assert!(h.woken().contains(&publisher));
-    assert!(h.broker.may_read(publisher));
+    assert!(h.broker.may_read(h.now, publisher));
 }
 
 #[test]
@@ -170,7 +173,7 @@ fn a_closing_feeder_stops_waiting_for_the_store() {
         );
         last_batch = h.broker.take_store_batch(h.now).expect("sync").batch;
     }
-    assert!(!h.broker.may_read(publisher));
+    assert!(!h.broker.may_read(h.now, publisher));
     h.broker.close(h.now, publisher, CloseReason::PeerGone);
     h.broker.handle_persisted(last_batch);
     assert_eq!(h.broker.store_backlog(), Some((0, 0)));
@@ -194,7 +197,7 @@ fn a_feeder_waiting_for_the_store_is_not_closed_for_its_silence() {
         );
         last_batch = h.broker.take_store_batch(h.now).expect("sync").batch;
     }
-    assert!(!h.broker.may_read(publisher));
+    assert!(!h.broker.may_read(h.now, publisher));
     // Far past 1.5 x keepalive while the store cannot write.
     for _ in 0..12 {
         h.advance(Duration::from_secs(5));

@@ -1,16 +1,18 @@
 //! The driver of each bridge: one task per `connection` block on the
 //! broker's executor. It resolves and connects (addresses in order, the
-//! next after a failure), wraps TLS when configured, and runs a session:
-//! a reader loop (bytes → the codec's `Framer` → packets → link → broker)
-//! and a writer loop
-//! (queue → link → bytes, keepalive timer) side by side, so neither waits
-//! for the other. Between sessions it waits `restart_timeout` with jitter.
+//! next after a failure), wraps TLS when configured, and runs a session
+//! over the resulting [`ByteStream`] (a TCP socket or a `TlsStream`, the
+//! streams client connections use): a reader loop (bytes → the codec's
+//! `Framer` → packets → link → broker) and a writer loop (queue → link →
+//! bytes, keepalive timer) side by side, so neither waits for the other.
+//! Between sessions it waits `restart_timeout` with jitter; failed
+//! connects are logged as `bridge::failures` decides.
 //!
 //! The broker and the link are borrowed only inside synchronous sections,
 //! never across an `.await`.
 
-// The TLS transport is a child: it runs this module's `session` over its
-// encrypted halves, and this module calls it for TLS addresses.
+// The TLS transport is a child: this module calls it for TLS bridges, and
+// it uses this module's connect timeout and `Failure`.
 #[cfg(feature = "bridge-tls")]
 mod tls;
 
@@ -21,11 +23,12 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use async_io::{Async, Timer};
-use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
-use log::{error, info, warn};
+use futures_lite::future;
+use log::{debug, error, info, warn};
 use smol::{LocalExecutor, Task};
 
 use crate::bridge::backoff::Backoff;
+use crate::bridge::failures::ConnectFailures;
 use crate::bridge::link::{Link, LinkEvent};
 use crate::bridge::WINDOW;
 use crate::broker::Broker;
@@ -33,6 +36,7 @@ use crate::codec::{Framer, Packets};
 use crate::config::bridge::BridgeAddress;
 use crate::config::BridgeConfig;
 
+use super::connection::{read_some, write_all, ByteStream};
 use super::{Notify, Shared};
 
 /// How long a TCP connect (and a TLS handshake) may take.
@@ -121,6 +125,8 @@ async fn run(shared: Rc<Shared>, index: usize, notify: Rc<BridgeSignals>) {
     let link = RefCell::new(Link::new(settings, Instant::now()));
     let mut backoff = Backoff::new(config.restart_base, config.restart_cap, seed(index));
     let mut next_address = 0usize;
+    let mut failures = ConnectFailures::default();
+    let mut capath_said = String::new();
     loop {
         let Some(address) = config
             .addresses
@@ -129,7 +135,16 @@ async fn run(shared: Rc<Shared>, index: usize, notify: Rc<BridgeSignals>) {
             error!("bridge {name}: no address");
             return;
         };
-        let outcome = attempt(&shared, index, &config, address, &link, &notify).await;
+        let outcome = attempt(
+            &shared,
+            index,
+            &config,
+            address,
+            &link,
+            &notify,
+            &mut capath_said,
+        )
+        .await;
         {
             link.borrow_mut().disconnected();
             shared
@@ -138,22 +153,51 @@ async fn run(shared: Rc<Shared>, index: usize, notify: Rc<BridgeSignals>) {
                 .handle_bridge_state(Instant::now(), index, false);
         }
         shared.dispatch_wakeups();
-        match outcome {
-            Ok(()) => {}
-            Err(Failure { was_up, why }) => {
-                if was_up {
-                    warn!("bridge {name}: link to {address} lost: {why}");
-                    backoff.reset();
-                } else {
-                    warn!("bridge {name}: cannot connect to {address}: {why}");
-                    next_address = next_address.wrapping_add(1);
-                }
-            }
+        let (was_up, why) = match outcome {
+            Ok(()) => (true, "the session ended".to_owned()),
+            Err(Failure { was_up, why }) => (was_up, why),
+        };
+        if was_up {
+            backoff.reset();
+        } else {
+            next_address = next_address.wrapping_add(1);
         }
+        let logged = log_failure(&name, address, was_up, &why, &mut failures);
         let delay = backoff.next_delay();
-        info!("bridge {name}: reconnecting in {:.1}s", delay.as_secs_f32());
+        if logged {
+            info!("bridge {name}: reconnecting in {:.1}s", delay.as_secs_f32());
+        } else {
+            debug!(
+                "bridge {name}: cannot connect to {address}: {why}; reconnecting in {:.1}s",
+                delay.as_secs_f32()
+            );
+        }
         Timer::after(delay).await;
     }
+}
+
+/// Logs a lost link, or a failed connect as `failures` decides (a repeat
+/// of the last reason may stay quiet); whether anything was logged.
+fn log_failure(
+    name: &str,
+    address: &BridgeAddress,
+    was_up: bool,
+    why: &str,
+    failures: &mut ConnectFailures,
+) -> bool {
+    if was_up {
+        // Repeats not logged before the link came up.
+        if let Some(line) = failures.succeeded() {
+            warn!("bridge {name}: before the link came up: cannot connect to {line}");
+        }
+        warn!("bridge {name}: link to {address} lost: {why}");
+        return true;
+    }
+    let lines = failures.failed(Instant::now(), &format!("{address}: {why}"));
+    for line in &lines {
+        warn!("bridge {name}: cannot connect to {line}");
+    }
+    !lines.is_empty()
 }
 
 /// Why a session ended.
@@ -202,6 +246,7 @@ async fn with_timeout<T>(
 }
 
 /// One connection: TCP, TLS if configured, then the MQTT session.
+/// `capath_said` is the TLS side's memory of what it logged.
 async fn attempt(
     shared: &Rc<Shared>,
     index: usize,
@@ -209,6 +254,7 @@ async fn attempt(
     address: &BridgeAddress,
     link: &RefCell<Link>,
     notify: &BridgeSignals,
+    capath_said: &mut String,
 ) -> Result<(), Failure> {
     let stream = with_timeout("connect", async {
         connect(address).await.map_err(|e| e.to_string())
@@ -218,51 +264,27 @@ async fn attempt(
     let _ = stream.get_ref().set_nodelay(true);
     if config.uses_tls() {
         #[cfg(feature = "bridge-tls")]
-        return tls::session(shared, index, config, address, &stream, link, notify).await;
+        {
+            let stream = tls::open(config, address, stream, capath_said).await?;
+            return session(shared, index, link, notify, &stream).await;
+        }
         #[cfg(not(feature = "bridge-tls"))]
-        return Err(Failure::before_up("built without the bridge-tls feature"));
+        {
+            let _ = capath_said;
+            return Err(Failure::before_up("built without the bridge-tls feature"));
+        }
     }
-    let mut reader = PlainReader(&stream);
-    let mut writer = PlainWriter(&stream);
-    session(shared, index, link, notify, &mut reader, &mut writer).await
+    session(shared, index, link, notify, &stream).await
 }
 
-/// Bytes from the remote.
-pub(super) trait ReadHalf {
-    /// 0 means the remote closed.
-    async fn read_some(&mut self, buf: &mut [u8]) -> Result<usize, String>;
-}
-
-/// Bytes to the remote.
-pub(super) trait WriteHalf {
-    async fn write_all_flush(&mut self, buf: &[u8]) -> Result<(), String>;
-}
-
-struct PlainReader<'a>(&'a Async<TcpStream>);
-struct PlainWriter<'a>(&'a Async<TcpStream>);
-
-impl ReadHalf for PlainReader<'_> {
-    async fn read_some(&mut self, buf: &mut [u8]) -> Result<usize, String> {
-        let mut stream = self.0;
-        stream.read(buf).await.map_err(|e| e.to_string())
-    }
-}
-
-impl WriteHalf for PlainWriter<'_> {
-    async fn write_all_flush(&mut self, buf: &[u8]) -> Result<(), String> {
-        let mut stream = self.0;
-        stream.write_all(buf).await.map_err(|e| e.to_string())
-    }
-}
-
-/// The MQTT session over an open transport, until it fails.
-pub(super) async fn session(
+/// The MQTT session over an open transport, until it fails; then the
+/// stream is closed (a TLS close_notify first).
+async fn session(
     shared: &Rc<Shared>,
     index: usize,
     link: &RefCell<Link>,
     notify: &BridgeSignals,
-    reader: &mut impl ReadHalf,
-    writer: &mut impl WriteHalf,
+    stream: &impl ByteStream,
 ) -> Result<(), Failure> {
     link.borrow_mut()
         .start(Instant::now())
@@ -281,7 +303,9 @@ pub(super) async fn session(
             while shared.broker.borrow_mut().bridge_waits_for_store() {
                 notify.store_caught_up.notified().await;
             }
-            let n = reader.read_some(&mut buf).await?;
+            let n = read_some(stream, &mut buf)
+                .await
+                .map_err(|e| e.to_string())?;
             if n == 0 {
                 return Err("closed by the remote".to_owned());
             }
@@ -309,7 +333,7 @@ pub(super) async fn session(
                 link.poll_timeout()
             };
             if !out.is_empty() {
-                writer.write_all_flush(&out).await?;
+                write_all(stream, &out).await.map_err(|e| e.to_string())?;
                 out.clear();
                 continue;
             }
@@ -325,6 +349,7 @@ pub(super) async fn session(
         }
     };
     let result: Result<(), String> = future::or(read_loop, write_loop).await;
+    stream.shutdown();
     Err(Failure {
         was_up: was_up.get(),
         why: result.err().unwrap_or_default(),

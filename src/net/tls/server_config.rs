@@ -3,30 +3,22 @@
 //! (`cafile`, every PEM file in `capath`), the CRLs (`crlfile`), the
 //! lowest version and the cipher suites.
 //!
-//! Owns: reading those files and every error about them, which names the
-//! config line that gave the path (`FILE:LINE: certfile: cannot read
-//! '/etc/…': …`). Called when the listener is bound (as root, before
-//! `user` drops it) and by `edgemq check-config`; nothing is read while
-//! serving.
+//! Owns: what those files mean for a listener (`pem.rs` reads them; every
+//! error names the config line that gave the path). Called when the
+//! listener is bound (as root, before `user` drops it) and by `edgemq
+//! check-config`; nothing is read while serving.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use rustls::crypto::{ring, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+use rustls::pki_types::CertificateRevocationListDer;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 
+use super::pem;
 use crate::config::tls::{PathSetting, TlsListenerConfig, TlsVersion};
 use crate::config::ConfigError;
-
-/// Files read from a `capath` directory at most: a CA directory is a
-/// handful of files; this bounds a wrong path (`/`) to a quick error.
-const MAX_CAPATH_FILES: usize = 1024;
-
-/// Certificate, CA and CRL files are small; a bigger one is a wrong path.
-const MAX_PEM_BYTES: u64 = 1024 * 1024;
 
 /// Builds the listener's rustls configuration, reading every file it names.
 pub(crate) fn build(tls: &TlsListenerConfig) -> Result<Arc<ServerConfig>, ConfigError> {
@@ -37,8 +29,8 @@ pub(crate) fn build(tls: &TlsListenerConfig) -> Result<Arc<ServerConfig>, Config
             "internal error: a TLS listener without certfile and keyfile",
         ));
     };
-    let chain = certificates(certfile, "certfile")?;
-    let key = private_key(keyfile)?;
+    let chain = pem::certificates(certfile, "certfile")?;
+    let key = pem::private_key(keyfile, "keyfile")?;
     let provider = Arc::new(provider(tls));
     let versions: &[&rustls::SupportedProtocolVersion] = match tls.min_version {
         TlsVersion::V1_2 => &[&rustls::version::TLS13, &rustls::version::TLS12],
@@ -119,79 +111,16 @@ fn provider(tls: &TlsListenerConfig) -> CryptoProvider {
     provider
 }
 
-/// Reads a PEM file, bounded; the error names the line that gave its path.
-fn read(setting: &PathSetting, key: &str) -> Result<Vec<u8>, ConfigError> {
-    read_path(&setting.path).map_err(|e| setting.error(key, e))
-}
-
-fn read_path(path: &Path) -> Result<Vec<u8>, String> {
-    let cannot = |e: std::io::Error| format!("cannot read '{}': {e}", path.display());
-    let length = std::fs::metadata(path).map_err(cannot)?.len();
-    if length > MAX_PEM_BYTES {
-        return Err(format!(
-            "'{}' is {length} bytes, more than a PEM file of certificates or keys \
-             ({MAX_PEM_BYTES} at most)",
-            path.display()
-        ));
-    }
-    std::fs::read(path).map_err(cannot)
-}
-
-/// Every certificate of a PEM file; none is an error.
-fn certificates(
-    setting: &PathSetting,
-    key: &str,
-) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
-    let pem = read(setting, key)?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| {
-            setting.error(
-                key,
-                format!("'{}' is no PEM file: {e}", setting.path.display()),
-            )
-        })?;
-    if certs.is_empty() {
-        return Err(setting.error(
-            key,
-            format!(
-                "'{}' holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-                setting.path.display()
-            ),
-        ));
-    }
-    Ok(certs)
-}
-
-/// The key: the first PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC).
-fn private_key(setting: &PathSetting) -> Result<PrivateKeyDer<'static>, ConfigError> {
-    let pem = read(setting, "keyfile")?;
-    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
-        setting.error(
-            "keyfile",
-            format!(
-                "'{}' holds no usable PEM private key (PRIVATE KEY, RSA PRIVATE KEY or EC \
-                 PRIVATE KEY; an encrypted key is not supported): {e}",
-                setting.path.display()
-            ),
-        )
-    })
-}
-
 /// The CAs client certificates must chain to: `cafile`, then every file
 /// of `capath` that holds PEM certificates.
 fn client_roots(tls: &TlsListenerConfig) -> Result<RootCertStore, ConfigError> {
     let mut roots = RootCertStore::empty();
     if let Some(cafile) = &tls.cafile {
-        for cert in certificates(cafile, "cafile")? {
-            roots
-                .add(cert)
-                .map_err(|e| cafile.error("cafile", format!("cannot use a CA: {e}")))?;
-        }
+        pem::add_cafile(&mut roots, cafile, "cafile")?;
     }
     if let Some(capath) = &tls.capath {
-        let added = capath_roots(capath, &mut roots)?;
-        if added == 0 && tls.cafile.is_none() {
+        let found = pem::add_capath(&mut roots, capath, "capath")?;
+        if found.added == 0 && tls.cafile.is_none() {
             return Err(capath.error(
                 "capath",
                 format!("no PEM certificate in '{}'", capath.path.display()),
@@ -201,44 +130,11 @@ fn client_roots(tls: &TlsListenerConfig) -> Result<RootCertStore, ConfigError> {
     Ok(roots)
 }
 
-/// Adds the certificates of every readable PEM file in the directory
-/// (OpenSSL's hash links included: a CA seen twice is kept once by the
-/// verifier's own matching). Files that hold none are skipped.
-fn capath_roots(capath: &PathSetting, roots: &mut RootCertStore) -> Result<usize, ConfigError> {
-    let entries = std::fs::read_dir(&capath.path).map_err(|e| {
-        capath.error(
-            "capath",
-            format!("cannot read directory '{}': {e}", capath.path.display()),
-        )
-    })?;
-    let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    if paths.len() > MAX_CAPATH_FILES {
-        return Err(capath.error(
-            "capath",
-            format!(
-                "'{}' has more than {MAX_CAPATH_FILES} entries: is it a CA directory?",
-                capath.path.display()
-            ),
-        ));
-    }
-    paths.sort();
-    let mut added = 0;
-    for path in paths.iter().filter(|p| p.is_file()) {
-        let Ok(pem) = read_path(path) else { continue };
-        for cert in CertificateDer::pem_slice_iter(&pem).flatten() {
-            if roots.add(cert).is_ok() {
-                added += 1;
-            }
-        }
-    }
-    Ok(added)
-}
-
 /// Every CRL of a PEM file (`openssl ca -gencrl` writes one).
 fn revocation_lists(
     setting: &PathSetting,
 ) -> Result<Vec<CertificateRevocationListDer<'static>>, ConfigError> {
-    let pem = read(setting, "crlfile")?;
+    let pem = pem::read(setting, "crlfile")?;
     let crls = CertificateRevocationListDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| {

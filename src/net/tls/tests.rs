@@ -3,7 +3,7 @@
 //! writes the socket takes in parts (would-block, `poll_writable`,
 //! `has_pending_output`), and the close. Certificates by `openssl`.
 
-use std::io::{IoSlice, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,8 +13,10 @@ use std::task::Poll;
 use async_io::Async;
 use futures_lite::future;
 
-use super::*;
-use crate::config::tls::PathSetting;
+use super::stream::TLS_BUFFER_LIMIT;
+use super::Acceptor;
+use crate::config::tls::{PathSetting, TlsListenerConfig};
+use crate::net::connection::{ByteStream, Handshake};
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
@@ -102,7 +104,7 @@ fn client_config(cert: &Path) -> Arc<rustls::ClientConfig> {
 
 /// Reads exactly `n` bytes through `read`/`poll_readable`, in reads of at
 /// most 1000 bytes.
-async fn read_exactly(stream: &TlsStream, n: usize) -> Vec<u8> {
+async fn read_exactly(stream: &impl ByteStream, n: usize) -> Vec<u8> {
     let mut got = Vec::new();
     let mut buf = [0u8; 1000];
     while got.len() < n {
@@ -123,7 +125,7 @@ async fn read_exactly(stream: &TlsStream, n: usize) -> Vec<u8> {
 /// Writes all of `data` in vectored writes of two slices, waiting with
 /// `poll_writable` when the socket is full; then until rustls has written
 /// everything. Returns how many writes would have blocked.
-async fn write_all(stream: &TlsStream, data: &[u8]) -> usize {
+async fn write_all(stream: &impl ByteStream, data: &[u8]) -> usize {
     let mut done = 0;
     let mut blocked = 0;
     while done < data.len() {
@@ -190,7 +192,12 @@ fn a_tls_stream_reads_writes_in_parts_and_closes() {
     let blocked = async_io::block_on(async {
         let got = read_exactly(&stream, upload.len()).await;
         assert_eq!(got, upload);
-        // The listener takes no usernames from certificates: no news.
+        // The listener takes no usernames from certificates: only the
+        // end of the handshake is news, once.
+        assert!(matches!(
+            stream.take_handshake(),
+            Some(Handshake::TlsEstablished)
+        ));
         assert!(stream.take_handshake().is_none());
         write_all(&stream, &download).await
     });
@@ -230,4 +237,74 @@ fn garbage_fails_the_handshake_with_news() {
         other => panic!("{other:?}"),
     }
     assert!(stream.take_handshake().is_none(), "news is given once");
+}
+
+/// A bridge's client stream (`Connector`) against a listener's
+/// (`Acceptor`): both sides of the one record layer. The handshake runs
+/// on its own first (`poll_handshake`), then bytes go both ways; a name
+/// the certificate does not hold fails the handshake.
+#[cfg(feature = "bridge-tls")]
+#[test]
+fn a_bridge_stream_handshakes_first_then_carries_bytes_both_ways() {
+    use crate::config::bridge::BridgeTls;
+
+    let dir = tempfile::tempdir().unwrap();
+    let acceptor = Acceptor::new(&self_signed(dir.path())).unwrap();
+    let bridge = BridgeTls {
+        cafile: setting(dir.path().join("c.pem")),
+        alpn: Some("mqtt".into()),
+        ..BridgeTls::default()
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let pair = |host: &str| {
+        let client = Async::new(TcpStream::connect(address).unwrap()).unwrap();
+        let (socket, _) = listener.accept().unwrap();
+        let server = acceptor.accept(Async::new(socket).unwrap()).unwrap();
+        let connector = super::Connector::new(&bridge).unwrap();
+        (connector.connect(client, host).unwrap(), server)
+    };
+
+    let (client, server) = pair("localhost");
+    let (up, down): (Vec<u8>, Vec<u8>) =
+        ((0..50_000u32).map(|i| i as u8).collect(), vec![7; 30_000]);
+    async_io::block_on(async {
+        // The server's side of the handshake runs inside its reads.
+        let serve = async {
+            let got = read_exactly(&server, up.len()).await;
+            write_all(&server, &down).await;
+            got
+        };
+        let talk = async {
+            future::poll_fn(|cx| client.poll_handshake(cx))
+                .await
+                .unwrap();
+            let agreed = super::describe(&client.connection());
+            assert!(agreed.starts_with("TLS 1.3, "), "{agreed}");
+            write_all(&client, &up).await;
+            read_exactly(&client, down.len()).await
+        };
+        let (at_server, at_client) = future::zip(serve, talk).await;
+        assert_eq!(at_server, up);
+        assert_eq!(at_client, down);
+    });
+
+    let (client, server) = pair("127.0.0.1");
+    // The server answers until the client's alert ends it, then waits.
+    let serve = async {
+        let mut buf = [0u8; 64];
+        while let Err(e) = server.read(&mut buf) {
+            if e.kind() != io::ErrorKind::WouldBlock {
+                break;
+            }
+            let _ = future::poll_fn(|cx| server.poll_readable(cx)).await;
+        }
+        future::pending::<io::Result<()>>().await
+    };
+    let failed = async_io::block_on(future::or(
+        future::poll_fn(|cx| client.poll_handshake(cx)),
+        serve,
+    ));
+    let why = failed.unwrap_err().to_string();
+    assert!(why.contains("not valid for name"), "{why}");
 }
