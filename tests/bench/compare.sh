@@ -185,6 +185,18 @@ median_of() {
         awk '{v[NR] = $1} END {if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
 }
 
+# table NAME BROKERS TITLE [AWK-OPTION...]: RESULTS as a Markdown table
+# with the rows of metrics-NAME.txt under TITLE, kept as table-NAME.md.
+table() {
+    local name=$1 brokers=$2 title=$3
+    shift 3
+    echo
+    echo "### $title — $(machine)"
+    echo
+    awk -v brokers="$brokers" -v metrics="$HERE/metrics-$name.txt" "$@" \
+        -f "$HERE/table.awk" "$HERE/metrics-$name.txt" "$RESULTS" | tee "$OUT/table-$name.md"
+}
+
 if [ "$TLS" = 1 ]; then
     # shellcheck source=tests/bench/tls.sh
     . "$HERE/tls.sh"
@@ -196,23 +208,16 @@ if [ "$PERSISTENCE" != on ]; then
     RESULTS=$OUT/results-off.tsv
     : >"$RESULTS"
     run_all off edgemq mosquitto rumqttd
-    echo
-    echo "### Persistence off — $(machine)"
-    echo
-    awk -v brokers="edgemq mosquitto rumqttd" -v metrics="$HERE/metrics-off.txt" \
-        -f "$HERE/table.awk" "$HERE/metrics-off.txt" "$RESULTS" | tee "$OUT/table-off.md"
+    table off "edgemq mosquitto rumqttd" "Persistence off"
     off_fanin1=$(median_of fanin1 edgemq msg_per_s)
 fi
 if [ "$PERSISTENCE" != off ]; then
     RESULTS=$OUT/results-on.tsv
     : >"$RESULTS"
     run_all on edgemq edgemq-sync mosquitto
-    echo
-    echo "### Persistence on (edgemq batched, edgemq sync, mosquitto persistence true) — $(machine)"
-    echo
-    awk -v brokers="edgemq edgemq-sync mosquitto" -v metrics="$HERE/metrics-on.txt" \
-        -v off_fanin1="$off_fanin1" \
-        -f "$HERE/table.awk" "$HERE/metrics-on.txt" "$RESULTS" | tee "$OUT/table-on.md"
+    table on "edgemq edgemq-sync mosquitto" \
+        "Persistence on (edgemq batched, edgemq sync, mosquitto persistence true)" \
+        -v off_fanin1="$off_fanin1"
 fi
 echo
 echo "raw results and broker logs: $OUT" >&2

@@ -84,11 +84,7 @@ case $TLS_KEY in
 ecdsa) cert_name="ECDSA P-256" ;;
 rsa) cert_name="RSA 2048" ;;
 esac
-echo
-echo "### TLS 1.3 ($cert_name certificate, X25519 key share) — $(machine)"
-echo
-awk -v brokers="edgemq mosquitto" -v metrics="$HERE/metrics-tls.txt" \
-    -v tcp_fanin1="$(median_of fanin1 edgemq msg_per_s)" \
-    -f "$HERE/table.awk" "$HERE/metrics-tls.txt" "$RESULTS" | tee "$OUT/table-tls.md"
+table tls "edgemq mosquitto" "TLS 1.3 ($cert_name certificate, X25519 key share)" \
+    -v tcp_fanin1="$(median_of fanin1 edgemq msg_per_s)"
 echo
 echo "raw results and broker logs: $OUT" >&2
