@@ -88,7 +88,8 @@ END {
             }
             floor = g[1] == "le" ? "≤ " : "≥ "
             floor = floor (g[2] == "abs" ? fmt(g[3] + 0) : (g[3] " × " g[2]))
-            if ((g[2] == "off" || g[2] == "tcp") && ref != "") floor = floor " (" fmt(ref) " → " fmt(lim) ")"
+            if ((g[2] == "off" || g[2] == "tcp") && ref != "")
+                floor = floor " (" fmt(ref) " → " fmt(lim) "; here " sprintf("%.2f", med[1] / ref) " ×)"
         }
         print row " " floor " | " met " |"
     }
