@@ -48,8 +48,7 @@ impl TlsClient {
             roots.add(cert.map_err(tls_error)?).map_err(tls_error)?;
         }
         // Deprecated for lacking post-quantum key exchange (aws-lc-rs
-        // only); ring is what the broker links, and X25519 is what
-        // mosquitto's OpenSSL and rustls both pick first.
+        // only); ring is what the broker links.
         #[allow(deprecated)]
         let mut provider = ring::default_provider();
         provider.kx_groups = key_exchange(group)?;
