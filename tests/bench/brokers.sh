@@ -1,10 +1,23 @@
 # Broker configs, start and stop for compare.sh (sourced, not run).
 #
-# Equivalent settings on 127.0.0.1: anonymous MQTT 3.1.1, no TLS, room for
-# 10k clients, each broker otherwise at its shipped defaults (mosquitto's
+# Equivalent settings on 127.0.0.1: anonymous MQTT 3.1.1, room for 10k
+# clients, each broker otherwise at its shipped defaults (mosquitto's
 # max_inflight_messages 20 / max_queued_messages 1000, edgemq's 20 / 10,
-# rumqttd's sample config), logging only warnings. Every process is started
-# here and stopped by its PID.
+# rumqttd's sample config), logging only warnings. With TLS_DIR set
+# (compare.sh --tls), edgemq and mosquitto also listen with TLS on
+# PORT + TLS_PORT_OFFSET, with TLS_DIR's server.pem and server.key and
+# otherwise their default TLS settings. Every process is started here and
+# stopped by its PID.
+
+TLS_PORT_OFFSET=100
+
+# tls_listener PORT: the TLS listener's lines (same keys in both brokers).
+tls_listener() {
+    [ -n "${TLS_DIR:-}" ] || return 0
+    echo "listener $(($1 + TLS_PORT_OFFSET)) 127.0.0.1"
+    echo "certfile $TLS_DIR/server.pem"
+    echo "keyfile $TLS_DIR/server.key"
+}
 
 # write_config NAME PORT PERSIST DIR -> prints the config path
 write_config() {
@@ -29,6 +42,7 @@ write_config() {
             else
                 echo "persistence false"
             fi
+            tls_listener "$port"
         } >"$conf"
         echo "$conf"
         ;;
@@ -49,6 +63,7 @@ write_config() {
             else
                 echo "persistence false"
             fi
+            tls_listener "$port"
         } >"$conf"
         echo "$conf"
         ;;

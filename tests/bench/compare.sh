@@ -4,6 +4,9 @@
 #   tests/bench/compare.sh                 5 rounds, persistence off and on
 #   tests/bench/compare.sh --quick         1 round, small counts (development)
 #   tests/bench/compare.sh --rounds 7 --persistence off
+#   tests/bench/compare.sh --tls           the TLS table instead: edgemq and
+#                                          mosquitto, the same certificate
+#   tests/bench/compare.sh --tls --tls-key rsa    an RSA 2048 one (default ecdsa: P-256)
 #
 # Installs what is missing (Debian's mosquitto via apt-get; rumqttd 0.20.0
 # via `cargo install` into the cache dir, ~4 minutes once), builds edgemq as
@@ -13,6 +16,11 @@
 # Markdown tables of medians and edgemq/peer ratios with the floors of
 # README.md ## Performance, and keeps the raw JSON lines in the output dir.
 #
+# --tls: a CA and a server certificate made here with openssl (in a temp
+# dir, removed at exit), given to both brokers; TLS 1.3 handshakes per
+# second, fan-in QoS 1 over TCP and over TLS, and RSS per idle TLS
+# connection (tls_idle_rss.py, 1,000 clients).
+#
 # Environment: CARGO_TARGET_DIR, BENCH_CACHE (default ~/.cache/edgemq-bench),
 # BENCH_OUT (default a new directory under /tmp), BENCH_PORT (default 18830),
 # EDGEMQ_BIN (default: the shipped static musl build, made here).
@@ -21,17 +29,22 @@ set -euo pipefail
 ROUNDS=5
 PERSISTENCE=both
 QUICK=0
+TLS=0
+TLS_KEY=ecdsa
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) QUICK=1 ROUNDS=1 ;;
     --rounds) ROUNDS=$2; shift ;;
     --persistence) PERSISTENCE=$2; shift ;; # off | on | both
-    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    --tls) TLS=1 ;;
+    --tls-key) TLS_KEY=$2; shift ;; # ecdsa | rsa
+    -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "compare: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
 done
 case $PERSISTENCE in off | on | both) ;; *) echo "compare: --persistence off|on|both" >&2; exit 2 ;; esac
+case $TLS_KEY in ecdsa | rsa) ;; *) echo "compare: --tls-key ecdsa|rsa" >&2; exit 2 ;; esac
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -45,9 +58,9 @@ mkdir -p "$OUT" "$CACHE"
 
 # Scenario sizes: as in README.md ## Performance, or small ones for --quick.
 if [ "$QUICK" = 1 ]; then
-    CONNS=2000 FANIN=20000 FANOUT=2000 LAT_S=2
+    CONNS=2000 FANIN=20000 FANOUT=2000 LAT_S=2 HANDSHAKES=1000 RSS_CLIENTS=200
 else
-    CONNS=10000 FANIN=100000 FANOUT=10000 LAT_S=5
+    CONNS=10000 FANIN=100000 FANOUT=10000 LAT_S=5 HANDSHAKES=5000 RSS_CLIENTS=1000
 fi
 BENCH_MAX_CONNS=$((CONNS + 100))
 
@@ -74,7 +87,7 @@ if [ -z "$MOSQUITTO_BIN" ]; then
     MOSQUITTO_BIN=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 fi
 RUMQTTD_BIN=$CACHE/rumqttd/bin/rumqttd
-if [ ! -x "$RUMQTTD_BIN" ]; then
+if [ "$TLS" = 0 ] && [ ! -x "$RUMQTTD_BIN" ]; then
     echo "compare: building rumqttd 0.20.0 into $CACHE/rumqttd (about 4 minutes)" >&2
     # Not --locked: its lock file pins a crate that no longer compiles.
     cargo install rumqttd --version 0.20.0 --root "$CACHE/rumqttd" >"$CACHE/install.log" 2>&1 ||
@@ -93,21 +106,23 @@ fi
 BENCH=$TARGET/bench-gen/edgemq-bench
 
 BROKER_PID=
-trap 'stop_broker' EXIT INT TERM
+TLS_DIR=
+trap 'stop_broker; [ -z "$TLS_DIR" ] || rm -rf "$TLS_DIR"' EXIT INT TERM
 
 # The machine's thread wake-up round trip, printed with the tables: where
 # idle vCPUs halt it is tens of µs, and it, not a broker's work, paces the
 # scenarios that wait for answers (QoS 1 windows, handshakes).
 WAKE_US=$("$BENCH" wake | grep -o '"p50_us":[0-9.]*' | cut -d: -f2)
 
-# run_one TAG NAME PORT PERSIST ARGS...: fresh broker, one scenario, one line.
+# run_one TAG NAME PORT PERSIST ARGS...: fresh broker, one scenario, one
+# line. The generator dials CLIENT_PORT when set (a TLS listener), else PORT.
 run_one() {
     local tag=$1 name=$2 port=$3 persist=$4 line
     shift 4
     if ! start_broker "$name" "$port" "$persist" "$OUT"; then
         return 0
     fi
-    if line=$("$BENCH" --port "$port" --pid "$BROKER_PID" --label "$name" --timeout 180 "$@" 2>>"$OUT/bench.err"); then
+    if line=$("$BENCH" --port "${CLIENT_PORT:-$port}" --pid "$BROKER_PID" --label "$name" --timeout 180 "$@" 2>>"$OUT/bench.err"); then
         printf '%s\t%s\t%s\n' "$tag" "$name" "$line" >>"$RESULTS"
         echo "  $tag $name: $line" | cut -c1-220 >&2
     else
@@ -152,38 +167,57 @@ run_all() {
 }
 
 machine() {
-    local cpu
+    local cpu peer=", rumqttd 0.20.0"
+    # mosquitto's TLS is the system's OpenSSL.
+    [ "$TLS" = 0 ] || peer=" (OpenSSL $(openssl version | awk '{print $2}'))"
     cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
     echo "$(nproc) cores ($cpu), $(free -g | awk '/Mem:/ {print $2}') GiB, Linux $(uname -r);" \
-        "mosquitto $("$MOSQUITTO_BIN" -h 2>/dev/null | head -1 | awk '{print $3}'), rumqttd 0.20.0," \
+        "mosquitto $("$MOSQUITTO_BIN" -h 2>/dev/null | head -1 | awk '{print $3}')$peer," \
         "thread wake-up round trip ${WAKE_US:-?} µs (\`edgemq-bench wake\`);" \
         "edgemq $(cd "$ROOT" && git rev-parse --short HEAD) ($(case $EDGEMQ_BIN in *-musl*) echo "static musl build" ;; *) echo "$EDGEMQ_BIN" ;; esac)); $ROUNDS rounds, medians"
 }
+
+# median_of TAG BROKER KEY: the median of KEY over RESULTS' lines of TAG
+# from BROKER (empty without any).
+median_of() {
+    awk -F'\t' -v tag="$1" -v broker="$2" '$1 == tag && $2 == broker' "$RESULTS" |
+        grep -o "\"$3\":[0-9.]*" | cut -d: -f2 | sort -n |
+        awk '{v[NR] = $1} END {if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+
+# table NAME BROKERS TITLE [AWK-OPTION...]: RESULTS as a Markdown table
+# with the rows of metrics-NAME.txt under TITLE, kept as table-NAME.md.
+table() {
+    local name=$1 brokers=$2 title=$3
+    shift 3
+    echo
+    echo "### $title — $(machine)"
+    echo
+    awk -v brokers="$brokers" -v metrics="$HERE/metrics-$name.txt" "$@" \
+        -f "$HERE/table.awk" "$HERE/metrics-$name.txt" "$RESULTS" | tee "$OUT/table-$name.md"
+}
+
+if [ "$TLS" = 1 ]; then
+    # shellcheck source=tests/bench/tls.sh
+    . "$HERE/tls.sh"
+    exit 0
+fi
 
 off_fanin1=
 if [ "$PERSISTENCE" != on ]; then
     RESULTS=$OUT/results-off.tsv
     : >"$RESULTS"
     run_all off edgemq mosquitto rumqttd
-    echo
-    echo "### Persistence off — $(machine)"
-    echo
-    awk -v brokers="edgemq mosquitto rumqttd" -v metrics="$HERE/metrics-off.txt" \
-        -f "$HERE/table.awk" "$HERE/metrics-off.txt" "$RESULTS" | tee "$OUT/table-off.md"
-    off_fanin1=$(awk -F'\t' '$1 == "fanin1" && $2 == "edgemq"' "$RESULTS" |
-        grep -o '"msg_per_s":[0-9.]*' | cut -d: -f2 | sort -n |
-        awk '{v[NR] = $1} END {if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}')
+    table off "edgemq mosquitto rumqttd" "Persistence off"
+    off_fanin1=$(median_of fanin1 edgemq msg_per_s)
 fi
 if [ "$PERSISTENCE" != off ]; then
     RESULTS=$OUT/results-on.tsv
     : >"$RESULTS"
     run_all on edgemq edgemq-sync mosquitto
-    echo
-    echo "### Persistence on (edgemq batched, edgemq sync, mosquitto persistence true) — $(machine)"
-    echo
-    awk -v brokers="edgemq edgemq-sync mosquitto" -v metrics="$HERE/metrics-on.txt" \
-        -v off_fanin1="$off_fanin1" \
-        -f "$HERE/table.awk" "$HERE/metrics-on.txt" "$RESULTS" | tee "$OUT/table-on.md"
+    table on "edgemq edgemq-sync mosquitto" \
+        "Persistence on (edgemq batched, edgemq sync, mosquitto persistence true)" \
+        -v off_fanin1="$off_fanin1"
 fi
 echo
 echo "raw results and broker logs: $OUT" >&2

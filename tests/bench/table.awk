@@ -2,7 +2,8 @@
 # "TAG<TAB>BROKER<TAB>{json}". Variables: brokers (space-separated, the
 # first is edgemq), metrics (file of "label|tag|key|scale|floor" lines),
 # off_fanin1 (the persistence-off fan-in QoS 1 median, for the
-# persistence-on floor). Prints a Markdown table; floors are checked on
+# persistence-on floor), tcp_fanin1 (edgemq's fan-in QoS 1 median over
+# TCP, for the TLS floor). Prints a Markdown table; floors are checked on
 # the first broker's median.
 
 function num(json, key,    m) {
@@ -80,13 +81,15 @@ END {
             for (i = 1; i <= nb; i++) if (b[i] == g[2]) ref = med[i]
             if (g[2] == "abs") ref = 1
             if (g[2] == "off") ref = off_fanin1
+            if (g[2] == "tcp") ref = tcp_fanin1
             if (ref != "") {
                 lim = ref * g[3]
                 met = ((g[1] == "le" && med[1] <= lim) || (g[1] == "ge" && med[1] >= lim)) ? "yes" : "**no**"
             }
             floor = g[1] == "le" ? "≤ " : "≥ "
             floor = floor (g[2] == "abs" ? fmt(g[3] + 0) : (g[3] " × " g[2]))
-            if (g[2] == "off" && ref != "") floor = floor " (" fmt(ref) " → " fmt(lim) ")"
+            if ((g[2] == "off" || g[2] == "tcp") && ref != "")
+                floor = floor " (" fmt(ref) " → " fmt(lim) "; here " sprintf("%.2f", med[1] / ref) " ×)"
         }
         print row " " floor " | " met " |"
     }

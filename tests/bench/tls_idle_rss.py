@@ -4,6 +4,10 @@ certificate (ECDSA P-256, made here with openssl), same client.
 
     python3 tests/bench/tls_idle_rss.py --edgemq target/x86_64-unknown-linux-musl/release/edgemq [-n 1000]
 
+compare.sh --tls runs it once per round with its own certificate
+(`--certs DIR`: ca.pem, server.pem, server.key) and `--json` (one line per
+broker and transport, for its table).
+
 For each broker (and, for reference, each over plain TCP): start it on
 127.0.0.1 with persistence off, connect one client, read its RSS, connect
 N more clients (TLS handshake, MQTT CONNECT, CONNACK, keepalive 600 s),
@@ -49,10 +53,10 @@ def free_port():
     return port
 
 
-def config(kind, port, d, tls, n):
+def config(kind, port, d, certs, tls, n):
     lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "persistence false"]
     if tls:
-        lines += [f"certfile {d}/server.pem", f"keyfile {d}/server.key"]
+        lines += [f"certfile {certs}/server.pem", f"keyfile {certs}/server.key"]
     if kind == "edgemq":
         lines += [f"max_connections {n + 16}", f"max_sessions {2 * n + 32}", "log_level warn"]
     else:
@@ -92,9 +96,9 @@ def mqtt_client(port, tls_context, client_id):
     return sock
 
 
-def measure(kind, binary, d, tls, n):
+def measure(kind, binary, d, certs, tls, n):
     port = free_port()
-    conf = config(kind, port, d, tls, n)
+    conf = config(kind, port, d, certs, tls, n)
     args = [binary, "-c", conf]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -109,7 +113,7 @@ def measure(kind, binary, d, tls, n):
                 time.sleep(0.05)
         context = None
         if tls:
-            context = ssl.create_default_context(cafile=os.path.join(d, "ca.pem"))
+            context = ssl.create_default_context(cafile=os.path.join(certs, "ca.pem"))
         clients = [mqtt_client(port, context, "warm")]
         time.sleep(0.5)
         before = rss_kib(proc.pid)
@@ -130,18 +134,30 @@ def main():
     p.add_argument("--edgemq", required=True)
     p.add_argument("--mosquitto", default="/usr/sbin/mosquitto")
     p.add_argument("-n", type=int, default=1000)
+    p.add_argument("--certs", help="directory with ca.pem, server.pem, server.key "
+                   "(default: an ECDSA P-256 set made here)")
+    p.add_argument("--json", action="store_true", help="one JSON line per broker and transport")
     a = p.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, 4 * a.n + 256)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
     with tempfile.TemporaryDirectory(prefix="edgemq-tls-rss-") as d:
-        make_certs(d)
-        print(f"{'broker':<10} {'transport':<9} {'RSS before':>11} {'RSS after':>10} {'KiB/conn':>9}")
+        os.chmod(d, 0o755)
+        certs = a.certs or d
+        if not a.certs:
+            make_certs(d)
+        if not a.json:
+            print(f"{'broker':<10} {'transport':<9} {'RSS before':>11} {'RSS after':>10} {'KiB/conn':>9}")
         for kind, binary in (("edgemq", a.edgemq), ("mosquitto", a.mosquitto)):
             for tls in (False, True):
-                before, after, per = measure(kind, binary, d, tls, a.n)
+                before, after, per = measure(kind, binary, d, certs, tls, a.n)
                 transport = "tls" if tls else "tcp"
-                print(f"{kind:<10} {transport:<9} {before:>9} K {after:>8} K {per:>9.2f}")
+                if a.json:
+                    print(f'{{"scenario":"tls_idle_rss","broker":"{kind}","transport":"{transport}",'
+                          f'"clients":{a.n},"rss_before_kib":{before},"rss_after_kib":{after},'
+                          f'"kib_per_conn":{per:.3f}}}')
+                else:
+                    print(f"{kind:<10} {transport:<9} {before:>9} K {after:>8} K {per:>9.2f}")
                 sys.stdout.flush()
 
 

@@ -1,9 +1,8 @@
-//! A blocking MQTT 3.1.1 client connection with one reused read buffer:
-//! connect, subscribe, and hand every whole packet that arrived to a
-//! closure, many per `read`.
+//! A blocking MQTT 3.1.1 client connection (over TCP or TLS) with one
+//! reused read buffer: connect, subscribe, and hand every whole packet that
+//! arrived to a closure, many per `read`.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use edgemq::codec::{
@@ -11,7 +10,9 @@ use edgemq::codec::{
     SubscriptionOptions, SubscriptionRequest,
 };
 
+use crate::stream::Stream;
 use crate::wire::{self, Incoming};
+use crate::Common;
 
 /// Read buffer: big enough for hundreds of small messages per `read`.
 pub const READ_BUFFER: usize = 256 * 1024;
@@ -21,7 +22,7 @@ pub const READ_BUFFER: usize = 256 * 1024;
 const KEEP_ALIVE_S: u16 = 600;
 
 pub struct Client {
-    pub stream: TcpStream,
+    pub stream: Stream,
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -32,16 +33,16 @@ fn bad(what: &str) -> io::Error {
 }
 
 impl Client {
-    /// TCP connect, CONNECT, wait for CONNACK 0; a persistent session when
-    /// `clean` is false (so the broker stores what it queues for it).
+    /// TCP connect (TLS handshake with `--tls`), CONNECT, wait for
+    /// CONNACK 0; a persistent session when `clean` is false (so the
+    /// broker stores what it queues for it).
     pub fn connect_with(
-        addr: SocketAddr,
+        common: &Common,
         client_id: &str,
         buffer: usize,
         clean: bool,
     ) -> io::Result<Client> {
-        let stream = TcpStream::connect(addr)?;
-        stream.set_nodelay(true)?;
+        let stream = Stream::connect(common.addr, common.tls.as_ref())?;
         let mut client = Client {
             stream,
             buf: vec![0; buffer.max(4096)],
@@ -75,8 +76,8 @@ impl Client {
     }
 
     /// A clean-session client with the default read buffer.
-    pub fn open(addr: SocketAddr, client_id: &str) -> io::Result<Client> {
-        Client::connect_with(addr, client_id, READ_BUFFER, true)
+    pub fn open(common: &Common, client_id: &str) -> io::Result<Client> {
+        Client::connect_with(common, client_id, READ_BUFFER, true)
     }
 
     /// SUBSCRIBE to one filter and wait for its SUBACK; a refusal is an error.

@@ -6,29 +6,32 @@
 //!
 //! Handshakes run on one thread with async-io (one epoll, no thread per
 //! handshake), so the generator costs little per connection and the
-//! broker's accept path is what is measured.
+//! broker's accept path is what is measured. With `--tls` each connection
+//! is a TLS 1.3 handshake first.
 
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use argh::FromArgs;
-use async_io::{Async, Timer};
+use async_io::Timer;
 use edgemq::codec::{
     self, Connect, Disconnect, Packet, PacketId, Properties, ProtocolVersion, QoS, Subscribe,
     SubscriptionOptions, SubscriptionRequest,
 };
-use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
+use futures_lite::future;
 use smol::LocalExecutor;
 
 use crate::report::{cpu_seconds, rss_kib, CpuMeter, Json};
+use crate::stream::AsyncStream;
+use crate::tls::TlsClient;
 use crate::Common;
 
 /// An open connection and the index it was opened as.
-type Held = (usize, Async<TcpStream>);
+type Held = (usize, AsyncStream);
 
 /// Longest wait for one CONNACK or SUBACK.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -54,11 +57,11 @@ pub struct Args {
     settle_ms: u64,
 }
 
-struct Phase {
-    ok: usize,
+pub struct Phase {
+    pub ok: usize,
     failed: usize,
     seconds: f64,
-    first_error: Option<String>,
+    pub first_error: Option<String>,
 }
 
 pub fn run(common: &Common, args: &Args) -> io::Result<String> {
@@ -123,23 +126,26 @@ fn connect_all(
         let id = common.client_id("c", i);
         let held = &held;
         async move {
-            let stream = handshake(common.addr, &id).await?;
+            let stream = handshake(common.addr, common.tls.as_ref(), &id).await?;
             held.borrow_mut().push((i, stream));
             Ok(())
         }
     });
-    cpu.stop(connect.seconds, json);
-    // The broker's own cost per accepted client, independent of whether the
-    // generator or the kernel's loopback handshake limited the rate.
-    let broker_cpu_after = common.pid.and_then(|p| cpu_seconds(&p.to_string()));
-    if let (Some(a), Some(b)) = (cpu.broker_start(), broker_cpu_after) {
-        json.float(
-            "broker_us_per_conn",
-            (b - a) * 1e6 / connect.ok.max(1) as f64,
-        );
-    }
+    put_cpu(json, &cpu, common.pid, &connect);
     put_phase(json, "connect", &connect);
     (held.into_inner(), connect.ok)
+}
+
+/// The broker's and the generator's CPU over a connecting phase, and the
+/// broker's CPU per connection it accepted: its own cost, independent of
+/// whether the generator or the kernel's loopback handshake limited the
+/// rate.
+pub fn put_cpu(json: &mut Json, cpu: &CpuMeter, pid: Option<u32>, phase: &Phase) {
+    cpu.stop(phase.seconds, json);
+    let broker_cpu_after = pid.and_then(|p| cpu_seconds(&p.to_string()));
+    if let (Some(a), Some(b)) = (cpu.broker_start(), broker_cpu_after) {
+        json.float("broker_us_per_conn", (b - a) * 1e6 / phase.ok.max(1) as f64);
+    }
 }
 
 /// Subscribes each open connection to its own topic and reports the
@@ -183,7 +189,7 @@ fn disconnect_all(common: &Common, workers: usize, streams: &[RefCell<Option<Hel
 
 /// Runs `step(0..count)` with `workers` steps in flight on this thread;
 /// counts successes and failures and times the whole.
-fn phase<'a, F, Fut>(workers: usize, count: usize, deadline: Instant, step: F) -> Phase
+pub fn phase<'a, F, Fut>(workers: usize, count: usize, deadline: Instant, step: F) -> Phase
 where
     F: Fn(usize) -> Fut + 'a,
     Fut: std::future::Future<Output = io::Result<()>> + 'a,
@@ -243,9 +249,14 @@ fn encode(packet: &Packet) -> io::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// TCP connect, CONNECT (clean session), CONNACK 0.
-async fn handshake(addr: SocketAddr, client_id: &str) -> io::Result<Async<TcpStream>> {
-    let mut stream = Async::<TcpStream>::connect(addr).await?;
+/// TCP connect, TLS handshake with `tls`, CONNECT (clean session),
+/// CONNACK 0.
+pub async fn handshake(
+    addr: SocketAddr,
+    tls: Option<&TlsClient>,
+    client_id: &str,
+) -> io::Result<AsyncStream> {
+    let mut stream = AsyncStream::connect(addr, tls).await?;
     let connect = Connect {
         protocol: ProtocolVersion::V3_1_1,
         bridge: false,
@@ -273,7 +284,7 @@ async fn handshake(addr: SocketAddr, client_id: &str) -> io::Result<Async<TcpStr
 }
 
 /// SUBSCRIBE to one filter at QoS 0, SUBACK granted.
-async fn subscribe(stream: &mut Async<TcpStream>, filter: &str) -> io::Result<()> {
+async fn subscribe(stream: &mut AsyncStream, filter: &str) -> io::Result<()> {
     let subscribe = Subscribe {
         packet_id: PacketId::MIN,
         requests: vec![SubscriptionRequest {
@@ -299,7 +310,7 @@ async fn subscribe(stream: &mut Async<TcpStream>, filter: &str) -> io::Result<()
 
 /// DISCONNECT, then wait (briefly) for the broker to close first, so that
 /// the TIME_WAIT state stays on its side, keyed to its listening port.
-async fn disconnect(mut stream: Async<TcpStream>) {
+pub async fn disconnect(mut stream: AsyncStream) {
     let Ok(packet) = encode(&Packet::Disconnect(Disconnect::default())) else {
         return;
     };
@@ -320,7 +331,7 @@ async fn disconnect(mut stream: Async<TcpStream>) {
     .await;
 }
 
-fn put_phase(json: &mut Json, name: &str, phase: &Phase) {
+pub fn put_phase(json: &mut Json, name: &str, phase: &Phase) {
     json.int(&format!("{name}_ok"), phase.ok as u64);
     json.int(&format!("{name}_failed"), phase.failed as u64);
     json.float(&format!("{name}_s"), phase.seconds);

@@ -62,13 +62,13 @@ fn connect_all(common: &Common, flow: &Flow) -> std::io::Result<(Vec<Client>, Ve
     let mut subs = Vec::with_capacity(flow.subscribers);
     for i in 0..flow.subscribers {
         let id = common.client_id("sub", i);
-        let mut client = Client::connect_with(common.addr, &id, READ_BUFFER, !flow.persistent)?;
+        let mut client = Client::connect_with(common, &id, READ_BUFFER, !flow.persistent)?;
         client.subscribe(&flow.filter, flow.sub_qos)?;
         subs.push(client);
     }
     let mut pubs = Vec::with_capacity(flow.publishers.len());
     for (i, _) in flow.publishers.iter().enumerate() {
-        pubs.push(Client::open(common.addr, &common.client_id("pub", i))?);
+        pubs.push(Client::open(common, &common.client_id("pub", i))?);
     }
     Ok((subs, pubs))
 }

@@ -1,6 +1,7 @@
 //! `edgemq-bench`: the load generator behind the side-by-side comparison
-//! (tests/bench/compare.sh). It speaks plain MQTT 3.1.1 to any broker and
-//! prints one JSON line per scenario run.
+//! (tests/bench/compare.sh). It speaks MQTT 3.1.1 over TCP, or over TLS 1.3
+//! with `--tls CAFILE`, to any broker and prints one JSON line per
+//! scenario run.
 //!
 //! Not part of firmware images: packaging builds `--bin edgemq` only. It
 //! adds no dependency the broker does not already have.
@@ -19,11 +20,18 @@ mod conns;
 mod fanin;
 mod fanout;
 mod flow;
+mod handshakes;
 mod latency;
 mod payload;
 mod publisher;
 mod report;
+mod stream;
 mod subscriber;
+#[cfg(feature = "tls")]
+mod tls;
+#[cfg(not(feature = "tls"))]
+#[path = "no_tls.rs"]
+mod tls;
 mod tracker;
 mod wake;
 mod wire;
@@ -54,6 +62,13 @@ struct Args {
     /// give up on a run after this many seconds (default 120)
     #[argh(option, default = "120")]
     timeout: u64,
+    /// speak TLS 1.3, trusting this CA file (PEM); the server certificate
+    /// must name the --host address
+    #[argh(option)]
+    tls: Option<String>,
+    /// the TLS key share: x25519 (default), p256 or p384
+    #[argh(option, default = "String::from(\"x25519\")")]
+    tls_group: String,
     #[argh(subcommand)]
     scenario: Scenario,
 }
@@ -64,6 +79,7 @@ enum Scenario {
     Conns(conns::Args),
     Fanin(fanin::Args),
     Fanout(fanout::Args),
+    Handshakes(handshakes::Args),
     Latency(latency::Args),
     Wake(wake::Args),
     AuthCost(auth_cost::Args),
@@ -79,6 +95,8 @@ pub struct Common {
     pub epoch: Instant,
     /// Tells this run's client ids from another run's.
     pub run_id: u32,
+    /// Every connection speaks TLS when set.
+    pub tls: Option<tls::TlsClient>,
 }
 
 impl Common {
@@ -89,6 +107,16 @@ impl Common {
 
 fn main() -> ExitCode {
     let args: Args = argh::from_env();
+    let tls = match args.tls.as_deref() {
+        None => None,
+        Some(ca) => match tls::TlsClient::new(ca, &args.tls_group) {
+            Ok(tls) => Some(tls),
+            Err(e) => {
+                eprintln!("edgemq-bench: --tls: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
     let now = Instant::now();
     let common = Common {
         addr: SocketAddr::new(args.host, args.port),
@@ -97,11 +125,13 @@ fn main() -> ExitCode {
         deadline: now + Duration::from_secs(args.timeout),
         epoch: now,
         run_id: std::process::id(),
+        tls,
     };
     let result = match &args.scenario {
         Scenario::Conns(a) => conns::run(&common, a),
         Scenario::Fanin(a) => fanin::run(&common, a),
         Scenario::Fanout(a) => fanout::run(&common, a),
+        Scenario::Handshakes(a) => handshakes::run(&common, a),
         Scenario::Latency(a) => latency::run(&common, a),
         Scenario::Wake(a) => wake::run(&common, a),
         Scenario::AuthCost(a) => auth_cost::run(&common, a),
