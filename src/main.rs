@@ -14,8 +14,8 @@ use futures_lite::StreamExt;
 use log::{error, info, warn, LevelFilter};
 use smol::LocalExecutor;
 
-use edgemq::auth::{self, Credentials};
 use edgemq::acl::Acl;
+use edgemq::auth::{self, Credentials};
 use edgemq::broker::reload::restart_only_changes;
 use edgemq::broker::{Broker, Settings};
 use edgemq::cli::{self, Action};

@@ -339,6 +339,7 @@ fn without_a_credential_method_a_name_is_refused_or_taken_as_given() {
 #[cfg(feature = "jwt")]
 mod jwt {
     use super::*;
+    use common::raw;
 
     fn b64url(bytes: &[u8]) -> String {
         const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -423,6 +424,68 @@ mod jwt {
         // The first refusal is logged, the rest counted (rate-limited).
         assert!(b.wait_for_log("JWT clientid is not the client id", scaled(WAIT)));
         assert_failures(&b, 7);
+    }
+
+    /// A raw client let in with `token`, its CONNACK checked.
+    fn raw_with_token(b: &Broker, id: &str, user: &str, token: &str) -> RawClient {
+        let connect = Connect::new(id).username(user).password(token.as_bytes());
+        let mut c = RawClient::connect(b.addr());
+        assert_eq!(c.handshake(&connect.to_bytes()), Some(ACCEPTED));
+        c
+    }
+
+    /// A JWT's `acl` claim is that client's ACL: it replaces the file's
+    /// rules for it (docs/security.md, "Per-client rules").
+    #[test]
+    fn a_jwt_acl_claim_is_the_clients_acl() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = b"an HS256 secret shared with the issuer, 32+ bytes";
+        let key_file = dir.path().join("jwt.key");
+        std::fs::write(&key_file, secret).unwrap();
+        // The file lets everyone read and write everything: the claim,
+        // narrower, must win for the client that carries it.
+        let acl_file = dir.path().join("acl");
+        std::fs::write(&acl_file, "pattern readwrite #\n").unwrap();
+        let b = broker(&format!(
+            "auth_jwt_key_file {}\nacl_file {}\nauth_fail_limit 0",
+            key_file.display(),
+            acl_file.display()
+        ));
+        let hs = r#"{"alg":"HS256","typ":"JWT"}"#;
+        let claims = format!(
+            r#"{{"sub":"alice","exp":{},"acl":{{"pub":["d/dev-1/#"],"sub":["c/dev-1/+","d/#"]}}}}"#,
+            now() + 600
+        );
+        let token = hs256_jwt(secret, hs, &claims);
+        let mut dev = raw_with_token(&b, "dev-1", "alice", &token);
+        dev.send(&raw::subscribe(
+            1,
+            &[("c/dev-1/+", 1), ("e/#", 1), ("d/#", 0)],
+        ));
+        let suback = dev.read_packet(scaled(WAIT)).expect("a SUBACK");
+        assert_eq!(raw::parse_suback(&suback), Some((1, vec![1, 0x80, 0])));
+        // Its own publishes: the allowed topic comes back, the other is
+        // acknowledged and dropped.
+        dev.send(&raw::publish("e/x", b"denied", 1, false, false, Some(2)));
+        dev.send(&raw::publish(
+            "d/dev-1/t",
+            b"allowed",
+            1,
+            false,
+            false,
+            Some(3),
+        ));
+        let mut delivered = Vec::new();
+        let mut acked = Vec::new();
+        while acked.len() < 2 || delivered.is_empty() {
+            let p = dev.read_packet(scaled(WAIT)).expect("a packet");
+            match raw::parse_publish(&p) {
+                Some(publish) => delivered.push((publish.topic, publish.payload)),
+                None => acked.push(p),
+            }
+        }
+        assert_eq!(delivered, [("d/dev-1/t".to_owned(), b"allowed".to_vec())]);
+        assert!(dev.read_packet(Duration::from_millis(300)).is_none());
     }
 
     /// An ES256 JWT signed by `openssl dgst -sign` (DER), turned into JWS's

@@ -19,6 +19,8 @@
 use std::time::Instant;
 
 use crate::acl::{Access, Acl, ClientRules, Rules, SubscribeVerdict, Who};
+use crate::auth::identity::TokenAcl;
+use crate::codec::ConnectReturn;
 
 use super::sessions::{SessionId, SessionTable};
 use super::stats::LogKind;
@@ -161,9 +163,11 @@ impl Broker {
         now: Instant,
         session_id: SessionId,
         username: Option<Box<str>>,
+        own: Option<Box<ClientRules>>,
     ) {
-        let acl = username.map(|username| SessionAcl {
-            username: Some(username),
+        let acl = (username.is_some() || own.is_some()).then(|| SessionAcl {
+            username,
+            own,
             ..SessionAcl::default()
         });
         self.session_acls.set(session_id, acl);
@@ -273,10 +277,39 @@ impl Broker {
         }
     }
 
+    /// A JWT's `acl` claim compiled into the client's own rules
+    /// (docs/security.md, "Per-client rules"); a claim that does not
+    /// compile refuses the CONNECT as not authorized: half a token's
+    /// rules are not what it says.
+    pub(super) fn token_rules(
+        &mut self,
+        now: Instant,
+        who: &Who<'_>,
+        acl: &TokenAcl,
+    ) -> Result<Box<ClientRules>, ConnectReturn> {
+        match ClientRules::new(&acl.publish, &acl.subscribe, &self.settings.topics) {
+            Ok(rules) => Ok(Box::new(rules)),
+            Err(why) => {
+                self.stats.refused_not_authorized += 1;
+                let client_id = who.client_id.to_owned();
+                self.logs.warn(LogKind::NotAuthorized, now, || {
+                    format!("refusing {client_id}: its JWT acl claim is unusable: {why}")
+                });
+                Err(ConnectReturn::NotAuthorized)
+            }
+        }
+    }
+
     /// A will on `topic` from a client about to connect as `who`:
     /// refused at CONNECT (not authorized), as mosquitto does.
-    pub(super) fn will_permitted(&mut self, now: Instant, who: &Who<'_>, topic: &str) -> bool {
-        let Some(rules) = self.rules(None) else {
+    pub(super) fn will_permitted(
+        &mut self,
+        now: Instant,
+        who: &Who<'_>,
+        own: Option<&ClientRules>,
+        topic: &str,
+    ) -> bool {
+        let Some(rules) = self.rules(own) else {
             return true;
         };
         if rules.permits(who, topic, Access::Write) {

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use log::info;
 
-use crate::acl::Who;
+use crate::acl::{ClientRules, Who};
+use crate::auth::identity::TokenAcl;
 use crate::codec::{ConnAck, Connect, ConnectReturn, Packet, Properties, PublishBody};
 use crate::config::DuplicateClientId;
 use crate::session::{ClientId, Session};
@@ -17,6 +18,10 @@ use super::connections::{CloseReason, ConnId, ConnState, KeepAlive, WillMessage}
 use super::sessions::SessionId;
 use super::stats::LogKind;
 use super::Broker;
+
+/// Who a client is to the access rules: its username, and its own rules
+/// when its credentials carry them.
+type AccessIdentity = (Option<Box<str>>, Option<Box<ClientRules>>);
 
 impl Broker {
     pub(super) fn handle_connect(&mut self, now: Instant, conn: ConnId, connect: Connect) {
@@ -54,14 +59,15 @@ impl Broker {
             Ok(will) => will,
             Err(why) => return self.protocol_error(now, conn, why),
         };
-        let username = match self.access_identity(
+        let (username, own_rules) = match self.access_identity(
             now,
             &client_id,
             &connect,
             certificate_username.as_ref(),
+            identity.acl.as_deref(),
             will.as_ref(),
         ) {
-            Ok(username) => username,
+            Ok(rules) => rules,
             Err(code) => return self.refuse_connect(now, conn, code),
         };
 
@@ -88,7 +94,7 @@ impl Broker {
         slot.session.version = connect.protocol;
         slot.session.disconnected_at = None;
         slot.session.set_offline_before(Duration::ZERO);
-        self.set_identity(now, session_id, username);
+        self.set_identity(now, session_id, username, own_rules);
         self.persist_new_session(session_id);
         self.persist_session(session_id);
 
@@ -234,31 +240,38 @@ impl Broker {
     }
 
     /// The username the access rules see — the certificate's where the
-    /// listener takes it from there, else CONNECT's — once the will, if
-    /// any, is one the client may write: otherwise "not authorized", as
-    /// mosquitto answers (docs/security.md, "Access control").
+    /// listener takes it from there, else CONNECT's — and the client's own
+    /// rules when its JWT carries an `acl` claim (they replace the file's
+    /// for it), once the will, if any, is one the client may write:
+    /// otherwise "not authorized", as mosquitto answers (docs/security.md,
+    /// "Access control").
     fn access_identity(
         &mut self,
         now: Instant,
         client_id: &ClientId,
         connect: &Connect,
         certificate_username: Option<&Option<Box<str>>>,
+        token_acl: Option<&TokenAcl>,
         will: Option<&WillMessage>,
-    ) -> Result<Option<Box<str>>, ConnectReturn> {
+    ) -> Result<AccessIdentity, ConnectReturn> {
         let username: Option<Box<str>> = match certificate_username {
             Some(name) => name.clone(),
             None => connect.username.as_deref().map(Into::into),
         };
+        let who = Who {
+            client_id: client_id.as_str(),
+            username: username.as_deref(),
+        };
+        let own = match token_acl {
+            Some(acl) => Some(self.token_rules(now, &who, acl)?),
+            None => None,
+        };
         if let Some(will) = will {
-            let who = Who {
-                client_id: client_id.as_str(),
-                username: username.as_deref(),
-            };
-            if !self.will_permitted(now, &who, will.body.topic()) {
+            if !self.will_permitted(now, &who, own.as_deref(), will.body.topic()) {
                 return Err(ConnectReturn::NotAuthorized);
             }
         }
-        Ok(username)
+        Ok((username, own))
     }
 
     fn accept_will(&self, connect: &Connect) -> Result<Option<WillMessage>, &'static str> {

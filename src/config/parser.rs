@@ -21,8 +21,7 @@ use super::mosquitto::Verdict;
 use super::values::{self, Bare};
 use super::{
     auth, bridge, default_listener, mosquitto, rate_limits, source, tls, unix_socket, websocket,
-    Config,
-    DuplicateClientId,
+    Config, DuplicateClientId,
 };
 
 /// Where a key was last set, for messages about combinations of keys.
