@@ -14,6 +14,7 @@ impl Broker {
         let Some(session_id) = self.connections.get(conn).and_then(|c| c.session()) else {
             return;
         };
+        let limits = self.queue_limits(Some(conn));
         let (Some(slot), Some(connection)) = (
             self.sessions.get_mut(session_id),
             self.connections.get_mut(conn),
@@ -40,7 +41,7 @@ impl Broker {
             ack.reason.is_error(),
             &mut connection.outbox,
             version,
-            &self.settings.queue,
+            &limits,
         );
         match result {
             Ok(true) => {

@@ -23,6 +23,12 @@ impl Broker {
             return;
         }
         connection.closing = Some(reason);
+        if matches!(connection.state, ConnState::Active { .. }) && connection.version.is_v5() {
+            self.send_disconnect(conn, reason);
+        }
+        let Some(connection) = self.connections.get_mut(conn) else {
+            return;
+        };
         let state = std::mem::replace(
             &mut connection.state,
             ConnState::AwaitingConnect { handshake: None },
@@ -52,11 +58,7 @@ impl Broker {
             );
         }
         if let Some(will) = will.filter(|_| reason.publishes_will()) {
-            // Checked again when published: a reload may have taken the
-            // right away since CONNECT.
-            if self.may_publish_will(now, session, will.body.topic()) {
-                self.publish_will(now, *will);
-            }
+            self.will_at_close(now, session, will);
         }
         self.session_offline(now, session, conn);
     }
@@ -68,13 +70,14 @@ impl Broker {
         self.take_certificate_username(conn);
         self.forget_publish_rate(conn);
         self.identities.remove(&conn);
+        self.v5.remove(&conn);
         if let Some(mut connection) = self.connections.remove(conn) {
             connection.outbox.clear();
             self.listeners.closed(connection.origin.listener());
         }
     }
 
-    fn publish_will(&mut self, now: Instant, will: WillMessage) {
+    pub(super) fn publish_will(&mut self, now: Instant, will: WillMessage) {
         self.stats.wills_published += 1;
         debug!("publishing will on {}", will.body.topic());
         self.route(now, &will.body, will.qos, will.retain, None);
@@ -116,6 +119,8 @@ impl Broker {
     pub(super) fn discard_session(&mut self, session_id: SessionId) {
         self.release_publishers(session_id);
         self.session_acls.remove(session_id);
+        self.session_expiry.remove(&session_id);
+        self.delayed_wills.retain(|w| w.session() != session_id);
         if let Some(slot) = self.sessions.remove(session_id) {
             for (filter, _) in slot.session.subscriptions.iter() {
                 self.subscriptions.remove(filter, session_id);

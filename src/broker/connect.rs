@@ -8,6 +8,7 @@ use log::info;
 
 use crate::acl::{ClientRules, Who};
 use crate::auth::identity::TokenAcl;
+use crate::auth::Identity;
 use crate::codec::{ConnAck, Connect, ConnectReturn, Packet, Properties, PublishBody};
 use crate::config::DuplicateClientId;
 use crate::session::{ClientId, Session};
@@ -15,6 +16,7 @@ use crate::topic::validate_topic_name;
 
 use super::authenticate::identity_label;
 use super::connections::{CloseReason, ConnId, ConnState, KeepAlive, WillMessage};
+use super::enhanced_auth::AuthStep;
 use super::sessions::SessionId;
 use super::stats::LogKind;
 use super::Broker;
@@ -23,7 +25,30 @@ use super::Broker;
 /// when its credentials carry them.
 type AccessIdentity = (Option<Box<str>>, Option<Box<ClientRules>>);
 
+/// Why a CONNECT goes no further: a CONNACK refusal, or a protocol error.
+enum Refusal {
+    Connack(ConnectReturn),
+    Protocol(&'static str),
+}
+
+impl From<ConnectReturn> for Refusal {
+    fn from(code: ConnectReturn) -> Refusal {
+        Refusal::Connack(code)
+    }
+}
+
+/// What CONNECT's checks admitted: who the client is and its will.
+struct Admitted {
+    identity: Identity,
+    will: Option<WillMessage>,
+    username: Option<Box<str>>,
+    own_rules: Option<Box<ClientRules>>,
+}
+
 impl Broker {
+    /// CONNECT, in its natural steps: validation (client id, keepalive),
+    /// authentication and the will (`admit`), session takeover and
+    /// restore, then CONNACK (`accept`).
     pub(super) fn handle_connect(&mut self, now: Instant, conn: ConnId, connect: Connect) {
         let Some(connection) = self.connections.get_mut(conn) else {
             return;
@@ -31,61 +56,156 @@ impl Broker {
         connection.version = connect.protocol;
         // mosquitto's bridge flag (3.x only): no echo of its own publishes.
         connection.bridge = connect.bridge && !connect.protocol.is_v5();
-        let peer = self.listeners.peer_name(connection.origin);
-
+        if connect.protocol.is_v5() {
+            self.v5_open(conn, &connect);
+        }
         let client_id = match self.accept_client_id(now, conn, &connect) {
             Ok(id) => id,
             Err(code) => return self.refuse_connect(now, conn, code),
         };
-        // 3.x cannot be told a shorter keepalive: refuse, as mosquitto does.
-        if connect.keep_alive > self.settings.max_keepalive && !connect.protocol.is_v5() {
-            let max = self.settings.max_keepalive;
-            self.stats.refused_client_id += 1;
-            self.logs.warn(LogKind::ClientId, now, || {
-                format!(
-                    "refusing {client_id} from {peer}: keepalive {}s over max_keepalive {max}",
-                    connect.keep_alive
-                )
-            });
-            return self.refuse_connect(now, conn, ConnectReturn::IdentifierRejected);
-        }
-        let certificate_username = self.take_certificate_username(conn);
-        let from_certificate = certificate_username.as_ref().map(Option::as_deref);
-        let identity = match self.authenticate(now, conn, &connect, &client_id, from_certificate) {
-            Ok(identity) => identity,
+        let server_keep_alive = match self.accept_keep_alive(now, conn, &connect, &client_id) {
+            Ok(keep_alive) => keep_alive,
             Err(code) => return self.refuse_connect(now, conn, code),
         };
-        let will = match self.accept_will(&connect) {
-            Ok(will) => will,
-            Err(why) => return self.protocol_error(now, conn, why),
+        let admitted = match self.admit_client(now, conn, &connect, &client_id) {
+            Ok(Some(admitted)) => admitted,
+            Ok(None) => return self.stash_connect(conn, connect),
+            Err(Refusal::Connack(code)) => return self.refuse_connect(now, conn, code),
+            Err(Refusal::Protocol(why)) => return self.protocol_error(now, conn, why),
         };
-        let (username, own_rules) = match self.access_identity(
-            now,
-            &client_id,
-            &connect,
-            certificate_username.as_ref(),
-            identity.acl.as_deref(),
-            will.as_ref(),
-        ) {
-            Ok(rules) => rules,
-            Err(code) => return self.refuse_connect(now, conn, code),
-        };
-
         if let Err(code) = self.take_over(now, conn, &client_id) {
             return self.refuse_connect(now, conn, code);
         }
-        let (session_id, resumed) = match self.open_session(now, conn, &client_id, &connect) {
-            Ok(opened) => opened,
-            Err(code) => return self.refuse_connect(now, conn, code),
+        self.cancel_delayed_will(&client_id);
+        let expiry = self.session_expiry(&connect);
+        let (session_id, resumed) =
+            match self.open_session(now, conn, &client_id, &connect, expiry.persistent) {
+                Ok(opened) => opened,
+                Err(code) => return self.refuse_connect(now, conn, code),
+            };
+        let keep_alive = server_keep_alive.unwrap_or(connect.keep_alive);
+        self.activate(now, conn, session_id, &connect, keep_alive, admitted);
+        self.set_session_expiry(conn, session_id, expiry.granted);
+        self.persist_new_session(session_id);
+        self.persist_session(session_id);
+
+        let assigned = connect.client_id.is_empty().then_some(client_id.as_str());
+        // Session present is 0 after a clean start [MQTT-3.2.2-1] and 1 when
+        // a stored session is resumed [MQTT-3.2.2-2].
+        let mut connack = ConnAck {
+            session_present: resumed,
+            code: ConnectReturn::Accepted.code(connect.protocol),
+            properties: Properties::default(),
         };
-        let keep_alive = KeepAlive::from_secs(connect.keep_alive);
+        if connect.protocol.is_v5() {
+            connack.properties = self.connack_properties(conn, expiry, assigned, server_keep_alive);
+        }
+        self.send(conn, &Packet::ConnAck(connack));
+        let username = self
+            .identities
+            .get(&conn)
+            .map_or_else(String::new, identity_label);
+        let peer = self
+            .peer_name(conn)
+            .map_or_else(String::new, |p| p.to_string());
+        info!(
+            "client {client_id} connected from {peer} ({:?}, clean {}, keepalive {keep_alive}s{}{username})",
+            connect.protocol,
+            connect.clean_start,
+            if resumed { ", session resumed" } else { "" }
+        );
+        if resumed {
+            self.resume_session(conn, session_id);
+        }
+    }
+
+    /// The keepalive: 3.x over `max_keepalive` is refused, as mosquitto
+    /// does (3.x cannot be told a shorter one); 5.0 is told
+    /// `max_keepalive` as Server Keep Alive [MQTT-3.2.2-21] when it asked
+    /// for more, or for none while a maximum is set.
+    fn accept_keep_alive(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        connect: &Connect,
+        client_id: &ClientId,
+    ) -> Result<Option<u16>, ConnectReturn> {
+        let max = self.settings.max_keepalive;
+        if connect.protocol.is_v5() {
+            let unlimited_asked = connect.keep_alive == 0 && max != 0 && max != u16::MAX;
+            return Ok((connect.keep_alive > max || unlimited_asked).then_some(max));
+        }
+        if connect.keep_alive <= max {
+            return Ok(None);
+        }
+        let peer = self.peer_name(conn);
+        let peer = peer.map_or_else(String::new, |p| p.to_string());
+        self.stats.refused_client_id += 1;
+        self.logs.warn(LogKind::ClientId, now, || {
+            format!(
+                "refusing {client_id} from {peer}: keepalive {}s over max_keepalive {max}",
+                connect.keep_alive
+            )
+        });
+        Err(ConnectReturn::IdentifierRejected)
+    }
+
+    /// Authentication (plain or enhanced), the will, and who the client is
+    /// to the access rules. `Ok(None)`: an AUTH exchange is under way.
+    fn admit_client(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        connect: &Connect,
+        client_id: &ClientId,
+    ) -> Result<Option<Admitted>, Refusal> {
+        let method = connect.properties.authentication_method();
+        let mut certificate_username = None;
+        let identity = match method {
+            Some(method) => match self.enhanced_connect(now, conn, connect, client_id, method)? {
+                AuthStep::Done(identity) => identity,
+                AuthStep::Continue => return Ok(None),
+            },
+            None => {
+                certificate_username = self.take_certificate_username(conn);
+                let from_certificate = certificate_username.as_ref().map(Option::as_deref);
+                self.authenticate(now, conn, connect, client_id, from_certificate)?
+            }
+        };
+        let will = self.accept_will(connect).map_err(Refusal::Protocol)?;
+        let (username, own_rules) = self.access_identity(
+            now,
+            client_id,
+            connect,
+            certificate_username.as_ref(),
+            identity.acl.as_deref(),
+            will.as_ref(),
+        )?;
+        Ok(Some(Admitted {
+            identity,
+            will,
+            username,
+            own_rules,
+        }))
+    }
+
+    /// The connection becomes the session's: keepalive, will, identity.
+    fn activate(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        session_id: SessionId,
+        connect: &Connect,
+        keep_alive: u16,
+        admitted: Admitted,
+    ) {
         let Some(connection) = self.connections.get_mut(conn) else {
             return;
         };
         connection.state = ConnState::Active {
             session: session_id,
-            keep_alive,
-            will: will.map(Box::new),
+            keep_alive: KeepAlive::from_secs(keep_alive),
+            will: admitted.will.map(Box::new),
         };
         let Some(slot) = self.sessions.get_mut(session_id) else {
             return;
@@ -94,31 +214,10 @@ impl Broker {
         slot.session.version = connect.protocol;
         slot.session.disconnected_at = None;
         slot.session.set_offline_before(Duration::ZERO);
-        self.set_identity(now, session_id, username, own_rules);
-        self.persist_new_session(session_id);
-        self.persist_session(session_id);
-
-        // Session present is 0 after a clean start [MQTT-3.2.2-1] and 1 when
-        // a stored session is resumed [MQTT-3.2.2-2].
-        let connack = ConnAck {
-            session_present: resumed,
-            code: ConnectReturn::Accepted.code(connect.protocol),
-            properties: Properties::default(),
-        };
-        self.send(conn, &Packet::ConnAck(connack));
-        let username = identity_label(&identity);
+        self.set_identity(now, session_id, admitted.username, admitted.own_rules);
+        let identity = admitted.identity;
         if identity.username.is_some() || identity.acl.is_some() {
             self.identities.insert(conn, identity);
-        }
-        info!(
-            "client {client_id} connected from {peer} ({:?}, clean {}, keepalive {}s{}{username})",
-            connect.protocol,
-            connect.clean_start,
-            connect.keep_alive,
-            if resumed { ", session resumed" } else { "" }
-        );
-        if resumed {
-            self.resume_session(conn, session_id);
         }
     }
 
@@ -157,21 +256,30 @@ impl Broker {
 
     /// The session this CONNECT continues (`true`) or a new one: clean
     /// session / clean start discards any old one [MQTT-3.1.2-6]. A new
-    /// one past `max_sessions` is refused.
+    /// one past `max_sessions` is refused. `persistent`: it outlives the
+    /// connection (3.x: clean session 0; 5.0: Session Expiry above 0).
     fn open_session(
         &mut self,
         now: Instant,
         conn: ConnId,
         client_id: &ClientId,
         connect: &Connect,
+        persistent: bool,
     ) -> Result<(SessionId, bool), ConnectReturn> {
         // A takeover of a clean session has just discarded it.
         match self.sessions.find(client_id.as_str()) {
-            Some(session_id) if !connect.clean_start => return Ok((session_id, true)),
+            Some(session_id) if !connect.clean_start => {
+                // 5.0: the new connection's Session Expiry decides whether
+                // it outlives this connection (MQTT 5 §3.1.2.11.2).
+                if let Some(slot) = self.sessions.get_mut(session_id) {
+                    slot.session.persistent = persistent;
+                }
+                return Ok((session_id, true));
+            }
             Some(session_id) => self.discard_session(session_id),
             None => {}
         }
-        let session = Session::new(client_id.clone(), !connect.clean_start, connect.protocol);
+        let session = Session::new(client_id.clone(), persistent, connect.protocol);
         if let Some(session_id) = self.sessions.insert(session, None) {
             return Ok((session_id, false));
         }
@@ -285,6 +393,7 @@ impl Broker {
             body,
             qos: will.qos,
             retain: will.retain,
+            delay_secs: will.properties.will_delay_interval().unwrap_or(0),
         }))
     }
 
@@ -304,17 +413,17 @@ impl Broker {
 
     /// A resumed session resends its window and drains its queue.
     fn resume_session(&mut self, conn: ConnId, session_id: super::SessionId) {
+        let limits = self.queue_limits(Some(conn));
         let (Some(slot), Some(connection)) = (
             self.sessions.get_mut(session_id),
             self.connections.get_mut(conn),
         ) else {
             return;
         };
-        let result = slot.session.outbound.resume(
-            &mut connection.outbox,
-            connection.version,
-            &self.settings.queue,
-        );
+        let result =
+            slot.session
+                .outbound
+                .resume(&mut connection.outbox, connection.version, &limits);
         if let Err(error) = result {
             log::error!("cannot resend to {}: {error}", slot.session.client_id);
         }

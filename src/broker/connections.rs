@@ -13,7 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
-use crate::codec::{ProtocolVersion, PublishBody, QoS};
+use crate::codec::{ProtocolVersion, PublishBody, QoS, ReasonCode};
 use crate::session::Outbox;
 
 use super::handshake::HandshakeStage;
@@ -24,8 +24,13 @@ use super::listeners::ListenerId;
 /// Why the broker closes a connection; decides whether the will is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseReason {
-    /// The client sent DISCONNECT: no will [MQTT-3.14.4-3].
+    /// The client sent DISCONNECT (5.0: with reason 0x00): no will
+    /// [MQTT-3.14.4-3].
     ClientDisconnect,
+    /// An MQTT 5 client sent DISCONNECT with another reason code, 0x04
+    /// "disconnect with will message" or an error: the will is published
+    /// (MQTT 5 §3.1.2.5: only reason 0x00 removes it).
+    ClientDisconnectWithWill,
     /// The socket ended or failed without DISCONNECT.
     PeerGone,
     /// Bytes that do not form a packet, or a packet over the size cap.
@@ -40,14 +45,50 @@ pub enum CloseReason {
     Refused,
     ServerShutdown,
     /// An MQTT 5 client over its publish rate for
-    /// `rate_limit_disconnect_after`; DISCONNECT 0x96 has been queued.
+    /// `rate_limit_disconnect_after`.
     RateLimited,
+    /// An MQTT 5 client sent more unacknowledged QoS 2 PUBLISHes than the
+    /// Receive Maximum we gave it [MQTT-3.3.4-8].
+    ReceiveMaximumExceeded,
+    /// An MQTT 5 Topic Alias of 0 or above our Topic Alias Maximum
+    /// [MQTT-3.3.2-8], [MQTT-3.3.2-9].
+    TopicAliasInvalid,
+    /// An MQTT 5 client sent a packet over `max_packet_size`
+    /// [MQTT-3.2.2-15 for the Maximum Packet Size we announce].
+    PacketTooLarge,
+    /// The `edgemq-token` an MQTT 5 client authenticated with expired
+    /// unrenewed, or its re-authentication failed (docs/mqtt5.md).
+    NotAuthorized,
 }
 
 impl CloseReason {
     /// A will is published for every end but DISCONNECT and a refused CONNECT.
     pub fn publishes_will(self) -> bool {
         !matches!(self, CloseReason::ClientDisconnect | CloseReason::Refused)
+    }
+
+    /// The reason code of the DISCONNECT an MQTT 5 client is sent when the
+    /// server ends its connection after CONNACK (MQTT 5 §3.14.2.1): the
+    /// one place these are mapped. `None`: the client ended it, or the
+    /// socket is gone, or CONNACK already said why.
+    pub fn disconnect_code(self) -> Option<ReasonCode> {
+        Some(match self {
+            CloseReason::ClientDisconnect
+            | CloseReason::ClientDisconnectWithWill
+            | CloseReason::PeerGone
+            | CloseReason::ConnectTimeout
+            | CloseReason::Refused => return None,
+            CloseReason::Malformed => ReasonCode::MALFORMED_PACKET,
+            CloseReason::ProtocolError => ReasonCode::PROTOCOL_ERROR,
+            CloseReason::KeepAliveTimeout => ReasonCode::KEEP_ALIVE_TIMEOUT,
+            CloseReason::TakenOver => ReasonCode::SESSION_TAKEN_OVER,
+            CloseReason::ServerShutdown => ReasonCode::SERVER_SHUTTING_DOWN,
+            CloseReason::RateLimited => ReasonCode::MESSAGE_RATE_TOO_HIGH,
+            CloseReason::ReceiveMaximumExceeded => ReasonCode::RECEIVE_MAXIMUM_EXCEEDED,
+            CloseReason::TopicAliasInvalid => ReasonCode::TOPIC_ALIAS_INVALID,
+            CloseReason::PacketTooLarge => ReasonCode::PACKET_TOO_LARGE,
+            CloseReason::NotAuthorized => ReasonCode::NOT_AUTHORIZED,
+        })
     }
 }
 
@@ -57,6 +98,8 @@ pub struct WillMessage {
     pub body: PublishBody,
     pub qos: QoS,
     pub retain: bool,
+    /// MQTT 5 Will Delay Interval in seconds; 0 in 3.x.
+    pub delay_secs: u32,
 }
 
 /// How long a client may stay silent: 1.5 × its keepalive

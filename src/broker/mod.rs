@@ -15,9 +15,12 @@ mod bridges;
 mod close;
 mod connect;
 mod connections;
+mod enhanced_auth;
+mod expiry;
 mod handshake;
 mod ids;
 mod listeners;
+mod mqtt5;
 mod persist;
 mod publish;
 mod rate_limits;
@@ -32,6 +35,7 @@ mod store_op;
 mod subscribe;
 mod timeouts;
 mod token_bucket;
+mod topic_alias;
 
 #[cfg(test)]
 mod tests;
@@ -39,6 +43,7 @@ mod tests;
 #[cfg(feature = "bridge")]
 pub use bridges::{BridgeCounters, Bridges};
 pub use connections::{CloseReason, ConnId, PeerAddr};
+pub use enhanced_auth::TOKEN_METHOD;
 pub use listeners::{ListenerId, ListenerSettings, PeerName};
 pub use persist::{BridgeStoreJournal, RestoredSession, StoreOp};
 pub use rate_limits::PublishLimits;
@@ -122,6 +127,15 @@ pub struct Broker {
     /// Counts ACL installs, so answers cached under older rules are not
     /// used (`access.rs`).
     acl_generation: u32,
+    /// MQTT 5 connections' negotiated limits and aliases (`mqtt5.rs`);
+    /// 3.x connections have no entry.
+    v5: HashMap<ConnId, mqtt5::V5Conn>,
+    /// MQTT 5 sessions' granted Session Expiry Interval, where it is
+    /// shorter than `persistent_client_expiration` (`expiry.rs`).
+    session_expiry: HashMap<SessionId, std::time::Duration>,
+    /// Wills waiting for their Will Delay Interval, one per session at
+    /// most (`expiry.rs`).
+    delayed_wills: Vec<expiry::DelayedWill>,
     #[cfg(feature = "bridge")]
     bridges: Bridges,
 }
@@ -155,6 +169,9 @@ impl Broker {
             acl: None,
             session_acls: access::SessionAcls::default(),
             acl_generation: 0,
+            v5: HashMap::new(),
+            session_expiry: HashMap::new(),
+            delayed_wills: Vec::new(),
             #[cfg(feature = "bridge")]
             bridges: Bridges::default(),
             settings,
@@ -281,6 +298,8 @@ impl Broker {
     fn dispatch_packet(&mut self, now: Instant, conn: ConnId, connected: bool, packet: Packet) {
         match packet {
             Packet::Connect(connect) if !connected => self.handle_connect(now, conn, *connect),
+            // An AUTH exchange before CONNACK (`enhanced_auth.rs`).
+            Packet::Auth(auth) => self.handle_auth(now, conn, auth),
             // A second CONNECT is a protocol violation [MQTT-3.1.0-2].
             Packet::Connect(_) => self.protocol_error(now, conn, "second CONNECT"),
             // The first packet must be CONNECT [MQTT-3.1.0-1].
@@ -290,12 +309,10 @@ impl Broker {
             Packet::Subscribe(subscribe) => self.handle_subscribe(now, conn, subscribe),
             Packet::Unsubscribe(unsubscribe) => self.handle_unsubscribe(now, conn, unsubscribe),
             Packet::PingReq => self.send(conn, &Packet::PingResp),
-            Packet::Disconnect(_) => self.close(now, conn, CloseReason::ClientDisconnect),
-            Packet::ConnAck(_)
-            | Packet::SubAck(_)
-            | Packet::UnsubAck(_)
-            | Packet::PingResp
-            | Packet::Auth(_) => self.protocol_error(now, conn, "packet only a server may send"),
+            Packet::Disconnect(disconnect) => self.handle_disconnect(now, conn, disconnect),
+            Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp => {
+                self.protocol_error(now, conn, "packet only a server may send")
+            }
         }
     }
 
@@ -319,7 +336,18 @@ impl Broker {
             );
             return;
         }
-        self.close(now, conn, CloseReason::Malformed);
+        // 5.0 after CONNACK: DISCONNECT says which (MQTT 5 §4.13).
+        let reason = match error {
+            DecodeError::TooLarge { .. } => CloseReason::PacketTooLarge,
+            DecodeError::Protocol(why) => {
+                if let Some(state) = self.v5.get_mut(&conn) {
+                    state.close_why = Some(why);
+                }
+                CloseReason::ProtocolError
+            }
+            _ => CloseReason::Malformed,
+        };
+        self.close(now, conn, reason);
     }
 
     /// The network layer wrote `bytes` of `conn`'s frames.
@@ -335,9 +363,11 @@ impl Broker {
         if self.is_held(conn) {
             return;
         }
+        let from = dst.len();
         if let Some(connection) = self.connections.get_mut(conn) {
             connection.outbox.take_into(dst);
         }
+        self.alias_outbound(conn, dst, from);
     }
 
     /// Whether the network layer should read from `conn` now: not paused by
@@ -406,6 +436,8 @@ impl Broker {
         for id in self.connections.ids() {
             self.close(now, id, CloseReason::ServerShutdown);
         }
+        // Wills are not stored: one still waiting goes now (`expiry.rs`).
+        self.sweep_delayed_wills(now);
     }
 
     fn wake(&mut self, conn: ConnId) {
@@ -438,6 +470,9 @@ impl Broker {
 
     fn protocol_error(&mut self, now: Instant, conn: ConnId, why: &'static str) {
         self.stats.protocol_errors += 1;
+        if let Some(state) = self.v5.get_mut(&conn) {
+            state.close_why = Some(why);
+        }
         if let Some(peer) = self.peer_name(conn) {
             let client = self.client_label(conn);
             self.logs.warn(LogKind::Protocol, now, || {

@@ -19,6 +19,10 @@ impl Broker {
         let Some(session_id) = self.connections.get(conn).and_then(|c| c.session()) else {
             return;
         };
+        // 5.0: topic alias resolved, Receive Maximum enforced (`mqtt5.rs`).
+        let Some(publish) = self.v5_inbound(now, conn, publish) else {
+            return;
+        };
         let topic = publish.body.topic();
         if let Err(error) = validate_topic_name(topic, &self.settings.topics) {
             // 3.1.1 has no way to refuse one PUBLISH: the connection closes.
@@ -158,6 +162,11 @@ impl Broker {
         message: Message,
     ) -> Option<Delivery> {
         let store_full = self.store_full();
+        let online = self.sessions.get(session_id)?.connection;
+        if self.over_client_packet_size(now, online, &message) {
+            return None;
+        }
+        let limits = self.queue_limits(online);
         let slot = self.sessions.get_mut(session_id)?;
         if store_full && slot.connection.is_none() && slot.session.store_id.is_some() {
             self.stats.dropped_store_full += 1;
@@ -176,11 +185,7 @@ impl Broker {
             let version = c.version;
             (&mut c.outbox, version)
         });
-        let outcome = match slot
-            .session
-            .outbound
-            .deliver(message, now, out, &self.settings.queue)
-        {
+        let outcome = match slot.session.outbound.deliver(message, now, out, &limits) {
             Ok(outcome) => outcome,
             Err(error) => {
                 log::error!(

@@ -21,8 +21,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::codec::{Disconnect, Packet, Properties, ReasonCode};
-
 use super::connections::{CloseReason, ConnId, Origin, PeerAddr};
 use super::listeners::ListenerId;
 use super::stats::LogKind;
@@ -277,11 +275,7 @@ impl Broker {
                  for {after}s (rate_limit_disconnect_after)"
             )
         });
-        let disconnect = Disconnect {
-            reason: ReasonCode::MESSAGE_RATE_TOO_HIGH,
-            properties: Properties::default(),
-        };
-        self.send(conn, &Packet::Disconnect(disconnect));
+        // `close` sends DISCONNECT 0x96 (`CloseReason::disconnect_code`).
         self.close(now, conn, CloseReason::RateLimited);
     }
 

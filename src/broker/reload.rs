@@ -79,6 +79,8 @@ impl Broker {
                 },
             max_subscriptions_per_client: _,
             max_keepalive: _,
+            // Told to each client in its CONNACK: connected ones keep theirs.
+            max_topic_alias: _,
             // apply_timeouts
             connect_timeout: _,
             backpressure_timeout: _,
@@ -173,6 +175,12 @@ fn apply_packet_limits(s: &mut Settings, new: &Settings, r: &mut ReloadReport) {
         r,
     );
     apply(&mut s.max_keepalive, &new.max_keepalive, "max_keepalive", r);
+    apply(
+        &mut s.max_topic_alias,
+        &new.max_topic_alias,
+        "max_topic_alias",
+        r,
+    );
 }
 
 /// Timeouts and the memory limit: the next sweep measures against the new

@@ -35,6 +35,8 @@ pub struct Settings {
     pub allow_zero_length_clientid: bool,
     pub auto_id_prefix: String,
     pub max_keepalive: u16,
+    /// Topic Alias Maximum announced to MQTT 5 clients (docs/mqtt5.md).
+    pub max_topic_alias: u16,
     /// Resident memory in bytes past which PUBLISHes are refused; 0 = none.
     pub memory_limit: u64,
     /// Sessions and retained messages go to the store.
@@ -85,6 +87,7 @@ impl Settings {
             allow_zero_length_clientid: config.allow_zero_length_clientid,
             auto_id_prefix: config.auto_id_prefix.clone(),
             max_keepalive: config.max_keepalive,
+            max_topic_alias: config.max_topic_alias,
             memory_limit: config.memory_limit,
             persistence: config.persistence,
             persistence_sync: config.persistence_sync,

@@ -86,11 +86,31 @@ pub struct Stats {
     pub publish_rate_paused_ms: u64,
     /// MQTT 5 clients disconnected (0x96) after `rate_limit_disconnect_after`.
     pub publish_rate_disconnects: u64,
+    /// MQTT 5 clients sent DISCONNECT 0x93: more unacknowledged QoS 2
+    /// PUBLISHes than the Receive Maximum we gave them.
+    pub receive_maximum_exceeded: u64,
+    /// MQTT 5 clients sent DISCONNECT 0x94: a Topic Alias of 0, above our
+    /// `max_topic_alias`, or never set.
+    pub topic_alias_invalid: u64,
+    /// Messages not sent to an MQTT 5 client because they exceed the
+    /// Maximum Packet Size its CONNECT set (dropped for it alone).
+    pub dropped_client_packet_size: u64,
+    /// MQTT 5 CONNECTs refused with 0x8C: an Authentication Method no one
+    /// configured.
+    pub refused_auth_method: u64,
+    /// `edgemq-token` re-authentications (AUTH 0x19) accepted.
+    pub reauthentications: u64,
+    /// MQTT 5 clients sent DISCONNECT 0x87: their `edgemq-token` expired
+    /// unrenewed, or a re-authentication failed.
+    pub token_expiry_disconnects: u64,
+    /// Wills held back for their Will Delay Interval (published later,
+    /// or cancelled by a reconnect).
+    pub wills_delayed: u64,
 }
 
 impl Stats {
     /// Every counter with its name, for the SIGUSR1 report.
-    pub fn named(&self) -> [(&'static str, u64); 41] {
+    pub fn named(&self) -> [(&'static str, u64); 48] {
         [
             ("connections_accepted", self.connections_accepted),
             ("refused_max_connections", self.refused_max_connections),
@@ -148,6 +168,16 @@ impl Stats {
             ("publish_rate_pauses", self.publish_rate_pauses),
             ("publish_rate_paused_ms", self.publish_rate_paused_ms),
             ("publish_rate_disconnects", self.publish_rate_disconnects),
+            ("receive_maximum_exceeded", self.receive_maximum_exceeded),
+            ("topic_alias_invalid", self.topic_alias_invalid),
+            (
+                "dropped_client_packet_size",
+                self.dropped_client_packet_size,
+            ),
+            ("refused_auth_method", self.refused_auth_method),
+            ("reauthentications", self.reauthentications),
+            ("token_expiry_disconnects", self.token_expiry_disconnects),
+            ("wills_delayed", self.wills_delayed),
         ]
     }
 }
@@ -195,9 +225,15 @@ pub enum LogKind {
     AuthThrottle,
     /// An address blocked by the login throttle.
     AuthBlock,
+    /// MQTT 5: Receive Maximum exceeded, Topic Alias invalid.
+    Mqtt5Limit,
+    /// MQTT 5: a message over a client's Maximum Packet Size, dropped.
+    DropPacketSize,
+    /// MQTT 5 enhanced authentication refused, or a token expired.
+    EnhancedAuth,
 }
 
-const KINDS: usize = LogKind::AuthBlock as usize + 1;
+const KINDS: usize = LogKind::EnhancedAuth as usize + 1;
 
 /// The first line of a kind is logged; later ones within this interval are
 /// counted and summarised with the next line logged.

@@ -1,13 +1,11 @@
 //! Periodic sweeps off one `now` (as mosquitto does): connect timeout,
-//! keepalive, lagging sessions, publish rates and session expiry.
+//! keepalive, lagging sessions, publish rates, session expiry and will
+//! delay (`expiry.rs`), token expiry (`enhanced_auth.rs`).
 
 use std::time::{Duration, Instant};
 
-use log::info;
-
 use super::connections::{CloseReason, ConnId, ConnState};
 use super::handshake::HandshakeStage;
-use super::sessions::SessionId;
 use super::stats::LogKind;
 use super::Broker;
 
@@ -39,6 +37,8 @@ impl Broker {
         self.sweep_connections(now);
         self.sweep_lagging(now);
         self.sweep_expired_sessions(now);
+        self.sweep_delayed_wills(now);
+        self.sweep_auth_deadlines(now);
         self.throttle.sweep(now);
     }
 
@@ -93,33 +93,6 @@ impl Broker {
             Some(HandshakeStage::Tls) => self.stats.tls_handshake_timeouts += 1,
             Some(HandshakeStage::WebSocketUpgrade) => self.stats.websocket_upgrade_timeouts += 1,
             None => {}
-        }
-    }
-
-    /// Offline persistent sessions past `persistent_client_expiration`.
-    fn sweep_expired_sessions(&mut self, now: Instant) {
-        let Some(expiry) = self.settings.persistent_client_expiration else {
-            return;
-        };
-        let expired: Vec<SessionId> = self
-            .sessions
-            .ids()
-            .filter(|&id| {
-                self.sessions.get(id).is_some_and(|slot| {
-                    slot.connection.is_none()
-                        && slot
-                            .session
-                            .offline_for(now)
-                            .is_some_and(|offline| offline >= expiry)
-                })
-            })
-            .collect();
-        for session_id in expired {
-            if let Some(slot) = self.sessions.get(session_id) {
-                info!("session of {} expired", slot.session.client_id);
-            }
-            self.stats.sessions_expired += 1;
-            self.discard_session(session_id);
         }
     }
 }

@@ -42,11 +42,72 @@ pub struct PublishFrame {
     middle: heapless::Vec<u8, 6>,
     /// 5.0 properties without their length; `None` when there are none.
     properties: Option<Box<[u8]>>,
+    /// 5.0: the topic is sent as a zero-length name, its Topic Alias
+    /// among the properties standing for it (MQTT 5 §3.3.2.3.4).
+    elide_topic: bool,
 }
+
+/// The zero-length topic name of a PUBLISH that names its topic by alias.
+const EMPTY_TOPIC: [u8; 2] = [0, 0];
 
 impl PublishFrame {
     pub fn body(&self) -> &PublishBody {
         &self.body
+    }
+
+    /// The topic part as written: the body's, or an empty name.
+    fn topic_part(&self) -> &[u8] {
+        if self.elide_topic {
+            &EMPTY_TOPIC
+        } else {
+            self.body.topic_part()
+        }
+    }
+
+    /// This 5.0 PUBLISH with a Topic Alias property in front of its own;
+    /// with `elide_topic` the topic name is left empty, the client
+    /// knowing the alias already [MQTT-3.3.2-12]. A frame already aliased,
+    /// or one for 3.x (no properties), comes back unchanged.
+    pub fn with_topic_alias(&self, alias: u16, elide_topic: bool) -> Result<Frame, EncodeError> {
+        let Some(&first) = self.head.first() else {
+            return Ok(Frame::Publish(self.clone()));
+        };
+        if self.elide_topic || self.middle.is_empty() {
+            return Ok(Frame::Publish(self.clone()));
+        }
+        let id_len = if (first >> 1) & 0b11 != 0 { 2 } else { 0 };
+        let own = self.properties.as_deref().unwrap_or(&[]);
+        let mut properties = Vec::with_capacity(own.len() + 3);
+        super::Property::TopicAlias(alias).write_to(&mut properties)?;
+        properties.extend_from_slice(own);
+        let mut middle = heapless::Vec::<u8, 6>::new();
+        middle
+            .extend_from_slice(self.middle.get(..id_len).ok_or(INTERNAL)?)
+            .map_err(|_| INTERNAL)?;
+        middle
+            .extend_from_slice(&wire::varint(properties.len())?)
+            .map_err(|_| INTERNAL)?;
+        let topic_len = if elide_topic {
+            EMPTY_TOPIC.len()
+        } else {
+            self.body.topic_part().len()
+        };
+        let remaining = topic_len
+            .checked_add(self.body.payload_part().len())
+            .and_then(|n| n.checked_add(middle.len()))
+            .and_then(|n| n.checked_add(properties.len()))
+            .ok_or(EncodeError::TooLarge("PUBLISH remaining length"))?;
+        let mut head = heapless::Vec::<u8, 5>::new();
+        head.push(first).map_err(|_| INTERNAL)?;
+        head.extend_from_slice(&wire::varint(remaining)?)
+            .map_err(|_| INTERNAL)?;
+        Ok(Frame::Publish(PublishFrame {
+            head,
+            body: self.body.clone(),
+            middle,
+            properties: Some(properties.into_boxed_slice()),
+            elide_topic,
+        }))
     }
 }
 
@@ -119,6 +180,7 @@ impl Frame {
                 body: body.clone(),
                 middle,
                 properties: None,
+                elide_topic: false,
             }));
         }
         let mut property_bytes = None;
@@ -154,6 +216,7 @@ impl Frame {
             body: body.clone(),
             middle,
             properties: property_bytes,
+            elide_topic: false,
         }))
     }
 
@@ -166,7 +229,8 @@ impl Frame {
             Frame::Publish(p) => {
                 // Bounded by the checked remaining length when built.
                 p.head.len()
-                    + p.body.len()
+                    + p.topic_part().len()
+                    + p.body.payload_part().len()
                     + p.middle.len()
                     + p.properties.as_ref().map_or(0, |b| b.len())
             }
@@ -195,7 +259,7 @@ impl Frame {
             Frame::Publish(p) => {
                 let parts = [
                     p.head.as_slice(),
-                    p.body.topic_part(),
+                    p.topic_part(),
                     p.middle.as_slice(),
                     p.properties.as_deref().unwrap_or(&[]),
                     p.body.payload_part(),

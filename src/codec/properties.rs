@@ -204,6 +204,11 @@ impl Property {
         value.saturating_add(1)
     }
 
+    /// Appends this property, identifier first, as on the wire.
+    pub fn write_to(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        self.write(out)
+    }
+
     fn write(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         // Every identifier is below 128: one varint byte.
         out.push(self.id() as u8);

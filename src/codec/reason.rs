@@ -13,6 +13,8 @@ impl ReasonCode {
     pub const GRANTED_QOS_1: ReasonCode = ReasonCode(0x01);
     pub const GRANTED_QOS_2: ReasonCode = ReasonCode(0x02);
     pub const DISCONNECT_WITH_WILL: ReasonCode = ReasonCode(0x04);
+    pub const CONTINUE_AUTHENTICATION: ReasonCode = ReasonCode(0x18);
+    pub const RE_AUTHENTICATE: ReasonCode = ReasonCode(0x19);
     pub const NO_MATCHING_SUBSCRIBERS: ReasonCode = ReasonCode(0x10);
     pub const NO_SUBSCRIPTION_EXISTED: ReasonCode = ReasonCode(0x11);
     pub const UNSPECIFIED_ERROR: ReasonCode = ReasonCode(0x80);
@@ -25,6 +27,7 @@ impl ReasonCode {
     pub const NOT_AUTHORIZED: ReasonCode = ReasonCode(0x87);
     pub const SERVER_UNAVAILABLE: ReasonCode = ReasonCode(0x88);
     pub const SERVER_BUSY: ReasonCode = ReasonCode(0x89);
+    pub const BAD_AUTHENTICATION_METHOD: ReasonCode = ReasonCode(0x8C);
     pub const SERVER_SHUTTING_DOWN: ReasonCode = ReasonCode(0x8B);
     pub const KEEP_ALIVE_TIMEOUT: ReasonCode = ReasonCode(0x8D);
     pub const SESSION_TAKEN_OVER: ReasonCode = ReasonCode(0x8E);
@@ -35,6 +38,7 @@ impl ReasonCode {
     pub const RECEIVE_MAXIMUM_EXCEEDED: ReasonCode = ReasonCode(0x93);
     pub const PACKET_TOO_LARGE: ReasonCode = ReasonCode(0x95);
     pub const MESSAGE_RATE_TOO_HIGH: ReasonCode = ReasonCode(0x96);
+    pub const TOPIC_ALIAS_INVALID: ReasonCode = ReasonCode(0x94);
     pub const QUOTA_EXCEEDED: ReasonCode = ReasonCode(0x97);
     pub const ADMINISTRATIVE_ACTION: ReasonCode = ReasonCode(0x98);
     pub const PAYLOAD_FORMAT_INVALID: ReasonCode = ReasonCode(0x99);
@@ -63,6 +67,8 @@ pub enum ConnectReturn {
     PacketTooLarge,
     /// 5.0 only; 3.x says "server unavailable".
     QuotaExceeded,
+    /// 5.0 only (an Authentication Method exists only there).
+    BadAuthenticationMethod,
 }
 
 impl ConnectReturn {
@@ -79,6 +85,7 @@ impl ConnectReturn {
                 ConnectReturn::NotAuthorized => ReasonCode::NOT_AUTHORIZED,
                 ConnectReturn::PacketTooLarge => ReasonCode::PACKET_TOO_LARGE,
                 ConnectReturn::QuotaExceeded => ReasonCode::QUOTA_EXCEEDED,
+                ConnectReturn::BadAuthenticationMethod => ReasonCode::BAD_AUTHENTICATION_METHOD,
             };
             return reason.0;
         }
@@ -90,7 +97,7 @@ impl ConnectReturn {
             | ConnectReturn::PacketTooLarge
             | ConnectReturn::QuotaExceeded => 3,
             ConnectReturn::BadUsernameOrPassword => 4,
-            ConnectReturn::NotAuthorized => 5,
+            ConnectReturn::NotAuthorized | ConnectReturn::BadAuthenticationMethod => 5,
         }
     }
 }

@@ -26,6 +26,12 @@ pub const MAX_SESSIONS_CEILING: usize = 1_000_000;
 /// `0` ("unlimited") maps here.
 pub const MAX_INFLIGHT_CEILING: u16 = u16::MAX;
 
+/// Topic aliases one MQTT 5 client may set towards us (`max_topic_alias`):
+/// each holds a topic of up to `max_topic_length` bytes for the life of the
+/// connection, so 1,024 × 1 KiB is already 1 MiB for one client. The wire
+/// allows 65,535 (MQTT 5 §3.2.2.3.8).
+pub const MAX_TOPIC_ALIAS_CEILING: u16 = 1024;
+
 /// Per-client queue behind the inflight window. Queued messages sit in RAM
 /// and on flash for every persistent session; 100k × max_sessions is already
 /// more than any box holds, so mosquitto's `0` ("unlimited") is refused.

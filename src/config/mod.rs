@@ -129,6 +129,9 @@ pub struct Config {
     /// this is not 0) are refused with "identifier rejected". 0 allows
     /// keepalive 0.
     pub max_keepalive: u16,
+    /// Topic Alias Maximum sent to MQTT 5 clients in CONNACK: aliases
+    /// 1..=this may be set towards us; 0 allows none (docs/mqtt5.md).
+    pub max_topic_alias: u16,
     pub pid_file: Option<PathBuf>,
     /// The account a broker started as root runs as once its listeners are
     /// bound (src/privileges/). `None`: it stays as started.
@@ -192,6 +195,7 @@ impl Default for Config {
             allow_zero_length_clientid: true,
             auto_id_prefix: "auto-".to_owned(),
             max_keepalive: u16::MAX,
+            max_topic_alias: 10,
             pid_file: None,
             user: None,
             bridges: Vec::new(),
@@ -306,6 +310,7 @@ mod tests {
             "log_dest",
             "auto_id_prefix",
             "max_keepalive",
+            "max_topic_alias",
             "memory_limit",
             "acl_file",
             "sys_interval",

@@ -71,7 +71,6 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "max_inflight_bytes",
     "max_qos",
     "max_queued_bytes",
-    "max_topic_alias",
     "message_size_limit",
     "mount_point",
     "notifications_local_only",

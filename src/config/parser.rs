@@ -205,6 +205,10 @@ impl Parser {
             "allow_zero_length_clientid" => c.allow_zero_length_clientid = line.boolean()?,
             "auto_id_prefix" => c.auto_id_prefix = auto_id_prefix(line)?,
             "max_keepalive" => c.max_keepalive = max_keepalive(line)?,
+            "max_topic_alias" => {
+                let max = line.number(0, u64::from(MAX_TOPIC_ALIAS_CEILING))?;
+                c.max_topic_alias = u16::try_from(max).unwrap_or(MAX_TOPIC_ALIAS_CEILING);
+            }
             "pid_file" => c.pid_file = Some(PathBuf::from(line.one()?)),
             "user" => c.user = Some(line.one()?.to_owned()),
             "acl_file" => c.acl_file = Some(PathBuf::from(line.one()?)),

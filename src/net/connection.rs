@@ -449,8 +449,8 @@ impl TaskState {
             match packets.next_packet(version, max) {
                 Ok(Some(packet)) => {
                     // Token and JWT expiry need the wall clock; read once
-                    // per CONNECT, not per packet.
-                    if matches!(packet, Packet::Connect(_)) {
+                    // per CONNECT or AUTH, not per packet.
+                    if matches!(packet, Packet::Connect(_) | Packet::Auth(_)) {
                         broker.handle_wall_clock(unix_now());
                     }
                     broker.handle_packet(now, self.conn, packet);

@@ -54,6 +54,12 @@ impl Outbox {
     }
 
     /// Frames that will never be written (the connection is gone).
+    /// Frames taken but not yet written changed size from `before` to
+    /// `after` bytes (an MQTT 5 topic alias replaced a topic name).
+    pub fn resized(&mut self, before: usize, after: usize) {
+        self.bytes = self.bytes.saturating_sub(before).saturating_add(after);
+    }
+
     pub fn clear(&mut self) {
         self.frames = Vec::new();
         self.bytes = 0;

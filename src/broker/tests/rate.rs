@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::broker::PublishLimits;
-use crate::codec::{Disconnect, ReasonCode};
+use crate::codec::{Disconnect, Property, ReasonCode};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -168,9 +168,10 @@ fn an_mqtt5_client_over_its_rate_too_long_gets_disconnect_0x96() {
     // Over the rate from its 10th message (t0), out one second later.
     assert!(h.now >= t0 + Duration::from_secs(1), "{:?}", h.now - t0);
     assert!(h.now <= t0 + ms(1100), "{:?}", h.now - t0);
+    // With a reason string: the client did not ask for none.
     let disconnect = Disconnect {
         reason: ReasonCode::MESSAGE_RATE_TOO_HIGH,
-        properties: Properties::default(),
+        properties: Properties(vec![Property::ReasonString("message rate too high".into())]),
     };
     assert_eq!(h.received(v5), [Packet::Disconnect(disconnect)]);
     assert_eq!(h.broker.stats().publish_rate_disconnects, 1);

@@ -1,0 +1,391 @@
+//! MQTT 5, the connection half (docs/mqtt5.md): what a 5.0 CONNECT asks
+//! for and what CONNACK answers, DISCONNECT both ways with reason codes,
+//! Receive Maximum and Maximum Packet Size both ways, topic aliases.
+//!
+//! A 3.x connection has no entry here and sees nothing of this. A 5.0
+//! connection's state lives in [`V5Conn`], in a map beside the connection
+//! table (the table's slot stays as small as it was, README.md ##
+//! Performance), from CONNECT until the socket is gone.
+
+use std::time::{Duration, Instant};
+
+use crate::codec::{
+    Connect, Disconnect, Frame, Packet, Properties, Property, Publish, QoS, ReasonCode,
+};
+use crate::session::{Message, QueueLimits};
+
+use super::connections::{CloseReason, ConnId};
+use super::enhanced_auth::EnhancedAuth;
+use super::sessions::SessionId;
+use super::stats::LogKind;
+use super::topic_alias::{AliasError, InboundAliases, OutboundAliases};
+use super::Broker;
+
+/// Subscription identifiers are not implemented yet: CONNACK says so
+/// (MQTT 5 §3.2.2.3.13), and the day they are, this is the one place to
+/// say they are.
+const SUBSCRIPTION_IDENTIFIERS_AVAILABLE: bool = false;
+
+/// Shared subscriptions (`$share/...`) are not implemented.
+const SHARED_SUBSCRIPTIONS_AVAILABLE: bool = false;
+
+/// One 5.0 connection's negotiated limits and aliases.
+#[derive(Debug)]
+pub(super) struct V5Conn {
+    /// The client's Receive Maximum: QoS 1/2 PUBLISHes it takes
+    /// unacknowledged [MQTT-3.3.4-7]; 65,535 when it set none.
+    pub receive_maximum: u16,
+    /// The client's Maximum Packet Size; `u32::MAX` when it set none.
+    pub maximum_packet_size: u32,
+    /// Request Problem Information was not 0: reason strings may be sent
+    /// [MQTT-3.1.2-29].
+    pub problem_information: bool,
+    /// The Session Expiry Interval granted at CONNECT: a DISCONNECT may
+    /// not raise it from 0 [MQTT-3.14.2-2].
+    pub session_expiry: u32,
+    /// The Topic Alias Maximum our CONNACK announced.
+    pub topic_alias_maximum: u16,
+    pub inbound_aliases: InboundAliases,
+    pub outbound_aliases: OutboundAliases,
+    /// Why a protocol error closes it, for the DISCONNECT's reason string.
+    pub close_why: Option<&'static str>,
+    /// Enhanced authentication under way or done (`enhanced_auth.rs`).
+    pub auth: Option<Box<EnhancedAuth>>,
+}
+
+/// What the session expiry of a 5.0 CONNECT comes to.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SessionExpiry {
+    /// The session outlives the connection.
+    pub persistent: bool,
+    /// Seconds granted; `u32::MAX` never expires.
+    pub granted: u32,
+    /// What the client asked for.
+    pub requested: u32,
+}
+
+impl Broker {
+    /// Reads the limits a 5.0 CONNECT sets; before anything can refuse it,
+    /// so a refusal's reason string follows the client's wish.
+    pub(super) fn v5_open(&mut self, conn: ConnId, connect: &Connect) {
+        let p = &connect.properties;
+        let state = V5Conn {
+            receive_maximum: p.receive_maximum().unwrap_or(u16::MAX),
+            maximum_packet_size: p.maximum_packet_size().unwrap_or(u32::MAX),
+            problem_information: p.request_problem_information() != Some(0),
+            session_expiry: 0,
+            topic_alias_maximum: self.settings.max_topic_alias,
+            inbound_aliases: InboundAliases::default(),
+            outbound_aliases: OutboundAliases::new(p.topic_alias_maximum().unwrap_or(0)),
+            close_why: None,
+            auth: self.v5.remove(&conn).and_then(|old| old.auth),
+        };
+        self.v5.insert(conn, state);
+    }
+
+    /// The session expiry a CONNECT gets: 3.x by clean session, 5.0 by its
+    /// Session Expiry Interval (absent is 0: the session ends with the
+    /// connection, MQTT 5 §3.1.2.11.2), capped by
+    /// `persistent_client_expiration`.
+    pub(super) fn session_expiry(&self, connect: &Connect) -> SessionExpiry {
+        if !connect.protocol.is_v5() {
+            return SessionExpiry {
+                persistent: !connect.clean_start,
+                granted: 0,
+                requested: 0,
+            };
+        }
+        let requested = connect.properties.session_expiry_interval().unwrap_or(0);
+        let cap = self
+            .settings
+            .persistent_client_expiration
+            .map_or(u32::MAX, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
+        let granted = requested.min(cap);
+        SessionExpiry {
+            persistent: granted > 0,
+            granted,
+            requested,
+        }
+    }
+
+    /// Records the granted expiry for the sweep; 3.x sessions and those
+    /// that never expire follow `persistent_client_expiration` alone.
+    pub(super) fn set_session_expiry(&mut self, conn: ConnId, session: SessionId, granted: u32) {
+        if let Some(state) = self.v5.get_mut(&conn) {
+            state.session_expiry = granted;
+        }
+        if granted == 0 || granted == u32::MAX {
+            self.session_expiry.remove(&session);
+        } else {
+            let expiry = Duration::from_secs(u64::from(granted));
+            self.session_expiry.insert(session, expiry);
+        }
+    }
+
+    /// CONNACK's properties for an accepted 5.0 client.
+    pub(super) fn connack_properties(
+        &self,
+        conn: ConnId,
+        expiry: SessionExpiry,
+        assigned_id: Option<&str>,
+        server_keep_alive: Option<u16>,
+    ) -> Properties {
+        let mut p = Properties::default();
+        if expiry.granted != expiry.requested {
+            p.push(Property::SessionExpiryInterval(expiry.granted));
+        }
+        // Ours: the inflight window each client gets [MQTT-3.3.4-8].
+        let receive_maximum = u16::try_from(self.settings.queue.max_inflight).unwrap_or(u16::MAX);
+        p.push(Property::ReceiveMaximum(receive_maximum.max(1)));
+        let max_packet = u32::try_from(self.settings.max_packet_size).unwrap_or(u32::MAX);
+        p.push(Property::MaximumPacketSize(max_packet));
+        if let Some(state) = self.v5.get(&conn) {
+            p.push(Property::TopicAliasMaximum(state.topic_alias_maximum));
+        }
+        if let Some(id) = assigned_id {
+            p.push(Property::AssignedClientIdentifier(id.to_owned()));
+        }
+        if let Some(keep_alive) = server_keep_alive {
+            p.push(Property::ServerKeepAlive(keep_alive));
+        }
+        p.push(Property::RetainAvailable(1));
+        p.push(Property::WildcardSubscriptionAvailable(1));
+        p.push(Property::SubscriptionIdentifierAvailable(u8::from(
+            SUBSCRIPTION_IDENTIFIERS_AVAILABLE,
+        )));
+        p.push(Property::SharedSubscriptionAvailable(u8::from(
+            SHARED_SUBSCRIPTIONS_AVAILABLE,
+        )));
+        if let Some(auth) = self.v5.get(&conn).and_then(|s| s.auth.as_deref()) {
+            p.push(Property::AuthenticationMethod(auth.method().to_owned()));
+        }
+        p
+    }
+
+    /// A Reason String for `conn` when it did not ask for none
+    /// [MQTT-3.1.2-29] (CONNACK and DISCONNECT may carry one either way,
+    /// but a client that said 0 asked for the short form).
+    pub(super) fn reason_string(&self, conn: ConnId, why: &str) -> Properties {
+        let mut p = Properties::default();
+        if self.v5.get(&conn).is_some_and(|s| s.problem_information) {
+            p.push(Property::ReasonString(why.to_owned()));
+        }
+        p
+    }
+
+    /// Queues the DISCONNECT a 5.0 client is owed when the server ends its
+    /// connection after CONNACK (MQTT 5 §3.14).
+    pub(super) fn send_disconnect(&mut self, conn: ConnId, reason: CloseReason) {
+        let Some(code) = reason.disconnect_code() else {
+            return;
+        };
+        let why = self
+            .v5
+            .get_mut(&conn)
+            .and_then(|s| s.close_why.take())
+            .unwrap_or_else(|| describe(code));
+        let properties = self.reason_string(conn, why);
+        let packet = Packet::Disconnect(Disconnect {
+            reason: code,
+            properties,
+        });
+        self.send(conn, &packet);
+    }
+
+    /// DISCONNECT from a client: 0x00 ends without the will, any other
+    /// code (0x04 "with will message", an error) with it (MQTT 5
+    /// §3.1.2.5); a Session Expiry Interval in it replaces the CONNECT's,
+    /// except that 0 cannot become more [MQTT-3.14.2-2].
+    pub(super) fn handle_disconnect(&mut self, now: Instant, conn: ConnId, packet: Disconnect) {
+        let state = self.v5.get(&conn).map(|s| s.session_expiry);
+        let session = self.connections.get(conn).and_then(|c| c.session());
+        if let (Some(old), Some(session), Some(new)) =
+            (state, session, packet.properties.session_expiry_interval())
+        {
+            if old == 0 && new != 0 {
+                return self.protocol_error(
+                    now,
+                    conn,
+                    "session expiry raised from 0 at DISCONNECT",
+                );
+            }
+            let cap = self
+                .settings
+                .persistent_client_expiration
+                .map_or(u32::MAX, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
+            let granted = new.min(cap);
+            if let Some(slot) = self.sessions.get_mut(session) {
+                slot.session.persistent = granted > 0;
+            }
+            self.set_session_expiry(conn, session, granted);
+            if granted > 0 {
+                self.persist_new_session(session);
+            }
+        }
+        let reason = if packet.reason == ReasonCode::SUCCESS {
+            CloseReason::ClientDisconnect
+        } else {
+            CloseReason::ClientDisconnectWithWill
+        };
+        self.close(now, conn, reason);
+    }
+
+    /// The queue limits for `conn`'s session: the inflight window no wider
+    /// than the client's Receive Maximum [MQTT-3.3.4-9].
+    pub(super) fn queue_limits(&self, conn: Option<ConnId>) -> QueueLimits {
+        let mut limits = self.settings.queue;
+        if let Some(state) = conn.and_then(|c| self.v5.get(&c)) {
+            limits.max_inflight = limits.max_inflight.min(usize::from(state.receive_maximum));
+        }
+        limits
+    }
+
+    /// Whether `message` is too large for `conn`'s client, which then does
+    /// not get it [MQTT-3.1.2-25]; counted and logged.
+    pub(super) fn over_client_packet_size(
+        &mut self,
+        now: Instant,
+        conn: Option<ConnId>,
+        message: &Message,
+    ) -> bool {
+        let Some(conn) = conn else {
+            return false;
+        };
+        let Some(max) = self.v5.get(&conn).map(|s| s.maximum_packet_size) else {
+            return false;
+        };
+        let size = publish_size(message);
+        if size <= u64::from(max) {
+            return false;
+        }
+        self.stats.dropped_client_packet_size += 1;
+        let client = self.client_label(conn);
+        let topic: String = message.body.topic().chars().take(64).collect();
+        self.logs.warn(LogKind::DropPacketSize, now, || {
+            format!(
+                "dropped a message on {topic:?} for {client}: {size} bytes over the \
+                 Maximum Packet Size {max} its CONNECT set"
+            )
+        });
+        true
+    }
+
+    /// A 5.0 PUBLISH before the broker acts on it: its topic alias
+    /// resolved, and a QoS 2 one past our Receive Maximum refused. `None`:
+    /// the connection is closing.
+    pub(super) fn v5_inbound(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        mut publish: Publish,
+    ) -> Option<Publish> {
+        let Some(state) = self.v5.get_mut(&conn) else {
+            return Some(publish);
+        };
+        let max = state.topic_alias_maximum;
+        if let Err(error) = state.inbound_aliases.resolve(&mut publish, max) {
+            state.close_why = Some(error.describe());
+            if error != AliasError::OutOfRange {
+                self.protocol_error(now, conn, error.describe());
+                return None;
+            }
+            self.stats.topic_alias_invalid += 1;
+            let client = self.client_label(conn);
+            self.logs.warn(LogKind::Mqtt5Limit, now, || {
+                format!("disconnecting {client} (0x94): {}", error.describe())
+            });
+            self.close(now, conn, CloseReason::TopicAliasInvalid);
+            return None;
+        }
+        if publish.qos == QoS::ExactlyOnce && self.over_receive_maximum(conn, &publish) {
+            self.stats.receive_maximum_exceeded += 1;
+            let client = self.client_label(conn);
+            let max = self.settings.queue.max_inflight;
+            self.logs.warn(LogKind::Mqtt5Limit, now, || {
+                format!(
+                    "disconnecting {client} (0x93): more than our Receive Maximum {max} \
+                     QoS 2 PUBLISHes unreleased"
+                )
+            });
+            self.close(now, conn, CloseReason::ReceiveMaximumExceeded);
+            return None;
+        }
+        Some(publish)
+    }
+
+    /// A new QoS 2 id with the window we announced already full of
+    /// unreleased ones [MQTT-3.3.4-8]. QoS 1 is acknowledged as it is
+    /// read, so it never counts against it.
+    fn over_receive_maximum(&self, conn: ConnId, publish: &Publish) -> bool {
+        let Some(session) = self.connections.get(conn).and_then(|c| c.session()) else {
+            return false;
+        };
+        let Some(slot) = self.sessions.get(session) else {
+            return false;
+        };
+        let inbound = &slot.session.inbound;
+        let resent = publish.packet_id.is_some_and(|id| inbound.contains(id));
+        !resent && inbound.len() >= self.settings.queue.max_inflight
+    }
+
+    /// Frames leaving `conn`'s outbox: PUBLISHes named by alias where the
+    /// client allows (`topic_alias.rs`). `from` is where this turn's
+    /// frames start in `frames`; the outbox's byte count follows the
+    /// change.
+    pub(super) fn alias_outbound(
+        &mut self,
+        conn: ConnId,
+        frames: &mut std::collections::VecDeque<Frame>,
+        from: usize,
+    ) {
+        let Some(state) = self.v5.get_mut(&conn) else {
+            return;
+        };
+        let room = usize::try_from(state.maximum_packet_size).unwrap_or(usize::MAX);
+        let (mut before, mut after) = (0usize, 0usize);
+        for frame in frames.iter_mut().skip(from) {
+            if !matches!(frame, Frame::Publish(_)) {
+                continue;
+            }
+            let plain = std::mem::replace(frame, Frame::Small(heapless::Vec::new()));
+            before += plain.len();
+            *frame = state.outbound_aliases.apply(plain, room);
+            after += frame.len();
+        }
+        if let Some(connection) = self.connections.get_mut(conn) {
+            connection.outbox.resized(before, after);
+        }
+    }
+}
+
+/// Bytes of `message` as a 5.0 PUBLISH: fixed header, topic and payload,
+/// packet id, property length (its properties: none yet).
+fn publish_size(message: &Message) -> u64 {
+    let id = if message.qos == QoS::AtMostOnce { 0 } else { 2 };
+    let remaining = message.body.len() as u64 + id + 1;
+    let header = match remaining {
+        0..=127 => 2,
+        128..=16_383 => 3,
+        16_384..=2_097_151 => 4,
+        _ => 5,
+    };
+    remaining + header
+}
+
+/// The words of a server DISCONNECT's reason string, when nothing more
+/// particular was recorded.
+fn describe(code: ReasonCode) -> &'static str {
+    match code {
+        ReasonCode::MALFORMED_PACKET => "malformed packet",
+        ReasonCode::PROTOCOL_ERROR => "protocol error",
+        ReasonCode::NOT_AUTHORIZED => "authentication expired",
+        ReasonCode::SERVER_SHUTTING_DOWN => "server shutting down",
+        ReasonCode::KEEP_ALIVE_TIMEOUT => "keep alive timeout",
+        ReasonCode::SESSION_TAKEN_OVER => "session taken over",
+        ReasonCode::RECEIVE_MAXIMUM_EXCEEDED => "receive maximum exceeded",
+        ReasonCode::TOPIC_ALIAS_INVALID => "topic alias invalid",
+        ReasonCode::PACKET_TOO_LARGE => "packet too large",
+        ReasonCode::MESSAGE_RATE_TOO_HIGH => "message rate too high",
+        _ => "disconnected",
+    }
+}
