@@ -76,7 +76,14 @@ impl Broker {
         if let Err(code) = self.take_over(now, conn, &client_id) {
             return self.refuse_connect(now, conn, code);
         }
-        self.cancel_delayed_will(&client_id);
+        // A will waiting for its delay: a clean start ends its session, so
+        // it goes now (MQTT 5 §3.1.4, session takeover); otherwise the
+        // session lives on and it is not sent [MQTT-3.1.3-9].
+        if connect.clean_start {
+            self.will_before_clean_start(now, &client_id);
+        } else {
+            self.cancel_delayed_will(&client_id);
+        }
         let expiry = self.session_expiry(&connect);
         let (session_id, resumed) =
             match self.open_session(now, conn, &client_id, &connect, expiry.persistent) {

@@ -71,6 +71,13 @@ impl Broker {
         }
     }
 
+    /// A clean start for `client_id` is about to end its old session.
+    pub(super) fn will_before_clean_start(&mut self, now: Instant, client_id: &ClientId) {
+        if let Some(session) = self.sessions.find(client_id.as_str()) {
+            self.will_at_session_end(now, session);
+        }
+    }
+
     /// `session` is ending: a will still waiting for it goes now.
     pub(super) fn will_at_session_end(&mut self, now: Instant, session: SessionId) {
         let Some(index) = self.delayed_wills.iter().position(|w| w.session == session) else {

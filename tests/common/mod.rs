@@ -45,6 +45,7 @@ pub mod client;
 pub mod cloud;
 pub mod flow;
 pub mod mosquitto;
+pub mod mqtt5_raw;
 pub mod pki;
 pub mod probe;
 pub mod raw;
