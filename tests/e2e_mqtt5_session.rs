@@ -5,6 +5,8 @@
 //! `mosquitto_sub -V mqttv5` and the rumqttc crate's 5.0 client as second
 //! opinions — and 3.1.1 clients seeing none of it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 mod common;
 
 use common::mqtt5_raw::{
@@ -224,7 +226,7 @@ fn will_delay_waits_and_a_reconnect_in_time_cancels_it() {
     drop(c1);
     drop(c2);
     std::thread::sleep(Duration::from_millis(500));
-    // Back within the delay: its will is not sent [MQTT-3.1.3-9].
+    // Back within the delay: its will is not sent (MQTT 5 §3.1.3.2.2).
     let _back = connected(&b, &back.clean(false).props(session));
     std::thread::sleep(Duration::from_millis(500));
     assert!(sub.messages().is_empty(), "{:?}", sub.messages());
@@ -250,7 +252,7 @@ fn topic_aliases_from_the_client_resolve_and_are_forgotten_at_reconnect() {
         ["ta/x one", "ta/x two", "ta/y three", "ta/y four"]
     );
     drop(c);
-    // A new connection has no aliases [MQTT-3.3.2-7]: a protocol error.
+    // A new connection has no aliases (MQTT 5 §3.3.2.3.4): a protocol error.
     let mut c = connected(&b, &Connect5::new("alias-in"));
     c.send(&publish5("", b"five", 0, 0, alias(1)));
     assert_eq!(expect_disconnect(&mut c).0, 0x82);
@@ -334,7 +336,7 @@ fn a_client_over_our_receive_maximum_gets_disconnect_0x93_and_others_go_on() {
     let (mut c, _, _, props) = connect(&b, &Connect5::new("greedy"));
     assert_eq!(props.int(id::RECEIVE_MAXIMUM), Some(3));
     // Four QoS 2 PUBLISHes never released: the fourth is one too many
-    // [MQTT-3.3.4-8]; mosquitto 2.0.11 answers PUBREC 0x97 and stays
+    // (MQTT 5 §3.3.4); mosquitto 2.0.11 answers PUBREC 0x97 and stays
     // connected instead.
     for pkid in 1..=4 {
         c.send(&publish5("rm/in", b"x", 2, pkid, Props::new()));
@@ -409,7 +411,7 @@ fn the_server_says_why_it_disconnects() {
     let mut quiet = connected(&b, &Connect5::new("quiet").keepalive(1));
     assert_eq!(expect_disconnect(&mut quiet).0, 0x8D);
     // A second CONNECT: 0x82 with a reason string, or without one for a
-    // client that asked for none [MQTT-3.1.2-29].
+    // client that asked for none (MQTT 5 §3.1.2.11.7).
     let mut again = connected(&b, &Connect5::new("again"));
     again.send(&Connect5::new("again").to_bytes());
     let (code, props) = expect_disconnect(&mut again);

@@ -78,7 +78,7 @@ impl Broker {
         }
         // A will waiting for its delay: a clean start ends its session, so
         // it goes now (MQTT 5 §3.1.4, session takeover); otherwise the
-        // session lives on and it is not sent [MQTT-3.1.3-9].
+        // session lives on and it is not sent (MQTT 5 §3.1.3.2.2).
         if connect.clean_start {
             self.will_before_clean_start(now, &client_id);
         } else {
@@ -128,7 +128,7 @@ impl Broker {
 
     /// The keepalive: 3.x over `max_keepalive` is refused, as mosquitto
     /// does (3.x cannot be told a shorter one); 5.0 is told
-    /// `max_keepalive` as Server Keep Alive [MQTT-3.2.2-21] when it asked
+    /// `max_keepalive` as Server Keep Alive (MQTT 5 §3.2.2.3.14) when it asked
     /// for more, or for none while a maximum is set.
     fn accept_keep_alive(
         &mut self,

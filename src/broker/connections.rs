@@ -48,13 +48,13 @@ pub enum CloseReason {
     /// `rate_limit_disconnect_after`.
     RateLimited,
     /// An MQTT 5 client sent more unacknowledged QoS 2 PUBLISHes than the
-    /// Receive Maximum we gave it [MQTT-3.3.4-8].
+    /// Receive Maximum we gave it (MQTT 5 §3.3.4).
     ReceiveMaximumExceeded,
     /// An MQTT 5 Topic Alias of 0 or above our Topic Alias Maximum
-    /// [MQTT-3.3.2-8], [MQTT-3.3.2-9].
+    /// (MQTT 5 §3.3.2.3.4).
     TopicAliasInvalid,
     /// An MQTT 5 client sent a packet over `max_packet_size`
-    /// [MQTT-3.2.2-15 for the Maximum Packet Size we announce].
+    /// (MQTT 5 §3.2.2.3.6).
     PacketTooLarge,
     /// The `edgemq-token` an MQTT 5 client authenticated with expired
     /// unrenewed, or its re-authentication failed (docs/mqtt5.md).

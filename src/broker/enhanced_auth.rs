@@ -8,7 +8,7 @@
 //! AUTH 0x18 (continue) naming the method, keeps the CONNECT, and takes
 //! the token from the client's AUTH 0x18 — then CONNACK. Any other method,
 //! or this one without `auth_token_secret_file`, is refused with CONNACK
-//! 0x8C [MQTT-4.12.0-1]. Once connected the client renews its token with
+//! 0x8C (MQTT 5 §4.12). Once connected the client renews its token with
 //! AUTH 0x19 (re-authenticate) and gets AUTH 0x00 back; a token that
 //! expires unrenewed, or a renewal that fails, ends the connection with
 //! DISCONNECT 0x87, at its expiry (swept with the other timeouts).
@@ -33,8 +33,7 @@ pub const TOKEN_METHOD: &str = "edgemq-token";
 /// One connection's enhanced authentication.
 #[derive(Debug)]
 pub(super) struct EnhancedAuth {
-    /// The CONNECT waiting for the client's token (AUTH 0x18,
-    /// [MQTT-4.12.0-2]).
+    /// The CONNECT waiting for the client's token (AUTH 0x18).
     pending: Option<Box<Connect>>,
     /// The user name the token is for.
     username: Option<Box<str>>,
@@ -146,9 +145,8 @@ impl Broker {
 
     /// AUTH from a client: the token a waiting CONNECT asked for, or a
     /// re-authentication. Anything else is a protocol error: AUTH without
-    /// a method at CONNECT [MQTT-4.12.0-7], another method
-    /// [MQTT-4.12.0-5], a reason the exchange does not expect
-    /// [MQTT-4.12.0-3], [MQTT-4.12.1-1].
+    /// a method at CONNECT, another method, a reason the exchange does not
+    /// expect (MQTT 5 §4.12, §4.12.1).
     pub(super) fn handle_auth(&mut self, now: Instant, conn: ConnId, auth: Auth) {
         let connected = self
             .connections
@@ -159,14 +157,14 @@ impl Broker {
             return self.protocol_error(
                 now,
                 conn,
-                "AUTH without an Authentication Method at CONNECT [MQTT-4.12.0-7]",
+                "AUTH without an Authentication Method at CONNECT (MQTT 5 §4.12)",
             );
         };
         if !method_ok {
             return self.protocol_error(
                 now,
                 conn,
-                "AUTH with another Authentication Method [MQTT-4.12.0-5]",
+                "AUTH with another Authentication Method (MQTT 5 §4.12)",
             );
         }
         if !connected {
@@ -189,7 +187,7 @@ impl Broker {
     }
 
     /// AUTH 0x19 with a fresh token: AUTH 0x00 back and a new deadline, or
-    /// DISCONNECT 0x87 [MQTT-4.12.1-2].
+    /// DISCONNECT 0x87 (MQTT 5 §4.12.1).
     fn reauthenticate(&mut self, now: Instant, conn: ConnId, auth: &Auth) {
         let client_id = self.client_label(conn);
         let username = self

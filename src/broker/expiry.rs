@@ -6,7 +6,7 @@
 //! when the session ends with the connection (Session Expiry 0), when the
 //! session expires first, and at shutdown (wills are not stored, so one
 //! still waiting would otherwise be lost); a new connection to the
-//! session before the delay passes cancels it [MQTT-3.1.3-9]. At most one
+//! session before the delay passes cancels it (MQTT 5 §3.1.3.2.2). At most one
 //! waits per session, so `max_sessions` bounds the list.
 //!
 //! 3.x sessions have no entry in either table: they expire after
@@ -59,7 +59,7 @@ impl Broker {
     }
 
     /// A new connection for `client_id`: its delayed will is not sent
-    /// [MQTT-3.1.3-9].
+    /// (MQTT 5 §3.1.3.2.2).
     pub(super) fn cancel_delayed_will(&mut self, client_id: &ClientId) {
         let Some(session) = self.sessions.find(client_id.as_str()) else {
             return;

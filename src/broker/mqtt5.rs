@@ -33,15 +33,15 @@ const SHARED_SUBSCRIPTIONS_AVAILABLE: bool = false;
 #[derive(Debug)]
 pub(super) struct V5Conn {
     /// The client's Receive Maximum: QoS 1/2 PUBLISHes it takes
-    /// unacknowledged [MQTT-3.3.4-7]; 65,535 when it set none.
+    /// unacknowledged (MQTT 5 §3.3.4); 65,535 when it set none.
     pub receive_maximum: u16,
     /// The client's Maximum Packet Size; `u32::MAX` when it set none.
     pub maximum_packet_size: u32,
     /// Request Problem Information was not 0: reason strings may be sent
-    /// [MQTT-3.1.2-29].
+    /// (MQTT 5 §3.1.2.11.7).
     pub problem_information: bool,
     /// The Session Expiry Interval granted at CONNECT: a DISCONNECT may
-    /// not raise it from 0 [MQTT-3.14.2-2].
+    /// not raise it from 0 (MQTT 5 §3.14.2.2.2).
     pub session_expiry: u32,
     /// The Topic Alias Maximum our CONNACK announced.
     pub topic_alias_maximum: u16,
@@ -134,7 +134,7 @@ impl Broker {
         if expiry.granted != expiry.requested {
             p.push(Property::SessionExpiryInterval(expiry.granted));
         }
-        // Ours: the inflight window each client gets [MQTT-3.3.4-8].
+        // Ours: the inflight window each client gets (MQTT 5 §3.3.4).
         let receive_maximum = u16::try_from(self.settings.queue.max_inflight).unwrap_or(u16::MAX);
         p.push(Property::ReceiveMaximum(receive_maximum.max(1)));
         let max_packet = u32::try_from(self.settings.max_packet_size).unwrap_or(u32::MAX);
@@ -162,9 +162,10 @@ impl Broker {
         p
     }
 
-    /// A Reason String for `conn` when it did not ask for none
-    /// [MQTT-3.1.2-29] (CONNACK and DISCONNECT may carry one either way,
-    /// but a client that said 0 asked for the short form).
+    /// A Reason String for `conn` unless it asked for none with Request
+    /// Problem Information 0 (MQTT 5 §3.1.2.11.7: CONNACK and DISCONNECT
+    /// may carry one either way, but such a client asked for the short
+    /// form).
     pub(super) fn reason_string(&self, conn: ConnId, why: &str) -> Properties {
         let mut p = Properties::default();
         if self.v5.get(&conn).is_some_and(|s| s.problem_information) {
@@ -193,9 +194,9 @@ impl Broker {
     }
 
     /// DISCONNECT from a client: 0x00 ends without the will, any other
-    /// code (0x04 "with will message", an error) with it (MQTT 5
-    /// §3.1.2.5); a Session Expiry Interval in it replaces the CONNECT's,
-    /// except that 0 cannot become more [MQTT-3.14.2-2].
+    /// code (0x04 "with will message", an error) with it
+    /// (MQTT 5 §3.1.2.5); a Session Expiry Interval in it replaces the CONNECT's,
+    /// except that 0 cannot become more (MQTT 5 §3.14.2.2.2).
     pub(super) fn handle_disconnect(&mut self, now: Instant, conn: ConnId, packet: Disconnect) {
         let state = self.v5.get(&conn).map(|s| s.session_expiry);
         let session = self.connections.get(conn).and_then(|c| c.session());
@@ -231,7 +232,7 @@ impl Broker {
     }
 
     /// The queue limits for `conn`'s session: the inflight window no wider
-    /// than the client's Receive Maximum [MQTT-3.3.4-9].
+    /// than the client's Receive Maximum (MQTT 5 §3.3.4).
     pub(super) fn queue_limits(&self, conn: Option<ConnId>) -> QueueLimits {
         let mut limits = self.settings.queue;
         if let Some(state) = conn.and_then(|c| self.v5.get(&c)) {
@@ -241,7 +242,7 @@ impl Broker {
     }
 
     /// Whether `message` is too large for `conn`'s client, which then does
-    /// not get it [MQTT-3.1.2-25]; counted and logged.
+    /// not get it (MQTT 5 §3.1.2.11.4); counted and logged.
     pub(super) fn over_client_packet_size(
         &mut self,
         now: Instant,
@@ -314,7 +315,7 @@ impl Broker {
     }
 
     /// A new QoS 2 id with the window we announced already full of
-    /// unreleased ones [MQTT-3.3.4-8]. QoS 1 is acknowledged as it is
+    /// unreleased ones (MQTT 5 §3.3.4). QoS 1 is acknowledged as it is
     /// read, so it never counts against it.
     fn over_receive_maximum(&self, conn: ConnId, publish: &Publish) -> bool {
         let Some(session) = self.connections.get(conn).and_then(|c| c.session()) else {

@@ -2,10 +2,9 @@
 //!
 //! Client → broker: a client may set aliases 1..=`max_topic_alias` (the
 //! Topic Alias Maximum of our CONNACK); a PUBLISH with alias 0 or one above
-//! that ends the connection with DISCONNECT 0x94 [MQTT-3.3.2-8],
-//! [MQTT-3.3.2-9]; an empty topic naming an alias never set, or no alias
-//! at all, with 0x82 (MQTT 5 §3.3.2.3.4). Aliases belong to the network
-//! connection: a reconnect starts with none [MQTT-3.3.2-7].
+//! that ends the connection with DISCONNECT 0x94; an empty topic naming an
+//! alias never set, or no alias at all, with 0x82. Aliases belong to the
+//! network connection: a reconnect starts with none.
 //!
 //! Broker → client: up to the Topic Alias Maximum of the client's CONNECT,
 //! and never more than [`MAX_OUTBOUND_ALIASES`], the most recently used
@@ -27,12 +26,12 @@ pub const MAX_OUTBOUND_ALIASES: u16 = 32;
 /// Why an inbound alias was refused; each is DISCONNECT 0x94 or 0x82.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AliasError {
-    /// 0 or above our maximum [MQTT-3.3.2-8], [MQTT-3.3.2-9]: 0x94.
+    /// 0 or above our maximum (MQTT 5 §3.3.2.3.4): 0x94.
     OutOfRange,
     /// An empty topic with an alias never set on this connection: 0x82
     /// (MQTT 5 §3.3.2.3.4, "protocol error").
     Unknown,
-    /// An empty topic and no alias: 0x82 [MQTT-3.3.2-1].
+    /// An empty topic and no alias: 0x82 (MQTT 5 §3.3.2.3.4).
     EmptyTopic,
 }
 

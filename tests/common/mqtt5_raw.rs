@@ -1,7 +1,7 @@
 //! Hand-written MQTT 5 packets and parsers for the connection half of 5.0
 //! (CONNECT/CONNACK properties, DISCONNECT and AUTH with reason codes,
-//! PUBLISH with a topic alias), written from the spec (MQTT 5.0 §2.2.2,
-//! §3) and independent of the crate's codec, like `raw.rs` for 3.1.1.
+//! PUBLISH with a topic alias), written from the spec
+//! (MQTT 5.0 §2.2.2, §3) and independent of the crate's codec, like `raw.rs` for 3.1.1.
 
 use super::raw::{self, put_bin, put_str};
 
