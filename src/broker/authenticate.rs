@@ -78,23 +78,7 @@ impl Broker {
             }
             None => {}
         }
-        let ip = match origin.peer() {
-            PeerAddr::Ip { ip, .. } => Some(ip),
-            PeerAddr::Unix => None,
-        };
-        if let Some(remaining) = ip.and_then(|ip| self.throttle.blocked(now, ip)) {
-            self.stats.refused_not_authorized += 1;
-            self.stats.auth_throttled += 1;
-            let user = user_label(connect.username.as_deref());
-            self.logs.warn(LogKind::AuthThrottle, now, || {
-                format!(
-                    "refusing {client_id}{user} from {peer} unchecked: too many failed logins \
-                     from its address ({}s of auth_fail_delay left)",
-                    remaining.as_secs().max(1)
-                )
-            });
-            return Err(ConnectReturn::NotAuthorized);
-        }
+        let ip = self.throttle_check(now, conn, client_id, connect.username.as_deref())?;
         let attempt = Attempt {
             client_id: client_id.as_str(),
             username: connect.username.as_deref(),
@@ -105,8 +89,42 @@ impl Broker {
             .map_err(|refusal| self.refuse_credentials(now, ip, &peer, &attempt, &refusal))
     }
 
+    /// The peer's address, once the login throttle lets it try; refused
+    /// unchecked while the address is blocked (`auth_fail_limit`).
+    pub(super) fn throttle_check(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        client_id: &ClientId,
+        username: Option<&str>,
+    ) -> Result<Option<IpAddr>, ConnectReturn> {
+        let Some(connection) = self.connections.get(conn) else {
+            return Err(ConnectReturn::ServerUnavailable);
+        };
+        let origin = connection.origin;
+        let ip = match origin.peer() {
+            PeerAddr::Ip { ip, .. } => Some(ip),
+            PeerAddr::Unix => None,
+        };
+        let Some(remaining) = ip.and_then(|ip| self.throttle.blocked(now, ip)) else {
+            return Ok(ip);
+        };
+        self.stats.refused_not_authorized += 1;
+        self.stats.auth_throttled += 1;
+        let user = user_label(username);
+        let peer = self.listeners.peer_name(origin);
+        self.logs.warn(LogKind::AuthThrottle, now, || {
+            format!(
+                "refusing {client_id}{user} from {peer} unchecked: too many failed logins \
+                 from its address ({}s of auth_fail_delay left)",
+                remaining.as_secs().max(1)
+            )
+        });
+        Err(ConnectReturn::NotAuthorized)
+    }
+
     /// Counts, logs and throttles one refusal; the code for the CONNACK.
-    fn refuse_credentials(
+    pub(super) fn refuse_credentials(
         &mut self,
         now: Instant,
         ip: Option<IpAddr>,

@@ -19,11 +19,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::auth::{token, AuthMethod, Identity};
+use crate::auth::{self, token, Attempt, AuthMethod, Identity};
 use crate::codec::{Auth, Connect, ConnectReturn, Packet, Properties, Property, ReasonCode};
 use crate::session::ClientId;
 
-use super::connections::{CloseReason, ConnId, ConnState};
+use super::connections::{CloseReason, ConnId, ConnState, PeerAddr};
 use super::stats::LogKind;
 use super::Broker;
 
@@ -74,6 +74,7 @@ impl Broker {
             });
             return Err(ConnectReturn::BadAuthenticationMethod);
         }
+        self.throttle_check(now, conn, client_id, connect.username.as_deref())?;
         let username = connect.username.as_deref().map(Box::<str>::from);
         let Some(data) = connect.properties.authentication_data() else {
             self.set_auth(conn, username, None);
@@ -113,7 +114,8 @@ impl Broker {
         }
     }
 
-    /// The token's deadline on our clock, or `None` (counted, logged).
+    /// The token's deadline on our clock, or `None`: refused as a wrong
+    /// password is (counted, logged, the login throttle told).
     fn check_token(
         &mut self,
         now: Instant,
@@ -123,24 +125,32 @@ impl Broker {
         data: &[u8],
     ) -> Option<Instant> {
         let secret = self.credentials.token_secret.as_ref()?;
-        let result = match self.wall_clock {
+        let checked = match self.wall_clock {
             Some(unix_now) => {
                 token::verify(secret, client_id, username.unwrap_or(""), data, unix_now)
                     .map(|expiry| now + Duration::from_secs(expiry.saturating_sub(unix_now)))
-                    .map_err(token::TokenError::describe)
+                    .map_err(auth::Refusal::Token)
             }
-            None => Err("the system clock is not set, so token expiry cannot be checked"),
+            None => Err(auth::Refusal::ClockNotSet),
         };
-        result
-            .map_err(|why| {
-                self.stats.auth_failures += 1;
-                self.stats.refused_not_authorized += 1;
-                let peer = self.client_label(conn);
-                self.logs.warn(LogKind::EnhancedAuth, now, || {
-                    format!("{TOKEN_METHOD} of {client_id} ({peer}) refused: {why}")
-                });
-            })
-            .ok()
+        let refusal = match checked {
+            Ok(deadline) => return Some(deadline),
+            Err(refusal) => refusal,
+        };
+        let origin = self.connections.get(conn)?.origin;
+        let ip = match origin.peer() {
+            PeerAddr::Ip { ip, .. } => Some(ip),
+            PeerAddr::Unix => None,
+        };
+        let peer = self.listeners.peer_name(origin);
+        let attempt = Attempt {
+            client_id,
+            username,
+            password: Some(data),
+            unix_now: self.wall_clock,
+        };
+        self.refuse_credentials(now, ip, &peer, &attempt, &refusal);
+        None
     }
 
     /// AUTH from a client: the token a waiting CONNECT asked for, or a
