@@ -97,12 +97,8 @@ impl PublishFrame {
             .and_then(|n| n.checked_add(middle.len()))
             .and_then(|n| n.checked_add(properties.len()))
             .ok_or(EncodeError::TooLarge("PUBLISH remaining length"))?;
-        let mut head = heapless::Vec::<u8, 5>::new();
-        head.push(first).map_err(|_| INTERNAL)?;
-        head.extend_from_slice(&wire::varint(remaining)?)
-            .map_err(|_| INTERNAL)?;
         Ok(Frame::Publish(PublishFrame {
-            head,
+            head: fixed_header(first, remaining)?,
             body: self.body.clone(),
             middle,
             properties: Some(properties.into_boxed_slice()),
@@ -112,6 +108,16 @@ impl PublishFrame {
 }
 
 const INTERNAL: EncodeError = EncodeError::Invalid("internal: inline buffer overflow");
+
+/// A PUBLISH's first byte and remaining length.
+fn fixed_header(first: u8, remaining: usize) -> Result<heapless::Vec<u8, 5>, EncodeError> {
+    let mut head = heapless::Vec::<u8, 5>::new();
+    head.push(first).map_err(|_| INTERNAL)?;
+    // `varint` refuses a remaining length over 268,435,455.
+    head.extend_from_slice(&wire::varint(remaining)?)
+        .map_err(|_| INTERNAL)?;
+    Ok(head)
+}
 
 impl Frame {
     /// Encodes a control packet. The common small ones (acknowledgements,
@@ -206,13 +212,8 @@ impl Frame {
             .and_then(|n| n.checked_add(properties_len))
             .ok_or(EncodeError::TooLarge("PUBLISH remaining length"))?;
         let first = 0x30 | u8::from(dup) << 3 | (qos as u8) << 1 | u8::from(retain);
-        let mut head = heapless::Vec::<u8, 5>::new();
-        head.push(first).map_err(|_| INTERNAL)?;
-        // `varint` refuses a remaining length over 268,435,455.
-        head.extend_from_slice(&wire::varint(remaining)?)
-            .map_err(|_| INTERNAL)?;
         Ok(Frame::Publish(PublishFrame {
-            head,
+            head: fixed_header(first, remaining)?,
             body: body.clone(),
             middle,
             properties: property_bytes,
