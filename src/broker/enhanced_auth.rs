@@ -209,9 +209,7 @@ impl Broker {
         let Some(deadline) = self.check_token(now, conn, &client_id, username.as_deref(), data)
         else {
             self.stats.token_expiry_disconnects += 1;
-            if let Some(state) = self.v5.get_mut(&conn) {
-                state.close_why = Some("re-authentication failed");
-            }
+            self.close_why = Some((conn, "re-authentication failed"));
             return self.close(now, conn, CloseReason::NotAuthorized);
         };
         if let Some(auth) = self.v5.get_mut(&conn).and_then(|s| s.auth.as_mut()) {
@@ -255,9 +253,7 @@ impl Broker {
                     "disconnecting {client} (0x87): its {TOKEN_METHOD} expired and was not renewed"
                 )
             });
-            if let Some(state) = self.v5.get_mut(&conn) {
-                state.close_why = Some("token expired");
-            }
+            self.close_why = Some((conn, "token expired"));
             self.close(now, conn, CloseReason::NotAuthorized);
         }
     }

@@ -136,6 +136,9 @@ pub struct Broker {
     /// Wills waiting for their Will Delay Interval, one per session at
     /// most (`expiry.rs`).
     delayed_wills: Vec<expiry::DelayedWill>,
+    /// Why the connection about to be closed broke the protocol, for the
+    /// reason string of its DISCONNECT (set just before `close`).
+    close_why: Option<(ConnId, &'static str)>,
     #[cfg(feature = "bridge")]
     bridges: Bridges,
 }
@@ -172,6 +175,7 @@ impl Broker {
             v5: HashMap::new(),
             session_expiry: HashMap::new(),
             delayed_wills: Vec::new(),
+            close_why: None,
             #[cfg(feature = "bridge")]
             bridges: Bridges::default(),
             settings,
@@ -340,9 +344,7 @@ impl Broker {
         let reason = match error {
             DecodeError::TooLarge { .. } => CloseReason::PacketTooLarge,
             DecodeError::Protocol(why) => {
-                if let Some(state) = self.v5.get_mut(&conn) {
-                    state.close_why = Some(why);
-                }
+                self.close_why = Some((conn, why));
                 CloseReason::ProtocolError
             }
             _ => CloseReason::Malformed,
@@ -470,9 +472,7 @@ impl Broker {
 
     fn protocol_error(&mut self, now: Instant, conn: ConnId, why: &'static str) {
         self.stats.protocol_errors += 1;
-        if let Some(state) = self.v5.get_mut(&conn) {
-            state.close_why = Some(why);
-        }
+        self.close_why = Some((conn, why));
         if let Some(peer) = self.peer_name(conn) {
             let client = self.client_label(conn);
             self.logs.warn(LogKind::Protocol, now, || {

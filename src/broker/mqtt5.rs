@@ -29,28 +29,49 @@ const SUBSCRIPTION_IDENTIFIERS_AVAILABLE: bool = false;
 /// Shared subscriptions (`$share/...`) are not implemented.
 const SHARED_SUBSCRIPTIONS_AVAILABLE: bool = false;
 
-/// One 5.0 connection's negotiated limits and aliases.
+/// One 5.0 connection's negotiated limits and aliases. Kept to 32 bytes
+/// (an entry of the map is 40): what only some connections use is boxed,
+/// allocated when first needed (README.md ## Performance: RSS per idle
+/// connection).
 #[derive(Debug)]
 pub(super) struct V5Conn {
-    /// The client's Receive Maximum: QoS 1/2 PUBLISHes it takes
-    /// unacknowledged (MQTT 5 §3.3.4); 65,535 when it set none.
-    pub receive_maximum: u16,
     /// The client's Maximum Packet Size; `u32::MAX` when it set none.
     pub maximum_packet_size: u32,
-    /// Request Problem Information was not 0: reason strings may be sent
-    /// (MQTT 5 §3.1.2.11.7).
-    pub problem_information: bool,
     /// The Session Expiry Interval granted at CONNECT: a DISCONNECT may
     /// not raise it from 0 (MQTT 5 §3.14.2.2.2).
     pub session_expiry: u32,
+    /// The client's Receive Maximum: QoS 1/2 PUBLISHes it takes
+    /// unacknowledged (MQTT 5 §3.3.4); 65,535 when it set none.
+    pub receive_maximum: u16,
     /// The Topic Alias Maximum our CONNACK announced.
     pub topic_alias_maximum: u16,
-    pub inbound_aliases: InboundAliases,
-    pub outbound_aliases: OutboundAliases,
-    /// Why a protocol error closes it, for the DISCONNECT's reason string.
-    pub close_why: Option<&'static str>,
+    /// The client's Topic Alias Maximum: 0, we send it no aliases.
+    client_alias_maximum: u16,
+    /// Request Problem Information was not 0: reason strings may be sent
+    /// (MQTT 5 §3.1.2.11.7).
+    pub problem_information: bool,
+    /// Topic aliases both ways, from the first alias set or sent.
+    aliases: Option<Box<Aliases>>,
     /// Enhanced authentication under way or done (`enhanced_auth.rs`).
     pub auth: Option<Box<EnhancedAuth>>,
+}
+
+#[derive(Debug)]
+struct Aliases {
+    inbound: InboundAliases,
+    outbound: OutboundAliases,
+}
+
+impl V5Conn {
+    fn aliases(&mut self) -> &mut Aliases {
+        let client_maximum = self.client_alias_maximum;
+        self.aliases.get_or_insert_with(|| {
+            Box::new(Aliases {
+                inbound: InboundAliases::default(),
+                outbound: OutboundAliases::new(client_maximum),
+            })
+        })
+    }
 }
 
 /// What the session expiry of a 5.0 CONNECT comes to.
@@ -70,14 +91,13 @@ impl Broker {
     pub(super) fn v5_open(&mut self, conn: ConnId, connect: &Connect) {
         let p = &connect.properties;
         let state = V5Conn {
-            receive_maximum: p.receive_maximum().unwrap_or(u16::MAX),
             maximum_packet_size: p.maximum_packet_size().unwrap_or(u32::MAX),
-            problem_information: p.request_problem_information() != Some(0),
             session_expiry: 0,
+            receive_maximum: p.receive_maximum().unwrap_or(u16::MAX),
             topic_alias_maximum: self.settings.max_topic_alias,
-            inbound_aliases: InboundAliases::default(),
-            outbound_aliases: OutboundAliases::new(p.topic_alias_maximum().unwrap_or(0)),
-            close_why: None,
+            client_alias_maximum: p.topic_alias_maximum().unwrap_or(0),
+            problem_information: p.request_problem_information() != Some(0),
+            aliases: None,
             auth: self.v5.remove(&conn).and_then(|old| old.auth),
         };
         self.v5.insert(conn, state);
@@ -180,11 +200,10 @@ impl Broker {
         let Some(code) = reason.disconnect_code() else {
             return;
         };
-        let why = self
-            .v5
-            .get_mut(&conn)
-            .and_then(|s| s.close_why.take())
-            .unwrap_or_else(|| describe(code));
+        let why = match self.close_why.take() {
+            Some((closing, why)) if closing == conn => why,
+            _ => describe(code),
+        };
         let properties = self.reason_string(conn, why);
         let packet = Packet::Disconnect(Disconnect {
             reason: code,
@@ -284,8 +303,10 @@ impl Broker {
             return Some(publish);
         };
         let max = state.topic_alias_maximum;
-        if let Err(error) = state.inbound_aliases.resolve(&mut publish, max) {
-            state.close_why = Some(error.describe());
+        if publish.properties.topic_alias().is_none() && !publish.body.topic().is_empty() {
+            // No alias: nothing to resolve, no table to allocate.
+        } else if let Err(error) = state.aliases().inbound.resolve(&mut publish, max) {
+            self.close_why = Some((conn, error.describe()));
             if error != AliasError::OutOfRange {
                 self.protocol_error(now, conn, error.describe());
                 return None;
@@ -339,10 +360,18 @@ impl Broker {
         frames: &mut std::collections::VecDeque<Frame>,
         from: usize,
     ) {
-        let Some(state) = self.v5.get_mut(&conn) else {
+        let Some(state) = self
+            .v5
+            .get_mut(&conn)
+            .filter(|s| s.client_alias_maximum > 0)
+        else {
             return;
         };
+        if frames.len() <= from {
+            return;
+        }
         let room = usize::try_from(state.maximum_packet_size).unwrap_or(usize::MAX);
+        let aliases = &mut state.aliases().outbound;
         let (mut before, mut after) = (0usize, 0usize);
         for frame in frames.iter_mut().skip(from) {
             if !matches!(frame, Frame::Publish(_)) {
@@ -350,7 +379,7 @@ impl Broker {
             }
             let plain = std::mem::replace(frame, Frame::Small(heapless::Vec::new()));
             before += plain.len();
-            *frame = state.outbound_aliases.apply(plain, room);
+            *frame = aliases.apply(plain, room);
             after += frame.len();
         }
         if let Some(connection) = self.connections.get_mut(conn) {
@@ -388,5 +417,16 @@ fn describe(code: ReasonCode) -> &'static str {
         ReasonCode::PACKET_TOO_LARGE => "packet too large",
         ReasonCode::MESSAGE_RATE_TOO_HIGH => "message rate too high",
         _ => "disconnected",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every 5.0 connection pays for one (README.md ## Performance).
+    #[test]
+    fn a_5_0_connections_state_is_small() {
+        assert!(std::mem::size_of::<V5Conn>() <= 32);
     }
 }
