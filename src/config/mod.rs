@@ -272,6 +272,18 @@ mod tests {
     }
 
     #[test]
+    fn max_topic_alias_is_mosquittos_key_up_to_its_ceiling() {
+        let (c, w) = Config::parse_str("max_topic_alias 0\n", "a.conf").unwrap();
+        assert_eq!(c.max_topic_alias, 0);
+        assert!(w.is_empty(), "{w:?}");
+        let (c, _) = Config::parse_str("max_topic_alias 1024\n", "a.conf").unwrap();
+        assert_eq!(c.max_topic_alias, limits::MAX_TOPIC_ALIAS_CEILING);
+        assert!(Config::parse_str("max_topic_alias 1025\n", "a.conf").is_err());
+        assert!(Config::parse_str("max_topic_alias -1\n", "a.conf").is_err());
+        assert_eq!(Config::default().max_topic_alias, 10);
+    }
+
+    #[test]
     fn user_takes_one_name() {
         let (c, w) = Config::parse_str("user mosquitto\n", "u.conf").unwrap();
         assert_eq!(c.user.as_deref(), Some("mosquitto"));
