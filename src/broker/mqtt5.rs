@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::codec::{
     Connect, Disconnect, Frame, Packet, Properties, Property, Publish, QoS, ReasonCode,
 };
-use crate::session::{Message, QueueLimits};
+use crate::session::{Message, QueueLimits, MAX_INBOUND_QOS2};
 
 use super::connections::{CloseReason, ConnId};
 use super::enhanced_auth::EnhancedAuth;
@@ -154,9 +154,7 @@ impl Broker {
         if expiry.granted != expiry.requested {
             p.push(Property::SessionExpiryInterval(expiry.granted));
         }
-        // Ours: the inflight window each client gets (MQTT 5 §3.3.4).
-        let receive_maximum = u16::try_from(self.settings.queue.max_inflight).unwrap_or(u16::MAX);
-        p.push(Property::ReceiveMaximum(receive_maximum.max(1)));
+        p.push(Property::ReceiveMaximum(self.our_receive_maximum()));
         let max_packet = u32::try_from(self.settings.max_packet_size).unwrap_or(u32::MAX);
         p.push(Property::MaximumPacketSize(max_packet));
         if let Some(state) = self.v5.get(&conn) {
@@ -322,7 +320,7 @@ impl Broker {
         if publish.qos == QoS::ExactlyOnce && self.over_receive_maximum(conn, &publish) {
             self.stats.receive_maximum_exceeded += 1;
             let client = self.client_label(conn);
-            let max = self.settings.queue.max_inflight;
+            let max = self.our_receive_maximum();
             self.logs.warn(LogKind::Mqtt5Limit, now, || {
                 format!(
                     "disconnecting {client} (0x93): more than our Receive Maximum {max} \
@@ -347,7 +345,19 @@ impl Broker {
         };
         let inbound = &slot.session.inbound;
         let resent = publish.packet_id.is_some_and(|id| inbound.contains(id));
-        !resent && inbound.len() >= self.settings.queue.max_inflight
+        !resent && inbound.len() >= usize::from(self.our_receive_maximum())
+    }
+
+    /// The Receive Maximum we give 5.0 clients (MQTT 5 §3.3.4): the inflight
+    /// window each client gets, within the ceiling on unreleased QoS 2 ids.
+    fn our_receive_maximum(&self) -> u16 {
+        let max = self
+            .settings
+            .queue
+            .max_inflight
+            .min(MAX_INBOUND_QOS2)
+            .max(1);
+        u16::try_from(max).unwrap_or(u16::MAX)
     }
 
     /// Frames leaving `conn`'s outbox: PUBLISHes named by alias where the
