@@ -351,12 +351,7 @@ impl Broker {
     /// The Receive Maximum we give 5.0 clients (MQTT 5 §3.3.4): the inflight
     /// window each client gets, within the ceiling on unreleased QoS 2 ids.
     fn our_receive_maximum(&self) -> u16 {
-        let max = self
-            .settings
-            .queue
-            .max_inflight
-            .min(MAX_INBOUND_QOS2)
-            .max(1);
+        let max = self.settings.queue.max_inflight.clamp(1, MAX_INBOUND_QOS2);
         u16::try_from(max).unwrap_or(u16::MAX)
     }
 
