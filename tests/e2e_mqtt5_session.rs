@@ -384,6 +384,23 @@ fn a_message_over_a_clients_maximum_packet_size_is_dropped_for_it_alone() {
     let mut big = connected(&b, &Connect5::new("big"));
     subscribe(&mut tiny, "mp/#", 1);
     subscribe(&mut big, "mp/#", 1);
+    // A second opinion: libmosquitto's own Maximum Packet Size.
+    let sub = MosquittoSub::start(
+        b.addr(),
+        &[
+            "-V",
+            "mqttv5",
+            "-D",
+            "connect",
+            "maximum-packet-size",
+            "64",
+            "-t",
+            "mp/#",
+            "-v",
+            "-q",
+            "1",
+        ],
+    );
     let large = "x".repeat(100);
     for payload in [large.as_str(), "small"] {
         let out = mosquitto_pub(b.addr(), &["-t", "mp/1", "-m", payload, "-q", "1"]);
@@ -396,7 +413,8 @@ fn a_message_over_a_clients_maximum_packet_size_is_dropped_for_it_alone() {
         assert_eq!(p.payload, expected);
         big.send(&raw::puback(p.pkid.unwrap()));
     }
-    assert_eq!(b.report(secs(5))["dropped_client_packet_size"], 1);
+    assert_eq!(sub.wait_messages(1, secs(5)), ["mp/1 small"]);
+    assert_eq!(b.report(secs(5))["dropped_client_packet_size"], 2);
     assert!(b.log().contains("Maximum Packet Size 64"));
 }
 
