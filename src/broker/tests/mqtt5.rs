@@ -120,3 +120,57 @@ fn session_expiry_cannot_rise_from_0_at_disconnect() {
         other => panic!("{other:?}"),
     }
 }
+
+/// `edgemq-token` on the simulated clock: the token's expiry is a deadline
+/// the sweep keeps, a renewal moves it (docs/mqtt5.md).
+#[test]
+fn an_edgemq_token_expires_at_its_deadline_unless_renewed() {
+    use crate::auth::{self, token, Credentials};
+    use crate::codec::Auth;
+
+    let secret = auth::Secret::from_file_text(b"0123456789abcdef0123456789abcdef").unwrap();
+    let mut h = Harness::new(Settings::default());
+    h.broker.install_credentials(Credentials {
+        token_secret: Some(secret.clone()),
+        ..Credentials::default()
+    });
+    let wall = 1_800_000_000;
+    h.broker.handle_wall_clock(Some(wall));
+    let method = || Property::AuthenticationMethod("edgemq-token".into());
+    let data = |id: &str, expiry: u64| {
+        Property::AuthenticationData(token::make(&secret, id, "", expiry).into_bytes())
+    };
+    let (renewed, _) = h.connect5(connect5(
+        "renewed",
+        true,
+        vec![method(), data("renewed", wall + 10)],
+        None,
+    ));
+    let (lapsed, _) = h.connect5(connect5(
+        "lapsed",
+        true,
+        vec![method(), data("lapsed", wall + 10)],
+        None,
+    ));
+    h.advance(Duration::from_secs(5));
+    h.broker.handle_wall_clock(Some(wall + 5));
+    let renewal = Auth {
+        reason: ReasonCode::RE_AUTHENTICATE,
+        properties: Properties(vec![method(), data("renewed", wall + 3600)]),
+    };
+    h.send(renewed, Packet::Auth(renewal));
+    match h.received(renewed).as_slice() {
+        [Packet::Auth(a)] => assert_eq!(a.reason, ReasonCode::SUCCESS),
+        other => panic!("{other:?}"),
+    }
+    h.advance(Duration::from_millis(4750));
+    assert_eq!(h.broker.closing(lapsed), None);
+    h.advance(Duration::from_millis(500));
+    assert_eq!(h.broker.closing(lapsed), Some(CloseReason::NotAuthorized));
+    match h.received(lapsed).as_slice() {
+        [Packet::Disconnect(d)] => assert_eq!(d.reason, ReasonCode::NOT_AUTHORIZED),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(h.broker.closing(renewed), None);
+    assert_eq!(h.broker.stats().token_expiry_disconnects, 1);
+}
