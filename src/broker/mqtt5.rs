@@ -186,7 +186,17 @@ impl Broker {
     /// form).
     pub(super) fn reason_string(&self, conn: ConnId, why: &str) -> Properties {
         let mut p = Properties::default();
-        if self.v5.get(&conn).is_some_and(|s| s.problem_information) {
+        // Fixed header, reason code, property length, identifier and
+        // string length: a client with a tiny Maximum Packet Size gets the
+        // packet without it (MQTT 5 §3.14.2.2.3).
+        let size = u64::try_from(why.len())
+            .unwrap_or(u64::MAX)
+            .saturating_add(8);
+        let wanted = self
+            .v5
+            .get(&conn)
+            .is_some_and(|s| s.problem_information && size <= u64::from(s.maximum_packet_size));
+        if wanted {
             p.push(Property::ReasonString(why.to_owned()));
         }
         p
