@@ -9,7 +9,7 @@ use crate::codec::SubscriptionOptions;
 use crate::session::AwaitingAck;
 
 use super::schema::{
-    self, BridgeMessageV1, DeliveryV1, MessageV1, RetainedV1, SessionV1, SubscriptionV1,
+    self, BridgeMessageV2, DeliveryV1, MessageV2, RetainedV2, SessionV2, SubscriptionV2,
 };
 
 /// The sled tree a write goes to.
@@ -59,7 +59,7 @@ pub fn encode_op(op: StoreOp, out: &mut Vec<Write>) {
             subscriptions,
             online,
         } => {
-            let record = SessionV1 {
+            let record = SessionV2 {
                 store_id,
                 protocol: protocol.level(),
                 subscriptions: subscriptions
@@ -67,6 +67,8 @@ pub fn encode_op(op: StoreOp, out: &mut Vec<Write>) {
                     .map(|(filter, options)| subscription(filter, options))
                     .collect(),
                 offline_since: (!online).then(wall_clock),
+                session_expiry_interval: None,
+                will: None,
             };
             out.push(put(
                 Tree::Sessions,
@@ -92,11 +94,14 @@ pub fn encode_op(op: StoreOp, out: &mut Vec<Write>) {
             seq,
             message,
         } => {
-            let record = MessageV1 {
+            let record = MessageV2 {
                 qos: message.qos as u8,
                 retain: message.retain,
                 topic: message.body.topic().to_owned(),
                 payload: message.body.payload().to_vec(),
+                properties: Vec::new(),
+                expires_at_ms: None,
+                subscription_ids: Vec::new(),
             };
             let key = schema::message_key(store_id, seq).to_vec();
             out.push(put(Tree::Messages, key, &record));
@@ -142,9 +147,11 @@ fn encode_other(op: StoreOp, out: &mut Vec<Write>) {
             schema::inbound_key(store_id, packet_id.get()).to_vec(),
         )),
         StoreOp::PutRetained { body, qos } => {
-            let record = RetainedV1 {
+            let record = RetainedV2 {
                 qos: qos as u8,
                 payload: body.payload().to_vec(),
+                properties: Vec::new(),
+                expires_at_ms: None,
             };
             out.push(put(
                 Tree::Retained,
@@ -161,11 +168,13 @@ fn encode_other(op: StoreOp, out: &mut Vec<Write>) {
             qos,
             retain,
         } => {
-            let record = BridgeMessageV1 {
+            let record = BridgeMessageV2 {
                 topic,
                 payload,
                 qos: qos as u8,
                 retain,
+                properties: Vec::new(),
+                expires_at_ms: None,
             };
             out.push(put(Tree::Bridge, schema::bridge_key(&bridge, seq), &record));
         }
@@ -177,7 +186,7 @@ fn encode_other(op: StoreOp, out: &mut Vec<Write>) {
     }
 }
 
-fn put<T: serde::Serialize>(tree: Tree, key: Vec<u8>, record: &T) -> Write {
+fn put<T: serde::Serialize + schema::Versioned>(tree: Tree, key: Vec<u8>, record: &T) -> Write {
     Write::Put {
         tree,
         key,
@@ -189,13 +198,14 @@ fn remove(tree: Tree, key: Vec<u8>) -> Write {
     Write::Remove { tree, key }
 }
 
-fn subscription(filter: String, options: SubscriptionOptions) -> SubscriptionV1 {
-    SubscriptionV1 {
+fn subscription(filter: String, options: SubscriptionOptions) -> SubscriptionV2 {
+    SubscriptionV2 {
         filter,
         qos: options.qos as u8,
         no_local: options.no_local,
         retain_as_published: options.retain_as_published,
         retain_handling: options.retain_handling as u8,
+        identifier: None,
     }
 }
 

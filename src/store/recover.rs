@@ -22,9 +22,7 @@ use crate::codec::{
 use crate::session::{Message, RestoredMessage};
 
 use super::encode::awaiting_from_code;
-use super::schema::{
-    self, BridgeMessageV1, DeliveryV1, MessageV1, RetainedV1, SessionV1, META_CLOCK,
-};
+use super::schema::{self, DeliveryV1, META_CLOCK};
 use super::Trees;
 
 /// When this binary was built (Unix seconds), from build.rs.
@@ -162,7 +160,7 @@ impl Reader<'_> {
                 let _ = trees.deliveries.remove(&key);
                 continue;
             };
-            let Some(message) = schema::decode::<MessageV1>(&value).ok().and_then(|record| {
+            let Some(message) = schema::decode_message(&value).ok().and_then(|record| {
                 Some(Message {
                     body: PublishBody::new(&record.topic, &record.payload).ok()?,
                     qos: QoS::from_u8(record.qos)?,
@@ -205,7 +203,7 @@ impl Reader<'_> {
         let mut retained = Vec::new();
         for (key, value) in self.entries(&trees.retained) {
             let message = std::str::from_utf8(&key).ok().and_then(|topic| {
-                let record = schema::decode::<RetainedV1>(&value).ok()?;
+                let record = schema::decode_retained(&value).ok()?;
                 Some((
                     PublishBody::new(topic, &record.payload).ok()?,
                     QoS::from_u8(record.qos)?,
@@ -224,7 +222,7 @@ impl Reader<'_> {
         let mut queues: BTreeMap<String, Vec<(u64, StoredBridgeMessage)>> = BTreeMap::new();
         for (key, value) in self.entries(&trees.bridge) {
             let entry = schema::split_bridge_key(&key).and_then(|(name, seq)| {
-                let record = schema::decode::<BridgeMessageV1>(&value).ok()?;
+                let record = schema::decode_bridge_message(&value).ok()?;
                 let message = StoredBridgeMessage {
                     topic: record.topic,
                     payload: record.payload,
@@ -251,7 +249,7 @@ fn restored_session(
 ) -> Result<RestoredSession, &'static str> {
     let client_id =
         String::from_utf8(key.to_vec()).map_err(|_| "session with a non-UTF-8 client id")?;
-    let record = schema::decode::<SessionV1>(value).map_err(|_| "undecodable session")?;
+    let record = schema::decode_session(value).map_err(|_| "undecodable session")?;
     let protocol = protocol(record.protocol).ok_or("session with an unknown protocol")?;
     // A session that was online at the crash went offline at the last flush.
     let offline_since = record.offline_since.unwrap_or(last_flush).min(last_flush);
