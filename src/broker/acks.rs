@@ -10,7 +10,7 @@ use super::connections::ConnId;
 use super::Broker;
 
 impl Broker {
-    pub(super) fn handle_ack(&mut self, _now: Instant, conn: ConnId, ack: Ack) {
+    pub(super) fn handle_ack(&mut self, now: Instant, conn: ConnId, ack: Ack) {
         let Some(session_id) = self.connections.get(conn).and_then(|c| c.session()) else {
             return;
         };
@@ -35,6 +35,7 @@ impl Broker {
         }
         let version = connection.version;
         let result = slot.session.outbound.handle_ack(
+            now,
             ack.kind,
             ack.packet_id,
             ack.reason.is_error(),
@@ -48,6 +49,7 @@ impl Broker {
                 if connection.outbox.has_frames() {
                     self.wake(conn);
                 }
+                self.note_expired(now, session_id);
                 self.persist_journal(session_id);
                 self.release_if_room(session_id);
             }

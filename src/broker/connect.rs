@@ -55,7 +55,7 @@ impl Broker {
             Ok(identity) => identity,
             Err(code) => return self.refuse_connect(now, conn, code),
         };
-        let will = match self.accept_will(&connect) {
+        let will = match self.accept_will(now, &connect) {
             Ok(will) => will,
             Err(why) => return self.protocol_error(now, conn, why),
         };
@@ -118,7 +118,7 @@ impl Broker {
             if resumed { ", session resumed" } else { "" }
         );
         if resumed {
-            self.resume_session(conn, session_id);
+            self.resume_session(now, conn, session_id);
         }
     }
 
@@ -274,17 +274,27 @@ impl Broker {
         Ok((username, own))
     }
 
-    fn accept_will(&self, connect: &Connect) -> Result<Option<WillMessage>, &'static str> {
+    fn accept_will(
+        &self,
+        now: Instant,
+        connect: &Connect,
+    ) -> Result<Option<WillMessage>, &'static str> {
         let Some(will) = &connect.will else {
             return Ok(None);
         };
         validate_topic_name(&will.topic, &self.settings.topics)
             .map_err(|_| "invalid will topic")?;
         let body = PublishBody::new(&will.topic, &will.payload).map_err(|_| "will too large")?;
+        if will.properties.payload_format_indicator() == Some(1)
+            && std::str::from_utf8(&will.payload).is_err()
+        {
+            return Err("will payload format 1 but not UTF-8");
+        }
         Ok(Some(WillMessage {
             body,
             qos: will.qos,
             retain: will.retain,
+            meta: self.message_meta(now, &will.properties),
         }))
     }
 
@@ -303,7 +313,7 @@ impl Broker {
     }
 
     /// A resumed session resends its window and drains its queue.
-    fn resume_session(&mut self, conn: ConnId, session_id: super::SessionId) {
+    fn resume_session(&mut self, now: Instant, conn: ConnId, session_id: super::SessionId) {
         let (Some(slot), Some(connection)) = (
             self.sessions.get_mut(session_id),
             self.connections.get_mut(conn),
@@ -311,6 +321,7 @@ impl Broker {
             return;
         };
         let result = slot.session.outbound.resume(
+            now,
             &mut connection.outbox,
             connection.version,
             &self.settings.queue,
@@ -320,6 +331,7 @@ impl Broker {
         }
         self.stats.deliveries += slot.session.outbound.take_sent_from_queue();
         self.wake(conn);
+        self.note_expired(now, session_id);
         self.persist_journal(session_id);
     }
 }

@@ -57,6 +57,9 @@ pub struct WillMessage {
     pub body: PublishBody,
     pub qos: QoS,
     pub retain: bool,
+    /// Its MQTT 5 properties; the expiry runs from CONNECT (the will is
+    /// kept as the client sent it until published).
+    pub meta: Option<std::rc::Rc<crate::session::MessageMeta>>,
 }
 
 /// How long a client may stay silent: 1.5 × its keepalive

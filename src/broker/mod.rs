@@ -15,6 +15,7 @@ mod bridges;
 mod close;
 mod connect;
 mod connections;
+mod expiry;
 mod handshake;
 mod ids;
 mod listeners;
@@ -41,6 +42,7 @@ pub use bridges::{BridgeCounters, Bridges};
 pub use connections::{CloseReason, ConnId, PeerAddr};
 pub use listeners::{ListenerId, ListenerSettings, PeerName};
 pub use persist::{BridgeStoreJournal, RestoredSession, StoreOp};
+pub use retained::RetainedMessage;
 pub use rate_limits::PublishLimits;
 pub use sessions::SessionId;
 pub use settings::Settings;
@@ -53,7 +55,8 @@ use std::time::Instant;
 use log::info;
 
 use crate::auth::{Credentials, Identity, LoginThrottle};
-use crate::codec::{DecodeError, Frame, Packet, ProtocolVersion, QoS, SubscriptionOptions};
+use crate::codec::{DecodeError, Frame, Packet, ProtocolVersion};
+use crate::session::Subscription;
 use crate::topic::SubscriptionTrie;
 
 use connections::{ConnState, Connection, ConnectionTable, Origin};
@@ -78,7 +81,7 @@ pub struct Broker {
     connections: ConnectionTable,
     listeners: ListenerTable,
     sessions: SessionTable,
-    subscriptions: SubscriptionTrie<SessionId, SubscriptionOptions>,
+    subscriptions: SubscriptionTrie<SessionId, Subscription>,
     retained: RetainedStore,
     stats: Stats,
     logs: LimitLogs,
@@ -86,7 +89,7 @@ pub struct Broker {
     /// write, a close to carry out, or reading resumed.
     wakeups: Vec<ConnId>,
     /// Routing scratch, kept to avoid an allocation per message.
-    matches: Vec<(SessionId, QoS)>,
+    matches: Vec<(SessionId, Subscription)>,
     /// Publishers paused on each full session queue.
     blocked: HashMap<SessionId, Vec<ConnId>>,
     /// Publishers let go by a session's queue and not read since.

@@ -15,11 +15,12 @@ use std::time::{Duration, Instant};
 
 use log::{info, warn};
 
-use crate::codec::{PacketId, ProtocolVersion, PublishBody, QoS, SubscriptionOptions};
-use crate::session::{ClientId, JournalEntry, RestoredMessage, Session};
+use crate::codec::{PacketId, ProtocolVersion, PublishBody, QoS};
+use crate::session::{ClientId, JournalEntry, MessageMeta, RestoredMessage, Session, Subscription};
 use crate::topic::TopicFilter;
 
 use super::connections::ConnId;
+use super::retained::RetainedMessage;
 use super::sessions::SessionId;
 use super::settings::Settings;
 use super::store_backlog::StoreBacklog;
@@ -59,7 +60,7 @@ pub struct RestoredSession {
     pub client_id: String,
     pub store_id: u64,
     pub protocol: ProtocolVersion,
-    pub subscriptions: Vec<(String, SubscriptionOptions)>,
+    pub subscriptions: Vec<(String, Subscription)>,
     /// How long it has been offline, downtime included by the
     /// plausible-wall-clock rule (the store applies it).
     pub offline_for: Duration,
@@ -413,17 +414,29 @@ impl Broker {
         });
     }
 
-    pub(super) fn persist_retained(&mut self, body: &PublishBody, qos: QoS, stored: bool) {
+    pub(super) fn persist_retained(
+        &mut self,
+        body: &PublishBody,
+        qos: QoS,
+        meta: Option<std::rc::Rc<MessageMeta>>,
+        stored: bool,
+    ) {
         self.push_op(if stored {
             StoreOp::PutRetained {
                 body: body.clone(),
                 qos,
+                meta,
             }
         } else {
             StoreOp::DeleteRetained {
                 topic: body.topic().to_owned(),
             }
         });
+    }
+
+    /// A retained message is gone (expired).
+    pub(super) fn persist_retained_removed(&mut self, topic: String) {
+        self.push_op(StoreOp::DeleteRetained { topic });
     }
 
     /// Rebuilds sessions and retained messages from the store at startup.
@@ -434,7 +447,7 @@ impl Broker {
         &mut self,
         now: Instant,
         sessions: Vec<RestoredSession>,
-        retained: Vec<(PublishBody, QoS)>,
+        retained: Vec<RetainedMessage>,
     ) {
         let mut restored = 0usize;
         let mut expired = 0usize;
@@ -448,10 +461,15 @@ impl Broker {
             }
         }
         let mut retained_count = 0usize;
-        for (body, qos) in retained {
+        for message in retained {
+            if message.meta.as_ref().and_then(|m| m.expires_at).is_some_and(|at| now > at) {
+                self.drop_expired_retained(now, vec![message.body.topic().to_owned()]);
+                continue;
+            }
             // Over a lowered max_retained_messages: not loaded, but kept
             // in the store (raising the cap again brings it back).
-            if self.retained.set(&body, qos) == super::retained::RetainOutcome::Stored {
+            let outcome = self.retained.set(&message.body, message.qos, message.meta);
+            if outcome == super::retained::RetainOutcome::Stored {
                 retained_count += 1;
             }
         }
@@ -509,6 +527,7 @@ impl Broker {
         if let Some(slot) = self.sessions.get_mut(session_id) {
             slot.session.outbound.go_offline(&self.settings.queue);
         }
+        self.note_expired(now, session_id);
         self.persist_journal(session_id);
         SessionRestore::Restored
     }
@@ -521,13 +540,13 @@ impl Broker {
         now: Instant,
         client_id: ClientId,
         stored: RestoredSession,
-    ) -> (Session, Vec<(TopicFilter, SubscriptionOptions)>) {
+    ) -> (Session, Vec<(TopicFilter, Subscription)>) {
         let mut session = Session::new(client_id, true, stored.protocol);
         session.store_id = Some(stored.store_id);
         session.disconnected_at = Some(now);
         session.set_offline_before(stored.offline_for);
         session.outbound.enable_journal();
-        session.outbound.restore(stored.messages);
+        session.outbound.restore(now, stored.messages);
         for packet_id in stored.inbound {
             session.inbound.insert(packet_id);
         }

@@ -86,11 +86,16 @@ pub struct Stats {
     pub publish_rate_paused_ms: u64,
     /// MQTT 5 clients disconnected (0x96) after `rate_limit_disconnect_after`.
     pub publish_rate_disconnects: u64,
+    /// Messages past their MQTT 5 Message Expiry Interval, dropped from a
+    /// session's queue (also at restart) or from the retained store.
+    pub messages_expired: u64,
+    /// MQTT 5 PUBLISHes refused (0x99): payload format 1 but not UTF-8.
+    pub payload_format_invalid: u64,
 }
 
 impl Stats {
     /// Every counter with its name, for the SIGUSR1 report.
-    pub fn named(&self) -> [(&'static str, u64); 41] {
+    pub fn named(&self) -> [(&'static str, u64); 43] {
         [
             ("connections_accepted", self.connections_accepted),
             ("refused_max_connections", self.refused_max_connections),
@@ -148,6 +153,8 @@ impl Stats {
             ("publish_rate_pauses", self.publish_rate_pauses),
             ("publish_rate_paused_ms", self.publish_rate_paused_ms),
             ("publish_rate_disconnects", self.publish_rate_disconnects),
+            ("messages_expired", self.messages_expired),
+            ("payload_format_invalid", self.payload_format_invalid),
         ]
     }
 }
@@ -195,9 +202,13 @@ pub enum LogKind {
     AuthThrottle,
     /// An address blocked by the login throttle.
     AuthBlock,
+    /// Messages dropped past their MQTT 5 expiry.
+    Expired,
+    /// A PUBLISH refused with 0x99 (payload format invalid).
+    PayloadFormat,
 }
 
-const KINDS: usize = LogKind::AuthBlock as usize + 1;
+const KINDS: usize = LogKind::PayloadFormat as usize + 1;
 
 /// The first line of a kind is logged; later ones within this interval are
 /// counted and summarised with the next line logged.

@@ -2,8 +2,10 @@
 //! what must survive a restart. persist.rs produces them, store_batch.rs
 //! gathers them, store/encode.rs turns them into sled writes.
 
-use crate::codec::{PacketId, ProtocolVersion, PublishBody, QoS, SubscriptionOptions};
-use crate::session::{ClientId, Message};
+use std::rc::Rc;
+
+use crate::codec::{PacketId, ProtocolVersion, PublishBody, QoS};
+use crate::session::{ClientId, Message, MessageMeta, Subscription};
 
 /// One change for the store to apply, in order.
 #[derive(Debug, Clone)]
@@ -13,7 +15,7 @@ pub enum StoreOp {
         client_id: ClientId,
         store_id: u64,
         protocol: ProtocolVersion,
-        subscriptions: Vec<(String, SubscriptionOptions)>,
+        subscriptions: Vec<(String, Subscription)>,
         online: bool,
     },
     /// Removes a session with all its messages, delivery states and
@@ -52,6 +54,7 @@ pub enum StoreOp {
     PutRetained {
         body: PublishBody,
         qos: QoS,
+        meta: Option<Rc<MessageMeta>>,
     },
     DeleteRetained {
         topic: String,

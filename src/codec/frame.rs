@@ -14,6 +14,7 @@
 //!
 //! [`encode`]: super::encode
 
+use super::message_properties::OutgoingProperties;
 use super::wire;
 use super::{
     encode, AckKind, EncodeError, Packet, PacketId, Properties, ProtocolVersion, PublishBody, QoS,
@@ -30,6 +31,15 @@ pub enum Frame {
     /// A larger control packet (SUBACK with many codes, 5.0 reason strings).
     Owned(Box<[u8]>),
     Publish(PublishFrame),
+}
+
+/// The per-subscriber fields of a PUBLISH's fixed header and packet id.
+#[derive(Debug, Clone, Copy)]
+pub struct PublishHeader {
+    pub qos: QoS,
+    pub retain: bool,
+    pub dup: bool,
+    pub packet_id: Option<PacketId>,
 }
 
 #[derive(Debug, Clone)]
@@ -95,6 +105,52 @@ impl Frame {
         properties: Option<&Properties>,
         version: ProtocolVersion,
     ) -> Result<Frame, EncodeError> {
+        let mut property_bytes = None;
+        if version.is_v5() {
+            if let Some(properties) = properties.filter(|p| !p.is_empty()) {
+                let mut bytes = Vec::with_capacity(properties.wire_len());
+                properties.write_values(&mut bytes)?;
+                property_bytes = Some(bytes);
+            }
+        }
+        let header = PublishHeader {
+            qos,
+            retain,
+            dup,
+            packet_id,
+        };
+        Frame::publish_with(body, header, property_bytes, version)
+    }
+
+    /// One subscriber's PUBLISH of a routed message: its forwarded
+    /// properties, remaining expiry and subscription identifiers (5.0
+    /// only; a 3.x frame carries none).
+    pub fn publish_message(
+        body: &PublishBody,
+        header: PublishHeader,
+        properties: &OutgoingProperties<'_>,
+        version: ProtocolVersion,
+    ) -> Result<Frame, EncodeError> {
+        let bytes = if version.is_v5() && !properties.is_empty() {
+            Some(properties.encode()?)
+        } else {
+            None
+        };
+        Frame::publish_with(body, header, bytes, version)
+    }
+
+    fn publish_with(
+        body: &PublishBody,
+        header: PublishHeader,
+        property_bytes: Option<Vec<u8>>,
+        version: ProtocolVersion,
+    ) -> Result<Frame, EncodeError> {
+        let PublishHeader {
+            qos,
+            retain,
+            dup,
+            packet_id,
+        } = header;
         if (qos == QoS::AtMostOnce) != packet_id.is_none() {
             return Err(EncodeError::Invalid(
                 "packet id must be present exactly when QoS > 0",
@@ -121,22 +177,14 @@ impl Frame {
                 properties: None,
             }));
         }
-        let mut property_bytes = None;
+        let property_bytes = property_bytes.filter(|b| !b.is_empty());
         if version.is_v5() {
-            let properties = properties.filter(|p| !p.is_empty());
-            let len = properties.map_or(0, Properties::wire_len);
+            let len = property_bytes.as_ref().map_or(0, Vec::len);
             middle
                 .extend_from_slice(&wire::varint(len)?)
                 .map_err(|_| INTERNAL)?;
-            if let Some(properties) = properties {
-                let mut bytes = Vec::with_capacity(len);
-                properties.write_values(&mut bytes)?;
-                if bytes.len() != len {
-                    return Err(EncodeError::Invalid("internal: property length mismatch"));
-                }
-                property_bytes = Some(bytes.into_boxed_slice());
-            }
         }
+        let property_bytes = property_bytes.map(Vec::into_boxed_slice);
         let properties_len = property_bytes.as_ref().map_or(0, |p| p.len());
         let remaining = body
             .len()

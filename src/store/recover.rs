@@ -9,17 +9,25 @@
 //! stamped at the last flush, but only when now is not earlier than that
 //! stamp nor than this binary's build date; otherwise zero. A router that
 //! boots with a stale clock expires nobody.
+//!
+//! Message expiry deadlines are stored in wall-clock milliseconds and
+//! turned back into `Instant`s here, measured from the same plausible now:
+//! the last flush plus the plausible downtime (docs/mqtt5.md, "Message
+//! expiry"). A stale clock expires nothing early.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::num::NonZeroU32;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use log::{error, warn};
 
-use crate::broker::RestoredSession;
+use crate::broker::{RestoredSession, RetainedMessage};
 use crate::codec::{
-    PacketId, ProtocolVersion, PublishBody, QoS, RetainHandling, SubscriptionOptions,
+    read_forwarded_block, PacketId, ProtocolVersion, PublishBody, QoS, RetainHandling,
+    SubscriptionOptions,
 };
-use crate::session::{Message, RestoredMessage};
+use crate::session::{Message, MessageMeta, RestoredMessage, Subscription};
 
 use super::encode::awaiting_from_code;
 use super::schema::{self, DeliveryV1, META_CLOCK};
@@ -33,7 +41,7 @@ pub const BUILD_EPOCH: u64 = match u64::from_str_radix(env!("EDGEMQ_BUILD_EPOCH"
 
 pub struct Recovered {
     pub sessions: Vec<RestoredSession>,
-    pub retained: Vec<(PublishBody, QoS)>,
+    pub retained: Vec<RetainedMessage>,
     /// Each bridge's uplink queue, by bridge name, in order.
     pub bridge_queues: BTreeMap<String, Vec<(u64, StoredBridgeMessage)>>,
     pub skipped_records: u64,
@@ -55,8 +63,16 @@ pub struct StoredBridgeMessage {
 }
 
 pub fn recover(trees: &Trees, now_wall: u64) -> Recovered {
-    let mut reader = Reader { trees, skipped: 0 };
+    let mut reader = Reader {
+        trees,
+        skipped: 0,
+        clock: Clock::default(),
+    };
     let (last_flush, downtime) = reader.downtime(now_wall);
+    reader.clock = Clock {
+        wall_ms: last_flush.saturating_add(downtime).saturating_mul(1000),
+        instant: Instant::now(),
+    };
     let mut sessions = reader.sessions(last_flush, downtime);
     let deliveries = reader.deliveries();
     reader.attach_messages(&mut sessions, &deliveries);
@@ -79,6 +95,53 @@ pub fn recover(trees: &Trees, now_wall: u64) -> Recovered {
 struct Reader<'a> {
     trees: &'a Trees,
     skipped: u64,
+    clock: Clock,
+}
+
+/// The plausible wall clock (ms) and the `Instant` it stands for.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    wall_ms: u64,
+    instant: Instant,
+}
+
+impl Default for Clock {
+    fn default() -> Clock {
+        Clock {
+            wall_ms: 0,
+            instant: Instant::now(),
+        }
+    }
+}
+
+impl Clock {
+    /// A stored wall-clock deadline as an `Instant`; one already past is
+    /// a moment ago.
+    fn deadline(self, expires_at_ms: u64) -> Instant {
+        match expires_at_ms.checked_sub(self.wall_ms) {
+            Some(ahead) => self.instant + Duration::from_millis(ahead),
+            None => self
+                .instant
+                .checked_sub(Duration::from_millis(1))
+                .unwrap_or(self.instant),
+        }
+    }
+
+    /// The shared MQTT 5 part of a stored message; `Err` for a property
+    /// block that does not read back.
+    fn meta(
+        self,
+        properties: Vec<u8>,
+        expires_at_ms: Option<u64>,
+    ) -> Result<Option<Rc<MessageMeta>>, ()> {
+        if !properties.is_empty() {
+            read_forwarded_block(&properties).map_err(|_| ())?;
+        }
+        Ok(MessageMeta::shared(
+            properties,
+            expires_at_ms.map(|ms| self.deadline(ms)),
+        ))
+    }
 }
 
 impl Reader<'_> {
@@ -160,11 +223,14 @@ impl Reader<'_> {
                 let _ = trees.deliveries.remove(&key);
                 continue;
             };
+            let clock = self.clock;
             let Some(message) = schema::decode_message(&value).ok().and_then(|record| {
                 Some(Message {
                     body: PublishBody::new(&record.topic, &record.payload).ok()?,
                     qos: QoS::from_u8(record.qos)?,
                     retain: record.retain,
+                    meta: clock.meta(record.properties, record.expires_at_ms).ok()?,
+                    subscription_ids: record.subscription_ids.into_boxed_slice(),
                 })
             }) else {
                 self.skip(&trees.messages, &key, "undecodable message");
@@ -198,16 +264,18 @@ impl Reader<'_> {
         }
     }
 
-    fn retained(&mut self) -> Vec<(PublishBody, QoS)> {
+    fn retained(&mut self) -> Vec<RetainedMessage> {
         let trees = self.trees;
+        let clock = self.clock;
         let mut retained = Vec::new();
         for (key, value) in self.entries(&trees.retained) {
             let message = std::str::from_utf8(&key).ok().and_then(|topic| {
                 let record = schema::decode_retained(&value).ok()?;
-                Some((
-                    PublishBody::new(topic, &record.payload).ok()?,
-                    QoS::from_u8(record.qos)?,
-                ))
+                Some(RetainedMessage {
+                    body: PublishBody::new(topic, &record.payload).ok()?,
+                    qos: QoS::from_u8(record.qos)?,
+                    meta: clock.meta(record.properties, record.expires_at_ms).ok()?,
+                })
             });
             match message {
                 Some(message) => retained.push(message),
@@ -268,7 +336,11 @@ fn restored_session(
                     _ => RetainHandling::SendAtSubscribe,
                 },
             };
-            Some((s.filter, options))
+            let subscription = Subscription {
+                options,
+                identifier: s.identifier.and_then(NonZeroU32::new),
+            };
+            Some((s.filter, subscription))
         })
         .collect();
     Ok(RestoredSession {
