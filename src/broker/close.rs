@@ -78,11 +78,12 @@ impl Broker {
     fn publish_will(&mut self, now: Instant, will: WillMessage) {
         self.stats.wills_published += 1;
         debug!("publishing will on {}", will.body.topic());
+        let meta = self.message_meta(now, &will.properties);
         let routed = Routed {
             body: &will.body,
             qos: will.qos,
             retain: will.retain,
-            meta: will.meta.as_ref(),
+            meta: meta.as_ref(),
         };
         self.route(now, routed, None);
     }

@@ -55,7 +55,7 @@ impl Broker {
             Ok(identity) => identity,
             Err(code) => return self.refuse_connect(now, conn, code),
         };
-        let will = match self.accept_will(now, &connect) {
+        let will = match self.accept_will(&connect) {
             Ok(will) => will,
             Err(why) => return self.protocol_error(now, conn, why),
         };
@@ -274,27 +274,18 @@ impl Broker {
         Ok((username, own))
     }
 
-    fn accept_will(
-        &self,
-        now: Instant,
-        connect: &Connect,
-    ) -> Result<Option<WillMessage>, &'static str> {
+    fn accept_will(&self, connect: &Connect) -> Result<Option<WillMessage>, &'static str> {
         let Some(will) = &connect.will else {
             return Ok(None);
         };
         validate_topic_name(&will.topic, &self.settings.topics)
             .map_err(|_| "invalid will topic")?;
         let body = PublishBody::new(&will.topic, &will.payload).map_err(|_| "will too large")?;
-        if will.properties.payload_format_indicator() == Some(1)
-            && std::str::from_utf8(&will.payload).is_err()
-        {
-            return Err("will payload format 1 but not UTF-8");
-        }
         Ok(Some(WillMessage {
             body,
             qos: will.qos,
             retain: will.retain,
-            meta: self.message_meta(now, &will.properties),
+            properties: will.properties.clone(),
         }))
     }
 

@@ -57,9 +57,9 @@ pub struct WillMessage {
     pub body: PublishBody,
     pub qos: QoS,
     pub retain: bool,
-    /// Its MQTT 5 properties; the expiry runs from CONNECT (the will is
-    /// kept as the client sent it until published).
-    pub meta: Option<std::rc::Rc<crate::session::MessageMeta>>,
+    /// Its MQTT 5 properties as CONNECT carried them: they become the
+    /// message's when it is published, its expiry running from then.
+    pub properties: crate::codec::Properties,
 }
 
 /// How long a client may stay silent: 1.5 × its keepalive

@@ -24,7 +24,9 @@ impl Broker {
         self.stats.messages_expired += expired;
         let client = slot.session.client_id.clone();
         self.logs.warn(LogKind::Expired, now, || {
-            format!("dropped {expired} expired queued messages of {client} (message expiry interval)")
+            format!(
+                "dropped {expired} expired queued messages of {client} (message expiry interval)"
+            )
         });
     }
 

@@ -462,7 +462,12 @@ impl Broker {
         }
         let mut retained_count = 0usize;
         for message in retained {
-            if message.meta.as_ref().and_then(|m| m.expires_at).is_some_and(|at| now > at) {
+            if message
+                .meta
+                .as_ref()
+                .and_then(|m| m.expires_at)
+                .is_some_and(|at| now > at)
+            {
                 self.drop_expired_retained(now, vec![message.body.topic().to_owned()]);
                 continue;
             }

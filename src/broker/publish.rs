@@ -82,7 +82,12 @@ impl Broker {
             }
             return;
         }
-        if publish.properties.subscription_identifiers().next().is_some() {
+        if publish
+            .properties
+            .subscription_identifiers()
+            .next()
+            .is_some()
+        {
             return self.protocol_error(
                 now,
                 conn,
@@ -218,7 +223,12 @@ impl Broker {
     /// Stores a retained message and delivers it to every matching
     /// session; `true` when it reached anyone (a session or a bridge).
     /// `publisher` is paused if a target's queue fills up.
-    pub(super) fn route(&mut self, now: Instant, message: Routed<'_>, publisher: Option<ConnId>) -> bool {
+    pub(super) fn route(
+        &mut self,
+        now: Instant,
+        message: Routed<'_>,
+        publisher: Option<ConnId>,
+    ) -> bool {
         if message.retain {
             self.retain(now, message);
         }
@@ -262,14 +272,22 @@ impl Broker {
             .and_then(|c| c.session());
         let mut matches = std::mem::take(&mut self.matches);
         matches.clear();
-        self.subscriptions.for_each_match(topic, |session, subscription| {
-            if !(subscription.options.no_local && Some(session) == own) {
-                matches.push((session, *subscription));
-            }
-        });
+        self.subscriptions
+            .for_each_match(topic, |session, subscription| {
+                if !(subscription.options.no_local && Some(session) == own) {
+                    matches.push((session, *subscription));
+                }
+            });
         matches.sort_unstable_by_key(|m| m.0);
         let mut targets: Vec<Target> = Vec::with_capacity(matches.len());
-        for &(session, Subscription { options, identifier }) in &matches {
+        for &(
+            session,
+            Subscription {
+                options,
+                identifier,
+            },
+        ) in &matches
+        {
             let target = match targets.last_mut() {
                 Some(last) if last.session == session => last,
                 _ => {

@@ -100,7 +100,9 @@ impl Broker {
         if is_new && slot.session.subscriptions.len() >= max {
             self.stats.subscriptions_refused += 1;
             self.logs.warn(LogKind::Subscription, now, || {
-                format!("refusing subscription of {client}: max_subscriptions_per_client {max} reached")
+                format!(
+                    "refusing subscription of {client}: max_subscriptions_per_client {max} reached"
+                )
             });
             return Err(ReasonCode::QUOTA_EXCEEDED);
         }
@@ -130,7 +132,12 @@ impl Broker {
         }
         let (found, expired) = self.retained.matching(granted.filter.as_str(), now);
         self.drop_expired_retained(now, expired);
-        let ids: Box<[u32]> = granted.subscription.identifier.map(NonZeroU32::get).into_iter().collect();
+        let ids: Box<[u32]> = granted
+            .subscription
+            .identifier
+            .map(NonZeroU32::get)
+            .into_iter()
+            .collect();
         for retained in found {
             if !self.may_deliver(now, session_id, retained.body.topic()) {
                 continue;

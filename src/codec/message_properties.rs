@@ -64,7 +64,9 @@ pub struct OutgoingProperties<'a> {
 
 impl OutgoingProperties<'_> {
     pub fn is_empty(&self) -> bool {
-        self.forwarded.is_empty() && self.message_expiry.is_none() && self.subscription_ids.is_empty()
+        self.forwarded.is_empty()
+            && self.message_expiry.is_none()
+            && self.subscription_ids.is_empty()
     }
 
     /// The property values, without the length.
@@ -121,7 +123,8 @@ mod tests {
 
     #[test]
     fn outgoing_appends_expiry_and_identifiers() {
-        let forwarded = forwarded_block(&Properties(vec![Property::ContentType("x".into())])).unwrap();
+        let forwarded =
+            forwarded_block(&Properties(vec![Property::ContentType("x".into())])).unwrap();
         let out = OutgoingProperties {
             forwarded: &forwarded,
             message_expiry: Some(9),

@@ -119,7 +119,10 @@ mod tests {
         let mut m = Message::plain(body, QoS::AtLeastOnce, false);
         assert!(!m.is_expired(t0) && m.remaining_expiry(t0).is_none());
         m.meta = MessageMeta::shared(Vec::new(), Some(t0 + Duration::from_secs(10)));
-        assert_eq!(m.remaining_expiry(t0 + Duration::from_millis(500)), Some(10));
+        assert_eq!(
+            m.remaining_expiry(t0 + Duration::from_millis(500)),
+            Some(10)
+        );
         assert_eq!(m.remaining_expiry(t0 + Duration::from_secs(4)), Some(6));
         assert!(!m.is_expired(t0 + Duration::from_secs(10)));
         assert!(m.is_expired(t0 + Duration::from_millis(10_001)));

@@ -90,7 +90,10 @@ impl Subscriptions {
             return true;
         }
         // The header, the filter, the terminator.
-        let needed = header.len().saturating_add(filter.as_str().len()).saturating_add(1);
+        let needed = header
+            .len()
+            .saturating_add(filter.as_str().len())
+            .saturating_add(1);
         if self.entries.len() < EXACT_GROWTH_MAX {
             self.entries.reserve_exact(needed);
         }
@@ -341,7 +344,10 @@ mod tests {
     #[test]
     fn one_subscription_is_one_exact_block() {
         let mut s = Subscriptions::default();
-        s.insert(&filter("bench/c/1234"), SubscriptionOptions::default().into());
+        s.insert(
+            &filter("bench/c/1234"),
+            SubscriptionOptions::default().into(),
+        );
         assert_eq!(s.entries.capacity(), "bench/c/1234".len() + 2);
     }
 }

@@ -12,8 +12,8 @@
 //!
 //! Message expiry deadlines are stored in wall-clock milliseconds and
 //! turned back into `Instant`s here, measured from the same plausible now:
-//! the last flush plus the plausible downtime (docs/mqtt5.md, "Message
-//! expiry"). A stale clock expires nothing early.
+//! the wall clock when it is plausible, else the clock of the last flush
+//! (docs/mqtt5.md, "Message expiry"). A stale clock expires nothing early.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
@@ -62,15 +62,24 @@ pub struct StoredBridgeMessage {
     pub retain: bool,
 }
 
-pub fn recover(trees: &Trees, now_wall: u64) -> Recovered {
+/// `now_wall_ms`: the wall clock in Unix milliseconds.
+pub fn recover(trees: &Trees, now_wall_ms: u64) -> Recovered {
+    let now_wall = now_wall_ms / 1000;
     let mut reader = Reader {
         trees,
         skipped: 0,
         clock: Clock::default(),
     };
     let (last_flush, downtime) = reader.downtime(now_wall);
+    // A plausible clock is taken as it is (to the millisecond: expiry
+    // intervals are short); a stale one as standing at the last flush.
+    let plausible = plausible_downtime(now_wall, Some(last_flush), BUILD_EPOCH).is_some();
     reader.clock = Clock {
-        wall_ms: last_flush.saturating_add(downtime).saturating_mul(1000),
+        wall_ms: if plausible {
+            now_wall_ms
+        } else {
+            last_flush.saturating_mul(1000)
+        },
         instant: Instant::now(),
     };
     let mut sessions = reader.sessions(last_flush, downtime);
