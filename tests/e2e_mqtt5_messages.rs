@@ -599,9 +599,8 @@ fn acknowledgement_reason_codes() {
     assert_eq!(v5::parse_codes(&p), [0x00, 0x11]);
     // Subscription Identifier 0 is a protocol error [MQTT-3.8.2-2].
     c.send(&v5::subscribe(8, &[("open/#", 0)], Some(0)));
-    match c.read_packet(wait()) {
-        Some(p) => assert_eq!(p, [0xE0, 1, 0x82], "only DISCONNECT 0x82 may come"),
-        None => {}
+    if let Some(p) = c.read_packet(wait()) {
+        assert_eq!(p, [0xE0, 1, 0x82], "only DISCONNECT 0x82 may come");
     }
     assert!(c.expect_closed(wait()));
 

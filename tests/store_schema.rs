@@ -16,7 +16,7 @@
 //! on `fixture/a`, `for-five` (QoS 2) on `fixture/five` and `kept`
 //! retained on `fixture/retained`. Today's binary serves all of it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod common;
 
@@ -27,8 +27,7 @@ use common::raw::{self, Connect};
 use common::{BrokerOptions, RawClient};
 use edgemq::store::schema::{
     self, BridgeMessageV1, BridgeMessageV2, DeliveryV1, MessageV1, MessageV2, RetainedV1,
-    RetainedV2, SessionV1, SessionV2, SubscriptionV1, SubscriptionV2, Versioned, WillV2, RECORD_V1,
-    RECORD_V2,
+    RetainedV2, SessionV1, SessionV2, SubscriptionV1, SubscriptionV2, Versioned, WillV2, RECORD_V2,
 };
 
 fn fixture(version: u8, name: &str) -> PathBuf {

@@ -36,9 +36,7 @@ impl Broker {
         let version = connection.version;
         let result = slot.session.outbound.handle_ack(
             now,
-            ack.kind,
-            ack.packet_id,
-            ack.reason.is_error(),
+            &ack,
             &mut connection.outbox,
             version,
             &self.settings.queue,

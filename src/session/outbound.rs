@@ -130,14 +130,6 @@ struct Window {
     expired: u64,
 }
 
-/// An acknowledgement from the client, as `handle_ack` takes it.
-#[derive(Debug, Clone, Copy)]
-struct Received {
-    kind: AckKind,
-    packet_id: PacketId,
-    reason_is_error: bool,
-}
-
 impl Window {
     /// Holds nothing a default one would not.
     fn is_idle(&self) -> bool {
@@ -304,18 +296,11 @@ impl Outbound {
     pub fn handle_ack(
         &mut self,
         now: Instant,
-        kind: AckKind,
-        packet_id: PacketId,
-        reason_is_error: bool,
+        ack: &Ack,
         outbox: &mut Outbox,
         version: ProtocolVersion,
         limits: &QueueLimits,
     ) -> Result<bool, EncodeError> {
-        let ack = Received {
-            kind,
-            packet_id,
-            reason_is_error,
-        };
         let result = self.ack(now, ack, outbox, version, limits);
         self.settle();
         result
@@ -324,16 +309,13 @@ impl Outbound {
     fn ack(
         &mut self,
         now: Instant,
-        received: Received,
+        received: &Ack,
         outbox: &mut Outbox,
         version: ProtocolVersion,
         limits: &QueueLimits,
     ) -> Result<bool, EncodeError> {
-        let Received {
-            kind,
-            packet_id,
-            reason_is_error,
-        } = received;
+        let (kind, packet_id) = (received.kind, received.packet_id);
+        let reason_is_error = received.reason.is_error();
         let expected = match kind {
             AckKind::PubAck => AwaitingAck::PubAck,
             AckKind::PubRec => AwaitingAck::PubRec,
