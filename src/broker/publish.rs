@@ -235,6 +235,16 @@ impl Broker {
             self.retain(now, message);
         }
         let targets = self.targets(message.body.topic(), publisher);
+        // Several targets: give a plain message a meta, so that its 5.0
+        // QoS 0 copies share one frame (session/message.rs).
+        let fan_out;
+        let meta = match message.meta {
+            None if targets.len() > 1 => {
+                fan_out = MessageMeta::for_fan_out();
+                Some(&fan_out)
+            }
+            meta => meta,
+        };
         let bridged = self.forward_to_bridges(now, message.body, message.qos, message.retain);
         let echo_guard = self.echo_guard(publisher);
         let mut reached = bridged;
@@ -252,7 +262,7 @@ impl Broker {
                 body: message.body.clone(),
                 qos: message.qos.min(target.qos),
                 retain: message.retain && target.retain_as_published,
-                meta: message.meta.cloned(),
+                meta: meta.cloned(),
                 subscription_ids: target.ids.into_boxed_slice(),
             };
             if self.deliver(now, target.session, delivered) == Some(Delivery::QueuedFull) {

@@ -14,6 +14,8 @@
 //!
 //! [`encode`]: super::encode
 
+use std::rc::Rc;
+
 use super::message_properties::OutgoingProperties;
 use super::wire;
 use super::{
@@ -31,6 +33,10 @@ pub enum Frame {
     /// A larger control packet (SUBACK with many codes, 5.0 reason strings).
     Owned(Box<[u8]>),
     Publish(PublishFrame),
+    /// A whole packet several connections share: a 5.0 QoS 0 PUBLISH that
+    /// is the same for every subscriber, sent as one slice like the 3.x
+    /// one in a body's headroom (README.md ## Performance).
+    Shared(Rc<[u8]>),
 }
 
 /// The per-subscriber fields of a PUBLISH's fixed header and packet id.
@@ -210,6 +216,7 @@ impl Frame {
         match self {
             Frame::Small(bytes) => bytes.len(),
             Frame::Owned(bytes) => bytes.len(),
+            Frame::Shared(bytes) => bytes.len(),
             Frame::Publish(p) if p.head.is_empty() => p.body.qos0_packet().len(),
             Frame::Publish(p) => {
                 // Bounded by the checked remaining length when built.
@@ -225,6 +232,16 @@ impl Frame {
         self.len() == 0
     }
 
+    /// The frame as one shared buffer (its slices copied once), for
+    /// [`Frame::Shared`] copies of it.
+    pub fn to_shared(&self) -> Rc<[u8]> {
+        let mut bytes = Vec::with_capacity(self.len());
+        for slice in self.slices() {
+            bytes.extend_from_slice(slice);
+        }
+        Rc::from(bytes)
+    }
+
     /// The frame as up to five slices, in order, for a vectored write.
     /// Empty slices are left out.
     pub fn slices(&self) -> heapless::Vec<&[u8], 5> {
@@ -234,6 +251,9 @@ impl Frame {
                 let _ = slices.push(bytes.as_slice());
             }
             Frame::Owned(bytes) => {
+                let _ = slices.push(bytes.as_ref());
+            }
+            Frame::Shared(bytes) => {
                 let _ = slices.push(bytes.as_ref());
             }
             // A live QoS 0 PUBLISH to a 3.x client: all in the body.
