@@ -193,7 +193,7 @@ mod tests {
         assert_eq!(&a[..], &plain.to_shared()[..]);
         assert_eq!(
             &a[..],
-            &[0x30, 7, 0, 3, b'a', b'/', b'b', 0, b'x', b'y', b'z']
+            &[0x30, 9, 0, 3, b'a', b'/', b'b', 0, b'x', b'y', b'z']
         );
         // Per-subscriber differences are never shared.
         m.subscription_ids = vec![4].into_boxed_slice();
