@@ -15,7 +15,7 @@ mod bridges;
 mod close;
 mod connect;
 mod connections;
-mod expiry;
+mod message_expiry;
 mod handshake;
 mod ids;
 mod listeners;

@@ -165,7 +165,8 @@ impl Broker {
 
     /// Payload Format Indicator 1 with a payload that is not UTF-8: PUBACK
     /// or PUBREC 0x99 for QoS 1/2, DISCONNECT 0x99 for QoS 0, which has no
-    /// acknowledgement [MQTT-3.3.2-4]. Counted and logged.
+    /// acknowledgement (MQTT 5 §3.3.2.3.2 lets a server check). Counted
+    /// and logged.
     fn refuse_payload_format(
         &mut self,
         now: Instant,

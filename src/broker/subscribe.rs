@@ -30,8 +30,8 @@ impl Broker {
         let Some(session_id) = self.connections.get(conn).and_then(|c| c.session()) else {
             return;
         };
-        // The codec refuses an identifier of 0 [MQTT-3.8.2-2]; one per
-        // SUBSCRIBE, for every filter in it.
+        // The codec refuses an identifier of 0 (MQTT 5 §3.8.2.1.2); one
+        // per SUBSCRIBE, for every filter in it.
         let identifier = subscribe
             .properties
             .subscription_identifiers()
