@@ -328,6 +328,34 @@ fn publish5_echoed(c: &mut RawClient, topic: &str, payload: &[u8], pkid: u16) ->
     (reason.unwrap(), copy.unwrap())
 }
 
+/// SUBSCRIBE at QoS 1 with retain handling `rh`, granted.
+fn subscribe_rh(c: &mut RawClient, pkid: u16, filter: &str, rh: u8) {
+    let options = v5::options(1, false, false, rh);
+    assert_eq!(subscribe5(c, pkid, &[(filter, options)], None), [1]);
+}
+
+/// Resumes `client`'s session (present) and reads the two PUBLISHes it
+/// must get first, on `topics` in that order.
+fn resume_with_two(
+    broker: &Broker,
+    client: &str,
+    topics: [&str; 2],
+) -> (RawClient, Publish5, Publish5) {
+    let mut c = RawClient::connect(broker.addr());
+    c.send(&v5::connect(client, false, 3600));
+    let p = c.read_packet(wait()).expect("CONNACK");
+    assert_eq!(raw::body(&p)[0] & 1, 1, "session present");
+    let first = next_publish(&mut c);
+    let second = next_publish(&mut c);
+    assert_eq!(
+        [first.topic.as_str(), second.topic.as_str()],
+        topics,
+        "{}",
+        broker.all_logs()
+    );
+    (c, first, second)
+}
+
 fn user(k: &str, v: &str) -> Vec<u8> {
     let mut out = vec![0x26];
     v5::put_str(&mut out, k);
@@ -683,58 +711,18 @@ fn subscription_options_no_local_retain_as_published_and_retain_handling() {
     );
     let mut fresh = connect5(addr, &id("rh"), true, 0);
     // 2: never.
-    assert_eq!(
-        subscribe5(
-            &mut fresh,
-            1,
-            &[("rh/#", v5::options(1, false, false, 2))],
-            None
-        ),
-        [1]
-    );
+    subscribe_rh(&mut fresh, 1, "rh/#", 2);
     expect_silence(&mut fresh, "retain handling 2 sends no retained message");
     // 1: only when the subscription is new — replacing it sends nothing.
-    assert_eq!(
-        subscribe5(
-            &mut fresh,
-            2,
-            &[("rh/#", v5::options(1, false, false, 1))],
-            None
-        ),
-        [1]
-    );
+    subscribe_rh(&mut fresh, 2, "rh/#", 1);
     expect_silence(&mut fresh, "retain handling 1 on an existing subscription");
-    assert_eq!(
-        subscribe5(
-            &mut fresh,
-            3,
-            &[("rh/+", v5::options(1, false, false, 1))],
-            None
-        ),
-        [1]
-    );
+    subscribe_rh(&mut fresh, 3, "rh/+", 1);
     let m = next_publish(&mut fresh);
     assert_eq!((m.payload.as_slice(), m.retain), (&b"kept"[..], true));
     // 0: at every subscribe, new or not.
-    assert_eq!(
-        subscribe5(
-            &mut fresh,
-            4,
-            &[("rh/+", v5::options(1, false, false, 0))],
-            None
-        ),
-        [1]
-    );
+    subscribe_rh(&mut fresh, 4, "rh/+", 0);
     assert!(next_publish(&mut fresh).retain);
-    assert_eq!(
-        subscribe5(
-            &mut fresh,
-            5,
-            &[("rh/+", v5::options(1, false, false, 0))],
-            None
-        ),
-        [1]
-    );
+    subscribe_rh(&mut fresh, 5, "rh/+", 0);
     assert!(next_publish(&mut fresh).retain);
     expect_silence(&mut fresh, "one retained message per subscribe");
 }
@@ -877,17 +865,7 @@ fn message_expiry_in_memory_reduced_on_delivery_and_never_late() {
         0
     );
     std::thread::sleep(scaled(Duration::from_millis(2500)));
-    let mut c = RawClient::connect(addr);
-    c.send(&v5::connect(&client, false, 3600));
-    c.read_packet(wait()).expect("CONNACK");
-    let first = next_publish(&mut c);
-    let second = next_publish(&mut c);
-    assert_eq!(
-        [first.topic.as_str(), second.topic.as_str()],
-        ["exp/long", "exp/none"],
-        "{}",
-        broker.log()
-    );
+    let (mut c, first, second) = resume_with_two(&broker, &client, ["exp/long", "exp/none"]);
     let left = first.expiry().unwrap();
     assert!(
         (55..=58).contains(&left),
@@ -962,18 +940,8 @@ fn message_expiry_out_of_the_store_across_a_restart() {
     std::thread::sleep(Duration::from_millis(2500).saturating_sub(published.elapsed()));
     broker.restart();
     let addr = broker.addr();
-    let mut c = RawClient::connect(addr);
-    c.send(&v5::connect(&client, false, 3600));
-    let p = c.read_packet(wait()).expect("CONNACK");
-    assert_eq!(raw::body(&p)[0] & 1, 1, "session present after the restart");
-    let first = next_publish(&mut c);
-    let second = next_publish(&mut c);
-    assert_eq!(
-        [first.topic.as_str(), second.topic.as_str()],
-        ["st/q/long", "st/q/none"],
-        "{}",
-        broker.all_logs()
-    );
+    let (mut c, first, second) = resume_with_two(&broker, &client, ["st/q/long", "st/q/none"]);
+    assert_eq!(second.expiry(), None);
     let left = first.expiry().unwrap();
     assert!(
         (590..=598).contains(&left),

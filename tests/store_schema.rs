@@ -106,34 +106,6 @@ fn session_v1_reads_as_v2() {
 }
 
 #[test]
-fn session_v1() {
-    check(
-        "session",
-        &SessionV1 {
-            store_id: 7,
-            protocol: 4,
-            subscriptions: vec![
-                SubscriptionV1 {
-                    filter: "sensors/+/temp".into(),
-                    qos: 1,
-                    no_local: false,
-                    retain_as_published: false,
-                    retain_handling: 0,
-                },
-                SubscriptionV1 {
-                    filter: "cmd/#".into(),
-                    qos: 2,
-                    no_local: true,
-                    retain_as_published: true,
-                    retain_handling: 2,
-                },
-            ],
-            offline_since: Some(1_795_000_000),
-        },
-    );
-}
-
-#[test]
 fn message_v1() {
     check(
         "message",
