@@ -504,3 +504,36 @@ async fn rumqttc_v5_resumes_a_session_kept_by_session_expiry() {
         (&b"rq/1"[..], &b"while away"[..])
     );
 }
+
+/// Session Expiry and a waiting will live in the session's store record:
+/// a restart neither resets the one nor loses or hastens the other.
+#[test]
+fn session_expiry_and_a_waiting_will_survive_a_restart() {
+    let mut b = Broker::start("");
+    let short = Connect5::new("short").props(Props::new().u32(id::SESSION_EXPIRY, 3));
+    let long = Connect5::new("long").props(Props::new().u32(id::SESSION_EXPIRY, 600));
+    let will = Props::new().u32(id::WILL_DELAY, 4);
+    let dying = Connect5::new("dying")
+        .props(Props::new().u32(id::SESSION_EXPIRY, 600))
+        .will("will/dying", b"late", 0, will);
+    for c in [&short, &long] {
+        let mut client = connected(&b, c);
+        subscribe(&mut client, "keep/#", 1);
+        client.send(&disconnect5(0, Props::new()));
+        assert!(client.expect_closed(secs(5)));
+    }
+    let dropped = Instant::now();
+    drop(connected(&b, &dying));
+    // The batched store writes within autosave_interval (1 s).
+    std::thread::sleep(Duration::from_millis(1500));
+    b.restart();
+    let sub = MosquittoSub::start(b.addr(), &["-V", "mqttv5", "-t", "will/#", "-v"]);
+    assert_eq!(sub.wait_messages(1, secs(10)), ["will/dying late"]);
+    let at = dropped.elapsed();
+    assert!(at >= Duration::from_secs(4), "will after {at:?}: hastened");
+    // "short" was granted 3 s, not persistent_client_expiration's 2 h.
+    let (_c, present, _, _) = connect(&b, &short.clean(false));
+    assert!(!present, "Session Expiry forgotten across the restart");
+    let (_c, present, _, _) = connect(&b, &long.clean(false));
+    assert!(present);
+}

@@ -21,7 +21,7 @@ use common::raw::{self, Connect};
 use common::{Broker, RawClient};
 use std::time::{Duration, Instant};
 
-use edgemq::store::schema::{self, BridgeMessageV1, MessageV1};
+use edgemq::store::schema::{self, BridgeMessageV2, MessageV2};
 
 const TOPIC: &str = "flash/sensor/0001";
 /// Forwarded by the bridge of `bridged_config` (to `site1/sensors/...`).
@@ -39,22 +39,27 @@ fn write_bytes(pid: u32) -> u64 {
 
 /// What one queued message costs in the store: its key and its record.
 fn record_size() -> usize {
-    let record = MessageV1 {
+    let record = MessageV2 {
         qos: 1,
         retain: false,
         topic: TOPIC.into(),
         payload: vec![0; PAYLOAD],
+        properties: Vec::new(),
+        expires_at_ms: None,
+        subscription_ids: Vec::new(),
     };
     schema::message_key(0, 0).len() + schema::encode(&record).len()
 }
 
 /// What one message in a bridge's uplink queue costs in the store.
 fn bridged_record_size() -> usize {
-    let record = BridgeMessageV1 {
+    let record = BridgeMessageV2 {
         topic: format!("site1/{BRIDGED_TOPIC}"),
         payload: vec![0; PAYLOAD],
         qos: 1,
         retain: false,
+        properties: Vec::new(),
+        expires_at_ms: None,
     };
     schema::bridge_key("cloud", 0).len() + schema::encode(&record).len()
 }

@@ -6,13 +6,28 @@
 //! byte for byte. A change that breaks one is a format change: add a new
 //! version instead. `EDGEMQ_WRITE_FIXTURES=1` writes the files of the
 //! current version (only when adding a version).
+//!
+//! Each older version must also read as the latest (`schema::decode_*`
+//! upgrade it), and `tests/fixtures/store/v1-store/` is a whole sled store
+//! written by the last edgemq that wrote only version 1 records (before
+//! MQTT 5 persistence): a persistent 3.1.1 session subscribed to
+//! `fixture/#` and `other/+` at QoS 1, a 5.0 session `fixture-sub5`
+//! subscribed to `fixture/five` at QoS 2, then, both offline, `queued-1..3`
+//! on `fixture/a`, `for-five` (QoS 2) on `fixture/five` and `kept`
+//! retained on `fixture/retained`. Today's binary serves all of it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
 
 use std::path::PathBuf;
 
+use common::flow::{collect, expect_silence, wait};
+use common::raw::{self, Connect};
+use common::{BrokerOptions, RawClient};
 use edgemq::store::schema::{
-    self, DeliveryV1, MessageV1, RetainedV1, SessionV1, SubscriptionV1, RECORD_V1,
+    self, BridgeMessageV1, BridgeMessageV2, DeliveryV1, MessageV1, MessageV2, RetainedV1,
+    RetainedV2, SessionV1, SessionV2, SubscriptionV1, SubscriptionV2, Versioned, WillV2, RECORD_V2,
 };
 
 fn fixture(version: u8, name: &str) -> PathBuf {
@@ -23,55 +38,71 @@ fn fixture(version: u8, name: &str) -> PathBuf {
 }
 
 /// Compares (or, when asked, writes) one fixture and decodes it back.
-fn check<T>(name: &str, record: &T)
+fn check<T>(name: &str, record: &T) -> Vec<u8>
 where
-    T: serde::Serialize + for<'a> serde::Deserialize<'a> + PartialEq + std::fmt::Debug,
+    T: serde::Serialize + for<'a> serde::Deserialize<'a> + PartialEq + std::fmt::Debug + Versioned,
 {
-    let path = fixture(RECORD_V1, name);
+    let version = T::VERSION;
+    let path = fixture(version, name);
     let bytes = schema::encode(record);
-    if std::env::var_os("EDGEMQ_WRITE_FIXTURES").is_some() {
+    if std::env::var_os("EDGEMQ_WRITE_FIXTURES").is_some() && version == schema::RECORD_LATEST {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, &bytes).unwrap();
     }
     let golden = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(golden.first(), Some(&RECORD_V1), "{name}: version byte");
+    assert_eq!(golden.first(), Some(&version), "{name}: version byte");
     assert_eq!(
         bytes, golden,
-        "{name}: today's encoding differs from the v1 fixture"
+        "{name}: today's encoding differs from the v{version} fixture"
     );
     let decoded: T = schema::decode(&golden).unwrap();
     assert_eq!(
         &decoded, record,
-        "{name}: the v1 fixture decodes to the sample"
+        "{name}: the v{version} fixture decodes to the sample"
     );
+    golden
+}
+
+fn sample_session_v1() -> SessionV1 {
+    SessionV1 {
+        store_id: 7,
+        protocol: 4,
+        subscriptions: vec![
+            SubscriptionV1 {
+                filter: "sensors/+/temp".into(),
+                qos: 1,
+                no_local: false,
+                retain_as_published: false,
+                retain_handling: 0,
+            },
+            SubscriptionV1 {
+                filter: "cmd/#".into(),
+                qos: 2,
+                no_local: true,
+                retain_as_published: true,
+                retain_handling: 2,
+            },
+        ],
+        offline_since: Some(1_795_000_000),
+    }
 }
 
 #[test]
-fn session_v1() {
-    check(
-        "session",
-        &SessionV1 {
-            store_id: 7,
-            protocol: 4,
-            subscriptions: vec![
-                SubscriptionV1 {
-                    filter: "sensors/+/temp".into(),
-                    qos: 1,
-                    no_local: false,
-                    retain_as_published: false,
-                    retain_handling: 0,
-                },
-                SubscriptionV1 {
-                    filter: "cmd/#".into(),
-                    qos: 2,
-                    no_local: true,
-                    retain_as_published: true,
-                    retain_handling: 2,
-                },
-            ],
-            offline_since: Some(1_795_000_000),
-        },
-    );
+fn session_v1_reads_as_v2() {
+    let golden = check("session", &sample_session_v1());
+    let v2 = schema::decode_session(&golden).unwrap();
+    let v1 = sample_session_v1();
+    assert_eq!(v2.store_id, v1.store_id);
+    assert_eq!(v2.offline_since, v1.offline_since);
+    assert_eq!(v2.session_expiry_interval, None);
+    assert_eq!(v2.will, None);
+    let filters: Vec<_> = v2
+        .subscriptions
+        .iter()
+        .map(|s| (s.filter.as_str(), s.qos, s.identifier))
+        .collect();
+    assert_eq!(filters, [("sensors/+/temp", 1, None), ("cmd/#", 2, None)]);
+    assert!(v2.subscriptions[1].no_local && v2.subscriptions[1].retain_as_published);
 }
 
 #[test]
@@ -106,6 +137,222 @@ fn retained_v1() {
             qos: 0,
             payload: vec![0, 1, 2, 255],
         },
+    );
+}
+
+#[test]
+fn message_and_retained_v1_read_as_v2() {
+    let message = schema::decode_message(&std::fs::read(fixture(1, "message")).unwrap()).unwrap();
+    assert_eq!(
+        (message.topic.as_str(), &message.payload[..], message.qos),
+        ("sensors/kitchen/temp", &b"21.5"[..], 1)
+    );
+    assert!(message.properties.is_empty() && message.subscription_ids.is_empty());
+    assert_eq!(message.expires_at_ms, None);
+    let retained =
+        schema::decode_retained(&std::fs::read(fixture(1, "retained")).unwrap()).unwrap();
+    assert_eq!(retained.payload, vec![0, 1, 2, 255]);
+    assert_eq!(retained.expires_at_ms, None);
+}
+
+#[test]
+fn bridge_message_v1_reads_as_v2() {
+    let v1 = BridgeMessageV1 {
+        topic: "site1/sensors/a".into(),
+        payload: b"x".to_vec(),
+        qos: 1,
+        retain: true,
+    };
+    let v2 = schema::decode_bridge_message(&schema::encode(&v1)).unwrap();
+    assert_eq!(
+        (v2.topic.as_str(), v2.qos, v2.retain),
+        ("site1/sensors/a", 1, true)
+    );
+    assert!(v2.properties.is_empty());
+}
+
+/// MQTT 5 user property `k`=`v` then content type `text/plain`, as on
+/// the wire.
+fn sample_properties() -> Vec<u8> {
+    vec![
+        0x26, 0, 1, b'k', 0, 1, b'v', 0x03, 0, 10, b't', b'e', b'x', b't', b'/', b'p', b'l', b'a',
+        b'i', b'n',
+    ]
+}
+
+#[test]
+fn session_v2() {
+    check(
+        "session",
+        &SessionV2 {
+            store_id: 9,
+            protocol: 5,
+            subscriptions: vec![
+                SubscriptionV2 {
+                    filter: "sensors/#".into(),
+                    qos: 1,
+                    no_local: true,
+                    retain_as_published: true,
+                    retain_handling: 1,
+                    identifier: Some(268_435_455),
+                },
+                SubscriptionV2 {
+                    filter: "cmd/+".into(),
+                    qos: 0,
+                    no_local: false,
+                    retain_as_published: false,
+                    retain_handling: 0,
+                    identifier: None,
+                },
+            ],
+            offline_since: Some(1_795_000_000),
+            session_expiry_interval: Some(3600),
+            will: Some(WillV2 {
+                topic: "status/dev1".into(),
+                payload: b"gone".to_vec(),
+                qos: 1,
+                retain: true,
+                properties: sample_properties(),
+                delay_interval: 30,
+                publish_at_ms: Some(1_795_000_030_000),
+            }),
+        },
+    );
+}
+
+#[test]
+fn message_v2() {
+    check(
+        "message",
+        &MessageV2 {
+            qos: 2,
+            retain: true,
+            topic: "sensors/kitchen/temp".into(),
+            payload: b"21.5".to_vec(),
+            properties: sample_properties(),
+            expires_at_ms: Some(1_795_000_060_000),
+            subscription_ids: vec![1, 300],
+        },
+    );
+}
+
+#[test]
+fn retained_v2() {
+    check(
+        "retained",
+        &RetainedV2 {
+            qos: 1,
+            payload: vec![0, 1, 2, 255],
+            properties: sample_properties(),
+            expires_at_ms: Some(1_795_000_060_000),
+        },
+    );
+}
+
+#[test]
+fn bridge_message_v2() {
+    check(
+        "bridge_message",
+        &BridgeMessageV2 {
+            topic: "site1/sensors/a".into(),
+            payload: b"x".to_vec(),
+            qos: 1,
+            retain: false,
+            properties: sample_properties(),
+            expires_at_ms: None,
+        },
+    );
+    assert_eq!(RECORD_V2, schema::RECORD_LATEST);
+}
+
+/// The whole store written before MQTT 5 persistence (module docs): the
+/// queued messages, in order, and the retained one come back.
+#[test]
+fn a_store_written_before_mqtt5_persistence_is_served() {
+    let data = tempfile::tempdir().unwrap();
+    let store = data.path().join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    for file in ["conf", "db"] {
+        let from = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/store/v1-store")
+            .join(file);
+        std::fs::copy(&from, store.join(file)).unwrap();
+    }
+    let config = format!("persistence_location {}\n", store.display());
+    let broker = BrokerOptions::new(&config).start();
+    assert!(
+        broker
+            .log()
+            .contains("restored 2 persistent sessions and 1 retained messages"),
+        "{}",
+        broker.log()
+    );
+    let addr = broker.addr();
+
+    let mut c = RawClient::connect(addr);
+    c.send(&Connect::new("fixture-sub").clean(false).to_bytes());
+    let p = c.read_packet(wait()).expect("CONNACK");
+    assert_eq!(raw::parse_connack(&p), Some((true, 0)), "session present");
+    // `fixture/#` matched everything published after it went offline.
+    let got = collect(&mut c, 5);
+    let seen: Vec<_> = got
+        .iter()
+        .map(|m| {
+            (
+                m.topic.as_str(),
+                String::from_utf8_lossy(&m.payload).into_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("fixture/a", "queued-1"),
+        ("fixture/a", "queued-2"),
+        ("fixture/a", "queued-3"),
+        ("fixture/five", "for-five"),
+        ("fixture/retained", "kept"),
+    ];
+    assert_eq!(seen, expected.map(|(t, p)| (t, p.to_owned())));
+    assert!(got.iter().all(|m| m.qos == 1 && !m.retain));
+    expect_silence(&mut c, "nothing beyond the five queued messages");
+
+    // Its subscriptions came back too: the retained message matches one.
+    let mut fresh = RawClient::connect(addr);
+    fresh.send(&Connect::new("fixture-fresh").to_bytes());
+    fresh.read_packet(wait()).expect("CONNACK");
+    let granted = common::flow::raw_subscribe(&mut fresh, 1, &[("fixture/retained", 1)]);
+    assert_eq!(granted, vec![1]);
+    let retained = collect(&mut fresh, 1);
+    assert_eq!(
+        (retained[0].payload.as_slice(), retained[0].retain),
+        (&b"kept"[..], true)
+    );
+
+    // The 5.0 session resumes with its QoS 2 message.
+    let out = common::mosquitto::mosquitto_sub(
+        addr,
+        &[
+            "-V",
+            "mqttv5",
+            "-i",
+            "fixture-sub5",
+            "-c",
+            "-x",
+            "3600",
+            "-q",
+            "2",
+            "-t",
+            "fixture/five",
+            "-C",
+            "1",
+            "-W",
+            "10",
+        ],
+        wait() * 3,
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "for-five",
+        "{out:?}"
     );
 }
 

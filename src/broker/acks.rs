@@ -10,7 +10,7 @@ use super::connections::ConnId;
 use super::Broker;
 
 impl Broker {
-    pub(super) fn handle_ack(&mut self, _now: Instant, conn: ConnId, ack: Ack) {
+    pub(super) fn handle_ack(&mut self, now: Instant, conn: ConnId, ack: Ack) {
         let Some(session_id) = self.connections.get(conn).and_then(|c| c.session()) else {
             return;
         };
@@ -35,20 +35,17 @@ impl Broker {
             return self.send(conn, &Packet::Ack(pubcomp));
         }
         let version = connection.version;
-        let result = slot.session.outbound.handle_ack(
-            ack.kind,
-            ack.packet_id,
-            ack.reason.is_error(),
-            &mut connection.outbox,
-            version,
-            &limits,
-        );
+        let result =
+            slot.session
+                .outbound
+                .handle_ack(now, &ack, &mut connection.outbox, version, &limits);
         match result {
             Ok(true) => {
                 self.stats.deliveries += slot.session.outbound.take_sent_from_queue();
                 if connection.outbox.has_frames() {
                     self.wake(conn);
                 }
+                self.note_expired(now, session_id);
                 self.persist_journal(session_id);
                 self.release_if_room(session_id);
             }

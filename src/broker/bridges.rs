@@ -38,7 +38,8 @@ impl Broker {
         _body: &crate::codec::PublishBody,
         _qos: crate::codec::QoS,
         _retain: bool,
-    ) {
+    ) -> bool {
+        false
     }
 }
 
@@ -52,6 +53,7 @@ mod enabled {
         default_client_id, default_notification_topic, BridgeQueue, LinkSettings, NoJournal,
         QueueJournal, QueuedMessage, Rules,
     };
+    use crate::broker::publish::Routed;
     use crate::codec::{ProtocolVersion, PublishBody, QoS};
     use crate::config::bridge::BridgeProtocol;
     use crate::config::BridgeConfig;
@@ -262,7 +264,8 @@ mod enabled {
             match PublishBody::new(&topic, payload) {
                 Ok(body) => {
                     let before = self.bridges.inbound_from.replace(index);
-                    self.route(now, &body, QoS::AtLeastOnce, true, None);
+                    let routed = Routed::plain(&body, QoS::AtLeastOnce, true);
+                    self.route(now, routed, None);
                     self.bridges.inbound_from = before;
                 }
                 Err(e) => warn!("bridge notification topic {topic:?}: {e}"),
@@ -325,20 +328,22 @@ mod enabled {
             self.stats.messages_received += 1;
             self.stats.bytes_received += body.len() as u64;
             let before = self.bridges.inbound_from.replace(index);
-            self.route(now, &body, qos.min(cap), retain, None);
+            self.route(now, Routed::plain(&body, qos.min(cap), retain), None);
             self.bridges.inbound_from = before;
         }
 
         /// Called by `route` for every message: queues it for every bridge
-        /// whose `out` rules match, except the one it came down.
+        /// whose `out` rules match, except the one it came down; `true`
+        /// when one took it.
         pub(in crate::broker) fn forward_to_bridges(
             &mut self,
             now: Instant,
             body: &PublishBody,
             qos: QoS,
             retain: bool,
-        ) {
+        ) -> bool {
             let from = self.bridges.inbound_from;
+            let mut taken = false;
             let Bridges {
                 slots,
                 journal,
@@ -365,6 +370,7 @@ mod enabled {
                 };
                 let (_, dropped) = slot.queue.push(message, journal.as_mut());
                 slot.counters.queued += 1;
+                taken = true;
                 if dropped > 0 {
                     slot.counters.dropped_queue_full += dropped;
                     if let Some(skipped) = slot.drop_log.should_log(now) {
@@ -383,6 +389,7 @@ mod enabled {
                     woken.push(index);
                 }
             }
+            taken
         }
 
         /// Logs each link's queue at shutdown.

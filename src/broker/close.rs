@@ -7,6 +7,7 @@ use std::time::Instant;
 use log::{debug, info};
 
 use super::connections::{CloseReason, ConnId, ConnState, WillMessage};
+use super::publish::Routed;
 use super::sessions::SessionId;
 use super::stats::LogKind;
 use super::Broker;
@@ -80,7 +81,14 @@ impl Broker {
     pub(super) fn publish_will(&mut self, now: Instant, will: WillMessage) {
         self.stats.wills_published += 1;
         debug!("publishing will on {}", will.body.topic());
-        self.route(now, &will.body, will.qos, will.retain, None);
+        let meta = self.message_meta(now, &will.properties);
+        let routed = Routed {
+            body: &will.body,
+            qos: will.qos,
+            retain: will.retain,
+            meta: meta.as_ref(),
+        };
+        self.route(now, routed, None);
     }
 
     /// The session's connection ended: a clean session ends with it

@@ -122,7 +122,7 @@ impl Broker {
             if resumed { ", session resumed" } else { "" }
         );
         if resumed {
-            self.resume_session(conn, session_id);
+            self.resume_session(now, conn, session_id);
         }
     }
 
@@ -401,6 +401,7 @@ impl Broker {
             qos: will.qos,
             retain: will.retain,
             delay_secs: will.properties.will_delay_interval().unwrap_or(0),
+            properties: will.properties.clone(),
         }))
     }
 
@@ -419,7 +420,7 @@ impl Broker {
     }
 
     /// A resumed session resends its window and drains its queue.
-    fn resume_session(&mut self, conn: ConnId, session_id: super::SessionId) {
+    fn resume_session(&mut self, now: Instant, conn: ConnId, session_id: super::SessionId) {
         let limits = self.queue_limits(Some(conn));
         let (Some(slot), Some(connection)) = (
             self.sessions.get_mut(session_id),
@@ -430,12 +431,13 @@ impl Broker {
         let result =
             slot.session
                 .outbound
-                .resume(&mut connection.outbox, connection.version, &limits);
+                .resume(now, &mut connection.outbox, connection.version, &limits);
         if let Err(error) = result {
             log::error!("cannot resend to {}: {error}", slot.session.client_id);
         }
         self.stats.deliveries += slot.session.outbound.take_sent_from_queue();
         self.wake(conn);
+        self.note_expired(now, session_id);
         self.persist_journal(session_id);
     }
 }

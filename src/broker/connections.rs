@@ -59,6 +59,10 @@ pub enum CloseReason {
     /// The `edgemq-token` an MQTT 5 client authenticated with expired
     /// unrenewed, or its re-authentication failed (docs/mqtt5.md).
     NotAuthorized,
+    /// An MQTT 5 QoS 0 PUBLISH with Payload Format Indicator 1 and a
+    /// payload that is not UTF-8 (docs/mqtt5.md): no acknowledgement can
+    /// refuse it.
+    PayloadFormatInvalid,
 }
 
 impl CloseReason {
@@ -88,6 +92,7 @@ impl CloseReason {
             CloseReason::TopicAliasInvalid => ReasonCode::TOPIC_ALIAS_INVALID,
             CloseReason::PacketTooLarge => ReasonCode::PACKET_TOO_LARGE,
             CloseReason::NotAuthorized => ReasonCode::NOT_AUTHORIZED,
+            CloseReason::PayloadFormatInvalid => ReasonCode::PAYLOAD_FORMAT_INVALID,
         })
     }
 }
@@ -100,6 +105,9 @@ pub struct WillMessage {
     pub retain: bool,
     /// MQTT 5 Will Delay Interval in seconds; 0 in 3.x.
     pub delay_secs: u32,
+    /// Its MQTT 5 properties as CONNECT carried them: they become the
+    /// message's when it is published, its expiry running from then.
+    pub properties: crate::codec::Properties,
 }
 
 /// How long a client may stay silent: 1.5 × its keepalive

@@ -3,11 +3,16 @@
 //! back for their Will Delay Interval.
 //!
 //! A will waits its delay only while its session lives: it goes at once
-//! when the session ends with the connection (Session Expiry 0), when the
-//! session expires first, and at shutdown (wills are not stored, so one
-//! still waiting would otherwise be lost); a new connection to the
-//! session before the delay passes cancels it (MQTT 5 §3.1.3.2.2). At most one
-//! waits per session, so `max_sessions` bounds the list.
+//! when the session ends with the connection (Session Expiry 0) or when
+//! the session expires first; a new connection to the session before the
+//! delay passes cancels it (MQTT 5 §3.1.3.2.2). A waiting will is kept in
+//! its session's store record (`stored_will`), so a restart neither loses
+//! nor hastens it; at shutdown one whose session has no record (no store)
+//! goes at once rather than be lost. At most one waits per session, so
+//! `max_sessions` bounds the list.
+//!
+//! A 5.0 session's granted expiry is kept in its record too
+//! (`stored_session_expiry`) and back in the table after a restart.
 //!
 //! 3.x sessions have no entry in either table: they expire after
 //! `persistent_client_expiration` and their wills go at once, as before.
@@ -16,10 +21,12 @@ use std::time::{Duration, Instant};
 
 use log::{debug, info};
 
+use crate::codec::{forwarded_block, read_forwarded_block, Property};
 use crate::session::ClientId;
 
 use super::connections::WillMessage;
 use super::sessions::SessionId;
+use super::store_op::StoredWill;
 use super::Broker;
 
 /// A will waiting for its delay.
@@ -28,6 +35,18 @@ pub(super) struct DelayedWill {
     session: SessionId,
     due: Instant,
     will: Box<WillMessage>,
+}
+
+/// A stored will as the broker holds one (its properties were checked
+/// when the store was read).
+fn will_message(stored: StoredWill) -> WillMessage {
+    WillMessage {
+        body: stored.body,
+        qos: stored.qos,
+        retain: stored.retain,
+        delay_secs: stored.delay_secs,
+        properties: read_forwarded_block(&stored.properties).unwrap_or_default(),
+    }
 }
 
 impl DelayedWill {
@@ -45,11 +64,11 @@ impl Broker {
         session: SessionId,
         will: Box<WillMessage>,
     ) {
-        let persistent = self
-            .sessions
-            .get(session)
-            .is_some_and(|slot| slot.session.persistent);
-        if will.delay_secs == 0 || !persistent || self.shutting_down {
+        let slot = self.sessions.get(session);
+        let persistent = slot.is_some_and(|slot| slot.session.persistent);
+        // At shutdown only a stored session keeps its will for later.
+        let stored = slot.is_some_and(|slot| slot.session.store_id.is_some());
+        if will.delay_secs == 0 || !persistent || (self.shutting_down && !stored) {
             return self.publish_session_will(now, session, *will);
         }
         self.stats.wills_delayed += 1;
@@ -87,18 +106,29 @@ impl Broker {
         self.publish_session_will(now, session, *delayed.will);
     }
 
-    /// Wills whose delay has passed; at shutdown every one still waiting.
+    /// Wills whose delay has passed; at shutdown every one still waiting
+    /// that its session's store record does not keep.
     pub(super) fn sweep_delayed_wills(&mut self, now: Instant) {
         if self.delayed_wills.is_empty() {
             return;
         }
-        let all = self.shutting_down;
+        let shutting_down = self.shutting_down;
+        let sessions = &self.sessions;
         let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.delayed_wills)
             .into_iter()
-            .partition(|w| all || w.due <= now);
+            .partition(|w| {
+                let stored = sessions
+                    .get(w.session)
+                    .is_some_and(|slot| slot.session.store_id.is_some());
+                w.due <= now || (shutting_down && !stored)
+            });
         self.delayed_wills = waiting;
         for delayed in due {
             self.publish_session_will(now, delayed.session, *delayed.will);
+            // Its record no longer keeps it.
+            if !shutting_down {
+                self.persist_session(delayed.session);
+            }
         }
     }
 
@@ -108,6 +138,73 @@ impl Broker {
         if self.may_publish_will(now, session, will.body.topic()) {
             self.publish_will(now, will);
         }
+    }
+
+    /// The Session Expiry Interval a stored session record keeps: the
+    /// granted one for a 5.0 session (`u32::MAX`: never), `None` for 3.x.
+    pub(super) fn stored_session_expiry(&self, session: SessionId) -> Option<u32> {
+        let slot = self.sessions.get(session)?;
+        if !slot.session.version.is_v5() {
+            return None;
+        }
+        let own = self.session_expiry.get(&session);
+        Some(own.map_or(u32::MAX, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX)))
+    }
+
+    /// The will `session` waits to publish, as its record keeps it.
+    pub(super) fn stored_will(&self, session: SessionId) -> Option<Box<StoredWill>> {
+        let delayed = self.delayed_wills.iter().find(|w| w.session == session)?;
+        let will = &delayed.will;
+        let mut properties = forwarded_block(&will.properties).ok()?;
+        if let Some(expiry) = will.properties.message_expiry_interval() {
+            Property::MessageExpiryInterval(expiry)
+                .write_to(&mut properties)
+                .ok()?;
+        }
+        Some(Box::new(StoredWill {
+            body: will.body.clone(),
+            qos: will.qos,
+            retain: will.retain,
+            properties,
+            delay_secs: will.delay_secs,
+            publish_at: delayed.due,
+        }))
+    }
+
+    /// How long a stored session may have been offline: its own expiry
+    /// under the global cap.
+    pub(super) fn stored_expiry(&self, session_expiry: Option<u32>) -> Option<Duration> {
+        let global = self.settings.persistent_client_expiration;
+        let own = session_expiry
+            .filter(|&secs| secs != u32::MAX)
+            .map(|secs| Duration::from_secs(u64::from(secs)));
+        match (global, own) {
+            (Some(cap), Some(own)) => Some(cap.min(own)),
+            (global, own) => global.or(own),
+        }
+    }
+
+    /// A restored session's expiry and waiting will, back in their tables.
+    pub(super) fn restore_expiry_and_will(
+        &mut self,
+        session: SessionId,
+        session_expiry: Option<u32>,
+        will: Option<StoredWill>,
+    ) {
+        if let Some(secs) = session_expiry.filter(|&s| s != 0 && s != u32::MAX) {
+            let expiry = Duration::from_secs(u64::from(secs));
+            self.session_expiry.insert(session, expiry);
+        }
+        if let Some(stored) = will {
+            let due = stored.publish_at;
+            let will = Box::new(will_message(stored));
+            self.delayed_wills.push(DelayedWill { session, due, will });
+        }
+    }
+
+    /// A stored will whose session is gone: published now.
+    pub(super) fn publish_stored_will(&mut self, now: Instant, stored: StoredWill) {
+        self.publish_will(now, will_message(stored));
     }
 
     /// How long `session` may stay offline: its own granted expiry under

@@ -20,6 +20,7 @@ mod expiry;
 mod handshake;
 mod ids;
 mod listeners;
+mod message_expiry;
 mod mqtt5;
 mod persist;
 mod publish;
@@ -45,8 +46,9 @@ pub use bridges::{BridgeCounters, Bridges};
 pub use connections::{CloseReason, ConnId, PeerAddr};
 pub use enhanced_auth::TOKEN_METHOD;
 pub use listeners::{ListenerId, ListenerSettings, PeerName};
-pub use persist::{BridgeStoreJournal, RestoredSession, StoreOp};
+pub use persist::{BridgeStoreJournal, RestoredSession, StoreOp, StoredWill};
 pub use rate_limits::PublishLimits;
+pub use retained::RetainedMessage;
 pub use sessions::SessionId;
 pub use settings::Settings;
 pub use stats::Stats;
@@ -58,7 +60,8 @@ use std::time::Instant;
 use log::info;
 
 use crate::auth::{Credentials, Identity, LoginThrottle};
-use crate::codec::{DecodeError, Frame, Packet, ProtocolVersion, QoS, SubscriptionOptions};
+use crate::codec::{DecodeError, Frame, Packet, ProtocolVersion};
+use crate::session::Subscription;
 use crate::topic::SubscriptionTrie;
 
 use connections::{ConnState, Connection, ConnectionTable, Origin};
@@ -83,7 +86,7 @@ pub struct Broker {
     connections: ConnectionTable,
     listeners: ListenerTable,
     sessions: SessionTable,
-    subscriptions: SubscriptionTrie<SessionId, SubscriptionOptions>,
+    subscriptions: SubscriptionTrie<SessionId, Subscription>,
     retained: RetainedStore,
     stats: Stats,
     logs: LimitLogs,
@@ -91,7 +94,7 @@ pub struct Broker {
     /// write, a close to carry out, or reading resumed.
     wakeups: Vec<ConnId>,
     /// Routing scratch, kept to avoid an allocation per message.
-    matches: Vec<(SessionId, QoS)>,
+    matches: Vec<(SessionId, Subscription)>,
     /// Publishers paused on each full session queue.
     blocked: HashMap<SessionId, Vec<ConnId>>,
     /// Publishers let go by a session's queue and not read since.

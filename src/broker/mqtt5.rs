@@ -389,7 +389,7 @@ impl Broker {
         let aliases = &mut state.aliases().outbound;
         let (mut before, mut after) = (0usize, 0usize);
         for frame in frames.iter_mut().skip(from) {
-            if !matches!(frame, Frame::Publish(_)) {
+            if frame.alias_candidate_topic().is_none() {
                 continue;
             }
             let plain = std::mem::replace(frame, Frame::Small(heapless::Vec::new()));
@@ -404,17 +404,37 @@ impl Broker {
 }
 
 /// Bytes of `message` as a 5.0 PUBLISH: fixed header, topic and payload,
-/// packet id, property length (its properties: none yet).
+/// packet id, and its properties as `Frame::publish_message` writes them
+/// (forwarded ones, the Message Expiry Interval, subscription identifiers).
 fn publish_size(message: &Message) -> u64 {
-    let id = if message.qos == QoS::AtMostOnce { 0 } else { 2 };
-    let remaining = message.body.len() as u64 + id + 1;
-    let header = match remaining {
-        0..=127 => 2,
-        128..=16_383 => 3,
-        16_384..=2_097_151 => 4,
-        _ => 5,
+    let varint_len = |n: u64| match n {
+        0..=127 => 1,
+        128..=16_383 => 2,
+        16_384..=2_097_151 => 3,
+        _ => 4,
     };
-    remaining + header
+    let forwarded = message
+        .meta
+        .as_ref()
+        .map_or(0, |m| m.properties.len() as u64);
+    let expiry = if message
+        .meta
+        .as_ref()
+        .is_some_and(|m| m.expires_at.is_some())
+    {
+        5
+    } else {
+        0
+    };
+    let ids: u64 = message
+        .subscription_ids
+        .iter()
+        .map(|&id| 1 + varint_len(u64::from(id)))
+        .sum();
+    let properties = forwarded + expiry + ids;
+    let id = if message.qos == QoS::AtMostOnce { 0 } else { 2 };
+    let remaining = message.body.len() as u64 + id + varint_len(properties) + properties;
+    remaining + 1 + varint_len(remaining)
 }
 
 /// The words of a server DISCONNECT's reason string, when nothing more
@@ -431,6 +451,7 @@ fn describe(code: ReasonCode) -> &'static str {
         ReasonCode::TOPIC_ALIAS_INVALID => "topic alias invalid",
         ReasonCode::PACKET_TOO_LARGE => "packet too large",
         ReasonCode::MESSAGE_RATE_TOO_HIGH => "message rate too high",
+        ReasonCode::PAYLOAD_FORMAT_INVALID => "payload format 1 but not UTF-8",
         _ => "disconnected",
     }
 }

@@ -15,16 +15,17 @@ use std::time::{Duration, Instant};
 
 use log::{info, warn};
 
-use crate::codec::{PacketId, ProtocolVersion, PublishBody, QoS, SubscriptionOptions};
-use crate::session::{ClientId, JournalEntry, RestoredMessage, Session};
+use crate::codec::{PacketId, ProtocolVersion, PublishBody, QoS};
+use crate::session::{ClientId, JournalEntry, MessageMeta, RestoredMessage, Session, Subscription};
 use crate::topic::TopicFilter;
 
 use super::connections::ConnId;
+use super::retained::RetainedMessage;
 use super::sessions::SessionId;
 use super::settings::Settings;
 use super::store_backlog::StoreBacklog;
 use super::store_batch::{ReadyBatch, StoreBatch};
-pub use super::store_op::StoreOp;
+pub use super::store_op::{StoreOp, StoredWill};
 use super::Broker;
 
 /// The bridges' queue journal: their changes join the broker's store ops
@@ -59,12 +60,16 @@ pub struct RestoredSession {
     pub client_id: String,
     pub store_id: u64,
     pub protocol: ProtocolVersion,
-    pub subscriptions: Vec<(String, SubscriptionOptions)>,
+    pub subscriptions: Vec<(String, Subscription)>,
     /// How long it has been offline, downtime included by the
     /// plausible-wall-clock rule (the store applies it).
     pub offline_for: Duration,
     pub messages: Vec<RestoredMessage>,
     pub inbound: Vec<PacketId>,
+    /// MQTT 5: the Session Expiry Interval in force; `None` for 3.x.
+    pub session_expiry: Option<u32>,
+    /// MQTT 5: a will that was waiting for its delay.
+    pub will: Option<StoredWill>,
 }
 
 /// The broker's persistence state; absent with `persistence false`.
@@ -327,6 +332,8 @@ impl Broker {
                 .map(|(filter, options)| (filter.to_owned(), options))
                 .collect(),
             online: slot.connection.is_some(),
+            session_expiry: self.stored_session_expiry(session_id),
+            will: self.stored_will(session_id),
         };
         self.push_op(op);
     }
@@ -413,17 +420,29 @@ impl Broker {
         });
     }
 
-    pub(super) fn persist_retained(&mut self, body: &PublishBody, qos: QoS, stored: bool) {
+    pub(super) fn persist_retained(
+        &mut self,
+        body: &PublishBody,
+        qos: QoS,
+        meta: Option<std::rc::Rc<MessageMeta>>,
+        stored: bool,
+    ) {
         self.push_op(if stored {
             StoreOp::PutRetained {
                 body: body.clone(),
                 qos,
+                meta,
             }
         } else {
             StoreOp::DeleteRetained {
                 topic: body.topic().to_owned(),
             }
         });
+    }
+
+    /// A retained message is gone (expired).
+    pub(super) fn persist_retained_removed(&mut self, topic: String) {
+        self.push_op(StoreOp::DeleteRetained { topic });
     }
 
     /// Rebuilds sessions and retained messages from the store at startup.
@@ -434,13 +453,14 @@ impl Broker {
         &mut self,
         now: Instant,
         sessions: Vec<RestoredSession>,
-        retained: Vec<(PublishBody, QoS)>,
+        retained: Vec<RetainedMessage>,
     ) {
         let mut restored = 0usize;
         let mut expired = 0usize;
         let mut refused = 0usize;
+        let mut late_wills = Vec::new();
         for stored in sessions {
-            match self.restore_session(now, stored) {
+            match self.restore_session(now, stored, &mut late_wills) {
                 SessionRestore::Restored => restored += 1,
                 SessionRestore::Expired => expired += 1,
                 SessionRestore::Refused => refused += 1,
@@ -448,10 +468,25 @@ impl Broker {
             }
         }
         let mut retained_count = 0usize;
-        for (body, qos) in retained {
+        // Wills of sessions that ended while the broker was down: late,
+        // but not lost; once every session is back to receive them.
+        for will in late_wills {
+            self.publish_stored_will(now, will);
+        }
+        for message in retained {
+            if message
+                .meta
+                .as_ref()
+                .and_then(|m| m.expires_at)
+                .is_some_and(|at| now > at)
+            {
+                self.drop_expired_retained(now, vec![message.body.topic().to_owned()]);
+                continue;
+            }
             // Over a lowered max_retained_messages: not loaded, but kept
             // in the store (raising the cap again brings it back).
-            if self.retained.set(&body, qos) == super::retained::RetainOutcome::Stored {
+            let outcome = self.retained.set(&message.body, message.qos, message.meta);
+            if outcome == super::retained::RetainOutcome::Stored {
                 retained_count += 1;
             }
         }
@@ -463,7 +498,12 @@ impl Broker {
 
     /// Puts one stored session back in the tables, or deletes it from the
     /// store when it expired or the current config refuses it.
-    fn restore_session(&mut self, now: Instant, stored: RestoredSession) -> SessionRestore {
+    fn restore_session(
+        &mut self,
+        now: Instant,
+        mut stored: RestoredSession,
+        late_wills: &mut Vec<StoredWill>,
+    ) -> SessionRestore {
         if let Some(persistence) = self.persistence.as_mut() {
             persistence.next_store_id = persistence.next_store_id.max(stored.store_id + 1);
         }
@@ -474,10 +514,15 @@ impl Broker {
             },
             store_id: stored.store_id,
         };
-        let expiry = self.settings.persistent_client_expiration;
-        if expiry.is_some_and(|limit| stored.offline_for >= limit) {
+        let session_expiry = stored.session_expiry;
+        let will = stored.will.take();
+        if self
+            .stored_expiry(session_expiry)
+            .is_some_and(|limit| stored.offline_for >= limit)
+        {
             self.stats.sessions_expired += 1;
             self.push_op(discard);
+            late_wills.extend(will);
             return SessionRestore::Expired;
         }
         let client_id = match ClientId::new(
@@ -503,12 +548,14 @@ impl Broker {
         for (filter, options) in filters {
             self.subscriptions.insert(&filter, session_id, options);
         }
+        self.restore_expiry_and_will(session_id, session_expiry, will);
         self.mark_restored(session_id);
         // Enforces a smaller max_queued_messages than the store was
         // written with; what it drops is journaled.
         if let Some(slot) = self.sessions.get_mut(session_id) {
             slot.session.outbound.go_offline(&self.settings.queue);
         }
+        self.note_expired(now, session_id);
         self.persist_journal(session_id);
         SessionRestore::Restored
     }
@@ -521,13 +568,13 @@ impl Broker {
         now: Instant,
         client_id: ClientId,
         stored: RestoredSession,
-    ) -> (Session, Vec<(TopicFilter, SubscriptionOptions)>) {
+    ) -> (Session, Vec<(TopicFilter, Subscription)>) {
         let mut session = Session::new(client_id, true, stored.protocol);
         session.store_id = Some(stored.store_id);
         session.disconnected_at = Some(now);
         session.set_offline_before(stored.offline_for);
         session.outbound.enable_journal();
-        session.outbound.restore(stored.messages);
+        session.outbound.restore(now, stored.messages);
         for packet_id in stored.inbound {
             session.inbound.insert(packet_id);
         }

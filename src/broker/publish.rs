@@ -1,11 +1,17 @@
 //! Inbound PUBLISH and routing: topic checks, the QoS 1/2 receive flows,
-//! retained messages, and fan-out to every matching session at the highest
-//! QoS among its matching subscriptions, one copy each.
+//! the MQTT 5 checks and reason codes (docs/mqtt5.md, "Message
+//! properties"), retained messages, and fan-out to every matching session
+//! at the highest QoS among its matching subscriptions, one copy each,
+//! carrying every matching subscription identifier.
 
-use std::time::Instant;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
-use crate::codec::{Ack, AckKind, Packet, Publish, PublishBody, QoS};
-use crate::session::{Delivery, Message};
+use crate::codec::{
+    forwarded_block, Ack, AckKind, Packet, PacketId, Properties, Publish, PublishBody, QoS,
+    ReasonCode,
+};
+use crate::session::{Delivery, Message, MessageMeta, Subscription};
 use crate::topic::validate_topic_name;
 
 use super::connections::{CloseReason, ConnId};
@@ -13,6 +19,40 @@ use super::retained::RetainOutcome;
 use super::sessions::SessionId;
 use super::stats::LogKind;
 use super::Broker;
+
+/// One message being routed: what every copy shares.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Routed<'a> {
+    pub body: &'a PublishBody,
+    pub qos: QoS,
+    pub retain: bool,
+    pub meta: Option<&'a Rc<MessageMeta>>,
+}
+
+impl<'a> Routed<'a> {
+    /// A message without MQTT 5 properties or expiry (what comes down a
+    /// bridge today; unused without bridges).
+    #[cfg_attr(not(feature = "bridge"), allow(dead_code))]
+    pub fn plain(body: &'a PublishBody, qos: QoS, retain: bool) -> Routed<'a> {
+        Routed {
+            body,
+            qos,
+            retain,
+            meta: None,
+        }
+    }
+}
+
+/// What one session gets of a routed message: the highest granted QoS,
+/// whether any matching subscription keeps the retain flag, and every
+/// matching subscription's identifier.
+#[derive(Debug)]
+struct Target {
+    session: SessionId,
+    qos: QoS,
+    retain_as_published: bool,
+    ids: Vec<u32>,
+}
 
 impl Broker {
     pub(super) fn handle_publish(&mut self, now: Instant, conn: ConnId, publish: Publish) {
@@ -48,11 +88,28 @@ impl Broker {
             }
             return;
         }
+        if publish
+            .properties
+            .subscription_identifiers()
+            .next()
+            .is_some()
+        {
+            return self.protocol_error(
+                now,
+                conn,
+                "Subscription Identifier in a PUBLISH from a client [MQTT-3.3.4-6]",
+            );
+        }
+        if publish.properties.payload_format_indicator() == Some(1)
+            && std::str::from_utf8(publish.body.payload()).is_err()
+        {
+            return self.refuse_payload_format(now, conn, publish.qos, publish.packet_id);
+        }
         if publish.qos == QoS::ExactlyOnce {
             let Some(packet_id) = publish.packet_id else {
                 return self.protocol_error(now, conn, "QoS 2 PUBLISH without packet id");
             };
-            let Some(slot) = self.sessions.get_mut(session_id) else {
+            let Some(slot) = self.sessions.get(session_id) else {
                 return;
             };
             // A resent QoS 2 PUBLISH not yet released is acknowledged again
@@ -60,78 +117,219 @@ impl Broker {
             if slot.session.inbound.contains(packet_id) {
                 return self.send(conn, &Packet::Ack(Ack::new(AckKind::PubRec, packet_id)));
             }
+        }
+        self.stats.messages_received += 1;
+        self.stats.bytes_received += publish.body.len() as u64;
+        // Refused by the access rules: dropped, neither routed nor
+        // retained, acknowledged with 0x87 in 5.0 and plainly in 3.1.1,
+        // which has no negative acknowledgement (docs/security.md,
+        // "Access control"). A refused QoS 2 id is not recorded: the
+        // exchange ends at the PUBREC [MQTT-4.3.3-4].
+        if !self.may_publish(now, session_id, topic) {
+            return self.acknowledge(conn, &publish, ReasonCode::NOT_AUTHORIZED);
+        }
+        if let (QoS::ExactlyOnce, Some(packet_id)) = (publish.qos, publish.packet_id) {
+            let Some(slot) = self.sessions.get_mut(session_id) else {
+                return;
+            };
             if !slot.session.inbound.insert(packet_id) {
                 return self.protocol_error(now, conn, "too many unreleased QoS 2 messages");
             }
             self.persist_inbound(session_id, packet_id, true);
         }
-        self.stats.messages_received += 1;
-        self.stats.bytes_received += publish.body.len() as u64;
-        // Refused by the access rules: dropped, neither routed nor
-        // retained, and acknowledged all the same (3.1.1 has no negative
-        // acknowledgement; docs/security.md, "Access control").
-        if self.may_publish(now, session_id, topic) {
-            self.route(now, &publish.body, publish.qos, publish.retain, Some(conn));
-        }
-        match (publish.qos, publish.packet_id) {
-            (QoS::AtLeastOnce, Some(id)) => {
-                self.send(conn, &Packet::Ack(Ack::new(AckKind::PubAck, id)))
-            }
-            (QoS::ExactlyOnce, Some(id)) => {
-                self.send(conn, &Packet::Ack(Ack::new(AckKind::PubRec, id)))
-            }
-            _ => {}
+        let meta = self.message_meta(now, &publish.properties);
+        let routed = Routed {
+            body: &publish.body,
+            qos: publish.qos,
+            retain: publish.retain,
+            meta: meta.as_ref(),
+        };
+        let reason = if self.route(now, routed, Some(conn)) {
+            ReasonCode::SUCCESS
+        } else {
+            ReasonCode::NO_MATCHING_SUBSCRIBERS
+        };
+        self.acknowledge(conn, &publish, reason);
+    }
+
+    /// PUBACK or PUBREC with `reason` (written only in 5.0); nothing for
+    /// QoS 0.
+    fn acknowledge(&mut self, conn: ConnId, publish: &Publish, reason: ReasonCode) {
+        let kind = match publish.qos {
+            QoS::AtMostOnce => return,
+            QoS::AtLeastOnce => AckKind::PubAck,
+            QoS::ExactlyOnce => AckKind::PubRec,
+        };
+        if let Some(packet_id) = publish.packet_id {
+            let mut ack = Ack::new(kind, packet_id);
+            ack.reason = reason;
+            self.send(conn, &Packet::Ack(ack));
         }
     }
 
-    /// Stores a retained message and delivers `body` to every matching
-    /// session. `publisher` is paused if a target's queue fills up.
+    /// Payload Format Indicator 1 with a payload that is not UTF-8: PUBACK
+    /// or PUBREC 0x99 for QoS 1/2, DISCONNECT 0x99 for QoS 0, which has no
+    /// acknowledgement (MQTT 5 §3.3.2.3.2 lets a server check). Counted
+    /// and logged.
+    fn refuse_payload_format(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        qos: QoS,
+        packet_id: Option<PacketId>,
+    ) {
+        self.stats.payload_format_invalid += 1;
+        let client = self.client_label(conn);
+        self.logs.warn(LogKind::PayloadFormat, now, || {
+            format!("refusing a PUBLISH from {client} (0x99): payload format 1 but not UTF-8")
+        });
+        let reason = ReasonCode::PAYLOAD_FORMAT_INVALID;
+        match (qos, packet_id) {
+            (QoS::AtLeastOnce, Some(id)) | (QoS::ExactlyOnce, Some(id)) => {
+                let kind = if qos == QoS::AtLeastOnce {
+                    AckKind::PubAck
+                } else {
+                    AckKind::PubRec
+                };
+                let mut ack = Ack::new(kind, id);
+                ack.reason = reason;
+                self.send(conn, &Packet::Ack(ack));
+            }
+            // `close` sends DISCONNECT 0x99 (`CloseReason::disconnect_code`).
+            _ => self.close(now, conn, CloseReason::PayloadFormatInvalid),
+        }
+    }
+
+    /// What every copy of a message from a 5.0 client shares: its forwarded
+    /// properties and its expiry deadline. `None` for a 3.x PUBLISH and a
+    /// 5.0 one with neither.
+    pub(super) fn message_meta(
+        &self,
+        now: Instant,
+        properties: &Properties,
+    ) -> Option<Rc<MessageMeta>> {
+        if properties.is_empty() {
+            return None;
+        }
+        let expires_at = properties
+            .message_expiry_interval()
+            .map(|secs| now + Duration::from_secs(u64::from(secs)));
+        // The block re-encodes what was decoded from a packet that fit our
+        // limits, so it always fits; should it not, the message goes on
+        // without properties rather than not at all.
+        let block = forwarded_block(properties).unwrap_or_default();
+        MessageMeta::shared(block, expires_at)
+    }
+
+    /// Stores a retained message and delivers it to every matching
+    /// session; `true` when it reached anyone (a session or a bridge).
+    /// `publisher` is paused if a target's queue fills up.
     pub(super) fn route(
         &mut self,
         now: Instant,
-        body: &PublishBody,
-        qos: QoS,
-        retain: bool,
+        message: Routed<'_>,
         publisher: Option<ConnId>,
-    ) {
-        if retain {
-            self.retain(now, body, qos);
+    ) -> bool {
+        if message.retain {
+            self.retain(now, message);
         }
-        let mut matches = std::mem::take(&mut self.matches);
-        matches.clear();
-        self.subscriptions
-            .for_each_match(body.topic(), |session, options| {
-                matches.push((session, options.qos))
-            });
-        // One copy per session, at the highest QoS its matching
-        // subscriptions granted [MQTT-3.3.5-1].
-        matches.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-        matches.dedup_by_key(|m| m.0);
-        self.forward_to_bridges(now, body, qos, retain);
+        let targets = self.targets(message.body.topic(), publisher);
+        // Several targets: give a plain message a meta, so that its 5.0
+        // QoS 0 copies share one frame (session/message.rs).
+        let fan_out;
+        let meta = match message.meta {
+            None if targets.len() > 1 => {
+                fan_out = MessageMeta::for_fan_out();
+                Some(&fan_out)
+            }
+            meta => meta,
+        };
+        let bridged = self.forward_to_bridges(now, message.body, message.qos, message.retain);
         let echo_guard = self.echo_guard(publisher);
-        for &(session_id, granted) in &matches {
-            if self.is_echo(session_id, echo_guard)
-                || !self.may_deliver(now, session_id, body.topic())
+        let mut reached = bridged;
+        for target in targets {
+            if self.is_echo(target.session, echo_guard)
+                || !self.may_deliver(now, target.session, message.body.topic())
             {
                 continue;
             }
+            reached = true;
             // Delivery QoS is the lower of the two [MQTT-3.8.4-6]; the
-            // retain flag is cleared on live delivery [MQTT-3.3.1-9].
-            let message = Message {
-                body: body.clone(),
-                qos: qos.min(granted),
-                retain: false,
+            // retain flag is cleared on live delivery [MQTT-3.3.1-9]
+            // unless a subscription asked to keep it [MQTT-3.3.1-12].
+            let delivered = Message {
+                body: message.body.clone(),
+                qos: message.qos.min(target.qos),
+                retain: message.retain && target.retain_as_published,
+                meta: meta.cloned(),
+                subscription_ids: target.ids.into_boxed_slice(),
             };
-            if self.deliver(now, session_id, message) == Some(Delivery::QueuedFull) {
+            if self.deliver(now, target.session, delivered) == Some(Delivery::QueuedFull) {
                 if let Some(publisher) = publisher {
-                    self.block_publisher(session_id, publisher);
+                    self.block_publisher(target.session, publisher);
                 }
             }
         }
-        self.matches = matches;
+        reached
     }
 
-    fn retain(&mut self, now: Instant, body: &PublishBody, qos: QoS) {
+    /// Every session `topic` reaches, once each: the highest QoS its
+    /// matching subscriptions granted [MQTT-3.3.5-1] and all their
+    /// identifiers [MQTT-3.3.4-3]. A subscription with no-local does not
+    /// match its own client's messages [MQTT-3.8.3-3].
+    fn targets(&mut self, topic: &str, publisher: Option<ConnId>) -> Vec<Target> {
+        let own = publisher
+            .and_then(|c| self.connections.get(c))
+            .and_then(|c| c.session());
+        let mut matches = std::mem::take(&mut self.matches);
+        matches.clear();
+        self.subscriptions
+            .for_each_match(topic, |session, subscription| {
+                if !(subscription.options.no_local && Some(session) == own) {
+                    matches.push((session, *subscription));
+                }
+            });
+        matches.sort_unstable_by_key(|m| m.0);
+        let mut targets: Vec<Target> = Vec::with_capacity(matches.len());
+        for &(
+            session,
+            Subscription {
+                options,
+                identifier,
+            },
+        ) in &matches
+        {
+            let target = match targets.last_mut() {
+                Some(last) if last.session == session => last,
+                _ => {
+                    targets.push(Target {
+                        session,
+                        qos: options.qos,
+                        retain_as_published: false,
+                        ids: Vec::new(),
+                    });
+                    match targets.last_mut() {
+                        Some(target) => target,
+                        None => continue,
+                    }
+                }
+            };
+            target.qos = target.qos.max(options.qos);
+            target.retain_as_published |= options.retain_as_published;
+            if let Some(id) = identifier {
+                target.ids.push(id.get());
+            }
+        }
+        for target in &mut targets {
+            target.ids.sort_unstable();
+            target.ids.dedup();
+        }
+        self.matches = matches;
+        targets
+    }
+
+    fn retain(&mut self, now: Instant, message: Routed<'_>) {
+        let body = message.body;
         if self.store_full() && !body.payload().is_empty() {
             self.stats.retained_refused += 1;
             let topic: String = body.topic().chars().take(64).collect();
@@ -140,9 +338,10 @@ impl Broker {
             });
             return;
         }
-        let outcome = self.retained.set(body, qos);
+        let outcome = self.retained.set(body, message.qos, message.meta.cloned());
         if outcome != RetainOutcome::Refused {
-            self.persist_retained(body, qos, outcome == RetainOutcome::Stored);
+            let meta = message.meta.cloned();
+            self.persist_retained(body, message.qos, meta, outcome == RetainOutcome::Stored);
         }
         if outcome == RetainOutcome::Refused {
             self.stats.retained_refused += 1;

@@ -1,14 +1,30 @@
 //! Retained messages: one per topic, capped by `max_retained_messages`.
 //! An empty payload deletes [MQTT-3.3.1-10]; at the cap a message for a
 //! new topic is refused (the caller counts and logs it), never the process.
+//! A retained message keeps its MQTT 5 properties and expiry; once expired
+//! it is no longer sent and is removed when next looked at [MQTT-3.3.2-5].
+
+use std::rc::Rc;
+use std::time::Instant;
 
 use crate::codec::{PublishBody, QoS};
+use crate::session::MessageMeta;
 use crate::topic::RetainedTree;
 
 #[derive(Debug, Clone)]
 pub struct RetainedMessage {
     pub body: PublishBody,
     pub qos: QoS,
+    pub meta: Option<Rc<MessageMeta>>,
+}
+
+impl RetainedMessage {
+    fn is_expired(&self, now: Instant) -> bool {
+        self.meta
+            .as_ref()
+            .and_then(|m| m.expires_at)
+            .is_some_and(|at| now > at)
+    }
 }
 
 /// What [`RetainedStore::set`] did.
@@ -33,7 +49,12 @@ impl RetainedStore {
         }
     }
 
-    pub fn set(&mut self, body: &PublishBody, qos: QoS) -> RetainOutcome {
+    pub fn set(
+        &mut self,
+        body: &PublishBody,
+        qos: QoS,
+        meta: Option<Rc<MessageMeta>>,
+    ) -> RetainOutcome {
         let topic = body.topic();
         if body.payload().is_empty() {
             self.tree.remove(topic);
@@ -47,16 +68,27 @@ impl RetainedStore {
             RetainedMessage {
                 body: body.clone(),
                 qos,
+                meta,
             },
         );
         RetainOutcome::Stored
     }
 
-    /// Every retained message `filter` matches.
-    pub fn matching(&self, filter: &str) -> Vec<RetainedMessage> {
+    /// Every unexpired retained message `filter` matches; the expired
+    /// ones it met are removed and their topics returned.
+    pub fn matching(&mut self, filter: &str, now: Instant) -> (Vec<RetainedMessage>, Vec<String>) {
         let mut found = Vec::new();
-        self.tree
-            .for_each_match(filter, |_, message| found.push(message.clone()));
-        found
+        let mut expired = Vec::new();
+        self.tree.for_each_match(filter, |topic, message| {
+            if message.is_expired(now) {
+                expired.push(topic.to_owned());
+            } else {
+                found.push(message.clone());
+            }
+        });
+        for topic in &expired {
+            self.tree.remove(topic);
+        }
+        (found, expired)
     }
 }

@@ -106,11 +106,16 @@ pub struct Stats {
     /// Wills held back for their Will Delay Interval (published later,
     /// or cancelled by a reconnect).
     pub wills_delayed: u64,
+    /// Messages past their MQTT 5 Message Expiry Interval, dropped from a
+    /// session's queue (also at restart) or from the retained store.
+    pub messages_expired: u64,
+    /// MQTT 5 PUBLISHes refused (0x99): payload format 1 but not UTF-8.
+    pub payload_format_invalid: u64,
 }
 
 impl Stats {
     /// Every counter with its name, for the SIGUSR1 report.
-    pub fn named(&self) -> [(&'static str, u64); 48] {
+    pub fn named(&self) -> [(&'static str, u64); 50] {
         [
             ("connections_accepted", self.connections_accepted),
             ("refused_max_connections", self.refused_max_connections),
@@ -178,6 +183,8 @@ impl Stats {
             ("reauthentications", self.reauthentications),
             ("token_expiry_disconnects", self.token_expiry_disconnects),
             ("wills_delayed", self.wills_delayed),
+            ("messages_expired", self.messages_expired),
+            ("payload_format_invalid", self.payload_format_invalid),
         ]
     }
 }
@@ -231,9 +238,13 @@ pub enum LogKind {
     DropPacketSize,
     /// MQTT 5 enhanced authentication refused, or a token expired.
     EnhancedAuth,
+    /// Messages dropped past their MQTT 5 expiry.
+    Expired,
+    /// A PUBLISH refused with 0x99 (payload format invalid).
+    PayloadFormat,
 }
 
-const KINDS: usize = LogKind::EnhancedAuth as usize + 1;
+const KINDS: usize = LogKind::PayloadFormat as usize + 1;
 
 /// The first line of a kind is logged; later ones within this interval are
 /// counted and summarised with the next line logged.

@@ -288,11 +288,7 @@ mod tests {
         StoreOp::PutMessage {
             store_id: 7,
             seq,
-            message: Message {
-                body,
-                qos: QoS::AtLeastOnce,
-                retain: false,
-            },
+            message: Message::plain(body, QoS::AtLeastOnce, false),
         }
     }
 

@@ -2,8 +2,27 @@
 //! what must survive a restart. persist.rs produces them, store_batch.rs
 //! gathers them, store/encode.rs turns them into sled writes.
 
-use crate::codec::{PacketId, ProtocolVersion, PublishBody, QoS, SubscriptionOptions};
-use crate::session::{ClientId, Message};
+use std::rc::Rc;
+use std::time::Instant;
+
+use crate::codec::{PacketId, ProtocolVersion, PublishBody, QoS};
+use crate::session::{ClientId, Message, MessageMeta, Subscription};
+
+/// A will waiting for its Will Delay Interval, kept with its offline
+/// session so that a restart neither loses nor hastens it (docs/mqtt5.md,
+/// "Will delay").
+#[derive(Debug, Clone)]
+pub struct StoredWill {
+    pub body: PublishBody,
+    pub qos: QoS,
+    pub retain: bool,
+    /// Its properties as a stored message keeps them
+    /// (`codec::forwarded_block`), its Message Expiry Interval included.
+    pub properties: Vec<u8>,
+    pub delay_secs: u32,
+    /// When it is to be published.
+    pub publish_at: Instant,
+}
 
 /// One change for the store to apply, in order.
 #[derive(Debug, Clone)]
@@ -13,8 +32,14 @@ pub enum StoreOp {
         client_id: ClientId,
         store_id: u64,
         protocol: ProtocolVersion,
-        subscriptions: Vec<(String, SubscriptionOptions)>,
+        subscriptions: Vec<(String, Subscription)>,
         online: bool,
+        /// MQTT 5: the Session Expiry Interval in force (`u32::MAX`:
+        /// never); `None` for a 3.x session.
+        session_expiry: Option<u32>,
+        /// MQTT 5: a will waiting for its delay while the session is
+        /// offline (`broker/expiry.rs`).
+        will: Option<Box<StoredWill>>,
     },
     /// Removes a session with all its messages, delivery states and
     /// inbound ids.
@@ -52,6 +77,7 @@ pub enum StoreOp {
     PutRetained {
         body: PublishBody,
         qos: QoS,
+        meta: Option<Rc<MessageMeta>>,
     },
     DeleteRetained {
         topic: String,

@@ -1,66 +1,52 @@
 //! SUBSCRIBE and UNSUBSCRIBE: filter checks, the per-client cap, the trie
-//! kept in step with the session, and retained messages on subscribe.
+//! kept in step with the session, the MQTT 5 subscription options and
+//! identifier (docs/mqtt5.md, "Subscriptions"), and retained messages on
+//! subscribe.
 
+use std::num::NonZeroU32;
 use std::time::Instant;
 
-use crate::codec::{Packet, Properties, ReasonCode, SubAck, Subscribe, UnsubAck, Unsubscribe};
-use crate::session::Message;
+use crate::codec::{
+    Packet, Properties, ReasonCode, RetainHandling, SubAck, Subscribe, SubscriptionRequest,
+    UnsubAck, Unsubscribe,
+};
+use crate::session::{Message, Subscription};
 use crate::topic::TopicFilter;
 
 use super::connections::ConnId;
+use super::sessions::SessionId;
 use super::stats::LogKind;
 use super::Broker;
+
+/// A subscription granted by one SUBSCRIBE, for its retained messages.
+struct Granted {
+    filter: TopicFilter,
+    subscription: Subscription,
+    is_new: bool,
+}
 
 impl Broker {
     pub(super) fn handle_subscribe(&mut self, now: Instant, conn: ConnId, subscribe: Subscribe) {
         let Some(session_id) = self.connections.get(conn).and_then(|c| c.session()) else {
             return;
         };
+        // The codec refuses an identifier of 0 (MQTT 5 §3.8.2.1.2); one
+        // per SUBSCRIBE, for every filter in it.
+        let identifier = subscribe
+            .properties
+            .subscription_identifiers()
+            .next()
+            .and_then(NonZeroU32::new);
         let mut codes = Vec::with_capacity(subscribe.requests.len());
         let mut granted = Vec::new();
         for request in subscribe.requests {
-            let Some(slot) = self.sessions.get_mut(session_id) else {
-                return;
-            };
-            let client = slot.session.client_id.clone();
-            let filter = match TopicFilter::new(&request.filter, &self.settings.topics) {
-                Ok(filter) => filter,
-                Err(error) => {
-                    self.stats.subscriptions_refused += 1;
-                    let shown: String = request.filter.chars().take(64).collect();
-                    self.logs.warn(LogKind::Subscription, now, || {
-                        format!("refusing subscription of {client} to {shown:?}: {error}")
-                    });
-                    codes.push(ReasonCode::UNSPECIFIED_ERROR);
-                    continue;
+            match self.subscribe_one(now, session_id, request, identifier) {
+                Ok(one) => {
+                    codes.push(ReasonCode(one.subscription.options.qos as u8));
+                    granted.push(one);
                 }
-            };
-            if self
-                .may_subscribe(now, session_id, filter.as_str())
-                .is_none()
-            {
-                // 0x87 for 5.0 clients; the codec writes it as 0x80 in 3.x.
-                codes.push(ReasonCode::NOT_AUTHORIZED);
-                continue;
+                Err(code) => codes.push(code),
             }
-            let Some(slot) = self.sessions.get_mut(session_id) else {
-                return;
-            };
-            let is_new = slot.session.subscription(filter.as_str()).is_none();
-            let max = self.settings.max_subscriptions_per_client;
-            if is_new && slot.session.subscriptions.len() >= max {
-                self.stats.subscriptions_refused += 1;
-                self.logs.warn(LogKind::Subscription, now, || {
-                    format!("refusing subscription of {client}: max_subscriptions_per_client {max} reached")
-                });
-                codes.push(ReasonCode::UNSPECIFIED_ERROR);
-                continue;
-            }
-            let options = request.options;
-            slot.session.add_subscription(&filter, options);
-            self.subscriptions.insert(&filter, session_id, options);
-            codes.push(ReasonCode(options.qos as u8));
-            granted.push((filter, options.qos));
         }
         let suback = SubAck {
             packet_id: subscribe.packet_id,
@@ -69,20 +55,101 @@ impl Broker {
         };
         self.send(conn, &Packet::SubAck(suback));
         self.persist_session(session_id);
-        // Retained messages follow the SUBACK, flagged as retained, for a
-        // new or replaced subscription alike [MQTT-3.3.1-6, MQTT-3.8.4-3].
-        for (filter, qos) in granted {
-            for retained in self.retained.matching(filter.as_str()) {
-                if !self.may_deliver(now, session_id, retained.body.topic()) {
-                    continue;
-                }
-                let message = Message {
-                    body: retained.body,
-                    qos: retained.qos.min(qos),
-                    retain: true,
-                };
-                self.deliver(now, session_id, message);
+        for one in granted {
+            self.send_retained(now, session_id, one);
+        }
+    }
+
+    /// One filter of a SUBSCRIBE: granted, or the SUBACK reason code that
+    /// refuses it (written as 0x80 in 3.x by the codec).
+    fn subscribe_one(
+        &mut self,
+        now: Instant,
+        session_id: SessionId,
+        request: SubscriptionRequest,
+        identifier: Option<NonZeroU32>,
+    ) -> Result<Granted, ReasonCode> {
+        let slot = self
+            .sessions
+            .get_mut(session_id)
+            .ok_or(ReasonCode::UNSPECIFIED_ERROR)?;
+        let client = slot.session.client_id.clone();
+        let filter = match TopicFilter::new(&request.filter, &self.settings.topics) {
+            Ok(filter) => filter,
+            Err(error) => {
+                self.stats.subscriptions_refused += 1;
+                let shown: String = request.filter.chars().take(64).collect();
+                self.logs.warn(LogKind::Subscription, now, || {
+                    format!("refusing subscription of {client} to {shown:?}: {error}")
+                });
+                return Err(ReasonCode::TOPIC_FILTER_INVALID);
             }
+        };
+        if self
+            .may_subscribe(now, session_id, filter.as_str())
+            .is_none()
+        {
+            return Err(ReasonCode::NOT_AUTHORIZED);
+        }
+        let slot = self
+            .sessions
+            .get_mut(session_id)
+            .ok_or(ReasonCode::UNSPECIFIED_ERROR)?;
+        let is_new = slot.session.subscription(filter.as_str()).is_none();
+        let max = self.settings.max_subscriptions_per_client;
+        if is_new && slot.session.subscriptions.len() >= max {
+            self.stats.subscriptions_refused += 1;
+            self.logs.warn(LogKind::Subscription, now, || {
+                format!(
+                    "refusing subscription of {client}: max_subscriptions_per_client {max} reached"
+                )
+            });
+            return Err(ReasonCode::QUOTA_EXCEEDED);
+        }
+        let subscription = Subscription {
+            options: request.options,
+            identifier,
+        };
+        slot.session.add_subscription(&filter, subscription);
+        self.subscriptions.insert(&filter, session_id, subscription);
+        Ok(Granted {
+            filter,
+            subscription,
+            is_new,
+        })
+    }
+
+    /// Retained messages follow the SUBACK, flagged as retained, for a new
+    /// or replaced subscription alike [MQTT-3.3.1-6, MQTT-3.8.4-3] —
+    /// unless its Retain Handling says only when new (1) or never (2)
+    /// [MQTT-3.3.1-9, MQTT-3.3.1-10, MQTT-3.3.1-11].
+    fn send_retained(&mut self, now: Instant, session_id: SessionId, granted: Granted) {
+        let options = granted.subscription.options;
+        match options.retain_handling {
+            RetainHandling::SendAtSubscribe => {}
+            RetainHandling::SendIfNew if granted.is_new => {}
+            RetainHandling::SendIfNew | RetainHandling::DoNotSend => return,
+        }
+        let (found, expired) = self.retained.matching(granted.filter.as_str(), now);
+        self.drop_expired_retained(now, expired);
+        let ids: Box<[u32]> = granted
+            .subscription
+            .identifier
+            .map(NonZeroU32::get)
+            .into_iter()
+            .collect();
+        for retained in found {
+            if !self.may_deliver(now, session_id, retained.body.topic()) {
+                continue;
+            }
+            let message = Message {
+                body: retained.body,
+                qos: retained.qos.min(options.qos),
+                retain: true,
+                meta: retained.meta,
+                subscription_ids: ids.clone(),
+            };
+            self.deliver(now, session_id, message);
         }
     }
 

@@ -16,7 +16,7 @@
 //! Owns only the alias tables; the broker decides what to do with a
 //! refusal.
 
-use crate::codec::{Frame, Publish, PublishBody};
+use crate::codec::{Frame, Publish};
 
 /// Aliases we keep per client towards it, whatever larger Topic Alias
 /// Maximum it allows: each holds a topic string for the connection's life
@@ -123,11 +123,11 @@ impl OutboundAliases {
         if self.max == 0 {
             return frame;
         }
-        let Frame::Publish(publish) = &frame else {
+        let Some(topic) = frame.alias_candidate_topic() else {
             return frame;
         };
-        let (alias, known) = self.alias_for(publish.body());
-        match publish.with_topic_alias(alias, known) {
+        let (alias, known) = self.alias_for(topic);
+        match frame.with_topic_alias(alias, known) {
             Ok(aliased) if aliased.len() <= room => aliased,
             _ => {
                 if !known {
@@ -139,10 +139,9 @@ impl OutboundAliases {
         }
     }
 
-    /// The alias for `body`'s topic, and whether the client already has it.
-    fn alias_for(&mut self, body: &PublishBody) -> (u16, bool) {
+    /// The alias for `topic`, and whether the client already has it.
+    fn alias_for(&mut self, topic: &str) -> (u16, bool) {
         self.tick += 1;
-        let topic = body.topic();
         if let Some(entry) = self.entries.iter_mut().find(|e| &*e.0 == topic) {
             entry.2 = self.tick;
             return (entry.1, true);
@@ -169,7 +168,7 @@ impl OutboundAliases {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
-    use crate::codec::{Properties, Property, ProtocolVersion, QoS};
+    use crate::codec::{Properties, Property, ProtocolVersion, PublishBody, QoS};
 
     fn publish(topic: &str, alias: Option<u16>) -> Publish {
         let mut properties = Properties::default();

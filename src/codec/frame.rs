@@ -14,6 +14,9 @@
 //!
 //! [`encode`]: super::encode
 
+use std::rc::Rc;
+
+use super::message_properties::OutgoingProperties;
 use super::wire;
 use super::{
     encode, AckKind, EncodeError, Packet, PacketId, Properties, ProtocolVersion, PublishBody, QoS,
@@ -30,25 +33,38 @@ pub enum Frame {
     /// A larger control packet (SUBACK with many codes, 5.0 reason strings).
     Owned(Box<[u8]>),
     Publish(PublishFrame),
+    /// A whole packet several connections share: a 5.0 QoS 0 PUBLISH that
+    /// is the same for every subscriber, sent as one slice like the 3.x
+    /// one in a body's headroom (README.md ## Performance).
+    Shared(Rc<[u8]>),
+}
+
+/// The per-subscriber fields of a PUBLISH's fixed header and packet id.
+#[derive(Debug, Clone, Copy)]
+pub struct PublishHeader {
+    pub qos: QoS,
+    pub retain: bool,
+    pub dup: bool,
+    pub packet_id: Option<PacketId>,
 }
 
 #[derive(Debug, Clone)]
 pub struct PublishFrame {
     /// First byte and remaining length; empty when the body's headroom
     /// holds them (a live QoS 0 PUBLISH to a 3.x client).
-    head: heapless::Vec<u8, 5>,
-    body: PublishBody,
+    pub(super) head: heapless::Vec<u8, 5>,
+    pub(super) body: PublishBody,
     /// Packet id (QoS > 0), then in 5.0 the property length.
-    middle: heapless::Vec<u8, 6>,
+    pub(super) middle: heapless::Vec<u8, 6>,
     /// 5.0 properties without their length; `None` when there are none.
-    properties: Option<Box<[u8]>>,
+    pub(super) properties: Option<Box<[u8]>>,
     /// 5.0: the topic is sent as a zero-length name, its Topic Alias
-    /// among the properties standing for it (MQTT 5 §3.3.2.3.4).
-    elide_topic: bool,
+    /// among the properties standing for it (`alias_frame.rs`).
+    pub(super) elide_topic: bool,
 }
 
 /// The zero-length topic name of a PUBLISH that names its topic by alias.
-const EMPTY_TOPIC: [u8; 2] = [0, 0];
+pub(super) const EMPTY_TOPIC: [u8; 2] = [0, 0];
 
 impl PublishFrame {
     pub fn body(&self) -> &PublishBody {
@@ -63,54 +79,15 @@ impl PublishFrame {
             self.body.topic_part()
         }
     }
-
-    /// This 5.0 PUBLISH with a Topic Alias property in front of its own;
-    /// with `elide_topic` the topic name is left empty, the client
-    /// knowing the alias already [MQTT-3.3.2-12]. A frame already aliased,
-    /// or one for 3.x (no properties), comes back unchanged.
-    pub fn with_topic_alias(&self, alias: u16, elide_topic: bool) -> Result<Frame, EncodeError> {
-        let Some(&first) = self.head.first() else {
-            return Ok(Frame::Publish(self.clone()));
-        };
-        if self.elide_topic || self.middle.is_empty() {
-            return Ok(Frame::Publish(self.clone()));
-        }
-        let id_len = if (first >> 1) & 0b11 != 0 { 2 } else { 0 };
-        let own = self.properties.as_deref().unwrap_or(&[]);
-        let mut properties = Vec::with_capacity(own.len() + 3);
-        super::Property::TopicAlias(alias).write_to(&mut properties)?;
-        properties.extend_from_slice(own);
-        let mut middle = heapless::Vec::<u8, 6>::new();
-        middle
-            .extend_from_slice(self.middle.get(..id_len).ok_or(INTERNAL)?)
-            .map_err(|_| INTERNAL)?;
-        middle
-            .extend_from_slice(&wire::varint(properties.len())?)
-            .map_err(|_| INTERNAL)?;
-        let topic_len = if elide_topic {
-            EMPTY_TOPIC.len()
-        } else {
-            self.body.topic_part().len()
-        };
-        let remaining = topic_len
-            .checked_add(self.body.payload_part().len())
-            .and_then(|n| n.checked_add(middle.len()))
-            .and_then(|n| n.checked_add(properties.len()))
-            .ok_or(EncodeError::TooLarge("PUBLISH remaining length"))?;
-        Ok(Frame::Publish(PublishFrame {
-            head: fixed_header(first, remaining)?,
-            body: self.body.clone(),
-            middle,
-            properties: Some(properties.into_boxed_slice()),
-            elide_topic,
-        }))
-    }
 }
 
-const INTERNAL: EncodeError = EncodeError::Invalid("internal: inline buffer overflow");
+pub(super) const INTERNAL: EncodeError = EncodeError::Invalid("internal: inline buffer overflow");
 
 /// A PUBLISH's first byte and remaining length.
-fn fixed_header(first: u8, remaining: usize) -> Result<heapless::Vec<u8, 5>, EncodeError> {
+pub(super) fn fixed_header(
+    first: u8,
+    remaining: usize,
+) -> Result<heapless::Vec<u8, 5>, EncodeError> {
     let mut head = heapless::Vec::<u8, 5>::new();
     head.push(first).map_err(|_| INTERNAL)?;
     // `varint` refuses a remaining length over 268,435,455.
@@ -162,6 +139,52 @@ impl Frame {
         properties: Option<&Properties>,
         version: ProtocolVersion,
     ) -> Result<Frame, EncodeError> {
+        let mut property_bytes = None;
+        if version.is_v5() {
+            if let Some(properties) = properties.filter(|p| !p.is_empty()) {
+                let mut bytes = Vec::with_capacity(properties.wire_len());
+                properties.write_values(&mut bytes)?;
+                property_bytes = Some(bytes);
+            }
+        }
+        let header = PublishHeader {
+            qos,
+            retain,
+            dup,
+            packet_id,
+        };
+        Frame::publish_with(body, header, property_bytes, version)
+    }
+
+    /// One subscriber's PUBLISH of a routed message: its forwarded
+    /// properties, remaining expiry and subscription identifiers (5.0
+    /// only; a 3.x frame carries none).
+    pub fn publish_message(
+        body: &PublishBody,
+        header: PublishHeader,
+        properties: &OutgoingProperties<'_>,
+        version: ProtocolVersion,
+    ) -> Result<Frame, EncodeError> {
+        let bytes = if version.is_v5() && !properties.is_empty() {
+            Some(properties.encode()?)
+        } else {
+            None
+        };
+        Frame::publish_with(body, header, bytes, version)
+    }
+
+    fn publish_with(
+        body: &PublishBody,
+        header: PublishHeader,
+        property_bytes: Option<Vec<u8>>,
+        version: ProtocolVersion,
+    ) -> Result<Frame, EncodeError> {
+        let PublishHeader {
+            qos,
+            retain,
+            dup,
+            packet_id,
+        } = header;
         if (qos == QoS::AtMostOnce) != packet_id.is_none() {
             return Err(EncodeError::Invalid(
                 "packet id must be present exactly when QoS > 0",
@@ -189,22 +212,14 @@ impl Frame {
                 elide_topic: false,
             }));
         }
-        let mut property_bytes = None;
+        let property_bytes = property_bytes.filter(|b| !b.is_empty());
         if version.is_v5() {
-            let properties = properties.filter(|p| !p.is_empty());
-            let len = properties.map_or(0, Properties::wire_len);
+            let len = property_bytes.as_ref().map_or(0, Vec::len);
             middle
                 .extend_from_slice(&wire::varint(len)?)
                 .map_err(|_| INTERNAL)?;
-            if let Some(properties) = properties {
-                let mut bytes = Vec::with_capacity(len);
-                properties.write_values(&mut bytes)?;
-                if bytes.len() != len {
-                    return Err(EncodeError::Invalid("internal: property length mismatch"));
-                }
-                property_bytes = Some(bytes.into_boxed_slice());
-            }
         }
+        let property_bytes = property_bytes.map(Vec::into_boxed_slice);
         let properties_len = property_bytes.as_ref().map_or(0, |p| p.len());
         let remaining = body
             .len()
@@ -226,6 +241,7 @@ impl Frame {
         match self {
             Frame::Small(bytes) => bytes.len(),
             Frame::Owned(bytes) => bytes.len(),
+            Frame::Shared(bytes) => bytes.len(),
             Frame::Publish(p) if p.head.is_empty() => p.body.qos0_packet().len(),
             Frame::Publish(p) => {
                 // Bounded by the checked remaining length when built.
@@ -242,6 +258,16 @@ impl Frame {
         self.len() == 0
     }
 
+    /// The frame as one shared buffer (its slices copied once), for
+    /// [`Frame::Shared`] copies of it.
+    pub fn to_shared(&self) -> Rc<[u8]> {
+        let mut bytes = Vec::with_capacity(self.len());
+        for slice in self.slices() {
+            bytes.extend_from_slice(slice);
+        }
+        Rc::from(bytes)
+    }
+
     /// The frame as up to five slices, in order, for a vectored write.
     /// Empty slices are left out.
     pub fn slices(&self) -> heapless::Vec<&[u8], 5> {
@@ -251,6 +277,9 @@ impl Frame {
                 let _ = slices.push(bytes.as_slice());
             }
             Frame::Owned(bytes) => {
+                let _ = slices.push(bytes.as_ref());
+            }
+            Frame::Shared(bytes) => {
                 let _ = slices.push(bytes.as_ref());
             }
             // A live QoS 0 PUBLISH to a 3.x client: all in the body.

@@ -23,6 +23,7 @@
 //! every SUBACK failure as 0x80; AUTH cannot be encoded below 5.0.
 
 mod ack;
+mod alias_frame;
 mod auth;
 mod connack;
 mod connect;
@@ -31,6 +32,7 @@ mod error;
 mod frame;
 mod framer;
 mod header;
+mod message_properties;
 mod ping;
 mod properties;
 mod publish;
@@ -49,9 +51,10 @@ pub use connack::ConnAck;
 pub use connect::{Connect, Will};
 pub use disconnect::Disconnect;
 pub use error::{DecodeError, EncodeError};
-pub use frame::Frame;
+pub use frame::{Frame, PublishHeader};
 pub use framer::{Framer, Packets};
 pub use header::{frame_length, FixedHeader};
+pub use message_properties::{forwarded_block, read_forwarded_block, OutgoingProperties};
 pub use properties::{Properties, Property};
 pub use publish::{Publish, PublishBody};
 pub use reason::{ConnectReturn, ReasonCode};

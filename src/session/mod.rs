@@ -9,21 +9,21 @@
 
 mod client_id;
 mod inbound;
+mod message;
 mod outbound;
 mod outbox;
 mod subscriptions;
 
 pub use client_id::{ClientId, ClientIdError};
 pub use inbound::{InboundQos2, MAX_INBOUND_QOS2};
-pub use outbound::{
-    AwaitingAck, Delivery, JournalEntry, Message, Outbound, QueueLimits, RestoredMessage,
-};
+pub use message::{Message, MessageMeta};
+pub use outbound::{AwaitingAck, Delivery, JournalEntry, Outbound, QueueLimits, RestoredMessage};
 pub use outbox::Outbox;
-pub use subscriptions::Subscriptions;
+pub use subscriptions::{Subscription, Subscriptions};
 
 use std::time::{Duration, Instant};
 
-use crate::codec::{ProtocolVersion, SubscriptionOptions};
+use crate::codec::ProtocolVersion;
 use crate::topic::TopicFilter;
 
 #[derive(Debug)]
@@ -77,14 +77,14 @@ impl Session {
         self.offline_before_secs = offline.as_secs();
     }
 
-    /// The options of this session's subscription to exactly `filter`.
-    pub fn subscription(&self, filter: &str) -> Option<SubscriptionOptions> {
+    /// This session's subscription to exactly `filter`.
+    pub fn subscription(&self, filter: &str) -> Option<Subscription> {
         self.subscriptions.get(filter)
     }
 
     /// Records a subscription; `true` when it replaced one to the same filter.
-    pub fn add_subscription(&mut self, filter: &TopicFilter, options: SubscriptionOptions) -> bool {
-        self.subscriptions.insert(filter, options)
+    pub fn add_subscription(&mut self, filter: &TopicFilter, subscription: Subscription) -> bool {
+        self.subscriptions.insert(filter, subscription)
     }
 
     /// Forgets a subscription; `true` when there was one.

@@ -22,20 +22,9 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::codec::{
-    Ack, AckKind, EncodeError, Frame, Packet, PacketId, ProtocolVersion, PublishBody, QoS,
-};
+use crate::codec::{Ack, AckKind, EncodeError, Frame, Packet, PacketId, ProtocolVersion, QoS};
 
-use super::Outbox;
-
-/// One message as it will be delivered to this session.
-#[derive(Debug, Clone)]
-pub struct Message {
-    pub body: PublishBody,
-    /// Delivery QoS: the lower of the publish QoS and the subscription's.
-    pub qos: QoS,
-    pub retain: bool,
-}
+use super::{Message, Outbox};
 
 /// What an inflight message waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +126,8 @@ struct Window {
     lagging: bool,
     /// Queued messages sent since the broker last asked, for its counters.
     sent_from_queue: u64,
+    /// Queued messages dropped as expired since the broker last asked.
+    expired: u64,
 }
 
 impl Window {
@@ -148,6 +139,7 @@ impl Window {
             && self.full_since.is_none()
             && !self.lagging
             && self.sent_from_queue == 0
+            && self.expired == 0
     }
 }
 
@@ -177,15 +169,7 @@ impl Outbound {
             return Ok(self.deliver_offline(message, limits));
         };
         if message.qos == QoS::AtMostOnce {
-            let frame = Frame::publish(
-                &message.body,
-                QoS::AtMostOnce,
-                message.retain,
-                false,
-                None,
-                None,
-                version,
-            )?;
+            let frame = message.frame(now, false, None, version)?;
             if outbox.bytes().saturating_add(frame.len()) > limits.max_outbound_bytes {
                 return Ok(Delivery::DroppedOutboundFull);
             }
@@ -208,7 +192,7 @@ impl Outbound {
         let seq = self.add(&message);
         let window = self.window();
         if window.queue.is_empty() && window.inflight.len() < limits.max_inflight {
-            self.send_new(seq, message, outbox, version)?;
+            self.send_new(now, seq, message, outbox, version)?;
             return Ok(Delivery::Sent);
         }
         window.queue.push_back(Queued { seq, message });
@@ -279,11 +263,17 @@ impl Outbound {
 
     /// Rebuilds the window and queue from the store at startup: sent
     /// messages go back into the window (resent with DUP on reconnect), the
-    /// rest into the queue, each in sequence order.
-    pub fn restore(&mut self, mut messages: Vec<RestoredMessage>) {
+    /// rest into the queue, each in sequence order. A queued message that
+    /// expired meanwhile is dropped (journaled, counted in `take_expired`).
+    pub fn restore(&mut self, now: Instant, mut messages: Vec<RestoredMessage>) {
         messages.sort_by_key(|m| m.seq);
         for restored in messages {
             self.next_seq = self.next_seq.max(restored.seq.wrapping_add(1));
+            if restored.sent.is_none() && restored.message.is_expired(now) {
+                self.journal_push(JournalEntry::Removed { seq: restored.seq });
+                self.window().expired += 1;
+                continue;
+            }
             let window = self.window();
             match restored.sent {
                 Some((packet_id, state)) => window.inflight.push_back(Inflight {
@@ -305,27 +295,27 @@ impl Outbound {
     /// whether it matched an inflight message; unknown ids are ignored.
     pub fn handle_ack(
         &mut self,
-        kind: AckKind,
-        packet_id: PacketId,
-        reason_is_error: bool,
+        now: Instant,
+        ack: &Ack,
         outbox: &mut Outbox,
         version: ProtocolVersion,
         limits: &QueueLimits,
     ) -> Result<bool, EncodeError> {
-        let result = self.ack(kind, packet_id, reason_is_error, outbox, version, limits);
+        let result = self.ack(now, ack, outbox, version, limits);
         self.settle();
         result
     }
 
     fn ack(
         &mut self,
-        kind: AckKind,
-        packet_id: PacketId,
-        reason_is_error: bool,
+        now: Instant,
+        received: &Ack,
         outbox: &mut Outbox,
         version: ProtocolVersion,
         limits: &QueueLimits,
     ) -> Result<bool, EncodeError> {
+        let (kind, packet_id) = (received.kind, received.packet_id);
+        let reason_is_error = received.reason.is_error();
         let expected = match kind {
             AckKind::PubAck => AwaitingAck::PubAck,
             AckKind::PubRec => AwaitingAck::PubRec,
@@ -348,7 +338,7 @@ impl Outbound {
             if let Some(done) = window.inflight.remove(index) {
                 self.journal_push(JournalEntry::Removed { seq: done.seq });
             }
-            self.fill_window(outbox, version, limits)?;
+            self.fill_window(now, outbox, version, limits)?;
         } else if let Some(entry) = window.inflight.get_mut(index) {
             entry.state = AwaitingAck::PubComp;
             let changed = JournalEntry::Sent {
@@ -370,17 +360,19 @@ impl Outbound {
     /// [MQTT-4.4.0-1], then feed the window from the queue.
     pub fn resume(
         &mut self,
+        now: Instant,
         outbox: &mut Outbox,
         version: ProtocolVersion,
         limits: &QueueLimits,
     ) -> Result<(), EncodeError> {
-        let result = self.resend(outbox, version, limits);
+        let result = self.resend(now, outbox, version, limits);
         self.settle();
         result
     }
 
     fn resend(
         &mut self,
+        now: Instant,
         outbox: &mut Outbox,
         version: ProtocolVersion,
         limits: &QueueLimits,
@@ -394,26 +386,24 @@ impl Outbound {
                     &Packet::Ack(Ack::new(AckKind::PubRel, entry.packet_id)),
                     version,
                 )?,
-                _ => Frame::publish(
-                    &entry.message.body,
-                    entry.message.qos,
-                    entry.message.retain,
-                    true,
-                    Some(entry.packet_id),
-                    None,
-                    version,
-                )?,
+                // An inflight message is resent even past its expiry
+                // (MQTT 5 §4.4: only queued ones are dropped).
+                _ => entry
+                    .message
+                    .frame(now, true, Some(entry.packet_id), version)?,
             };
             outbox.push(frame);
         }
         window.full_since = None;
         window.lagging = false;
-        self.fill_window(outbox, version, limits)
+        self.fill_window(now, outbox, version, limits)
     }
 
-    /// Moves queued messages into the window while it has room.
+    /// Moves queued messages into the window while it has room; expired
+    /// ones are dropped on the way [MQTT-3.3.2-5].
     fn fill_window(
         &mut self,
+        now: Instant,
         outbox: &mut Outbox,
         version: ProtocolVersion,
         limits: &QueueLimits,
@@ -428,21 +418,18 @@ impl Outbound {
             let Some(Queued { seq, message }) = window.queue.pop_front() else {
                 break;
             };
+            if message.is_expired(now) {
+                window.expired += 1;
+                self.journal_push(JournalEntry::Removed { seq });
+                continue;
+            }
             window.sent_from_queue += 1;
             if message.qos == QoS::AtMostOnce {
                 self.journal_push(JournalEntry::Removed { seq });
                 // Queued while offline with queue_qos0_messages.
-                outbox.push(Frame::publish(
-                    &message.body,
-                    QoS::AtMostOnce,
-                    message.retain,
-                    false,
-                    None,
-                    None,
-                    version,
-                )?);
+                outbox.push(message.frame(now, false, None, version)?);
             } else {
-                self.send_new(seq, message, outbox, version)?;
+                self.send_new(now, seq, message, outbox, version)?;
             }
         }
         if let Some(window) = self.window.as_deref_mut() {
@@ -458,21 +445,14 @@ impl Outbound {
 
     fn send_new(
         &mut self,
+        now: Instant,
         seq: u64,
         message: Message,
         outbox: &mut Outbox,
         version: ProtocolVersion,
     ) -> Result<(), EncodeError> {
         let packet_id = self.allocate_packet_id();
-        outbox.push(Frame::publish(
-            &message.body,
-            message.qos,
-            message.retain,
-            false,
-            Some(packet_id),
-            None,
-            version,
-        )?);
+        outbox.push(message.frame(now, false, Some(packet_id), version)?);
         let state = if message.qos == QoS::ExactlyOnce {
             AwaitingAck::PubRec
         } else {
@@ -516,6 +496,16 @@ impl Outbound {
             .map_or(0, |w| std::mem::take(&mut w.sent_from_queue));
         self.settle();
         sent
+    }
+
+    /// Queued messages dropped as expired since the last call.
+    pub fn take_expired(&mut self) -> u64 {
+        let expired = self
+            .window
+            .as_deref_mut()
+            .map_or(0, |w| std::mem::take(&mut w.expired));
+        self.settle();
+        expired
     }
 
     /// Queue at its cap while online, and for how long.

@@ -12,10 +12,34 @@
 //!
 //! Invariants: the string is a sequence of whole entries; every filter in
 //! it was a valid [`TopicFilter`]; the options character is `OPTIONS_BASE`
-//! plus six bits, so it is one byte of ASCII and never the terminator.
+//! plus six bits, so it is one byte of ASCII and never the terminator —
+//! except for a subscription with an MQTT 5 Subscription Identifier, whose
+//! options character is `WITH_ID_BASE` plus the same six bits (two bytes
+//! of UTF-8) followed by two characters of `ID_BASE` plus 14 bits each
+//! (the identifier's 28 bits, high half first), so an entry's header is
+//! one byte or eight, told apart by its first byte.
+
+use std::num::NonZeroU32;
 
 use crate::codec::{QoS, RetainHandling, SubscriptionOptions};
 use crate::topic::TopicFilter;
+
+/// One subscription of a session: its options and, in MQTT 5, the
+/// Subscription Identifier of the SUBSCRIBE that made it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Subscription {
+    pub options: SubscriptionOptions,
+    pub identifier: Option<NonZeroU32>,
+}
+
+impl From<SubscriptionOptions> for Subscription {
+    fn from(options: SubscriptionOptions) -> Subscription {
+        Subscription {
+            options,
+            identifier: None,
+        }
+    }
+}
 
 const TERMINATOR: char = '\0';
 /// Below this size the string grows one entry at a time (most sessions hold
@@ -39,39 +63,41 @@ impl Subscriptions {
         self.entries.is_empty()
     }
 
-    /// Every (filter, options), in the order subscribed.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, SubscriptionOptions)> + '_ {
+    /// Every (filter, subscription), in the order subscribed.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Subscription)> + '_ {
         self.entries
             .split_terminator(TERMINATOR)
             .filter_map(|entry| {
-                let mut chars = entry.chars();
-                let options = unpack(chars.next()?);
-                Some((chars.as_str(), options))
+                let (subscription, header) = unpack(entry)?;
+                Some((entry.get(header..)?, subscription))
             })
     }
 
-    /// The options of the subscription to exactly `filter`.
-    pub fn get(&self, filter: &str) -> Option<SubscriptionOptions> {
+    /// The subscription to exactly `filter`.
+    pub fn get(&self, filter: &str) -> Option<Subscription> {
         self.iter()
             .find(|(f, _)| *f == filter)
-            .map(|(_, options)| options)
+            .map(|(_, subscription)| subscription)
     }
 
     /// Adds or replaces the subscription to `filter`; `true` when it
     /// replaced one.
-    pub fn insert(&mut self, filter: &TopicFilter, options: SubscriptionOptions) -> bool {
-        if let Some(start) = self.find(filter.as_str()) {
-            let end = start.saturating_add(1);
-            self.entries
-                .replace_range(start..end, pack(options).encode_utf8(&mut [0; 4]));
+    pub fn insert(&mut self, filter: &TopicFilter, subscription: Subscription) -> bool {
+        let header = pack(subscription);
+        if let Some((start, old_header)) = self.find(filter.as_str()) {
+            let end = start.saturating_add(old_header);
+            self.entries.replace_range(start..end, &header);
             return true;
         }
-        // One options byte, the filter, the terminator.
-        let needed = filter.as_str().len().saturating_add(2);
+        // The header, the filter, the terminator.
+        let needed = header
+            .len()
+            .saturating_add(filter.as_str().len())
+            .saturating_add(1);
         if self.entries.len() < EXACT_GROWTH_MAX {
             self.entries.reserve_exact(needed);
         }
-        self.entries.push(pack(options));
+        self.entries.push_str(&header);
         self.entries.push_str(filter.as_str());
         self.entries.push(TERMINATOR);
         false
@@ -79,10 +105,13 @@ impl Subscriptions {
 
     /// Removes the subscription to `filter`; `true` when there was one.
     pub fn remove(&mut self, filter: &str) -> bool {
-        let Some(start) = self.find(filter) else {
+        let Some((start, header)) = self.find(filter) else {
             return false;
         };
-        let end = start.saturating_add(filter.len()).saturating_add(2);
+        let end = start
+            .saturating_add(header)
+            .saturating_add(filter.len())
+            .saturating_add(1);
         self.entries.replace_range(start..end, "");
         if self.entries.is_empty() {
             self.entries = String::new();
@@ -92,12 +121,13 @@ impl Subscriptions {
         true
     }
 
-    /// The byte offset of the entry (its options byte) for `filter`.
-    fn find(&self, filter: &str) -> Option<usize> {
+    /// The byte offset of the entry for `filter` and its header's length.
+    fn find(&self, filter: &str) -> Option<(usize, usize)> {
         let mut start = 0usize;
         for entry in self.entries.split_terminator(TERMINATOR) {
-            if entry.get(1..) == Some(filter) {
-                return Some(start);
+            let header = header_len(entry);
+            if entry.get(header..) == Some(filter) {
+                return Some((start, header));
             }
             start = start.saturating_add(entry.len()).saturating_add(1);
         }
@@ -112,7 +142,26 @@ const RETAIN_HANDLING_SHIFT: u32 = 4;
 /// Added to the six option bits: '@' to DEL, never U+0000.
 const OPTIONS_BASE: u32 = 0x40;
 
-fn pack(options: SubscriptionOptions) -> char {
+/// The options character of an entry with an identifier: two bytes of
+/// UTF-8, so never taken for an ASCII one.
+const WITH_ID_BASE: u32 = 0x100;
+/// Each half of an identifier is 14 bits above this: three bytes of UTF-8,
+/// below the surrogates.
+const ID_BASE: u32 = 0x1000;
+const ID_HALF_BITS: u32 = 14;
+const ID_HALF_MASK: u32 = (1 << ID_HALF_BITS) - 1;
+/// One options character of two bytes and two of three.
+const HEADER_WITH_ID: usize = 8;
+
+fn header_len(entry: &str) -> usize {
+    match entry.as_bytes().first() {
+        Some(b) if b.is_ascii() => 1,
+        Some(_) => HEADER_WITH_ID,
+        None => 0,
+    }
+}
+
+fn option_bits(options: SubscriptionOptions) -> u32 {
     let mut bits = options.qos as u32;
     if options.no_local {
         bits |= NO_LOCAL;
@@ -120,13 +169,47 @@ fn pack(options: SubscriptionOptions) -> char {
     if options.retain_as_published {
         bits |= RETAIN_AS_PUBLISHED;
     }
-    bits |= (options.retain_handling as u32) << RETAIN_HANDLING_SHIFT;
-    // Six bits above the base: always an ASCII character, never U+0000.
-    char::from_u32(OPTIONS_BASE | bits).unwrap_or('@')
+    bits | (options.retain_handling as u32) << RETAIN_HANDLING_SHIFT
 }
 
-fn unpack(c: char) -> SubscriptionOptions {
-    let bits = u32::from(c).saturating_sub(OPTIONS_BASE);
+fn pack(subscription: Subscription) -> String {
+    let bits = option_bits(subscription.options);
+    let mut header = String::new();
+    match subscription.identifier {
+        None => header.push(char::from_u32(OPTIONS_BASE | bits).unwrap_or('@')),
+        Some(id) => {
+            // Identifiers are at most 268,435,455: 28 bits, two halves.
+            let id = id.get();
+            for c in [
+                WITH_ID_BASE | bits,
+                ID_BASE + ((id >> ID_HALF_BITS) & ID_HALF_MASK),
+                ID_BASE + (id & ID_HALF_MASK),
+            ] {
+                header.push(char::from_u32(c).unwrap_or('@'));
+            }
+        }
+    }
+    header
+}
+
+/// The subscription of an entry and its header's length.
+fn unpack(entry: &str) -> Option<(Subscription, usize)> {
+    let mut chars = entry.chars();
+    let first = u32::from(chars.next()?);
+    if first < 0x80 {
+        let options = unpack_options(first.saturating_sub(OPTIONS_BASE));
+        return Some((options.into(), 1));
+    }
+    let high = u32::from(chars.next()?).saturating_sub(ID_BASE);
+    let low = u32::from(chars.next()?).saturating_sub(ID_BASE);
+    let subscription = Subscription {
+        options: unpack_options(first.saturating_sub(WITH_ID_BASE)),
+        identifier: NonZeroU32::new(high << ID_HALF_BITS | low),
+    };
+    Some((subscription, HEADER_WITH_ID))
+}
+
+fn unpack_options(bits: u32) -> SubscriptionOptions {
     let qos = match bits & QOS_MASK {
         0 => QoS::AtMostOnce,
         1 => QoS::AtLeastOnce,
@@ -183,10 +266,41 @@ mod tests {
     #[test]
     fn options_round_trip_as_one_ascii_byte() {
         for options in all_options() {
-            let c = pack(options);
-            assert!(c.is_ascii() && c != TERMINATOR, "{c:?}");
-            assert_eq!(unpack(c), options);
+            let header = pack(options.into());
+            assert!(header.len() == 1 && header.is_ascii() && !header.contains(TERMINATOR));
+            assert_eq!(unpack(&header), Some((options.into(), 1)));
         }
+    }
+
+    #[test]
+    fn identifiers_round_trip_in_an_eight_byte_header() {
+        for options in all_options() {
+            for id in [1, 2, 16_383, 16_384, 268_435_455] {
+                let subscription = Subscription {
+                    options,
+                    identifier: NonZeroU32::new(id),
+                };
+                let header = pack(subscription);
+                assert_eq!(header.len(), HEADER_WITH_ID, "{id}");
+                assert!(!header.contains(TERMINATOR));
+                assert_eq!(unpack(&header), Some((subscription, HEADER_WITH_ID)));
+            }
+        }
+        let mut s = Subscriptions::default();
+        let with_id = Subscription {
+            options: SubscriptionOptions::default(),
+            identifier: NonZeroU32::new(300),
+        };
+        assert!(!s.insert(&filter("a/#"), with_id));
+        assert!(!s.insert(&filter("b"), SubscriptionOptions::default().into()));
+        assert_eq!(s.get("a/#"), Some(with_id));
+        // Replacing changes the header's length both ways.
+        assert!(s.insert(&filter("a/#"), SubscriptionOptions::default().into()));
+        assert_eq!(s.get("a/#").and_then(|x| x.identifier), None);
+        assert!(s.insert(&filter("b"), with_id));
+        assert_eq!(s.get("b"), Some(with_id));
+        assert_eq!(s.len(), 2);
+        assert!(s.remove("b") && s.remove("a/#") && s.is_empty());
     }
 
     #[test]
@@ -197,25 +311,25 @@ mod tests {
         assert!(!s.remove("a"));
         let options = all_options();
         for (i, o) in options.iter().enumerate() {
-            assert!(!s.insert(&filter(&format!("f/{i}")), *o));
+            assert!(!s.insert(&filter(&format!("f/{i}")), (*o).into()));
         }
-        assert!(!s.insert(&filter("+/#"), SubscriptionOptions::default()));
+        assert!(!s.insert(&filter("+/#"), SubscriptionOptions::default().into()));
         assert_eq!(s.len(), options.len() + 1);
         for (i, o) in options.iter().enumerate() {
-            assert_eq!(s.get(&format!("f/{i}")), Some(*o));
+            assert_eq!(s.get(&format!("f/{i}")), Some((*o).into()));
         }
         // A filter that is a suffix or prefix of another is not confused.
         assert_eq!(s.get("f/"), None);
         assert_eq!(s.get("/1"), None);
         assert_eq!(s.get("1"), None);
         let last = options.last().copied().unwrap_or_default();
-        assert!(s.insert(&filter("f/0"), last));
-        assert_eq!(s.get("f/0"), Some(last));
+        assert!(s.insert(&filter("f/0"), last.into()));
+        assert_eq!(s.get("f/0"), Some(last.into()));
         assert_eq!(s.len(), options.len() + 1);
         assert!(s.remove("f/3"));
         assert!(!s.remove("f/3"));
         assert_eq!(s.get("f/3"), None);
-        assert_eq!(s.get("f/4"), options.get(4).copied());
+        assert_eq!(s.get("f/4"), options.get(4).copied().map(Into::into));
         let listed: Vec<String> = s.iter().map(|(f, _)| f.to_owned()).collect();
         assert_eq!(listed.len(), options.len());
         assert_eq!(listed.first().map(String::as_str), Some("f/0"));
@@ -230,7 +344,10 @@ mod tests {
     #[test]
     fn one_subscription_is_one_exact_block() {
         let mut s = Subscriptions::default();
-        s.insert(&filter("bench/c/1234"), SubscriptionOptions::default());
+        s.insert(
+            &filter("bench/c/1234"),
+            SubscriptionOptions::default().into(),
+        );
         assert_eq!(s.entries.capacity(), "bench/c/1234".len() + 2);
     }
 }

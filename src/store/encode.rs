@@ -2,14 +2,13 @@
 //! loop thread (message bodies are reference-counted there and cannot cross
 //! threads), so that the writer thread only has bytes to apply.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::broker::StoreOp;
-use crate::codec::SubscriptionOptions;
-use crate::session::AwaitingAck;
+use crate::session::{AwaitingAck, MessageMeta, Subscription};
 
 use super::schema::{
-    self, BridgeMessageV1, DeliveryV1, MessageV1, RetainedV1, SessionV1, SubscriptionV1,
+    self, BridgeMessageV2, DeliveryV1, MessageV2, RetainedV2, SessionV2, SubscriptionV2, WillV2,
 };
 
 /// The sled tree a write goes to.
@@ -49,6 +48,33 @@ pub fn wall_clock() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Unix milliseconds now; 0 if the clock is before 1970.
+pub fn wall_clock_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The wall-clock deadline (Unix milliseconds) of a monotonic one: the
+/// store keeps expiry across restarts, where `Instant`s mean nothing.
+fn wall_deadline(at: Instant) -> u64 {
+    let now = Instant::now();
+    let wall = wall_clock_ms();
+    match at.checked_duration_since(now) {
+        Some(ahead) => wall.saturating_add(u64::try_from(ahead.as_millis()).unwrap_or(u64::MAX)),
+        None => wall.saturating_sub(
+            u64::try_from(now.saturating_duration_since(at).as_millis()).unwrap_or(u64::MAX),
+        ),
+    }
+}
+
+/// The stored form of a message's shared MQTT 5 part.
+fn meta_fields(meta: Option<&MessageMeta>) -> (Vec<u8>, Option<u64>) {
+    meta.map_or((Vec::new(), None), |m| {
+        (m.properties.to_vec(), m.expires_at.map(wall_deadline))
+    })
+}
+
 /// Appends the writes that carry out `op`.
 pub fn encode_op(op: StoreOp, out: &mut Vec<Write>) {
     match op {
@@ -58,15 +84,27 @@ pub fn encode_op(op: StoreOp, out: &mut Vec<Write>) {
             protocol,
             subscriptions,
             online,
+            session_expiry,
+            will,
         } => {
-            let record = SessionV1 {
+            let record = SessionV2 {
                 store_id,
                 protocol: protocol.level(),
                 subscriptions: subscriptions
                     .into_iter()
-                    .map(|(filter, options)| subscription(filter, options))
+                    .map(|(filter, s)| subscription(filter, s))
                     .collect(),
                 offline_since: (!online).then(wall_clock),
+                session_expiry_interval: session_expiry,
+                will: will.map(|w| WillV2 {
+                    topic: w.body.topic().to_owned(),
+                    payload: w.body.payload().to_vec(),
+                    qos: w.qos as u8,
+                    retain: w.retain,
+                    properties: w.properties,
+                    delay_interval: w.delay_secs,
+                    publish_at_ms: Some(wall_deadline(w.publish_at)),
+                }),
             };
             out.push(put(
                 Tree::Sessions,
@@ -92,11 +130,15 @@ pub fn encode_op(op: StoreOp, out: &mut Vec<Write>) {
             seq,
             message,
         } => {
-            let record = MessageV1 {
+            let (properties, expires_at_ms) = meta_fields(message.meta.as_deref());
+            let record = MessageV2 {
                 qos: message.qos as u8,
                 retain: message.retain,
                 topic: message.body.topic().to_owned(),
                 payload: message.body.payload().to_vec(),
+                properties,
+                expires_at_ms,
+                subscription_ids: message.subscription_ids.to_vec(),
             };
             let key = schema::message_key(store_id, seq).to_vec();
             out.push(put(Tree::Messages, key, &record));
@@ -141,10 +183,13 @@ fn encode_other(op: StoreOp, out: &mut Vec<Write>) {
             Tree::Inbound,
             schema::inbound_key(store_id, packet_id.get()).to_vec(),
         )),
-        StoreOp::PutRetained { body, qos } => {
-            let record = RetainedV1 {
+        StoreOp::PutRetained { body, qos, meta } => {
+            let (properties, expires_at_ms) = meta_fields(meta.as_deref());
+            let record = RetainedV2 {
                 qos: qos as u8,
                 payload: body.payload().to_vec(),
+                properties,
+                expires_at_ms,
             };
             out.push(put(
                 Tree::Retained,
@@ -161,11 +206,13 @@ fn encode_other(op: StoreOp, out: &mut Vec<Write>) {
             qos,
             retain,
         } => {
-            let record = BridgeMessageV1 {
+            let record = BridgeMessageV2 {
                 topic,
                 payload,
                 qos: qos as u8,
                 retain,
+                properties: Vec::new(),
+                expires_at_ms: None,
             };
             out.push(put(Tree::Bridge, schema::bridge_key(&bridge, seq), &record));
         }
@@ -177,7 +224,7 @@ fn encode_other(op: StoreOp, out: &mut Vec<Write>) {
     }
 }
 
-fn put<T: serde::Serialize>(tree: Tree, key: Vec<u8>, record: &T) -> Write {
+fn put<T: serde::Serialize + schema::Versioned>(tree: Tree, key: Vec<u8>, record: &T) -> Write {
     Write::Put {
         tree,
         key,
@@ -189,13 +236,15 @@ fn remove(tree: Tree, key: Vec<u8>) -> Write {
     Write::Remove { tree, key }
 }
 
-fn subscription(filter: String, options: SubscriptionOptions) -> SubscriptionV1 {
-    SubscriptionV1 {
+fn subscription(filter: String, subscription: Subscription) -> SubscriptionV2 {
+    let options = subscription.options;
+    SubscriptionV2 {
         filter,
         qos: options.qos as u8,
         no_local: options.no_local,
         retain_as_published: options.retain_as_published,
         retain_handling: options.retain_handling as u8,
+        identifier: subscription.identifier.map(|id| id.get()),
     }
 }
 

@@ -117,7 +117,7 @@ impl Store {
         let Some(trees) = open::open_trees(config)? else {
             return Ok(None);
         };
-        let recovered = recover::recover(&trees, encode::wall_clock());
+        let recovered = recover::recover(&trees, encode::wall_clock_ms());
         let store = Store {
             trees,
             config: config.clone(),

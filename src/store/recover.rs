@@ -9,22 +9,28 @@
 //! stamped at the last flush, but only when now is not earlier than that
 //! stamp nor than this binary's build date; otherwise zero. A router that
 //! boots with a stale clock expires nobody.
+//!
+//! Message expiry deadlines are stored in wall-clock milliseconds and
+//! turned back into `Instant`s here, measured from the same plausible now:
+//! the wall clock when it is plausible, else the clock of the last flush
+//! (docs/mqtt5.md, "Message expiry"). A stale clock expires nothing early.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::num::NonZeroU32;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use log::{error, warn};
 
-use crate::broker::RestoredSession;
+use crate::broker::{RestoredSession, RetainedMessage, StoredWill};
 use crate::codec::{
-    PacketId, ProtocolVersion, PublishBody, QoS, RetainHandling, SubscriptionOptions,
+    read_forwarded_block, PacketId, ProtocolVersion, PublishBody, QoS, RetainHandling,
+    SubscriptionOptions,
 };
-use crate::session::{Message, RestoredMessage};
+use crate::session::{Message, MessageMeta, RestoredMessage, Subscription};
 
 use super::encode::awaiting_from_code;
-use super::schema::{
-    self, BridgeMessageV1, DeliveryV1, MessageV1, RetainedV1, SessionV1, META_CLOCK,
-};
+use super::schema::{self, DeliveryV1, META_CLOCK};
 use super::Trees;
 
 /// When this binary was built (Unix seconds), from build.rs.
@@ -35,7 +41,7 @@ pub const BUILD_EPOCH: u64 = match u64::from_str_radix(env!("EDGEMQ_BUILD_EPOCH"
 
 pub struct Recovered {
     pub sessions: Vec<RestoredSession>,
-    pub retained: Vec<(PublishBody, QoS)>,
+    pub retained: Vec<RetainedMessage>,
     /// Each bridge's uplink queue, by bridge name, in order.
     pub bridge_queues: BTreeMap<String, Vec<(u64, StoredBridgeMessage)>>,
     pub skipped_records: u64,
@@ -56,9 +62,26 @@ pub struct StoredBridgeMessage {
     pub retain: bool,
 }
 
-pub fn recover(trees: &Trees, now_wall: u64) -> Recovered {
-    let mut reader = Reader { trees, skipped: 0 };
+/// `now_wall_ms`: the wall clock in Unix milliseconds.
+pub fn recover(trees: &Trees, now_wall_ms: u64) -> Recovered {
+    let now_wall = now_wall_ms / 1000;
+    let mut reader = Reader {
+        trees,
+        skipped: 0,
+        clock: Clock::default(),
+    };
     let (last_flush, downtime) = reader.downtime(now_wall);
+    // A plausible clock is taken as it is (to the millisecond: expiry
+    // intervals are short); a stale one as standing at the last flush.
+    let plausible = plausible_downtime(now_wall, Some(last_flush), BUILD_EPOCH).is_some();
+    reader.clock = Clock {
+        wall_ms: if plausible {
+            now_wall_ms
+        } else {
+            last_flush.saturating_mul(1000)
+        },
+        instant: Instant::now(),
+    };
     let mut sessions = reader.sessions(last_flush, downtime);
     let deliveries = reader.deliveries();
     reader.attach_messages(&mut sessions, &deliveries);
@@ -81,6 +104,53 @@ pub fn recover(trees: &Trees, now_wall: u64) -> Recovered {
 struct Reader<'a> {
     trees: &'a Trees,
     skipped: u64,
+    clock: Clock,
+}
+
+/// The plausible wall clock (ms) and the `Instant` it stands for.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    wall_ms: u64,
+    instant: Instant,
+}
+
+impl Default for Clock {
+    fn default() -> Clock {
+        Clock {
+            wall_ms: 0,
+            instant: Instant::now(),
+        }
+    }
+}
+
+impl Clock {
+    /// A stored wall-clock deadline as an `Instant`; one already past is
+    /// a moment ago.
+    fn deadline(self, expires_at_ms: u64) -> Instant {
+        match expires_at_ms.checked_sub(self.wall_ms) {
+            Some(ahead) => self.instant + Duration::from_millis(ahead),
+            None => self
+                .instant
+                .checked_sub(Duration::from_millis(1))
+                .unwrap_or(self.instant),
+        }
+    }
+
+    /// The shared MQTT 5 part of a stored message; `Err` for a property
+    /// block that does not read back.
+    fn meta(
+        self,
+        properties: Vec<u8>,
+        expires_at_ms: Option<u64>,
+    ) -> Result<Option<Rc<MessageMeta>>, ()> {
+        if !properties.is_empty() {
+            read_forwarded_block(&properties).map_err(|_| ())?;
+        }
+        Ok(MessageMeta::shared(
+            properties,
+            expires_at_ms.map(|ms| self.deadline(ms)),
+        ))
+    }
 }
 
 impl Reader<'_> {
@@ -118,7 +188,7 @@ impl Reader<'_> {
         let trees = self.trees;
         let mut sessions = BTreeMap::new();
         for (key, value) in self.entries(&trees.sessions) {
-            match restored_session(&key, &value, last_flush, downtime) {
+            match restored_session(&key, &value, last_flush, downtime, self.clock) {
                 Ok(session) => {
                     sessions.insert(session.store_id, session);
                 }
@@ -162,11 +232,14 @@ impl Reader<'_> {
                 let _ = trees.deliveries.remove(&key);
                 continue;
             };
-            let Some(message) = schema::decode::<MessageV1>(&value).ok().and_then(|record| {
+            let clock = self.clock;
+            let Some(message) = schema::decode_message(&value).ok().and_then(|record| {
                 Some(Message {
                     body: PublishBody::new(&record.topic, &record.payload).ok()?,
                     qos: QoS::from_u8(record.qos)?,
                     retain: record.retain,
+                    meta: clock.meta(record.properties, record.expires_at_ms).ok()?,
+                    subscription_ids: record.subscription_ids.into_boxed_slice(),
                 })
             }) else {
                 self.skip(&trees.messages, &key, "undecodable message");
@@ -200,16 +273,18 @@ impl Reader<'_> {
         }
     }
 
-    fn retained(&mut self) -> Vec<(PublishBody, QoS)> {
+    fn retained(&mut self) -> Vec<RetainedMessage> {
         let trees = self.trees;
+        let clock = self.clock;
         let mut retained = Vec::new();
         for (key, value) in self.entries(&trees.retained) {
             let message = std::str::from_utf8(&key).ok().and_then(|topic| {
-                let record = schema::decode::<RetainedV1>(&value).ok()?;
-                Some((
-                    PublishBody::new(topic, &record.payload).ok()?,
-                    QoS::from_u8(record.qos)?,
-                ))
+                let record = schema::decode_retained(&value).ok()?;
+                Some(RetainedMessage {
+                    body: PublishBody::new(topic, &record.payload).ok()?,
+                    qos: QoS::from_u8(record.qos)?,
+                    meta: clock.meta(record.properties, record.expires_at_ms).ok()?,
+                })
             });
             match message {
                 Some(message) => retained.push(message),
@@ -224,7 +299,7 @@ impl Reader<'_> {
         let mut queues: BTreeMap<String, Vec<(u64, StoredBridgeMessage)>> = BTreeMap::new();
         for (key, value) in self.entries(&trees.bridge) {
             let entry = schema::split_bridge_key(&key).and_then(|(name, seq)| {
-                let record = schema::decode::<BridgeMessageV1>(&value).ok()?;
+                let record = schema::decode_bridge_message(&value).ok()?;
                 let message = StoredBridgeMessage {
                     topic: record.topic,
                     payload: record.payload,
@@ -248,10 +323,11 @@ fn restored_session(
     value: &[u8],
     last_flush: u64,
     downtime: u64,
+    clock: Clock,
 ) -> Result<RestoredSession, &'static str> {
     let client_id =
         String::from_utf8(key.to_vec()).map_err(|_| "session with a non-UTF-8 client id")?;
-    let record = schema::decode::<SessionV1>(value).map_err(|_| "undecodable session")?;
+    let record = schema::decode_session(value).map_err(|_| "undecodable session")?;
     let protocol = protocol(record.protocol).ok_or("session with an unknown protocol")?;
     // A session that was online at the crash went offline at the last flush.
     let offline_since = record.offline_since.unwrap_or(last_flush).min(last_flush);
@@ -270,7 +346,11 @@ fn restored_session(
                     _ => RetainHandling::SendAtSubscribe,
                 },
             };
-            Some((s.filter, options))
+            let subscription = Subscription {
+                options,
+                identifier: s.identifier.and_then(NonZeroU32::new),
+            };
+            Some((s.filter, subscription))
         })
         .collect();
     Ok(RestoredSession {
@@ -281,7 +361,36 @@ fn restored_session(
         offline_for: Duration::from_secs(offline_secs),
         messages: Vec::new(),
         inbound: Vec::new(),
+        session_expiry: record.session_expiry_interval,
+        will: record.will.and_then(|will| restored_will(will, clock)),
     })
+}
+
+/// A will that was waiting for its delay; one that does not read back is
+/// left out (the session is still restored), with a log line.
+fn restored_will(will: schema::WillV2, clock: Clock) -> Option<StoredWill> {
+    let topic = will.topic.clone();
+    let restored = (|| {
+        if !will.properties.is_empty() {
+            read_forwarded_block(&will.properties).ok()?;
+        }
+        Some(StoredWill {
+            body: PublishBody::new(&will.topic, &will.payload).ok()?,
+            qos: QoS::from_u8(will.qos)?,
+            retain: will.retain,
+            properties: will.properties,
+            delay_secs: will.delay_interval,
+            // Stored only once offline; none would be a will of a
+            // connection the crash ended: it goes at once.
+            publish_at: will
+                .publish_at_ms
+                .map_or(clock.instant, |ms| clock.deadline(ms)),
+        })
+    })();
+    if restored.is_none() {
+        warn!("dropping an unreadable stored will on {topic:?}");
+    }
+    restored
 }
 
 fn protocol(level: u8) -> Option<ProtocolVersion> {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::schema::{self, SessionV1, META_CLOCK, META_FORMAT};
+use super::schema::{self, META_CLOCK, META_FORMAT};
 use super::Trees;
 
 fn open(dir: &Path) -> Result<Trees, String> {
@@ -33,7 +33,7 @@ pub fn shift_stored_clocks(dir: &Path, seconds: i64) -> Result<(), String> {
     }
     for entry in trees.sessions.iter() {
         let (key, value) = entry.map_err(|e| e.to_string())?;
-        let mut record: SessionV1 = schema::decode(&value).map_err(|e| format!("{e:?}"))?;
+        let mut record = schema::decode_session(&value).map_err(|e| format!("{e:?}"))?;
         record.offline_since = record.offline_since.map(shift);
         trees
             .sessions

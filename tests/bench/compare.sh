@@ -7,6 +7,8 @@
 #   tests/bench/compare.sh --tls           the TLS table instead: edgemq and
 #                                          mosquitto, the same certificate
 #   tests/bench/compare.sh --tls --tls-key rsa    an RSA 2048 one (default ecdsa: P-256)
+#   tests/bench/compare.sh --mqtt5         the MQTT 5.0 table instead: edgemq and
+#                                          mosquitto, 5.0 clients beside 3.1.1 ones
 #
 # Installs what is missing (Debian's mosquitto via apt-get; rumqttd 0.20.0
 # via `cargo install` into the cache dir, ~4 minutes once), builds edgemq as
@@ -21,6 +23,13 @@
 # second, fan-in QoS 1 over TCP and over TLS, and RSS per idle TLS
 # connection (tls_idle_rss.py, 1,000 clients).
 #
+# --mqtt5: persistence off, edgemq and mosquitto, each scenario with
+# 3.1.1 clients and again with 5.0 ones (`edgemq-bench --protocol 5`: 5.0
+# CONNECT, SUBSCRIBE and PUBLISH with an empty property block): RSS per
+# idle connection (10k), fan-in QoS 1 and fan-out QoS 0. Floors: 5.0 at
+# least 90 % of edgemq's 3.1.1 throughput, at most 1.1 × its RSS per idle
+# connection, and against mosquitto's 5.0 figures throughput ≥ and RSS ≤.
+#
 # Environment: CARGO_TARGET_DIR, BENCH_CACHE (default ~/.cache/edgemq-bench),
 # BENCH_OUT (default a new directory under /tmp), BENCH_PORT (default 18830),
 # EDGEMQ_BIN (default: the shipped static musl build, made here).
@@ -31,6 +40,7 @@ PERSISTENCE=both
 QUICK=0
 TLS=0
 TLS_KEY=ecdsa
+MQTT5=0
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) QUICK=1 ROUNDS=1 ;;
@@ -38,7 +48,8 @@ while [ $# -gt 0 ]; do
     --persistence) PERSISTENCE=$2; shift ;; # off | on | both
     --tls) TLS=1 ;;
     --tls-key) TLS_KEY=$2; shift ;; # ecdsa | rsa
-    -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
+    --mqtt5) MQTT5=1 ;;
+    -h | --help) sed -n '2,37p' "$0"; exit 0 ;;
     *) echo "compare: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -87,7 +98,7 @@ if [ -z "$MOSQUITTO_BIN" ]; then
     MOSQUITTO_BIN=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 fi
 RUMQTTD_BIN=$CACHE/rumqttd/bin/rumqttd
-if [ "$TLS" = 0 ] && [ ! -x "$RUMQTTD_BIN" ]; then
+if [ "$TLS" = 0 ] && [ "$MQTT5" = 0 ] && [ ! -x "$RUMQTTD_BIN" ]; then
     echo "compare: building rumqttd 0.20.0 into $CACHE/rumqttd (about 4 minutes)" >&2
     # Not --locked: its lock file pins a crate that no longer compiles.
     cargo install rumqttd --version 0.20.0 --root "$CACHE/rumqttd" >"$CACHE/install.log" 2>&1 ||
@@ -200,6 +211,11 @@ table() {
 if [ "$TLS" = 1 ]; then
     # shellcheck source=tests/bench/tls.sh
     . "$HERE/tls.sh"
+    exit 0
+fi
+if [ "$MQTT5" = 1 ]; then
+    # shellcheck source=tests/bench/mqtt5.sh
+    . "$HERE/mqtt5.sh"
     exit 0
 fi
 

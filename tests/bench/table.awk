@@ -3,7 +3,8 @@
 # first is edgemq), metrics (file of "label|tag|key|scale|floor" lines),
 # off_fanin1 (the persistence-off fan-in QoS 1 median, for the
 # persistence-on floor), tcp_fanin1 (edgemq's fan-in QoS 1 median over
-# TCP, for the TLS floor). Prints a Markdown table; floors are checked on
+# TCP, for the TLS floor). A floor's reference "row:TAG:KEY" is the first
+# broker's median of KEY in TAG's runs (a 5.0 row against its 3.1.1 one). Prints a Markdown table; floors are checked on
 # the first broker's median.
 
 function num(json, key,    m) {
@@ -31,6 +32,16 @@ function fmt(v) {
     if (v >= 1000) return sprintf("%.1fk", v / 1000)
     if (v >= 100 || v == int(v)) return sprintf("%.0f", v)
     return sprintf("%.2f", v)
+}
+# The first broker's median of KEY over the runs of TAG.
+function first_median(tag, key,    list, nl, L, k, v) {
+    list = ""
+    nl = split(lines[tag, b[1]], L, "\n")
+    for (k = 1; k <= nl; k++) {
+        v = num(L[k], key)
+        if (v != "") list = list " " v
+    }
+    return median(list)
 }
 BEGIN { FS = "\t" }
 NR == FNR && FILENAME == metrics {
@@ -82,13 +93,20 @@ END {
             if (g[2] == "abs") ref = 1
             if (g[2] == "off") ref = off_fanin1
             if (g[2] == "tcp") ref = tcp_fanin1
+            # row:TAG:KEY: the first broker's median of another scenario
+            # in the same results (5.0 against 3.1.1).
+            if (g[2] ~ /^row:/) {
+                split(g[2], r, ":")
+                ref = first_median(r[2], r[3]) / scale
+            }
             if (ref != "") {
                 lim = ref * g[3]
                 met = ((g[1] == "le" && med[1] <= lim) || (g[1] == "ge" && med[1] >= lim)) ? "yes" : "**no**"
             }
             floor = g[1] == "le" ? "≤ " : "≥ "
             floor = floor (g[2] == "abs" ? fmt(g[3] + 0) : (g[3] " × " g[2]))
-            if ((g[2] == "off" || g[2] == "tcp") && ref != "")
+            if (g[2] ~ /^row:/) floor = (g[1] == "le" ? "≤ " : "≥ ") g[3] " × " r[2]
+            if ((g[2] == "off" || g[2] == "tcp" || g[2] ~ /^row:/) && ref != "")
                 floor = floor " (" fmt(ref) " → " fmt(lim) "; here " sprintf("%.2f", med[1] / ref) " ×)"
         }
         print row " " floor " | " met " |"

@@ -1,4 +1,4 @@
-//! A blocking MQTT 3.1.1 client connection (over TCP or TLS) with one
+//! A blocking MQTT 3.1.1 or 5.0 client connection (over TCP or TLS) with one
 //! reused read buffer: connect, subscribe, and hand every whole packet that
 //! arrived to a closure, many per `read`.
 
@@ -23,6 +23,7 @@ const KEEP_ALIVE_S: u16 = 600;
 
 pub struct Client {
     pub stream: Stream,
+    pub protocol: ProtocolVersion,
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -45,12 +46,13 @@ impl Client {
         let stream = Stream::connect(common.addr, common.tls.as_ref())?;
         let mut client = Client {
             stream,
+            protocol: common.protocol,
             buf: vec![0; buffer.max(4096)],
             start: 0,
             end: 0,
         };
         let connect = Connect {
-            protocol: ProtocolVersion::V3_1_1,
+            protocol: common.protocol,
             bridge: false,
             clean_start: clean,
             keep_alive: KEEP_ALIVE_S,
@@ -111,7 +113,7 @@ impl Client {
 
     fn send_packet(&mut self, packet: &Packet) -> io::Result<()> {
         let mut out = Vec::new();
-        codec::encode(packet, ProtocolVersion::V3_1_1, &mut out)
+        codec::encode(packet, self.protocol, &mut out)
             .map_err(|e| bad(&format!("encode: {e:?}")))?;
         self.stream.write_all(&out)
     }
@@ -168,9 +170,10 @@ impl Client {
 
     /// Hands every whole packet in the buffer to `each`, keeps the rest.
     pub fn drain(&mut self, mut each: impl FnMut(Incoming<'_>)) -> io::Result<()> {
+        let v5 = self.protocol.is_v5();
         loop {
             let pending = self.buf.get(self.start..self.end).unwrap_or(&[]);
-            match wire::next_packet(pending) {
+            match wire::next_packet(pending, v5) {
                 Ok(Some((packet, used))) => {
                     each(packet);
                     self.start += used;

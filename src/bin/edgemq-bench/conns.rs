@@ -11,7 +11,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -27,7 +26,6 @@ use smol::LocalExecutor;
 
 use crate::report::{cpu_seconds, rss_kib, CpuMeter, Json};
 use crate::stream::AsyncStream;
-use crate::tls::TlsClient;
 use crate::Common;
 
 /// An open connection and the index it was opened as.
@@ -126,7 +124,7 @@ fn connect_all(
         let id = common.client_id("c", i);
         let held = &held;
         async move {
-            let stream = handshake(common.addr, common.tls.as_ref(), &id).await?;
+            let stream = handshake(common, &id).await?;
             held.borrow_mut().push((i, stream));
             Ok(())
         }
@@ -162,7 +160,7 @@ fn subscribe_all(
             let Some((i, mut stream)) = slot.and_then(|s| s.borrow_mut().take()) else {
                 return Err(io::ErrorKind::NotFound.into());
             };
-            let result = subscribe(&mut stream, &format!("bench/c/{i}")).await;
+            let result = subscribe(&mut stream, &format!("bench/c/{i}"), common.protocol).await;
             if let Some(slot) = slot {
                 *slot.borrow_mut() = Some((i, stream));
             }
@@ -180,7 +178,7 @@ fn disconnect_all(common: &Common, workers: usize, streams: &[RefCell<Option<Hel
         let slot = streams.get(k);
         async move {
             if let Some((_, stream)) = slot.and_then(|s| s.borrow_mut().take()) {
-                disconnect(stream).await;
+                disconnect(stream, common.protocol).await;
             }
             Ok(())
         }
@@ -242,23 +240,46 @@ where
     }
 }
 
-fn encode(packet: &Packet) -> io::Result<Vec<u8>> {
+fn encode(packet: &Packet, protocol: ProtocolVersion) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
-    codec::encode(packet, ProtocolVersion::V3_1_1, &mut out)
+    codec::encode(packet, protocol, &mut out)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{e:?}")))?;
     Ok(out)
 }
 
-/// TCP connect, TLS handshake with `tls`, CONNECT (clean session),
+/// One whole control packet (small ones only: CONNACK, SUBACK).
+async fn read_packet(stream: &mut AsyncStream) -> io::Result<Vec<u8>> {
+    let mut head = [0u8; 2];
+    stream.read_exact(&mut head).await?;
+    let mut packet = head.to_vec();
+    let [_, mut byte] = head;
+    let mut len = usize::from(byte & 0x7f);
+    let mut shift = 7;
+    while byte & 0x80 != 0 && shift < 28 {
+        let mut next = [0u8; 1];
+        stream.read_exact(&mut next).await?;
+        packet.push(next[0]);
+        byte = next[0];
+        len |= usize::from(byte & 0x7f) << shift;
+        shift += 7;
+    }
+    if len > 4096 {
+        return Err(io::Error::other(format!("a {len}-byte control packet")));
+    }
+    let at = packet.len();
+    packet.resize(at + len, 0);
+    stream
+        .read_exact(packet.get_mut(at..).unwrap_or(&mut []))
+        .await?;
+    Ok(packet)
+}
+
+/// TCP connect, TLS handshake with `--tls`, CONNECT (clean session),
 /// CONNACK 0.
-pub async fn handshake(
-    addr: SocketAddr,
-    tls: Option<&TlsClient>,
-    client_id: &str,
-) -> io::Result<AsyncStream> {
-    let mut stream = AsyncStream::connect(addr, tls).await?;
+pub async fn handshake(common: &Common, client_id: &str) -> io::Result<AsyncStream> {
+    let mut stream = AsyncStream::connect(common.addr, common.tls.as_ref()).await?;
     let connect = Connect {
-        protocol: ProtocolVersion::V3_1_1,
+        protocol: common.protocol,
         bridge: false,
         clean_start: true,
         keep_alive: 600,
@@ -269,13 +290,15 @@ pub async fn handshake(
         properties: Properties::default(),
     };
     stream
-        .write_all(&encode(&Packet::Connect(Box::new(connect)))?)
+        .write_all(&encode(
+            &Packet::Connect(Box::new(connect)),
+            common.protocol,
+        )?)
         .await?;
-    // CONNACK in 3.1.1: 20 02 flags code.
-    let mut connack = [0u8; 4];
-    stream.read_exact(&mut connack).await?;
-    match connack {
-        [0x20, 2, _, 0] => Ok(stream),
+    // CONNACK: 20 len flags code (5.0: then properties).
+    let connack = read_packet(&mut stream).await?;
+    match connack.as_slice() {
+        [0x20, _, _, 0, ..] => Ok(stream),
         other => Err(io::Error::new(
             io::ErrorKind::ConnectionRefused,
             format!("CONNACK {other:02x?}"),
@@ -284,7 +307,11 @@ pub async fn handshake(
 }
 
 /// SUBSCRIBE to one filter at QoS 0, SUBACK granted.
-async fn subscribe(stream: &mut AsyncStream, filter: &str) -> io::Result<()> {
+async fn subscribe(
+    stream: &mut AsyncStream,
+    filter: &str,
+    protocol: ProtocolVersion,
+) -> io::Result<()> {
     let subscribe = Subscribe {
         packet_id: PacketId::MIN,
         requests: vec![SubscriptionRequest {
@@ -297,21 +324,20 @@ async fn subscribe(stream: &mut AsyncStream, filter: &str) -> io::Result<()> {
         properties: Properties::default(),
     };
     stream
-        .write_all(&encode(&Packet::Subscribe(subscribe))?)
+        .write_all(&encode(&Packet::Subscribe(subscribe), protocol)?)
         .await?;
-    // SUBACK in 3.1.1 for one filter: 90 03 id id code.
-    let mut suback = [0u8; 5];
-    stream.read_exact(&mut suback).await?;
-    match suback {
-        [0x90, 3, _, _, code] if code < 0x80 => Ok(()),
+    // SUBACK for one filter: 90 len id id (5.0: properties) code.
+    let suback = read_packet(stream).await?;
+    match suback.as_slice() {
+        [0x90, _, .., code] if *code < 0x80 => Ok(()),
         other => Err(io::Error::other(format!("SUBACK {other:02x?}"))),
     }
 }
 
 /// DISCONNECT, then wait (briefly) for the broker to close first, so that
 /// the TIME_WAIT state stays on its side, keyed to its listening port.
-pub async fn disconnect(mut stream: AsyncStream) {
-    let Ok(packet) = encode(&Packet::Disconnect(Disconnect::default())) else {
+pub async fn disconnect(mut stream: AsyncStream, protocol: ProtocolVersion) {
+    let Ok(packet) = encode(&Packet::Disconnect(Disconnect::default()), protocol) else {
         return;
     };
     if stream.write_all(&packet).await.is_err() {

@@ -38,8 +38,8 @@ pub fn run(common: &Common, args: &Args) -> io::Result<String> {
     let cycles = phase(workers, args.count, common.deadline, |i| {
         let id = common.client_id("h", i);
         async move {
-            let stream = handshake(common.addr, common.tls.as_ref(), &id).await?;
-            disconnect(stream).await;
+            let stream = handshake(common, &id).await?;
+            disconnect(stream, common.protocol).await;
             Ok(())
         }
     });

@@ -1,7 +1,8 @@
 //! `edgemq-bench`: the load generator behind the side-by-side comparison
-//! (tests/bench/compare.sh). It speaks MQTT 3.1.1 over TCP, or over TLS 1.3
-//! with `--tls CAFILE`, to any broker and prints one JSON line per
-//! scenario run.
+//! (tests/bench/compare.sh). It speaks MQTT 3.1.1 (or 5.0 with
+//! `--protocol 5`: CONNECT, SUBSCRIBE and PUBLISH with an empty property
+//! block) over TCP, or over TLS 1.3 with `--tls CAFILE`, to any broker and
+//! prints one JSON line per scenario run.
 //!
 //! Not part of firmware images: packaging builds `--bin edgemq` only. It
 //! adds no dependency the broker does not already have.
@@ -41,6 +42,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use argh::FromArgs;
+use edgemq::codec::ProtocolVersion;
 
 /// Load generator for MQTT brokers: connection count and memory, fan-in,
 /// fan-out and latency; and this machine's wake-up and credential-check
@@ -69,6 +71,13 @@ struct Args {
     /// the TLS key share: x25519 (default), p256 or p384
     #[argh(option, default = "String::from(\"x25519\")")]
     tls_group: String,
+    /// MQTT protocol level: 4 (3.1.1, default) or 5
+    #[argh(
+        option,
+        default = "ProtocolVersion::V3_1_1",
+        from_str_fn(parse_protocol)
+    )]
+    protocol: ProtocolVersion,
     #[argh(subcommand)]
     scenario: Scenario,
 }
@@ -97,6 +106,8 @@ pub struct Common {
     pub run_id: u32,
     /// Every connection speaks TLS when set.
     pub tls: Option<tls::TlsClient>,
+    /// What every connection speaks: 3.1.1 or 5.0.
+    pub protocol: ProtocolVersion,
 }
 
 impl Common {
@@ -126,6 +137,7 @@ fn main() -> ExitCode {
         epoch: now,
         run_id: std::process::id(),
         tls,
+        protocol: args.protocol,
     };
     let result = match &args.scenario {
         Scenario::Conns(a) => conns::run(&common, a),
@@ -145,6 +157,15 @@ fn main() -> ExitCode {
             eprintln!("edgemq-bench: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Parses `--protocol`.
+fn parse_protocol(value: &str) -> Result<ProtocolVersion, String> {
+    match value {
+        "4" | "3.1.1" => Ok(ProtocolVersion::V3_1_1),
+        "5" | "5.0" => Ok(ProtocolVersion::V5),
+        _ => Err("--protocol must be 4 (3.1.1) or 5".into()),
     }
 }
 

@@ -98,7 +98,8 @@ fn publish_all(
     result: &mut PublisherResult,
 ) -> std::io::Result<()> {
     let window_cap = cfg.inflight.clamp(1, 65_000);
-    let mut template = PublishTemplate::new(&cfg.topic, cfg.qos, cfg.size.max(STAMP_LEN));
+    let v5 = client.protocol.is_v5();
+    let mut template = PublishTemplate::new(&cfg.topic, cfg.qos, cfg.size.max(STAMP_LEN), v5);
     let batch = cfg.batch.max(1);
     let mut out = Vec::with_capacity(batch * template.bytes.len());
     let mut replies = Vec::new();

@@ -59,9 +59,11 @@ pub struct PublishTemplate {
 }
 
 impl PublishTemplate {
-    pub fn new(topic: &str, qos: u8, payload_len: usize) -> PublishTemplate {
+    /// `v5`: with the (empty) property block of a 5.0 PUBLISH.
+    pub fn new(topic: &str, qos: u8, payload_len: usize, v5: bool) -> PublishTemplate {
         let with_id = qos > 0;
-        let remaining = 2 + topic.len() + if with_id { 2 } else { 0 } + payload_len;
+        let remaining =
+            2 + topic.len() + if with_id { 2 } else { 0 } + usize::from(v5) + payload_len;
         let mut bytes = Vec::with_capacity(remaining + 5);
         bytes.push(0x30 | (qos << 1));
         put_varint(&mut bytes, remaining);
@@ -74,6 +76,9 @@ impl PublishTemplate {
         } else {
             None
         };
+        if v5 {
+            bytes.push(0);
+        }
         let payload_at = bytes.len();
         bytes.resize(payload_at + payload_len, 0);
         PublishTemplate {
@@ -101,9 +106,23 @@ fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes(pair))
 }
 
+/// The bytes of a 5.0 property block at `at` (its length and itself).
+fn property_block_len(body: &[u8], at: usize) -> Option<usize> {
+    let mut len = 0usize;
+    for i in 0..4 {
+        let byte = *body.get(at + i)?;
+        len |= usize::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some(i + 1 + len);
+        }
+    }
+    None
+}
+
 /// Cuts the packet at the front of `buf`: `Ok(None)` when it is not whole
-/// yet, else the packet and its length.
-pub fn next_packet(buf: &[u8]) -> Result<Option<(Incoming<'_>, usize)>, DecodeError> {
+/// yet, else the packet and its length. `v5`: PUBLISH and SUBACK carry a
+/// property block to skip.
+pub fn next_packet(buf: &[u8], v5: bool) -> Result<Option<(Incoming<'_>, usize)>, DecodeError> {
     let Some(header) = FixedHeader::parse(buf, MAX_PACKET)? else {
         return Ok(None);
     };
@@ -124,6 +143,9 @@ pub fn next_packet(buf: &[u8]) -> Result<Option<(Incoming<'_>, usize)>, DecodeEr
             } else {
                 0
             };
+            if v5 {
+                at += property_block_len(body, at).ok_or_else(malformed)?;
+            }
             let payload = body.get(at..).ok_or_else(malformed)?;
             Incoming::Publish {
                 qos,
@@ -138,9 +160,16 @@ pub fn next_packet(buf: &[u8]) -> Result<Option<(Incoming<'_>, usize)>, DecodeEr
         2 => Incoming::ConnAck {
             code: *body.get(1).ok_or_else(malformed)?,
         },
-        9 => Incoming::SubAck {
-            code: *body.get(2).ok_or_else(malformed)?,
-        },
+        9 => {
+            let at = if v5 {
+                2 + property_block_len(body, 2).ok_or_else(malformed)?
+            } else {
+                2
+            };
+            Incoming::SubAck {
+                code: *body.get(at).ok_or_else(malformed)?,
+            }
+        }
         _ => Incoming::Other,
     };
     Ok(Some((packet, total)))

@@ -573,6 +573,7 @@ fn sync_mode_holds_the_connack_until_its_batch_is_flushed() {
 
 mod auth;
 mod handshake;
+mod messages5;
 mod mqtt5;
 mod rate;
 mod store;

@@ -174,3 +174,29 @@ fn an_edgemq_token_expires_at_its_deadline_unless_renewed() {
     assert_eq!(h.broker.closing(renewed), None);
     assert_eq!(h.broker.stats().token_expiry_disconnects, 1);
 }
+
+/// At shutdown a waiting will stays in its stored session's record (the
+/// next start publishes it at its time); without a store it goes now.
+#[test]
+fn at_shutdown_a_waiting_will_goes_only_if_no_record_keeps_it() {
+    for persistence in [true, false] {
+        let mut h = Harness::new(Settings {
+            persistence,
+            ..Settings::default()
+        });
+        let (c, _) = h.connect5(connect5(
+            "dev",
+            true,
+            expiry(600),
+            Some(will("will/dev", 60)),
+        ));
+        h.drop_socket(c);
+        h.broker.handle_shutdown(h.now);
+        let published = h.broker.stats().wills_published;
+        assert_eq!(
+            published,
+            u64::from(!persistence),
+            "persistence {persistence}"
+        );
+    }
+}
