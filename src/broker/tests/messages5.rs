@@ -5,12 +5,12 @@
 use std::time::Duration;
 
 use crate::codec::{
-    Ack, AckKind, Connect, Packet, PacketId, Properties, Property, ProtocolVersion, Publish,
-    PublishBody, QoS, ReasonCode, Subscribe, SubscriptionOptions, SubscriptionRequest,
+    Ack, AckKind, Packet, PacketId, Properties, Property, Publish, PublishBody, QoS, ReasonCode,
+    Subscribe, SubscriptionOptions, SubscriptionRequest,
 };
 
 use super::super::{ConnId, Settings};
-use super::Harness;
+use super::{connect5_packet, Harness};
 
 fn connect5(h: &mut Harness, client_id: &str, clean: bool) -> ConnId {
     let (conn, rest) = resume5(h, client_id, clean);
@@ -21,20 +21,8 @@ fn connect5(h: &mut Harness, client_id: &str, clean: bool) -> ConnId {
 /// CONNECT 5.0; what followed the CONNACK.
 fn resume5(h: &mut Harness, client_id: &str, clean: bool) -> (ConnId, Vec<Packet>) {
     let conn = h.open();
-    h.send(
-        conn,
-        Packet::Connect(Box::new(Connect {
-            protocol: ProtocolVersion::V5,
-            bridge: false,
-            clean_start: clean,
-            keep_alive: 0,
-            client_id: client_id.to_string(),
-            will: None,
-            username: None,
-            password: None,
-            properties: Properties(vec![Property::SessionExpiryInterval(3600)]),
-        })),
-    );
+    let expiry = vec![Property::SessionExpiryInterval(3600)];
+    h.send(conn, connect5_packet(client_id, clean, expiry, None));
     let mut packets = h.received(conn);
     assert!(matches!(packets.first(), Some(Packet::ConnAck(a)) if a.code == 0));
     packets.remove(0);

@@ -37,6 +37,26 @@ fn connect_packet(client_id: &str, clean: bool, keep_alive: u16, will: Option<Wi
     }))
 }
 
+/// An MQTT 5 CONNECT with these properties.
+fn connect5_packet(
+    client_id: &str,
+    clean: bool,
+    properties: Vec<codec::Property>,
+    will: Option<Will>,
+) -> Packet {
+    Packet::Connect(Box::new(Connect {
+        protocol: ProtocolVersion::V5,
+        bridge: false,
+        clean_start: clean,
+        keep_alive: 0,
+        client_id: client_id.to_string(),
+        will,
+        username: None,
+        password: None,
+        properties: Properties(properties),
+    }))
+}
+
 fn publish_packet(topic: &str, payload: &[u8], qos: QoS, id: u16) -> Packet {
     Packet::Publish(Publish {
         dup: false,

@@ -4,20 +4,6 @@
 use super::*;
 use crate::codec::{Disconnect, Property, ReasonCode};
 
-fn connect5(client_id: &str, clean: bool, properties: Vec<Property>, will: Option<Will>) -> Packet {
-    Packet::Connect(Box::new(Connect {
-        protocol: ProtocolVersion::V5,
-        bridge: false,
-        clean_start: clean,
-        keep_alive: 0,
-        client_id: client_id.to_string(),
-        will,
-        username: None,
-        password: None,
-        properties: Properties(properties),
-    }))
-}
-
 fn will(topic: &str, delay: u32) -> Will {
     Will {
         topic: topic.to_string(),
@@ -53,7 +39,12 @@ fn a_session_lives_its_expiry_and_its_delayed_will_goes_when_it_ends() {
     let watcher = h.connect("watcher", true);
     h.subscribe(watcher, "will/#", QoS::AtMostOnce);
     // Will Delay 60 s, Session Expiry 3 s: the session ends first.
-    let (c, _) = h.connect5(connect5("dev", true, expiry(3), Some(will("will/dev", 60))));
+    let (c, _) = h.connect5(connect5_packet(
+        "dev",
+        true,
+        expiry(3),
+        Some(will("will/dev", 60)),
+    ));
     h.drop_socket(c);
     h.advance(Duration::from_millis(2500));
     assert!(publishes(&h.received(watcher)).is_empty());
@@ -61,7 +52,7 @@ fn a_session_lives_its_expiry_and_its_delayed_will_goes_when_it_ends() {
     let got = publishes(&h.received(watcher));
     assert_eq!(got.len(), 1, "the will at the session's end");
     assert_eq!(h.broker.stats().sessions_expired, 1);
-    let (_c, present) = h.connect5(connect5("dev", false, expiry(3), None));
+    let (_c, present) = h.connect5(connect5_packet("dev", false, expiry(3), None));
     assert!(!present);
 }
 
@@ -70,7 +61,7 @@ fn a_will_waits_its_delay_while_the_session_lives() {
     let mut h = Harness::new(Settings::default());
     let watcher = h.connect("watcher", true);
     h.subscribe(watcher, "will/#", QoS::AtMostOnce);
-    let (c, _) = h.connect5(connect5(
+    let (c, _) = h.connect5(connect5_packet(
         "dev",
         true,
         expiry(600),
@@ -82,7 +73,7 @@ fn a_will_waits_its_delay_while_the_session_lives() {
     h.advance(Duration::from_millis(500));
     assert_eq!(publishes(&h.received(watcher)).len(), 1);
     // The session is still there, the will gone with its delay.
-    let (_c, present) = h.connect5(connect5("dev", false, expiry(600), None));
+    let (_c, present) = h.connect5(connect5_packet("dev", false, expiry(600), None));
     assert!(present);
     h.advance(Duration::from_secs(10));
     assert!(publishes(&h.received(watcher)).is_empty());
@@ -91,8 +82,8 @@ fn a_will_waits_its_delay_while_the_session_lives() {
 #[test]
 fn a_5_0_client_taken_over_is_told_0x8e_and_a_3_1_1_one_nothing() {
     let mut h = Harness::new(Settings::default());
-    let (old, _) = h.connect5(connect5("five", true, vec![], None));
-    h.connect5(connect5("five", true, vec![], None));
+    let (old, _) = h.connect5(connect5_packet("five", true, vec![], None));
+    h.connect5(connect5_packet("five", true, vec![], None));
     match h.received(old).as_slice() {
         [Packet::Disconnect(Disconnect { reason, .. })] => {
             assert_eq!(*reason, ReasonCode::SESSION_TAKEN_OVER)
@@ -108,7 +99,7 @@ fn a_5_0_client_taken_over_is_told_0x8e_and_a_3_1_1_one_nothing() {
 #[test]
 fn session_expiry_cannot_rise_from_0_at_disconnect() {
     let mut h = Harness::new(Settings::default());
-    let (c, _) = h.connect5(connect5("zero", true, vec![], None));
+    let (c, _) = h.connect5(connect5_packet("zero", true, vec![], None));
     let disconnect = Disconnect {
         reason: ReasonCode::SUCCESS,
         properties: Properties(expiry(60)),
@@ -140,13 +131,13 @@ fn an_edgemq_token_expires_at_its_deadline_unless_renewed() {
     let data = |id: &str, expiry: u64| {
         Property::AuthenticationData(token::make(&secret, id, "", expiry).into_bytes())
     };
-    let (renewed, _) = h.connect5(connect5(
+    let (renewed, _) = h.connect5(connect5_packet(
         "renewed",
         true,
         vec![method(), data("renewed", wall + 10)],
         None,
     ));
-    let (lapsed, _) = h.connect5(connect5(
+    let (lapsed, _) = h.connect5(connect5_packet(
         "lapsed",
         true,
         vec![method(), data("lapsed", wall + 10)],
@@ -184,7 +175,7 @@ fn at_shutdown_a_waiting_will_goes_only_if_no_record_keeps_it() {
             persistence,
             ..Settings::default()
         });
-        let (c, _) = h.connect5(connect5(
+        let (c, _) = h.connect5(connect5_packet(
             "dev",
             true,
             expiry(600),
