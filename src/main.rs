@@ -389,6 +389,13 @@ fn reload(
         credentials.describe()
     );
     broker.install_credentials(credentials);
+    let tls = broker.reload_tls(&config.listeners);
+    if tls.reloaded > 0 {
+        report.applied.push("TLS certificates");
+    }
+    for error in &tls.errors {
+        error!("SIGHUP: a TLS listener keeps the certificates it has: {error}");
+    }
     let revoked = broker.apply_acl(acl);
     if config.acl_file.is_some() || started_with.acl_file.is_some() {
         report.applied.push("acl_file");

@@ -376,6 +376,11 @@ fn unix_socket_changes(old: &Config, new: &Config) -> Vec<&'static str> {
             (None, None) => {}
             _ => keys.push("listener"),
         }
+        // A listener's TLS files are re-read live; turning TLS on or off
+        // changes what it speaks.
+        if a.tls.is_some() != b.tls.is_some() {
+            keys.push("certfile / keyfile");
+        }
         if a.max_connections != b.max_connections {
             keys.push("max_connections");
         }
