@@ -413,11 +413,23 @@ fn sighup_reloads_the_certificates_and_keeps_them_when_a_file_is_bad() {
     // To a `$` topic: `before` subscribes to `#`.
     let trusting = |ca: &str| {
         let cafile = pki.p(ca);
-        let args = ["--cafile", cafile.as_str(), "-i", "pub", "-t", "$t/x", "-m", "x"];
+        let args = [
+            "--cafile",
+            cafile.as_str(),
+            "-i",
+            "pub",
+            "-t",
+            "$t/x",
+            "-m",
+            "x",
+        ];
         mosquitto_pub(broker.addr(), &args).status.success()
     };
     assert!(trusting("ca.pem"), "{}", broker.log());
-    assert!(!trusting("other-ca.pem"), "the other CA's client was let in");
+    assert!(
+        !trusting("other-ca.pem"),
+        "the other CA's client was let in"
+    );
 
     copy("server-other.pem", "live.pem");
     copy("server-other.key", "live.key");
@@ -427,7 +439,11 @@ fn sighup_reloads_the_certificates_and_keeps_them_when_a_file_is_bad() {
         "{}",
         broker.log()
     );
-    assert!(trusting("other-ca.pem"), "renewed certificate: {}", broker.log());
+    assert!(
+        trusting("other-ca.pem"),
+        "renewed certificate: {}",
+        broker.log()
+    );
     assert!(!trusting("ca.pem"), "the old certificate is still served");
     before.round_trip("t/after", b"2");
 
@@ -438,6 +454,10 @@ fn sighup_reloads_the_certificates_and_keeps_them_when_a_file_is_bad() {
         "{}",
         broker.log()
     );
-    assert!(trusting("other-ca.pem"), "after a bad file: {}", broker.log());
+    assert!(
+        trusting("other-ca.pem"),
+        "after a bad file: {}",
+        broker.log()
+    );
     before.round_trip("t/still", b"3");
 }

@@ -29,7 +29,9 @@ use log::{error, info, warn};
 use smol::LocalExecutor;
 
 use crate::broker::reload::ReloadReport;
-use crate::broker::{Broker, ConnId, ListenerId, OpenRefused, PeerAddr, Settings, Stats};
+use crate::broker::{
+    Broker, ConnId, ListenerId, OpenRefused, PeerAddr, SecurityInstalled, Settings, Stats,
+};
 use crate::config::ListenerConfig;
 use crate::privileges::Account;
 use crate::store::{Event, StoreHandle};
@@ -223,15 +225,6 @@ impl BrokerHandle {
         report
     }
 
-    /// SIGHUP: the re-read password file, token secret and JWT key, for
-    /// the CONNECTs to come.
-    pub fn install_credentials(&self, credentials: crate::auth::Credentials) {
-        self.shared
-            .broker
-            .borrow_mut()
-            .install_credentials(credentials);
-    }
-
     /// SIGHUP: reads every TLS listener's certificate, key, CA and CRL
     /// files again, as `configs` (the reloaded config) names them. A
     /// listener whose files cannot be used keeps the ones it has. A
@@ -258,16 +251,18 @@ impl BrokerHandle {
         outcome
     }
 
-    /// Installs a (re)loaded ACL; returns how many subscriptions it took
-    /// away (`Broker::apply_acl`).
-    pub fn apply_acl(&self, acl: Option<crate::acl::Acl>) -> usize {
-        let revoked = self
+    /// Installs who may connect and what they may touch (the re-read
+    /// credential and ACL files, `allow_anonymous`), for the CONNECTs to
+    /// come; connected clients stay, and lose the subscriptions the new
+    /// rules refuse (`Broker::install_security`).
+    pub fn install_security(&self, security: crate::broker::Security) -> SecurityInstalled {
+        let installed = self
             .shared
             .broker
             .borrow_mut()
-            .apply_acl(std::time::Instant::now(), acl);
+            .install_security(std::time::Instant::now(), security);
         self.shared.dispatch_wakeups();
-        revoked
+        installed
     }
 
     /// SIGUSR1: hands the store what is gathered, with a flush (whatever
