@@ -65,7 +65,7 @@ impl Broker {
         method: &str,
     ) -> Result<AuthStep, ConnectReturn> {
         let certificate = self.certificate_usernames.contains_key(&conn);
-        if method != TOKEN_METHOD || self.credentials.token_secret.is_none() || certificate {
+        if method != TOKEN_METHOD || self.token_secret(conn).is_none() || certificate {
             self.stats.refused_auth_method += 1;
             let peer = self.client_label(conn);
             let shown: String = method.chars().take(64).collect();
@@ -97,6 +97,18 @@ impl Broker {
         Ok(AuthStep::Done(identity))
     }
 
+    /// The `auth_token_secret_file` secret that holds on `conn`'s listener
+    /// (`per_listener_settings`, `security.rs`).
+    fn token_secret(&self, conn: ConnId) -> Option<&auth::Secret> {
+        let listener = self.connections.get(conn)?.origin.listener();
+        let domain = self.security.index_of(listener);
+        self.security
+            .domain(domain)
+            .credentials
+            .token_secret
+            .as_ref()
+    }
+
     fn set_auth(&mut self, conn: ConnId, username: Option<Box<str>>, deadline: Option<Instant>) {
         if let Some(state) = self.v5.get_mut(&conn) {
             state.auth = Some(Box::new(EnhancedAuth {
@@ -124,7 +136,7 @@ impl Broker {
         username: Option<&str>,
         data: &[u8],
     ) -> Option<Instant> {
-        let secret = self.credentials.token_secret.as_ref()?;
+        let secret = self.token_secret(conn)?;
         let checked = match self.wall_clock {
             Some(unix_now) => {
                 token::verify(secret, client_id, username.unwrap_or(""), data, unix_now)

@@ -117,14 +117,21 @@ fn session_expiry_cannot_rise_from_0_at_disconnect() {
 #[test]
 fn an_edgemq_token_expires_at_its_deadline_unless_renewed() {
     use crate::auth::{self, token, Credentials};
+    use crate::broker::SecurityDomain;
     use crate::codec::Auth;
 
     let secret = auth::Secret::from_file_text(b"0123456789abcdef0123456789abcdef").unwrap();
     let mut h = Harness::new(Settings::default());
-    h.broker.install_credentials(Credentials {
-        token_secret: Some(secret.clone()),
-        ..Credentials::default()
-    });
+    let domain = SecurityDomain {
+        allow_anonymous: true,
+        credentials: Credentials {
+            token_secret: Some(secret.clone()),
+            ..Credentials::default()
+        },
+        acl: None,
+    };
+    h.broker
+        .install_security(h.now, crate::broker::Security::global(domain));
     let wall = 1_800_000_000;
     h.broker.handle_wall_clock(Some(wall));
     let method = || Property::AuthenticationMethod("edgemq-token".into());
