@@ -342,8 +342,12 @@ fn a_client_over_our_receive_maximum_gets_disconnect_0x93_and_others_go_on() {
         c.send(&publish5("rm/in", b"x", 2, pkid, Props::new()));
     }
     for pkid in 1..=3u16 {
+        // PUBREC, 0x10 (no matching subscribers) after the packet id.
         let p = c.read_packet(secs(5)).expect("PUBREC");
-        assert_eq!(raw::parse_ack(&p), Some((5, pkid)));
+        assert_eq!(
+            (raw::packet_type(&p), &raw::body(&p)[..2]),
+            (5, &pkid.to_be_bytes()[..])
+        );
     }
     let (code, props) = expect_disconnect(&mut c);
     assert_eq!(code, 0x93);
@@ -510,7 +514,7 @@ async fn rumqttc_v5_resumes_a_session_kept_by_session_expiry() {
 #[test]
 fn session_expiry_and_a_waiting_will_survive_a_restart() {
     let mut b = Broker::start("");
-    let short = Connect5::new("short").props(Props::new().u32(id::SESSION_EXPIRY, 3));
+    let short = Connect5::new("short").props(Props::new().u32(id::SESSION_EXPIRY, 2));
     let long = Connect5::new("long").props(Props::new().u32(id::SESSION_EXPIRY, 600));
     let will = Props::new().u32(id::WILL_DELAY, 4);
     let dying = Connect5::new("dying")
@@ -531,7 +535,9 @@ fn session_expiry_and_a_waiting_will_survive_a_restart() {
     assert_eq!(sub.wait_messages(1, secs(10)), ["will/dying late"]);
     let at = dropped.elapsed();
     assert!(at >= Duration::from_secs(4), "will after {at:?}: hastened");
-    // "short" was granted 3 s, not persistent_client_expiration's 2 h.
+    // "short" was granted 2 s, not persistent_client_expiration's 2 h.
+    // The store keeps whole seconds: give the rounding a second or two.
+    std::thread::sleep(Duration::from_secs(6).saturating_sub(dropped.elapsed()));
     let (_c, present, _, _) = connect(&b, &short.clean(false));
     assert!(!present, "Session Expiry forgotten across the restart");
     let (_c, present, _, _) = connect(&b, &long.clean(false));
