@@ -76,14 +76,7 @@ impl Broker {
         if let Err(code) = self.take_over(now, conn, &client_id) {
             return self.refuse_connect(now, conn, code);
         }
-        // A will waiting for its delay: a clean start ends its session, so
-        // it goes now (MQTT 5 §3.1.4, session takeover); otherwise the
-        // session lives on and it is not sent (MQTT 5 §3.1.3.2.2).
-        if connect.clean_start {
-            self.will_before_clean_start(now, &client_id);
-        } else {
-            self.cancel_delayed_will(&client_id);
-        }
+        self.will_at_reconnect(now, &client_id, connect.clean_start);
         let expiry = self.session_expiry(&connect);
         let (session_id, resumed) =
             match self.open_session(now, conn, &client_id, &connect, expiry.persistent) {
@@ -108,6 +101,21 @@ impl Broker {
             connack.properties = self.connack_properties(conn, expiry, assigned, server_keep_alive);
         }
         self.send(conn, &Packet::ConnAck(connack));
+        self.log_connected(conn, &client_id, &connect, keep_alive, resumed);
+        if resumed {
+            self.resume_session(now, conn, session_id);
+        }
+    }
+
+    /// The one info line per accepted client.
+    fn log_connected(
+        &self,
+        conn: ConnId,
+        client_id: &ClientId,
+        connect: &Connect,
+        keep_alive: u16,
+        resumed: bool,
+    ) {
         let username = self
             .identities
             .get(&conn)
@@ -121,9 +129,6 @@ impl Broker {
             connect.clean_start,
             if resumed { ", session resumed" } else { "" }
         );
-        if resumed {
-            self.resume_session(now, conn, session_id);
-        }
     }
 
     /// The keepalive: 3.x over `max_keepalive` is refused, as mosquitto

@@ -77,9 +77,20 @@ impl Broker {
         self.delayed_wills.push(DelayedWill { session, due, will });
     }
 
-    /// A new connection for `client_id`: its delayed will is not sent
-    /// (MQTT 5 §3.1.3.2.2).
-    pub(super) fn cancel_delayed_will(&mut self, client_id: &ClientId) {
+    /// A new connection for `client_id` and a will waiting for its delay:
+    /// a clean start ends the old session, so the will goes now
+    /// (MQTT 5 §3.1.4, session takeover); otherwise the session lives on
+    /// and the will is not sent (MQTT 5 §3.1.3.2.2).
+    pub(super) fn will_at_reconnect(&mut self, now: Instant, client_id: &ClientId, clean: bool) {
+        if clean {
+            self.will_before_clean_start(now, client_id);
+        } else {
+            self.cancel_delayed_will(client_id);
+        }
+    }
+
+    /// A new connection for `client_id`: its delayed will is not sent.
+    fn cancel_delayed_will(&mut self, client_id: &ClientId) {
         let Some(session) = self.sessions.find(client_id.as_str()) else {
             return;
         };
@@ -91,7 +102,7 @@ impl Broker {
     }
 
     /// A clean start for `client_id` is about to end its old session.
-    pub(super) fn will_before_clean_start(&mut self, now: Instant, client_id: &ClientId) {
+    fn will_before_clean_start(&mut self, now: Instant, client_id: &ClientId) {
         if let Some(session) = self.sessions.find(client_id.as_str()) {
             self.will_at_session_end(now, session);
         }
