@@ -129,8 +129,24 @@ fn check_format(dir: &Path, trees: Trees) -> Found {
             Found::Usable(trees)
         }
         Ok(Some(bytes)) => match schema::decode::<u8>(&bytes) {
-            Ok(format) if format <= STORE_FORMAT => Found::Usable(trees),
-            Ok(format) => {
+            Ok(format) if format < STORE_FORMAT => {
+                // This binary writes records an older one cannot read (and
+                // would skip and delete): raise the format first, so that a
+                // firmware rollback moves the store aside instead.
+                let raised = trees
+                    .meta
+                    .insert(META_FORMAT, schema::encode(&STORE_FORMAT))
+                    .and_then(|_| trees.db.flush());
+                match raised {
+                    Ok(_) => info!(
+                        "the store at {} moves from format {format} to {STORE_FORMAT}",
+                        dir.display()
+                    ),
+                    Err(e) => error!("cannot write to the store at {}: {e}", dir.display()),
+                }
+                Found::Usable(trees)
+            }
+            Ok(format) if format > STORE_FORMAT => {
                 error!(
                     "the store at {} has format {format}, newer than this edgemq reads ({STORE_FORMAT})",
                     dir.display()
@@ -138,6 +154,7 @@ fn check_format(dir: &Path, trees: Trees) -> Found {
                 drop(trees);
                 move_aside(dir, "newer")
             }
+            Ok(_) => Found::Usable(trees),
             Err(RecordError::Newer(version)) => {
                 error!(
                     "the store at {} was written by a newer edgemq (record version {version})",

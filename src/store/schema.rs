@@ -21,9 +21,11 @@ use serde::{Deserialize, Serialize};
 
 /// The layout of the store as a whole, kept under `meta/format`. A store
 /// whose format is newer than this was written by a newer edgemq and is
-/// kept aside untouched (firmware rollback). Record versions change inside
-/// one format: the trees and keys are the same.
-pub const STORE_FORMAT: u8 = 1;
+/// kept aside untouched (firmware rollback). Format 2: the trees and keys
+/// of format 1, with version 2 records among them — which an edgemq of
+/// format 1 would skip and delete, so opening a format 1 store raises it
+/// to 2 before anything is written (open.rs).
+pub const STORE_FORMAT: u8 = 2;
 
 /// The version byte of the first records (and of `meta` values, unchanged).
 pub const RECORD_V1: u8 = 1;
