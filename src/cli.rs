@@ -434,7 +434,7 @@ mod tests {
     fn check_config_reports() {
         let dir = tempfile::tempdir().unwrap();
         let good = dir.path().join("good.conf");
-        std::fs::write(&good, "listener 1883\nsys_interval 10\n").unwrap();
+        std::fs::write(&good, "listener 1883\nretry_interval 10\n").unwrap();
         let (mut out, mut err) = (Vec::new(), Vec::new());
         assert_eq!(check_config_to(&good, &mut out, &mut err), 0);
         let (out, err) = (
@@ -443,7 +443,7 @@ mod tests {
         );
         assert_eq!(out, format!("{}: OK\n", good.display()));
         assert!(
-            err.starts_with("warning: ") && err.contains(":2: ") && err.contains("sys_interval")
+            err.starts_with("warning: ") && err.contains(":2: ") && err.contains("retry_interval")
         );
 
         let unknown = dir.path().join("user.conf");

@@ -51,6 +51,7 @@ impl Broker {
                 slot.session.client_id
             );
         }
+        self.note_disconnected(now, conn, session, reason);
         if let Some(will) = will.filter(|_| reason.publishes_will()) {
             // Checked again when published: a reload may have taken the
             // right away since CONNECT.

@@ -117,6 +117,7 @@ impl Broker {
             connect.keep_alive,
             if resumed { ", session resumed" } else { "" }
         );
+        self.note_connected(now, conn, session_id, connect.keep_alive);
         if resumed {
             self.resume_session(conn, session_id);
         }

@@ -42,6 +42,9 @@ pub enum CloseReason {
     /// An MQTT 5 client over its publish rate for
     /// `rate_limit_disconnect_after`; DISCONNECT 0x96 has been queued.
     RateLimited,
+    /// Closed through the admin API (`DELETE /clients/{id}`); an MQTT 5
+    /// client has been sent DISCONNECT 0x98.
+    Kicked,
 }
 
 impl CloseReason {

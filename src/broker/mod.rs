@@ -17,7 +17,9 @@ mod connect;
 mod connections;
 mod handshake;
 mod ids;
+mod inspect;
 mod listeners;
+mod observe;
 mod persist;
 mod publish;
 mod rate_limits;
@@ -39,6 +41,7 @@ mod tests;
 #[cfg(feature = "bridge")]
 pub use bridges::{BridgeCounters, Bridges};
 pub use connections::{CloseReason, ConnId, PeerAddr};
+pub use inspect::{ClientDetail, ClientQuery, ClientSummary, RetainedSummary};
 pub use listeners::{ListenerId, ListenerSettings, PeerName};
 pub use persist::{BridgeStoreJournal, RestoredSession, StoreOp};
 pub use rate_limits::PublishLimits;
@@ -122,6 +125,9 @@ pub struct Broker {
     /// Counts ACL installs, so answers cached under older rules are not
     /// used (`access.rs`).
     acl_generation: u32,
+    /// `$SYS`, client events, the wall clock they are stamped with
+    /// (`observe.rs`).
+    observe: observe::Observe,
     #[cfg(feature = "bridge")]
     bridges: Bridges,
 }
@@ -155,6 +161,7 @@ impl Broker {
             acl: None,
             session_acls: access::SessionAcls::default(),
             acl_generation: 0,
+            observe: observe::Observe::default(),
             #[cfg(feature = "bridge")]
             bridges: Bridges::default(),
             settings,
@@ -324,6 +331,7 @@ impl Broker {
 
     /// The network layer wrote `bytes` of `conn`'s frames.
     pub fn handle_written(&mut self, conn: ConnId, bytes: usize) {
+        self.stats.bytes_sent = self.stats.bytes_sent.wrapping_add(bytes as u64);
         if let Some(connection) = self.connections.get_mut(conn) {
             connection.outbox.written(bytes);
         }

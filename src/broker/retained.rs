@@ -52,6 +52,29 @@ impl RetainedStore {
         RetainOutcome::Stored
     }
 
+    /// The broker's own `$SYS/broker/...` values: kept in memory only
+    /// (the caller does not persist them) and outside the cap, so user
+    /// messages cannot crowd them out nor they take the users' room
+    /// beyond their fixed few dozen (docs/observability.md).
+    pub fn set_system(&mut self, body: &PublishBody) {
+        self.tree.insert(
+            body.topic(),
+            RetainedMessage {
+                body: body.clone(),
+                qos: QoS::AtMostOnce,
+            },
+        );
+    }
+
+    pub fn len(&self) -> usize {
+        self.tree.len()
+    }
+
+    /// Every retained message, with its topic, for the admin API.
+    pub fn for_each(&self, f: impl FnMut(&str, &RetainedMessage)) {
+        self.tree.for_each(f);
+    }
+
     /// Every retained message `filter` matches.
     pub fn matching(&self, filter: &str) -> Vec<RetainedMessage> {
         let mut found = Vec::new();

@@ -86,11 +86,30 @@ pub struct Stats {
     pub publish_rate_paused_ms: u64,
     /// MQTT 5 clients disconnected (0x96) after `rate_limit_disconnect_after`.
     pub publish_rate_disconnects: u64,
+    /// Bytes written to client sockets (every packet, as mosquitto's
+    /// `$SYS/broker/bytes/sent`).
+    pub bytes_sent: u64,
+    /// Client events published on `$SYS/events/client/...`.
+    pub events_published: u64,
+    /// Admin API requests answered (any status).
+    pub admin_requests: u64,
+    /// Admin API requests refused 401: no token or a wrong one.
+    pub admin_unauthorized: u64,
+    /// Admin API requests refused 413 (body over 16 KiB) or 431 (head
+    /// over 8 KiB).
+    pub admin_too_large: u64,
+    /// Admin API connections closed with 408 after 5 s without a whole
+    /// request.
+    pub admin_timeouts: u64,
+    /// Admin API connections refused 503 beyond 8 at once.
+    pub admin_busy: u64,
+    /// Clients closed through the admin API (`DELETE /clients/{id}`).
+    pub admin_kicks: u64,
 }
 
 impl Stats {
     /// Every counter with its name, for the SIGUSR1 report.
-    pub fn named(&self) -> [(&'static str, u64); 41] {
+    pub fn named(&self) -> [(&'static str, u64); 49] {
         [
             ("connections_accepted", self.connections_accepted),
             ("refused_max_connections", self.refused_max_connections),
@@ -148,6 +167,14 @@ impl Stats {
             ("publish_rate_pauses", self.publish_rate_pauses),
             ("publish_rate_paused_ms", self.publish_rate_paused_ms),
             ("publish_rate_disconnects", self.publish_rate_disconnects),
+            ("bytes_sent", self.bytes_sent),
+            ("events_published", self.events_published),
+            ("admin_requests", self.admin_requests),
+            ("admin_unauthorized", self.admin_unauthorized),
+            ("admin_too_large", self.admin_too_large),
+            ("admin_timeouts", self.admin_timeouts),
+            ("admin_busy", self.admin_busy),
+            ("admin_kicks", self.admin_kicks),
         ]
     }
 }
@@ -195,9 +222,11 @@ pub enum LogKind {
     AuthThrottle,
     /// An address blocked by the login throttle.
     AuthBlock,
+    /// An admin API request refused (401, 408, 413, 431, 503).
+    Admin,
 }
 
-const KINDS: usize = LogKind::AuthBlock as usize + 1;
+const KINDS: usize = LogKind::Admin as usize + 1;
 
 /// The first line of a kind is logged; later ones within this interval are
 /// counted and summarised with the next line logged.

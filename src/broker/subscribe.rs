@@ -69,6 +69,7 @@ impl Broker {
         };
         self.send(conn, &Packet::SubAck(suback));
         self.persist_session(session_id);
+        self.note_subscribed(now, conn, session_id, &granted);
         // Retained messages follow the SUBACK, flagged as retained, for a
         // new or replaced subscription alike [MQTT-3.3.1-6, MQTT-3.8.4-3].
         for (filter, qos) in granted {
@@ -88,7 +89,7 @@ impl Broker {
 
     pub(super) fn handle_unsubscribe(
         &mut self,
-        _now: Instant,
+        now: Instant,
         conn: ConnId,
         unsubscribe: Unsubscribe,
     ) {
@@ -99,9 +100,13 @@ impl Broker {
             return;
         };
         let mut codes = Vec::with_capacity(unsubscribe.filters.len());
+        let mut removed = Vec::new();
         for filter in &unsubscribe.filters {
             let existed = slot.session.remove_subscription(filter);
             self.subscriptions.remove(filter, session_id);
+            if existed {
+                removed.push(filter.clone());
+            }
             codes.push(if existed {
                 ReasonCode::SUCCESS
             } else {
@@ -119,5 +124,6 @@ impl Broker {
         };
         self.send(conn, &Packet::UnsubAck(unsuback));
         self.persist_session(session_id);
+        self.note_unsubscribed(now, Some(conn), session_id, &removed);
     }
 }

@@ -20,7 +20,8 @@ use super::listener::{parse_address, ListenerConfig};
 use super::mosquitto::Verdict;
 use super::values::{self, Bare};
 use super::{
-    auth, bridge, default_listener, mosquitto, rate_limits, source, tls, unix_socket, websocket,
+    auth, bridge, default_listener, mosquitto, observe, rate_limits, source, tls, unix_socket,
+    websocket,
     Config, DuplicateClientId,
 };
 
@@ -216,6 +217,7 @@ impl Parser {
                 bridge::apply(&mut c.bridges, line, &mut self.warnings)?;
             }
             key if rate_limits::claims(key) => rate_limits::apply(c, line)?,
+            key if observe::claims(key) => observe::apply(c, line)?,
             key if tls::claims(key) => tls::apply(self.listeners.last_mut(), line)?,
             key if auth::claims(key) => auth::apply(&mut c.auth_files, &mut c.auth_throttle, line)?,
             _ => self.not_ours(line)?,
