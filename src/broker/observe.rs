@@ -350,3 +350,30 @@ impl Broker {
         self.stats.admin_requests += 1;
     }
 }
+
+impl Broker {
+    /// systemd's STATUS= line: clients, messages per second, queued
+    /// messages, bridge states (`systemd::watchdog_loop`).
+    pub fn status_line(&self) -> String {
+        let queued: usize = self
+            .sessions
+            .ids()
+            .filter_map(|id| self.sessions.get(id))
+            .map(|slot| slot.session.outbound.queued_len())
+            .sum();
+        let mut line = format!(
+            "{} clients, {:.0} msg/s in, {queued} queued",
+            self.observe.connected.len(),
+            self.messages_per_second()
+        );
+        let bridges = self.bridge_numbers();
+        if !bridges.is_empty() {
+            let states: Vec<String> = bridges
+                .iter()
+                .map(|b| format!("{} {}", b.name, if b.up { "up" } else { "down" }))
+                .collect();
+            line.push_str(&format!("; bridges: {}", states.join(", ")));
+        }
+        line
+    }
+}
