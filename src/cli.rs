@@ -1,5 +1,6 @@
 //! The command line (argh): `edgemq [run] [-c FILE] [-v] [--log-level L]`,
 //! `edgemq check-config FILE`, `edgemq passwd ...`, `edgemq token ...`,
+//! `edgemq ctl ...`,
 //! `edgemq --version`.
 //!
 //! Owns: turning argv into an [`Action`] for main.rs to dispatch on, and the
@@ -35,6 +36,8 @@ pub enum Action {
     Passwd(PasswdRequest),
     /// Print a signed token (`commands::token`).
     Token(TokenRequest),
+    /// Ask a running broker (`commands::ctl`).
+    Ctl(crate::commands::ctl::CtlArgs),
     /// A subcommand's arguments do not go together: print this
     /// (`Error: ...`, as mosquitto_passwd says it) and exit 1.
     Usage(String),
@@ -71,6 +74,7 @@ enum Command {
     CheckConfig(CheckConfigArgs),
     Passwd(PasswdArgs),
     Token(TokenArgs),
+    Ctl(crate::commands::ctl::CtlArgs),
 }
 
 /// Run the broker (the default).
@@ -225,6 +229,7 @@ fn action(top: TopLevel) -> Action {
             username: t.username,
             ttl: t.ttl,
         }),
+        Some(Command::Ctl(ctl)) => Action::Ctl(ctl),
     }
 }
 

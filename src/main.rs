@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         Action::CheckConfig { file } => exit_code(cli::check_config(&file)),
         Action::Passwd(request) => exit_code(edgemq::commands::passwd::run(&request)),
         Action::Token(request) => exit_code(edgemq::commands::token::run(&request)),
+        Action::Ctl(args) => exit_code(edgemq::commands::ctl::run(&args)),
         Action::Usage(message) => {
             eprintln!("{message}");
             ExitCode::FAILURE
