@@ -143,18 +143,19 @@ pub async fn watchdog_loop(
     status: impl Fn() -> String,
 ) {
     loop {
-        let line = status();
+        // Without a watchdog READY=1's STATUS= stands until the first
+        // refresh.
+        if interval.is_none() {
+            Timer::after(STATUS_INTERVAL).await;
+        }
         // One line: a newline would end the STATUS= value.
-        let line = line.replace('\n', " ");
+        let line = status().replace('\n', " ");
         match interval {
             Some(interval) => {
                 notifier.send(&format!("WATCHDOG=1\nSTATUS={line}"));
                 Timer::after(interval).await;
             }
-            None => {
-                notifier.send(&format!("STATUS={line}"));
-                Timer::after(STATUS_INTERVAL).await;
-            }
+            None => notifier.send(&format!("STATUS={line}")),
         }
     }
 }

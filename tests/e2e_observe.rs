@@ -444,3 +444,46 @@ fn oversized_and_slow_requests_are_cut_off() {
     }
     drop(broker);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bridge_counters_sit_beside_its_state() {
+    let cloud = Broker::start("");
+    let edge = Broker::start(&format!(
+        "{ADMIN}sys_interval 1\nconnection cloud\naddress 127.0.0.1:{}\nremote_clientid edge-1\n\
+         topic up/# out 1\nrestart_timeout 1 2\n",
+        cloud.port()
+    ));
+    assert!(edge.wait_for_log("bridge cloud: connected", scaled(WAIT)), "{}", edge.log());
+    let publisher = MqttClient::connect(&unique_id("pub"), edge.port()).await;
+    for i in 0..3 {
+        publisher.publish("up/x", QoS::AtLeastOnce, false, format!("{i}")).await;
+    }
+    let mut sys = MqttClient::connect(&unique_id("sys"), edge.port()).await;
+    sys.subscribe("$SYS/broker/connection/edge-1/#", QoS::AtMostOnce).await;
+    let deadline = Instant::now() + scaled(WAIT);
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    let done = |seen: &BTreeMap<String, String>| {
+        seen.get("messages/sent").map(String::as_str) == Some("3")
+            && seen.get("state_changes").map(String::as_str) == Some("1")
+    };
+    while Instant::now() < deadline && !done(&seen) {
+        if let Some(p) = sys.recv_publish(scaled(Duration::from_secs(3))).await {
+            let name = p.topic.trim_start_matches("$SYS/broker/connection/edge-1/").to_owned();
+            seen.insert(name, String::from_utf8_lossy(&p.payload).into_owned());
+        }
+    }
+    assert_eq!(seen.get("state").map(String::as_str), Some("1"), "{seen:?}");
+    assert_eq!(seen.get("messages/sent").map(String::as_str), Some("3"), "{seen:?}");
+    assert_eq!(seen.get("messages/queued").map(String::as_str), Some("3"), "{seen:?}");
+    assert_eq!(seen.get("queued").map(String::as_str), Some("0"), "{seen:?}");
+    assert_eq!(seen.get("state_changes").map(String::as_str), Some("1"), "{seen:?}");
+    assert!(seen.contains_key("messages/dropped"), "{seen:?}");
+
+    let a = call(admin_addr(&edge), "GET", "/api/v1/bridges", Some(&admin_token(&edge)));
+    let Some(Value::Array(rows)) = a.json().get("data").cloned() else { panic!("{}", a.body) };
+    assert_eq!(text(rows[0].get("name")), "cloud");
+    assert_eq!(text(rows[0].get("state")), "up");
+    assert_eq!(text(rows[0].get("sent")), "3");
+    let metrics = call(admin_addr(&edge), "GET", "/metrics", Some(&admin_token(&edge))).body;
+    assert!(metrics.contains("edgemq_bridge_up{bridge=\"cloud\"} 1"), "{metrics}");
+}
