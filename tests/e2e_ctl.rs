@@ -38,7 +38,9 @@ fn broker() -> Broker {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = probe.local_addr().unwrap().port();
     drop(probe);
-    Broker::start(&format!("admin_listener 127.0.0.1:{port}\nsys_interval 1\n"))
+    Broker::start(&format!(
+        "admin_listener 127.0.0.1:{port}\nsys_interval 1\n"
+    ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -50,12 +52,16 @@ async fn every_command_prints_its_table() {
     let mut dev = MqttClient::connect_with(o).await;
     dev.subscribe("labels/#", QoS::AtLeastOnce).await;
     dev.subscribe("cmd/ap7", QoS::AtMostOnce).await;
-    dev.publish("labels/1", QoS::AtLeastOnce, true, "price 3").await;
+    dev.publish("labels/1", QoS::AtLeastOnce, true, "price 3")
+        .await;
     tokio::time::sleep(scaled(Duration::from_millis(300))).await;
 
     let status = stdout(&ctl(&broker, &["status"]));
     assert!(status.contains("clients connected:"), "{status}");
-    let line = status.lines().find(|l| l.starts_with("clients connected:")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("clients connected:"))
+        .unwrap();
     assert_eq!(line.split_whitespace().last(), Some("1"), "{status}");
 
     let clients = stdout(&ctl(&broker, &["clients"]));
@@ -71,19 +77,36 @@ async fn every_command_prints_its_table() {
     assert_eq!(stdout(&ctl(&broker, &["clients", "--online"])), clients);
 
     let detail = stdout(&ctl(&broker, &["client", "shelf@@ap7"]));
-    assert!(detail.contains("username:") && detail.contains(" op\n"), "{detail}");
-    assert!(detail.contains("labels/#") && detail.contains("cmd/ap7"), "{detail}");
+    assert!(
+        detail.contains("username:") && detail.contains(" op\n"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("labels/#") && detail.contains("cmd/ap7"),
+        "{detail}"
+    );
 
     let subs = stdout(&ctl(&broker, &["subs", "shelf@@ap7"]));
     assert_eq!(subs.lines().count(), 3, "{subs}");
     assert!(subs.starts_with("FILTER    QOS"), "{subs}");
     let unsub = stdout(&ctl(&broker, &["unsub", "shelf@@ap7", "cmd/ap7"]));
     assert_eq!(unsub, "removed shelf@@ap7's subscription to cmd/ap7\n");
-    assert_eq!(stdout(&ctl(&broker, &["subs", "shelf@@ap7"])).lines().count(), 2);
+    assert_eq!(
+        stdout(&ctl(&broker, &["subs", "shelf@@ap7"]))
+            .lines()
+            .count(),
+        2
+    );
 
-    assert_eq!(stdout(&ctl(&broker, &["groups"])), "GROUP  ONLINE\nshelf  1\n");
+    assert_eq!(
+        stdout(&ctl(&broker, &["groups"])),
+        "GROUP  ONLINE\nshelf  1\n"
+    );
     let retained = stdout(&ctl(&broker, &["retained", "--filter", "labels/#"]));
-    assert_eq!(retained, "TOPIC     QOS  BYTES  PAYLOAD\nlabels/1  1    7      price 3\n");
+    assert_eq!(
+        retained,
+        "TOPIC     QOS  BYTES  PAYLOAD\nlabels/1  1    7      price 3\n"
+    );
     assert_eq!(
         stdout(&ctl(&broker, &["bridges"])),
         "NAME  REMOTE CLIENT ID  STATE  QUEUE  SENT  DROPPED  RECEIVED  STATE CHANGES\n"
@@ -95,7 +118,10 @@ async fn every_command_prints_its_table() {
     assert!(reload.starts_with("reload requested"), "{reload}");
     assert!(broker.wait_for_log("SIGHUP: ", scaled(Duration::from_secs(10))));
 
-    assert_eq!(stdout(&ctl(&broker, &["kick", "shelf@@ap7"])), "kicked shelf@@ap7\n");
+    assert_eq!(
+        stdout(&ctl(&broker, &["kick", "shelf@@ap7"])),
+        "kicked shelf@@ap7\n"
+    );
     assert!(broker.wait_for_log("disconnected: Kicked", scaled(Duration::from_secs(10))));
     assert_eq!(
         stdout(&ctl(&broker, &["kick", "--session", "shelf@@ap7"])),
@@ -119,7 +145,9 @@ fn errors_exit_1_with_the_api_message() {
     std::fs::write(&wrong, "not-the-token-0123456789\n").unwrap();
     let url = format!("http://{}", admin_addr(&broker));
     let mut cmd = edgemq_command();
-    cmd.args(["ctl", "--url", &url, "--token-file"]).arg(&wrong).arg("status");
+    cmd.args(["ctl", "--url", &url, "--token-file"])
+        .arg(&wrong)
+        .arg("status");
     let o = run_with_timeout(cmd, scaled(Duration::from_secs(20)));
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
@@ -130,8 +158,13 @@ fn errors_exit_1_with_the_api_message() {
     let right = dir.path().join("r");
     std::fs::write(&right, admin_token(&broker)).unwrap();
     let mut cmd = edgemq_command();
-    cmd.args(["ctl", "--url", &url, "--token-file"]).arg(&right).arg("groups");
-    assert_eq!(stdout(&run_with_timeout(cmd, scaled(Duration::from_secs(20)))), "GROUP  ONLINE\n");
+    cmd.args(["ctl", "--url", &url, "--token-file"])
+        .arg(&right)
+        .arg("groups");
+    assert_eq!(
+        stdout(&run_with_timeout(cmd, scaled(Duration::from_secs(20)))),
+        "GROUP  ONLINE\n"
+    );
     // A config without admin_listener.
     let plain = Broker::start("");
     let o = ctl(&plain, &["status"]);

@@ -88,11 +88,19 @@ async fn sys_tree_is_retained_refreshed_and_outside_wildcards() {
     let retained: BTreeMap<String, String> = first
         .iter()
         .filter(|p| p.retain)
-        .map(|p| (p.topic.clone(), String::from_utf8_lossy(&p.payload).into_owned()))
+        .map(|p| {
+            (
+                p.topic.clone(),
+                String::from_utf8_lossy(&p.payload).into_owned(),
+            )
+        })
         .collect();
     for name in SYS_TOPICS {
         let topic = format!("$SYS/broker/{name}");
-        assert!(retained.contains_key(&topic), "{topic} not retained: {retained:?}");
+        assert!(
+            retained.contains_key(&topic),
+            "{topic} not retained: {retained:?}"
+        );
     }
     assert!(retained["$SYS/broker/version"].starts_with("edgemq version "));
     assert!(retained["$SYS/broker/uptime"].ends_with(" seconds"));
@@ -109,7 +117,11 @@ async fn sys_tree_is_retained_refreshed_and_outside_wildcards() {
     assert_eq!(live_clients.as_deref(), Some("2"));
     // `#` and `+/...` never see `$SYS` [MQTT-4.7.2-1].
     let leaked = drain(&mut wild, scaled(Duration::from_millis(200)), 10).await;
-    assert!(leaked.is_empty(), "{:?}", leaked.iter().map(|p| &p.topic).collect::<Vec<_>>());
+    assert!(
+        leaked.is_empty(),
+        "{:?}",
+        leaked.iter().map(|p| &p.topic).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,7 +129,10 @@ async fn sys_interval_0_publishes_nothing() {
     let broker = Broker::start("sys_interval 0\n");
     let mut sys = MqttClient::connect(&unique_id("sys"), broker.port()).await;
     sys.subscribe("$SYS/#", QoS::AtMostOnce).await;
-    assert!(sys.recv_publish(scaled(Duration::from_millis(1500))).await.is_none());
+    assert!(sys
+        .recv_publish(scaled(Duration::from_millis(1500)))
+        .await
+        .is_none());
 }
 
 /// The next event on `topic` from `watcher`.
@@ -138,7 +153,8 @@ async fn event(watcher: &mut MqttClient, topic: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_events_carry_their_fields() {
-    let broker = Broker::start("event_topics true\nsys_interval 0\npersistent_client_expiration 1s\n");
+    let broker =
+        Broker::start("event_topics true\nsys_interval 0\npersistent_client_expiration 1s\n");
     let mut watcher = MqttClient::connect("watcher", broker.port()).await;
     watcher.subscribe("$SYS/events/#", QoS::AtMostOnce).await;
     let _ = event(&mut watcher, "$SYS/events/client/subscribed").await;
@@ -167,7 +183,11 @@ async fn client_events_carry_their_fields() {
     dev.subscribe("a/+/c", QoS::AtLeastOnce).await;
     let e = event(&mut watcher, "$SYS/events/client/subscribed").await;
     assert_eq!(
-        (text(e.get("clientid")), text(e.get("filter")), text(e.get("qos"))),
+        (
+            text(e.get("clientid")),
+            text(e.get("filter")),
+            text(e.get("qos"))
+        ),
         ("dev@@7".into(), "a/+/c".into(), "1".into())
     );
     dev.client.unsubscribe("a/+/c").await.unwrap();
@@ -190,7 +210,11 @@ async fn client_events_carry_their_fields() {
 async fn events_are_readable_only_where_the_acl_allows() {
     let dir = tempfile::tempdir().unwrap();
     let acl = dir.path().join("acl");
-    std::fs::write(&acl, "user ops\ntopic read $SYS/events/#\nuser dev\ntopic readwrite x/#\n").unwrap();
+    std::fs::write(
+        &acl,
+        "user ops\ntopic read $SYS/events/#\nuser dev\ntopic readwrite x/#\n",
+    )
+    .unwrap();
     let broker = BrokerOptions::new(&format!(
         "event_topics true\nsys_interval 0\nacl_file {}\n",
         acl.display()
@@ -213,7 +237,10 @@ async fn events_are_readable_only_where_the_acl_allows() {
     );
     let e = event(&mut ops, "$SYS/events/client/connected").await;
     assert_eq!(text(e.get("clientid")), "dev-1");
-    assert!(dev.recv_publish(scaled(Duration::from_millis(300))).await.is_none());
+    assert!(dev
+        .recv_publish(scaled(Duration::from_millis(300)))
+        .await
+        .is_none());
 }
 
 fn api_broker(extra: &str) -> (Broker, std::net::SocketAddr, String) {
@@ -244,43 +271,96 @@ async fn every_endpoint_answers() {
     let s = a.json();
     assert_eq!(text(s.get("clients_connected")), "3");
     assert_eq!(text(s.get("subscriptions")), "2");
-    assert!(s.get("counters").and_then(|c| c.get("connections_accepted")).is_some());
-    assert!(s.get("load").and_then(|l| l.get("messages_received")).is_some());
+    assert!(s
+        .get("counters")
+        .and_then(|c| c.get("connections_accepted"))
+        .is_some());
+    assert!(s
+        .get("load")
+        .and_then(|l| l.get("messages_received"))
+        .is_some());
 
-    let a = call(addr, "GET", "/api/v1/clients?prefix=grp%40%40&limit=1&page=2", t);
+    let a = call(
+        addr,
+        "GET",
+        "/api/v1/clients?prefix=grp%40%40&limit=1&page=2",
+        t,
+    );
     assert_eq!(a.status, 200, "{}", a.body);
     let v = a.json();
     assert_eq!(text(v.get("meta").unwrap().get("count")), "2");
     assert_eq!(text(v.get("meta").unwrap().get("page")), "2");
-    let Some(Value::Array(rows)) = v.get("data") else { panic!("{}", a.body) };
+    let Some(Value::Array(rows)) = v.get("data") else {
+        panic!("{}", a.body)
+    };
     assert_eq!(rows.len(), 1);
     assert_eq!(text(rows[0].get("clientid")), "grp@@dev2");
     let a = call(addr, "GET", "/api/v1/clients?username=alice", t);
-    let Some(Value::Array(rows)) = a.json().get("data").cloned() else { panic!() };
+    let Some(Value::Array(rows)) = a.json().get("data").cloned() else {
+        panic!()
+    };
     assert_eq!(rows.len(), 1);
     assert_eq!(text(rows[0].get("clientid")), "grp@@dev1");
 
     let a = call(addr, "GET", "/api/v1/clients/grp%40%40dev1", t);
     assert_eq!(a.status, 200, "{}", a.body);
     let c = a.json();
-    for (key, want) in [("username", "alice"), ("connected", "true"), ("ip", "127.0.0.1"), ("protocol", "4"), ("clean", "false"), ("keepalive", "30"), ("queued", "0"), ("inflight", "0")] {
+    for (key, want) in [
+        ("username", "alice"),
+        ("connected", "true"),
+        ("ip", "127.0.0.1"),
+        ("protocol", "4"),
+        ("clean", "false"),
+        ("keepalive", "30"),
+        ("queued", "0"),
+        ("inflight", "0"),
+    ] {
         assert_eq!(text(c.get(key)), want, "{key}: {}", a.body);
     }
-    assert!(matches!(c.get("connected_at"), Some(Value::Number(Some(_)))));
-    let a = call(addr, "GET", "/api/v1/clients/grp%40%40dev1/subscriptions", t);
-    let Some(Value::Array(subs)) = a.json().get("data").cloned() else { panic!() };
-    let filters: Vec<(String, String)> = subs.iter().map(|s| (text(s.get("filter")), text(s.get("qos")))).collect();
-    assert_eq!(filters, vec![("x/#".into(), "1".into()), ("y/+".into(), "0".into())]);
+    assert!(matches!(
+        c.get("connected_at"),
+        Some(Value::Number(Some(_)))
+    ));
+    let a = call(
+        addr,
+        "GET",
+        "/api/v1/clients/grp%40%40dev1/subscriptions",
+        t,
+    );
+    let Some(Value::Array(subs)) = a.json().get("data").cloned() else {
+        panic!()
+    };
+    let filters: Vec<(String, String)> = subs
+        .iter()
+        .map(|s| (text(s.get("filter")), text(s.get("qos"))))
+        .collect();
+    assert_eq!(
+        filters,
+        vec![("x/#".into(), "1".into()), ("y/+".into(), "0".into())]
+    );
 
-    let a = call(addr, "DELETE", "/api/v1/clients/grp%40%40dev1/subscriptions/y%2F%2B", t);
+    let a = call(
+        addr,
+        "DELETE",
+        "/api/v1/clients/grp%40%40dev1/subscriptions/y%2F%2B",
+        t,
+    );
     assert_eq!(a.status, 200, "{}", a.body);
-    let a = call(addr, "DELETE", "/api/v1/clients/grp%40%40dev1/subscriptions/y%2F%2B", t);
+    let a = call(
+        addr,
+        "DELETE",
+        "/api/v1/clients/grp%40%40dev1/subscriptions/y%2F%2B",
+        t,
+    );
     assert_eq!(a.status, 404);
     let a = call(addr, "GET", "/api/v1/groups", t);
     assert_eq!(a.body, r#"{"data":[{"group":"grp","online":2}]}"#);
 
     let a = call(addr, "GET", "/api/v1/retained?filter=r%2F%23", t);
-    assert_eq!(a.body, r#"{"data":[{"topic":"r/1","qos":1,"bytes":4,"payload":"kept"}],"meta":{"page":1,"limit":100,"count":1}}"#);
+    assert_eq!(
+        a.body,
+        r#"{"data":[{"topic":"r/1","qos":1,"bytes":4,"payload":"kept"}],"meta":{"page":1,"limit":100,"count":1}}"#
+    );
     let a = call(addr, "GET", "/api/v1/retained?filter=a%2F%23%2Fb", t);
     assert_eq!(a.status, 400, "{}", a.body);
     let a = call(addr, "GET", "/api/v1/bridges", t);
@@ -289,30 +369,58 @@ async fn every_endpoint_answers() {
     // Kick: the client's connection closes; the session stays unless asked.
     let a = call(addr, "DELETE", "/api/v1/clients/grp%40%40dev1", t);
     assert_eq!(a.body, r#"{"kicked":true,"session_deleted":false}"#);
-    let gone = dev.wait_event(scaled(WAIT), |e| matches!(e, common::ClientEvent::Error(_))).await;
+    let gone = dev
+        .wait_event(scaled(WAIT), |e| matches!(e, common::ClientEvent::Error(_)))
+        .await;
     assert!(gone.is_some(), "the kicked client was not disconnected");
     assert!(broker.wait_for_log("disconnected: Kicked", scaled(WAIT)));
     let a = call(addr, "GET", "/api/v1/clients/grp%40%40dev1", t);
     assert_eq!(text(a.json().get("connected")), "false");
-    assert!(matches!(a.json().get("disconnected_at"), Some(Value::Number(Some(_)))));
-    let a = call(addr, "DELETE", "/api/v1/clients/grp%40%40dev1?session=true", t);
+    assert!(matches!(
+        a.json().get("disconnected_at"),
+        Some(Value::Number(Some(_)))
+    ));
+    let a = call(
+        addr,
+        "DELETE",
+        "/api/v1/clients/grp%40%40dev1?session=true",
+        t,
+    );
     assert_eq!(a.body, r#"{"kicked":false,"session_deleted":true}"#);
-    assert_eq!(call(addr, "GET", "/api/v1/clients/grp%40%40dev1", t).status, 404);
+    assert_eq!(
+        call(addr, "GET", "/api/v1/clients/grp%40%40dev1", t).status,
+        404
+    );
 
     let a = call(addr, "POST", "/api/v1/reload", t);
     assert_eq!(a.status, 200);
-    assert!(broker.wait_for_log("SIGHUP: ", scaled(WAIT)), "{}", broker.log());
+    assert!(
+        broker.wait_for_log("SIGHUP: ", scaled(WAIT)),
+        "{}",
+        broker.log()
+    );
 
     // Errors: JSON with code and message.
     let a = call(addr, "GET", "/api/v1/nothing", t);
     assert_eq!((a.status, text(a.json().get("code"))), (404, "404".into()));
-    assert_eq!(call(addr, "GET", "/api/v1/clients?limit=1001", t).status, 400);
+    assert_eq!(
+        call(addr, "GET", "/api/v1/clients?limit=1001", t).status,
+        400
+    );
     assert_eq!(call(addr, "GET", "/api/v1/clients?page=0", t).status, 400);
-    assert_eq!(call(addr, "GET", "/api/v1/clients?online=maybe", t).status, 400);
+    assert_eq!(
+        call(addr, "GET", "/api/v1/clients?online=maybe", t).status,
+        400
+    );
     assert_eq!(call(addr, "POST", "/api/v1/stats", t).status, 405);
     assert_eq!(call(addr, "GET", "/elsewhere", t).status, 404);
     let stats = call(addr, "GET", "/api/v1/stats", t).json();
-    assert!(text(stats.get("counters").unwrap().get("admin_requests")).parse::<u64>().unwrap() >= 15);
+    assert!(
+        text(stats.get("counters").unwrap().get("admin_requests"))
+            .parse::<u64>()
+            .unwrap()
+            >= 15
+    );
 }
 
 #[test]
@@ -325,7 +433,11 @@ fn tokens_missing_or_wrong_are_refused() {
         assert_eq!(text(a.json().get("code")), "401");
         let wrong = format!("{}x", &token[..token.len() - 1]);
         assert_eq!(call(addr, "GET", path, Some(&wrong)).status, 401, "{path}");
-        assert_eq!(call(addr, "GET", path, Some(&token[1..])).status, 401, "{path}");
+        assert_eq!(
+            call(addr, "GET", path, Some(&token[1..])).status,
+            401,
+            "{path}"
+        );
     }
     let basic = format!("GET /api/v1/stats HTTP/1.1\r\nAuthorization: Basic {token}\r\n\r\n");
     assert_eq!(http::raw(addr, basic.as_bytes()).status, 401);
@@ -335,11 +447,18 @@ fn tokens_missing_or_wrong_are_refused() {
     // The token file is 0600 and reused by the next start.
     use std::os::unix::fs::PermissionsExt;
     let path = broker.data_dir().join("admin.token");
-    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     let mut broker = broker;
     broker.restart();
     assert_eq!(admin_token(&broker), token);
-    assert!(broker.log().contains("admin API token read"), "{}", broker.log());
+    assert!(
+        broker.log().contains("admin API token read"),
+        "{}",
+        broker.log()
+    );
 }
 
 #[test]
@@ -352,11 +471,23 @@ fn a_token_file_and_persistence_off() {
         let addr = admin_addr(&broker);
         (broker, addr, ())
     };
-    assert_eq!(call(addr, "GET", "/api/v1/stats", Some("operator-secret-0123456789")).status, 200);
+    assert_eq!(
+        call(
+            addr,
+            "GET",
+            "/api/v1/stats",
+            Some("operator-secret-0123456789")
+        )
+        .status,
+        200
+    );
     // persistence false: the token still goes to persistence_location.
     let broker = Broker::start(&format!("{ADMIN}persistence false\n"));
     let addr = admin_addr(&broker);
-    assert_eq!(call(addr, "GET", "/api/v1/stats", Some(&admin_token(&broker))).status, 200);
+    assert_eq!(
+        call(addr, "GET", "/api/v1/stats", Some(&admin_token(&broker))).status,
+        200
+    );
 }
 
 #[test]
@@ -411,12 +542,16 @@ fn oversized_and_slow_requests_are_cut_off() {
     // Half a request, then silence: 408 after 5 s, and the socket closes.
     let started = Instant::now();
     let mut slow = TcpStream::connect(addr).unwrap();
-    slow.set_read_timeout(Some(scaled(Duration::from_secs(15)))).unwrap();
+    slow.set_read_timeout(Some(scaled(Duration::from_secs(15))))
+        .unwrap();
     slow.write_all(b"GET /api/v1/stats HTTP/1.1\r\n").unwrap();
     let a = http::read_answer(&mut slow);
     assert_eq!(a.status, 408);
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(4900) && waited < scaled(Duration::from_secs(8)), "{waited:?}");
+    assert!(
+        waited >= Duration::from_millis(4900) && waited < scaled(Duration::from_secs(8)),
+        "{waited:?}"
+    );
 
     // Eight connections at once are served; the ninth gets 503.
     let idle: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(addr).unwrap()).collect();
@@ -438,7 +573,11 @@ fn oversized_and_slow_requests_are_cut_off() {
     assert_eq!(status, 200);
     let c = call(addr, "GET", "/api/v1/stats", Some(&token)).json();
     let counters = c.get("counters").unwrap();
-    for (name, at_least) in [("admin_too_large", 2), ("admin_timeouts", 1), ("admin_busy", 1)] {
+    for (name, at_least) in [
+        ("admin_too_large", 2),
+        ("admin_timeouts", 1),
+        ("admin_busy", 1),
+    ] {
         let n: u64 = text(counters.get(name)).parse().unwrap();
         assert!(n >= at_least, "{name} {n}");
     }
@@ -453,13 +592,20 @@ async fn bridge_counters_sit_beside_its_state() {
          topic up/# out 1\nrestart_timeout 1 2\n",
         cloud.port()
     ));
-    assert!(edge.wait_for_log("bridge cloud: connected", scaled(WAIT)), "{}", edge.log());
+    assert!(
+        edge.wait_for_log("bridge cloud: connected", scaled(WAIT)),
+        "{}",
+        edge.log()
+    );
     let publisher = MqttClient::connect(&unique_id("pub"), edge.port()).await;
     for i in 0..3 {
-        publisher.publish("up/x", QoS::AtLeastOnce, false, format!("{i}")).await;
+        publisher
+            .publish("up/x", QoS::AtLeastOnce, false, format!("{i}"))
+            .await;
     }
     let mut sys = MqttClient::connect(&unique_id("sys"), edge.port()).await;
-    sys.subscribe("$SYS/broker/connection/edge-1/#", QoS::AtMostOnce).await;
+    sys.subscribe("$SYS/broker/connection/edge-1/#", QoS::AtMostOnce)
+        .await;
     let deadline = Instant::now() + scaled(WAIT);
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     let done = |seen: &BTreeMap<String, String>| {
@@ -468,22 +614,57 @@ async fn bridge_counters_sit_beside_its_state() {
     };
     while Instant::now() < deadline && !done(&seen) {
         if let Some(p) = sys.recv_publish(scaled(Duration::from_secs(3))).await {
-            let name = p.topic.trim_start_matches("$SYS/broker/connection/edge-1/").to_owned();
+            let name = p
+                .topic
+                .trim_start_matches("$SYS/broker/connection/edge-1/")
+                .to_owned();
             seen.insert(name, String::from_utf8_lossy(&p.payload).into_owned());
         }
     }
     assert_eq!(seen.get("state").map(String::as_str), Some("1"), "{seen:?}");
-    assert_eq!(seen.get("messages/sent").map(String::as_str), Some("3"), "{seen:?}");
-    assert_eq!(seen.get("messages/queued").map(String::as_str), Some("3"), "{seen:?}");
-    assert_eq!(seen.get("queued").map(String::as_str), Some("0"), "{seen:?}");
-    assert_eq!(seen.get("state_changes").map(String::as_str), Some("1"), "{seen:?}");
+    assert_eq!(
+        seen.get("messages/sent").map(String::as_str),
+        Some("3"),
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.get("messages/queued").map(String::as_str),
+        Some("3"),
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.get("queued").map(String::as_str),
+        Some("0"),
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.get("state_changes").map(String::as_str),
+        Some("1"),
+        "{seen:?}"
+    );
     assert!(seen.contains_key("messages/dropped"), "{seen:?}");
 
-    let a = call(admin_addr(&edge), "GET", "/api/v1/bridges", Some(&admin_token(&edge)));
-    let Some(Value::Array(rows)) = a.json().get("data").cloned() else { panic!("{}", a.body) };
+    let a = call(
+        admin_addr(&edge),
+        "GET",
+        "/api/v1/bridges",
+        Some(&admin_token(&edge)),
+    );
+    let Some(Value::Array(rows)) = a.json().get("data").cloned() else {
+        panic!("{}", a.body)
+    };
     assert_eq!(text(rows[0].get("name")), "cloud");
     assert_eq!(text(rows[0].get("state")), "up");
     assert_eq!(text(rows[0].get("sent")), "3");
-    let metrics = call(admin_addr(&edge), "GET", "/metrics", Some(&admin_token(&edge))).body;
-    assert!(metrics.contains("edgemq_bridge_up{bridge=\"cloud\"} 1"), "{metrics}");
+    let metrics = call(
+        admin_addr(&edge),
+        "GET",
+        "/metrics",
+        Some(&admin_token(&edge)),
+    )
+    .body;
+    assert!(
+        metrics.contains("edgemq_bridge_up{bridge=\"cloud\"} 1"),
+        "{metrics}"
+    );
 }

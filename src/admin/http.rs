@@ -208,7 +208,9 @@ pub fn percent_decode(s: &str, plus_is_space: bool) -> Option<String> {
 }
 
 fn hex(b: u8) -> Option<u8> {
-    char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok())
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 /// Encodes everything but unreserved characters (RFC 3986 §2.3): for
@@ -321,7 +323,10 @@ mod tests {
 
     #[test]
     fn bounds_and_refusals() {
-        let big = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(MAX_HEAD_BYTES));
+        let big = format!(
+            "GET / HTTP/1.1\r\nX: {}\r\n\r\n",
+            "a".repeat(MAX_HEAD_BYTES)
+        );
         assert_eq!(
             RequestReader::default().feed(big.as_bytes()),
             Err(HttpError::HeadTooLarge)
@@ -341,18 +346,29 @@ mod tests {
             RequestReader::default().feed(chunked),
             Err(HttpError::LengthRequired)
         );
-        for bad in ["GET /\r\n\r\n", "GET x HTTP/1.1\r\n\r\n", "get / HTTP/1.1\r\n\r\n", "GET /?a=%zz HTTP/1.1\r\n\r\n"] {
-            assert!(matches!(
-                RequestReader::default().feed(bad.as_bytes()),
-                Err(HttpError::Malformed(_))
-            ), "{bad}");
+        for bad in [
+            "GET /\r\n\r\n",
+            "GET x HTTP/1.1\r\n\r\n",
+            "get / HTTP/1.1\r\n\r\n",
+            "GET /?a=%zz HTTP/1.1\r\n\r\n",
+        ] {
+            assert!(
+                matches!(
+                    RequestReader::default().feed(bad.as_bytes()),
+                    Err(HttpError::Malformed(_))
+                ),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn percent_round_trip() {
         for s in ["a/+/#", "dev@@1", "ü x"] {
-            assert_eq!(percent_decode(&percent_encode(s), false).as_deref(), Some(s));
+            assert_eq!(
+                percent_decode(&percent_encode(s), false).as_deref(),
+                Some(s)
+            );
         }
         assert_eq!(percent_decode("%2", false), None);
     }

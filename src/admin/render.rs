@@ -158,7 +158,9 @@ pub fn client_detail(d: &ClientDetail) -> String {
     let mut out = String::with_capacity(512);
     let mut o = Object::new(&mut out);
     summary(&mut o, &d.summary);
-    o.raw("subscription_list", |out| subscription_array(out, &d.subscriptions));
+    o.raw("subscription_list", |out| {
+        subscription_array(out, &d.subscriptions)
+    });
     o.end();
     out
 }
@@ -195,7 +197,12 @@ pub fn groups(groups: &std::collections::BTreeMap<String, u64>) -> String {
         .raw("data", |out| {
             let mut array = Array::new(out);
             for (group, online) in groups {
-                array.item(|out| Object::new(out).str("group", group).u64("online", *online).end());
+                array.item(|out| {
+                    Object::new(out)
+                        .str("group", group)
+                        .u64("online", *online)
+                        .end()
+                });
             }
             array.end();
         })

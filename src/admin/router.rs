@@ -46,7 +46,10 @@ pub fn handle(
         return (response, Action::None);
     }
     let Some(api) = api else {
-        return (only_get(request, || metrics_response(broker, now, facts)), Action::None);
+        return (
+            only_get(request, || metrics_response(broker, now, facts)),
+            Action::None,
+        );
     };
     let segments: Vec<&str> = api.split('/').collect();
     let method = request.method.as_str();
@@ -60,7 +63,9 @@ pub fn handle(
                 |d| Response::json(200, render::subscriptions(&d.subscriptions)),
             )
         }),
-        ("DELETE", ["clients", id, "subscriptions", filter]) => unsubscribe(broker, now, id, filter),
+        ("DELETE", ["clients", id, "subscriptions", filter]) => {
+            unsubscribe(broker, now, id, filter)
+        }
         ("GET", ["groups"]) => Response::json(200, render::groups(&broker.groups())),
         ("GET", ["retained"]) => retained(broker, request),
         ("GET", ["bridges"]) => {
@@ -126,9 +131,14 @@ fn paging(request: &Request) -> Result<(usize, usize), Response> {
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| Response::error(400, &format!("{name} must be a number from 1 to {max}"))),
+            .ok_or_else(|| {
+                Response::error(400, &format!("{name} must be a number from 1 to {max}"))
+            }),
     };
-    Ok((number("page", 1, usize::MAX / MAX_LIMIT)?, number("limit", DEFAULT_LIMIT, MAX_LIMIT)?))
+    Ok((
+        number("page", 1, usize::MAX / MAX_LIMIT)?,
+        number("limit", DEFAULT_LIMIT, MAX_LIMIT)?,
+    ))
 }
 
 fn clients(broker: &Broker, now: Instant, request: &Request) -> Response {
@@ -144,8 +154,14 @@ fn clients(broker: &Broker, now: Instant, request: &Request) -> Response {
     };
     let query = ClientQuery {
         online,
-        prefix: request.param("prefix").filter(|p| !p.is_empty()).map(str::to_owned),
-        username: request.param("username").filter(|u| !u.is_empty()).map(str::to_owned),
+        prefix: request
+            .param("prefix")
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned),
+        username: request
+            .param("username")
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned),
         page,
         limit,
     };
@@ -179,10 +195,14 @@ fn client(broker: &mut Broker, now: Instant, request: &Request, id: &str) -> Res
 
 fn unsubscribe(broker: &mut Broker, now: Instant, id: &str, filter: &str) -> Response {
     with_id(id, |id| {
-        with_id(filter, |filter| match broker.unsubscribe_client(now, &id, &filter) {
-            None => unknown_client(&id),
-            Some(false) => Response::error(404, &format!("{id:?} has no subscription {filter:?}")),
-            Some(true) => Response::json(200, "{\"removed\":true}".to_owned()),
+        with_id(filter, |filter| {
+            match broker.unsubscribe_client(now, &id, &filter) {
+                None => unknown_client(&id),
+                Some(false) => {
+                    Response::error(404, &format!("{id:?} has no subscription {filter:?}"))
+                }
+                Some(true) => Response::json(200, "{\"removed\":true}".to_owned()),
+            }
         })
     })
 }

@@ -82,7 +82,9 @@ pub fn read_token_file(path: &Path) -> Result<String, String> {
     let shown = path.display();
     let meta = std::fs::metadata(path).map_err(|e| format!("admin token {shown}: {e}"))?;
     if meta.len() > MAX_TOKEN_FILE_BYTES {
-        return Err(format!("admin token {shown}: over {MAX_TOKEN_FILE_BYTES} bytes"));
+        return Err(format!(
+            "admin token {shown}: over {MAX_TOKEN_FILE_BYTES} bytes"
+        ));
     }
     let text = std::fs::read_to_string(path).map_err(|e| format!("admin token {shown}: {e}"))?;
     let token = text.lines().next().unwrap_or_default().trim().to_owned();

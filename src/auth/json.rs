@@ -60,7 +60,11 @@ pub fn parse(text: &str) -> Result<Value, &'static str> {
 }
 
 /// [`parse`] with other bounds on the text's length and its values.
-pub fn parse_bounded(text: &str, max_bytes: usize, max_values: usize) -> Result<Value, &'static str> {
+pub fn parse_bounded(
+    text: &str,
+    max_bytes: usize,
+    max_values: usize,
+) -> Result<Value, &'static str> {
     if text.len() > max_bytes {
         return Err("JSON text too long");
     }

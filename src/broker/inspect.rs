@@ -84,7 +84,10 @@ impl Broker {
                 let client_id = slot.session.client_id.as_str();
                 let online = slot.connection.is_some();
                 let keep = query.online.is_none_or(|o| o == online)
-                    && query.prefix.as_deref().is_none_or(|p| client_id.starts_with(p))
+                    && query
+                        .prefix
+                        .as_deref()
+                        .is_none_or(|p| client_id.starts_with(p))
                     && query.username.as_deref().is_none_or(|u| {
                         let name = slot.connection.and_then(|c| self.username_of(c));
                         name == Some(u)
@@ -135,7 +138,10 @@ impl Broker {
         let origin = connection.map(|c| c.origin);
         let addr = origin.and_then(|o| o.peer().socket_addr());
         let connected = conn.and_then(|c| self.observe.connected(c));
-        let expiry = match (session.persistent, self.settings.persistent_client_expiration) {
+        let expiry = match (
+            session.persistent,
+            self.settings.persistent_client_expiration,
+        ) {
             (true, Some(expiry)) => Some(expiry.as_secs()),
             _ => None,
         };
@@ -170,11 +176,19 @@ impl Broker {
     /// DISCONNECT 0x98 first) and, with `delete_session`, removes its
     /// session. `None`: no such session; else (was online, session
     /// deleted).
-    pub fn kick(&mut self, now: Instant, client_id: &str, delete_session: bool) -> Option<(bool, bool)> {
+    pub fn kick(
+        &mut self,
+        now: Instant,
+        client_id: &str,
+        delete_session: bool,
+    ) -> Option<(bool, bool)> {
         let id = self.sessions.find(client_id)?;
         let conn = self.sessions.get(id)?.connection;
         if let Some(conn) = conn {
-            let v5 = self.connections.get(conn).is_some_and(|c| c.version.is_v5());
+            let v5 = self
+                .connections
+                .get(conn)
+                .is_some_and(|c| c.version.is_v5());
             if v5 {
                 let disconnect = Disconnect {
                     reason: ReasonCode::ADMINISTRATIVE_ACTION,
@@ -201,7 +215,12 @@ impl Broker {
 
     /// Removes `client_id`'s subscription to exactly `filter`. `None`: no
     /// such session; else whether the subscription existed.
-    pub fn unsubscribe_client(&mut self, now: Instant, client_id: &str, filter: &str) -> Option<bool> {
+    pub fn unsubscribe_client(
+        &mut self,
+        now: Instant,
+        client_id: &str,
+        filter: &str,
+    ) -> Option<bool> {
         let id = self.sessions.find(client_id)?;
         let slot = self.sessions.get_mut(id)?;
         let existed = slot.session.remove_subscription(filter);
@@ -247,13 +266,15 @@ impl Broker {
         };
         match filter {
             Some(filter) => {
-                let filter = TopicFilter::new(filter, &self.settings.topics)
-                    .map_err(|e| e.to_string())?;
+                let filter =
+                    TopicFilter::new(filter, &self.settings.topics).map_err(|e| e.to_string())?;
                 for m in self.retained.matching(filter.as_str()) {
                     add(m.body.topic(), &m.body, m.qos);
                 }
             }
-            None => self.retained.for_each(|topic, m| add(topic, &m.body, m.qos)),
+            None => self
+                .retained
+                .for_each(|topic, m| add(topic, &m.body, m.qos)),
         }
         found.sort_unstable_by(|a, b| a.topic.cmp(&b.topic));
         Ok(found)

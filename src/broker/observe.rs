@@ -20,8 +20,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::codec::{PublishBody, QoS};
-use crate::sys::{topics, ClientEvent, EdgeFacts, EventKind, Snapshot, SysSettings, SysState};
 use crate::sys::Totals;
+use crate::sys::{topics, ClientEvent, EdgeFacts, EventKind, Snapshot, SysSettings, SysState};
 use crate::topic::TopicFilter;
 
 use super::connections::{CloseReason, ConnId};
@@ -270,7 +270,10 @@ impl Broker {
         let addr = connection.origin.peer().socket_addr();
         let event = ClientEvent {
             clientid: slot.session.client_id.as_str(),
-            username: self.identities.get(&conn).and_then(|i| i.username.as_deref()),
+            username: self
+                .identities
+                .get(&conn)
+                .and_then(|i| i.username.as_deref()),
             ip: addr.map(|a| a.ip()),
             port: addr.map(|a| a.port()),
             ts: self.observe.wall_ms_at(now),
@@ -341,8 +344,9 @@ impl Broker {
             503 => self.stats.admin_busy += 1,
             _ => {}
         }
-        self.logs
-            .warn(super::stats::LogKind::Admin, now, || format!("admin API: {status}: {why}"));
+        self.logs.warn(super::stats::LogKind::Admin, now, || {
+            format!("admin API: {status}: {why}")
+        });
     }
 
     /// Counts an admin API request answered.

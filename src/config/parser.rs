@@ -21,8 +21,7 @@ use super::mosquitto::Verdict;
 use super::values::{self, Bare};
 use super::{
     auth, bridge, default_listener, mosquitto, observe, rate_limits, source, tls, unix_socket,
-    websocket,
-    Config, DuplicateClientId,
+    websocket, Config, DuplicateClientId,
 };
 
 /// Where a key was last set, for messages about combinations of keys.

@@ -128,10 +128,11 @@ fn refuse_busy(
     mut stream: Async<TcpStream>,
     busy: &Rc<Cell<usize>>,
 ) {
-    shared
-        .broker
-        .borrow_mut()
-        .count_admin_refusal(Instant::now(), 503, "more than 8 requests at once");
+    shared.broker.borrow_mut().count_admin_refusal(
+        Instant::now(),
+        503,
+        "more than 8 requests at once",
+    );
     if busy.get() >= MAX_BUSY_REPLIES {
         return;
     }

@@ -192,10 +192,7 @@ impl Listeners {
                 bound.push((id, b, transport.clone()));
             }
         }
-        Ok(Listeners {
-            bound,
-            admin: None,
-        })
+        Ok(Listeners { bound, admin: None })
     }
 
     /// Serves the admin API on `admin` too.

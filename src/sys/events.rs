@@ -102,6 +102,9 @@ mod tests {
             e.payload(),
             r#"{"clientid":"dev@@1","username":"u\"1","ip":"127.0.0.1","port":5000,"ts":1700000000000,"protocol":4,"clean":true,"keepalive":60,"reason":null}"#
         );
-        assert_eq!(EventKind::SessionExpired.topic(), "$SYS/events/client/session_expired");
+        assert_eq!(
+            EventKind::SessionExpired.topic(),
+            "$SYS/events/client/session_expired"
+        );
     }
 }

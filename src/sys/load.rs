@@ -69,8 +69,10 @@ impl LoadTracker {
                 *load = *load * decay + per_minute * (1.0 - decay);
             }
         }
-        self.last_rate =
-            totals.messages_received.saturating_sub(before.messages_received) as f64 / secs;
+        self.last_rate = totals
+            .messages_received
+            .saturating_sub(before.messages_received) as f64
+            / secs;
         self.last = Some((now, totals));
     }
 

@@ -59,7 +59,10 @@ pub fn broker_topics(version: &str, s: &Snapshot) -> Vec<(String, String)> {
         put(&format!("{base}/messages/sent"), b.sent.to_string());
         put(&format!("{base}/messages/dropped"), b.dropped.to_string());
         put(&format!("{base}/messages/received"), b.received.to_string());
-        put(&format!("{base}/state_changes"), b.state_changes.to_string());
+        put(
+            &format!("{base}/state_changes"),
+            b.state_changes.to_string(),
+        );
     }
     topics
 }
@@ -105,7 +108,10 @@ mod tests {
         let get = |t: &str| topics.iter().find(|(n, _)| n == t).map(|(_, v)| v.as_str());
         assert_eq!(get("$SYS/broker/uptime"), Some("5 seconds"));
         assert_eq!(get("$SYS/broker/clients/connected"), Some("2"));
-        assert_eq!(get("$SYS/broker/load/messages/received/15min"), Some("0.00"));
+        assert_eq!(
+            get("$SYS/broker/load/messages/received/15min"),
+            Some("0.00")
+        );
         assert_eq!(get("$SYS/broker/heap/current"), Some("4096"));
         assert_eq!(get("$SYS/broker/store/bytes"), None);
         assert_eq!(get("$SYS/broker/connection/edge.cloud/queued"), Some("3"));

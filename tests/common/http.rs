@@ -55,9 +55,8 @@ pub fn read_answer(s: &mut TcpStream) -> Answer {
 /// `METHOD path` with the token, if any.
 pub fn call(addr: SocketAddr, method: &str, path: &str, token: Option<&str>) -> Answer {
     let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\n\r\n"
-    );
+    let request =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\n\r\n");
     raw(addr, request.as_bytes())
 }
 

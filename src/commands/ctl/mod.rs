@@ -54,7 +54,10 @@ fn target(args: &CtlArgs) -> Result<(SocketAddr, String), String> {
     let addr = match (&args.url, &config) {
         (Some(url), _) => client::parse_url(url)?,
         (None, Some(config)) => client::reachable(config.admin_listener.ok_or_else(|| {
-            format!("{}: no admin_listener: the admin API is off", args.config.display())
+            format!(
+                "{}: no admin_listener: the admin API is off",
+                args.config.display()
+            )
         })?),
         (None, None) => return Err("no address".to_owned()),
     };
@@ -95,10 +98,17 @@ fn execute(args: &CtlArgs) -> Result<String, String> {
             let session = if k.session { "?session=true" } else { "" };
             ("DELETE", format!("/api/v1/clients/{}{session}", id(&k.id)))
         }
-        CtlCommand::Subs(s) => ("GET", format!("/api/v1/clients/{}/subscriptions", id(&s.id))),
+        CtlCommand::Subs(s) => (
+            "GET",
+            format!("/api/v1/clients/{}/subscriptions", id(&s.id)),
+        ),
         CtlCommand::Unsub(u) => (
             "DELETE",
-            format!("/api/v1/clients/{}/subscriptions/{}", id(&u.id), id(&u.filter)),
+            format!(
+                "/api/v1/clients/{}/subscriptions/{}",
+                id(&u.id),
+                id(&u.filter)
+            ),
         ),
         CtlCommand::Groups(_) => ("GET", "/api/v1/groups".to_owned()),
         CtlCommand::Retained(r) => return retained(&t, r.filter.as_deref(), args.json),
@@ -118,7 +128,9 @@ fn execute(args: &CtlArgs) -> Result<String, String> {
         CtlCommand::Unsub(u) => format!("removed {}'s subscription to {}\n", u.id, u.filter),
         CtlCommand::Groups(_) => table(data(&v), &[("GROUP", "group"), ("ONLINE", "online")]),
         CtlCommand::Bridges(_) => table(data(&v), BRIDGE_COLUMNS),
-        CtlCommand::Reload(_) => "reload requested: see the broker's log for what it applied\n".to_owned(),
+        CtlCommand::Reload(_) => {
+            "reload requested: see the broker's log for what it applied\n".to_owned()
+        }
         CtlCommand::Clients(_) | CtlCommand::Retained(_) => String::new(),
     })
 }
@@ -137,7 +149,9 @@ fn pages(t: &(SocketAddr, String), path: &str, json: bool) -> Result<(Vec<Value>
     for page in 1..=MAX_PAGES {
         let body = call(t, "GET", &format!("{path}page={page}&limit={PAGE}"))?;
         let v = parse(&body)?;
-        let count = cell(v.get("meta").and_then(|m| m.get("count"))).parse::<usize>().unwrap_or(0);
+        let count = cell(v.get("meta").and_then(|m| m.get("count")))
+            .parse::<usize>()
+            .unwrap_or(0);
         let got = data(&v).len();
         rows.extend(data(&v).iter().cloned());
         if json {
@@ -198,7 +212,12 @@ fn retained(t: &(SocketAddr, String), filter: Option<&str>, json: bool) -> Resul
     if json {
         return Ok(format!("{bodies}\n"));
     }
-    let columns = [("TOPIC", "topic"), ("QOS", "qos"), ("BYTES", "bytes"), ("PAYLOAD", "payload")];
+    let columns = [
+        ("TOPIC", "topic"),
+        ("QOS", "qos"),
+        ("BYTES", "bytes"),
+        ("PAYLOAD", "payload"),
+    ];
     Ok(table(&rows, &columns))
 }
 

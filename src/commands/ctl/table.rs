@@ -56,7 +56,13 @@ pub fn table(rows: &[Value], columns: &[(&str, &str)]) -> String {
 pub fn list(object: &Value, keys: &[(&str, &str)]) -> String {
     let width = keys.iter().map(|(t, _)| t.len()).max().unwrap_or(0) + 1;
     keys.iter()
-        .map(|(title, key)| format!("{:<width$} {}\n", format!("{title}:"), cell(object.get(key))))
+        .map(|(title, key)| {
+            format!(
+                "{:<width$} {}\n",
+                format!("{title}:"),
+                cell(object.get(key))
+            )
+        })
         .collect()
 }
 
@@ -67,8 +73,12 @@ mod tests {
 
     #[test]
     fn columns_line_up() {
-        let rows = crate::auth::json::parse(r#"[{"a":"x","b":1},{"a":"longer","b":null}]"#).unwrap();
+        let rows =
+            crate::auth::json::parse(r#"[{"a":"x","b":1},{"a":"longer","b":null}]"#).unwrap();
         let Value::Array(rows) = rows else { panic!() };
-        assert_eq!(table(&rows, &[("A", "a"), ("B", "b")]), "A       B\nx       1\nlonger  -\n");
+        assert_eq!(
+            table(&rows, &[("A", "a"), ("B", "b")]),
+            "A       B\nx       1\nlonger  -\n"
+        );
     }
 }
