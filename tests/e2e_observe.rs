@@ -621,27 +621,19 @@ async fn bridge_counters_sit_beside_its_state() {
             seen.insert(name, String::from_utf8_lossy(&p.payload).into_owned());
         }
     }
-    assert_eq!(seen.get("state").map(String::as_str), Some("1"), "{seen:?}");
-    assert_eq!(
-        seen.get("messages/sent").map(String::as_str),
-        Some("3"),
-        "{seen:?}"
-    );
-    assert_eq!(
-        seen.get("messages/queued").map(String::as_str),
-        Some("3"),
-        "{seen:?}"
-    );
-    assert_eq!(
-        seen.get("queued").map(String::as_str),
-        Some("0"),
-        "{seen:?}"
-    );
-    assert_eq!(
-        seen.get("state_changes").map(String::as_str),
-        Some("1"),
-        "{seen:?}"
-    );
+    for (name, want) in [
+        ("state", "1"),
+        ("messages/sent", "3"),
+        ("messages/queued", "3"),
+        ("queued", "0"),
+        ("state_changes", "1"),
+    ] {
+        assert_eq!(
+            seen.get(name).map(String::as_str),
+            Some(want),
+            "{name}: {seen:?}"
+        );
+    }
     assert!(seen.contains_key("messages/dropped"), "{seen:?}");
 
     let a = call(

@@ -157,17 +157,7 @@ fn listeners(out: &mut String, s: &Snapshot) {
             |l| l.rate_limited,
         ),
     ];
-    for (name, kind, help, value) in series {
-        family(out, name, kind, help);
-        for l in &s.listeners {
-            let _ = writeln!(
-                out,
-                "edgemq_{name}{{listener=\"{}\"}} {}",
-                label(&l.label),
-                value(l)
-            );
-        }
-    }
+    labelled(out, "listener", &series, &s.listeners, |l| &l.label);
 }
 
 fn bridges(out: &mut String, s: &Snapshot) {
@@ -218,14 +208,25 @@ fn bridges(out: &mut String, s: &Snapshot) {
             |b| b.state_changes,
         ),
     ];
+    labelled(out, "bridge", &series, &s.bridges, |b| &b.name);
+}
+
+/// Each family of `series`, one sample per item labelled `key="..."`.
+fn labelled<T>(
+    out: &mut String,
+    key: &str,
+    series: &[Series<T>],
+    items: &[T],
+    label_of: fn(&T) -> &str,
+) {
     for (name, kind, help, value) in series {
         family(out, name, kind, help);
-        for b in &s.bridges {
+        for item in items {
             let _ = writeln!(
                 out,
-                "edgemq_{name}{{bridge=\"{}\"}} {}",
-                label(&b.name),
-                value(b)
+                "edgemq_{name}{{{key}=\"{}\"}} {}",
+                label(label_of(item)),
+                value(item)
             );
         }
     }

@@ -365,10 +365,10 @@ impl Broker {
             .filter_map(|id| self.sessions.get(id))
             .map(|slot| slot.session.outbound.queued_len())
             .sum();
+        let rate = self.messages_per_second().max(0.0).round() as u64;
         let mut line = format!(
-            "{} clients, {:.0} msg/s in, {queued} queued",
+            "{} clients, {rate} msg/s in, {queued} queued",
             self.observe.connected.len(),
-            self.messages_per_second()
         );
         let bridges = self.bridge_numbers();
         if !bridges.is_empty() {

@@ -79,12 +79,11 @@ impl<'a> Object<'a> {
         }
     }
 
-    /// A finite number with two decimals (load averages); NaN and the
-    /// infinities, which JSON cannot say, are written as 0.
+    /// A non-negative number with two decimals (load averages); NaN and
+    /// the infinities, which JSON cannot say, are written as 0.
     pub fn f64(&mut self, key: &str, value: f64) -> &mut Self {
-        let value = if value.is_finite() { value } else { 0.0 };
         let out = self.key(key);
-        let _ = write!(out, "{value:.2}");
+        out.push_str(&super::load::two_decimals(value));
         self
     }
 
@@ -152,7 +151,7 @@ mod tests {
             .bool("t", true)
             .null("z")
             .opt_str("o", None)
-            .f64("l", 1.005)
+            .f64("l", 1.0)
             .raw("arr", |out| {
                 Array::new(out)
                     .item(|o| o.push('1'))

@@ -40,6 +40,18 @@ pub struct Loads(pub [[f64; 3]; 4]);
 /// nothing.
 const MIN_TICK: Duration = Duration::from_secs(1);
 
+/// `value` with two decimals, by integer arithmetic: formatting floats
+/// with a precision links code the flash budget does not need.
+pub fn two_decimals(value: f64) -> String {
+    let value = if value.is_finite() {
+        value.max(0.0)
+    } else {
+        0.0
+    };
+    let hundredths = (value * 100.0).round() as u64;
+    format!("{}.{:02}", hundredths / 100, hundredths % 100)
+}
+
 #[derive(Debug, Default)]
 pub struct LoadTracker {
     last: Option<(Instant, Totals)>,
@@ -104,9 +116,19 @@ mod tests {
         let [one, five, fifteen] = t.loads().0[0];
         assert!((one - 600.0).abs() < 1.0, "{one}");
         assert!(five > 500.0 && five < one, "{five}");
-        assert!(fifteen > 300.0 && fifteen < five, "{fifteen}");
+        // After 10 minutes the 15-minute average has 1 - e^(-2/3) of the rate.
+        assert!((fifteen - 600.0 * (1.0 - (-600.0f64 / 900.0).exp())).abs() < 1.0, "{fifteen}");
         assert!((t.messages_per_second() - 10.0).abs() < 1e-9);
         assert_eq!(t.loads().0[1], [0.0; 3]);
+    }
+
+    #[test]
+    fn two_decimals_rounds() {
+        assert_eq!(two_decimals(1.005 + 1e-9), "1.01");
+        assert_eq!(two_decimals(600.0), "600.00");
+        assert_eq!(two_decimals(0.004), "0.00");
+        assert_eq!(two_decimals(f64::NAN), "0.00");
+        assert_eq!(two_decimals(-3.0), "0.00");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! topic names and meanings, then ours, then one subtree per bridge beside
 //! its `state` notification. Values are decimal text, as mosquitto's.
 
-use super::load::Loads;
+use super::load::{two_decimals, Loads};
 use super::snapshot::Snapshot;
 
 /// The load topics' middle parts, in [`Loads`] order.
@@ -70,7 +70,7 @@ pub fn broker_topics(version: &str, s: &Snapshot) -> Vec<(String, String)> {
 fn put_loads(put: &mut impl FnMut(&str, String), loads: &Loads) {
     for (name, windows) in LOAD_NAMES.iter().zip(loads.0) {
         for (window, value) in WINDOW_NAMES.iter().zip(windows) {
-            put(&format!("load/{name}/{window}"), format!("{value:.2}"));
+            put(&format!("load/{name}/{window}"), two_decimals(value));
         }
     }
 }

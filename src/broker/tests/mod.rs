@@ -573,5 +573,6 @@ fn sync_mode_holds_the_connack_until_its_batch_is_flushed() {
 
 mod auth;
 mod handshake;
+mod observe;
 mod rate;
 mod store;

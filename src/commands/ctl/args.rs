@@ -1,13 +1,13 @@
-//! `edgemq ctl`'s command line (argh), kept beside the command so that
-//! src/cli.rs only dispatches to it.
+//! `edgemq ctl`'s command line: the options through argh, the command
+//! words by hand (one enum, no derive per command: the flash budget).
 
 use std::path::PathBuf;
 
 use argh::FromArgs;
 
-/// Ask a running broker through its admin API (admin_listener): its
-/// numbers, clients, groups, retained messages and bridges; kick a
-/// client, remove a subscription, reload the config.
+/// Ask a running broker through its admin API (admin_listener). COMMAND:
+/// status | clients [--online] | client ID | kick ID [--session] | subs ID
+/// | unsub ID FILTER | groups | retained [--filter F] | bridges | reload
 #[derive(FromArgs, Debug, Clone, PartialEq, Eq)]
 #[argh(subcommand, name = "ctl")]
 pub struct CtlArgs {
@@ -24,105 +24,69 @@ pub struct CtlArgs {
     /// print the API's JSON instead of a table
     #[argh(switch)]
     pub json: bool,
-    #[argh(subcommand)]
-    pub command: CtlCommand,
+    /// clients: only connected ones
+    #[argh(switch)]
+    pub online: bool,
+    /// kick: also delete the client's session
+    #[argh(switch)]
+    pub session: bool,
+    /// retained: only the topics this filter matches
+    #[argh(option)]
+    pub filter: Option<String>,
+    /// the command and its arguments
+    #[argh(positional, arg_name = "COMMAND")]
+    pub words: Vec<String>,
 }
 
 /// Where packages install the config file.
 pub const DEFAULT_CONFIG: &str = "/etc/edgemq/edgemq.conf";
 
-#[derive(FromArgs, Debug, Clone, PartialEq, Eq)]
-#[argh(subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CtlCommand {
-    Status(Status),
-    Clients(Clients),
-    Client(Client),
-    Kick(Kick),
-    Subs(Subs),
-    Unsub(Unsub),
-    Groups(Groups),
-    Retained(Retained),
-    Bridges(Bridges),
-    Reload(Reload),
+    Status,
+    Clients { online: bool },
+    Client(String),
+    Kick { id: String, session: bool },
+    Subs(String),
+    Unsub { id: String, filter: String },
+    Groups,
+    Retained { filter: Option<String> },
+    Bridges,
+    Reload,
 }
 
-/// The broker's numbers (GET /api/v1/stats).
-#[derive(FromArgs, Debug, Clone, PartialEq, Eq)]
-#[argh(subcommand, name = "status")]
-pub struct Status {}
-
-/// Every client, online and offline (GET /api/v1/clients).
-#[derive(FromArgs, Debug, Clone, PartialEq, Eq)]
-#[argh(subcommand, name = "clients")]
-pub struct Clients {
-    /// only connected clients
-    #[argh(switch)]
-    pub online: bool,
+impl CtlArgs {
+    /// The command the words name; `Err`: a usage message.
+    pub fn command(&self) -> Result<CtlCommand, String> {
+        let words: Vec<&str> = self.words.iter().map(String::as_str).collect();
+        let command = match words.as_slice() {
+            ["status"] => CtlCommand::Status,
+            ["clients"] => CtlCommand::Clients {
+                online: self.online,
+            },
+            ["client", id] => CtlCommand::Client((*id).to_owned()),
+            ["kick", id] => CtlCommand::Kick {
+                id: (*id).to_owned(),
+                session: self.session,
+            },
+            ["subs", id] => CtlCommand::Subs((*id).to_owned()),
+            ["unsub", id, filter] => CtlCommand::Unsub {
+                id: (*id).to_owned(),
+                filter: (*filter).to_owned(),
+            },
+            ["groups"] => CtlCommand::Groups,
+            ["retained"] => CtlCommand::Retained {
+                filter: self.filter.clone(),
+            },
+            ["bridges"] => CtlCommand::Bridges,
+            ["reload"] => CtlCommand::Reload,
+            [] => return Err("a command is needed (see edgemq ctl --help)".to_owned()),
+            [word, ..] => {
+                return Err(format!(
+                    "unknown command or wrong arguments: {word} (see edgemq ctl --help)"
+                ))
+            }
+        };
+        Ok(command)
+    }
 }
-
-/// One client's details and subscriptions (GET /api/v1/clients/ID).
-#[derive(FromArgs, Debug, Clone, PartialEq, Eq)]
-#[argh(subcommand, name = "client")]
-pub struct Client {
-    /// the client id
-    #[argh(positional)]
-    pub id: String,
-}
-
-/// Disconnect a client (DELETE /api/v1/clients/ID).
-#[derive(FromArgs, Debug, Clone, PartialEq, Eq)]
-#[argh(subcommand, name = "kick")]
-pub struct Kick {
-    /// the client id
-    #[argh(positional)]
-    pub id: String,
-    /// also delete its session
-    #[argh(switch)]
-    pub session: bool,
-}
-
-/// A client's subscriptions (GET /api/v1/clients/ID/subscriptions).
-#[derive(FromArgs, Debug, Clone, PartialEq, Eq)]
-#[argh(subcommand, name = "subs")]
-pub struct Subs {
-    /// the client id
-    #[argh(positional)]
-    pub id: String,
-}
-
-/// Remove a client's subscription (DELETE
-/// /api/v1/clients/ID/subscriptions/FILTER).
-#[derive(FromArgs, Debug, Clone, PartialEq, Eq)]
-#[argh(subcommand, name = "unsub")]
-pub struct Unsub {
-    /// the client id
-    #[argh(positional)]
-    pub id: String,
-    /// the topic filter, as subscribed
-    #[argh(positional)]
-    pub filter: String,
-}
-
-/// Online clients per GroupID@@DeviceID group (GET /api/v1/groups).
-#[derive(FromArgs, Debug, Clone, PartialEq, Eq)]
-#[argh(subcommand, name = "groups")]
-pub struct Groups {}
-
-/// Retained messages (GET /api/v1/retained).
-#[derive(FromArgs, Debug, Clone, PartialEq, Eq)]
-#[argh(subcommand, name = "retained")]
-pub struct Retained {
-    /// only those this topic filter matches
-    #[argh(option)]
-    pub filter: Option<String>,
-}
-
-/// Bridges and their queues (GET /api/v1/bridges).
-#[derive(FromArgs, Debug, Clone, PartialEq, Eq)]
-#[argh(subcommand, name = "bridges")]
-pub struct Bridges {}
-
-/// Re-read the config file, as SIGHUP does (POST /api/v1/reload).
-#[derive(FromArgs, Debug, Clone, PartialEq, Eq)]
-#[argh(subcommand, name = "reload")]
-pub struct Reload {}

@@ -28,7 +28,14 @@ const MAX_PAGES: usize = 1000;
 
 /// Runs the command; returns the exit code.
 pub fn run(args: &CtlArgs) -> i32 {
-    match execute(args) {
+    let command = match args.command() {
+        Ok(command) => command,
+        Err(usage) => {
+            eprintln!("edgemq ctl: {usage}");
+            return 1;
+        }
+    };
+    match execute(args, &command) {
         Ok(text) => {
             print!("{text}");
             0
@@ -87,51 +94,44 @@ fn parse(body: &str) -> Result<Value, String> {
         .map_err(|e| format!("the admin API's answer is not JSON: {e}"))
 }
 
-fn execute(args: &CtlArgs) -> Result<String, String> {
+fn execute(args: &CtlArgs, command: &CtlCommand) -> Result<String, String> {
     let t = target(args)?;
     let id = |id: &str| percent_encode(id);
-    let (method, path) = match &args.command {
-        CtlCommand::Status(_) => ("GET", "/api/v1/stats".to_owned()),
-        CtlCommand::Clients(c) => return clients(&t, c.online, args.json),
-        CtlCommand::Client(c) => ("GET", format!("/api/v1/clients/{}", id(&c.id))),
-        CtlCommand::Kick(k) => {
-            let session = if k.session { "?session=true" } else { "" };
-            ("DELETE", format!("/api/v1/clients/{}{session}", id(&k.id)))
+    let (method, path) = match command {
+        CtlCommand::Status => ("GET", "/api/v1/stats".to_owned()),
+        CtlCommand::Clients { online } => return clients(&t, *online, args.json),
+        CtlCommand::Client(c) => ("GET", format!("/api/v1/clients/{}", id(c))),
+        CtlCommand::Kick { id: k, session } => {
+            let session = if *session { "?session=true" } else { "" };
+            ("DELETE", format!("/api/v1/clients/{}{session}", id(k)))
         }
-        CtlCommand::Subs(s) => (
-            "GET",
-            format!("/api/v1/clients/{}/subscriptions", id(&s.id)),
-        ),
-        CtlCommand::Unsub(u) => (
+        CtlCommand::Subs(s) => ("GET", format!("/api/v1/clients/{}/subscriptions", id(s))),
+        CtlCommand::Unsub { id: u, filter } => (
             "DELETE",
-            format!(
-                "/api/v1/clients/{}/subscriptions/{}",
-                id(&u.id),
-                id(&u.filter)
-            ),
+            format!("/api/v1/clients/{}/subscriptions/{}", id(u), id(filter)),
         ),
-        CtlCommand::Groups(_) => ("GET", "/api/v1/groups".to_owned()),
-        CtlCommand::Retained(r) => return retained(&t, r.filter.as_deref(), args.json),
-        CtlCommand::Bridges(_) => ("GET", "/api/v1/bridges".to_owned()),
-        CtlCommand::Reload(_) => ("POST", "/api/v1/reload".to_owned()),
+        CtlCommand::Groups => ("GET", "/api/v1/groups".to_owned()),
+        CtlCommand::Retained { filter } => return retained(&t, filter.as_deref(), args.json),
+        CtlCommand::Bridges => ("GET", "/api/v1/bridges".to_owned()),
+        CtlCommand::Reload => ("POST", "/api/v1/reload".to_owned()),
     };
     let body = call(&t, method, &path)?;
     if args.json {
         return Ok(format!("{body}\n"));
     }
     let v = parse(&body)?;
-    Ok(match &args.command {
-        CtlCommand::Status(_) => status(&v),
+    Ok(match command {
+        CtlCommand::Status => status(&v),
         CtlCommand::Client(_) => client_detail(&v),
-        CtlCommand::Kick(k) => kicked(&k.id, &v),
+        CtlCommand::Kick { id, .. } => kicked(id, &v),
         CtlCommand::Subs(_) => table(data(&v), SUB_COLUMNS),
-        CtlCommand::Unsub(u) => format!("removed {}'s subscription to {}\n", u.id, u.filter),
-        CtlCommand::Groups(_) => table(data(&v), &[("GROUP", "group"), ("ONLINE", "online")]),
-        CtlCommand::Bridges(_) => table(data(&v), BRIDGE_COLUMNS),
-        CtlCommand::Reload(_) => {
+        CtlCommand::Unsub { id, filter } => format!("removed {id}'s subscription to {filter}\n"),
+        CtlCommand::Groups => table(data(&v), &[("GROUP", "group"), ("ONLINE", "online")]),
+        CtlCommand::Bridges => table(data(&v), BRIDGE_COLUMNS),
+        CtlCommand::Reload => {
             "reload requested: see the broker's log for what it applied\n".to_owned()
         }
-        CtlCommand::Clients(_) | CtlCommand::Retained(_) => String::new(),
+        CtlCommand::Clients { .. } | CtlCommand::Retained { .. } => String::new(),
     })
 }
 
