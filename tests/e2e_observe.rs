@@ -588,8 +588,9 @@ fn oversized_and_slow_requests_are_cut_off() {
 async fn bridge_counters_sit_beside_its_state() {
     let cloud = Broker::start("");
     let edge = Broker::start(&format!(
-        "{ADMIN}sys_interval 1\nconnection cloud\naddress 127.0.0.1:{}\nremote_clientid edge-1\n\
-         topic up/# out 1\nrestart_timeout 1 2\n",
+        "{ADMIN}sys_interval 1\nevent_topics true\nconnection cloud\naddress 127.0.0.1:{}\n\
+         remote_clientid edge-1\ntopic up/# out 1\ntopic # out 0 $SYS/events/client/ edge-1/events/\n\
+         restart_timeout 1 2\n",
         cloud.port()
     ));
     assert!(
@@ -597,6 +598,13 @@ async fn bridge_counters_sit_beside_its_state() {
         "{}",
         edge.log()
     );
+    // Events go upstream remapped, as a cloud's device connect streams.
+    let mut upstream = MqttClient::connect(&unique_id("up"), cloud.port()).await;
+    upstream.subscribe("edge-1/events/#", QoS::AtMostOnce).await;
+    let device = MqttClient::connect("shelf@@9", edge.port()).await;
+    let e = event(&mut upstream, "edge-1/events/connected").await;
+    assert_eq!(text(e.get("clientid")), "shelf@@9");
+    drop(device);
     let publisher = MqttClient::connect(&unique_id("pub"), edge.port()).await;
     for i in 0..3 {
         publisher
