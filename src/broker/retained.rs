@@ -22,6 +22,9 @@ pub enum RetainOutcome {
 
 pub struct RetainedStore {
     tree: RetainedTree<RetainedMessage>,
+    /// The broker's own `$SYS/broker/...` values (`set_system`): a tree
+    /// of their own, so `max_retained_messages` counts the users' only.
+    system: RetainedTree<RetainedMessage>,
     max: usize,
 }
 
@@ -29,6 +32,7 @@ impl RetainedStore {
     pub fn new(max: usize) -> RetainedStore {
         RetainedStore {
             tree: RetainedTree::new(),
+            system: RetainedTree::new(),
             max,
         }
     }
@@ -55,9 +59,9 @@ impl RetainedStore {
     /// The broker's own `$SYS/broker/...` values: kept in memory only
     /// (the caller does not persist them) and outside the cap, so user
     /// messages cannot crowd them out nor they take the users' room
-    /// beyond their fixed few dozen (docs/observability.md).
+    /// (docs/observability.md).
     pub fn set_system(&mut self, body: &PublishBody) {
-        self.tree.insert(
+        self.system.insert(
             body.topic(),
             RetainedMessage {
                 body: body.clone(),
@@ -66,20 +70,25 @@ impl RetainedStore {
         );
     }
 
+    /// Retained messages held, the broker's own included.
     pub fn len(&self) -> usize {
-        self.tree.len()
+        self.tree.len().saturating_add(self.system.len())
     }
 
     /// Every retained message, with its topic, for the admin API.
-    pub fn for_each(&self, f: impl FnMut(&str, &RetainedMessage)) {
+    pub fn for_each(&self, mut f: impl FnMut(&str, &RetainedMessage)) {
+        self.system.for_each(&mut f);
         self.tree.for_each(f);
     }
 
     /// Every retained message `filter` matches.
     pub fn matching(&self, filter: &str) -> Vec<RetainedMessage> {
         let mut found = Vec::new();
-        self.tree
-            .for_each_match(filter, |_, message| found.push(message.clone()));
+        let mut add = |_: &str, message: &RetainedMessage| found.push(message.clone());
+        if filter.starts_with('$') {
+            self.system.for_each_match(filter, &mut add);
+        }
+        self.tree.for_each_match(filter, add);
         found
     }
 }

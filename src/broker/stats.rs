@@ -91,7 +91,8 @@ pub struct Stats {
     pub bytes_sent: u64,
     /// Client events published on `$SYS/events/client/...`.
     pub events_published: u64,
-    /// Admin API requests answered (any status).
+    /// Admin API requests read whole and answered by the router (any
+    /// status).
     pub admin_requests: u64,
     /// Admin API requests refused 401: no token or a wrong one.
     pub admin_unauthorized: u64,

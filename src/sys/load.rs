@@ -117,7 +117,10 @@ mod tests {
         assert!((one - 600.0).abs() < 1.0, "{one}");
         assert!(five > 500.0 && five < one, "{five}");
         // After 10 minutes the 15-minute average has 1 - e^(-2/3) of the rate.
-        assert!((fifteen - 600.0 * (1.0 - (-600.0f64 / 900.0).exp())).abs() < 1.0, "{fifteen}");
+        assert!(
+            (fifteen - 600.0 * (1.0 - (-600.0f64 / 900.0).exp())).abs() < 1.0,
+            "{fifteen}"
+        );
         assert!((t.messages_per_second() - 10.0).abs() < 1e-9);
         assert_eq!(t.loads().0[1], [0.0; 3]);
     }

@@ -185,3 +185,27 @@ fn clients_page_in_id_order_and_groups_count_online_ones() {
     let groups: Vec<(String, u64)> = h.broker.groups().into_iter().collect();
     assert_eq!(groups, [("g".into(), 3), ("h".into(), 1)]);
 }
+
+#[test]
+fn the_tree_takes_no_room_from_max_retained_messages() {
+    let settings = Settings {
+        max_retained_messages: 1,
+        ..Settings::default()
+    };
+    let mut h = Harness::new(settings);
+    let interval = SysSettings {
+        interval: Duration::from_secs(1),
+        events: false,
+    };
+    h.broker.install_sys(h.now, interval);
+    tick(&mut h, Duration::from_secs(1));
+    let c = h.connect("c", true);
+    let mut publish = super::publish_packet("user/1", b"kept", QoS::AtMostOnce, 0);
+    if let Packet::Publish(p) = &mut publish {
+        p.retain = true;
+    }
+    h.send(c, publish);
+    assert_eq!(h.broker.stats().retained_refused, 0);
+    let got = topics(&subscribe(&mut h, c, "user/#"));
+    assert_eq!(got, vec![("user/1".into(), "kept".into(), true)]);
+}
