@@ -252,21 +252,20 @@ pub fn check_config_to(file: &Path, out: &mut dyn Write, err: &mut dyn Write) ->
             for w in &warnings {
                 let _ = writeln!(err, "warning: {w}");
             }
-            let problems = [
-                crate::net::check_tls(&config.listeners)
-                    .err()
-                    .map(|e| match e {
-                        TlsCheckError::Unreadable(e) => FileProblem::Unreadable(e.to_string()),
-                        TlsCheckError::Invalid(e) => FileProblem::Invalid(e.to_string()),
-                    }),
-                crate::auth::load(&config.auth_files)
-                    .err()
-                    .map(|e| match e {
-                        LoadError::Unreadable(e) => FileProblem::Unreadable(e.to_string()),
-                        LoadError::Invalid(e) => FileProblem::Invalid(e.to_string()),
-                    }),
-            ];
-            for problem in problems.into_iter().flatten() {
+            let tls = crate::net::check_tls(&config.listeners)
+                .err()
+                .map(|e| match e {
+                    TlsCheckError::Unreadable(e) => FileProblem::Unreadable(e.to_string()),
+                    TlsCheckError::Invalid(e) => FileProblem::Invalid(e.to_string()),
+                });
+            let domains = config.security_domains();
+            let credentials = domains.iter().map(|domain| {
+                crate::auth::load(domain.auth_files).err().map(|e| match e {
+                    LoadError::Unreadable(e) => FileProblem::Unreadable(e.to_string()),
+                    LoadError::Invalid(e) => FileProblem::Invalid(e.to_string()),
+                })
+            });
+            for problem in std::iter::once(tls).chain(credentials).flatten() {
                 if !report_file_problem(err, problem) {
                     return 1;
                 }
@@ -300,26 +299,9 @@ pub fn check_config_to(file: &Path, out: &mut dyn Write, err: &mut dyn Write) ->
                     );
                 }
             }
-            if let Some(path) = config.acl_file.as_deref() {
-                match crate::acl::Acl::load(path) {
-                    Ok((_, warnings)) => {
-                        for w in &warnings {
-                            let _ = writeln!(err, "warning: {w}");
-                        }
-                    }
-                    // Unreadable here is only a warning, as for the TLS
-                    // files; a file that does not parse is an error.
-                    Err(e) if e.line == 0 => {
-                        let _ = writeln!(
-                            err,
-                            "warning: acl_file: {e}: edgemq started with this file would refuse                              to start (unless the machine it runs on has the file)"
-                        );
-                    }
-                    Err(e) => {
-                        let _ = writeln!(err, "error: acl_file: {e}");
-                        return 1;
-                    }
-                }
+            let acl_files = domains.iter().filter_map(|d| d.acl_file);
+            if !acl_files.into_iter().all(|path| check_acl_file(path, err)) {
+                return 1;
             }
             let _ = writeln!(out, "{}: OK", file.display());
             0
@@ -327,6 +309,32 @@ pub fn check_config_to(file: &Path, out: &mut dyn Write, err: &mut dyn Write) ->
         Err(e) => {
             let _ = writeln!(err, "error: {e}");
             1
+        }
+    }
+}
+
+/// Reads an `acl_file` as a start would; `false` when it does not parse
+/// (the error said). Unreadable here is only a warning, as for the TLS
+/// files: the machine it runs on may have it.
+fn check_acl_file(path: &Path, err: &mut dyn Write) -> bool {
+    match crate::acl::Acl::load(path) {
+        Ok((_, warnings)) => {
+            for w in &warnings {
+                let _ = writeln!(err, "warning: {w}");
+            }
+            true
+        }
+        Err(e) if e.line == 0 => {
+            let _ = writeln!(
+                err,
+                "warning: acl_file: {e}: edgemq started with this file would refuse \
+                 to start (unless the machine it runs on has the file)"
+            );
+            true
+        }
+        Err(e) => {
+            let _ = writeln!(err, "error: acl_file: {e}");
+            false
         }
     }
 }

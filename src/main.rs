@@ -16,8 +16,8 @@ use smol::LocalExecutor;
 
 use edgemq::acl::Acl;
 use edgemq::auth::{self, Credentials};
-use edgemq::broker::reload::restart_only_changes;
-use edgemq::broker::{Broker, Settings};
+use edgemq::broker::reload::{restart_only_changes, ReloadReport};
+use edgemq::broker::{Broker, Security, SecurityDomain, Settings};
 use edgemq::cli::{self, Action};
 use edgemq::config::Config;
 use edgemq::privileges::{self, Plan};
@@ -53,9 +53,12 @@ fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
         Err(code) => return code,
     };
     // Read as root, before `user` drops it: the files may be root's alone.
-    let credentials = match load_credentials(&config) {
+    let credentials = match load_credentials(&config, "") {
         Ok(credentials) => credentials,
-        Err(code) => return code,
+        Err(error) => {
+            error!("{error}");
+            return ExitCode::FAILURE;
+        }
     };
     let _pid_file = match config.pid_file.as_deref().map(PidFile::create).transpose() {
         Ok(pid_file) => pid_file,
@@ -84,11 +87,10 @@ fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
         Ok(signals) => signals,
         Err(code) => return code,
     };
-    let (mut broker, store) = match start_broker(&config) {
+    let (broker, store) = match start_broker(&config, credentials) {
         Ok(started) => started,
         Err(code) => return code,
     };
-    broker.install_credentials(credentials);
     let executor = Rc::new(LocalExecutor::new());
     let reload_path = config_path.map(Path::to_path_buf);
     let control = move |broker: net::BrokerHandle| {
@@ -127,26 +129,53 @@ fn load_config(
     Ok(config)
 }
 
-/// Reads the credential files the config names (password file, token
-/// secret, JWT key) and says which methods are on. A file that cannot be
-/// read or used fails the start.
-fn load_credentials(config: &Config) -> Result<Credentials, ExitCode> {
-    let credentials = auth::load(&config.auth_files).map_err(|e| {
-        error!("{e}");
-        ExitCode::FAILURE
-    })?;
-    info!(
-        "authentication: allow_anonymous {}; credentials: {}",
-        config.allow_anonymous,
-        credentials.describe()
-    );
-    if !config.allow_anonymous && !credentials.any() {
-        warn!(
-            "allow_anonymous false without password_file, auth_token_secret_file or \
-             auth_jwt_key_file: only clients named by a TLS client certificate can connect"
+/// Reads the credential files (password file, token secret, JWT key) of
+/// every security domain — the broker's, or each listener's with
+/// `per_listener_settings true` — and says which methods are on. `when`
+/// starts the log lines ("", "SIGHUP: ").
+fn load_credentials(config: &Config, when: &str) -> Result<Vec<Credentials>, String> {
+    let mut all = Vec::new();
+    for domain in config.security_domains() {
+        let credentials = auth::load(domain.auth_files).map_err(|e| e.to_string())?;
+        let on = match domain.listener {
+            Some(_) => format!(" on {}", domain.describe()),
+            None => String::new(),
+        };
+        info!(
+            "{when}authentication{on}: allow_anonymous {}; credentials: {}",
+            domain.allow_anonymous,
+            credentials.describe()
         );
+        if !domain.allow_anonymous && !credentials.any() {
+            warn!(
+                "{when}allow_anonymous false without password_file, auth_token_secret_file or \
+                 auth_jwt_key_file{on}: only clients named by a TLS client certificate can connect"
+            );
+        }
+        all.push(credentials);
     }
-    Ok(credentials)
+    Ok(all)
+}
+
+/// Reads each security domain's `acl_file` and puts the domains together
+/// with their `credentials` (from [`load_credentials`], same order).
+fn load_security(
+    config: &Config,
+    credentials: Vec<Credentials>,
+) -> Result<Security, edgemq::config::ConfigError> {
+    let mut domains = Vec::new();
+    for (domain, credentials) in config.security_domains().iter().zip(credentials) {
+        domains.push(SecurityDomain {
+            allow_anonymous: domain.allow_anonymous,
+            credentials,
+            acl: load_acl(domain.acl_file)?,
+        });
+    }
+    Ok(if config.per_listener_settings {
+        Security::per_listener(domains)
+    } else {
+        Security::global(domains.into_iter().next().unwrap_or_default())
+    })
 }
 
 /// The signals the control loop handles (see [`control_loop`]).
@@ -167,7 +196,10 @@ fn install_signals() -> Result<async_signal::Signals, ExitCode> {
 /// Builds the broker: opens the store when `persistence` is on, installs
 /// the bridges and puts back what the store held. The store link is `None`
 /// when the broker serves from memory.
-fn start_broker(config: &Config) -> Result<(Broker, Option<net::StoreLink>), ExitCode> {
+fn start_broker(
+    config: &Config,
+    credentials: Vec<Credentials>,
+) -> Result<(Broker, Option<net::StoreLink>), ExitCode> {
     let mut settings = Settings::from_config(config);
     let store = if config.persistence {
         open_store(config)?
@@ -185,11 +217,11 @@ fn start_broker(config: &Config) -> Result<(Broker, Option<net::StoreLink>), Exi
     );
     // Read after `user` took effect, as on SIGHUP: a file the broker's
     // user cannot read fails the start, not a later reload.
-    let acl = load_acl(config).map_err(|error| {
+    let security = load_security(config, credentials).map_err(|error| {
         error!("{error}");
         ExitCode::FAILURE
     })?;
-    broker.apply_acl(std::time::Instant::now(), acl);
+    broker.install_security(std::time::Instant::now(), security);
     #[cfg(feature = "bridge")]
     {
         let journal: Box<dyn edgemq::bridge::QueueJournal> = match broker.bridge_store_journal() {
@@ -416,35 +448,26 @@ fn reload(
     for warning in &warnings {
         warn!("{warning}");
     }
-    // Read as the running user: a file only root can read fails here.
-    let credentials = match auth::load(&config.auth_files) {
-        Ok(credentials) => credentials,
-        Err(error) => {
-            error!("SIGHUP: keeping the running configuration: {error}");
-            return;
-        }
-    };
-    // A bad ACL file keeps the running configuration whole, ACL included.
-    let acl = match load_acl(&config) {
-        Ok(acl) => acl,
+    // Read as the running user: a file only root can read fails here. A
+    // bad credential or ACL file keeps the running configuration whole.
+    let security = match load_credentials(&config, "SIGHUP: ")
+        .and_then(|credentials| load_security(&config, credentials).map_err(|e| e.to_string()))
+    {
+        Ok(security) => security,
         Err(error) => {
             error!("SIGHUP: keeping the running configuration: {error}");
             return;
         }
     };
     let mut report = broker.apply_reload(&Settings::from_config(&config));
-    info!(
-        "SIGHUP: credentials re-read: {} (connected clients stay connected)",
-        credentials.describe()
-    );
-    broker.install_credentials(credentials);
-    let revoked = broker.apply_acl(acl);
-    if config.acl_file.is_some() || started_with.acl_file.is_some() {
-        report.applied.push("acl_file");
+    let tls = broker.reload_tls(&config.listeners);
+    if tls.reloaded > 0 {
+        report.applied.push("TLS certificates");
     }
-    if revoked > 0 {
-        warn!("SIGHUP: the access rules removed {revoked} subscriptions they no longer allow");
+    for error in &tls.errors {
+        error!("SIGHUP: a TLS listener keeps the certificates it has: {error}");
     }
+    install_reloaded_security(broker, security, &config, started_with, &mut report);
     let level = flag_level.unwrap_or(config.log_level);
     if level != log::max_level() {
         logging::set_level(level);
@@ -469,10 +492,49 @@ fn reload(
     }
 }
 
-/// Reads and compiles the `acl_file`, if the config names one, and logs
-/// its warnings and size (docs/security.md, "Access control").
-fn load_acl(config: &Config) -> Result<Option<Acl>, edgemq::config::ConfigError> {
-    let Some(path) = config.acl_file.as_deref() else {
+/// SIGHUP: the re-read credentials and ACLs take over for the CONNECTs
+/// to come; connected clients stay, and lose the subscriptions the new
+/// rules refuse. Per-listener rules wait for a restart when the listeners
+/// changed: a listener's rules are found by its place in the file.
+fn install_reloaded_security(
+    broker: &net::BrokerHandle,
+    security: Security,
+    config: &Config,
+    started_with: &Config,
+    report: &mut ReloadReport,
+) {
+    let listeners_moved = restart_only_changes(started_with, config).contains(&"listener");
+    if (config.per_listener_settings || started_with.per_listener_settings) && listeners_moved {
+        warn!(
+            "SIGHUP: the listeners changed: allow_anonymous, the credential files and the \
+             ACL files keep their running values until a restart (per_listener_settings)"
+        );
+        return;
+    }
+    info!("SIGHUP: credentials re-read (connected clients stay connected)");
+    let installed = broker.install_security(security);
+    let with_acl = |c: &Config| c.security_domains().iter().any(|d| d.acl_file.is_some());
+    if installed.anonymous_changed {
+        report.applied.push("allow_anonymous");
+    }
+    if config.per_listener_settings != started_with.per_listener_settings {
+        report.applied.push("per_listener_settings");
+    }
+    if with_acl(config) || with_acl(started_with) {
+        report.applied.push("acl_file");
+    }
+    if installed.revoked > 0 {
+        warn!(
+            "SIGHUP: the access rules removed {} subscriptions they no longer allow",
+            installed.revoked
+        );
+    }
+}
+
+/// Reads and compiles an `acl_file`, if there is one, and logs its
+/// warnings and size (docs/security.md, "Access control").
+fn load_acl(path: Option<&Path>) -> Result<Option<Acl>, edgemq::config::ConfigError> {
+    let Some(path) = path else {
         return Ok(None);
     };
     let (acl, warnings) = Acl::load(path)?;

@@ -253,7 +253,6 @@ fn mosquitto_security_keys_are_errors() {
     assert!(w.is_empty(), "{w:?}");
     assert_eq!(err("listener 9001\nprotocol mqtts").line, 2);
     assert_eq!(err("listener 9001\nhttp_dir /var/www").line, 2);
-    assert_eq!(err("per_listener_settings true").line, 1);
 }
 
 #[test]
@@ -971,13 +970,42 @@ fn check_config_refuses_bind_interface() {
     );
 }
 
+/// `per_listener_settings true`: each listener's security keys are its
+/// own, check-config reads every listener's files, and a key placed where
+/// it would belong to no listener is an error.
 #[test]
-fn check_config_refuses_per_listener_settings_true_only() {
-    check_config_refuses(
-        "per_listener_settings true\nlistener 1883\n",
-        1,
+fn check_config_reads_each_listeners_security_files() {
+    let files = tempfile::tempdir().unwrap();
+    let good = files.path().join("good.acl");
+    std::fs::write(&good, "topic read public/#\n").unwrap();
+    let bad = files.path().join("bad.acl");
+    std::fs::write(&bad, "topic sometimes public/#\n").unwrap();
+    let body = |acl: &Path| {
+        format!(
+            "per_listener_settings true\nlistener 1883 127.0.0.1\nallow_anonymous true\n\
+             listener 8883\nallow_anonymous true\nacl_file {}\n",
+            acl.display()
+        )
+    };
+    let (_, warnings) = check_config_accepts(&body(&good));
+    assert_eq!(warnings, "");
+    let dir = tempfile::tempdir().unwrap();
+    let conf = write_conf(dir.path(), &body(&bad));
+    let out = edgemq(&["check-config", &conf]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error: acl_file:"), "{stderr}");
+    check_config_error(
+        "per_listener_settings true\npassword_file /etc/passwd\nlistener 1883\n",
+        2,
+        "password_file",
+        "belongs to a listener",
+    );
+    check_config_error(
+        "listener 1883\nper_listener_settings true\n",
+        2,
         "per_listener_settings",
-        "set per_listener_settings false",
+        "must come before the first listener line",
     );
     let (_, warnings) = check_config_accepts("per_listener_settings false\nlistener 1883\n");
     assert_eq!(warnings, "");

@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::raw::{self, Connect, ReadEvent};
-use common::{mosquitto_pub, scaled, Broker, MosquittoSub, RawClient};
+use common::{
+    edgemq_command, mosquitto_pub, scaled, Broker, BrokerOptions, MosquittoSub, RawClient,
+};
 
 fn secs(n: u64) -> Duration {
     scaled(Duration::from_secs(n))
@@ -327,11 +329,15 @@ fn wills_are_checked_at_connect_and_when_published() {
     );
 }
 
+/// Sends SIGHUP and waits for its outcome: reloaded, or kept.
 fn reload(broker: &Broker) {
-    let before = broker.log().matches("SIGHUP: ").count();
+    let outcomes = |log: &str| {
+        log.matches("SIGHUP: reloaded").count() + log.matches("SIGHUP: keeping").count()
+    };
+    let before = outcomes(&broker.log());
     broker.signal("HUP");
     assert!(
-        broker.wait_for_log_count("SIGHUP: ", before + 1, secs(5)),
+        broker.wait_log(secs(5), |log| outcomes(log) > before),
         "{}",
         broker.log()
     );
@@ -434,4 +440,94 @@ fn a_reload_reaches_a_publisher_mid_stream() {
         "dropped a PUBLISH from client dev-3 (no username) to \"devices/dev-3/t\"",
         secs(3)
     ));
+}
+
+/// CONNECT to `addr`; the CONNACK's return code (`None`: none came).
+fn connect_to(
+    addr: std::net::SocketAddr,
+    id: &str,
+    login: Option<(&str, &[u8])>,
+) -> (RawClient, Option<u8>) {
+    let mut connect = Connect::new(id);
+    if let Some((user, password)) = login {
+        connect = connect.username(user).password(password);
+    }
+    let mut c = RawClient::connect(addr);
+    let code = c.handshake(&connect.to_bytes());
+    (c, code)
+}
+
+/// `per_listener_settings true`, the README's router: devices log in with
+/// passwords on the LAN listener and are held to its ACL; programs on the
+/// box connect anonymously to a loopback listener without one. Each
+/// client meets its own listener's rules, at CONNECT, SUBSCRIBE, PUBLISH
+/// and delivery, and SIGHUP re-reads each listener's files.
+#[test]
+fn per_listener_settings_hold_each_client_to_its_listeners_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let passwords = dir.path().join("passwd");
+    let made = edgemq_command()
+        .args(["passwd", "-c", "-b"])
+        .arg(&passwords)
+        .args(["alice", "s3cret"])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let acl = dir.path().join("lan.acl");
+    std::fs::write(&acl, "user alice\ntopic readwrite sensors/#\n").unwrap();
+    let config = format!(
+        "per_listener_settings true\n\
+         listener 0 127.0.0.1\npassword_file {}\nacl_file {}\n\
+         listener 0 127.0.0.1\nallow_anonymous true\n",
+        passwords.display(),
+        acl.display()
+    );
+    let broker = BrokerOptions::new(&config).expect_listeners(2).start();
+    let (lan, local) = (broker.addrs()[0], broker.addrs()[1]);
+    let alice = Some(("alice", b"s3cret".as_slice()));
+
+    assert_eq!(
+        connect_to(lan, "anon-lan", None).1,
+        Some(5),
+        "anonymous on the LAN"
+    );
+    let (mut program, code) = connect_to(local, "program", None);
+    assert_eq!(code, Some(0), "anonymous on loopback");
+    assert_eq!(subscribe(&mut program, &[("#", 0)]), [0]);
+    // alice's password is the LAN listener's; the loopback one has none
+    // and lets her in as it lets everyone in.
+    assert_eq!(connect_to(local, "alice-local", alice).1, Some(0));
+    let (mut device, code) = connect_to(lan, "alice-lan", alice);
+    assert_eq!(code, Some(0), "{}", broker.log());
+    assert_eq!(
+        subscribe(&mut device, &[("#", 0), ("sensors/#", 0)]),
+        [0x80, 0]
+    );
+
+    for topic in ["other/x", "sensors/t"] {
+        device.send(&raw::publish(topic, b"d", 0, false, false, None));
+    }
+    let mut local_pub = connect_to(local, "local-pub", None).0;
+    for topic in ["other/y", "sensors/u"] {
+        local_pub.send(&raw::publish(topic, b"l", 0, false, false, None));
+    }
+    assert_eq!(
+        topics(&received(&mut program, secs(1))),
+        ["sensors/t", "other/y", "sensors/u"]
+    );
+    assert_eq!(
+        topics(&received(&mut device, secs(1))),
+        ["sensors/t", "sensors/u"]
+    );
+
+    std::fs::write(&acl, "user alice\ntopic readwrite #\n").unwrap();
+    reload(&broker);
+    device.send(&raw::publish("other/z", b"d", 0, false, false, None));
+    assert_eq!(topics(&received(&mut program, secs(1))), ["other/z"]);
+    assert_eq!(subscribe(&mut device, &[("#", 0)]), [0]);
+    assert_eq!(
+        connect_to(lan, "anon-lan-2", None).1,
+        Some(5),
+        "still no anonymous on the LAN"
+    );
 }

@@ -396,3 +396,68 @@ impl RustlsClient {
         }
     }
 }
+
+/// SIGHUP re-reads a TLS listener's certificate and key: new handshakes
+/// get the renewed certificate, a connection made before keeps working,
+/// and a file that cannot be used keeps the running certificate.
+#[test]
+fn sighup_reloads_the_certificates_and_keeps_them_when_a_file_is_bad() {
+    let pki = Pki::new();
+    pki.server("server-other", "ec", "other-ca");
+    let copy = |from: &str, to: &str| std::fs::copy(pki.path(from), pki.path(to)).unwrap();
+    copy("server.pem", "live.pem");
+    copy("server.key", "live.key");
+    let broker = Broker::start(&pki.listener("live", ""));
+    let mut before = RustlsClient::connect(&pki, broker.addr(), "before-reload", None);
+    before.round_trip("t/before", b"1");
+    // To a `$` topic: `before` subscribes to `#`.
+    let trusting = |ca: &str| {
+        let cafile = pki.p(ca);
+        let args = [
+            "--cafile",
+            cafile.as_str(),
+            "-i",
+            "pub",
+            "-t",
+            "$t/x",
+            "-m",
+            "x",
+        ];
+        mosquitto_pub(broker.addr(), &args).status.success()
+    };
+    assert!(trusting("ca.pem"), "{}", broker.log());
+    assert!(
+        !trusting("other-ca.pem"),
+        "the other CA's client was let in"
+    );
+
+    copy("server-other.pem", "live.pem");
+    copy("server-other.key", "live.key");
+    broker.signal("HUP");
+    assert!(
+        broker.wait_for_log("applied TLS certificates", scaled(WAIT)),
+        "{}",
+        broker.log()
+    );
+    assert!(
+        trusting("other-ca.pem"),
+        "renewed certificate: {}",
+        broker.log()
+    );
+    assert!(!trusting("ca.pem"), "the old certificate is still served");
+    before.round_trip("t/after", b"2");
+
+    pki.write("live.pem", "not a certificate\n");
+    broker.signal("HUP");
+    assert!(
+        broker.wait_for_log("keeps the certificates it has", scaled(WAIT)),
+        "{}",
+        broker.log()
+    );
+    assert!(
+        trusting("other-ca.pem"),
+        "after a bad file: {}",
+        broker.log()
+    );
+    before.round_trip("t/still", b"3");
+}

@@ -4,8 +4,10 @@
 //! subscribe, wills (at CONNECT and when published) — plus what a new
 //! ACL (SIGHUP) or a new identity (a reconnect) takes away.
 //!
-//! Owns: [`SessionAcl`] and the broker's `acl` (the compiled `acl_file`,
-//! `None` without one). The rules themselves are `crate::acl`'s. A refusal
+//! Owns: [`SessionAcl`] and installing the rules ([`Security`], one
+//! compiled `acl_file` per domain: the broker's, or each listener's with
+//! `per_listener_settings true`). The rules themselves are
+//! `crate::acl`'s. A refusal
 //! is counted and logged (rate-limited, one line kind per door) with the
 //! client id, username and topic.
 //!
@@ -18,10 +20,12 @@
 
 use std::time::Instant;
 
-use crate::acl::{Access, Acl, ClientRules, Rules, SubscribeVerdict, Who};
+use crate::acl::{Access, ClientRules, Rules, SubscribeVerdict, Who};
 use crate::auth::identity::TokenAcl;
 use crate::codec::ConnectReturn;
 
+use super::connections::ConnId;
+use super::security::Security;
 use super::sessions::{SessionId, SessionTable};
 use super::stats::LogKind;
 use super::Broker;
@@ -39,6 +43,9 @@ pub struct SessionAcl {
     pub check_deliveries: bool,
     /// Restored from the store, identity unknown until it connects.
     pub restored: bool,
+    /// The rules it is held to: those of the listener it last connected
+    /// through (`Security::index_of`).
+    pub domain: u8,
     /// The answer for the last topic this client published to.
     last_publish: PublishCache,
 }
@@ -128,6 +135,15 @@ impl SessionAcls {
     }
 }
 
+/// What installing new rules did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecurityInstalled {
+    /// Subscriptions the new rules no longer allow, removed.
+    pub revoked: usize,
+    /// `allow_anonymous` changed on some listener.
+    pub anonymous_changed: bool,
+}
+
 /// Which door refused.
 #[derive(Debug, Clone, Copy)]
 enum Door {
@@ -138,36 +154,54 @@ enum Door {
 }
 
 impl Broker {
-    /// Installs `acl` (the `acl_file`, compiled; `None`: every client may
-    /// touch every topic) and holds every session to it: subscriptions
-    /// the new rules refuse are removed. Returns how many.
-    pub fn apply_acl(&mut self, now: Instant, acl: Option<Acl>) -> usize {
-        self.acl = acl;
+    /// Installs who may connect and what they may touch (start, SIGHUP)
+    /// and holds every session to the new rules: subscriptions they refuse
+    /// are removed. Connected clients stay connected.
+    pub fn install_security(&mut self, now: Instant, security: Security) -> SecurityInstalled {
+        let anonymous_changed = self.security.anonymous() != security.anonymous();
+        self.security = security;
         // Cached answers were given under the old rules.
         self.acl_generation = self.acl_generation.wrapping_add(1).max(1);
         let ids: Vec<SessionId> = self.sessions.ids().collect();
-        ids.into_iter()
+        let revoked = ids
+            .into_iter()
             .map(|id| self.recheck_subscriptions(now, id))
-            .sum()
+            .sum();
+        SecurityInstalled {
+            revoked,
+            anonymous_changed,
+        }
     }
 
-    /// Whether an ACL file is in force.
+    /// Whether an ACL file is in force (on any listener).
     pub fn has_acl(&self) -> bool {
-        self.acl.is_some()
+        self.security.has_acl()
     }
 
-    /// Records who `session_id` is now (its CONNECT) and holds its
-    /// subscriptions to that identity's rules.
+    /// The rules domain of `conn`'s listener.
+    fn domain_of(&self, conn: ConnId) -> u8 {
+        self.connections
+            .get(conn)
+            .map_or(0, |c| self.security.index_of(c.origin.listener()))
+    }
+
+    /// Records who `session_id` is now (its CONNECT on `conn`) and holds
+    /// its subscriptions to that identity's rules.
     pub(super) fn set_identity(
         &mut self,
         now: Instant,
         session_id: SessionId,
+        conn: ConnId,
         username: Option<Box<str>>,
         own: Option<Box<ClientRules>>,
     ) {
-        let acl = (username.is_some() || own.is_some()).then(|| SessionAcl {
+        let domain = self.domain_of(conn);
+        // Anonymous clients of the first domain, the many on a LAN, need
+        // no entry.
+        let acl = (username.is_some() || own.is_some() || domain != 0).then(|| SessionAcl {
             username,
             own,
+            domain,
             ..SessionAcl::default()
         });
         self.session_acls.set(session_id, acl);
@@ -183,12 +217,12 @@ impl Broker {
         self.session_acls.set(session_id, Some(acl));
     }
 
-    /// The rules for a client with its own lists `own`: those, else the
-    /// file's; `None` when nothing restricts it.
-    fn rules<'a>(&'a self, own: Option<&'a ClientRules>) -> Option<Rules<'a>> {
+    /// The rules for a client of `domain` with its own lists `own`:
+    /// those, else the domain's file; `None` when nothing restricts it.
+    fn rules<'a>(&'a self, domain: u8, own: Option<&'a ClientRules>) -> Option<Rules<'a>> {
         match own {
             Some(own) => Some(Rules::Own(own)),
-            None => self.acl.as_ref().map(Rules::File),
+            None => self.security.domain(domain).acl.as_ref().map(Rules::File),
         }
     }
 
@@ -200,7 +234,8 @@ impl Broker {
         if acl.is_some_and(|a| a.restored) {
             return None;
         }
-        let rules = self.rules(acl.and_then(|a| a.own.as_deref()))?;
+        let domain = acl.map_or(0, |a| a.domain);
+        let rules = self.rules(domain, acl.and_then(|a| a.own.as_deref()))?;
         let who = who_of(&self.sessions, &self.session_acls, session_id)?;
         Some((rules, who))
     }
@@ -300,16 +335,18 @@ impl Broker {
         }
     }
 
-    /// A will on `topic` from a client about to connect as `who`:
-    /// refused at CONNECT (not authorized), as mosquitto does.
+    /// A will on `topic` from a client about to connect on `conn` as
+    /// `who`: refused at CONNECT (not authorized), as mosquitto does.
     pub(super) fn will_permitted(
         &mut self,
         now: Instant,
+        conn: ConnId,
         who: &Who<'_>,
         own: Option<&ClientRules>,
         topic: &str,
     ) -> bool {
-        let Some(rules) = self.rules(own) else {
+        let domain = self.domain_of(conn);
+        let Some(rules) = self.rules(domain, own) else {
             return true;
         };
         if rules.permits(who, topic, Access::Write) {

@@ -14,7 +14,7 @@
 use std::net::IpAddr;
 use std::time::Instant;
 
-use crate::auth::{self, throttle::AfterFailure, Attempt, AuthMethod, Credentials, Identity};
+use crate::auth::{self, throttle::AfterFailure, Attempt, AuthMethod, Identity};
 use crate::codec::{Connect, ConnectReturn};
 use crate::session::ClientId;
 
@@ -24,12 +24,6 @@ use super::stats::LogKind;
 use super::Broker;
 
 impl Broker {
-    /// The credential methods to check CONNECTs with; replaces the ones
-    /// before (start, SIGHUP). Connected clients stay connected.
-    pub fn install_credentials(&mut self, credentials: Credentials) {
-        self.credentials = credentials;
-    }
-
     /// The wall clock, Unix seconds, for the expiry of tokens and JWTs:
     /// the network layer sets it before it hands over a CONNECT (`None`
     /// when the system clock is not set).
@@ -58,6 +52,7 @@ impl Broker {
         };
         let origin = connection.origin;
         let peer = self.listeners.peer_name(origin);
+        let domain = self.security.index_of(origin.listener());
         match from_certificate {
             Some(Some(name)) => {
                 return Ok(Identity {
@@ -101,7 +96,8 @@ impl Broker {
             password: connect.password.as_deref(),
             unix_now: self.wall_clock,
         };
-        auth::authenticate(&self.credentials, self.settings.allow_anonymous, &attempt)
+        let rules = self.security.domain(domain);
+        auth::authenticate(&rules.credentials, rules.allow_anonymous, &attempt)
             .map_err(|refusal| self.refuse_credentials(now, ip, &peer, &attempt, &refusal))
     }
 

@@ -61,6 +61,7 @@ impl Broker {
         };
         let (username, own_rules) = match self.access_identity(
             now,
+            conn,
             &client_id,
             &connect,
             certificate_username.as_ref(),
@@ -94,7 +95,7 @@ impl Broker {
         slot.session.version = connect.protocol;
         slot.session.disconnected_at = None;
         slot.session.set_offline_before(Duration::ZERO);
-        self.set_identity(now, session_id, username, own_rules);
+        self.set_identity(now, session_id, conn, username, own_rules);
         self.persist_new_session(session_id);
         self.persist_session(session_id);
 
@@ -246,9 +247,11 @@ impl Broker {
     /// for it), once the will, if any, is one the client may write:
     /// otherwise "not authorized", as mosquitto answers (docs/security.md,
     /// "Access control").
+    #[allow(clippy::too_many_arguments)] // One part each of the CONNECT being decided.
     fn access_identity(
         &mut self,
         now: Instant,
+        conn: ConnId,
         client_id: &ClientId,
         connect: &Connect,
         certificate_username: Option<&Option<Box<str>>>,
@@ -268,7 +271,7 @@ impl Broker {
             None => None,
         };
         if let Some(will) = will {
-            if !self.will_permitted(now, &who, own.as_deref(), will.body.topic()) {
+            if !self.will_permitted(now, conn, &who, own.as_deref(), will.body.topic()) {
                 return Err(ConnectReturn::NotAuthorized);
             }
         }

@@ -25,6 +25,7 @@ mod publish;
 mod rate_limits;
 pub mod reload;
 mod retained;
+mod security;
 mod sessions;
 mod settings;
 mod stats;
@@ -38,6 +39,7 @@ mod token_bucket;
 #[cfg(test)]
 mod tests;
 
+pub use access::SecurityInstalled;
 #[cfg(feature = "bridge")]
 pub use bridges::{BridgeCounters, Bridges};
 pub use connections::{CloseReason, ConnId, PeerAddr};
@@ -45,6 +47,7 @@ pub use inspect::{ClientDetail, ClientQuery, ClientSummary, RetainedSummary};
 pub use listeners::{ListenerId, ListenerSettings, PeerName};
 pub use persist::{BridgeStoreJournal, RestoredSession, StoreOp};
 pub use rate_limits::PublishLimits;
+pub use security::{Security, SecurityDomain};
 pub use sessions::SessionId;
 pub use settings::Settings;
 pub use stats::Stats;
@@ -55,7 +58,7 @@ use std::time::Instant;
 
 use log::info;
 
-use crate::auth::{Credentials, Identity, LoginThrottle};
+use crate::auth::{Identity, LoginThrottle};
 use crate::codec::{DecodeError, Frame, Packet, ProtocolVersion, QoS, SubscriptionOptions};
 use crate::topic::SubscriptionTrie;
 
@@ -107,9 +110,10 @@ pub struct Broker {
     /// Usernames from client certificates, until their CONNECT
     /// (`handshake.rs`).
     certificate_usernames: HashMap<ConnId, Option<Box<str>>>,
-    /// The loaded password file, token secret and JWT key
-    /// (`authenticate.rs`).
-    credentials: Credentials,
+    /// allow_anonymous, the loaded password file, token secret and JWT
+    /// key, and the compiled `acl_file`, per listener or for all
+    /// (`security.rs`).
+    security: Security,
     /// Failed logins per address (`auth_fail_limit`).
     throttle: LoginThrottle,
     /// Unix seconds, set before each CONNECT; `None`: clock not set.
@@ -117,9 +121,6 @@ pub struct Broker {
     /// How each connected client got in, when it has a name or an ACL;
     /// anonymous clients, the many on a LAN, have no entry.
     identities: HashMap<ConnId, Identity>,
-    /// The compiled `acl_file`; `None`: every client may touch every
-    /// topic (`access.rs`).
-    acl: Option<crate::acl::Acl>,
     /// Who each session is to the rules, by session (`access.rs`).
     session_acls: access::SessionAcls,
     /// Counts ACL installs, so answers cached under older rules are not
@@ -154,11 +155,10 @@ impl Broker {
             over_memory_limit: false,
             persistence: settings.persistence.then(|| Persistence::new(&settings)),
             certificate_usernames: HashMap::new(),
-            credentials: Credentials::default(),
+            security: Security::default(),
             throttle: LoginThrottle::new(settings.auth_throttle),
             wall_clock: None,
             identities: HashMap::new(),
-            acl: None,
             session_acls: access::SessionAcls::default(),
             acl_generation: 0,
             observe: observe::Observe::default(),

@@ -85,7 +85,6 @@ impl Broker {
             persistent_client_expiration: _,
             memory_limit: _,
             // apply_connect_switches
-            allow_anonymous: _,
             auth_throttle: _,
             duplicate_client_id: _,
             allow_zero_length_clientid: _,
@@ -201,12 +200,6 @@ fn apply_timeouts(s: &mut Settings, new: &Settings, r: &mut ReloadReport) {
 
 /// Switches read at CONNECT time.
 fn apply_connect_switches(s: &mut Settings, new: &Settings, r: &mut ReloadReport) {
-    apply(
-        &mut s.allow_anonymous,
-        &new.allow_anonymous,
-        "allow_anonymous",
-        r,
-    );
     let (t, n) = (&mut s.auth_throttle, &new.auth_throttle);
     apply(&mut t.limit, &n.limit, "auth_fail_limit", r);
     apply(&mut t.window, &n.window, "auth_fail_window", r);
@@ -384,6 +377,11 @@ fn unix_socket_changes(old: &Config, new: &Config) -> Vec<&'static str> {
             }
             (None, None) => {}
             _ => keys.push("listener"),
+        }
+        // A listener's TLS files are re-read live; turning TLS on or off
+        // changes what it speaks.
+        if a.tls.is_some() != b.tls.is_some() {
+            keys.push("certfile / keyfile");
         }
         if a.max_connections != b.max_connections {
             keys.push("max_connections");

@@ -13,7 +13,6 @@ use super::rate_limits::PublishLimits;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub allow_anonymous: bool,
     /// `auth_fail_limit`, `auth_fail_window`, `auth_fail_delay`.
     pub auth_throttle: ThrottleSettings,
     /// The global cap; a listener may have its own below it.
@@ -53,7 +52,6 @@ pub struct Settings {
 impl Settings {
     pub fn from_config(config: &Config) -> Settings {
         Settings {
-            allow_anonymous: config.allow_anonymous,
             auth_throttle: ThrottleSettings {
                 limit: config.auth_throttle.fail_limit,
                 window: config.auth_throttle.fail_window,

@@ -37,6 +37,9 @@ pub struct ListenerConfig {
     pub websockets_path: String,
     /// TLS keys after the `listener` line (config/tls.rs); `None`: plain TCP.
     pub tls: Option<Box<super::tls::TlsListenerConfig>>,
+    /// Its own security keys, with `per_listener_settings true`
+    /// (config/per_listener.rs).
+    pub security: super::per_listener::ListenerSecurity,
 }
 
 impl ListenerConfig {
@@ -79,6 +82,7 @@ impl ListenerConfig {
             protocol: ListenerProtocol::Mqtt,
             websockets_path: DEFAULT_WEBSOCKETS_PATH.to_owned(),
             tls: None,
+            security: Default::default(),
         }
     }
 

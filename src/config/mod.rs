@@ -26,6 +26,7 @@ mod listener;
 mod mosquitto;
 pub mod observe;
 mod parser;
+pub mod per_listener;
 pub mod rate_limits;
 mod source;
 pub mod tls;
@@ -42,6 +43,7 @@ pub use auth::{AuthFiles, AuthThrottle};
 pub use bridge::BridgeConfig;
 pub use error::{ConfigError, Warning};
 pub use listener::ListenerConfig;
+pub use per_listener::DomainConfig;
 pub(crate) use source::read_bounded;
 pub use unix_socket::UnixSocket;
 pub use values::log_level as parse_log_level;
@@ -140,8 +142,13 @@ pub struct Config {
     /// refused (431); global, as in mosquitto.
     pub websockets_headers_size: usize,
     /// mosquitto's ACL file (docs/security.md, "Access control"), read by
-    /// the caller with `acl::Acl::load` at startup and on SIGHUP; global.
+    /// the caller with `acl::Acl::load` at startup and on SIGHUP; global
+    /// unless `per_listener_settings`.
     pub acl_file: Option<PathBuf>,
+    /// `allow_anonymous`, the credential files and `acl_file` belong to
+    /// each listener (config/per_listener.rs); read them through
+    /// [`Config::security_domains`].
+    pub per_listener_settings: bool,
     // --- Rate limits (config/rate_limits.rs); 0 = no limit ---
     /// `max_connection_rate` before any `listener` line: new connections
     /// per second of every listener without its own.
@@ -208,6 +215,7 @@ impl Default for Config {
             bridges: Vec::new(),
             websockets_headers_size: websocket::DEFAULT_WEBSOCKETS_HEADERS_SIZE,
             acl_file: None,
+            per_listener_settings: false,
             max_connection_rate: 0,
             max_publish_rate: 0,
             max_publish_bytes_rate: 0,

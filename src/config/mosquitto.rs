@@ -76,7 +76,6 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "mount_point",
     "notifications_local_only",
     "password",
-    "per_listener_settings",
     "persistence_file",
     "plugin",
     "port",
@@ -126,9 +125,6 @@ const BRIDGE_KEYS: &[&str] = &[
 /// What becomes of a line whose key edgemq does not implement.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Verdict {
-    /// edgemq already does what the line asks (`per_listener_settings
-    /// false`): nothing to say.
-    AsAsked,
     /// Ignored with this warning; only tuning is lost.
     Ignored(String),
     /// No mosquitto key either.
@@ -138,13 +134,6 @@ pub(super) enum Verdict {
 /// The verdict on a line no edgemq key claimed, or the error for a key whose
 /// absence would lower security.
 pub(super) fn unimplemented(line: &Line<'_>) -> Result<Verdict, ConfigError> {
-    if line.key == "per_listener_settings" {
-        return if line.boolean()? {
-            Err(line.error(PER_LISTENER))
-        } else {
-            Ok(Verdict::AsAsked)
-        };
-    }
     if let Some(why) = refusal(line.key) {
         return Err(line.error(why));
     }
@@ -186,9 +175,6 @@ const SOCKET_DOMAIN: &str = "limiting a listener to one address family is not av
 const MOUNT_POINT: &str = "mount points are not available yet in edgemq (this listener's \
     clients would reach every topic, not only those under the mount point): remove the line \
     only if they may";
-const PER_LISTENER: &str = "per-listener security settings are not available yet in edgemq \
-    (allow_anonymous applies to every listener): set per_listener_settings false and make \
-    allow_anonymous right for every listener";
 const BRIDGE_PSK: &str = "TLS-PSK bridges are not available yet in edgemq (without \
     bridge_cafile the bridge connects in plain text): use certificates instead (bridge_cafile; \
     bridge_certfile and bridge_keyfile for a client certificate)";
@@ -386,9 +372,8 @@ mod tests {
 
     #[test]
     fn tuning_keys_stay_warnings() {
-        let value_dependent = ["per_listener_settings"];
         for key in NOT_IMPLEMENTED {
-            if REFUSED.contains(key) || TLS_KEYS.contains(key) || value_dependent.contains(key) {
+            if REFUSED.contains(key) || TLS_KEYS.contains(key) {
                 continue;
             }
             assert_eq!(refusal(key), None, "{key}");
@@ -407,7 +392,7 @@ mod tests {
     }
 
     #[test]
-    fn protocol_and_per_listener_settings_depend_on_the_value() {
+    fn protocol_depends_on_the_value() {
         let (_, w) = parse("listener 1883\nprotocol mqtt\nper_listener_settings false").unwrap();
         assert!(w.is_empty(), "{w:?}");
         // `protocol websockets` is config/websocket.rs's; without the
@@ -422,13 +407,6 @@ mod tests {
         let e = parse("protocol mqtts").unwrap_err();
         assert!(e.message.contains("expected mqtt"), "{e}");
         assert!(parse("protocol").unwrap_err().message.contains("missing"));
-        let e = parse("per_listener_settings true").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            format!("m.conf:1: per_listener_settings: {PER_LISTENER}")
-        );
-        let e = parse("per_listener_settings maybe").unwrap_err();
-        assert!(e.message.contains("true or false"), "{e}");
     }
 
     #[test]

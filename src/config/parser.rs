@@ -18,6 +18,7 @@ use super::limits::*;
 use super::line::Line;
 use super::listener::{parse_address, ListenerConfig};
 use super::mosquitto::Verdict;
+use super::per_listener;
 use super::values::{self, Bare};
 use super::{
     auth, bridge, default_listener, mosquitto, observe, rate_limits, source, tls, unix_socket,
@@ -35,6 +36,9 @@ pub(crate) struct Parser {
     config: Config,
     listeners: Vec<ListenerConfig>,
     allow_anonymous: Option<bool>,
+    /// A `listener` line or a per-listener security key was read
+    /// (`per_listener_settings` must come before both).
+    seen_listener_or_security_key: bool,
     log_level: Option<LevelFilter>,
     log_type: Option<LevelFilter>,
     warnings: Vec<Warning>,
@@ -51,6 +55,7 @@ impl Parser {
             config: Config::default(),
             listeners: Vec::new(),
             allow_anonymous: None,
+            seen_listener_or_security_key: false,
             log_level: None,
             log_type: None,
             warnings: Vec::new(),
@@ -127,8 +132,17 @@ impl Parser {
     /// An arm reads a plain value inline and calls the function named after
     /// the key when the value has rules of its own.
     fn apply(&mut self, line: &Line<'_>, depth: usize) -> Result<(), ConfigError> {
+        if line.key == "listener" || per_listener::claims(line.key) {
+            self.seen_listener_or_security_key = true;
+        }
         let c = &mut self.config;
         match line.key {
+            "per_listener_settings" => {
+                per_listener::switch(c, self.seen_listener_or_security_key, line)?;
+            }
+            key if c.per_listener_settings && per_listener::claims(key) => {
+                per_listener::apply(self.listeners.last_mut(), line)?;
+            }
             "listener" => self.listener(line)?,
             "include_dir" => self.include_dir(line, depth)?,
             // Keys of the listener above them (unix_socket.rs); a
@@ -231,7 +245,6 @@ impl Parser {
     /// implement (a warning or an error, see `mosquitto.rs`) or a typo.
     fn not_ours(&mut self, line: &Line<'_>) -> Result<(), ConfigError> {
         match mosquitto::unimplemented(line)? {
-            Verdict::AsAsked => {}
             Verdict::Ignored(message) => {
                 self.warnings
                     .push(Warning::new(line.file, line.number, message))
@@ -366,6 +379,7 @@ impl Parser {
         // mosquitto 2.0: a config that opens a listener must allow
         // anonymous access explicitly.
         c.allow_anonymous = self.allow_anonymous.unwrap_or(!from_file);
+        per_listener::finish(&mut c, from_file, &self.main)?;
         c.log_level = match (self.log_level, self.log_type) {
             (Some(level), Some(_)) => {
                 let o = self.origin(&["log_type"]);

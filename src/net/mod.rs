@@ -30,7 +30,9 @@ use log::{error, info, warn};
 use smol::LocalExecutor;
 
 use crate::broker::reload::ReloadReport;
-use crate::broker::{Broker, ConnId, ListenerId, OpenRefused, PeerAddr, Settings, Stats};
+use crate::broker::{
+    Broker, ConnId, ListenerId, OpenRefused, PeerAddr, SecurityInstalled, Settings, Stats,
+};
 use crate::config::ListenerConfig;
 use crate::privileges::Account;
 use crate::store::{Event, StoreHandle};
@@ -77,6 +79,10 @@ pub(crate) struct Shared {
     /// frame's length before the framer sees its bytes; kept on reload.
     #[cfg(feature = "websocket")]
     max_packet_size: Rc<Cell<usize>>,
+    /// Each TLS listener's certificates, by the listener they serve, for
+    /// SIGHUP to re-read.
+    #[cfg(feature = "tls")]
+    tls_listeners: RefCell<Vec<(ListenerId, Rc<tls::Acceptor>)>>,
 }
 
 impl Shared {
@@ -216,6 +222,15 @@ impl Listeners {
     }
 }
 
+/// What SIGHUP did to the TLS listeners' certificates.
+#[derive(Debug, Default)]
+pub struct TlsReload {
+    /// Listeners whose files were read again.
+    pub reloaded: usize,
+    /// Why a listener keeps the files it had, one per listener.
+    pub errors: Vec<String>,
+}
+
 /// The running broker, as the signal handler sees it: between awaits it may
 /// apply a reloaded configuration (SIGHUP).
 pub struct BrokerHandle {
@@ -233,25 +248,44 @@ impl BrokerHandle {
         report
     }
 
-    /// SIGHUP: the re-read password file, token secret and JWT key, for
-    /// the CONNECTs to come.
-    pub fn install_credentials(&self, credentials: crate::auth::Credentials) {
-        self.shared
-            .broker
-            .borrow_mut()
-            .install_credentials(credentials);
+    /// SIGHUP: reads every TLS listener's certificate, key, CA and CRL
+    /// files again, as `configs` (the reloaded config) names them. A
+    /// listener whose files cannot be used keeps the ones it has. A
+    /// listener that gained or lost TLS is left alone: that needs a
+    /// restart (`restart_only_changes`).
+    pub fn reload_tls(&self, configs: &[ListenerConfig]) -> TlsReload {
+        #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+        let mut outcome = TlsReload::default();
+        #[cfg(feature = "tls")]
+        for (id, acceptor) in self.shared.tls_listeners.borrow().iter() {
+            let Some(config) = configs.get(id.index()) else {
+                continue;
+            };
+            let Some(tls) = config.tls.as_deref() else {
+                continue;
+            };
+            match acceptor.reload(tls) {
+                Ok(()) => outcome.reloaded += 1,
+                Err(error) => outcome.errors.push(error.to_string()),
+            }
+        }
+        #[cfg(not(feature = "tls"))]
+        let _ = configs;
+        outcome
     }
 
-    /// Installs a (re)loaded ACL; returns how many subscriptions it took
-    /// away (`Broker::apply_acl`).
-    pub fn apply_acl(&self, acl: Option<crate::acl::Acl>) -> usize {
-        let revoked = self
+    /// Installs who may connect and what they may touch (the re-read
+    /// credential and ACL files, `allow_anonymous`), for the CONNECTs to
+    /// come; connected clients stay, and lose the subscriptions the new
+    /// rules refuse (`Broker::install_security`).
+    pub fn install_security(&self, security: crate::broker::Security) -> SecurityInstalled {
+        let installed = self
             .shared
             .broker
             .borrow_mut()
-            .apply_acl(std::time::Instant::now(), acl);
+            .install_security(std::time::Instant::now(), security);
         self.shared.dispatch_wakeups();
-        revoked
+        installed
     }
 
     /// SIGUSR1: hands the store what is gathered, with a flush (whatever
@@ -320,6 +354,8 @@ pub async fn serve<F: Future<Output = ()>>(
         bridge_wakers: Default::default(),
         #[cfg(feature = "websocket")]
         max_packet_size,
+        #[cfg(feature = "tls")]
+        tls_listeners: RefCell::new(Vec::new()),
     });
     let background = start(executor, &shared, listeners, store_events)?;
     control(BrokerHandle {
@@ -374,6 +410,14 @@ fn start(
                 (Served::Unix(listener), local)
             }
         };
+        #[cfg(feature = "tls")]
+        if let Some(acceptor) = transport.acceptor() {
+            let mut tls = shared.tls_listeners.borrow_mut();
+            // One listener may serve several addresses with one acceptor.
+            if !tls.iter().any(|(served, _)| *served == id) {
+                tls.push((id, acceptor.clone()));
+            }
+        }
         let transport = transport::Transport::start(&transport, shared, &local);
         let accepting = accept_loop(executor.clone(), shared.clone(), id, served, transport);
         accept.push(executor.spawn(accepting));

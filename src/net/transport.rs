@@ -56,6 +56,14 @@ impl TransportConfig {
     }
 }
 
+impl TransportConfig {
+    /// The listener's TLS side, which SIGHUP re-reads.
+    #[cfg(feature = "tls")]
+    pub(super) fn acceptor(&self) -> Option<&Rc<super::tls::Acceptor>> {
+        self.tls.as_ref()
+    }
+}
+
 pub(super) struct Transport {
     speaks: Speaks,
     #[cfg(feature = "tls")]

@@ -3,6 +3,7 @@
 //! counters (docs/security.md).
 
 use crate::auth::{self, AuthMethod, Credentials, PasswordFile, ThrottleSettings};
+use crate::broker::{Security, SecurityDomain};
 
 use super::*;
 
@@ -13,7 +14,6 @@ const NOT_AUTHORIZED: u8 = 5;
 
 fn harness(allow_anonymous: bool, limit: u32) -> Harness {
     let settings = Settings {
-        allow_anonymous,
         auth_throttle: ThrottleSettings {
             limit,
             window: Duration::from_secs(60),
@@ -24,13 +24,23 @@ fn harness(allow_anonymous: bool, limit: u32) -> Harness {
     let mut h = Harness::new(settings);
     // The update fills `jwt_key` in a build with the `jwt` feature.
     #[allow(clippy::needless_update)]
-    h.broker.install_credentials(Credentials {
+    let credentials = Credentials {
         password_file: Some(PasswordFile::parse(FILE).unwrap()),
         token_secret: Some(auth::Secret::from_file_text(SECRET).unwrap()),
         ..Credentials::default()
-    });
+    };
+    install(&mut h, allow_anonymous, credentials);
     h.broker.handle_wall_clock(Some(1_800_000_000));
     h
+}
+
+fn install(h: &mut Harness, allow_anonymous: bool, credentials: Credentials) {
+    let domain = SecurityDomain {
+        allow_anonymous,
+        credentials,
+        acl: None,
+    };
+    h.broker.install_security(h.now, Security::global(domain));
 }
 
 fn login(client_id: &str, user: Option<&str>, password: Option<&[u8]>) -> Packet {
@@ -141,7 +151,7 @@ fn reload_changes_the_throttle_and_credentials_stay_until_replaced() {
     }
     assert_eq!(h.try_login(login("c", Some("alice"), Some(b"secret"))).0, 0);
     // New credentials: the old password file is gone.
-    h.broker.install_credentials(Credentials::default());
+    install(&mut h, false, Credentials::default());
     let (code, _) = h.try_login(login("c", Some("alice"), Some(b"secret")));
     assert_eq!(code, NOT_AUTHORIZED, "allow_anonymous false and no method");
 }

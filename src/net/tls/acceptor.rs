@@ -5,6 +5,7 @@
 //! certificate's name as username). `edgemq check-config` reads the same
 //! files through [`check`].
 
+use std::cell::{Cell, RefCell};
 use std::net::TcpStream;
 use std::sync::Arc;
 
@@ -19,10 +20,12 @@ use crate::config::{ConfigError, ListenerConfig};
 use crate::net::connection::Handshake;
 use crate::net::TlsCheckError;
 
-/// A TLS listener's shared configuration.
+/// A TLS listener's shared configuration. SIGHUP replaces it
+/// ([`Acceptor::reload`]): handshakes from then on use the new
+/// certificates; connections already up keep the session they made.
 pub(crate) struct Acceptor {
-    config: Arc<ServerConfig>,
-    username: CertUsername,
+    config: RefCell<Arc<ServerConfig>>,
+    username: Cell<CertUsername>,
 }
 
 impl Acceptor {
@@ -30,9 +33,19 @@ impl Acceptor {
     /// cannot be read or parsed is an error naming its config line.
     pub(crate) fn new(tls: &TlsListenerConfig) -> Result<Acceptor, ConfigError> {
         Ok(Acceptor {
-            config: server_config::build(tls)?,
-            username: tls.username,
+            config: RefCell::new(server_config::build(tls)?),
+            username: Cell::new(tls.username),
         })
+    }
+
+    /// Reads the listener's files again (SIGHUP: a renewed certificate, a
+    /// new CRL). A file that cannot be read or used leaves the running
+    /// configuration in place and is the error.
+    pub(crate) fn reload(&self, tls: &TlsListenerConfig) -> Result<(), ConfigError> {
+        let config = server_config::build(tls)?;
+        *self.config.borrow_mut() = config;
+        self.username.set(tls.username);
+        Ok(())
     }
 
     /// Wraps an accepted socket; the handshake starts with the first read.
@@ -40,8 +53,8 @@ impl Acceptor {
         &self,
         socket: Async<TcpStream>,
     ) -> Result<TlsStream<ServerConnection>, rustls::Error> {
-        let tls = ServerConnection::new(self.config.clone())?;
-        Ok(TlsStream::new(socket, tls, self.username))
+        let tls = ServerConnection::new(self.config.borrow().clone())?;
+        Ok(TlsStream::new(socket, tls, self.username.get()))
     }
 }
 
