@@ -1,5 +1,6 @@
 //! The command line (argh): `edgemq [run] [-c FILE] [-v] [--log-level L]`,
 //! `edgemq check-config FILE`, `edgemq passwd ...`, `edgemq token ...`,
+//! `edgemq ctl ...`,
 //! `edgemq --version`.
 //!
 //! Owns: turning argv into an [`Action`] for main.rs to dispatch on, and the
@@ -35,6 +36,8 @@ pub enum Action {
     Passwd(PasswdRequest),
     /// Print a signed token (`commands::token`).
     Token(TokenRequest),
+    /// Ask a running broker (`commands::ctl`).
+    Ctl(crate::commands::ctl::CtlArgs),
     /// A subcommand's arguments do not go together: print this
     /// (`Error: ...`, as mosquitto_passwd says it) and exit 1.
     Usage(String),
@@ -71,6 +74,7 @@ enum Command {
     CheckConfig(CheckConfigArgs),
     Passwd(PasswdArgs),
     Token(TokenArgs),
+    Ctl(crate::commands::ctl::CtlArgs),
 }
 
 /// Run the broker (the default).
@@ -225,6 +229,7 @@ fn action(top: TopLevel) -> Action {
             username: t.username,
             ttl: t.ttl,
         }),
+        Some(Command::Ctl(ctl)) => Action::Ctl(ctl),
     }
 }
 
@@ -442,7 +447,7 @@ mod tests {
     fn check_config_reports() {
         let dir = tempfile::tempdir().unwrap();
         let good = dir.path().join("good.conf");
-        std::fs::write(&good, "listener 1883\nsys_interval 10\n").unwrap();
+        std::fs::write(&good, "listener 1883\nretry_interval 10\n").unwrap();
         let (mut out, mut err) = (Vec::new(), Vec::new());
         assert_eq!(check_config_to(&good, &mut out, &mut err), 0);
         let (out, err) = (
@@ -451,7 +456,7 @@ mod tests {
         );
         assert_eq!(out, format!("{}: OK\n", good.display()));
         assert!(
-            err.starts_with("warning: ") && err.contains(":2: ") && err.contains("sys_interval")
+            err.starts_with("warning: ") && err.contains(":2: ") && err.contains("retry_interval")
         );
 
         let unknown = dir.path().join("user.conf");

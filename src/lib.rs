@@ -6,6 +6,7 @@
 //! validated `Config`.
 
 pub mod acl;
+pub mod admin;
 #[cfg(target_env = "musl")]
 pub mod allocator;
 pub mod auth;
@@ -22,6 +23,7 @@ pub mod panic_line;
 pub mod privileges;
 pub mod session;
 pub mod store;
+pub mod sys;
 pub mod systemd;
 pub mod topic;
 #[cfg(feature = "websocket")]

@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         Action::CheckConfig { file } => exit_code(cli::check_config(&file)),
         Action::Passwd(request) => exit_code(edgemq::commands::passwd::run(&request)),
         Action::Token(request) => exit_code(edgemq::commands::token::run(&request)),
+        Action::Ctl(args) => exit_code(edgemq::commands::ctl::run(&args)),
         Action::Usage(message) => {
             eprintln!("{message}");
             ExitCode::FAILURE
@@ -68,10 +69,20 @@ fn run(config_path: Option<&Path>, log_level: Option<LevelFilter>) -> ExitCode {
     };
     // Before the signal handlers and the store: both start threads, and
     // dropping root (`user`) needs a single one (src/privileges/).
-    let listeners = match bind_and_drop(&config) {
+    let admin_socket = match bind_admin(&config) {
+        Ok(socket) => socket,
+        Err(code) => return code,
+    };
+    let mut listeners = match bind_and_drop(&config) {
         Ok(listeners) => listeners,
         Err(code) => return code,
     };
+    if let Some(socket) = admin_socket {
+        match admin_token(&config) {
+            Ok(token) => listeners = listeners.with_admin(net::AdminListener::new(socket, token)),
+            Err(code) => return code,
+        }
+    }
     let signals = match install_signals() {
         Ok(signals) => signals,
         Err(code) => return code,
@@ -197,6 +208,13 @@ fn start_broker(
     };
     settings.persistence = store.is_some();
     let mut broker = Broker::new(settings, random_seed());
+    broker.install_sys(
+        std::time::Instant::now(),
+        edgemq::sys::SysSettings {
+            interval: config.sys_interval,
+            events: config.event_topics,
+        },
+    );
     // Read after `user` took effect, as on SIGHUP: a file the broker's
     // user cannot read fails the start, not a later reload.
     let security = load_security(config, credentials).map_err(|error| {
@@ -340,6 +358,37 @@ fn bind_and_drop(config: &Config) -> Result<net::Listeners, ExitCode> {
         }
     }
     Ok(listeners)
+}
+
+/// Binds `admin_listener`, if set, before root is dropped.
+fn bind_admin(config: &Config) -> Result<Option<std::net::TcpListener>, ExitCode> {
+    let Some(address) = config.admin_listener else {
+        return Ok(None);
+    };
+    net::AdminListener::bind(address).map(Some).map_err(|e| {
+        error!("admin_listener {address}: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+/// The admin API's token (docs/observability.md, "The token"), read or
+/// created as the running user; says where it is. A token that cannot be
+/// read or made fails the start: the API would refuse every request.
+fn admin_token(config: &Config) -> Result<String, ExitCode> {
+    let resolved = edgemq::admin::token::resolve(
+        config.admin_token_file.as_deref(),
+        &config.persistence_location,
+    )
+    .map_err(|e| {
+        error!("{e}");
+        ExitCode::FAILURE
+    })?;
+    let how = if resolved.created { "created" } else { "read" };
+    info!(
+        "admin API token {how}: {} (send it as Authorization: Bearer TOKEN)",
+        resolved.path.display()
+    );
+    Ok(resolved.token)
 }
 
 /// Opens the store, reads it back and starts its writer. `Ok(None)`: the

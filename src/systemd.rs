@@ -129,12 +129,34 @@ fn send_abstract(_sender: &UnixDatagram, _name: &[u8], _message: &[u8]) -> std::
     ))
 }
 
-/// Sends `WATCHDOG=1` every `interval`, forever. Spawn it on the broker's
-/// own executor: if the event loop stops running tasks, the pings stop.
-pub async fn watchdog_loop(notifier: Notifier, interval: Duration) {
+/// How often STATUS= is refreshed without a watchdog.
+pub const STATUS_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Sends `WATCHDOG=1` every `interval` with a fresh `STATUS=` line from
+/// `status` (live numbers: docs/observability.md), forever; without a
+/// watchdog (`interval` `None`) only the STATUS= line, every
+/// [`STATUS_INTERVAL`]. Spawn it on the broker's own executor: if the
+/// event loop stops running tasks, the pings stop.
+pub async fn watchdog_loop(
+    notifier: Notifier,
+    interval: Option<Duration>,
+    status: impl Fn() -> String,
+) {
     loop {
-        notifier.watchdog();
-        Timer::after(interval).await;
+        // Without a watchdog READY=1's STATUS= stands until the first
+        // refresh.
+        if interval.is_none() {
+            Timer::after(STATUS_INTERVAL).await;
+        }
+        // One line: a newline would end the STATUS= value.
+        let line = status().replace('\n', " ");
+        match interval {
+            Some(interval) => {
+                notifier.send(&format!("WATCHDOG=1\nSTATUS={line}"));
+                Timer::after(interval).await;
+            }
+            None => notifier.send(&format!("STATUS={line}")),
+        }
     }
 }
 

@@ -221,7 +221,7 @@ fn bad_values_name_file_line_key_and_expectation() {
 
 #[test]
 fn mosquitto_tuning_keys_are_warnings_with_their_line() {
-    let text = "listener 1883\nsys_interval 10\nretry_interval 20\n\
+    let text = "listener 1883\nmax_queued_bytes 1000\nretry_interval 20\n\
                 connection cloud\naddress cloud.example.com:8883\ntopic # both 1\n\
                 start_type automatic\nwebsockets_log_level 255\nport 1884\nmessage_size_limit 1000\n";
     let (c, w) = parse(text).unwrap();
@@ -230,7 +230,7 @@ fn mosquitto_tuning_keys_are_warnings_with_their_line() {
     assert_eq!(lines, [2, 3, 7, 8, 9, 10]);
     assert_eq!(c.bridges.len(), 1);
     assert!(w[0].to_string().starts_with("edgemq.conf:2: "));
-    assert!(w[0].message.contains("'sys_interval'"));
+    assert!(w[0].message.contains("'max_queued_bytes'"));
     assert!(w[2].message.contains("bridge"));
     assert!(w[4].message.contains("listener PORT"));
     assert!(w[5].message.contains("max_packet_size"));
@@ -528,7 +528,11 @@ fn include_dir_reads_conf_files_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let conf_d = dir.path().join("conf.d");
     std::fs::create_dir(&conf_d).unwrap();
-    std::fs::write(conf_d.join("b.conf"), "max_sessions 300\nsys_interval 10\n").unwrap();
+    std::fs::write(
+        conf_d.join("b.conf"),
+        "max_sessions 300\nmax_queued_bytes 10\n",
+    )
+    .unwrap();
     std::fs::write(conf_d.join("a.conf"), "max_sessions 200\nlistener 1884\n").unwrap();
     std::fs::write(conf_d.join("c.conf.disabled"), "bogus key\n").unwrap();
     let main = dir.path().join("edgemq.conf");
@@ -1055,9 +1059,11 @@ fn check_config_refuses_bridge_security_keys_in_a_connection_block() {
 #[test]
 fn check_config_only_warns_about_tuning_keys() {
     let (conf, warnings) =
-        check_config_accepts("listener 1883\nallow_anonymous true\nsys_interval 10\n");
+        check_config_accepts("listener 1883\nallow_anonymous true\nmax_queued_bytes 10\n");
     assert!(
-        warnings.starts_with(&format!("warning: {conf}:3: mosquitto key 'sys_interval'")),
+        warnings.starts_with(&format!(
+            "warning: {conf}:3: mosquitto key 'max_queued_bytes'"
+        )),
         "{warnings:?}"
     );
     assert_eq!(warnings.lines().count(), 1, "{warnings:?}");

@@ -82,7 +82,11 @@ fn check_config_accepts_warns_and_refuses_with_file_and_line() {
     );
 
     // A mosquitto key we do not implement: a warning naming it, still OK.
-    let mosq = write_conf(dir.path(), "mosq.conf", "listener 1883\nsys_interval 10\n");
+    let mosq = write_conf(
+        dir.path(),
+        "mosq.conf",
+        "listener 1883\nmax_queued_bytes 10\n",
+    );
     let out = edgemq(&["check-config", &mosq]);
     assert_eq!(
         out.status.code(),
@@ -92,8 +96,8 @@ fn check_config_accepts_warns_and_refuses_with_file_and_line() {
     );
     let err = text(&out.stderr);
     assert!(
-        err.contains("sys_interval"),
-        "no warning naming sys_interval: {err:?}"
+        err.contains("max_queued_bytes"),
+        "no warning naming max_queued_bytes: {err:?}"
     );
     assert!(
         err.contains(&format!("{mosq}:2")),

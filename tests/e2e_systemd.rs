@@ -165,3 +165,34 @@ fn abstract_notify_socket_and_no_watchdog_without_watchdog_usec() {
     assert!(socket.recv(&mut buf).is_err(), "unexpected notification");
     drop(broker);
 }
+
+/// STATUS= carries live numbers with each watchdog ping
+/// (docs/observability.md).
+#[test]
+fn status_shows_live_numbers() {
+    let manager = Manager::new();
+    let broker = start(&manager);
+    let mut client = RawClient::connect(broker.addr());
+    assert_eq!(
+        client.handshake(&common::raw::connect("sd-status")),
+        Some(0)
+    );
+    let deadline = Instant::now() + scaled(Duration::from_secs(5));
+    let mut last = String::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        let Some(message) = manager.recv(left) else {
+            break;
+        };
+        if let Some(status) = message.lines().find_map(|l| l.strip_prefix("STATUS=")) {
+            last = status.to_owned();
+            if status.starts_with("1 clients, ") && message.lines().any(|l| l == "WATCHDOG=1") {
+                break;
+            }
+        }
+    }
+    assert!(last.starts_with("1 clients, "), "last STATUS={last:?}");
+    assert!(
+        last.contains(" msg/s in, ") && last.ends_with(" queued"),
+        "{last}"
+    );
+}

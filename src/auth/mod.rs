@@ -16,8 +16,8 @@
 
 pub mod base64;
 pub mod identity;
-#[cfg(feature = "jwt")]
-mod json;
+/// Also `edgemq ctl`'s reader of the admin API's answers.
+pub mod json;
 #[cfg(feature = "jwt")]
 pub mod jwt;
 #[cfg(feature = "jwt")]

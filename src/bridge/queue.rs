@@ -60,6 +60,9 @@ pub struct BridgeQueue {
     max_messages: usize,
     max_bytes: usize,
     dropped: u64,
+    /// Entries taken off by `remove`: sent to (and for QoS 1/2
+    /// acknowledged by) the remote.
+    sent: u64,
 }
 
 impl BridgeQueue {
@@ -72,6 +75,7 @@ impl BridgeQueue {
             max_messages: max_messages.max(1),
             max_bytes: max_bytes.max(1),
             dropped: 0,
+            sent: 0,
         }
     }
 
@@ -138,6 +142,7 @@ impl BridgeQueue {
             return false;
         };
         self.bytes = self.bytes.saturating_sub(message.size());
+        self.sent = self.sent.saturating_add(1);
         if message.qos != QoS::AtMostOnce {
             journal.removed(&self.name, seq);
         }
@@ -175,6 +180,11 @@ impl BridgeQueue {
     }
 
     /// Entries dropped by the caps since start.
+    /// Messages sent since the start (see the field).
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
     pub fn dropped(&self) -> u64 {
         self.dropped
     }

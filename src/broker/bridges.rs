@@ -75,6 +75,8 @@ mod enabled {
         pub received: u64,
         /// Messages from the remote dropped (topic invalid here).
         pub dropped_inbound: u64,
+        /// Times the link came up or went down.
+        pub state_changes: u64,
     }
 
     struct Slot {
@@ -247,6 +249,7 @@ mod enabled {
                 return;
             }
             slot.up = up;
+            slot.counters.state_changes += 1;
             self.publish_bridge_state(now, index, up);
         }
 
@@ -390,6 +393,30 @@ mod enabled {
                 }
             }
             taken
+        }
+
+        /// Each bridge's numbers (`$SYS/broker/connection/...`, the admin
+        /// API).
+        pub(in crate::broker) fn bridge_numbers(&self) -> Vec<crate::sys::BridgeNumbers> {
+            self.bridges
+                .slots
+                .iter()
+                .map(|slot| crate::sys::BridgeNumbers {
+                    name: slot.config.name.clone(),
+                    client_id: slot.client_id.clone(),
+                    up: slot.up,
+                    queue_len: slot.queue.len() as u64,
+                    queue_bytes: slot.queue.bytes() as u64,
+                    queued: slot.counters.queued,
+                    sent: slot.queue.sent(),
+                    dropped: slot
+                        .counters
+                        .dropped_queue_full
+                        .saturating_add(slot.counters.dropped_qos0_link_down),
+                    received: slot.counters.received,
+                    state_changes: slot.counters.state_changes,
+                })
+                .collect()
         }
 
         /// Logs each link's queue at shutdown.

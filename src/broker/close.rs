@@ -58,6 +58,7 @@ impl Broker {
                 slot.session.client_id
             );
         }
+        self.note_disconnected(now, conn, session, reason);
         if let Some(will) = will.filter(|_| reason.publishes_will()) {
             self.will_at_close(now, session, will);
         }

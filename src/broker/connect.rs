@@ -102,6 +102,7 @@ impl Broker {
         }
         self.send(conn, &Packet::ConnAck(connack));
         self.log_connected(conn, &client_id, &connect, keep_alive, resumed);
+        self.note_connected(now, conn, session_id, keep_alive);
         if resumed {
             self.resume_session(now, conn, session_id);
         }

@@ -63,6 +63,9 @@ pub enum CloseReason {
     /// payload that is not UTF-8 (docs/mqtt5.md): no acknowledgement can
     /// refuse it.
     PayloadFormatInvalid,
+    /// Closed through the admin API (`DELETE /clients/{id}`); an MQTT 5
+    /// client has been sent DISCONNECT 0x98.
+    Kicked,
 }
 
 impl CloseReason {
@@ -93,6 +96,7 @@ impl CloseReason {
             CloseReason::PacketTooLarge => ReasonCode::PACKET_TOO_LARGE,
             CloseReason::NotAuthorized => ReasonCode::NOT_AUTHORIZED,
             CloseReason::PayloadFormatInvalid => ReasonCode::PAYLOAD_FORMAT_INVALID,
+            CloseReason::Kicked => ReasonCode::ADMINISTRATIVE_ACTION,
         })
     }
 }

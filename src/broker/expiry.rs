@@ -254,6 +254,7 @@ impl Broker {
                 info!("session of {} expired", slot.session.client_id);
             }
             self.stats.sessions_expired += 1;
+            self.note_session_expired(now, session_id);
             self.will_at_session_end(now, session_id);
             self.discard_session(session_id);
         }

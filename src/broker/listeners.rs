@@ -214,6 +214,26 @@ impl ListenerTable {
         }
     }
 
+    /// How a listener is named (its config line's address).
+    pub(super) fn label(&self, id: ListenerId) -> String {
+        self.entries
+            .get(id.index())
+            .map_or_else(String::new, |e| e.label.to_string())
+    }
+
+    /// Each listener's numbers (`$SYS`, the admin API).
+    pub(super) fn numbers(&self) -> Vec<crate::sys::ListenerNumbers> {
+        self.entries
+            .iter()
+            .map(|e| crate::sys::ListenerNumbers {
+                label: e.label.to_string(),
+                connections: e.live as u64,
+                refused: e.refused,
+                rate_limited: e.rate_limited,
+            })
+            .collect()
+    }
+
     /// One line per listener: live connections, cap, refusals, and with a
     /// `max_connection_rate` the connections closed over it (SIGUSR1).
     pub(super) fn report(&self) -> Vec<String> {

@@ -19,9 +19,11 @@ mod enhanced_auth;
 mod expiry;
 mod handshake;
 mod ids;
+mod inspect;
 mod listeners;
 mod message_expiry;
 mod mqtt5;
+mod observe;
 mod persist;
 mod publish;
 mod rate_limits;
@@ -47,6 +49,7 @@ pub use access::SecurityInstalled;
 pub use bridges::{BridgeCounters, Bridges};
 pub use connections::{CloseReason, ConnId, PeerAddr};
 pub use enhanced_auth::TOKEN_METHOD;
+pub use inspect::{ClientDetail, ClientQuery, ClientSummary, RetainedSummary};
 pub use listeners::{ListenerId, ListenerSettings, PeerName};
 pub use persist::{BridgeStoreJournal, RestoredSession, StoreOp, StoredWill};
 pub use rate_limits::PublishLimits;
@@ -143,6 +146,9 @@ pub struct Broker {
     /// Why the connection about to be closed broke the protocol, for the
     /// reason string of its DISCONNECT (set just before `close`).
     close_why: Option<(ConnId, &'static str)>,
+    /// `$SYS`, client events, the wall clock they are stamped with
+    /// (`observe.rs`).
+    observe: observe::Observe,
     #[cfg(feature = "bridge")]
     bridges: Bridges,
 }
@@ -179,6 +185,7 @@ impl Broker {
             session_expiry: HashMap::new(),
             delayed_wills: Vec::new(),
             close_why: None,
+            observe: observe::Observe::default(),
             #[cfg(feature = "bridge")]
             bridges: Bridges::default(),
             settings,
@@ -357,6 +364,7 @@ impl Broker {
 
     /// The network layer wrote `bytes` of `conn`'s frames.
     pub fn handle_written(&mut self, conn: ConnId, bytes: usize) {
+        self.stats.bytes_sent = self.stats.bytes_sent.wrapping_add(bytes as u64);
         if let Some(connection) = self.connections.get_mut(conn) {
             connection.outbox.written(bytes);
         }

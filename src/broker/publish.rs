@@ -30,9 +30,8 @@ pub(super) struct Routed<'a> {
 }
 
 impl<'a> Routed<'a> {
-    /// A message without MQTT 5 properties or expiry (what comes down a
-    /// bridge today; unused without bridges).
-    #[cfg_attr(not(feature = "bridge"), allow(dead_code))]
+    /// A message without MQTT 5 properties or expiry: what comes down a
+    /// bridge, the broker's own `$SYS` values and events.
     pub fn plain(body: &'a PublishBody, qos: QoS, retain: bool) -> Routed<'a> {
         Routed {
             body,

@@ -353,6 +353,15 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     // Bridge links are started once; a changed `connection` block is taken
     // up at the next start (reloading bridges live is future work).
     differs(old.bridges != new.bridges, "connection (bridges)");
+    // The $SYS publisher and the admin API are set up at start
+    // (docs/observability.md).
+    differs(old.sys_interval != new.sys_interval, "sys_interval");
+    differs(old.event_topics != new.event_topics, "event_topics");
+    differs(old.admin_listener != new.admin_listener, "admin_listener");
+    differs(
+        old.admin_token_file != new.admin_token_file,
+        "admin_token_file",
+    );
     keys
 }
 

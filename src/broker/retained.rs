@@ -38,6 +38,9 @@ pub enum RetainOutcome {
 
 pub struct RetainedStore {
     tree: RetainedTree<RetainedMessage>,
+    /// The broker's own `$SYS/broker/...` values (`set_system`): a tree
+    /// of their own, so `max_retained_messages` counts the users' only.
+    system: RetainedTree<RetainedMessage>,
     max: usize,
 }
 
@@ -45,6 +48,7 @@ impl RetainedStore {
     pub fn new(max: usize) -> RetainedStore {
         RetainedStore {
             tree: RetainedTree::new(),
+            system: RetainedTree::new(),
             max,
         }
     }
@@ -74,11 +78,64 @@ impl RetainedStore {
         RetainOutcome::Stored
     }
 
-    /// Every unexpired retained message `filter` matches; the expired
-    /// ones it met are removed and their topics returned.
+    /// The broker's own `$SYS/broker/...` values: kept in memory only
+    /// (the caller does not persist them) and outside the cap, so user
+    /// messages cannot crowd them out nor they take the users' room
+    /// (docs/observability.md).
+    pub fn set_system(&mut self, body: &PublishBody) {
+        self.system.insert(
+            body.topic(),
+            RetainedMessage {
+                body: body.clone(),
+                qos: QoS::AtMostOnce,
+                meta: None,
+            },
+        );
+    }
+
+    /// Retained messages held, the broker's own included.
+    pub fn len(&self) -> usize {
+        self.tree.len().saturating_add(self.system.len())
+    }
+
+    /// The unexpired retained messages `filter` matches (every one
+    /// without a filter, the broker's own included), with their topics,
+    /// for the admin API: it reads, so the expired stay for `matching`.
+    pub fn for_each_live(
+        &self,
+        filter: Option<&str>,
+        now: Instant,
+        mut f: impl FnMut(&str, &RetainedMessage),
+    ) {
+        let mut live = |topic: &str, message: &RetainedMessage| {
+            if !message.is_expired(now) {
+                f(topic, message);
+            }
+        };
+        match filter {
+            Some(filter) => {
+                if filter.starts_with('$') {
+                    self.system.for_each_match(filter, &mut live);
+                }
+                self.tree.for_each_match(filter, live);
+            }
+            None => {
+                self.system.for_each(&mut live);
+                self.tree.for_each(live);
+            }
+        }
+    }
+
+    /// Every unexpired retained message `filter` matches, the broker's
+    /// own for a `$` filter; the expired ones it met are removed and
+    /// their topics returned.
     pub fn matching(&mut self, filter: &str, now: Instant) -> (Vec<RetainedMessage>, Vec<String>) {
         let mut found = Vec::new();
         let mut expired = Vec::new();
+        if filter.starts_with('$') {
+            self.system
+                .for_each_match(filter, |_, message| found.push(message.clone()));
+        }
         self.tree.for_each_match(filter, |topic, message| {
             if message.is_expired(now) {
                 expired.push(topic.to_owned());

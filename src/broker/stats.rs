@@ -111,11 +111,31 @@ pub struct Stats {
     pub messages_expired: u64,
     /// MQTT 5 PUBLISHes refused (0x99): payload format 1 but not UTF-8.
     pub payload_format_invalid: u64,
+    /// Bytes written to client sockets (every packet, as mosquitto's
+    /// `$SYS/broker/bytes/sent`).
+    pub bytes_sent: u64,
+    /// Client events published on `$SYS/events/client/...`.
+    pub events_published: u64,
+    /// Admin API requests read whole and answered by the router (any
+    /// status).
+    pub admin_requests: u64,
+    /// Admin API requests refused 401: no token or a wrong one.
+    pub admin_unauthorized: u64,
+    /// Admin API requests refused 413 (body over 16 KiB) or 431 (head
+    /// over 8 KiB).
+    pub admin_too_large: u64,
+    /// Admin API connections closed with 408 after 5 s without a whole
+    /// request.
+    pub admin_timeouts: u64,
+    /// Admin API connections refused 503 beyond 8 at once.
+    pub admin_busy: u64,
+    /// Clients closed through the admin API (`DELETE /clients/{id}`).
+    pub admin_kicks: u64,
 }
 
 impl Stats {
     /// Every counter with its name, for the SIGUSR1 report.
-    pub fn named(&self) -> [(&'static str, u64); 50] {
+    pub fn named(&self) -> [(&'static str, u64); 58] {
         [
             ("connections_accepted", self.connections_accepted),
             ("refused_max_connections", self.refused_max_connections),
@@ -185,6 +205,14 @@ impl Stats {
             ("wills_delayed", self.wills_delayed),
             ("messages_expired", self.messages_expired),
             ("payload_format_invalid", self.payload_format_invalid),
+            ("bytes_sent", self.bytes_sent),
+            ("events_published", self.events_published),
+            ("admin_requests", self.admin_requests),
+            ("admin_unauthorized", self.admin_unauthorized),
+            ("admin_too_large", self.admin_too_large),
+            ("admin_timeouts", self.admin_timeouts),
+            ("admin_busy", self.admin_busy),
+            ("admin_kicks", self.admin_kicks),
         ]
     }
 }
@@ -242,9 +270,11 @@ pub enum LogKind {
     Expired,
     /// A PUBLISH refused with 0x99 (payload format invalid).
     PayloadFormat,
+    /// An admin API request refused (401, 408, 413, 431, 503).
+    Admin,
 }
 
-const KINDS: usize = LogKind::PayloadFormat as usize + 1;
+const KINDS: usize = LogKind::Admin as usize + 1;
 
 /// The first line of a kind is logged; later ones within this interval are
 /// counted and summarised with the next line logged.

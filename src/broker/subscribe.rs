@@ -55,6 +55,10 @@ impl Broker {
         };
         self.send(conn, &Packet::SubAck(suback));
         self.persist_session(session_id);
+        let events = granted
+            .iter()
+            .map(|one| (one.filter.as_str(), one.subscription.options.qos));
+        self.note_subscribed(now, conn, session_id, events);
         for one in granted {
             self.send_retained(now, session_id, one);
         }
@@ -155,7 +159,7 @@ impl Broker {
 
     pub(super) fn handle_unsubscribe(
         &mut self,
-        _now: Instant,
+        now: Instant,
         conn: ConnId,
         unsubscribe: Unsubscribe,
     ) {
@@ -166,9 +170,13 @@ impl Broker {
             return;
         };
         let mut codes = Vec::with_capacity(unsubscribe.filters.len());
+        let mut removed = Vec::new();
         for filter in &unsubscribe.filters {
             let existed = slot.session.remove_subscription(filter);
             self.subscriptions.remove(filter, session_id);
+            if existed {
+                removed.push(filter.clone());
+            }
             codes.push(if existed {
                 ReasonCode::SUCCESS
             } else {
@@ -186,5 +194,6 @@ impl Broker {
         };
         self.send(conn, &Packet::UnsubAck(unsuback));
         self.persist_session(session_id);
+        self.note_unsubscribed(now, Some(conn), session_id, &removed);
     }
 }

@@ -24,6 +24,7 @@ pub mod limits;
 mod line;
 mod listener;
 mod mosquitto;
+pub mod observe;
 mod parser;
 pub mod per_listener;
 pub mod rate_limits;
@@ -162,6 +163,16 @@ pub struct Config {
     /// An MQTT 5 client over a publish rate this long is disconnected
     /// (0x96); zero: never.
     pub rate_limit_disconnect_after: Duration,
+    // --- Observability (config/observe.rs) ---
+    /// How often `$SYS/broker/...` is published; zero: never.
+    pub sys_interval: Duration,
+    /// Client events on `$SYS/events/client/...`.
+    pub event_topics: bool,
+    /// The admin HTTP API's address; `None`: no API.
+    pub admin_listener: Option<std::net::SocketAddr>,
+    /// The API's bearer token; `None`: `admin.token` in
+    /// `persistence_location`, created once.
+    pub admin_token_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -213,6 +224,10 @@ impl Default for Config {
             max_publish_rate: 0,
             max_publish_bytes_rate: 0,
             rate_limit_disconnect_after: Duration::ZERO,
+            sys_interval: observe::DEFAULT_SYS_INTERVAL,
+            event_topics: false,
+            admin_listener: None,
+            admin_token_file: None,
         }
     }
 }

@@ -88,7 +88,6 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "socket_domain",
     "start_type",
     "store_clean_interval",
-    "sys_interval",
     "threshold",
     "tls_engine",
     "tls_engine_kpass_sha1",
@@ -387,7 +386,7 @@ mod tests {
         assert!(not_implemented("port").unwrap().contains("listener PORT"));
         assert!(not_implemented("frobnicate").is_none());
         assert!(not_implemented("max_sessions").is_none());
-        let (_, w) = parse("sys_interval 10\nwebsockets_log_level 255").unwrap();
+        let (_, w) = parse("retry_interval 10\nwebsockets_log_level 255").unwrap();
         assert_eq!(w.len(), 2);
     }
 

@@ -21,8 +21,8 @@ use super::mosquitto::Verdict;
 use super::per_listener;
 use super::values::{self, Bare};
 use super::{
-    auth, bridge, default_listener, mosquitto, rate_limits, source, tls, unix_socket, websocket,
-    Config, DuplicateClientId,
+    auth, bridge, default_listener, mosquitto, observe, rate_limits, source, tls, unix_socket,
+    websocket, Config, DuplicateClientId,
 };
 
 /// Where a key was last set, for messages about combinations of keys.
@@ -234,6 +234,7 @@ impl Parser {
                 bridge::apply(&mut c.bridges, line, &mut self.warnings)?;
             }
             key if rate_limits::claims(key) => rate_limits::apply(c, line)?,
+            key if observe::claims(key) => observe::apply(c, line)?,
             key if tls::claims(key) => tls::apply(self.listeners.last_mut(), line)?,
             key if auth::claims(key) => auth::apply(&mut c.auth_files, &mut c.auth_throttle, line)?,
             _ => self.not_ours(line)?,

@@ -5,6 +5,7 @@
 //! One thread, one `LocalExecutor`: the broker is a single value behind a
 //! `RefCell`, borrowed only between awaits.
 
+mod admin;
 #[cfg(feature = "bridge")]
 mod bridge;
 mod connection;
@@ -37,6 +38,7 @@ use crate::privileges::Account;
 use crate::store::{Event, StoreHandle};
 use crate::systemd::{self, Notifier};
 
+pub use admin::AdminListener;
 pub use listener::BindError;
 pub(crate) use notify::Notify;
 use notify::WakeTable;
@@ -69,6 +71,8 @@ pub(crate) struct Shared {
     refusals_in_progress: Cell<usize>,
     timer: Notify,
     store: RefCell<Option<StoreHandle>>,
+    /// The store's size at its last flush (`$SYS`, the admin API).
+    store_bytes: Cell<Option<u64>>,
     #[cfg(feature = "bridge")]
     pub(crate) bridge_wakers: bridge::BridgeWakers,
     /// The broker's `max_packet_size` for WebSocket streams, which check a
@@ -101,6 +105,17 @@ impl Shared {
         }
     }
 
+    /// What only the edge can measure, for a `$SYS` tick or an API answer.
+    fn edge_facts(&self) -> crate::sys::EdgeFacts {
+        let store = self.store.borrow();
+        crate::sys::EdgeFacts {
+            resident_bytes: resident_bytes(),
+            store_bytes: store.as_ref().and(self.store_bytes.get()),
+            store_write_errors: store.as_ref().map(|s| s.counters().status().write_errors),
+            wall_ms: unix_ms(),
+        }
+    }
+
     fn register_connection(&self, conn: ConnId) {
         self.wakers.register(conn.index());
         self.live_tasks.set(self.live_tasks.get() + 1);
@@ -118,6 +133,8 @@ pub struct Listeners {
     /// Each with the listener it was configured as (its index) and what
     /// it speaks.
     bound: Vec<(ListenerId, listener::Bound, transport::TransportConfig)>,
+    /// The admin API's listener (`admin_listener`).
+    admin: Option<AdminListener>,
 }
 
 /// Why a TLS listener's files cannot be used, as `edgemq check-config`
@@ -181,7 +198,13 @@ impl Listeners {
                 bound.push((id, b, transport.clone()));
             }
         }
-        Ok(Listeners { bound })
+        Ok(Listeners { bound, admin: None })
+    }
+
+    /// Serves the admin API on `admin` too.
+    pub fn with_admin(mut self, admin: AdminListener) -> Listeners {
+        self.admin = Some(admin);
+        self
     }
 
     /// Addresses still to be bound in the background on a port below
@@ -326,6 +349,7 @@ pub async fn serve<F: Future<Output = ()>>(
         refusals_in_progress: Cell::new(0),
         timer: Notify::default(),
         store: RefCell::new(store_handle),
+        store_bytes: Cell::new(None),
         #[cfg(feature = "bridge")]
         bridge_wakers: Default::default(),
         #[cfg(feature = "websocket")]
@@ -347,6 +371,7 @@ pub async fn serve<F: Future<Output = ()>>(
 /// notifier. Dropping a task cancels it.
 struct Background {
     accept: Vec<smol::Task<()>>,
+    admin: Option<smol::Task<()>>,
     /// Removed when accepting stops.
     unix_files: Vec<unix::SocketFile>,
     timer: smol::Task<()>,
@@ -367,6 +392,9 @@ fn start(
 ) -> Result<Background, BindError> {
     let mut accept = Vec::new();
     let mut unix_files = Vec::new();
+    let admin = listeners
+        .admin
+        .and_then(|admin| admin::start(executor, shared, admin));
     for (id, bound, transport) in listeners.bound {
         let (served, local) = match bound {
             listener::Bound::Ready(bound) => {
@@ -400,11 +428,15 @@ fn start(
     let bridges = bridge::spawn_all(executor, shared);
     let notifier = Notifier::from_env();
     notifier.ready("serving MQTT");
-    let watchdog = notifier
-        .watchdog_interval()
-        .map(|interval| executor.spawn(systemd::watchdog_loop(notifier.clone(), interval)));
+    let watchdog = notifier.is_enabled().then(|| {
+        let status_of = shared.clone();
+        let status = move || status_of.broker.borrow().status_line();
+        let pings = systemd::watchdog_loop(notifier.clone(), notifier.watchdog_interval(), status);
+        executor.spawn(pings)
+    });
     Ok(Background {
         accept,
+        admin,
         unix_files,
         timer,
         store,
@@ -422,6 +454,7 @@ fn start(
 async fn shut_down(shared: &Rc<Shared>, background: Background) {
     let Background {
         accept,
+        admin,
         unix_files,
         timer,
         store,
@@ -436,6 +469,7 @@ async fn shut_down(shared: &Rc<Shared>, background: Background) {
         shared.broker.borrow().connection_count()
     );
     drop(accept);
+    drop(admin);
     drop(unix_files);
     #[cfg(feature = "bridge")]
     {
@@ -612,8 +646,28 @@ async fn sweep_loop(shared: Rc<Shared>) {
             }
         }
         shared.broker.borrow_mut().handle_timeout(now);
+        let sys_due = {
+            let mut broker = shared.broker.borrow_mut();
+            broker.handle_wall_clock_ms(now, unix_ms());
+            broker.sys_due(now)
+        };
+        if sys_due {
+            let facts = shared.edge_facts();
+            shared.broker.borrow_mut().handle_sys(now, facts);
+        }
         shared.dispatch_wakeups();
     }
+}
+
+/// The wall clock in ms since the epoch; `None` before the build time (a
+/// router whose clock is not set yet).
+fn unix_ms() -> Option<u64> {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .ok()?;
+    (since.as_secs() >= crate::store::BUILD_EPOCH)
+        .then(|| u64::try_from(since.as_millis()).ok())
+        .flatten()
 }
 
 /// Tells the broker which store batches are durable (releasing sync-mode
@@ -628,6 +682,7 @@ async fn store_loop(shared: Rc<Shared>, events: smol::channel::Receiver<Event>) 
                     .borrow()
                     .as_ref()
                     .is_some_and(|store| store.is_full(store_bytes));
+                shared.store_bytes.set(Some(store_bytes));
                 let mut broker = shared.broker.borrow_mut();
                 broker.handle_persisted(batch);
                 broker.handle_store_full(Instant::now(), full);

@@ -10,6 +10,8 @@
 # stopped by its PID.
 
 TLS_PORT_OFFSET=100
+# edgemq-observe's admin API listens on PORT + this.
+ADMIN_PORT_OFFSET=200
 
 # tls_listener PORT: the TLS listener's lines (same keys in both brokers).
 tls_listener() {
@@ -23,7 +25,7 @@ tls_listener() {
 write_config() {
     local name=$1 port=$2 persist=$3 dir=$4
     case $name in
-    edgemq | edgemq-sync)
+    edgemq | edgemq-sync | edgemq-observe)
         local conf=$dir/$name.conf
         {
             # Before the listener: the global ceiling (after it, a cap of
@@ -41,6 +43,14 @@ write_config() {
                 [ "$name" = edgemq-sync ] && echo "persistence_sync true"
             else
                 echo "persistence false"
+            fi
+            # compare.sh --observe: watched as the shipped config does,
+            # events on too; the API's token goes to the store directory.
+            if [ "$name" = edgemq-observe ]; then
+                echo "sys_interval 10"
+                echo "event_topics true"
+                echo "admin_listener 127.0.0.1:$((port + ADMIN_PORT_OFFSET))"
+                [ "$persist" = on ] || echo "persistence_location $dir/$name-data/"
             fi
             tls_listener "$port"
         } >"$conf"
@@ -110,7 +120,7 @@ start_broker() {
     rm -rf "${dir:?}/$name-data" "$dir/mosquitto-data"
     conf=$(write_config "$name" "$port" "$persist" "$dir")
     case $name in
-    edgemq | edgemq-sync) "$EDGEMQ_BIN" -c "$conf" >>"$dir/$name.log" 2>&1 & ;;
+    edgemq | edgemq-sync | edgemq-observe) "$EDGEMQ_BIN" -c "$conf" >>"$dir/$name.log" 2>&1 & ;;
     mosquitto) "$MOSQUITTO_BIN" -c "$conf" >>"$dir/$name.log" 2>&1 & ;;
     rumqttd) "$RUMQTTD_BIN" -c "$conf" >>"$dir/$name.log" 2>&1 & ;;
     esac

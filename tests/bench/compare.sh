@@ -9,6 +9,10 @@
 #   tests/bench/compare.sh --tls --tls-key rsa    an RSA 2048 one (default ecdsa: P-256)
 #   tests/bench/compare.sh --mqtt5         the MQTT 5.0 table instead: edgemq and
 #                                          mosquitto, 5.0 clients beside 3.1.1 ones
+#   tests/bench/compare.sh --observe       the cost of watching: edgemq with
+#                                          sys_interval 10, events and the admin
+#                                          API against edgemq and mosquitto, and
+#                                          latency while 8 clients poll the API
 #
 # Installs what is missing (Debian's mosquitto via apt-get; rumqttd 0.20.0
 # via `cargo install` into the cache dir, ~4 minutes once), builds edgemq as
@@ -41,6 +45,7 @@ QUICK=0
 TLS=0
 TLS_KEY=ecdsa
 MQTT5=0
+OBSERVE=0
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) QUICK=1 ROUNDS=1 ;;
@@ -49,7 +54,8 @@ while [ $# -gt 0 ]; do
     --tls) TLS=1 ;;
     --tls-key) TLS_KEY=$2; shift ;; # ecdsa | rsa
     --mqtt5) MQTT5=1 ;;
-    -h | --help) sed -n '2,37p' "$0"; exit 0 ;;
+    --observe) OBSERVE=1 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "compare: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -98,7 +104,7 @@ if [ -z "$MOSQUITTO_BIN" ]; then
     MOSQUITTO_BIN=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 fi
 RUMQTTD_BIN=$CACHE/rumqttd/bin/rumqttd
-if [ "$TLS" = 0 ] && [ "$MQTT5" = 0 ] && [ ! -x "$RUMQTTD_BIN" ]; then
+if [ "$TLS" = 0 ] && [ "$MQTT5" = 0 ] && [ "$OBSERVE" = 0 ] && [ ! -x "$RUMQTTD_BIN" ]; then
     echo "compare: building rumqttd 0.20.0 into $CACHE/rumqttd (about 4 minutes)" >&2
     # Not --locked: its lock file pins a crate that no longer compiles.
     cargo install rumqttd --version 0.20.0 --root "$CACHE/rumqttd" >"$CACHE/install.log" 2>&1 ||
@@ -216,6 +222,11 @@ fi
 if [ "$MQTT5" = 1 ]; then
     # shellcheck source=tests/bench/mqtt5.sh
     . "$HERE/mqtt5.sh"
+    exit 0
+fi
+if [ "$OBSERVE" = 1 ]; then
+    # shellcheck source=tests/bench/observe.sh
+    . "$HERE/observe.sh"
     exit 0
 fi
 

@@ -44,6 +44,7 @@ pub mod broker;
 pub mod client;
 pub mod cloud;
 pub mod flow;
+pub mod http;
 pub mod mosquitto;
 pub mod mqtt5_raw;
 pub mod pki;

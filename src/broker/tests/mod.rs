@@ -595,5 +595,6 @@ mod auth;
 mod handshake;
 mod messages5;
 mod mqtt5;
+mod observe;
 mod rate;
 mod store;

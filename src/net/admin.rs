@@ -1,0 +1,239 @@
+//! The admin API's listener (docs/observability.md): accepts on
+//! `admin_listener`, reads one request per connection with
+//! `admin::http::RequestReader`, answers it from the broker with
+//! `admin::router`, closes.
+//!
+//! Bounded: [`MAX_ADMIN_CONNECTIONS`] requests served at once; beyond
+//! them a connection is answered 503 with `Retry-After: 1` by a small
+//! refusal of its own (at most [`MAX_BUSY_REPLIES`], each reading at most
+//! a head and waiting at most [`BUSY_TIMEOUT`]; beyond that it is closed
+//! unanswered); a request not whole within [`REQUEST_TIMEOUT`] gets 408
+//! and the connection closes; the head and body caps are
+//! `admin::http`'s (431, 413). Every refusal is counted in
+//! `broker::Stats` and logged rate-limited. The broker is borrowed only
+//! to answer, never across an await.
+
+use std::cell::Cell;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use async_io::{Async, Timer};
+use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
+use log::{info, warn};
+use smol::LocalExecutor;
+
+use crate::admin::http::{HttpError, RequestReader, Response, MAX_HEAD_BYTES};
+use crate::admin::router::{self, Action};
+
+use super::Shared;
+
+/// Requests served at once: the API is for an operator and a scraper,
+/// not a crowd; eight keep a polling loop from starving MQTT.
+pub const MAX_ADMIN_CONNECTIONS: usize = 8;
+
+/// A whole request must have come within this; then 408 and close. The
+/// answer must be written within it too.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// 503 answers being written at once; beyond them a connection is closed
+/// unanswered (a flood must not cost more than this).
+const MAX_BUSY_REPLIES: usize = 32;
+
+/// How long a 503 answer waits for the request head and its write.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Bytes read per call.
+const READ_CHUNK: usize = 4096;
+
+/// The API's socket, bound before root is dropped, and its token.
+pub struct AdminListener {
+    listener: TcpListener,
+    token: String,
+}
+
+impl AdminListener {
+    /// Binds `address` (std sockets: no thread is started), before root
+    /// is dropped, as the MQTT listeners are.
+    pub fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+        TcpListener::bind(address)
+    }
+
+    /// The bound socket and the token its requests must carry.
+    pub fn new(listener: TcpListener, token: String) -> AdminListener {
+        AdminListener { listener, token }
+    }
+}
+
+/// Spawns the accept loop; `None` (logged) if the reactor refuses it.
+pub(super) fn start(
+    executor: &Rc<LocalExecutor<'static>>,
+    shared: &Rc<Shared>,
+    admin: AdminListener,
+) -> Option<smol::Task<()>> {
+    let address = admin.listener.local_addr().ok();
+    let listener = match Async::new(admin.listener) {
+        Ok(listener) => listener,
+        Err(error) => {
+            warn!("admin API: cannot serve its listener: {error}");
+            return None;
+        }
+    };
+    if let Some(address) = address {
+        info!("admin API at http://{address}/");
+    }
+    let token: Rc<str> = Rc::from(admin.token);
+    let accepting = accept_loop(executor.clone(), shared.clone(), listener, token);
+    Some(executor.spawn(accepting))
+}
+
+async fn accept_loop(
+    executor: Rc<LocalExecutor<'static>>,
+    shared: Rc<Shared>,
+    listener: Async<TcpListener>,
+    token: Rc<str>,
+) {
+    let active = Rc::new(Cell::new(0usize));
+    let busy = Rc::new(Cell::new(0usize));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                warn!("admin API: accept failed: {error}");
+                Timer::after(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if active.get() >= MAX_ADMIN_CONNECTIONS {
+            refuse_busy(&executor, &shared, stream, &busy);
+        } else {
+            active.set(active.get() + 1);
+            let (shared, token, active) = (shared.clone(), token.clone(), active.clone());
+            executor
+                .spawn(async move {
+                    serve_one(&shared, stream, &token).await;
+                    active.set(active.get().saturating_sub(1));
+                })
+                .detach();
+        }
+        future::yield_now().await;
+    }
+}
+
+/// 503 with `Retry-After: 1`, after reading what the client sent (so
+/// that closing does not reset the connection under the answer).
+fn refuse_busy(
+    executor: &LocalExecutor<'static>,
+    shared: &Shared,
+    mut stream: Async<TcpStream>,
+    busy: &Rc<Cell<usize>>,
+) {
+    shared.broker.borrow_mut().count_admin_refusal(
+        Instant::now(),
+        503,
+        "more than 8 requests at once",
+    );
+    if busy.get() >= MAX_BUSY_REPLIES {
+        return;
+    }
+    busy.set(busy.get() + 1);
+    let busy = busy.clone();
+    executor
+        .spawn(async move {
+            let answer = async {
+                let mut reader = RequestReader::default();
+                let _ = read_request(&mut stream, &mut reader).await;
+                let response = Response::error(503, "busy: more than 8 requests at once")
+                    .with_header("Retry-After", "1");
+                let _ = stream.write_all(&response.to_bytes()).await;
+            };
+            future::or(answer, sleep(BUSY_TIMEOUT)).await;
+            busy.set(busy.get().saturating_sub(1));
+        })
+        .detach();
+}
+
+/// Reads until the request is whole, the peer stops, or a bound is hit;
+/// `Ok(None)`: the peer closed first.
+async fn read_request(
+    stream: &mut Async<TcpStream>,
+    reader: &mut RequestReader,
+) -> Result<Option<crate::admin::http::Request>, HttpError> {
+    let mut chunk = [0u8; READ_CHUNK];
+    let mut total = 0usize;
+    loop {
+        let n = match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return Ok(None),
+            Ok(n) => n,
+        };
+        total = total.saturating_add(n);
+        if let Some(request) = reader.feed(chunk.get(..n).unwrap_or_default())? {
+            return Ok(Some(request));
+        }
+        // The reader bounds the head and the body; this bounds the rest.
+        if total > MAX_HEAD_BYTES + crate::admin::http::MAX_BODY_BYTES {
+            return Err(HttpError::BodyTooLarge);
+        }
+    }
+}
+
+/// One connection: one request, one answer, close.
+async fn serve_one(shared: &Shared, mut stream: Async<TcpStream>, token: &str) {
+    let mut reader = RequestReader::default();
+    let read = async { Some(read_request(&mut stream, &mut reader).await) };
+    let timeout = async {
+        Timer::after(REQUEST_TIMEOUT).await;
+        None
+    };
+    let response = match future::or(read, timeout).await {
+        Some(Ok(None)) => return,
+        Some(Ok(Some(request))) => answer(shared, &request, token),
+        Some(Err(error)) => {
+            let status = error.status();
+            let mut broker = shared.broker.borrow_mut();
+            broker.count_admin_refusal(Instant::now(), status, error.message());
+            Response::error(status, error.message())
+        }
+        None => {
+            shared.broker.borrow_mut().count_admin_refusal(
+                Instant::now(),
+                408,
+                "no whole request within 5 s",
+            );
+            Response::error(408, "no whole request within 5 s")
+        }
+    };
+    let write = async {
+        let _ = stream.write_all(&response.to_bytes()).await;
+        let _ = stream.flush().await;
+    };
+    future::or(write, sleep(REQUEST_TIMEOUT)).await;
+}
+
+fn answer(shared: &Shared, request: &crate::admin::http::Request, token: &str) -> Response {
+    let now = Instant::now();
+    let facts = shared.edge_facts();
+    let (response, action) = {
+        let mut broker = shared.broker.borrow_mut();
+        broker.count_admin_request();
+        router::handle(&mut broker, now, facts, token, request)
+    };
+    shared.dispatch_wakeups();
+    if action == Action::Reload {
+        request_reload();
+    }
+    response
+}
+
+/// `POST /reload`: the same path as SIGHUP (main.rs's signal loop), by
+/// sending it to ourselves.
+fn request_reload() {
+    let pid = rustix::process::getpid();
+    if let Err(error) = rustix::process::kill_process(pid, rustix::process::Signal::HUP) {
+        warn!("admin API: cannot ask for a reload: {error}");
+    }
+}
+
+async fn sleep(duration: Duration) {
+    Timer::after(duration).await;
+}
