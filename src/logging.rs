@@ -103,7 +103,6 @@ impl Default for RateLimitedLog {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -140,8 +140,6 @@ pub async fn watchdog_loop(notifier: Notifier, interval: Duration) {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
-
     use super::*;
 
     #[test]

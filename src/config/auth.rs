@@ -115,7 +115,6 @@ fn positive(line: &Line<'_>, d: Duration) -> Result<Duration, ConfigError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use crate::config::Config;
 

@@ -583,7 +583,6 @@ pub(super) fn finish(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::config::Config;

@@ -278,7 +278,6 @@ pub(crate) fn log_type_level(v: &str) -> Option<LevelFilter> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::config::{Config, Warning};
