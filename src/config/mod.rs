@@ -28,6 +28,7 @@ mod mosquitto;
 mod parser;
 pub mod per_listener;
 pub mod rate_limits;
+mod secrets;
 mod source;
 pub mod tls;
 pub mod unix_socket;

@@ -220,7 +220,7 @@ impl Parser {
             "max_keepalive" => c.max_keepalive = max_keepalive(line)?,
             "pid_file" => c.pid_file = Some(PathBuf::from(line.one()?)),
             "user" => c.user = Some(line.one()?.to_owned()),
-            "acl_file" => c.acl_file = Some(PathBuf::from(line.one()?)),
+            "acl_file" => c.acl_file = Some(line.path()?),
             "protocol" => websocket::protocol(self.listeners.last_mut(), line)?,
             "websockets_path" => websocket::path(self.listeners.last_mut(), line)?,
             "websockets_headers_size" => c.websockets_headers_size = websocket::headers_size(line)?,
