@@ -22,7 +22,7 @@ use edgemq::cli::{self, Action};
 use edgemq::config::Config;
 use edgemq::privileges::{self, Plan};
 use edgemq::store::{Recovered, Store, StoreConfig};
-use edgemq::{logging, net};
+use edgemq::{build_checks, logging, net};
 
 fn main() -> ExitCode {
     edgemq::panic_line::install();
@@ -112,6 +112,13 @@ fn load_config(
         return Err(ExitCode::FAILURE);
     }
     info!("{} starting", cli::version_line());
+    if let Some(reason) = build_checks::refusal() {
+        error!("{reason}");
+        return Err(ExitCode::FAILURE);
+    }
+    for warning in build_checks::warnings() {
+        warn!("{warning}");
+    }
     for warning in &warnings {
         warn!("{warning}");
     }
