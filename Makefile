@@ -14,6 +14,9 @@
 #                 than Cargo.toml's rust-version (needs jq)
 #   make check-references     fail on a citation of a document the repository
 #                 does not hold (cite docs/, README.md or the MQTT spec)
+#   make install  release binary, man page, systemd unit, gateway config (kept
+#                 if present), docs: PREFIX=/usr/local DESTDIR= SYSCONFDIR=/etc
+#   make deb      a Debian package (dpkg-deb); deb-check, install-check: CI's
 #   make clean    remove build output
 #
 # Cross builds (static musl, size-optimised; no Docker; see cross/README.md):
@@ -160,3 +163,5 @@ deps-ws:
 
 # Cross builds, cross tests under qemu-user, size table, rootfs tarball.
 include cross/cross.mk
+# make install, the Debian package and their checks.
+include debian/package.mk

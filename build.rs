@@ -27,7 +27,16 @@ fn main() {
     println!("cargo:rustc-env=EDGEMQ_BUILD_EPOCH={epoch}");
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-changed=Cargo.lock");
+    // The Makefile's patched builds rewrite Cargo.lock and put the
+    // committed one back afterwards (cross.mk, with_lock_kept): its mtime
+    // changes at every build, which would re-run this script and rebuild
+    // the crate each time. They name the committed lock's checksum
+    // instead (EDGEMQ_BUILD_LOCK), which changes with a `cargo update`;
+    // other builds leave the lock alone and watch it.
+    println!("cargo:rerun-if-env-changed=EDGEMQ_BUILD_LOCK");
+    if std::env::var_os("EDGEMQ_BUILD_LOCK").is_none() {
+        println!("cargo:rerun-if-changed=Cargo.lock");
+    }
 
     let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
     for name in PATCHABLE {

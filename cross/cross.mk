@@ -121,8 +121,10 @@ SHIP_ENV = PATH="$(ZIG_VENV)/bin:$$PATH" RUSTUP_TOOLCHAIN=$(SHIP_TC) \
 CROSS_ENV = PATH="$(ZIG_VENV)/bin:$$PATH" RUSTUP_TOOLCHAIN=$(CROSS_CARGO_TC) \
             RUSTFLAGS="$(strip $(CROSS_RUSTFLAGS))"
 # A patched crate changes Cargo.lock's entry for it: restore the committed file.
+# EDGEMQ_BUILD_LOCK: the committed lock's checksum, for build.rs (why there).
 define with_lock_kept
 mkdir -p $(TARGET_DIR); cp Cargo.lock $(TARGET_DIR)/.Cargo.lock.cross; \
+export EDGEMQ_BUILD_LOCK="$$(cksum < Cargo.lock)"; \
 $(1); rc=$$?; \
 cp $(TARGET_DIR)/.Cargo.lock.cross Cargo.lock; exit $$rc
 endef
