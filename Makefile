@@ -8,11 +8,15 @@
 #   make deps     install the test tools (Debian/Ubuntu: mosquitto-clients;
 #                 `make deps-ws`: node + MQTT.js, python3 + paho-mqtt)
 #   make build    debug build            make release   size-optimised release build
-#   make lint     rustfmt check + clippy (warnings are errors)
+#   make lint     rustfmt check + clippy (warnings are errors), default and
+#                 minimal feature sets
 #   make check-rust-version   fail when a locked dependency needs a newer Rust
 #                 than Cargo.toml's rust-version (needs jq)
 #   make check-references     fail on a citation of a document the repository
 #                 does not hold (cite docs/, README.md or the MQTT spec)
+#   make install  release binary, man page, systemd unit, gateway config (kept
+#                 if present), docs: PREFIX=/usr/local DESTDIR= SYSCONFDIR=/etc
+#   make deb      a Debian package (dpkg-deb); deb-check, install-check: CI's
 #   make clean    remove build output
 #
 # Cross builds (static musl, size-optimised; no Docker; see cross/README.md):
@@ -74,8 +78,9 @@ async-io-patch:
 run: release
 	$(TARGET_DIR)/release/$(BIN) $(ARGS)
 
+# `bench`: the load generator (tests/bench/) is built and tested too.
 test: deps check-test-tools async-io-patch
-	@$(call PATCHED_CARGO,test --all-targets)
+	@$(call PATCHED_CARGO,test --all-targets --features bench)
 
 check-test-tools:
 	@missing=""; \
@@ -95,9 +100,13 @@ deps: deps-bridge deps-ws
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(TEST_DEB); \
 	fi
 
+# The default features and the minimal set (what a firmware without the
+# bridge, TLS, WebSocket and JWTs builds), both with the load generator.
+# Test code's allowances are in clippy.toml.
 lint: async-io-patch
 	$(CARGO) fmt --all -- --check
-	@$(call PATCHED_CARGO,clippy --all-targets -- -D warnings)
+	@$(call PATCHED_CARGO,clippy --all-targets --features bench -- -D warnings)
+	@$(call PATCHED_CARGO,clippy --all-targets --no-default-features --features bench -- -D warnings)
 
 # Every package of Cargo.lock against Cargo.toml's rust-version, and the
 # README's stated minimum against both: the script's header says which
@@ -154,3 +163,5 @@ deps-ws:
 
 # Cross builds, cross tests under qemu-user, size table, rootfs tarball.
 include cross/cross.mk
+# make install, the Debian package and their checks.
+include debian/package.mk

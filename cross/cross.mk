@@ -23,7 +23,17 @@ TRIPLE := $(strip $(or $(filter $(TARGET),$(ALL_TARGETS)),$(filter $(TARGET)-unk
 # Targets whose std is built from source, with this toolchain.
 BUILD_STD_TARGETS := armv7-unknown-linux-musleabihf mips-unknown-linux-musl mipsel-unknown-linux-musl
 MIPS_TARGETS      := mips-unknown-linux-musl mipsel-unknown-linux-musl
-NIGHTLY           ?= nightly
+
+# The one nightly every shipped and cross-tested build uses: the only
+# place it is recorded. `cross-deps-rust` fails, saying how to install it,
+# when the toolchain it would use prints anything else. NIGHTLY (the
+# rustup toolchain name) is `nightly` when that one is the pinned version,
+# else the dated archive, which `cross-deps-rust` installs when missing
+# (rustup names a nightly by its archive date, the day after the commit
+# date that `rustc -V` prints).
+NIGHTLY_VERSION := rustc 1.97.0-nightly (e50aa6fba 2026-05-19)
+NIGHTLY_DIST    := nightly-2026-05-20
+NIGHTLY ?= $(shell rustup run nightly rustc -V 2>/dev/null | grep -qxF '$(NIGHTLY_VERSION)' && echo nightly || echo $(NIGHTLY_DIST))
 
 # zig and cargo-zigbuild live in a Python venv outside the repository, shared
 # by every checkout of this user. Versions as measured (override to update).
@@ -111,8 +121,10 @@ SHIP_ENV = PATH="$(ZIG_VENV)/bin:$$PATH" RUSTUP_TOOLCHAIN=$(SHIP_TC) \
 CROSS_ENV = PATH="$(ZIG_VENV)/bin:$$PATH" RUSTUP_TOOLCHAIN=$(CROSS_CARGO_TC) \
             RUSTFLAGS="$(strip $(CROSS_RUSTFLAGS))"
 # A patched crate changes Cargo.lock's entry for it: restore the committed file.
+# EDGEMQ_BUILD_LOCK: the committed lock's checksum, for build.rs (why there).
 define with_lock_kept
 mkdir -p $(TARGET_DIR); cp Cargo.lock $(TARGET_DIR)/.Cargo.lock.cross; \
+export EDGEMQ_BUILD_LOCK="$$(cksum < Cargo.lock)"; \
 $(1); rc=$$?; \
 cp $(TARGET_DIR)/.Cargo.lock.cross Cargo.lock; exit $$rc
 endef
@@ -174,16 +186,21 @@ endif
 
 cross-deps: cross-check-target cross-deps-rust cross-deps-zig cross-deps-qemu
 
-# The Rust side: a prebuilt std (rustup target), or nightly + rust-src.
+# The Rust side: a prebuilt std (rustup target), or the pinned nightly
+# (NIGHTLY_VERSION above) + rust-src.
 cross-deps-rust: cross-check-target
 	@command -v rustup >/dev/null 2>&1 || { echo "error: cross builds need rustup (https://rustup.rs)" >&2; exit 1; }
 ifneq ($(SHIP_STD),)
 	@if ! rustup run $(NIGHTLY) rustc -V >/dev/null 2>&1; then \
-	  echo "$(TRIPLE) builds std from source: installing the $(NIGHTLY) toolchain"; \
+	  echo "$(TRIPLE) builds std from source: installing $(NIGHTLY) ($(NIGHTLY_VERSION))"; \
 	  rustup toolchain install $(NIGHTLY) --profile minimal --component rust-src --no-self-update || { \
-	    echo "error: $(TRIPLE) needs a nightly Rust toolchain with rust-src (for -Zbuild-std);" >&2; \
+	    echo "error: $(TRIPLE) needs the nightly pinned in cross/cross.mk ($(NIGHTLY_VERSION)) with rust-src;" >&2; \
 	    echo "       'rustup toolchain install $(NIGHTLY) --component rust-src' failed here." >&2; exit 1; }; \
 	fi
+	@v=$$(rustup run $(NIGHTLY) rustc -V); [ "$$v" = "$(NIGHTLY_VERSION)" ] || { \
+	  echo "error: toolchain '$(NIGHTLY)' is '$$v', but the builds are pinned to '$(NIGHTLY_VERSION)' (cross/cross.mk, NIGHTLY_VERSION)." >&2; \
+	  echo "       Install it: rustup toolchain install $(NIGHTLY_DIST) --profile minimal --component rust-src" >&2; \
+	  echo "       (or re-pin: change NIGHTLY_VERSION and NIGHTLY_DIST together, and re-measure the size table)." >&2; exit 1; }
 	@rustup component list --installed --toolchain $(NIGHTLY) 2>/dev/null | grep -q '^rust-src' || \
 	  rustup component add rust-src --toolchain $(NIGHTLY)
 endif

@@ -173,8 +173,6 @@ fn map(size: usize) -> *mut u8 {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::indexing_slicing)]
-
     use super::*;
 
     #[test]

@@ -368,7 +368,6 @@ fn report_file_problem(err: &mut dyn Write, problem: FileProblem) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

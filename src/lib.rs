@@ -13,6 +13,7 @@ pub mod auth;
 #[cfg(feature = "bridge")]
 pub mod bridge;
 pub mod broker;
+pub mod build_checks;
 pub mod cli;
 pub mod codec;
 pub mod commands;

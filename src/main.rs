@@ -22,7 +22,7 @@ use edgemq::cli::{self, Action};
 use edgemq::config::Config;
 use edgemq::privileges::{self, Plan};
 use edgemq::store::{Recovered, Store, StoreConfig};
-use edgemq::{logging, net};
+use edgemq::{build_checks, logging, net};
 
 fn main() -> ExitCode {
     edgemq::panic_line::install();
@@ -118,8 +118,18 @@ fn load_config(
         },
         None => (Config::default(), Vec::new()),
     };
-    logging::init(log_level.unwrap_or(config.log_level));
+    if let Err(error) = logging::init(log_level.unwrap_or(config.log_level), &config.log) {
+        eprintln!("edgemq: {error}");
+        return Err(ExitCode::FAILURE);
+    }
     info!("{} starting", cli::version_line());
+    if let Some(reason) = build_checks::refusal() {
+        error!("{reason}");
+        return Err(ExitCode::FAILURE);
+    }
+    for warning in build_checks::warnings() {
+        warn!("{warning}");
+    }
     for warning in &warnings {
         warn!("{warning}");
     }
@@ -434,6 +444,14 @@ fn reload(
     started_with: &Config,
     broker: &net::BrokerHandle,
 ) {
+    // logrotate sends SIGHUP once it moved a log file away: reopen the
+    // files even when the new config turns out to be unusable.
+    let running_log = logging::settings();
+    if let Some(running) = &running_log {
+        if let Err(error) = logging::reconfigure(running) {
+            error!("SIGHUP: {error}");
+        }
+    }
     let Some(path) = config_path else {
         info!("SIGHUP: no config file to reload");
         return;
@@ -468,6 +486,12 @@ fn reload(
         error!("SIGHUP: a TLS listener keeps the certificates it has: {error}");
     }
     install_reloaded_security(broker, security, &config, started_with, &mut report);
+    if running_log.as_ref() != Some(&config.log) {
+        match logging::reconfigure(&config.log) {
+            Ok(_) => report.applied.push("log destinations"),
+            Err(error) => error!("SIGHUP: {error}"),
+        }
+    }
     let level = flag_level.unwrap_or(config.log_level);
     if level != log::max_level() {
         logging::set_level(level);

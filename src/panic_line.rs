@@ -197,7 +197,6 @@ impl fmt::Write for Line {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -270,7 +270,9 @@ fn honoured_mosquitto_keys() {
     assert_eq!(ok("max_keepalive 0").max_keepalive, 0);
     assert!(!ok("allow_zero_length_clientid false").allow_zero_length_clientid);
     assert_eq!(ok("auto_id_prefix x").auto_id_prefix, "x");
-    let (_, w) = parse("log_dest syslog").unwrap();
+    let (_, w) = parse("log_dest syslog\nlog_timestamp true\nconnection_messages false").unwrap();
+    assert!(w.is_empty(), "{w:?}");
+    let (_, w) = parse("log_dest topic").unwrap();
     assert_eq!(w.len(), 1);
 }
 

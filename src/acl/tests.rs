@@ -1,8 +1,6 @@
 //! The file format and the rules of docs/security.md, "Access control",
 //! through the public checks.
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-
 use super::*;
 
 fn acl(text: &str) -> Acl {

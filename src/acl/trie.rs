@@ -368,7 +368,6 @@ fn overlap_at(node: &Node, rest: Option<&str>, who: &Who<'_>, first: First, acc:
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::super::{READ, WRITE};
     use super::*;

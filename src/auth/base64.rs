@@ -102,7 +102,6 @@ pub fn encode(bytes: &[u8], alphabet: Alphabet) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

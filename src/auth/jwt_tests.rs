@@ -1,7 +1,5 @@
 //! Tests of `jwt.rs`: tokens made here with *ring*, as an issuer would.
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 

@@ -111,7 +111,6 @@ fn invalid(setting: &PathSetting, key: &str, message: impl std::fmt::Display) ->
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

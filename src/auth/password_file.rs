@@ -126,7 +126,6 @@ fn parse_line(line: &str) -> Result<(&str, PasswordHash), String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

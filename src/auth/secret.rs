@@ -55,7 +55,6 @@ impl fmt::Debug for Secret {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

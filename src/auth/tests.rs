@@ -1,8 +1,6 @@
 //! Tests of the method choice in `mod.rs` (docs/security.md, "Which method
 //! applies").
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-
 use super::*;
 
 const NOW: u64 = 1_800_000_000;

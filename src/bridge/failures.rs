@@ -76,7 +76,6 @@ fn with_repeats(why: &str, unlogged: u64) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

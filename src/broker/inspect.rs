@@ -258,9 +258,9 @@ impl Broker {
             });
         };
         let filter = match filter {
-            Some(filter) => Some(
-                TopicFilter::new(filter, &self.settings.topics).map_err(|e| e.to_string())?,
-            ),
+            Some(filter) => {
+                Some(TopicFilter::new(filter, &self.settings.topics).map_err(|e| e.to_string())?)
+            }
             None => None,
         };
         let filter = filter.as_ref().map(TopicFilter::as_str);

@@ -23,8 +23,8 @@ use crate::codec::{PublishBody, QoS};
 use crate::sys::Totals;
 use crate::sys::{topics, ClientEvent, EdgeFacts, EventKind, Snapshot, SysSettings, SysState};
 
-use super::publish::Routed;
 use super::connections::{CloseReason, ConnId};
+use super::publish::Routed;
 use super::sessions::SessionId;
 use super::Broker;
 

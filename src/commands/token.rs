@@ -57,7 +57,6 @@ fn make(req: &TokenRequest, now: SystemTime) -> Result<String, String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

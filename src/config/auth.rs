@@ -11,7 +11,6 @@
 //! broker that ignored it would refuse every JWT client, or, with
 //! `allow_anonymous true`, let them in unchecked.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::ConfigError;
@@ -78,7 +77,7 @@ pub(super) fn apply(
 ) -> Result<(), ConfigError> {
     let path = || -> Result<PathSetting, ConfigError> {
         Ok(PathSetting {
-            path: PathBuf::from(line.one()?),
+            path: line.path()?,
             file: line.file.to_owned(),
             line: line.number,
         })
@@ -115,7 +114,6 @@ fn positive(line: &Line<'_>, d: Duration) -> Result<Duration, ConfigError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use crate::config::Config;
 

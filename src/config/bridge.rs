@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use super::error::{ConfigError, Warning};
 use super::line::Line;
+use super::secrets;
 use super::tls::{PathSetting, TlsVersion};
 use super::values;
 use crate::codec::QoS;
@@ -194,6 +195,7 @@ pub(super) fn is_bridge_key(key: &str) -> bool {
             | "remote_clientid"
             | "remote_username"
             | "remote_password"
+            | "remote_password_file"
             | "keepalive_interval"
             | "cleansession"
             | "bridge_protocol_version"
@@ -259,7 +261,12 @@ pub(super) fn apply(
         "address" | "addresses" => addresses(b, line)?,
         "remote_clientid" => b.remote_clientid = Some(remote_clientid(line)?),
         "remote_username" => b.remote_username = Some(line.one()?.to_owned()),
-        "remote_password" => b.remote_password = Some(line.one()?.to_owned()),
+        "remote_password" => remote_password(b, line, None)?,
+        "remote_password_file" => {
+            let path = line.path()?;
+            let password = secrets::read_password_file(&path).map_err(|m| line.error(m))?;
+            remote_password(b, line, Some(password))?;
+        }
         "keepalive_interval" => b.keepalive = keepalive_interval(line)?,
         "cleansession" => b.clean_session = line.boolean()?,
         "bridge_protocol_version" => b.protocol = bridge_protocol_version(line)?,
@@ -299,6 +306,28 @@ fn addresses(b: &mut BridgeConfig, line: &Line<'_>) -> Result<(), ConfigError> {
         b.addresses
             .push(parse_address(arg).map_err(|m| line.error(m))?);
     }
+    Ok(())
+}
+
+/// `remote_password VALUE`, or `remote_password_file PATH`'s content
+/// (`file`): one of the two, once per bridge, so that a password left in
+/// the config cannot silently win over the file, or the other way round.
+fn remote_password(
+    b: &mut BridgeConfig,
+    line: &Line<'_>,
+    file: Option<String>,
+) -> Result<(), ConfigError> {
+    if b.remote_password.is_some() {
+        return Err(line.error(format!(
+            "bridge '{}' already has a password: give remote_password or \
+             remote_password_file, once",
+            b.name
+        )));
+    }
+    b.remote_password = Some(match file {
+        Some(password) => password,
+        None => line.one()?.to_owned(),
+    });
     Ok(())
 }
 
@@ -583,7 +612,6 @@ pub(super) fn finish(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::config::Config;

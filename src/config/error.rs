@@ -74,7 +74,6 @@ impl fmt::Display for Warning {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -3,9 +3,11 @@
 //! line. Its own file so that the parser and the key groups it delegates
 //! to (bridge.rs, mosquitto.rs) share it without importing each other.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::ConfigError;
+use super::secrets;
 use super::values::{self, Bare};
 
 /// One meaningful line of a config file.
@@ -31,6 +33,13 @@ impl<'a> Line<'a> {
                 extra.escape_debug()
             ))),
         }
+    }
+
+    /// The single value as the path of a file edgemq reads, a leading
+    /// `$CREDENTIALS_DIRECTORY/` expanded (config/secrets.rs).
+    pub(super) fn path(&self) -> Result<PathBuf, ConfigError> {
+        let credentials = std::env::var_os("CREDENTIALS_DIRECTORY");
+        secrets::expand(self.one()?, credentials.as_deref()).map_err(|m| self.error(m))
     }
 
     pub(super) fn boolean(&self) -> Result<bool, ConfigError> {

@@ -23,11 +23,13 @@ mod error;
 pub mod limits;
 mod line;
 mod listener;
+mod logging;
 mod mosquitto;
 pub mod observe;
 mod parser;
 pub mod per_listener;
 pub mod rate_limits;
+mod secrets;
 mod source;
 pub mod tls;
 pub mod unix_socket;
@@ -37,6 +39,7 @@ mod websocket;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::logging::LogSettings;
 use log::LevelFilter;
 
 pub use auth::{AuthFiles, AuthThrottle};
@@ -125,6 +128,8 @@ pub struct Config {
     /// `log_level`, else the most verbose `log_type`, else info. The CLI's
     /// `--log-level` overrides it.
     pub log_level: LevelFilter,
+    /// Where log lines go and how they look (docs/logging.md).
+    pub log: LogSettings,
     pub allow_zero_length_clientid: bool,
     pub auto_id_prefix: String,
     /// mosquitto's meaning: MQTT 5 clients asking for more get this as
@@ -210,6 +215,7 @@ impl Default for Config {
             max_retained_messages: 10_000,
             memory_limit: 0,
             log_level: LevelFilter::Info,
+            log: LogSettings::default(),
             allow_zero_length_clientid: true,
             auto_id_prefix: "auto-".to_owned(),
             max_keepalive: u16::MAX,
@@ -263,7 +269,6 @@ impl Config {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -343,6 +348,9 @@ mod tests {
             "log_level",
             "log_type",
             "log_dest",
+            "log_timestamp",
+            "log_facility",
+            "connection_messages",
             "auto_id_prefix",
             "max_keepalive",
             "max_topic_alias",

@@ -50,7 +50,6 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "ciphers_tls1.3",
     "clientid",
     "clientid_prefixes",
-    "connection_messages",
     "crlfile",
     "dhparamfile",
     "disable_client_cert_date_checks",
@@ -65,9 +64,6 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "local_clientid",
     "local_password",
     "local_username",
-    "log_facility",
-    "log_timestamp",
-    "log_timestamp_format",
     "max_inflight_bytes",
     "max_qos",
     "max_queued_bytes",
@@ -276,7 +272,6 @@ pub(crate) fn log_type_level(v: &str) -> Option<LevelFilter> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::config::{Config, Warning};

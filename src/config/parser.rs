@@ -21,8 +21,8 @@ use super::mosquitto::Verdict;
 use super::per_listener;
 use super::values::{self, Bare};
 use super::{
-    auth, bridge, default_listener, mosquitto, observe, rate_limits, source, tls, unix_socket,
-    websocket, Config, DuplicateClientId,
+    auth, bridge, default_listener, logging, mosquitto, observe, rate_limits, source, tls,
+    unix_socket, websocket, Config, DuplicateClientId,
 };
 
 /// Where a key was last set, for messages about combinations of keys.
@@ -215,7 +215,6 @@ impl Parser {
                 self.log_level = Some(values::log_level(line.one()?).map_err(|m| line.error(m))?);
             }
             "log_type" => self.log_type(line)?,
-            "log_dest" => self.log_dest(line)?,
             "allow_zero_length_clientid" => c.allow_zero_length_clientid = line.boolean()?,
             "auto_id_prefix" => c.auto_id_prefix = auto_id_prefix(line)?,
             "max_keepalive" => c.max_keepalive = max_keepalive(line)?,
@@ -225,7 +224,7 @@ impl Parser {
             }
             "pid_file" => c.pid_file = Some(PathBuf::from(line.one()?)),
             "user" => c.user = Some(line.one()?.to_owned()),
-            "acl_file" => c.acl_file = Some(PathBuf::from(line.one()?)),
+            "acl_file" => c.acl_file = Some(line.path()?),
             "protocol" => websocket::protocol(self.listeners.last_mut(), line)?,
             "websockets_path" => websocket::path(self.listeners.last_mut(), line)?,
             "websockets_headers_size" => c.websockets_headers_size = websocket::headers_size(line)?,
@@ -236,6 +235,7 @@ impl Parser {
             key if rate_limits::claims(key) => rate_limits::apply(c, line)?,
             key if observe::claims(key) => observe::apply(c, line)?,
             key if tls::claims(key) => tls::apply(self.listeners.last_mut(), line)?,
+            key if logging::claims(key) => logging::apply(&mut c.log, line, &mut self.warnings)?,
             key if auth::claims(key) => auth::apply(&mut c.auth_files, &mut c.auth_throttle, line)?,
             _ => self.not_ours(line)?,
         }
@@ -341,23 +341,6 @@ impl Parser {
             })?;
             self.log_type = Some(self.log_type.map_or(level, |l| l.max(level)));
         }
-        Ok(())
-    }
-
-    /// `log_dest`: edgemq always writes to stderr (journald and procd
-    /// collect it); other destinations are warned about.
-    fn log_dest(&mut self, line: &Line<'_>) -> Result<(), ConfigError> {
-        let message = match line.args.first().copied() {
-            None => return Err(line.error("missing value")),
-            Some("stderr") => return Ok(()),
-            Some("stdout") => "log_dest stdout: edgemq writes its log to stderr".to_owned(),
-            Some(v) => format!(
-                "log_dest '{}' is not implemented; edgemq writes its log to stderr",
-                v.escape_debug()
-            ),
-        };
-        self.warnings
-            .push(Warning::new(line.file, line.number, message));
         Ok(())
     }
 
@@ -558,7 +541,6 @@ fn strict_client_id_byte(b: u8) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -610,11 +592,35 @@ mod tests {
     }
 
     #[test]
-    fn log_dest() {
-        assert!(parse("log_dest stderr").unwrap().1.is_empty());
-        assert_eq!(parse("log_dest stdout").unwrap().1.len(), 1);
-        let (_, w) = parse("log_dest file /var/log/mosquitto.log").unwrap();
-        assert!(w[0].message.contains("'file'"));
+    fn log_keys() {
+        use crate::logging::{Facility, LogDest};
+        let (c, w) = parse(
+            "log_dest stderr\nlog_dest syslog\nlog_dest file /var/log/edgemq.log\n\
+             log_dest stderr\nlog_timestamp false\nlog_timestamp_format %F %T\n\
+             log_facility 5\nconnection_messages false",
+        )
+        .unwrap();
+        assert!(w.is_empty());
+        let file = LogDest::File("/var/log/edgemq.log".into());
+        assert_eq!(c.log.dests, vec![LogDest::Stderr, LogDest::Syslog, file]);
+        assert_eq!(c.log.timestamp, Some(false));
+        assert_eq!(c.log.facility, Facility::parse("local5").unwrap());
+        assert!(!c.log.connection_messages);
+        let mut stamp = String::new();
+        c.log.timestamp_format.write(0, &mut stamp);
+        assert_eq!(stamp, "1970-01-01 00:00:00");
+        assert!(parse("log_dest none")
+            .unwrap()
+            .0
+            .log
+            .effective_dests()
+            .is_empty());
+        assert_eq!(parse("log_dest topic").unwrap().1.len(), 1);
+        assert!(parse("log_dest file").is_err());
+        assert!(parse("log_dest file a b").is_err());
+        assert!(parse("log_dest journal").is_err());
+        assert!(parse("log_facility 8").is_err());
+        assert!(parse("log_timestamp_format %Q").is_err());
     }
 
     #[test]

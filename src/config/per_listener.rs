@@ -79,7 +79,7 @@ pub(super) fn apply(
     let security = &mut listener.security;
     match line.key {
         "allow_anonymous" => security.allow_anonymous = Some(line.boolean()?),
-        "acl_file" => security.acl_file = Some(PathBuf::from(line.one()?)),
+        "acl_file" => security.acl_file = Some(line.path()?),
         // The throttle's keys stay global; these three are files.
         _ => auth::apply(&mut security.auth_files, &mut AuthThrottle::default(), line)?,
     }
@@ -157,7 +157,6 @@ impl Config {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use crate::config::Config;
 

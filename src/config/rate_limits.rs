@@ -89,7 +89,6 @@ fn rate(line: &Line<'_>, ceiling: u32) -> Result<u32, ConfigError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -70,7 +70,6 @@ pub(crate) fn conf_files(dir: &Path) -> Result<Vec<PathBuf>, std::io::Error> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

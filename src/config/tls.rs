@@ -32,7 +32,7 @@ impl PathSetting {
     /// The path a line gives, with the line.
     pub(super) fn of(line: &Line<'_>) -> Result<PathSetting, ConfigError> {
         Ok(PathSetting {
-            path: PathBuf::from(line.one()?),
+            path: line.path()?,
             file: line.file.to_owned(),
             line: line.number,
         })

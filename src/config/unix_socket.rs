@@ -167,7 +167,6 @@ pub(super) fn check_caps(listeners: &[ListenerConfig], global: usize, warnings: 
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -116,7 +116,6 @@ pub fn log_level(v: &str) -> Result<LevelFilter, String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

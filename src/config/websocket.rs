@@ -116,7 +116,6 @@ pub(super) fn headers_size(line: &Line<'_>) -> Result<usize, ConfigError> {
 }
 
 #[cfg(all(test, feature = "websocket"))]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::config::parser::Parser;

@@ -229,7 +229,6 @@ pub(super) async fn accept(listener: &Async<UnixListener>) -> io::Result<Async<U
 super::connection::byte_stream_for_async_socket!(UnixStream);
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::net::connection::ByteStream;

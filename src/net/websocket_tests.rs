@@ -1,5 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::net::TcpStream;

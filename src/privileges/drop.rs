@@ -150,7 +150,6 @@ pub fn status_ids(status: &str, key: &str) -> Option<[u32; 4]> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

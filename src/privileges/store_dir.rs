@@ -140,7 +140,6 @@ fn nearest_existing(dir: &Path) -> Option<PathBuf> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;

@@ -339,7 +339,6 @@ fn base64_20(bytes: &[u8; 20]) -> [u8; 28] {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

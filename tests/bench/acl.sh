@@ -46,7 +46,7 @@ fi
 if [ -n "${EDGEMQ_BENCH:-}" ]; then
     BENCH=$EDGEMQ_BENCH
 else
-    (cd "$ROOT" && cargo build -q --profile bench-gen --bin edgemq-bench)
+    (cd "$ROOT" && cargo build -q --profile bench-gen --features bench --bin edgemq-bench)
     BENCH=$TARGET/bench-gen/edgemq-bench
 fi
 

@@ -119,7 +119,7 @@ if [ -z "${EDGEMQ_BIN:-}" ]; then
         { tail -20 "$OUT/build.log" >&2; exit 1; }
     EDGEMQ_BIN=$TARGET/x86_64-unknown-linux-musl/release/edgemq
 fi
-(cd "$ROOT" && cargo build -q --profile bench-gen --bin edgemq-bench)
+(cd "$ROOT" && cargo build -q --profile bench-gen --features bench --bin edgemq-bench)
 BENCH=$TARGET/bench-gen/edgemq-bench
 
 BROKER_PID=

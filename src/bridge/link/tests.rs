@@ -1,5 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-
 use super::*;
 use crate::bridge::queue::{NoJournal, QueuedMessage};
 use crate::codec::{ConnAck, Decoded, SubAck};

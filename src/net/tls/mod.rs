@@ -56,6 +56,8 @@ pub(in crate::net) use connector::{check as check_bridges, describe, Connector};
 #[cfg(feature = "bridge-tls")]
 pub(in crate::net) use stream::TlsStream;
 
+// clippy.toml's test allowances do not reach a module gated on
+// `all(test, ...)`: its helper functions need the allowance here.
 #[cfg(all(test, feature = "tls"))]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests;

@@ -266,7 +266,6 @@ fn attribute_value(value: &[u8], out: &mut String) -> Option<()> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

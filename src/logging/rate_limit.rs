@@ -1,37 +1,7 @@
-//! The process's log: setup, level changes, and a rate limiter for log lines
-//! that a flood could repeat.
-//!
-//! Lines go to stderr without timestamps (simple_logger with its `stderr`
-//! feature and no default features): journald and procd stamp each line, and
-//! a router with a stale clock would stamp them wrong anyway.
-//!
-//! The level lives in `log`'s global max level only; the logger itself lets
-//! everything through, so [`set_level`] can raise the level later (SIGHUP)
-//! and not just lower it. [`RateLimitedLog`] is sans-IO: it reads no clock,
-//! the caller passes `now`.
+//! A rate limiter for log lines that a flood could repeat: sans-IO, it
+//! reads no clock; the caller passes `now`.
 
 use std::time::{Duration, Instant};
-
-use log::LevelFilter;
-
-/// Installs the stderr logger at `level`. Calling it again (tests) only
-/// changes the level.
-pub fn init(level: LevelFilter) {
-    // The logger's own threshold is Trace so that `set_level` alone decides.
-    // sled's own lines are off: every error it hits reaches the store's
-    // writer as a result, which logs it once per outage with what it means
-    // for the broker (store/health.rs) instead of once per retry.
-    let _already_installed = simple_logger::SimpleLogger::new()
-        .with_level(LevelFilter::Trace)
-        .with_module_level("sled", LevelFilter::Off)
-        .init();
-    set_level(level);
-}
-
-/// Changes the level of every later log line.
-pub fn set_level(level: LevelFilter) {
-    log::set_max_level(level);
-}
 
 /// How often a repeated event may produce a log line by default.
 pub const DEFAULT_LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -103,7 +73,6 @@ impl Default for RateLimitedLog {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -157,15 +126,5 @@ mod tests {
         let mut r = RateLimitedLog::new(Duration::ZERO);
         assert_eq!(r.should_log(t0), Some(0));
         assert_eq!(r.should_log(t0), Some(0));
-    }
-
-    #[test]
-    fn set_level_changes_the_max_level() {
-        init(LevelFilter::Warn);
-        assert_eq!(log::max_level(), LevelFilter::Warn);
-        set_level(LevelFilter::Debug);
-        assert_eq!(log::max_level(), LevelFilter::Debug);
-        init(LevelFilter::Info);
-        assert_eq!(log::max_level(), LevelFilter::Info);
     }
 }
