@@ -268,10 +268,19 @@ async fn control_loop(
             Signal::Usr1 => broker.flush_and_report(),
             Signal::Usr2 => info!("SIGUSR2: ignored (edgemq has no debug dump)"),
             _ => {
-                info!("received {signal:?}");
+                info!("received {}", signal_name(signal));
                 break;
             }
         }
+    }
+}
+
+/// A stopping signal's name, for the log line.
+fn signal_name(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Term => "SIGTERM",
+        Signal::Int => "SIGINT",
+        _ => "a signal",
     }
 }
 

@@ -373,7 +373,7 @@ async fn every_endpoint_answers() {
         .wait_event(scaled(WAIT), |e| matches!(e, common::ClientEvent::Error(_)))
         .await;
     assert!(gone.is_some(), "the kicked client was not disconnected");
-    assert!(broker.wait_for_log("disconnected: Kicked", scaled(WAIT)));
+    assert!(broker.wait_for_log("disconnected: kicked by an administrator", scaled(WAIT)));
     let a = call(addr, "GET", "/api/v1/clients/grp%40%40dev1", t);
     assert_eq!(text(a.json().get("connected")), "false");
     assert!(matches!(
