@@ -237,6 +237,32 @@ fn the_remote_keeps_the_session_while_the_edge_is_down() {
     assert_eq!(got, expected, "{}\n{}", edge.log(), cloud.log());
 }
 
+/// What the uplink queue keeps on flash while the cloud is away keeps its
+/// properties and its expiry across a SIGKILL and restart of the edge.
+#[test]
+fn queued_messages_keep_their_properties_across_a_restart() {
+    let mut cloud = Cloud::prepared("");
+    let mut edge = Broker::start(&edge_bridge(cloud.port(), "topic lab/# out 1", ""));
+    publish_with_properties(edge.addr(), "lab/queued", "kept", false);
+    // The store writes the queued message within a flush interval.
+    std::thread::sleep(Duration::from_millis(1200));
+    edge.kill9();
+    cloud.spawn();
+    let at_cloud = MosquittoSub::start(
+        cloud.addr(),
+        &["-V", "mqttv5", "-q", "1", "-t", "lab/#", "-F", FORMAT],
+    );
+    edge.restart();
+    assert!(
+        edge.wait_for_log("1 queued uplink messages restored", scaled(WAIT)),
+        "{}",
+        edge.log()
+    );
+    let logs = || format!("edge:\n{}\ncloud:\n{}", edge.log(), cloud.log());
+    let props = "C=text/plain|D=corr-42|F=1|R=resp/7|P=z:1 a:2 z:3";
+    expect_line(&at_cloud, 1, &format!("lab/queued|kept|r=0|{props}"), &logs);
+}
+
 /// A message over the remote's Maximum Packet Size is dropped for the
 /// link (the remote would close it), counted and logged; the next goes.
 #[test]
