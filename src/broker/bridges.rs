@@ -52,7 +52,6 @@ mod enabled {
         NoJournal, QueueJournal, QueuedMessage, Rules,
     };
     use crate::broker::publish::Routed;
-    use crate::broker::stats::LogKind;
     use crate::codec::{Properties, ProtocolVersion, PublishBody, QoS};
     use crate::config::bridge::BridgeProtocol;
     use crate::config::BridgeConfig;
@@ -88,6 +87,10 @@ mod enabled {
         wake_listed: bool,
         counters: BridgeCounters,
         drop_log: RateLimitedLog,
+        /// What the link dropped or changed to fit a 5.0 remote, logged
+        /// at most once per interval with what came since the last line.
+        link_log: RateLimitedLog,
+        link_unlogged: LinkDrops,
     }
 
     fn link_protocol(protocol: BridgeProtocol) -> ProtocolVersion {
@@ -154,6 +157,8 @@ mod enabled {
                     wake_listed: false,
                     counters: BridgeCounters::default(),
                     drop_log: RateLimitedLog::new(DEFAULT_LOG_INTERVAL),
+                    link_log: RateLimitedLog::new(DEFAULT_LOG_INTERVAL),
+                    link_unlogged: LinkDrops::default(),
                 });
                 let index = self.bridges.slots.len() - 1;
                 self.publish_bridge_state(now, index, false);
@@ -295,21 +300,30 @@ mod enabled {
             s.bridge_qos_downgraded += d.qos_downgraded;
             s.bridge_retain_stripped += d.retain_stripped;
             s.bridge_refused_by_remote += d.refused;
-            let Some(slot) = self.bridges.slots.get(index) else {
+            let Some(slot) = self.bridges.slots.get_mut(index) else {
                 return;
             };
-            let name = &slot.config.name;
-            self.logs.warn(LogKind::BridgeLink, now, || {
-                let refusal = d.last_refusal.map_or(String::new(), |r| {
-                    format!(" (last: {:#04x}, {})", r.0, r.describe())
-                });
-                format!(
-                    "bridge {name}: {} dropped over the remote's Maximum Packet Size, \
-                     {} expired in the queue, {} refused by the remote{refusal}, \
-                     {} sent at its Maximum QoS, {} without retain (Retain Available 0)",
-                    d.too_large, d.expired, d.refused, d.qos_downgraded, d.retain_stripped
-                )
+            // At most one line per interval, with everything since the
+            // last one (the stats keep every count).
+            slot.link_unlogged.add(&d);
+            if slot.link_log.should_log(now).is_none() {
+                return;
+            }
+            let d = std::mem::take(&mut slot.link_unlogged);
+            let refusal = d.last_refusal.map_or(String::new(), |r| {
+                format!(" (last: {:#04x}, {})", r.0, r.describe())
             });
+            warn!(
+                "bridge {}: {} dropped over the remote's Maximum Packet Size, {} expired in \
+                 the queue, {} refused by the remote{refusal}, {} sent at its Maximum QoS, \
+                 {} without retain (Retain Available 0)",
+                slot.config.name,
+                d.too_large,
+                d.expired,
+                d.refused,
+                d.qos_downgraded,
+                d.retain_stripped
+            );
         }
 
         /// A PUBLISH that came down bridge `index` (remote topic as sent,

@@ -279,8 +279,6 @@ pub enum LogKind {
     PublishRateDisconnect,
     /// A failed credential check.
     AuthFailure,
-    /// A bridge link dropped, downgraded or had refused a message.
-    BridgeLink,
     /// A CONNECT refused by the login throttle.
     AuthThrottle,
     /// An address blocked by the login throttle.

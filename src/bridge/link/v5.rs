@@ -121,6 +121,16 @@ impl LinkDrops {
         *self == LinkDrops::default()
     }
 
+    /// Adds `other`'s counts (the latest refusal wins).
+    pub fn add(&mut self, other: &LinkDrops) {
+        self.too_large += other.too_large;
+        self.expired += other.expired;
+        self.qos_downgraded += other.qos_downgraded;
+        self.retain_stripped += other.retain_stripped;
+        self.refused += other.refused;
+        self.last_refusal = other.last_refusal.or(self.last_refusal);
+    }
+
     /// A message was sent as `sent` instead of `asked` (QoS, retain).
     pub(super) fn shaped(&mut self, asked: (QoS, bool), sent: (QoS, bool)) {
         if sent.0 != asked.0 {
