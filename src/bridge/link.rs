@@ -535,7 +535,7 @@ impl Link {
         let body = PublishBody::new(&message.topic, &message.payload)?;
         let frame = Frame::publish_message(&body, header, &properties, self.settings.protocol)?;
         if !self.limits.fits(frame.len()) {
-            // The remote would close the link on it [MQTT-3.1.2-24]:
+            // The remote would close the link on it [MQTT-3.2.2-15]:
             // dropped for this link alone.
             self.drops.too_large += 1;
             self.finish(seq, queue, journal);

@@ -87,7 +87,7 @@ pub enum BridgeProtocol {
 /// edgemq and a 5.0 edge agree on what an outage may last.
 pub const DEFAULT_BRIDGE_SESSION_EXPIRY: u32 = 2 * 3600;
 /// `bridge_session_expiry_interval never`: the Session Expiry Interval that never
-/// expires [MQTT-3.1.2-11 ff.: 0xFFFFFFFF].
+/// expires (0xFFFFFFFF, MQTT 5 §3.1.2.11.2).
 pub const SESSION_NEVER_EXPIRES: u32 = u32::MAX;
 
 /// `address HOST:PORT`; the port defaults to 1883 as in mosquitto.

@@ -18,9 +18,9 @@ impl Link {
     ) -> Result<(), LinkError> {
         self.stats.received += 1;
         if publish.properties.topic_alias().is_some() {
-            // Our CONNECT set no Topic Alias Maximum: 0 [MQTT-3.2.2-17].
+            // Our CONNECT set no Topic Alias Maximum: 0 [MQTT-3.1.2-27].
             return Err(LinkError::Protocol(
-                "a Topic Alias, though we allow none [MQTT-3.3.2-8]",
+                "a Topic Alias, though we allow none [MQTT-3.1.2-27]",
             ));
         }
         let event = |ack| LinkEvent::Publish {

@@ -13,7 +13,8 @@ use crate::codec::{Properties, Property, QoS, ReasonCode};
 use super::{LinkError, LinkSettings};
 
 /// The largest Maximum Packet Size MQTT can express usefully: a remaining
-/// length of 268,435,455 plus a 5-byte fixed header [MQTT-2.2.3].
+/// length of 268,435,455 (the largest Variable Byte Integer, MQTT 5 §1.5.5)
+/// plus a 5-byte fixed header.
 const PROTOCOL_MAX_PACKET: u32 = 268_435_460;
 
 /// What the remote's CONNACK allows us (MQTT 5 §3.2.2.3); the defaults
@@ -22,7 +23,7 @@ const PROTOCOL_MAX_PACKET: u32 = 268_435_460;
 pub(super) struct RemoteLimits {
     /// Unacknowledged QoS ≥ 1 PUBLISHes at most [MQTT-3.3.4-7].
     pub receive_maximum: u16,
-    /// No packet larger than this goes to the remote [MQTT-3.1.2-24].
+    /// No packet larger than this goes to the remote [MQTT-3.2.2-15].
     pub maximum_packet_size: Option<u32>,
     /// PUBLISH at this QoS at most [MQTT-3.2.2-11].
     pub maximum_qos: QoS,
@@ -110,7 +111,7 @@ pub struct LinkDrops {
     /// Sent without their retain flag (Retain Available 0).
     pub retain_stripped: u64,
     /// Refused by the remote (PUBACK or PUBREC 0x80 or above): taken off
-    /// the queue, not retried [MQTT-4.3.3].
+    /// the queue, not retried (MQTT 5 §4.3.2, §4.3.3).
     pub refused: u64,
     /// The reason code of the last refusal, for the log line.
     pub last_refusal: Option<ReasonCode>,
