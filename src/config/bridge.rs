@@ -385,12 +385,13 @@ fn bridge_protocol_version(line: &Line<'_>) -> Result<BridgeProtocol, ConfigErro
     }
 }
 
-/// `bridge_session_expiry_interval DURATION|never` (a bare number is seconds): how
-/// long the remote keeps a 5.0 link's session while it is down. Below
-/// `never` (0xFFFFFFFF) the longest interval 32 bits hold.
+/// `bridge_session_expiry_interval DURATION|never` (a bare number is
+/// seconds, as in mosquitto 2.1): how long the remote keeps a 5.0 link's
+/// session while it is down. `never`, or mosquitto's `0xFFFFFFFF` /
+/// `4294967295`, never expires; below it, any interval 32 bits hold.
 fn bridge_session_expiry_interval(line: &Line<'_>) -> Result<u32, ConfigError> {
     match line.one()? {
-        "never" => Ok(SESSION_NEVER_EXPIRES),
+        "never" | "0xFFFFFFFF" | "0xffffffff" | "4294967295" => Ok(SESSION_NEVER_EXPIRES),
         v => {
             let max = Duration::from_secs(u64::from(SESSION_NEVER_EXPIRES - 1));
             let d = values::duration(v, values::Bare::Seconds, max)
@@ -790,7 +791,14 @@ topic # both 2
         let b = &c.bridges[0];
         assert_eq!(b.protocol, BridgeProtocol::V5);
         assert_eq!(b.session_expiry, DEFAULT_BRIDGE_SESSION_EXPIRY);
-        for (v, secs) in [("600", 600), ("1d", 86_400), ("never", u32::MAX)] {
+        for (v, secs) in [
+            ("600", 600),
+            ("1d", 86_400),
+            ("0", 0),
+            ("never", u32::MAX),
+            ("0xFFFFFFFF", u32::MAX),
+            ("4294967295", u32::MAX),
+        ] {
             let (c, _) = parse(&format!("{block}bridge_session_expiry_interval {v}")).unwrap();
             assert_eq!(c.bridges[0].session_expiry, secs, "{v}");
         }
