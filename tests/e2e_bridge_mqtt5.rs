@@ -14,7 +14,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::cloud::Cloud;
+use common::cloud::{wait_connected, Cloud};
 use common::mosquitto::{mosquitto_pub, mosquitto_sub, MosquittoSub};
 use common::{scaled, Broker};
 
@@ -35,14 +35,6 @@ restart_timeout 1 2
 {extra}
 "
     )
-}
-
-fn wait_connected(edge: &Broker, n: usize) {
-    assert!(
-        edge.wait_for_log_count("bridge cloud: connected", n, scaled(WAIT)),
-        "the bridge did not connect:\n{}",
-        edge.log()
-    );
 }
 
 /// `mosquitto_pub -V mqttv5` of `topic` with every forwarded property:

@@ -11,6 +11,14 @@ fn v5_settings(window: usize) -> LinkSettings {
     s
 }
 
+/// A 5.0 link with no subscription and no notification: only the uplink.
+fn uplink_only(window: usize, now: Instant) -> Link {
+    let mut s = v5_settings(window);
+    s.subscriptions.clear();
+    s.notification_topic = None;
+    Link::new(s, now)
+}
+
 fn connack_with(properties: Vec<Property>) -> Packet {
     Packet::ConnAck(ConnAck {
         session_present: false,
@@ -93,10 +101,7 @@ fn connect_asks_for_session_expiry_and_subscribes_with_no_local() {
 #[test]
 fn receive_maximum_bounds_the_window() {
     let now = Instant::now();
-    let mut s = v5_settings(64);
-    s.subscriptions.clear();
-    s.notification_topic = None;
-    let mut link = Link::new(s, now);
+    let mut link = uplink_only(64, now);
     let mut q = queue_with(5, QoS::AtLeastOnce);
     up5(&mut link, &mut q, now, vec![Property::ReceiveMaximum(2)]);
     link.poll_transmit(now, &mut q, &mut NoJournal).unwrap();
@@ -120,10 +125,7 @@ fn receive_maximum_bounds_the_window() {
 #[test]
 fn limits_drop_too_large_and_shape_qos_and_retain() {
     let now = Instant::now();
-    let mut s = v5_settings(8);
-    s.subscriptions.clear();
-    s.notification_topic = None;
-    let mut link = Link::new(s, now);
+    let mut link = uplink_only(8, now);
     let mut q = queue_of(vec![
         message("big", QoS::AtLeastOnce, false, 100),
         message("small", QoS::ExactlyOnce, true, 4),
@@ -152,10 +154,7 @@ fn limits_drop_too_large_and_shape_qos_and_retain() {
 #[test]
 fn properties_pass_in_order_with_the_remaining_expiry() {
     let now = Instant::now();
-    let mut s = v5_settings(8);
-    s.subscriptions.clear();
-    s.notification_topic = None;
-    let mut link = Link::new(s, now);
+    let mut link = uplink_only(8, now);
     let props = Properties(vec![
         Property::UserProperty("b".into(), "2".into()),
         Property::ContentType("text/plain".into()),
@@ -184,10 +183,7 @@ fn properties_pass_in_order_with_the_remaining_expiry() {
 #[test]
 fn a_refusing_acknowledgement_takes_the_message_off_the_queue() {
     let now = Instant::now();
-    let mut s = v5_settings(8);
-    s.subscriptions.clear();
-    s.notification_topic = None;
-    let mut link = Link::new(s, now);
+    let mut link = uplink_only(8, now);
     let mut q = queue_of(vec![
         message("q1", QoS::AtLeastOnce, false, 1),
         message("q2", QoS::ExactlyOnce, false, 1),
