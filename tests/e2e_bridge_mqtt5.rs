@@ -229,6 +229,45 @@ fn the_remote_keeps_the_session_while_the_edge_is_down() {
     assert_eq!(got, expected, "{}\n{}", edge.log(), cloud.log());
 }
 
+/// A refusing CONNACK and a DISCONNECT from the remote are logged with
+/// their reason codes in words; the link retries with its back-off.
+#[test]
+fn refusal_and_disconnect_are_logged_in_words() {
+    let cloud = Cloud::start("allow_anonymous false");
+    let edge = Broker::start(&edge_bridge(cloud.port(), "topic # both 1", ""));
+    let said = "the remote refused CONNECT: reason code 0x87 (not authorized)";
+    assert!(
+        edge.wait_log(scaled(WAIT), |log| log.lines().any(|l| l
+            .contains("cannot connect to 127.0.0.1:")
+            && l.contains(said))),
+        "{}\n{}",
+        edge.log(),
+        cloud.log()
+    );
+
+    // An edgemq cloud that takes it, then hands its session to another
+    // client with the bridge's client id: DISCONNECT 0x8E. (mosquitto
+    // 2.0.11 closes the connection without one.)
+    let cloud = Broker::start("");
+    let edge = Broker::start(&edge_bridge(cloud.port(), "topic # both 1", ""));
+    wait_connected(&edge, 1);
+    let out = mosquitto_pub(
+        cloud.addr(),
+        &["-V", "mqttv5", "-i", "edge-1", "-t", "x", "-m", "taken"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        edge.wait_for_log(
+            "lost: the remote sent DISCONNECT: reason code 0x8e (session taken over)",
+            scaled(WAIT)
+        ),
+        "{}",
+        edge.log()
+    );
+    // Back with the usual back-off (restart_timeout 1 2).
+    wait_connected(&edge, 2);
+}
+
 /// What the uplink queue keeps on flash while the cloud is away keeps its
 /// properties and its expiry across a SIGKILL and restart of the edge.
 #[test]
