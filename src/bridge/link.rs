@@ -14,8 +14,8 @@
 //! or PUBCOMP (QoS 2) or a refusal (a 5.0 reason code of 0x80 or above),
 //! once written for QoS 0, or when it cannot be sent (expired, over the
 //! remote's Maximum Packet Size: counted in [`LinkDrops`]); at most
-//! `window` — and in 5.0 the remote's Receive Maximum — QoS ≥ 1 messages
-//! are unacknowledged; entries go out in seq order; after a reconnect every
+//! `window` QoS ≥ 1 messages are unacknowledged, and in 5.0 at most the
+//! remote's Receive Maximum of those sent on the current connection; entries go out in seq order; after a reconnect every
 //! unacknowledged entry is sent again exactly once (DUP, same packet id, or
 //! PUBREL if the remote had PUBREC'd it) before anything new — no resend
 //! storm.
@@ -117,6 +117,12 @@ enum Stage {
 struct Inflight {
     pid: PacketId,
     stage: Stage,
+    /// Resent (or first sent) on the current connection.
+    handled: bool,
+    /// Its PUBLISH went on the current connection, so it holds one of the
+    /// remote's Receive Maximum until acknowledged (MQTT 5 §4.9: the
+    /// quota starts afresh with each connection).
+    counts: bool,
 }
 
 /// Counters for the log and tests.
@@ -206,12 +212,13 @@ impl Link {
         self.settings.protocol.is_v5()
     }
 
-    /// Unacknowledged QoS ≥ 1 PUBLISHes at most: ours, or the remote's
-    /// Receive Maximum if lower [MQTT-3.3.4-7].
-    fn window(&self) -> usize {
-        self.settings
-            .window
-            .clamp(1, usize::from(self.limits.receive_maximum))
+    /// Room for one more QoS ≥ 1 PUBLISH: fewer than our window in flight,
+    /// and fewer than the remote's Receive Maximum sent on this
+    /// connection and unacknowledged [MQTT-3.3.4-7].
+    fn may_publish(&self, new: bool) -> bool {
+        let counted = self.inflight.values().filter(|e| e.counts).count();
+        counted < usize::from(self.limits.receive_maximum)
+            && (!new || self.inflight.len() < self.settings.window.max(1))
     }
 
     /// A new connection to the remote is open: queues CONNECT.
@@ -224,6 +231,10 @@ impl Link {
         self.ping_outstanding = false;
         self.subscribe_pid = None;
         self.limits = RemoteLimits::default();
+        for entry in self.inflight.values_mut() {
+            entry.handled = false;
+            entry.counts = false;
+        }
         if self.settings.clean_session {
             // The remote forgets our session: its ids mean nothing now.
             self.inbound_qos2.clear();
@@ -462,25 +473,11 @@ impl Link {
         if !self.connected {
             return Ok(());
         }
-        if self.resend_pending {
-            self.resend_pending = false;
-            let entries: Vec<(u64, Inflight)> =
-                self.inflight.iter().map(|(s, i)| (*s, *i)).collect();
-            for (seq, entry) in entries {
-                match entry.stage {
-                    Stage::Published => self.send_entry(now, seq, true, queue, journal)?,
-                    Stage::Released if queue.get(seq).is_none() => {
-                        // Dropped by the caps while unacknowledged.
-                        self.finish(seq, queue, journal);
-                    }
-                    Stage::Released => {
-                        self.write(&Packet::Ack(Ack::new(AckKind::PubRel, entry.pid)), now)?;
-                        self.stats.resent += 1;
-                    }
-                }
-            }
+        if self.resend_pending && !self.resend(now, queue, journal)? {
+            // Waiting for the remote's quota to resend the rest first.
+            return Ok(());
         }
-        while self.inflight.len() < self.window() {
+        while self.may_publish(true) {
             let Some((seq, message)) = queue.first_from(self.cursor) else {
                 break;
             };
@@ -494,6 +491,42 @@ impl Link {
             self.send_entry(now, seq, false, queue, journal)?;
         }
         Ok(())
+    }
+
+    /// After a reconnect: each unacknowledged entry again, in order — DUP
+    /// PUBLISH, or PUBREL if the remote had PUBREC'd it — as far as the
+    /// remote's Receive Maximum allows; true once all are.
+    fn resend(
+        &mut self,
+        now: Instant,
+        queue: &mut BridgeQueue,
+        journal: &mut dyn QueueJournal,
+    ) -> Result<bool, LinkError> {
+        let entries: Vec<(u64, Inflight)> = self
+            .inflight
+            .iter()
+            .filter(|(_, e)| !e.handled)
+            .map(|(s, i)| (*s, *i))
+            .collect();
+        for (seq, entry) in entries {
+            match entry.stage {
+                Stage::Published if !self.may_publish(false) => return Ok(false),
+                Stage::Published => self.send_entry(now, seq, true, queue, journal)?,
+                Stage::Released if queue.get(seq).is_none() => {
+                    // Dropped by the caps while unacknowledged.
+                    self.finish(seq, queue, journal);
+                }
+                Stage::Released => {
+                    self.write(&Packet::Ack(Ack::new(AckKind::PubRel, entry.pid)), now)?;
+                    if let Some(e) = self.inflight.get_mut(&seq) {
+                        e.handled = true;
+                    }
+                    self.stats.resent += 1;
+                }
+            }
+        }
+        self.resend_pending = false;
+        Ok(true)
     }
 
     /// Writes queue entry `seq` as a PUBLISH shaped to the remote's limits
@@ -555,7 +588,13 @@ impl Link {
             None => self.finish(seq, queue, journal),
             Some(pid) => {
                 let stage = Stage::Published;
-                self.inflight.insert(seq, Inflight { pid, stage });
+                let entry = Inflight {
+                    pid,
+                    stage,
+                    handled: true,
+                    counts: true,
+                };
+                self.inflight.insert(seq, entry);
                 self.by_pid.insert(pid.get(), seq);
             }
         }
@@ -565,8 +604,11 @@ impl Link {
     /// Whether `poll_transmit` has something to do.
     pub fn wants_transmit(&self, queue: &BridgeQueue) -> bool {
         self.connected
-            && (self.resend_pending
-                || (self.inflight.len() < self.window() && queue.first_from(self.cursor).is_some()))
+            && if self.resend_pending {
+                self.may_publish(false)
+            } else {
+                self.may_publish(true) && queue.first_from(self.cursor).is_some()
+            }
     }
 }
 

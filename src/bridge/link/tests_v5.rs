@@ -123,6 +123,45 @@ fn receive_maximum_bounds_the_window() {
 }
 
 #[test]
+fn a_resend_after_reconnect_waits_for_a_smaller_receive_maximum() {
+    let now = Instant::now();
+    let mut link = uplink_only(64, now);
+    let mut q = queue_with(5, QoS::AtLeastOnce);
+    up5(&mut link, &mut q, now, vec![]);
+    link.poll_transmit(now, &mut q, &mut NoJournal).unwrap();
+    assert_eq!(publishes(&written(&mut link)).len(), 5);
+    link.disconnected();
+    // The remote's quota starts afresh at 2: two DUPs, then one per ack.
+    up5(&mut link, &mut q, now, vec![Property::ReceiveMaximum(2)]);
+    link.poll_transmit(now, &mut q, &mut NoJournal).unwrap();
+    let again = publishes(&written(&mut link));
+    assert_eq!(
+        again
+            .iter()
+            .map(|p| (p.0.as_str(), p.1))
+            .collect::<Vec<_>>(),
+        [("t/0", true), ("t/1", true)]
+    );
+    assert!(!link.wants_transmit(&q));
+    let mut events = Vec::new();
+    link.handle_packet(
+        now,
+        ack(AckKind::PubAck, again[0].2),
+        &mut q,
+        &mut NoJournal,
+        &mut events,
+    )
+    .unwrap();
+    assert!(link.wants_transmit(&q));
+    link.poll_transmit(now, &mut q, &mut NoJournal).unwrap();
+    let next = publishes(&written(&mut link));
+    assert_eq!(
+        next.iter().map(|p| (p.0.as_str(), p.1)).collect::<Vec<_>>(),
+        [("t/2", true)]
+    );
+}
+
+#[test]
 fn limits_drop_too_large_and_shape_qos_and_retain() {
     let now = Instant::now();
     let mut link = uplink_only(8, now);
