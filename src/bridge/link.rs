@@ -2,9 +2,12 @@
 //! flag in 3.x, a Session Expiry Interval in 5.0), SUBSCRIBE for `in`
 //! rules (no-local and retain-as-published in 5.0), the outbound QoS 1/2
 //! flows out of the uplink queue, inbound PUBLISH flows, keepalive and
-//! half-open detection. What 5.0 adds — the remote's CONNACK limits and
-//! the properties a message carries — is in `link/v5.rs`
-//! (docs/mqtt5.md, "Bridges").
+//! half-open detection. This file holds the state and the control
+//! packets; the children hold the rest: `outbound.rs` (queue entries onto
+//! the wire, the resend), `inbound.rs` (the remote's PUBLISHes and the
+//! acknowledgements held for the store), `timers.rs` (CONNACK deadline,
+//! keepalive), `error.rs`, and `v5.rs`, what 5.0 adds — the remote's
+//! CONNACK limits and the CONNECT's properties (docs/mqtt5.md, "Bridges").
 //!
 //! It never touches a socket or the clock: bytes to write collect in an
 //! output buffer, packets come in through [`Link::handle_packet`], time
@@ -24,6 +27,8 @@
 mod error;
 #[path = "link/inbound.rs"]
 mod inbound;
+#[path = "link/outbound.rs"]
+mod outbound;
 #[path = "link/timers.rs"]
 mod timers;
 #[path = "link/v5.rs"]
@@ -33,9 +38,8 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::codec::{
-    self, Ack, AckKind, Connect, Frame, OutgoingProperties, Packet, PacketId, Properties,
-    ProtocolVersion, Publish, PublishBody, PublishHeader, QoS, Subscribe, SubscriptionOptions,
-    SubscriptionRequest, Will,
+    self, Ack, AckKind, Connect, Packet, PacketId, Properties, ProtocolVersion, Publish,
+    PublishBody, QoS, Subscribe, SubscriptionOptions, SubscriptionRequest, Will,
 };
 
 pub use error::LinkError;
@@ -489,114 +493,6 @@ impl Link {
             }
             self.cursor = seq.saturating_add(1);
             self.send_entry(now, seq, false, queue, journal)?;
-        }
-        Ok(())
-    }
-
-    /// After a reconnect: each unacknowledged entry again, in order — DUP
-    /// PUBLISH, or PUBREL if the remote had PUBREC'd it — as far as the
-    /// remote's Receive Maximum allows; true once all are.
-    fn resend(
-        &mut self,
-        now: Instant,
-        queue: &mut BridgeQueue,
-        journal: &mut dyn QueueJournal,
-    ) -> Result<bool, LinkError> {
-        let entries: Vec<(u64, Inflight)> = self
-            .inflight
-            .iter()
-            .filter(|(_, e)| !e.handled)
-            .map(|(s, i)| (*s, *i))
-            .collect();
-        for (seq, entry) in entries {
-            match entry.stage {
-                Stage::Published if !self.may_publish(false) => return Ok(false),
-                Stage::Published => self.send_entry(now, seq, true, queue, journal)?,
-                Stage::Released if queue.get(seq).is_none() => {
-                    // Dropped by the caps while unacknowledged.
-                    self.finish(seq, queue, journal);
-                }
-                Stage::Released => {
-                    self.write(&Packet::Ack(Ack::new(AckKind::PubRel, entry.pid)), now)?;
-                    if let Some(e) = self.inflight.get_mut(&seq) {
-                        e.handled = true;
-                    }
-                    self.stats.resent += 1;
-                }
-            }
-        }
-        self.resend_pending = false;
-        Ok(true)
-    }
-
-    /// Writes queue entry `seq` as a PUBLISH shaped to the remote's limits
-    /// (`dup`: again, under the id it had). An entry that cannot go —
-    /// expired, or larger than the remote's Maximum Packet Size — leaves
-    /// the queue and is counted instead; a QoS 0 one leaves once written.
-    fn send_entry(
-        &mut self,
-        now: Instant,
-        seq: u64,
-        dup: bool,
-        queue: &mut BridgeQueue,
-        journal: &mut dyn QueueJournal,
-    ) -> Result<(), LinkError> {
-        let Some(message) = queue.get(seq) else {
-            // Dropped by the caps while unacknowledged.
-            self.finish(seq, queue, journal);
-            return Ok(());
-        };
-        if message.is_expired(now) {
-            self.drops.expired += 1;
-            self.finish(seq, queue, journal);
-            return Ok(());
-        }
-        let asked = (message.qos, message.retain);
-        let (qos, retain) = self.limits.shape(message.qos, message.retain);
-        let packet_id = (qos != QoS::AtMostOnce).then(|| packet_id_for(seq));
-        let header = PublishHeader {
-            qos,
-            retain,
-            dup: dup && packet_id.is_some(),
-            packet_id,
-        };
-        let properties = OutgoingProperties {
-            forwarded: &message.properties,
-            message_expiry: message.expires_at.map(|at| v5::remaining_secs(at, now)),
-            subscription_ids: &[],
-        };
-        let body = PublishBody::new(&message.topic, &message.payload)?;
-        let frame = Frame::publish_message(&body, header, &properties, self.settings.protocol)?;
-        if !self.limits.fits(frame.len()) {
-            // The remote would close the link on it [MQTT-3.2.2-15]:
-            // dropped for this link alone.
-            self.drops.too_large += 1;
-            self.finish(seq, queue, journal);
-            return Ok(());
-        }
-        for slice in frame.slices() {
-            self.out.extend_from_slice(slice);
-        }
-        self.last_sent = now;
-        if dup {
-            self.stats.resent += 1;
-        } else {
-            self.stats.sent += 1;
-            self.drops.shaped(asked, (qos, retain));
-        }
-        match packet_id {
-            None => self.finish(seq, queue, journal),
-            Some(pid) => {
-                let stage = Stage::Published;
-                let entry = Inflight {
-                    pid,
-                    stage,
-                    handled: true,
-                    counts: true,
-                };
-                self.inflight.insert(seq, entry);
-                self.by_pid.insert(pid.get(), seq);
-            }
         }
         Ok(())
     }
