@@ -329,6 +329,8 @@ fn restore_bridge_queues(
                     payload: m.payload,
                     qos: m.qos,
                     retain: m.retain,
+                    properties: m.properties.into_boxed_slice(),
+                    expires_at: m.expires_at,
                 };
                 (seq, message)
             })
