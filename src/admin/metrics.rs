@@ -7,7 +7,8 @@ use std::fmt::Write;
 
 use crate::sys::Snapshot;
 
-/// The text for one scrape.
+/// The text for one scrape: one family after another, so it is long
+/// the way a list is long.
 pub fn render(s: &Snapshot) -> String {
     let mut out = String::with_capacity(8192);
     let gauge = |out: &mut String, name: &str, help: &str, value: u64| {

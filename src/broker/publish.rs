@@ -62,48 +62,10 @@ impl Broker {
         let Some(publish) = self.v5_inbound(now, conn, publish) else {
             return;
         };
-        let topic = publish.body.topic();
-        if let Err(error) = validate_topic_name(topic, &self.settings.topics) {
-            // 3.1.1 has no way to refuse one PUBLISH: the connection closes.
-            let client = self.client_label(conn);
-            let shown: String = topic.chars().take(64).collect();
-            self.logs.warn(LogKind::Topic, now, || {
-                format!("closing {client}: PUBLISH to invalid topic {shown:?}: {error}")
-            });
-            self.stats.protocol_errors += 1;
-            return self.close(now, conn, CloseReason::ProtocolError);
-        }
-        if self.over_memory_limit {
-            // QoS 0 is dropped; QoS 1/2 cannot be refused in 3.x except by
-            // closing, so the client keeps the message and retries later.
-            self.stats.refused_memory_limit += 1;
-            let client = self.client_label(conn);
-            let limit = self.settings.memory_limit;
-            self.logs.warn(LogKind::Memory, now, || {
-                format!("refusing a PUBLISH from {client}: over memory_limit {limit}")
-            });
-            if publish.qos != QoS::AtMostOnce {
-                self.close(now, conn, CloseReason::ProtocolError);
-            }
+        if !self.admit_publish(now, conn, &publish) {
             return;
         }
-        if publish
-            .properties
-            .subscription_identifiers()
-            .next()
-            .is_some()
-        {
-            return self.protocol_error(
-                now,
-                conn,
-                "Subscription Identifier in a PUBLISH from a client [MQTT-3.3.4-6]",
-            );
-        }
-        if publish.properties.payload_format_indicator() == Some(1)
-            && std::str::from_utf8(publish.body.payload()).is_err()
-        {
-            return self.refuse_payload_format(now, conn, publish.qos, publish.packet_id);
-        }
+        let topic = publish.body.topic();
         if publish.qos == QoS::ExactlyOnce {
             let Some(packet_id) = publish.packet_id else {
                 return self.protocol_error(now, conn, "QoS 2 PUBLISH without packet id");
@@ -149,6 +111,59 @@ impl Broker {
             ReasonCode::NO_MATCHING_SUBSCRIBERS
         };
         self.acknowledge(conn, &publish, reason);
+    }
+
+    /// The checks a PUBLISH passes before anything else happens to it: a
+    /// valid topic, the memory limit, no Subscription Identifier, a payload
+    /// that matches its format indicator. `false`: refused, and the refusal
+    /// (a close, or a 5.0 acknowledgement) already sent.
+    fn admit_publish(&mut self, now: Instant, conn: ConnId, publish: &Publish) -> bool {
+        let topic = publish.body.topic();
+        if let Err(error) = validate_topic_name(topic, &self.settings.topics) {
+            // 3.1.1 has no way to refuse one PUBLISH: the connection closes.
+            let client = self.client_label(conn);
+            let shown: String = topic.chars().take(64).collect();
+            self.logs.warn(LogKind::Topic, now, || {
+                format!("closing {client}: PUBLISH to invalid topic {shown:?}: {error}")
+            });
+            self.stats.protocol_errors += 1;
+            self.close(now, conn, CloseReason::ProtocolError);
+            return false;
+        }
+        if self.over_memory_limit {
+            // QoS 0 is dropped; QoS 1/2 cannot be refused in 3.x except by
+            // closing, so the client keeps the message and retries later.
+            self.stats.refused_memory_limit += 1;
+            let client = self.client_label(conn);
+            let limit = self.settings.memory_limit;
+            self.logs.warn(LogKind::Memory, now, || {
+                format!("refusing a PUBLISH from {client}: over memory_limit {limit}")
+            });
+            if publish.qos != QoS::AtMostOnce {
+                self.close(now, conn, CloseReason::ProtocolError);
+            }
+            return false;
+        }
+        if publish
+            .properties
+            .subscription_identifiers()
+            .next()
+            .is_some()
+        {
+            self.protocol_error(
+                now,
+                conn,
+                "Subscription Identifier in a PUBLISH from a client [MQTT-3.3.4-6]",
+            );
+            return false;
+        }
+        if publish.properties.payload_format_indicator() == Some(1)
+            && std::str::from_utf8(publish.body.payload()).is_err()
+        {
+            self.refuse_payload_format(now, conn, publish.qos, publish.packet_id);
+            return false;
+        }
+        true
     }
 
     /// PUBACK or PUBREC with `reason` (written only in 5.0); nothing for

@@ -276,7 +276,7 @@ fn keep_sized_at_startup(s: &Settings, new: &Settings, r: &mut ReloadReport) {
 
 /// Restart-only keys outside [`Settings`] whose value differs between the
 /// running config and a re-read one: listeners, the store, the pid file,
-/// the bridges.
+/// the bridges. One comparison per key, a list and long like one.
 pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     let mut keys = Vec::new();
     // A listener is its port and address; where it was written is not.

@@ -149,7 +149,8 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Every counter with its name, for the SIGUSR1 report.
+    /// Every counter with its name, for the SIGUSR1 report: one line per
+    /// counter, as long as the counters are many.
     pub fn named(&self) -> [(&'static str, u64); 63] {
         [
             ("connections_accepted", self.connections_accepted),

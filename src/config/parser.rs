@@ -130,7 +130,8 @@ impl Parser {
 
     /// The single dispatch: one arm per key, so no key can be handled twice.
     /// An arm reads a plain value inline and calls the function named after
-    /// the key when the value has rules of its own.
+    /// the key when the value has rules of its own. Long by design: a
+    /// flat table of keys reads better whole than cut into groups.
     fn apply(&mut self, line: &Line<'_>, depth: usize) -> Result<(), ConfigError> {
         if line.key == "listener" || per_listener::claims(line.key) {
             self.seen_listener_or_security_key = true;

@@ -75,7 +75,8 @@ fn meta_fields(meta: Option<&MessageMeta>) -> (Vec<u8>, Option<u64>) {
     })
 }
 
-/// Appends the writes that carry out `op`.
+/// Appends the writes that carry out `op`: one short arm per kind of
+/// operation, kept together so the stored layout reads in one place.
 pub fn encode_op(op: StoreOp, out: &mut Vec<Write>) {
     match op {
         StoreOp::PutSession {
