@@ -130,18 +130,34 @@ cp $(TARGET_DIR)/.Cargo.lock.cross Cargo.lock; exit $$rc
 endef
 
 .PHONY: systemd-verify rootfs-check openwrt-check cross cross-all cross-test cross-deps cross-check-target size rootfs panic-check \
-        cross-deps-rust cross-deps-zig cross-deps-qemu cross-sled-patch
+        cross-deps-rust cross-deps-zig cross-deps-qemu cross-deps-objcopy cross-sled-patch
 
 cross-check-target:
 	@case " $(ALL_TARGETS) " in *" $(TRIPLE) "*) ;; \
 	  *) echo "error: TARGET=$(TARGET): one of $(ALL_TARGETS) (or aarch64, armv7, mips, mipsel, x86_64)" >&2; exit 1;; esac
 
-cross: cross-check-target cross-deps-rust cross-deps-zig cross-sled-patch
+cross: cross-check-target cross-deps-rust cross-deps-zig cross-deps-objcopy cross-sled-patch
 	@mkdir -p $(TARGET_DIR)
 	@echo "cross: $(TRIPLE) with $$(rustup run $(SHIP_TC) rustc -V)$(if $(filter 1,$(SIZE_STD)), (std rebuilt for size))"
 	@$(call with_lock_kept,$(SHIP_ENV) $(CARGO_ZIGBUILD) zigbuild --release --bin $(BIN) \
 	  --target $(TRIPLE) $(CROSS_FEATURES) $(SHIP_BUILD_STD) $(CROSS_PATCH))
+ifneq ($(IS_MIPS),)
+	@$$(command -v llvm-objcopy || command -v mips-linux-gnu-objcopy) --remove-section .pdr \
+	  $(TARGET_DIR)/$(TRIPLE)/release/$(BIN)
+endif
 	@ls -l $(TARGET_DIR)/$(TRIPLE)/release/$(BIN)
+
+# MIPS objects carry a .pdr section (procedure descriptors, for debuggers;
+# never loaded) that strip keeps: about 230 KB of the binary. zig's objcopy
+# cannot remove a section, so `cross` uses llvm-objcopy or binutils' MIPS
+# objcopy, installing the latter (apt) when neither is there.
+cross-deps-objcopy: cross-check-target
+ifneq ($(IS_MIPS),)
+	@command -v llvm-objcopy >/dev/null 2>&1 || command -v mips-linux-gnu-objcopy >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null 2>&1 || { echo "error: no llvm-objcopy or mips-linux-gnu-objcopy; install binutils-mips-linux-gnu" >&2; exit 1; }; \
+	  if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then $(SUDO) apt-get update; fi; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends binutils-mips-linux-gnu; }
+endif
 
 cross-all:
 	@for t in $(CROSS_TARGETS); do $(MAKE) --no-print-directory cross TARGET=$$t || exit 1; done
@@ -184,7 +200,7 @@ ifneq ($(IS_32BIT),)
 	@cross/patch-polling.sh $(SLED_PATCH_DIR) >/dev/null
 endif
 
-cross-deps: cross-check-target cross-deps-rust cross-deps-zig cross-deps-qemu
+cross-deps: cross-check-target cross-deps-rust cross-deps-zig cross-deps-qemu cross-deps-objcopy
 
 # The Rust side: a prebuilt std (rustup target), or the pinned nightly
 # (NIGHTLY_VERSION above) + rust-src.
