@@ -244,8 +244,8 @@ cross-deps-qemu: cross-check-target
 	  if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then $(SUDO) apt-get update; fi; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends qemu-user; }
 
-# Size of every cross-built edgemq against its budget (README.md ## Cross builds and size): aarch64
-# 1.0 MiB without the bridge and TLS, MIPS 2.0 MiB with everything.
+# Size of every cross-built edgemq against its budget (README.md ## Cross
+# builds and size), the budgets below.
 # Cargo feature flags for `cross` (and so `size`): e.g.
 # CROSS_FEATURES=--no-default-features leaves out the bridge and its TLS.
 CROSS_FEATURES ?=
