@@ -27,6 +27,8 @@
 #                 made like `cross`'s, under qemu-user: one line, then SIGABRT
 #   make size             size table of every cross-built edgemq (README)
 #   make rootfs TARGET=…  OpenWrt-style tarball: binary, init script, config
+#   make openwrt-check    the OpenWrt package recipe (cross/openwrt) against a
+#                 stand-in SDK, its init script under stand-in procd functions
 #   make cross-deps TARGET=…   install what the cross build needs (run by the
 #                 rules above): rustup target or nightly rust-src, zig and
 #                 cargo-zigbuild in a venv ($(CROSS_HOME)), qemu-user

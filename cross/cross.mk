@@ -129,7 +129,7 @@ $(1); rc=$$?; \
 cp $(TARGET_DIR)/.Cargo.lock.cross Cargo.lock; exit $$rc
 endef
 
-.PHONY: systemd-verify rootfs-check cross cross-all cross-test cross-deps cross-check-target size rootfs panic-check \
+.PHONY: systemd-verify rootfs-check openwrt-check cross cross-all cross-test cross-deps cross-check-target size rootfs panic-check \
         cross-deps-rust cross-deps-zig cross-deps-qemu cross-sled-patch
 
 cross-check-target:
@@ -274,6 +274,13 @@ rootfs: rootfs-check cross
 rootfs-check:
 	sh -n rootfs/etc/init.d/edgemq
 	@if command -v busybox >/dev/null 2>&1; then busybox sh -n rootfs/etc/init.d/edgemq; fi
+
+# The OpenWrt package (cross/openwrt): its init script under stand-ins of
+# the procd functions, its recipe against a stand-in SDK, its config checked
+# by the debug build when there is one (tests/openwrt/check.sh says what
+# else). A few seconds; no SDK, no cross build.
+openwrt-check:
+	@EDGEMQ_BIN=$(wildcard $(abspath $(TARGET_DIR))/debug/$(BIN)) tests/openwrt/check.sh
 
 # `systemd-analyze verify` of the unit, against the native release binary
 # (it checks that ExecStart exists; the debug build will do). Its warnings

@@ -268,10 +268,19 @@ async fn control_loop(
             Signal::Usr1 => broker.flush_and_report(),
             Signal::Usr2 => info!("SIGUSR2: ignored (edgemq has no debug dump)"),
             _ => {
-                info!("received {signal:?}");
+                info!("received {}", signal_name(signal));
                 break;
             }
         }
+    }
+}
+
+/// A stopping signal's name, for the log line.
+fn signal_name(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Term => "SIGTERM",
+        Signal::Int => "SIGINT",
+        _ => "a signal",
     }
 }
 
@@ -320,6 +329,8 @@ fn restore_bridge_queues(
                     payload: m.payload,
                     qos: m.qos,
                     retain: m.retain,
+                    properties: m.properties.into_boxed_slice(),
+                    expires_at: m.expires_at,
                 };
                 (seq, message)
             })

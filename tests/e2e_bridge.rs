@@ -12,7 +12,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cloud::Cloud;
+use common::cloud::{wait_connected, Cloud};
 use common::{scaled, Broker, MqttClient};
 use rumqttc::QoS;
 
@@ -33,14 +33,6 @@ topic chat/# both 1
 {extra}
 "
     )
-}
-
-fn wait_connected(edge: &Broker, n: usize) {
-    assert!(
-        edge.wait_for_log_count("bridge cloud: connected", n, scaled(WAIT)),
-        "the bridge did not connect:\n{}",
-        edge.log()
-    );
 }
 
 /// Every publish that arrives within `quiet` of the previous one.

@@ -122,7 +122,10 @@ async fn every_command_prints_its_table() {
         stdout(&ctl(&broker, &["kick", "shelf@@ap7"])),
         "kicked shelf@@ap7\n"
     );
-    assert!(broker.wait_for_log("disconnected: Kicked", scaled(Duration::from_secs(10))));
+    assert!(broker.wait_for_log(
+        "disconnected: kicked by an administrator",
+        scaled(Duration::from_secs(10))
+    ));
     assert_eq!(
         stdout(&ctl(&broker, &["kick", "--session", "shelf@@ap7"])),
         "shelf@@ap7 was not connected; deleted its session\n"

@@ -358,11 +358,11 @@ fn half_open_tls_and_websocket_handshakes_cost_only_themselves() {
     );
     let lines: Vec<&str> = log
         .lines()
-        .filter(|l| l.contains("ConnectTimeout"))
+        .filter(|l| l.contains(": connect timeout"))
         .collect();
     assert!(!lines.is_empty() && lines.len() <= 2, "{lines:?}");
     assert!(
-        lines[0].contains("closing 127.0.0.1:") && lines[0].contains("ConnectTimeout in the "),
+        lines[0].contains("closing 127.0.0.1:") && lines[0].contains(": connect timeout in the "),
         "{lines:?}"
     );
 }

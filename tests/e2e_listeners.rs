@@ -511,7 +511,7 @@ fn half_open_connections_cost_only_themselves() {
     // Counted, and logged rate-limited: the first, then a summary.
     broker.signal("USR1");
     assert_logged(&broker, &format!("connect_timeouts {HALF_OPEN}"));
-    let lines = broker.log().matches("ConnectTimeout").count();
+    let lines = broker.log().matches(": connect timeout").count();
     assert!(
         lines <= 2,
         "{lines} connect timeout lines for {HALF_OPEN} connections"

@@ -4,7 +4,8 @@
 //! asked for; a SIGHUP after the file was moved away (logrotate) reopens
 //! it; `connection_messages false` leaves connects and disconnects out;
 //! under systemd (`JOURNAL_STREAM` naming the stream) lines carry `<N>`
-//! priority prefixes instead of timestamps.
+//! priority prefixes instead of timestamps; connect and disconnect lines
+//! name the protocol and the reason in words.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -16,6 +17,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::mqtt5_raw::{disconnect5, parse_connack5, Connect5, Props};
 use common::{edgemq_command, raw, scaled, Broker, BrokerOptions, RawClient};
 
 /// Datagrams received on the fake syslog socket within `timeout`, until
@@ -167,6 +169,83 @@ fn connection_messages_false_leaves_connects_out() {
     let mut client = RawClient::connect(broker.addr());
     assert_eq!(client.handshake(&raw::connect("loud-client")), Some(0));
     assert!(broker.wait_for_log("loud-client", scaled(Duration::from_secs(5))));
+}
+
+/// The one line of `log` that contains all of `needles`.
+fn line_with<'a>(log: &'a str, needles: &[&str]) -> &'a str {
+    let found: Vec<&str> = log
+        .lines()
+        .filter(|l| needles.iter().all(|n| l.contains(n)))
+        .collect();
+    assert_eq!(found.len(), 1, "one line with {needles:?} in:\n{log}");
+    found[0]
+}
+
+/// Connect and disconnect lines say the protocol and why the client left
+/// in words (docs/logging.md, "Connection messages"), never the names the
+/// code gives them (`V3_1_1`, `V5`, `ClientDisconnect`, `PeerGone`).
+#[test]
+fn connect_and_disconnect_lines_are_in_words() {
+    let wait = scaled(Duration::from_secs(5));
+    let broker = Broker::start("");
+
+    let mut v311 = RawClient::connect(broker.addr());
+    assert_eq!(v311.handshake(&raw::connect("words-311")), Some(0));
+    v311.send(&raw::disconnect());
+    assert!(broker.wait_for_log("words-311 (", wait), "{}", broker.log());
+
+    let v31 = raw::Connect::new("words-31").v31().to_bytes();
+    let mut client = RawClient::connect(broker.addr());
+    assert_eq!(client.handshake(&v31), Some(0));
+    drop(client);
+    assert!(broker.wait_for_log("words-31 (", wait), "{}", broker.log());
+
+    let mut v5 = RawClient::connect(broker.addr());
+    v5.send(&Connect5::new("words-5").to_bytes());
+    let connack = v5.read_packet(wait).expect("a CONNACK");
+    assert_eq!(parse_connack5(&connack).map(|(_, code, _)| code), Some(0));
+    v5.send(&disconnect5(0, Props::new()));
+    assert!(broker.wait_for_log("words-5 (", wait), "{}", broker.log());
+
+    let log = broker.log();
+    let lines = [
+        line_with(
+            &log,
+            &["client words-311 connected from", "(MQTT 3.1.1, clean true"],
+        ),
+        line_with(
+            &log,
+            &["client words-311 (", ") disconnected: client disconnected"],
+        ),
+        line_with(
+            &log,
+            &["client words-31 connected from", "(MQTT 3.1, clean true"],
+        ),
+        line_with(
+            &log,
+            &["client words-31 (", ") disconnected: connection lost"],
+        ),
+        line_with(
+            &log,
+            &["client words-5 connected from", "(MQTT 5.0, clean true"],
+        ),
+        line_with(
+            &log,
+            &["client words-5 (", ") disconnected: client disconnected"],
+        ),
+    ];
+    for line in lines {
+        for name in [
+            "V3_1",
+            "V5",
+            "ClientDisconnect",
+            "PeerGone",
+            "Some(",
+            "None",
+        ] {
+            assert!(!line.contains(name), "{name:?} in {line:?}");
+        }
+    }
 }
 
 /// Runs the broker with its stdout on a file, `JOURNAL_STREAM` set as

@@ -302,7 +302,7 @@ fn keepalive_pings_keep_a_client_and_silence_ends_it() {
         "closed after {closed:?}"
     );
     assert!(
-        broker.log().contains("KeepAliveTimeout"),
+        broker.log().contains(": keepalive timeout"),
         "{}",
         broker.log()
     );

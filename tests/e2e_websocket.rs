@@ -399,7 +399,7 @@ fn refusals_are_counted_and_logged_with_the_peer_address() {
         frame_peer.unwrap()
     );
     assert!(frames[0].contains(&first), "{frames:?}");
-    let timeout = format!("closing {stalled_peer}: ConnectTimeout in the WebSocket upgrade");
+    let timeout = format!("closing {stalled_peer}: connect timeout in the WebSocket upgrade");
     assert!(log.contains(&timeout), "{log}");
 }
 

@@ -278,7 +278,12 @@ fn a_store_written_before_mqtt5_persistence_is_served() {
             .join(file);
         std::fs::copy(&from, store.join(file)).unwrap();
     }
-    let config = format!("persistence_location {}\n", store.display());
+    // The fixture's sessions were last seen when it was written: without
+    // `never` they expire two hours after that, by the wall clock.
+    let config = format!(
+        "persistence_location {}\npersistent_client_expiration never\n",
+        store.display()
+    );
     let broker = BrokerOptions::new(&config).start();
     assert!(
         broker

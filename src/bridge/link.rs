@@ -1,25 +1,50 @@
 //! One bridge link's MQTT client side, sans-IO: CONNECT (with the bridge
-//! flag), SUBSCRIBE for `in` rules, the outbound QoS 1/2 flows out of the
-//! uplink queue, inbound PUBLISH flows, keepalive and half-open detection.
+//! flag in 3.x, a Session Expiry Interval in 5.0), SUBSCRIBE for `in`
+//! rules (no-local and retain-as-published in 5.0), the outbound QoS 1/2
+//! flows out of the uplink queue, inbound PUBLISH flows, keepalive and
+//! half-open detection. This file holds the state and the control
+//! packets; the children hold the rest: `outbound.rs` (queue entries onto
+//! the wire, the resend), `inbound.rs` (the remote's PUBLISHes and the
+//! acknowledgements held for the store), `timers.rs` (CONNACK deadline,
+//! keepalive), `error.rs`, and `v5.rs`, what 5.0 adds — the remote's
+//! CONNACK limits and the CONNECT's properties (docs/mqtt5.md, "Bridges").
 //!
 //! It never touches a socket or the clock: bytes to write collect in an
 //! output buffer, packets come in through [`Link::handle_packet`], time
 //! through `now`.
 //!
 //! Invariants: a queue entry is removed only by the remote's PUBACK (QoS 1)
-//! or PUBCOMP (QoS 2), or once written for QoS 0; at most `window` QoS ≥ 1
-//! messages are unacknowledged; entries go out in seq order; after a
-//! reconnect every unacknowledged entry is sent again exactly once (DUP,
-//! same packet id, or PUBREL if the remote had PUBREC'd it) before anything
-//! new — no resend storm.
+//! or PUBCOMP (QoS 2) or a refusal (a 5.0 reason code of 0x80 or above),
+//! once written for QoS 0, or when it cannot be sent (expired, over the
+//! remote's Maximum Packet Size: counted in [`LinkDrops`]); at most
+//! `window` QoS ≥ 1 messages are unacknowledged, and in 5.0 at most the
+//! remote's Receive Maximum of those sent on the current connection; entries go out in seq order; after a reconnect every
+//! unacknowledged entry is sent again exactly once (DUP, same packet id, or
+//! PUBREL if the remote had PUBREC'd it) before anything new — no resend
+//! storm.
+
+#[path = "link/error.rs"]
+mod error;
+#[path = "link/inbound.rs"]
+mod inbound;
+#[path = "link/outbound.rs"]
+mod outbound;
+#[path = "link/timers.rs"]
+mod timers;
+#[path = "link/v5.rs"]
+mod v5;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::codec::{
-    self, Ack, AckKind, Connect, EncodeError, Packet, PacketId, Properties, ProtocolVersion,
-    Publish, PublishBody, QoS, Subscribe, SubscriptionOptions, SubscriptionRequest, Will,
+    self, Ack, AckKind, Connect, Packet, PacketId, Properties, ProtocolVersion, Publish,
+    PublishBody, QoS, Subscribe, SubscriptionOptions, SubscriptionRequest, Will,
 };
+
+pub use error::LinkError;
+pub use v5::LinkDrops;
+use v5::RemoteLimits;
 
 use super::queue::{BridgeQueue, QueueJournal};
 
@@ -58,6 +83,12 @@ pub struct LinkSettings {
     pub notification_topic: Option<String>,
     /// Unacknowledged QoS ≥ 1 messages at most.
     pub window: usize,
+    /// 5.0 with `cleansession false`: the Session Expiry Interval asked
+    /// for (`bridge_session_expiry_interval`).
+    pub session_expiry: u32,
+    /// The largest packet we decode (the broker's `max_packet_size`),
+    /// announced in a 5.0 CONNECT.
+    pub max_packet_size: u32,
 }
 
 /// What the link tells its driver.
@@ -72,45 +103,10 @@ pub enum LinkEvent {
         body: PublishBody,
         qos: QoS,
         retain: bool,
+        /// Its 5.0 properties as received (empty in 3.x).
+        properties: Properties,
         ack: Option<Ack>,
     },
-}
-
-/// Why the link must be closed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LinkError {
-    /// CONNACK with this return code.
-    Refused(u8),
-    Protocol(&'static str),
-    /// Nothing from the remote for 1.5 × keepalive: a half-open link.
-    KeepaliveTimeout,
-    ConnAckTimeout,
-    Encode(EncodeError),
-}
-
-impl std::fmt::Display for LinkError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LinkError::Refused(code) => {
-                write!(f, "the remote refused CONNECT (return code {code})")
-            }
-            LinkError::Protocol(why) => write!(f, "protocol error from the remote: {why}"),
-            LinkError::KeepaliveTimeout => {
-                write!(
-                    f,
-                    "nothing from the remote for 1.5 × keepalive (half-open link)"
-                )
-            }
-            LinkError::ConnAckTimeout => write!(f, "no CONNACK within {CONNACK_TIMEOUT:?}"),
-            LinkError::Encode(e) => write!(f, "cannot encode a packet: {e}"),
-        }
-    }
-}
-
-impl From<EncodeError> for LinkError {
-    fn from(e: EncodeError) -> Self {
-        LinkError::Encode(e)
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +121,12 @@ enum Stage {
 struct Inflight {
     pid: PacketId,
     stage: Stage,
+    /// Resent (or first sent) on the current connection.
+    handled: bool,
+    /// Its PUBLISH went on the current connection, so it holds one of the
+    /// remote's Receive Maximum until acknowledged (MQTT 5 §4.9: the
+    /// quota starts afresh with each connection).
+    counts: bool,
 }
 
 /// Counters for the log and tests.
@@ -160,6 +162,9 @@ pub struct Link {
     /// durable (sync persistence), in the order the PUBLISHes came. At
     /// most one per packet id the remote has in flight (65,535).
     held_acks: VecDeque<(u64, Ack)>,
+    /// What the remote's CONNACK allows (5.0); no limits for 3.x.
+    limits: RemoteLimits,
+    drops: LinkDrops,
     stats: LinkStats,
 }
 
@@ -180,6 +185,8 @@ impl Link {
             ping_outstanding: false,
             inbound_qos2: HashSet::new(),
             held_acks: VecDeque::new(),
+            limits: RemoteLimits::default(),
+            drops: LinkDrops::default(),
             stats: LinkStats::default(),
         }
     }
@@ -200,6 +207,24 @@ impl Link {
         &self.settings
     }
 
+    /// What was dropped or changed to fit the remote since the last call.
+    pub fn take_drops(&mut self) -> LinkDrops {
+        std::mem::take(&mut self.drops)
+    }
+
+    fn is_v5(&self) -> bool {
+        self.settings.protocol.is_v5()
+    }
+
+    /// Room for one more QoS ≥ 1 PUBLISH: fewer than our window in flight,
+    /// and fewer than the remote's Receive Maximum sent on this
+    /// connection and unacknowledged [MQTT-3.3.4-7].
+    fn may_publish(&self, new: bool) -> bool {
+        let counted = self.inflight.values().filter(|e| e.counts).count();
+        counted < usize::from(self.limits.receive_maximum)
+            && (!new || self.inflight.len() < self.settings.window.max(1))
+    }
+
     /// A new connection to the remote is open: queues CONNECT.
     pub fn start(&mut self, now: Instant) -> Result<(), LinkError> {
         self.connected = false;
@@ -209,6 +234,11 @@ impl Link {
         self.last_received = now;
         self.ping_outstanding = false;
         self.subscribe_pid = None;
+        self.limits = RemoteLimits::default();
+        for entry in self.inflight.values_mut() {
+            entry.handled = false;
+            entry.counts = false;
+        }
         if self.settings.clean_session {
             // The remote forgets our session: its ids mean nothing now.
             self.inbound_qos2.clear();
@@ -221,16 +251,22 @@ impl Link {
             retain: true,
             properties: Properties::default(),
         });
+        let v5 = s.protocol.is_v5();
         let connect = Connect {
             protocol: s.protocol,
-            bridge: s.try_private,
+            // 5.0 has no bridge flag: its subscriptions ask for no-local.
+            bridge: s.try_private && !v5,
             clean_start: s.clean_session,
             keep_alive: s.keepalive,
             client_id: s.client_id.clone(),
             will,
             username: s.username.clone(),
             password: s.password.clone(),
-            properties: Properties::default(),
+            properties: if v5 {
+                v5::connect_properties(s)
+            } else {
+                Properties::default()
+            },
         };
         self.write(&Packet::Connect(Box::new(connect)), now)
     }
@@ -278,7 +314,16 @@ impl Link {
                 return Err(LinkError::Protocol("first packet is not CONNACK"));
             };
             if connack.code != 0 {
+                if self.is_v5() {
+                    return Err(LinkError::Refused5 {
+                        reason: codec::ReasonCode(connack.code),
+                        reason_string: connack.properties.reason_string().map(str::to_owned),
+                    });
+                }
                 return Err(LinkError::Refused(connack.code));
+            }
+            if self.is_v5() {
+                self.limits = RemoteLimits::from_connack(&connack.properties)?;
             }
             self.connected = true;
             self.resend_pending = true;
@@ -297,9 +342,10 @@ impl Link {
                     {
                         if code.is_error() {
                             log::warn!(
-                                "bridge {}: the remote refused the subscription to {filter:?} (code {:#04x})",
+                                "bridge {}: the remote refused the subscription to {filter:?} (code {:#04x}, {})",
                                 self.settings.client_id,
-                                code.0
+                                code.0,
+                                code.describe()
                             );
                         }
                     }
@@ -307,12 +353,17 @@ impl Link {
                 Ok(())
             }
             Packet::PingResp | Packet::UnsubAck(_) => Ok(()),
+            Packet::Disconnect(d) if self.is_v5() => Err(LinkError::Disconnected {
+                reason: d.reason,
+                reason_string: d.properties.reason_string().map(str::to_owned),
+            }),
             Packet::Disconnect(_) => Err(LinkError::Protocol("DISCONNECT from the remote")),
             _ => Err(LinkError::Protocol("a packet a server does not send")),
         }
     }
 
     fn after_connack(&mut self, now: Instant) -> Result<(), LinkError> {
+        let v5 = self.is_v5();
         if !self.settings.subscriptions.is_empty() {
             let pid = SUBSCRIBE_PID;
             let requests = self
@@ -321,8 +372,14 @@ impl Link {
                 .iter()
                 .map(|(filter, qos)| SubscriptionRequest {
                     filter: filter.clone(),
+                    // 5.0: loop prevention without the bridge flag — our
+                    // own publishes are not sent back [MQTT-3.8.3-3] — and
+                    // retained flags as published, as a 3.x bridge gets
+                    // them [MQTT-3.3.1-12]. Both are ignored in 3.x.
                     options: SubscriptionOptions {
                         qos: *qos,
+                        no_local: v5,
+                        retain_as_published: v5,
                         ..SubscriptionOptions::default()
                     },
                 })
@@ -341,78 +398,11 @@ impl Link {
             // mosquitto publishes "1" retained on the remote once connected;
             // QoS 0 here: the will covers the other direction.
             let body = PublishBody::new(&topic, b"1")?;
+            let retain = self.limits.retain_available;
             self.write(
-                &Packet::Publish(publish(body, QoS::AtMostOnce, true, false, None)),
+                &Packet::Publish(publish(body, QoS::AtMostOnce, retain, false, None)),
                 now,
             )?;
-        }
-        Ok(())
-    }
-
-    fn handle_publish(
-        &mut self,
-        now: Instant,
-        publish: Publish,
-        events: &mut Vec<LinkEvent>,
-    ) -> Result<(), LinkError> {
-        self.stats.received += 1;
-        let event = |ack| LinkEvent::Publish {
-            body: publish.body,
-            qos: publish.qos,
-            retain: publish.retain,
-            ack,
-        };
-        match (publish.qos, publish.packet_id) {
-            (QoS::AtMostOnce, _) => events.push(event(None)),
-            (QoS::AtLeastOnce, Some(pid)) => {
-                events.push(event(Some(Ack::new(AckKind::PubAck, pid))));
-            }
-            (QoS::ExactlyOnce, Some(pid)) => {
-                // Delivered on first receipt, acknowledged again on resends.
-                let rec = Ack::new(AckKind::PubRec, pid);
-                if self.inbound_qos2.insert(pid.get()) {
-                    events.push(event(Some(rec)));
-                } else {
-                    self.acknowledge(rec, None, now)?;
-                }
-            }
-            _ => return Err(LinkError::Protocol("QoS > 0 PUBLISH without packet id")),
-        }
-        Ok(())
-    }
-
-    /// Sends `ack` to the remote now, or once store batch `until` is
-    /// durable (sync persistence: what the message changed must be on
-    /// disk first). Acknowledgements leave in the order the PUBLISHes came
-    /// [MQTT-4.6.0-2] [MQTT-4.6.0-3], so one behind a held one waits too.
-    pub fn acknowledge(
-        &mut self,
-        ack: Ack,
-        until: Option<u64>,
-        now: Instant,
-    ) -> Result<(), LinkError> {
-        let behind = self.held_acks.back().map(|&(batch, _)| batch);
-        match (until, behind) {
-            (None, None) => self.write(&Packet::Ack(ack), now),
-            (until, behind) => {
-                let batch = until.unwrap_or(0).max(behind.unwrap_or(0));
-                self.held_acks.push_back((batch, ack));
-                Ok(())
-            }
-        }
-    }
-
-    /// Store batches up to `durable` are on disk: the acknowledgements
-    /// they held go out.
-    pub fn release_acks(&mut self, durable: u64, now: Instant) -> Result<(), LinkError> {
-        while self
-            .held_acks
-            .front()
-            .is_some_and(|&(batch, _)| batch <= durable)
-        {
-            if let Some((_, ack)) = self.held_acks.pop_front() {
-                self.write(&Packet::Ack(ack), now)?;
-            }
         }
         Ok(())
     }
@@ -425,22 +415,33 @@ impl Link {
         journal: &mut dyn QueueJournal,
     ) -> Result<(), LinkError> {
         let pid = ack.packet_id;
+        let seq = self.by_pid.get(&pid.get()).copied();
         match ack.kind {
             AckKind::PubAck | AckKind::PubComp => {
-                if let Some(seq) = self.by_pid.remove(&pid.get()) {
-                    self.inflight.remove(&seq);
+                if let Some(seq) = seq {
+                    if ack.kind == AckKind::PubAck && ack.reason.is_error() {
+                        self.refused(ack.reason);
+                    } else {
+                        self.stats.acked += 1;
+                    }
                     // Only now may the entry go: the remote has
-                    // acknowledged it (PUBACK, or PUBCOMP for QoS 2).
-                    queue.remove(seq, journal);
-                    self.stats.acked += 1;
+                    // acknowledged (or refused) it.
+                    self.finish(seq, queue, journal);
+                }
+                Ok(())
+            }
+            AckKind::PubRec if ack.reason.is_error() => {
+                // The exchange ends here, no PUBREL [MQTT-4.3.3-4]; the
+                // remote will not take this message.
+                if let Some(seq) = seq {
+                    self.refused(ack.reason);
+                    self.finish(seq, queue, journal);
                 }
                 Ok(())
             }
             AckKind::PubRec => {
-                if let Some(seq) = self.by_pid.get(&pid.get()) {
-                    if let Some(entry) = self.inflight.get_mut(seq) {
-                        entry.stage = Stage::Released;
-                    }
+                if let Some(entry) = seq.and_then(|seq| self.inflight.get_mut(&seq)) {
+                    entry.stage = Stage::Released;
                 }
                 // PUBREL even for an unknown id, so the remote can finish.
                 self.write(&Packet::Ack(Ack::new(AckKind::PubRel, pid)), now)
@@ -450,6 +451,19 @@ impl Link {
                 self.write(&Packet::Ack(Ack::new(AckKind::PubComp, pid)), now)
             }
         }
+    }
+
+    fn refused(&mut self, reason: codec::ReasonCode) {
+        self.drops.refused += 1;
+        self.drops.last_refusal = Some(reason);
+    }
+
+    /// Entry `seq` is done with: out of the window and the queue.
+    fn finish(&mut self, seq: u64, queue: &mut BridgeQueue, journal: &mut dyn QueueJournal) {
+        if let Some(entry) = self.inflight.remove(&seq) {
+            self.by_pid.remove(&entry.pid.get());
+        }
+        queue.remove(seq, journal);
     }
 
     /// Writes what may go now: after a reconnect the unacknowledged entries
@@ -463,35 +477,11 @@ impl Link {
         if !self.connected {
             return Ok(());
         }
-        if self.resend_pending {
-            self.resend_pending = false;
-            let entries: Vec<(u64, Inflight)> =
-                self.inflight.iter().map(|(s, i)| (*s, *i)).collect();
-            for (seq, entry) in entries {
-                let Some(message) = queue.get(seq) else {
-                    // Dropped by the caps while unacknowledged.
-                    self.inflight.remove(&seq);
-                    self.by_pid.remove(&entry.pid.get());
-                    continue;
-                };
-                let packet = match entry.stage {
-                    Stage::Published => {
-                        let body = PublishBody::new(&message.topic, &message.payload)?;
-                        Packet::Publish(publish(
-                            body,
-                            message.qos,
-                            message.retain,
-                            true,
-                            Some(entry.pid),
-                        ))
-                    }
-                    Stage::Released => Packet::Ack(Ack::new(AckKind::PubRel, entry.pid)),
-                };
-                self.write(&packet, now)?;
-                self.stats.resent += 1;
-            }
+        if self.resend_pending && !self.resend(now, queue, journal)? {
+            // Waiting for the remote's quota to resend the rest first.
+            return Ok(());
         }
-        while self.inflight.len() < self.settings.window.max(1) {
+        while self.may_publish(true) {
             let Some((seq, message)) = queue.first_from(self.cursor) else {
                 break;
             };
@@ -502,31 +492,7 @@ impl Link {
                 break;
             }
             self.cursor = seq.saturating_add(1);
-            let qos = message.qos;
-            let body = PublishBody::new(&message.topic, &message.payload)?;
-            let retain = message.retain;
-            if qos == QoS::AtMostOnce {
-                self.write(
-                    &Packet::Publish(publish(body, qos, retain, false, None)),
-                    now,
-                )?;
-                queue.remove(seq, journal);
-            } else {
-                let pid = packet_id_for(seq);
-                self.write(
-                    &Packet::Publish(publish(body, qos, retain, false, Some(pid))),
-                    now,
-                )?;
-                self.inflight.insert(
-                    seq,
-                    Inflight {
-                        pid,
-                        stage: Stage::Published,
-                    },
-                );
-                self.by_pid.insert(pid.get(), seq);
-            }
-            self.stats.sent += 1;
+            self.send_entry(now, seq, false, queue, journal)?;
         }
         Ok(())
     }
@@ -534,55 +500,11 @@ impl Link {
     /// Whether `poll_transmit` has something to do.
     pub fn wants_transmit(&self, queue: &BridgeQueue) -> bool {
         self.connected
-            && (self.resend_pending
-                || (self.inflight.len() < self.settings.window.max(1)
-                    && queue.first_from(self.cursor).is_some()))
-    }
-
-    fn keepalive(&self) -> Option<Duration> {
-        (self.settings.keepalive > 0)
-            .then(|| Duration::from_secs(u64::from(self.settings.keepalive)))
-    }
-
-    /// When `handle_timeout` should next be called.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        if !self.connected {
-            return Some(self.started_at + CONNACK_TIMEOUT);
-        }
-        let keepalive = self.keepalive()?;
-        let dead = self.last_received + keepalive + keepalive / 2;
-        let ping = if self.ping_outstanding {
-            self.last_sent + keepalive
-        } else {
-            self.last_sent.min(self.last_received) + keepalive
-        };
-        Some(dead.min(ping))
-    }
-
-    /// Sends PINGREQ when due; fails a link that went quiet for 1.5 ×
-    /// keepalive (the remote answers PINGREQ, so silence means half-open).
-    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), LinkError> {
-        if !self.connected {
-            if now >= self.started_at + CONNACK_TIMEOUT {
-                return Err(LinkError::ConnAckTimeout);
+            && if self.resend_pending {
+                self.may_publish(false)
+            } else {
+                self.may_publish(true) && queue.first_from(self.cursor).is_some()
             }
-            return Ok(());
-        }
-        let Some(keepalive) = self.keepalive() else {
-            return Ok(());
-        };
-        if now >= self.last_received + keepalive + keepalive / 2 {
-            return Err(LinkError::KeepaliveTimeout);
-        }
-        // Ping when we sent nothing for a keepalive (the rule), and also
-        // when we heard nothing for one (a QoS 0 stream gets no answers).
-        let quiet_out = now >= self.last_sent + keepalive;
-        let quiet_in = !self.ping_outstanding && now >= self.last_received + keepalive;
-        if quiet_out || quiet_in {
-            self.write(&Packet::PingReq, now)?;
-            self.ping_outstanding = true;
-        }
-        Ok(())
     }
 }
 

@@ -11,9 +11,10 @@
 //! queue, and routing what comes down — is `broker::bridges`.
 //!
 //! Loop prevention: what came down a bridge is never queued back up the
-//! same bridge; with `try_private` the remote is told we are a bridge
-//! (protocol level | 0x80), so mosquitto and edgemq do not echo our own
-//! publishes back to us.
+//! same bridge; with `try_private` a 3.x remote is told we are a bridge
+//! (protocol level | 0x80), and a 5.0 link subscribes with no-local
+//! [MQTT-3.8.3-3], so mosquitto and edgemq do not echo our own publishes
+//! back to us.
 
 pub mod backoff;
 pub mod failures;
@@ -21,7 +22,7 @@ pub mod link;
 pub mod queue;
 pub mod rules;
 
-pub use link::{Link, LinkError, LinkEvent, LinkSettings, LinkStats};
+pub use link::{Link, LinkDrops, LinkError, LinkEvent, LinkSettings, LinkStats};
 pub use queue::{BridgeQueue, NoJournal, QueueJournal, QueuedMessage};
 pub use rules::{Rules, TopicRule};
 

@@ -12,6 +12,7 @@
 //! [`BridgeQueue::restore`] seeds the queue from what it kept.
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use crate::codec::QoS;
 
@@ -23,12 +24,40 @@ pub struct QueuedMessage {
     pub payload: Vec<u8>,
     pub qos: QoS,
     pub retain: bool,
+    /// Its MQTT 5 forwarded properties (`codec::forwarded_block`: content
+    /// type, user properties in order, ...), for a 5.0 link; empty for a
+    /// 3.x link, which cannot carry them.
+    pub properties: Box<[u8]>,
+    /// Its arrival plus its Message Expiry Interval: past it the message
+    /// is dropped instead of sent, and before it a 5.0 link sends what
+    /// remains [MQTT-3.3.2-6].
+    pub expires_at: Option<Instant>,
 }
 
 impl QueuedMessage {
+    /// A message without MQTT 5 properties or expiry.
+    pub fn plain(topic: String, payload: Vec<u8>, qos: QoS, retain: bool) -> QueuedMessage {
+        QueuedMessage {
+            topic,
+            payload,
+            qos,
+            retain,
+            properties: Box::default(),
+            expires_at: None,
+        }
+    }
+
     /// What the byte cap counts.
     pub fn size(&self) -> usize {
-        self.topic.len().saturating_add(self.payload.len())
+        self.topic
+            .len()
+            .saturating_add(self.payload.len())
+            .saturating_add(self.properties.len())
+    }
+
+    /// Past its Message Expiry Interval at `now`.
+    pub fn is_expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|at| now > at)
     }
 }
 
@@ -212,12 +241,7 @@ mod tests {
     }
 
     fn msg(topic: &str, qos: u8) -> QueuedMessage {
-        QueuedMessage {
-            topic: topic.into(),
-            payload: vec![0; 10],
-            qos: QoS::from_u8(qos).unwrap(),
-            retain: false,
-        }
+        QueuedMessage::plain(topic.into(), vec![0; 10], QoS::from_u8(qos).unwrap(), false)
     }
 
     #[test]

@@ -153,6 +153,18 @@ enum Door {
     Will,
 }
 
+impl Door {
+    /// What was refused, for a log line that cannot name the client.
+    fn words(self) -> &'static str {
+        match self {
+            Door::Publish => "a PUBLISH",
+            Door::Subscribe => "a subscription",
+            Door::Delivery => "a delivery",
+            Door::Will => "a will",
+        }
+    }
+}
+
 impl Broker {
     /// Installs who may connect and what they may touch (start, SIGHUP)
     /// and holds every session to the new rules: subscriptions they refuse
@@ -463,7 +475,11 @@ impl Broker {
         self.logs
             .warn(kind, now, || match who_of(sessions, acls, session_id) {
                 Some(who) => refusal_line(door, &who, topic),
-                None => format!("access control: refused {door:?} on {}", shown(topic)),
+                None => format!(
+                    "access control: refused {} on {}",
+                    door.words(),
+                    shown(topic)
+                ),
             });
     }
 

@@ -50,8 +50,8 @@ impl Broker {
                 self.release_if_room(session_id);
             }
             Ok(false) => log::debug!(
-                "{:?} for unknown packet id {} ignored",
-                ack.kind,
+                "{} for unknown packet id {} ignored",
+                ack.kind.name(),
                 ack.packet_id.get()
             ),
             Err(error) => log::error!("cannot encode for {}: {error}", slot.session.client_id),

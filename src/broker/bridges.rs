@@ -35,9 +35,7 @@ impl Broker {
     pub(super) fn forward_to_bridges(
         &mut self,
         _now: std::time::Instant,
-        _body: &crate::codec::PublishBody,
-        _qos: crate::codec::QoS,
-        _retain: bool,
+        _message: super::publish::Routed<'_>,
     ) -> bool {
         false
     }
@@ -50,11 +48,11 @@ mod enabled {
     use log::{info, warn};
 
     use crate::bridge::{
-        default_client_id, default_notification_topic, BridgeQueue, LinkSettings, NoJournal,
-        QueueJournal, QueuedMessage, Rules,
+        default_client_id, default_notification_topic, BridgeQueue, LinkDrops, LinkSettings,
+        NoJournal, QueueJournal, QueuedMessage, Rules,
     };
     use crate::broker::publish::Routed;
-    use crate::codec::{ProtocolVersion, PublishBody, QoS};
+    use crate::codec::{Properties, ProtocolVersion, PublishBody, QoS};
     use crate::config::bridge::BridgeProtocol;
     use crate::config::BridgeConfig;
     use crate::logging::{RateLimitedLog, DEFAULT_LOG_INTERVAL};
@@ -89,6 +87,18 @@ mod enabled {
         wake_listed: bool,
         counters: BridgeCounters,
         drop_log: RateLimitedLog,
+        /// What the link dropped or changed to fit a 5.0 remote, logged
+        /// at most once per interval with what came since the last line.
+        link_log: RateLimitedLog,
+        link_unlogged: LinkDrops,
+    }
+
+    fn link_protocol(protocol: BridgeProtocol) -> ProtocolVersion {
+        match protocol {
+            BridgeProtocol::V3_1 => ProtocolVersion::V3_1,
+            BridgeProtocol::V3_1_1 => ProtocolVersion::V3_1_1,
+            BridgeProtocol::V5 => ProtocolVersion::V5,
+        }
     }
 
     /// Every bridge's broker-side state.
@@ -147,6 +157,8 @@ mod enabled {
                     wake_listed: false,
                     counters: BridgeCounters::default(),
                     drop_log: RateLimitedLog::new(DEFAULT_LOG_INTERVAL),
+                    link_log: RateLimitedLog::new(DEFAULT_LOG_INTERVAL),
+                    link_unlogged: LinkDrops::default(),
                 });
                 let index = self.bridges.slots.len() - 1;
                 self.publish_bridge_state(now, index, false);
@@ -199,14 +211,14 @@ mod enabled {
                 password: c.remote_password.as_ref().map(|p| p.as_bytes().to_vec()),
                 keepalive: c.keepalive,
                 clean_session: c.clean_session,
-                protocol: match c.protocol {
-                    BridgeProtocol::V3_1 => ProtocolVersion::V3_1,
-                    BridgeProtocol::V3_1_1 => ProtocolVersion::V3_1_1,
-                },
+                protocol: link_protocol(c.protocol),
                 try_private: c.try_private,
                 subscriptions: slot.rules.remote_subscriptions(),
                 notification_topic: slot.notification_topic.clone(),
                 window,
+                // A clean session ends with the link [MQTT-3.1.2-23].
+                session_expiry: if c.clean_session { 0 } else { c.session_expiry },
+                max_packet_size: u32::try_from(self.settings.max_packet_size).unwrap_or(u32::MAX),
             })
         }
 
@@ -275,8 +287,48 @@ mod enabled {
             }
         }
 
-        /// A PUBLISH that came down bridge `index` (remote topic as sent):
-        /// remapped and routed locally, never back up the same bridge.
+        /// What link `index` dropped or changed to fit its remote (5.0
+        /// limits, expiry, refusals): counted, and logged rate-limited
+        /// with the bridge's name.
+        pub fn handle_bridge_link_drops(&mut self, now: Instant, index: usize, d: LinkDrops) {
+            if d.is_empty() {
+                return;
+            }
+            let s = &mut self.stats;
+            s.bridge_dropped_packet_size += d.too_large;
+            s.bridge_messages_expired += d.expired;
+            s.bridge_qos_downgraded += d.qos_downgraded;
+            s.bridge_retain_stripped += d.retain_stripped;
+            s.bridge_refused_by_remote += d.refused;
+            let Some(slot) = self.bridges.slots.get_mut(index) else {
+                return;
+            };
+            // At most one line per interval, with everything since the
+            // last one (the stats keep every count).
+            slot.link_unlogged.add(&d);
+            if slot.link_log.should_log(now).is_none() {
+                return;
+            }
+            let d = std::mem::take(&mut slot.link_unlogged);
+            let refusal = d.last_refusal.map_or(String::new(), |r| {
+                format!(" (last: {:#04x}, {})", r.0, r.describe())
+            });
+            warn!(
+                "bridge {}: {} dropped over the remote's Maximum Packet Size, {} expired in \
+                 the queue, {} refused by the remote{refusal}, {} sent at its Maximum QoS, \
+                 {} without retain (Retain Available 0)",
+                slot.config.name,
+                d.too_large,
+                d.expired,
+                d.refused,
+                d.qos_downgraded,
+                d.retain_stripped
+            );
+        }
+
+        /// A PUBLISH that came down bridge `index` (remote topic as sent,
+        /// with its 5.0 properties): remapped and routed locally, never
+        /// back up the same bridge.
         ///
         /// Returns the store batch the acknowledgement to the remote must
         /// wait for (sync persistence, when routing it changed the store):
@@ -286,11 +338,11 @@ mod enabled {
             now: Instant,
             index: usize,
             body: &PublishBody,
-            qos: QoS,
-            retain: bool,
+            (qos, retain): (QoS, bool),
+            properties: &Properties,
         ) -> Option<u64> {
             let ops_before = self.ops_pushed();
-            self.route_bridge_publish(now, index, body, qos, retain);
+            self.route_bridge_publish(now, index, body, (qos, retain), properties);
             (self.ops_pushed() > ops_before)
                 .then(|| self.store_hold_batch())
                 .flatten()
@@ -301,8 +353,8 @@ mod enabled {
             now: Instant,
             index: usize,
             body: &PublishBody,
-            qos: QoS,
-            retain: bool,
+            (qos, retain): (QoS, bool),
+            properties: &Properties,
         ) {
             let Some(slot) = self.bridges.slots.get_mut(index) else {
                 return;
@@ -330,21 +382,35 @@ mod enabled {
             slot.counters.received += 1;
             self.stats.messages_received += 1;
             self.stats.bytes_received += body.len() as u64;
+            // Its properties pass on unchanged, its expiry counts on
+            // from now (docs/mqtt5.md, "Bridges").
+            let meta = self.message_meta(now, properties);
+            let routed = Routed {
+                body: &body,
+                qos: qos.min(cap),
+                retain,
+                meta: meta.as_ref(),
+            };
             let before = self.bridges.inbound_from.replace(index);
-            self.route(now, Routed::plain(&body, qos.min(cap), retain), None);
+            self.route(now, routed, None);
             self.bridges.inbound_from = before;
         }
 
         /// Called by `route` for every message: queues it for every bridge
         /// whose `out` rules match, except the one it came down; `true`
-        /// when one took it.
+        /// when one took it. A 5.0 link's copy keeps the message's
+        /// properties; every copy keeps its expiry.
         pub(in crate::broker) fn forward_to_bridges(
             &mut self,
             now: Instant,
-            body: &PublishBody,
-            qos: QoS,
-            retain: bool,
+            routed: Routed<'_>,
         ) -> bool {
+            let Routed {
+                body,
+                qos,
+                retain,
+                meta,
+            } = routed;
             let from = self.bridges.inbound_from;
             let mut taken = false;
             let Bridges {
@@ -365,12 +431,13 @@ mod enabled {
                     slot.counters.dropped_qos0_link_down += 1;
                     continue;
                 }
-                let message = QueuedMessage {
-                    topic,
-                    payload: body.payload().to_vec(),
-                    qos,
-                    retain,
-                };
+                let mut message = QueuedMessage::plain(topic, body.payload().to_vec(), qos, retain);
+                if let Some(meta) = meta {
+                    message.expires_at = meta.expires_at;
+                    if slot.config.protocol == BridgeProtocol::V5 {
+                        message.properties = meta.properties.clone();
+                    }
+                }
                 let (_, dropped) = slot.queue.push(message, journal.as_mut());
                 slot.counters.queued += 1;
                 taken = true;

@@ -49,12 +49,12 @@ impl Broker {
             self.forget_store_waiter(conn);
         }
         let ConnState::Active { session, will, .. } = state else {
-            debug!("closing {peer} before CONNECT: {reason:?}");
+            debug!("closing {peer} before CONNECT: {reason}");
             return;
         };
         if let Some(slot) = self.sessions.get(session) {
             info!(
-                "client {} ({peer}) disconnected: {reason:?}",
+                "client {} ({peer}) disconnected: {reason}",
                 slot.session.client_id
             );
         }

@@ -125,7 +125,7 @@ impl Broker {
             .peer_name(conn)
             .map_or_else(String::new, |p| p.to_string());
         info!(
-            "client {client_id} connected from {peer} ({:?}, clean {}, keepalive {keep_alive}s{}{username})",
+            "client {client_id} connected from {peer} ({}, clean {}, keepalive {keep_alive}s{}{username})",
             connect.protocol,
             connect.clean_start,
             if resumed { ", session resumed" } else { "" }

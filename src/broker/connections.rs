@@ -69,6 +69,30 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
+    /// How log lines and client events say why a client left
+    /// (docs/logging.md, "Connection messages").
+    pub fn words(self) -> &'static str {
+        match self {
+            CloseReason::ClientDisconnect => "client disconnected",
+            CloseReason::PeerGone => "connection lost",
+            CloseReason::Malformed => "malformed packet",
+            CloseReason::ProtocolError => "protocol error",
+            CloseReason::KeepAliveTimeout => "keepalive timeout",
+            CloseReason::ConnectTimeout => "connect timeout",
+            CloseReason::TakenOver => "taken over by a new connection",
+            CloseReason::Refused => "connect refused",
+            CloseReason::ServerShutdown => "server shutting down",
+            CloseReason::RateLimited => "publish rate too high",
+            CloseReason::Kicked => "kicked by an administrator",
+            CloseReason::ClientDisconnectWithWill => "client disconnected with its will",
+            CloseReason::ReceiveMaximumExceeded => "receive maximum exceeded",
+            CloseReason::TopicAliasInvalid => "topic alias invalid",
+            CloseReason::PacketTooLarge => "packet too large",
+            CloseReason::NotAuthorized => "not authorized",
+            CloseReason::PayloadFormatInvalid => "payload format invalid",
+        }
+    }
+
     /// A will is published for every end but DISCONNECT and a refused CONNECT.
     pub fn publishes_will(self) -> bool {
         !matches!(self, CloseReason::ClientDisconnect | CloseReason::Refused)
@@ -98,6 +122,12 @@ impl CloseReason {
             CloseReason::PayloadFormatInvalid => ReasonCode::PAYLOAD_FORMAT_INVALID,
             CloseReason::Kicked => ReasonCode::ADMINISTRATIVE_ACTION,
         })
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.words())
     }
 }
 

@@ -64,29 +64,6 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// How events say why a client left.
-fn reason_words(reason: CloseReason) -> &'static str {
-    match reason {
-        CloseReason::ClientDisconnect => "client disconnected",
-        CloseReason::PeerGone => "connection lost",
-        CloseReason::Malformed => "malformed packet",
-        CloseReason::ProtocolError => "protocol error",
-        CloseReason::KeepAliveTimeout => "keepalive timeout",
-        CloseReason::ConnectTimeout => "connect timeout",
-        CloseReason::TakenOver => "taken over by a new connection",
-        CloseReason::Refused => "connect refused",
-        CloseReason::ServerShutdown => "server shutting down",
-        CloseReason::RateLimited => "publish rate too high",
-        CloseReason::Kicked => "kicked by an administrator",
-        CloseReason::ClientDisconnectWithWill => "client disconnected with its will",
-        CloseReason::ReceiveMaximumExceeded => "receive maximum exceeded",
-        CloseReason::TopicAliasInvalid => "topic alias invalid",
-        CloseReason::PacketTooLarge => "packet too large",
-        CloseReason::NotAuthorized => "not authorized",
-        CloseReason::PayloadFormatInvalid => "payload format invalid",
-    }
-}
-
 impl Broker {
     /// `sys_interval` and `event_topics`; `now` starts the uptime.
     pub fn install_sys(&mut self, now: Instant, settings: SysSettings) {
@@ -286,7 +263,7 @@ impl Broker {
             protocol: Some(connection.version.level()),
             clean: Some(!slot.session.persistent),
             keepalive: self.observe.connected(conn).map(|(_, k)| k),
-            reason: reason.map(reason_words),
+            reason: reason.map(CloseReason::words),
             filter: sub.map(|(f, _)| f),
             qos: sub.and_then(|(_, q)| q),
         };

@@ -43,6 +43,8 @@ impl crate::bridge::QueueJournal for BridgeStoreJournal {
             payload: entry.payload.clone(),
             qos: entry.qos,
             retain: entry.retain,
+            properties: entry.properties.clone(),
+            expires_at: entry.expires_at,
         });
     }
 

@@ -243,7 +243,7 @@ impl Broker {
             }
             meta => meta,
         };
-        let bridged = self.forward_to_bridges(now, message.body, message.qos, message.retain);
+        let bridged = self.forward_to_bridges(now, message);
         let echo_guard = self.echo_guard(publisher);
         let mut reached = bridged;
         for target in targets {

@@ -131,11 +131,26 @@ pub struct Stats {
     pub admin_busy: u64,
     /// Clients closed through the admin API (`DELETE /clients/{id}`).
     pub admin_kicks: u64,
+    /// Messages a 5.0 bridge link dropped: larger than the Maximum Packet
+    /// Size the remote's CONNACK set (docs/mqtt5.md, "Bridges").
+    pub bridge_dropped_packet_size: u64,
+    /// Messages a bridge dropped from its uplink queue: their Message
+    /// Expiry Interval ran out before they could be sent.
+    pub bridge_messages_expired: u64,
+    /// Messages a 5.0 bridge link sent at a lower QoS: the remote's
+    /// Maximum QoS [MQTT-3.2.2-11].
+    pub bridge_qos_downgraded: u64,
+    /// Messages a 5.0 bridge link sent without their retain flag: the
+    /// remote said Retain Available 0 [MQTT-3.2.2-14].
+    pub bridge_retain_stripped: u64,
+    /// Messages a 5.0 remote refused with a PUBACK or PUBREC reason code
+    /// of 0x80 or above: taken off the uplink queue, not retried.
+    pub bridge_refused_by_remote: u64,
 }
 
 impl Stats {
     /// Every counter with its name, for the SIGUSR1 report.
-    pub fn named(&self) -> [(&'static str, u64); 58] {
+    pub fn named(&self) -> [(&'static str, u64); 63] {
         [
             ("connections_accepted", self.connections_accepted),
             ("refused_max_connections", self.refused_max_connections),
@@ -213,6 +228,14 @@ impl Stats {
             ("admin_timeouts", self.admin_timeouts),
             ("admin_busy", self.admin_busy),
             ("admin_kicks", self.admin_kicks),
+            (
+                "bridge_dropped_packet_size",
+                self.bridge_dropped_packet_size,
+            ),
+            ("bridge_messages_expired", self.bridge_messages_expired),
+            ("bridge_qos_downgraded", self.bridge_qos_downgraded),
+            ("bridge_retain_stripped", self.bridge_retain_stripped),
+            ("bridge_refused_by_remote", self.bridge_refused_by_remote),
         ]
     }
 }

@@ -264,7 +264,12 @@ fn cost(op: &StoreOp) -> usize {
             StoreOp::PutMessage { message, .. } => {
                 message.body.topic().len() + message.body.payload().len()
             }
-            StoreOp::PutBridgeMessage { topic, payload, .. } => topic.len() + payload.len(),
+            StoreOp::PutBridgeMessage {
+                topic,
+                payload,
+                properties,
+                ..
+            } => topic.len() + payload.len() + properties.len(),
             StoreOp::PutRetained { body, .. } => body.topic().len() + body.payload().len(),
             StoreOp::PutSession { subscriptions, .. } => {
                 subscriptions.iter().map(|(f, _)| f.len() + 8).sum()
@@ -411,6 +416,8 @@ mod tests {
                 payload: vec![1],
                 qos: QoS::AtLeastOnce,
                 retain: false,
+                properties: Box::default(),
+                expires_at: None,
             });
         }
         batch.push(StoreOp::DeleteBridgeMessage {

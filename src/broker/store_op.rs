@@ -90,6 +90,9 @@ pub enum StoreOp {
         payload: Vec<u8>,
         qos: QoS,
         retain: bool,
+        /// Its MQTT 5 forwarded properties (a 5.0 link's message).
+        properties: Box<[u8]>,
+        expires_at: Option<Instant>,
     },
     /// The remote acknowledged it (or the queue's caps dropped it).
     DeleteBridgeMessage {

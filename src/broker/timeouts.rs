@@ -77,7 +77,7 @@ impl Broker {
             let client = self.client_label(id);
             let stage = handshake.map_or_else(String::new, |stage| format!(" {stage}"));
             self.logs.warn(LogKind::Timeout, now, || {
-                format!("closing {client}: {reason:?}{stage}")
+                format!("closing {client}: {reason}{stage}")
             });
             self.close(now, id, reason);
         }

@@ -26,6 +26,16 @@ impl AckKind {
         }
     }
 
+    /// The packet's name as the specification writes it: "PUBACK".
+    pub fn name(self) -> &'static str {
+        match self {
+            AckKind::PubAck => "PUBACK",
+            AckKind::PubRec => "PUBREC",
+            AckKind::PubRel => "PUBREL",
+            AckKind::PubComp => "PUBCOMP",
+        }
+    }
+
     pub fn packet_type(self) -> u8 {
         match self {
             AckKind::PubAck => 4,

@@ -89,6 +89,17 @@ impl ProtocolVersion {
     }
 }
 
+/// How log lines name it: "MQTT 3.1", "MQTT 3.1.1", "MQTT 5.0".
+impl std::fmt::Display for ProtocolVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ProtocolVersion::V3_1 => "MQTT 3.1",
+            ProtocolVersion::V3_1_1 => "MQTT 3.1.1",
+            ProtocolVersion::V5 => "MQTT 5.0",
+        })
+    }
+}
+
 /// Quality of service of a PUBLISH or a subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub enum QoS {

@@ -443,6 +443,7 @@ impl Properties {
     getter!(topic_alias_maximum, TopicAliasMaximum, u16);
     getter!(topic_alias, TopicAlias, u16);
     getter!(maximum_qos, MaximumQoS, u8);
+    getter!(retain_available, RetainAvailable, u8);
     getter!(maximum_packet_size, MaximumPacketSize, u32);
     getter_ref!(content_type, ContentType, str);
     getter_ref!(response_topic, ResponseTopic, str);

@@ -78,7 +78,17 @@ pub enum BridgeProtocol {
     V3_1,
     /// `mqttv311`, the default.
     V3_1_1,
+    /// `mqttv50` (docs/mqtt5.md, "Bridges").
+    V5,
 }
+
+/// Default of `bridge_session_expiry_interval`: as long as edgemq keeps a 3.x
+/// persistent session (`persistent_client_expiration`), so that a remote
+/// edgemq and a 5.0 edge agree on what an outage may last.
+pub const DEFAULT_BRIDGE_SESSION_EXPIRY: u32 = 2 * 3600;
+/// `bridge_session_expiry_interval never`: the Session Expiry Interval that never
+/// expires (0xFFFFFFFF, MQTT 5 §3.1.2.11.2).
+pub const SESSION_NEVER_EXPIRES: u32 = u32::MAX;
 
 /// `address HOST:PORT`; the port defaults to 1883 as in mosquitto.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,7 +148,14 @@ pub struct BridgeConfig {
     pub protocol: BridgeProtocol,
     /// Announce ourselves as a bridge (protocol level | 0x80), so a
     /// mosquitto or edgemq remote does not echo our own publishes back.
+    /// 3.x only: a 5.0 link asks for no-local instead.
     pub try_private: bool,
+    /// Where `try_private` was given, to warn that 5.0 ignores it.
+    pub try_private_line: Option<usize>,
+    /// `bridge_session_expiry_interval`: the Session Expiry Interval (seconds) a
+    /// 5.0 link with `cleansession false` asks for; `u32::MAX` never
+    /// expires. A clean session asks for 0.
+    pub session_expiry: u32,
     /// `restart_timeout BASE [CAP]`: reconnect backoff from BASE doubling to
     /// CAP, with jitter; one value is a constant delay.
     pub restart_base: Duration,
@@ -167,6 +184,8 @@ impl BridgeConfig {
             clean_session: false,
             protocol: BridgeProtocol::V3_1_1,
             try_private: true,
+            try_private_line: None,
+            session_expiry: DEFAULT_BRIDGE_SESSION_EXPIRY,
             restart_base: Duration::from_secs(5),
             restart_cap: Duration::from_secs(30),
             topics: Vec::new(),
@@ -200,6 +219,7 @@ pub(super) fn is_bridge_key(key: &str) -> bool {
             | "cleansession"
             | "bridge_protocol_version"
             | "try_private"
+            | "bridge_session_expiry_interval"
             | "restart_timeout"
             | "topic"
             | "notifications"
@@ -270,7 +290,13 @@ pub(super) fn apply(
         "keepalive_interval" => b.keepalive = keepalive_interval(line)?,
         "cleansession" => b.clean_session = line.boolean()?,
         "bridge_protocol_version" => b.protocol = bridge_protocol_version(line)?,
-        "try_private" => b.try_private = line.boolean()?,
+        "try_private" => {
+            b.try_private = line.boolean()?;
+            b.try_private_line = Some(line.number);
+        }
+        "bridge_session_expiry_interval" => {
+            b.session_expiry = bridge_session_expiry_interval(line)?
+        }
         "restart_timeout" => (b.restart_base, b.restart_cap) = restart_timeout(line)?,
         "topic" => topic(b, line)?,
         "notifications" => b.notifications = line.boolean()?,
@@ -346,19 +372,32 @@ fn keepalive_interval(line: &Line<'_>) -> Result<u16, ConfigError> {
     Ok(u16::try_from(n).unwrap_or(u16::MAX))
 }
 
-/// `bridge_protocol_version mqttv311|mqttv31`; mqttv50 is not implemented.
+/// `bridge_protocol_version mqttv311|mqttv31|mqttv50`.
 fn bridge_protocol_version(line: &Line<'_>) -> Result<BridgeProtocol, ConfigError> {
     match line.one()? {
         "mqttv311" => Ok(BridgeProtocol::V3_1_1),
         "mqttv31" => Ok(BridgeProtocol::V3_1),
-        "mqttv50" => Err(line.error(
-            "mqttv50 bridges are not implemented yet; use mqttv311 \
-             (loop prevention then uses the bridge flag, try_private)",
-        )),
+        "mqttv50" => Ok(BridgeProtocol::V5),
         v => Err(line.error(format!(
-            "expected mqttv311 or mqttv31, got '{}'",
+            "expected mqttv311, mqttv31 or mqttv50, got '{}'",
             v.escape_debug()
         ))),
+    }
+}
+
+/// `bridge_session_expiry_interval DURATION|never` (a bare number is
+/// seconds, as in mosquitto 2.1): how long the remote keeps a 5.0 link's
+/// session while it is down. `never`, or mosquitto's `0xFFFFFFFF` /
+/// `4294967295`, never expires; below it, any interval 32 bits hold.
+fn bridge_session_expiry_interval(line: &Line<'_>) -> Result<u32, ConfigError> {
+    match line.one()? {
+        "never" | "0xFFFFFFFF" | "0xffffffff" | "4294967295" => Ok(SESSION_NEVER_EXPIRES),
+        v => {
+            let max = Duration::from_secs(u64::from(SESSION_NEVER_EXPIRES - 1));
+            let d = values::duration(v, values::Bare::Seconds, max)
+                .map_err(|m| line.error(format!("{m}, or 'never'")))?;
+            Ok(u32::try_from(d.as_secs()).unwrap_or(SESSION_NEVER_EXPIRES - 1))
+        }
     }
 }
 
@@ -597,6 +636,17 @@ pub(super) fn finish(
                 ),
             ));
         }
+        if let (BridgeProtocol::V5, Some(line)) = (b.protocol, b.try_private_line) {
+            warnings.push(Warning::new(
+                &b.file,
+                line,
+                format!(
+                    "connection {}: try_private does not apply to mqttv50: a 5.0 link \
+                     subscribes with no-local instead (docs/mqtt5.md, Bridges)",
+                    b.name
+                ),
+            ));
+        }
         if b.topics.is_empty() {
             warnings.push(Warning::new(
                 &b.file,
@@ -717,8 +767,10 @@ topic # both 2
         assert_eq!(e.line, 3);
         let e = parse("connection a\naddress x\ntopic # out 1 a/+/").unwrap_err();
         assert_eq!(e.line, 3);
-        let e = parse("connection a\naddress x\nbridge_protocol_version mqttv50").unwrap_err();
-        assert!(e.message.contains("not implemented yet"), "{e}");
+        let e = parse("connection a\naddress x\nbridge_protocol_version mqttv5").unwrap_err();
+        assert!(e.message.contains("mqttv50"), "{e}");
+        let e = parse("connection a\naddress x\nbridge_session_expiry_interval 1x").unwrap_err();
+        assert_eq!(e.line, 3);
         let e = parse("connection a\naddress x\nrestart_timeout 30 5").unwrap_err();
         assert_eq!(e.line, 3);
         let e = parse("connection a\n\nconnection a").unwrap_err();
@@ -729,6 +781,31 @@ topic # both 2
         let e =
             parse("connection a\naddress x\nbridge_certfile c.pem\nbridge_cafile ca").unwrap_err();
         assert!(e.message.contains("go together"), "{e}");
+    }
+
+    #[test]
+    fn mqttv50_session_expiry_and_try_private() {
+        let block = "connection a\naddress x\ntopic #\nbridge_protocol_version mqttv50\n";
+        let (c, w) = parse(block).unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        let b = &c.bridges[0];
+        assert_eq!(b.protocol, BridgeProtocol::V5);
+        assert_eq!(b.session_expiry, DEFAULT_BRIDGE_SESSION_EXPIRY);
+        for (v, secs) in [
+            ("600", 600),
+            ("1d", 86_400),
+            ("0", 0),
+            ("never", u32::MAX),
+            ("0xFFFFFFFF", u32::MAX),
+            ("4294967295", u32::MAX),
+        ] {
+            let (c, _) = parse(&format!("{block}bridge_session_expiry_interval {v}")).unwrap();
+            assert_eq!(c.bridges[0].session_expiry, secs, "{v}");
+        }
+        let (_, w) = parse(&format!("{block}try_private true")).unwrap();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].message.contains("no-local"), "{w:?}");
+        assert_eq!(w[0].line, 5);
     }
 
     #[test]

@@ -41,7 +41,6 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "bridge_psk",
     "bridge_receive_maximum",
     "bridge_require_ocsp",
-    "bridge_session_expiry_interval",
     "cafile",
     "capath",
     "certfile",

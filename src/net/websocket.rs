@@ -306,7 +306,10 @@ impl State {
         self.head = None;
         match parsed {
             Ok(upgrade) => {
-                debug!("websocket upgrade from {peer} ({:?})", upgrade.protocol);
+                debug!(
+                    "websocket upgrade from {peer} (subprotocol {})",
+                    upgrade.protocol.name().unwrap_or("none offered")
+                );
                 self.upgrade_unreported = true;
                 self.own.extend_from_slice(&upgrade.response());
                 let used = end - old;

@@ -205,14 +205,16 @@ fn encode_other(op: StoreOp, out: &mut Vec<Write>) {
             payload,
             qos,
             retain,
+            properties,
+            expires_at,
         } => {
             let record = BridgeMessageV2 {
                 topic,
                 payload,
                 qos: qos as u8,
                 retain,
-                properties: Vec::new(),
-                expires_at_ms: None,
+                properties: properties.into_vec(),
+                expires_at_ms: expires_at.map(wall_deadline),
             };
             out.push(put(Tree::Bridge, schema::bridge_key(&bridge, seq), &record));
         }

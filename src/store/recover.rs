@@ -60,6 +60,11 @@ pub struct StoredBridgeMessage {
     pub payload: Vec<u8>,
     pub qos: QoS,
     pub retain: bool,
+    /// Its MQTT 5 forwarded properties (empty for a 3.x link's message,
+    /// and for every record version 1 wrote).
+    pub properties: Vec<u8>,
+    /// Its expiry deadline, downtime counted as for session messages.
+    pub expires_at: Option<Instant>,
 }
 
 /// `now_wall_ms`: the wall clock in Unix milliseconds.
@@ -297,14 +302,20 @@ impl Reader<'_> {
     fn bridge_queues(&mut self) -> BTreeMap<String, Vec<(u64, StoredBridgeMessage)>> {
         let trees = self.trees;
         let mut queues: BTreeMap<String, Vec<(u64, StoredBridgeMessage)>> = BTreeMap::new();
+        let clock = self.clock;
         for (key, value) in self.entries(&trees.bridge) {
             let entry = schema::split_bridge_key(&key).and_then(|(name, seq)| {
                 let record = schema::decode_bridge_message(&value).ok()?;
+                if !record.properties.is_empty() {
+                    read_forwarded_block(&record.properties).ok()?;
+                }
                 let message = StoredBridgeMessage {
                     topic: record.topic,
                     payload: record.payload,
                     qos: QoS::from_u8(record.qos)?,
                     retain: record.retain,
+                    properties: record.properties,
+                    expires_at: record.expires_at_ms.map(|ms| clock.deadline(ms)),
                 };
                 Some((name.to_owned(), seq, message))
             });

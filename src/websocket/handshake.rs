@@ -30,7 +30,7 @@ pub enum Subprotocol {
 }
 
 impl Subprotocol {
-    fn name(self) -> Option<&'static str> {
+    pub fn name(self) -> Option<&'static str> {
         match self {
             Subprotocol::Mqtt => Some("mqtt"),
             Subprotocol::Mqttv31 => Some("mqttv3.1"),

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """RSS per bridge link: an edgemq with N bridges (64 at most) to one
-Debian mosquitto over plain TCP, TLS with one CA file (`bridge_cafile`),
-and TLS with a CA directory holding the system store and the test CA
-(`bridge_capath`). The edge's RSS once every link is up, against the same
+Debian mosquitto over plain TCP (`plain`; `plain5`: the same links
+speaking MQTT 5.0, `bridge_protocol_version mqttv50`), TLS with one CA
+file (`bridge_cafile`), and TLS with a CA directory holding the system
+store and the test CA (`bridge_capath`). The edge's RSS once every link is up, against the same
 edge with no bridge, divided by N. One-time costs (TLS code paged in)
 are spread over N: use N of 50 or more.
 
@@ -59,8 +60,10 @@ def edge(binary, d, mode, n, tls_port, plain_port):
     for i in range(n if mode != "none" else 0):
         lines += [f"connection b{i}", f"remote_clientid edge-b{i}",
                   "topic sensors/# out 1", "notifications false"]
-        if mode == "plain":
+        if mode in ("plain", "plain5"):
             lines.append(f"address 127.0.0.1:{plain_port}")
+            if mode == "plain5":
+                lines.append("bridge_protocol_version mqttv50")
         else:
             lines.append(f"address localhost:{tls_port}")
             if mode == "cafile":
@@ -95,7 +98,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--edgemq", required=True)
     p.add_argument("-n", type=int, default=60)
-    p.add_argument("--modes", default="plain,cafile,capath")
+    p.add_argument("--modes", default="plain,plain5,cafile,capath")
     a = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="edgemq-bridge-rss-") as d:
         make_certs(d)

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::scaled;
+use super::{scaled, Broker};
 
 pub struct Cloud {
     dir: tempfile::TempDir,
@@ -187,4 +187,18 @@ impl Drop for Cloud {
             eprintln!("[cloud] mosquitto log:\n{}", self.log());
         }
     }
+}
+
+/// Waits (10 s, scaled) until `edge` logged its bridge `cloud` connected
+/// `n` times in all; panics with the edge's log otherwise.
+pub fn wait_connected(edge: &Broker, n: usize) {
+    assert!(
+        edge.wait_for_log_count(
+            "bridge cloud: connected",
+            n,
+            scaled(Duration::from_secs(10))
+        ),
+        "the bridge did not connect:\n{}",
+        edge.log()
+    );
 }

@@ -113,8 +113,7 @@ impl Client {
 
     fn send_packet(&mut self, packet: &Packet) -> io::Result<()> {
         let mut out = Vec::new();
-        codec::encode(packet, self.protocol, &mut out)
-            .map_err(|e| bad(&format!("encode: {e:?}")))?;
+        codec::encode(packet, self.protocol, &mut out).map_err(|e| bad(&format!("encode: {e}")))?;
         self.stream.write_all(&out)
     }
 
@@ -179,7 +178,7 @@ impl Client {
                     self.start += used;
                 }
                 Ok(None) => return Ok(()),
-                Err(e) => return Err(bad(&format!("from the broker: {e:?}"))),
+                Err(e) => return Err(bad(&format!("from the broker: {e}"))),
             }
         }
     }

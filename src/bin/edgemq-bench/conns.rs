@@ -243,7 +243,7 @@ where
 fn encode(packet: &Packet, protocol: ProtocolVersion) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
     codec::encode(packet, protocol, &mut out)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{e:?}")))?;
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
     Ok(out)
 }
 

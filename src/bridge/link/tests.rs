@@ -2,7 +2,7 @@ use super::*;
 use crate::bridge::queue::{NoJournal, QueuedMessage};
 use crate::codec::{ConnAck, Decoded, SubAck};
 
-fn settings(window: usize) -> LinkSettings {
+pub(super) fn settings(window: usize) -> LinkSettings {
     LinkSettings {
         client_id: "edge.cloud".into(),
         username: None,
@@ -14,17 +14,20 @@ fn settings(window: usize) -> LinkSettings {
         subscriptions: vec![("cmd/#".into(), QoS::AtLeastOnce)],
         notification_topic: Some("$SYS/broker/connection/edge.cloud/state".into()),
         window,
+        session_expiry: 7200,
+        max_packet_size: 1 << 20,
     }
 }
 
 /// Every packet the link wrote since the last call.
-fn written(link: &mut Link) -> Vec<Packet> {
+pub(super) fn written(link: &mut Link) -> Vec<Packet> {
+    let version = link.settings().protocol;
     let mut buf = Vec::new();
     link.swap_output(&mut buf);
     let mut packets = Vec::new();
     let mut at = 0;
     while at < buf.len() {
-        match codec::decode(&buf[at..], ProtocolVersion::V3_1_1, 1 << 20).unwrap() {
+        match codec::decode(&buf[at..], version, 1 << 20).unwrap() {
             Decoded::Packet(p, n) => {
                 packets.push(p);
                 at += n;
@@ -43,20 +46,15 @@ fn connack() -> Packet {
     })
 }
 
-fn ack(kind: AckKind, pid: u16) -> Packet {
+pub(super) fn ack(kind: AckKind, pid: u16) -> Packet {
     Packet::Ack(Ack::new(kind, PacketId::new(pid).unwrap()))
 }
 
-fn queue_with(n: usize, qos: QoS) -> BridgeQueue {
+pub(super) fn queue_with(n: usize, qos: QoS) -> BridgeQueue {
     let mut q = BridgeQueue::new("cloud", 100, 1 << 20);
     for i in 0..n {
         q.push(
-            QueuedMessage {
-                topic: format!("t/{i}"),
-                payload: vec![b'x'],
-                qos,
-                retain: false,
-            },
+            QueuedMessage::plain(format!("t/{i}"), vec![b'x'], qos, false),
             &mut NoJournal,
         );
     }
@@ -77,7 +75,7 @@ fn up(link: &mut Link, q: &mut BridgeQueue, now: Instant) -> Vec<Packet> {
     written(link)
 }
 
-fn publishes(packets: &[Packet]) -> Vec<(String, bool, u16)> {
+pub(super) fn publishes(packets: &[Packet]) -> Vec<(String, bool, u16)> {
     packets
         .iter()
         .filter_map(|p| match p {
@@ -423,3 +421,6 @@ fn acknowledgements_held_for_the_store_leave_in_order_once_it_is_durable() {
         "a new connection does not inherit held acknowledgements (the remote resends)"
     );
 }
+
+#[path = "tests_v5.rs"]
+mod v5;

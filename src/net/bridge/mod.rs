@@ -329,6 +329,7 @@ async fn session(
                     link.poll_transmit(now, queue, journal)
                         .map_err(|e| e.to_string())?;
                 }
+                broker.handle_bridge_link_drops(now, index, link.take_drops());
                 link.swap_output(&mut out);
                 link.poll_timeout()
             };
@@ -396,9 +397,11 @@ fn process(
                     body,
                     qos,
                     retain,
+                    properties,
                     ack,
                 } => {
-                    let until = broker.handle_bridge_publish(now, index, &body, qos, retain);
+                    let until =
+                        broker.handle_bridge_publish(now, index, &body, (qos, retain), &properties);
                     if let Some(ack) = ack {
                         link.acknowledge(ack, until, now)
                             .map_err(|e| e.to_string())?;
@@ -407,5 +410,7 @@ fn process(
             }
         }
     }
+    // Acknowledgements can drop (refusals): count them now.
+    broker.handle_bridge_link_drops(now, index, link.take_drops());
     Ok(())
 }

@@ -152,11 +152,15 @@ pub(in crate::net) fn describe(connection: &ClientConnection) -> String {
     let version = match connection.protocol_version() {
         Some(rustls::ProtocolVersion::TLSv1_2) => "TLS 1.2".to_owned(),
         Some(rustls::ProtocolVersion::TLSv1_3) => "TLS 1.3".to_owned(),
-        other => format!("{other:?}"),
+        Some(other) => format!("TLS version {:#06x}", u16::from(other)),
+        None => "TLS".to_owned(),
     };
     let suite = connection
         .negotiated_cipher_suite()
-        .map(|s| format!(", {:?}", s.suite()))
+        .map(|s| match s.suite().as_str() {
+            Some(name) => format!(", {name}"),
+            None => format!(", cipher suite {:#06x}", u16::from(s.suite())),
+        })
         .unwrap_or_default();
     let alpn = connection
         .alpn_protocol()
