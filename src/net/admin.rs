@@ -151,7 +151,9 @@ async fn accept_loop(
     let busy = Rc::new(Cell::new(0usize));
     let pacer = Rc::new(Pacer::default());
     loop {
-        if let Some(at) = pacer.next_accept().filter(|&at| at > Instant::now()) {
+        // Requests still being served while we wait charge more time:
+        // look again after each wait.
+        while let Some(at) = pacer.next_accept().filter(|&at| at > Instant::now()) {
             Timer::at(at).await;
         }
         let stream = match metered(&pacer, listener.accept()).await {
@@ -318,5 +320,22 @@ mod tests {
         let later = t0 + ms(1000);
         pacer.charge(later, ms(2));
         assert_eq!(pacer.next_accept(), Some(later + rest * 2));
+    }
+
+    #[test]
+    fn a_metered_poll_is_charged_what_it_took() {
+        let pacer = Pacer::default();
+        let took = Duration::from_millis(2);
+        let before = Instant::now();
+        future::block_on(metered(&pacer, async { std::thread::sleep(took) }));
+        let after = Instant::now();
+        let rest = took * (100 - ADMIN_LOOP_SHARE_PERCENT) / ADMIN_LOOP_SHARE_PERCENT;
+        let next = pacer.next_accept().unwrap();
+        assert!(next >= before + took + rest, "{next:?}");
+        // At most the whole poll, as measured from outside, and its rest.
+        let whole = after - before;
+        assert!(
+            next <= after + whole * (100 - ADMIN_LOOP_SHARE_PERCENT) / ADMIN_LOOP_SHARE_PERCENT
+        );
     }
 }
