@@ -102,7 +102,7 @@ async fn mqtt_and_the_api_are_both_served_under_an_api_flood() {
             .unwrap_or_else(|| panic!("message {i} not delivered within 5 s"));
         assert_eq!(p.payload.as_ref(), i.to_string().as_bytes(), "out of order");
         worst = worst.max(sent.elapsed());
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stop.store(true, Ordering::Relaxed);
 
@@ -124,15 +124,19 @@ async fn mqtt_and_the_api_are_both_served_under_an_api_flood() {
     );
     // Eight at once is what the API serves: none is refused.
     assert!(refused.is_empty(), "refused: {refused:?}");
-    // The flood did flood: well over one request per round trip.
-    assert!(answered >= 2 * ROUND_TRIPS, "{answered} requests");
+    // Paced, every loop of the flood is still answered, again and again.
+    assert!(
+        flood.iter().all(|seen| seen.len() >= 2),
+        "{answered} requests"
+    );
     assert!(
         dashboard.len() >= 5,
         "{} dashboard requests",
         dashboard.len()
     );
-    // Promptly: a paced API keeps its answers within a fraction of a
-    // second, and MQTT within one, even on a loaded test machine.
+    // Promptly: a paced API still answers within a fraction of a second
+    // (behind at most eight others in the kernel's backlog), and MQTT
+    // within one, even on a loaded test machine.
     assert!(
         slowest_dashboard < scaled(Duration::from_secs(1)),
         "{slowest_dashboard:?}"
