@@ -134,11 +134,12 @@ async fn mqtt_and_the_api_are_both_served_under_an_api_flood() {
         "{} dashboard requests",
         dashboard.len()
     );
-    // Promptly: a paced API still answers within a fraction of a second
-    // (behind at most eight others in the kernel's backlog), and MQTT
-    // within one, even on a loaded test machine.
+    // Promptly: a paced API still answers within a second or two (behind
+    // at most eight others in the kernel's backlog; a debug build's
+    // requests cost more, so its pace is slower), and MQTT within one,
+    // even on a loaded test machine.
     assert!(
-        slowest_dashboard < scaled(Duration::from_secs(1)),
+        slowest_dashboard < scaled(Duration::from_secs(2)),
         "{slowest_dashboard:?}"
     );
     assert!(worst < scaled(Duration::from_secs(1)), "{worst:?}");
