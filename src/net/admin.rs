@@ -61,7 +61,7 @@ const READ_CHUNK: usize = 4096;
 /// request, the client's) competes with theirs: at 10 %, eight loops
 /// polling without pause got ~2,200 answers a second and MQTT latency's
 /// p99 at 10k msg/s went from ~110 µs to ~730 µs on two x86 cores. At
-/// 2 % they get ~200-250 a second, each within ~0.1 s, far above what a
+/// 2 % they get ~200-370 a second, each within ~0.1 s, far above what a
 /// dashboard or a scraper asks (docs/observability.md, "What watching
 /// costs").
 pub const ADMIN_LOOP_SHARE_PERCENT: u32 = 2;
