@@ -4,7 +4,8 @@
 //! `$SYS/events/#`, every admin API endpoint over real sockets, the
 //! Prometheus text read by `prometheus-parse`, the token (missing, wrong,
 //! from a file, created once), and the API's bounds (413, 408, 503).
-//! `edgemq ctl` is tests/e2e_ctl.rs.
+//! `edgemq ctl` is tests/e2e_ctl.rs; the API under a flood of requests,
+//! tests/e2e_admin_load.rs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 

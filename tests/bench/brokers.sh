@@ -117,6 +117,13 @@ port_open() {
 # BROKER_PID, waits (bounded) until it listens.
 start_broker() {
     local name=$1 port=$2 persist=$3 dir=$4 conf
+    # Something already listening there (another compare.sh on the same
+    # BENCH_PORT) would be measured instead of our broker, and our
+    # generator would load theirs.
+    if port_open "$port"; then
+        echo "compare: 127.0.0.1:$port is already in use (another benchmark? set BENCH_PORT); $name skipped" >&2
+        return 1
+    fi
     rm -rf "${dir:?}/$name-data" "$dir/mosquitto-data"
     conf=$(write_config "$name" "$port" "$persist" "$dir")
     case $name in

@@ -6,38 +6,57 @@
 #                           mosquitto, persistence off: idle RSS, fan-in
 #                           QoS 1 throughput and losses, latency at 10k msg/s
 #   latency (edgemq-api)    edgemq-observe while 8 clients request
-#                           /api/v1/clients in a loop (curl), against its
-#                           own idle figure
+#                           /api/v1/clients in a loop without pause
+#                           (`edgemq-bench api-poll`: one process, one
+#                           connection per request), against its own idle
+#                           figure; the poller's answers, their rate and
+#                           time are the "api" rows
 #
 # Every process is started here and stopped by its PID.
 
-command -v curl >/dev/null || {
-    echo "compare: installing curl" >&2
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq curl >/dev/null
-}
+API_PID=
 
-API_PIDS=
+# The poller outlasts the latency run it loads (connections, warm-up,
+# LAT_S of traffic, the last messages' wait); it ends on its own.
+API_POLL_S=$((LAT_S + 10))
 
-# api_load PORT: 8 loops requesting the client list, PIDs in API_PIDS.
+# api_load PORT: 8 pollers of the client list in one process, its PID in
+# API_PID, its JSON line into $OUT/api-poll.json.
 api_load() {
     local url="http://127.0.0.1:$(($1 + ADMIN_PORT_OFFSET))/api/v1/clients"
-    local token i
-    token=$(cat "$OUT/edgemq-observe-data/admin.token")
-    API_PIDS=
-    for i in 1 2 3 4 5 6 7 8; do
-        (while :; do curl -s -o /dev/null -H "Authorization: Bearer $token" "$url" || sleep 0.1; done) &
-        API_PIDS="$API_PIDS $!"
-    done
+    "$BENCH" --label edgemq-api --timeout $((API_POLL_S + 30)) \
+        api-poll --url "$url" --token-file "$OUT/edgemq-observe-data/admin.token" \
+        --clients 8 --seconds "$API_POLL_S" >"$OUT/api-poll.json" 2>>"$OUT/bench.err" &
+    API_PID=$!
+    # Polling is under way before the first MQTT message is timed.
+    sleep 1
 }
 
+# stop_api_load: waits for the poller (bounded by its --seconds), then
+# records its line; killed by its PID only if it overstays.
 stop_api_load() {
-    local pid
-    for pid in $API_PIDS; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
+    [ -n "${API_PID:-}" ] || return 0
+    local i
+    for i in $(seq 1 $((API_POLL_S * 10 + 300))); do
+        kill -0 "$API_PID" 2>/dev/null || break
+        sleep 0.1
     done
-    API_PIDS=
+    kill -KILL "$API_PID" 2>/dev/null || true
+    if wait "$API_PID" && [ -s "$OUT/api-poll.json" ]; then
+        printf 'api\tedgemq-api\t%s\n' "$(cat "$OUT/api-poll.json")" >>"$RESULTS"
+        echo "  api edgemq-api: $(cut -c1-200 "$OUT/api-poll.json")" >&2
+    else
+        echo "  api edgemq-api: failed (see $OUT/bench.err)" >&2
+    fi
+    API_PID=
+}
+
+# kill_api_load: at an early exit, the poller by its PID, unrecorded.
+kill_api_load() {
+    [ -n "${API_PID:-}" ] || return 0
+    kill -KILL "$API_PID" 2>/dev/null || true
+    wait "$API_PID" 2>/dev/null || true
+    API_PID=
 }
 
 # run_api_latency PORT: edgemq-observe at 10k msg/s under API load,
@@ -57,7 +76,7 @@ run_api_latency() {
     stop_broker
 }
 
-trap 'stop_api_load; stop_broker' EXIT INT TERM
+trap 'kill_api_load; stop_broker' EXIT INT TERM
 
 RESULTS=$OUT/results-observe.tsv
 : >"$RESULTS"

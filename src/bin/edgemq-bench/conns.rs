@@ -58,7 +58,7 @@ pub struct Args {
 pub struct Phase {
     pub ok: usize,
     failed: usize,
-    seconds: f64,
+    pub seconds: f64,
     pub first_error: Option<String>,
 }
 

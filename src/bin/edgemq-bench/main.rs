@@ -15,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 
+mod api_poll;
 mod auth_cost;
 mod client;
 mod conns;
@@ -45,8 +46,8 @@ use argh::FromArgs;
 use edgemq::codec::ProtocolVersion;
 
 /// Load generator for MQTT brokers: connection count and memory, fan-in,
-/// fan-out and latency; and this machine's wake-up and credential-check
-/// costs. Prints one JSON line per run.
+/// fan-out and latency; polling of edgemq's admin API; and this machine's
+/// wake-up and credential-check costs. Prints one JSON line per run.
 #[derive(FromArgs)]
 struct Args {
     /// broker address (default 127.0.0.1)
@@ -92,6 +93,7 @@ enum Scenario {
     Latency(latency::Args),
     Wake(wake::Args),
     AuthCost(auth_cost::Args),
+    ApiPoll(api_poll::Args),
 }
 
 /// What every scenario gets from the top-level options.
@@ -147,6 +149,7 @@ fn main() -> ExitCode {
         Scenario::Latency(a) => latency::run(&common, a),
         Scenario::Wake(a) => wake::run(&common, a),
         Scenario::AuthCost(a) => auth_cost::run(&common, a),
+        Scenario::ApiPoll(a) => api_poll::run(&common, a),
     };
     match result {
         Ok(line) => {
