@@ -102,7 +102,7 @@ impl Broker {
         }
         self.send(conn, &Packet::ConnAck(connack));
         self.log_connected(conn, &client_id, &connect, keep_alive, resumed);
-        self.note_connected(now, conn, session_id, keep_alive);
+        self.note_connected(now, conn, session_id);
         if resumed {
             self.resume_session(now, conn, session_id);
         }
@@ -220,6 +220,7 @@ impl Broker {
             session: session_id,
             keep_alive: KeepAlive::from_secs(keep_alive),
             will: admitted.will.map(Box::new),
+            connected_secs: self.observe.secs_since_epoch(now),
         };
         let Some(slot) = self.sessions.get_mut(session_id) else {
             return;

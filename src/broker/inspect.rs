@@ -137,7 +137,7 @@ impl Broker {
         let connection = conn.and_then(|c| self.connections.get(c));
         let origin = connection.map(|c| c.origin);
         let addr = origin.and_then(|o| o.peer().socket_addr());
-        let connected = conn.and_then(|c| self.observe.connected(c));
+        let connected = conn.and_then(|c| self.connected_since(c));
         let expiry = match (
             session.persistent,
             self.settings.persistent_client_expiration,

@@ -16,14 +16,14 @@
 //! not retained. Both go through `route`, so ACLs and bridges see them as
 //! any message.
 
-use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 use crate::codec::{PublishBody, QoS};
 use crate::sys::Totals;
 use crate::sys::{topics, ClientEvent, EdgeFacts, EventKind, Snapshot, SysSettings, SysState};
 
-use super::connections::{CloseReason, ConnId};
+use super::connections::{CloseReason, ConnId, ConnState, KeepAlive};
 use super::publish::Routed;
 use super::sessions::SessionId;
 use super::Broker;
@@ -36,13 +36,27 @@ pub(super) struct Observe {
     sys: SysState,
     /// The wall clock, ms since the epoch, at an instant (set each sweep).
     wall: Option<(Instant, u64)>,
-    /// When each connected client's CONNECT was accepted, and the
-    /// keepalive it asked for: 32 bytes per connected client, for the
-    /// admin API and events (the `Connection` itself is kept small).
-    connected: HashMap<ConnId, (Instant, u16)>,
+    /// Connections whose CONNECT was accepted and that have not closed.
+    connected: usize,
+    /// What `ConnState::Active`'s `connected_secs` counts from: the first
+    /// CONNECT accepted, never moved.
+    epoch: Option<Instant>,
 }
 
 impl Observe {
+    /// 1 + whole seconds from the epoch to `now` (set by the first call):
+    /// never zero, and 136 years before it saturates.
+    pub(super) fn secs_since_epoch(&mut self, now: Instant) -> NonZeroU32 {
+        let epoch = *self.epoch.get_or_insert(now);
+        let secs = now.saturating_duration_since(epoch).as_secs();
+        NonZeroU32::new(
+            u32::try_from(secs)
+                .unwrap_or(u32::MAX - 1)
+                .saturating_add(1),
+        )
+        .unwrap_or(NonZeroU32::MAX)
+    }
+
     /// Ms since the epoch at `at`, through the last wall clock anchor.
     pub(super) fn wall_ms_at(&self, at: Instant) -> Option<u64> {
         let (anchor, ms) = self.wall?;
@@ -52,11 +66,6 @@ impl Observe {
             ms.saturating_sub(millis(anchor.saturating_duration_since(at)))
         };
         Some(ms)
-    }
-
-    /// When `conn` connected, and its keepalive.
-    pub(super) fn connected(&self, conn: ConnId) -> Option<(Instant, u16)> {
-        self.connected.get(&conn).copied()
     }
 }
 
@@ -162,17 +171,26 @@ impl Broker {
         .fold(0u64, |a, b| a.saturating_add(*b))
     }
 
+    /// When `conn`'s CONNECT was accepted (to the second), and its
+    /// keepalive in seconds (0: none).
+    pub(super) fn connected_since(&self, conn: ConnId) -> Option<(Instant, u16)> {
+        let ConnState::Active {
+            keep_alive,
+            connected_secs,
+            ..
+        } = self.connections.get(conn)?.state
+        else {
+            return None;
+        };
+        let secs = u64::from(connected_secs.get() - 1);
+        let at = self.observe.epoch?.checked_add(Duration::from_secs(secs))?;
+        Some((at, keep_alive.map_or(0, KeepAlive::secs)))
+    }
+
     /// CONNECT accepted for `conn` (connect.rs).
-    pub(super) fn note_connected(
-        &mut self,
-        now: Instant,
-        conn: ConnId,
-        session: SessionId,
-        keep_alive: u16,
-    ) {
-        self.observe.connected.insert(conn, (now, keep_alive));
-        let connected = self.observe.connected.len() as u64;
-        self.observe.sys.note_clients(connected);
+    pub(super) fn note_connected(&mut self, now: Instant, conn: ConnId, session: SessionId) {
+        self.observe.connected += 1;
+        self.observe.sys.note_clients(self.observe.connected as u64);
         let who = (conn, session);
         self.client_event(now, EventKind::Connected, who, None, None);
     }
@@ -187,7 +205,7 @@ impl Broker {
     ) {
         let who = (conn, session);
         self.client_event(now, EventKind::Disconnected, who, Some(reason), None);
-        self.observe.connected.remove(&conn);
+        self.observe.connected = self.observe.connected.saturating_sub(1);
     }
 
     /// Subscriptions granted to `conn` (subscribe.rs).
@@ -262,7 +280,7 @@ impl Broker {
             ts: self.observe.wall_ms_at(now),
             protocol: Some(connection.version.level()),
             clean: Some(!slot.session.persistent),
-            keepalive: self.observe.connected(conn).map(|(_, k)| k),
+            keepalive: self.connected_since(conn).map(|(_, k)| k),
             reason: reason.map(CloseReason::words),
             filter: sub.map(|(f, _)| f),
             qos: sub.and_then(|(_, q)| q),
@@ -351,7 +369,7 @@ impl Broker {
         let rate = self.messages_per_second().max(0.0).round() as u64;
         let mut line = format!(
             "{} clients, {rate} msg/s in, {queued} queued",
-            self.observe.connected.len(),
+            self.observe.connected,
         );
         let bridges = self.bridge_numbers();
         if !bridges.is_empty() {
