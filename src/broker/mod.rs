@@ -101,6 +101,9 @@ pub struct Broker {
     wakeups: Vec<ConnId>,
     /// Routing scratch, kept to avoid an allocation per message.
     matches: Vec<(SessionId, Subscription)>,
+    /// The sessions a message goes to, built from `matches`: reused, like
+    /// it, so that routing a message allocates nothing for its list.
+    targets: Vec<publish::Target>,
     /// Publishers paused on each full session queue.
     blocked: HashMap<SessionId, Vec<ConnId>>,
     /// Publishers let go by a session's queue and not read since.
@@ -166,6 +169,7 @@ impl Broker {
             logs: LimitLogs::default(),
             wakeups: Vec::new(),
             matches: Vec::new(),
+            targets: Vec::new(),
             blocked: HashMap::new(),
             released: Vec::new(),
             publish_rates: PublishRates::default(),

@@ -46,7 +46,7 @@ impl<'a> Routed<'a> {
 /// whether any matching subscription keeps the retain flag, and every
 /// matching subscription's identifier.
 #[derive(Debug)]
-struct Target {
+pub(super) struct Target {
     session: SessionId,
     qos: QoS,
     retain_as_published: bool,
@@ -247,7 +247,9 @@ impl Broker {
         if message.retain {
             self.retain(now, message);
         }
-        let targets = self.targets(message.body.topic(), publisher);
+        let topic = message.body.topic();
+        let mut targets = std::mem::take(&mut self.targets);
+        self.find_targets(topic, publisher, &mut targets);
         // Several targets: give a plain message a meta, so that its 5.0
         // QoS 0 copies share one frame (session/message.rs).
         let fan_out;
@@ -261,9 +263,9 @@ impl Broker {
         let bridged = self.forward_to_bridges(now, message);
         let echo_guard = self.echo_guard(publisher);
         let mut reached = bridged;
-        for target in targets {
+        for target in targets.drain(..) {
             if self.is_echo(target.session, echo_guard)
-                || !self.may_deliver(now, target.session, message.body.topic())
+                || !self.may_deliver(now, target.session, topic)
             {
                 continue;
             }
@@ -284,6 +286,7 @@ impl Broker {
                 }
             }
         }
+        self.targets = targets;
         reached
     }
 
@@ -291,7 +294,7 @@ impl Broker {
     /// matching subscriptions granted [MQTT-3.3.5-1] and all their
     /// identifiers [MQTT-3.3.4-3]. A subscription with no-local does not
     /// match its own client's messages [MQTT-3.8.3-3].
-    fn targets(&mut self, topic: &str, publisher: Option<ConnId>) -> Vec<Target> {
+    fn find_targets(&mut self, topic: &str, publisher: Option<ConnId>, targets: &mut Vec<Target>) {
         let own = publisher
             .and_then(|c| self.connections.get(c))
             .and_then(|c| c.session());
@@ -303,8 +306,15 @@ impl Broker {
                     matches.push((session, *subscription));
                 }
             });
-        matches.sort_unstable_by_key(|m| m.0);
-        let mut targets: Vec<Target> = Vec::with_capacity(matches.len());
+        // A session matched by several filters gets one copy: grouped by
+        // session below. Sorted only when needed: one filter's subscribers
+        // are distinct sessions, mostly already in order, and a size-built
+        // std sorts by heapsort (a fan-out to 100 spent 9 % of its time
+        // here when it sorted every time).
+        if !matches.is_sorted_by_key(|m| m.0) {
+            matches.sort_unstable_by_key(|m| m.0);
+        }
+        targets.clear();
         for &(
             session,
             Subscription {
@@ -334,12 +344,11 @@ impl Broker {
                 target.ids.push(id.get());
             }
         }
-        for target in &mut targets {
+        for target in targets.iter_mut() {
             target.ids.sort_unstable();
             target.ids.dedup();
         }
         self.matches = matches;
-        targets
     }
 
     fn retain(&mut self, now: Instant, message: Routed<'_>) {
