@@ -200,6 +200,7 @@ async fn client_events_carry_their_fields() {
     let e = event(&mut watcher, "$SYS/events/client/disconnected").await;
     assert_eq!(text(e.get("clientid")), "dev@@7");
     assert_eq!(text(e.get("reason")), "client disconnected");
+    assert_eq!(text(e.get("keepalive")), "42");
 
     // Offline past persistent_client_expiration: the session expires.
     let e = event(&mut watcher, "$SYS/events/client/session_expired").await;

@@ -48,7 +48,13 @@ impl Broker {
         if store_waiting {
             self.forget_store_waiter(conn);
         }
-        let ConnState::Active { session, will, .. } = state else {
+        let ConnState::Active {
+            session,
+            will,
+            keep_alive,
+            ..
+        } = state
+        else {
             debug!("closing {peer} before CONNECT: {reason}");
             return;
         };
@@ -58,7 +64,7 @@ impl Broker {
                 slot.session.client_id
             );
         }
-        self.note_disconnected(now, conn, session, reason);
+        self.note_disconnected(now, conn, session, reason, keep_alive);
         if let Some(will) = will.filter(|_| reason.publishes_will()) {
             self.will_at_close(now, session, will);
         }

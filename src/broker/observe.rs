@@ -191,8 +191,7 @@ impl Broker {
     pub(super) fn note_connected(&mut self, now: Instant, conn: ConnId, session: SessionId) {
         self.observe.connected += 1;
         self.observe.sys.note_clients(self.observe.connected as u64);
-        let who = (conn, session);
-        self.client_event(now, EventKind::Connected, who, None, None);
+        self.client_event(now, EventKind::Connected, (conn, session, None), None, None);
     }
 
     /// `conn`, a connected client of `session`, is closing (close.rs).
@@ -202,8 +201,11 @@ impl Broker {
         conn: ConnId,
         session: SessionId,
         reason: CloseReason,
+        keep_alive: Option<KeepAlive>,
     ) {
-        let who = (conn, session);
+        // The connection has left its Active state by now (close.rs): its
+        // keepalive comes from the caller.
+        let who = (conn, session, Some(keep_alive.map_or(0, KeepAlive::secs)));
         self.client_event(now, EventKind::Disconnected, who, Some(reason), None);
         self.observe.connected = self.observe.connected.saturating_sub(1);
     }
@@ -218,7 +220,7 @@ impl Broker {
     ) {
         for (filter, qos) in granted {
             let sub = Some((filter, Some(qos as u8)));
-            self.client_event(now, EventKind::Subscribed, (conn, session), None, sub);
+            self.client_event(now, EventKind::Subscribed, (conn, session, None), None, sub);
         }
     }
 
@@ -236,7 +238,8 @@ impl Broker {
             let sub = Some((filter.as_str(), None));
             match conn {
                 Some(conn) => {
-                    self.client_event(now, EventKind::Unsubscribed, (conn, session), None, sub);
+                    let who = (conn, session, None);
+                    self.client_event(now, EventKind::Unsubscribed, who, None, sub);
                 }
                 None => {
                     let why = "unsubscribed by an administrator";
@@ -256,7 +259,7 @@ impl Broker {
         &mut self,
         now: Instant,
         kind: EventKind,
-        (conn, session): (ConnId, SessionId),
+        (conn, session, keep_alive): (ConnId, SessionId, Option<u16>),
         reason: Option<CloseReason>,
         sub: Option<(&str, Option<u8>)>,
     ) {
@@ -280,7 +283,7 @@ impl Broker {
             ts: self.observe.wall_ms_at(now),
             protocol: Some(connection.version.level()),
             clean: Some(!slot.session.persistent),
-            keepalive: self.connected_since(conn).map(|(_, k)| k),
+            keepalive: keep_alive.or_else(|| self.connected_since(conn).map(|(_, k)| k)),
             reason: reason.map(CloseReason::words),
             filter: sub.map(|(f, _)| f),
             qos: sub.and_then(|(_, q)| q),
