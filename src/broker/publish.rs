@@ -42,6 +42,10 @@ impl<'a> Routed<'a> {
     }
 }
 
+/// The most targets (and matched subscriptions) whose room routing keeps
+/// between messages (a few tens of KB).
+const TARGETS_KEPT: usize = 1024;
+
 /// What one session gets of a routed message: the highest granted QoS,
 /// whether any matching subscription keeps the retain flag, and every
 /// matching subscription's identifier.
@@ -286,6 +290,9 @@ impl Broker {
                 }
             }
         }
+        // Kept for the next message, but not at the size of a rare huge
+        // fan-out: that memory goes back.
+        targets.shrink_to(TARGETS_KEPT);
         self.targets = targets;
         reached
     }
@@ -348,6 +355,7 @@ impl Broker {
             target.ids.sort_unstable();
             target.ids.dedup();
         }
+        matches.shrink_to(TARGETS_KEPT);
         self.matches = matches;
     }
 
