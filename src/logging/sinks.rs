@@ -9,6 +9,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -232,11 +233,15 @@ fn is_journal(stream: &impl AsFd) -> bool {
     let Some((dev, ino)) = value.to_str().and_then(|v| v.split_once(':')) else {
         return false;
     };
-    let Ok(stat) = rustix::fs::fstat(stream) else {
+    // Through std's metadata on a duplicate of the descriptor (once, at
+    // start): rustix's fstat crashed 32-bit MIPS builds under qemu-user.
+    let Ok(meta) = stream
+        .as_fd()
+        .try_clone_to_owned()
+        .map(File::from)
+        .and_then(|file| file.metadata())
+    else {
         return false;
     };
-    // st_dev and st_ino are u64 or narrower on every Linux target.
-    #[allow(clippy::useless_conversion)]
-    let (d, i) = (u64::from(stat.st_dev), u64::from(stat.st_ino));
-    dev.parse() == Ok(d) && ino.parse() == Ok(i)
+    dev.parse() == Ok(meta.dev()) && ino.parse() == Ok(meta.ino())
 }
