@@ -438,20 +438,13 @@ fn publish_size(message: &Message) -> u64 {
 }
 
 /// The words of a server DISCONNECT's reason string, when nothing more
-/// particular was recorded.
+/// particular was recorded: the code's name, but for the two a client is
+/// better told the cause of.
 fn describe(code: ReasonCode) -> &'static str {
     match code {
-        ReasonCode::MALFORMED_PACKET => "malformed packet",
-        ReasonCode::PROTOCOL_ERROR => "protocol error",
         ReasonCode::NOT_AUTHORIZED => "authentication expired",
-        ReasonCode::SERVER_SHUTTING_DOWN => "server shutting down",
-        ReasonCode::KEEP_ALIVE_TIMEOUT => "keep alive timeout",
-        ReasonCode::SESSION_TAKEN_OVER => "session taken over",
-        ReasonCode::RECEIVE_MAXIMUM_EXCEEDED => "receive maximum exceeded",
-        ReasonCode::TOPIC_ALIAS_INVALID => "topic alias invalid",
-        ReasonCode::PACKET_TOO_LARGE => "packet too large",
-        ReasonCode::MESSAGE_RATE_TOO_HIGH => "message rate too high",
         ReasonCode::PAYLOAD_FORMAT_INVALID => "payload format 1 but not UTF-8",
+        _ if code.is_error() => code.describe(),
         _ => "disconnected",
     }
 }
