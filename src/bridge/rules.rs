@@ -219,7 +219,10 @@ mod tests {
             Some(("jobs/7".into(), QoS::ExactlyOnce))
         );
         // Out: the shared rule is skipped, the group decides.
-        assert_eq!(rules.outbound("jobs/7"), Some(("jobs/7".into(), QoS::AtMostOnce)));
+        assert_eq!(
+            rules.outbound("jobs/7"),
+            Some(("jobs/7".into(), QoS::AtMostOnce))
+        );
         assert_eq!(
             rules.outbound_by(1, "jobs/7"),
             Some(("site1/jobs/7".into(), QoS::ExactlyOnce))

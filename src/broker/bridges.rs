@@ -487,7 +487,10 @@ mod enabled {
             let Some(slot) = self.bridges.slots.get(index) else {
                 return false;
             };
-            match slot.rules.outbound_by(usize::from(rule), routed.body.topic()) {
+            match slot
+                .rules
+                .outbound_by(usize::from(rule), routed.body.topic())
+            {
                 Some((topic, cap)) => self.queue_on_bridge(now, index, topic, cap, routed),
                 None => false,
             }

@@ -120,7 +120,12 @@ mod tests {
 
     #[test]
     fn only_other_clients_subtrees_are_forbidden() {
-        for filter in ["app/p2p/dev2", "+/p2p/dev2", "app/p2p/dev2/#", "x/p2p/dev1x"] {
+        for filter in [
+            "app/p2p/dev2",
+            "+/p2p/dev2",
+            "app/p2p/dev2/#",
+            "x/p2p/dev1x",
+        ] {
             assert!(under_other_client(filter, "dev1"), "{filter}");
         }
         for filter in [

@@ -38,7 +38,10 @@ pub(super) enum Member {
     Session(SessionId),
     /// The bridge's index and its rule's.
     #[cfg_attr(not(feature = "bridge"), allow(dead_code))]
-    Bridge { bridge: u16, rule: u16 },
+    Bridge {
+        bridge: u16,
+        rule: u16,
+    },
 }
 
 #[derive(Default)]

@@ -111,7 +111,9 @@ impl Broker {
             self.stats.p2p_subscriptions_refused += 1;
             let shown: String = filter.as_str().chars().take(64).collect();
             self.logs.warn(LogKind::P2p, now, || {
-                format!("refusing subscription of {client} to {shown:?}: another client's p2p topic")
+                format!(
+                    "refusing subscription of {client} to {shown:?}: another client's p2p topic"
+                )
             });
             return Err(ReasonCode::NOT_AUTHORIZED);
         }

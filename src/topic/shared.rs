@@ -81,7 +81,14 @@ mod tests {
 
     #[test]
     fn ordinary_filters_are_not_shared() {
-        for s in ["a/b", "#", "$SYS/#", "$sharex/g/a", "share/g/a", "$queues/a"] {
+        for s in [
+            "a/b",
+            "#",
+            "$SYS/#",
+            "$sharex/g/a",
+            "share/g/a",
+            "$queues/a",
+        ] {
             assert_eq!(parse_shared(s), None, "{s}");
             assert!(!is_shared(s));
         }
