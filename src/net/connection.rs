@@ -195,9 +195,6 @@ pub(super) struct ConnectionTask<S> {
 struct TaskState {
     shared: Rc<Shared>,
     conn: ConnId,
-    /// Polled before: a wake-up may then be the broker's, not the
-    /// socket's, and a plain socket is read only once it is readable.
-    started: bool,
     /// `None` while idle.
     busy: Option<Box<Busy>>,
 }
@@ -251,7 +248,6 @@ impl<S: ByteStream> ConnectionTask<S> {
             state: TaskState {
                 shared,
                 conn,
-                started: false,
                 busy: None,
             },
         }
@@ -263,11 +259,13 @@ impl<S: ByteStream> Future for ConnectionTask<S> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        // A task that waited before may be woken by the broker rather than
+        // its socket: a plain socket is then read only once readable.
+        let waited = this.state.shared.wakers.has_waited(this.state.conn.index());
         let mut plan = match &this.stream {
-            Some(stream) if this.state.started && stream.short_read_drains() => ReadPlan::IfReady,
+            Some(stream) if waited && stream.short_read_drains() => ReadPlan::IfReady,
             _ => ReadPlan::Now,
         };
-        this.state.started = true;
         loop {
             let Some(stream) = &this.stream else {
                 return Poll::Ready(());
