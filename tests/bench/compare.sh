@@ -237,8 +237,9 @@ median_of() {
 # with the rows of metrics-NAME.txt under TITLE (those of the scenarios
 # --only names), kept as table-NAME.md.
 table() {
-    local name=$1 brokers=$2 title=$3 metrics=$HERE/metrics-$name.txt
+    local name=$1 brokers=$2 title=$3 metrics
     shift 3
+    metrics=$HERE/metrics-$name.txt
     if [ -n "$ONLY" ]; then
         metrics=$OUT/metrics-$name.txt
         awk -F'|' -v only=",$ONLY," 'index(only, "," $2 ",")' "$HERE/metrics-$name.txt" >"$metrics"
