@@ -151,7 +151,10 @@ mod tests {
         assert_eq!(even_share_pct(&[25, 25, 25, 25]), Some((100.0, 100.0)));
         assert_eq!(even_share_pct(&[10, 30, 20, 20]), Some((50.0, 150.0)));
         // One member starved: 0 % of its share.
-        assert_eq!(even_share_pct(&[0, 40, 40, 40]), Some((0.0, 133.33333333333334)));
+        assert_eq!(
+            even_share_pct(&[0, 40, 40, 40]),
+            Some((0.0, 133.33333333333334))
+        );
         assert_eq!(even_share_pct(&[0, 0]), None);
         assert_eq!(even_share_pct(&[]), None);
     }
