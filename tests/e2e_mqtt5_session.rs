@@ -94,7 +94,7 @@ fn connack_tells_the_limits_assigned_id_and_server_keep_alive() {
     assert_eq!(props.int(id::RETAIN_AVAILABLE), Some(1));
     assert_eq!(props.int(id::WILDCARD_AVAILABLE), Some(1));
     assert_eq!(props.int(id::SUBSCRIPTION_ID_AVAILABLE), Some(0));
-    assert_eq!(props.int(id::SHARED_AVAILABLE), Some(0));
+    assert_eq!(props.int(id::SHARED_AVAILABLE), Some(1));
     assert_eq!(props.get(id::AUTH_METHOD), None);
     client.send(&raw::pingreq());
     assert_eq!(client.read_packet(secs(5)), Some(vec![0xD0, 0]));

@@ -59,6 +59,18 @@ pub fn render(s: &Snapshot) -> String {
     );
     gauge(
         &mut out,
+        "shared_subscriptions",
+        "Members of shared-subscription groups (also in subscriptions).",
+        s.shared_subscriptions,
+    );
+    gauge(
+        &mut out,
+        "shared_groups",
+        "Shared-subscription groups.",
+        s.shared_groups,
+    );
+    gauge(
+        &mut out,
         "retained_messages",
         "Retained messages held.",
         s.retained,

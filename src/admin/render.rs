@@ -31,6 +31,8 @@ pub fn stats(s: &Snapshot) -> String {
         .u64("bytes_sent", s.bytes_sent)
         .u64("publish_dropped", s.publish_dropped)
         .u64("subscriptions", s.subscriptions)
+        .u64("shared_subscriptions", s.shared_subscriptions)
+        .u64("shared_groups", s.shared_groups)
         .u64("retained", s.retained)
         .u64("queued", s.queued)
         .u64("inflight", s.inflight)

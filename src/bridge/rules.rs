@@ -6,10 +6,16 @@
 //! remote side `remote_prefix + pattern`; a topic crossing the bridge loses
 //! one prefix and gains the other. With an empty pattern the prefixes are
 //! whole topics. The first rule that matches a topic decides it.
+//!
+//! A shared pattern (`$share/{group}/{filter}`, `$queue/{filter}`) makes the
+//! bridge one member of a group (docs/shared.md): `in`, of the remote's
+//! group, subscribed as `$share/{group}/{remote_prefix}{filter}`; `out`, of
+//! a local group the broker keeps, so such a rule sends only the messages
+//! the group's strategy gives the bridge and [`Rules::outbound`] skips it.
 
 use crate::codec::QoS;
 use crate::config::bridge::{Direction, TopicRuleConfig};
-use crate::topic::matches;
+use crate::topic::{matches, parse_shared};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicRule {
@@ -21,18 +27,32 @@ pub struct TopicRule {
     local_filter: String,
     /// `remote_prefix + pattern`.
     remote_filter: String,
+    /// `$share/{group}/` or `$queue/` of a shared pattern, else empty; the
+    /// filters above are without it.
+    share: String,
 }
 
 impl TopicRule {
     pub fn new(config: &TopicRuleConfig) -> TopicRule {
+        let pattern = config.pattern.as_str();
+        let (share, pattern) = match parse_shared(pattern) {
+            Some(Ok(shared)) => pattern.split_at(pattern.len() - shared.filter.len()),
+            _ => ("", pattern),
+        };
         TopicRule {
             direction: config.direction,
             qos: config.qos,
-            local_filter: format!("{}{}", config.local_prefix, config.pattern),
-            remote_filter: format!("{}{}", config.remote_prefix, config.pattern),
+            local_filter: format!("{}{pattern}", config.local_prefix),
+            remote_filter: format!("{}{pattern}", config.remote_prefix),
             local_prefix: config.local_prefix.clone(),
             remote_prefix: config.remote_prefix.clone(),
+            share: share.to_owned(),
         }
+    }
+
+    /// Whether the pattern names a shared group.
+    pub fn is_shared(&self) -> bool {
+        !self.share.is_empty()
     }
 
     /// The filter subscribed on the local broker for `out`.
@@ -45,7 +65,8 @@ impl TopicRule {
         &self.remote_filter
     }
 
-    /// The remote topic for local `topic`, if this rule sends it out.
+    /// The remote topic for local `topic`, if this rule sends it out (a
+    /// shared rule: once the group chose the bridge).
     pub fn to_remote(&self, topic: &str) -> Option<String> {
         if !self.direction.outbound() || !matches(&self.local_filter, topic) {
             return None;
@@ -73,11 +94,30 @@ impl Rules {
         Rules(configs.iter().map(TopicRule::new).collect())
     }
 
-    /// Remote topic and the rule's QoS cap for a local publish on `topic`.
+    /// Remote topic and the rule's QoS cap for a local publish on `topic`;
+    /// shared rules are left to their group.
     pub fn outbound(&self, topic: &str) -> Option<(String, QoS)> {
         self.0
             .iter()
+            .filter(|r| !r.is_shared())
             .find_map(|r| r.to_remote(topic).map(|t| (t, r.qos)))
+    }
+
+    /// Remote topic and QoS cap of rule `index` for `topic`, which its
+    /// group gave the bridge.
+    pub fn outbound_by(&self, index: usize, topic: &str) -> Option<(String, QoS)> {
+        let rule = self.0.get(index)?;
+        rule.to_remote(topic).map(|t| (t, rule.qos))
+    }
+
+    /// The local groups the bridge is a member of: (rule index, the
+    /// group's filter as a subscription would name it, the rule's QoS).
+    pub fn shared_outbound(&self) -> impl Iterator<Item = (usize, String, QoS)> + '_ {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.is_shared() && r.direction.outbound())
+            .map(|(i, r)| (i, format!("{}{}", r.share, r.local_filter), r.qos))
     }
 
     /// Local topic and the rule's QoS cap for a remote publish on `topic`.
@@ -92,7 +132,7 @@ impl Rules {
         self.0
             .iter()
             .filter(|r| r.direction.inbound())
-            .map(|r| (r.remote_filter.clone(), r.qos))
+            .map(|r| (format!("{}{}", r.share, r.remote_filter), r.qos))
             .collect()
     }
 
@@ -154,6 +194,41 @@ mod tests {
         assert_eq!(rules.outbound("local/state").unwrap().0, "remote/state");
         assert_eq!(rules.inbound("remote/state").unwrap().0, "local/state");
         assert_eq!(rules.outbound("local/state/x"), None);
+    }
+
+    #[test]
+    fn shared_patterns_make_the_bridge_a_member() {
+        let rules = Rules::new(&[
+            rule("$share/edges/cmd/#", Direction::In, 1, "local/", "cloud/"),
+            rule("$queue/jobs/+", Direction::Both, 2, "", "site1/"),
+            rule("#", Direction::Out, 0, "", ""),
+        ]);
+        assert_eq!(
+            rules.remote_subscriptions(),
+            [
+                ("$share/edges/cloud/cmd/#".to_owned(), QoS::AtLeastOnce),
+                ("$queue/site1/jobs/+".to_owned(), QoS::ExactlyOnce)
+            ]
+        );
+        assert_eq!(
+            rules.inbound("cloud/cmd/x"),
+            Some(("local/cmd/x".into(), QoS::AtLeastOnce))
+        );
+        assert_eq!(
+            rules.inbound("site1/jobs/7"),
+            Some(("jobs/7".into(), QoS::ExactlyOnce))
+        );
+        // Out: the shared rule is skipped, the group decides.
+        assert_eq!(
+            rules.outbound("jobs/7"),
+            Some(("jobs/7".into(), QoS::AtMostOnce))
+        );
+        assert_eq!(
+            rules.outbound_by(1, "jobs/7"),
+            Some(("site1/jobs/7".into(), QoS::ExactlyOnce))
+        );
+        let groups: Vec<_> = rules.shared_outbound().collect();
+        assert_eq!(groups, [(1, "$queue/jobs/+".to_owned(), QoS::ExactlyOnce)]);
     }
 
     #[test]

@@ -23,6 +23,7 @@ use std::time::Instant;
 use crate::acl::{Access, ClientRules, Rules, SubscribeVerdict, Who};
 use crate::auth::identity::TokenAcl;
 use crate::codec::ConnectReturn;
+use crate::topic::parse_shared;
 
 use super::connections::ConnId;
 use super::security::Security;
@@ -401,6 +402,11 @@ impl Broker {
         filter: &str,
     ) -> Option<SubscribeVerdict> {
         let (rules, who) = self.held_to(session_id)?;
+        // A shared subscription reads what its filter after the group
+        // matches (docs/shared.md).
+        let filter = parse_shared(filter)
+            .and_then(Result::ok)
+            .map_or(filter, |shared| shared.filter);
         Some(rules.subscription(&who, filter))
     }
 
@@ -448,7 +454,7 @@ impl Broker {
             if let Some(slot) = self.sessions.get_mut(session_id) {
                 slot.session.remove_subscription(filter);
             }
-            self.subscriptions.remove(filter, session_id);
+            self.unindex_subscription(filter, session_id);
             self.stats.acl_revoked_subscriptions += 1;
             let line = self.identity_line(session_id, filter);
             self.logs.warn(LogKind::AclRevoked, now, || {

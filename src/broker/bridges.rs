@@ -32,6 +32,20 @@ impl Broker {
 impl Broker {
     pub(super) fn wake_bridges(&mut self) {}
 
+    pub(super) fn bridge_readiness(&self, _bridge: u16) -> Option<super::shared::Readiness> {
+        None
+    }
+
+    pub(super) fn forward_to_bridge_rule(
+        &mut self,
+        _now: std::time::Instant,
+        _bridge: u16,
+        _rule: u16,
+        _message: super::publish::Routed<'_>,
+    ) -> bool {
+        false
+    }
+
     pub(super) fn forward_to_bridges(
         &mut self,
         _now: std::time::Instant,
@@ -52,6 +66,15 @@ mod enabled {
         NoJournal, QueueJournal, QueuedMessage, Rules,
     };
     use crate::broker::publish::Routed;
+    use crate::broker::shared::{Member, Readiness};
+    use crate::codec::SubscriptionOptions;
+    use crate::session::Subscription;
+    use crate::topic::{TopicFilter, TopicLimits};
+
+    /// A bridge with more than this many messages queued is passed over
+    /// by its shared groups while another member is ready: a slow uplink
+    /// should not take more than its share.
+    const SHARED_BUSY_QUEUE: usize = 100;
     use crate::codec::{Properties, ProtocolVersion, PublishBody, QoS};
     use crate::config::bridge::BridgeProtocol;
     use crate::config::BridgeConfig;
@@ -162,6 +185,36 @@ mod enabled {
                 });
                 let index = self.bridges.slots.len() - 1;
                 self.publish_bridge_state(now, index, false);
+                self.join_shared_groups(index);
+            }
+        }
+
+        /// Bridge `index` joins the local group of each of its shared
+        /// `out` rules, as one member (docs/shared.md).
+        fn join_shared_groups(&mut self, index: usize) {
+            let Some(slot) = self.bridges.slots.get(index) else {
+                return;
+            };
+            let groups: Vec<_> = slot.rules.shared_outbound().collect();
+            for (rule, subscribed, qos) in groups {
+                let inner = crate::topic::parse_shared(&subscribed)
+                    .and_then(Result::ok)
+                    .map(|shared| TopicFilter::new(shared.filter, &TopicLimits::UNBOUNDED));
+                let (Some(Ok(inner)), Ok(bridge), Ok(rule)) =
+                    (inner, u16::try_from(index), u16::try_from(rule))
+                else {
+                    continue;
+                };
+                let subscription = Subscription::from(SubscriptionOptions {
+                    qos,
+                    ..SubscriptionOptions::default()
+                });
+                self.shared.join(
+                    &subscribed,
+                    &inner,
+                    Member::Bridge { bridge, rule },
+                    subscription,
+                );
             }
         }
 
@@ -405,61 +458,119 @@ mod enabled {
             now: Instant,
             routed: Routed<'_>,
         ) -> bool {
+            let from = self.bridges.inbound_from;
+            let mut taken = false;
+            for index in 0..self.bridges.slots.len() {
+                if Some(index) == from {
+                    continue;
+                }
+                let Some(slot) = self.bridges.slots.get(index) else {
+                    continue;
+                };
+                if let Some((topic, cap)) = slot.rules.outbound(routed.body.topic()) {
+                    taken |= self.queue_on_bridge(now, index, topic, cap, routed);
+                }
+            }
+            taken
+        }
+
+        /// A shared group chose bridge `bridge` for `routed` by its rule
+        /// `rule` (`shared.rs`); `true` when it took it.
+        pub(in crate::broker) fn forward_to_bridge_rule(
+            &mut self,
+            now: Instant,
+            bridge: u16,
+            rule: u16,
+            routed: Routed<'_>,
+        ) -> bool {
+            let index = usize::from(bridge);
+            let Some(slot) = self.bridges.slots.get(index) else {
+                return false;
+            };
+            match slot
+                .rules
+                .outbound_by(usize::from(rule), routed.body.topic())
+            {
+                Some((topic, cap)) => self.queue_on_bridge(now, index, topic, cap, routed),
+                None => false,
+            }
+        }
+
+        /// How ready bridge `bridge` is to be chosen by a shared group;
+        /// never the one the message came down.
+        pub(in crate::broker) fn bridge_readiness(&self, bridge: u16) -> Option<Readiness> {
+            let index = usize::from(bridge);
+            if self.bridges.inbound_from == Some(index) {
+                return None;
+            }
+            let slot = self.bridges.slots.get(index)?;
+            Some(if !slot.up {
+                Readiness::Offline
+            } else if slot.queue.len() > SHARED_BUSY_QUEUE {
+                Readiness::Busy
+            } else {
+                Readiness::Ready
+            })
+        }
+
+        /// Queues one message on bridge `index` under remote `topic`, at
+        /// most at `cap`; `false` when it was not taken (QoS 0 while the
+        /// link is down).
+        fn queue_on_bridge(
+            &mut self,
+            now: Instant,
+            index: usize,
+            topic: String,
+            cap: QoS,
+            routed: Routed<'_>,
+        ) -> bool {
             let Routed {
                 body,
                 qos,
                 retain,
                 meta,
             } = routed;
-            let from = self.bridges.inbound_from;
-            let mut taken = false;
             let Bridges {
                 slots,
                 journal,
                 woken,
                 ..
             } = &mut self.bridges;
-            for (index, slot) in slots.iter_mut().enumerate() {
-                if Some(index) == from {
-                    continue;
-                }
-                let Some((topic, cap)) = slot.rules.outbound(body.topic()) else {
-                    continue;
-                };
-                let qos = qos.min(cap);
-                if qos == QoS::AtMostOnce && !slot.up {
-                    slot.counters.dropped_qos0_link_down += 1;
-                    continue;
-                }
-                let mut message = QueuedMessage::plain(topic, body.payload().to_vec(), qos, retain);
-                if let Some(meta) = meta {
-                    message.expires_at = meta.expires_at;
-                    if slot.config.protocol == BridgeProtocol::V5 {
-                        message.properties = meta.properties.clone();
-                    }
-                }
-                let (_, dropped) = slot.queue.push(message, journal.as_mut());
-                slot.counters.queued += 1;
-                taken = true;
-                if dropped > 0 {
-                    slot.counters.dropped_queue_full += dropped;
-                    if let Some(skipped) = slot.drop_log.should_log(now) {
-                        warn!(
-                            "bridge {}: uplink queue full ({} messages, {} bytes): dropped the oldest \
-                             ({} dropped in all, {skipped} drops not logged since the last line)",
-                            slot.config.name,
-                            slot.queue.len(),
-                            slot.queue.bytes(),
-                            slot.counters.dropped_queue_full
-                        );
-                    }
-                }
-                if slot.up && !slot.wake_listed {
-                    slot.wake_listed = true;
-                    woken.push(index);
+            let Some(slot) = slots.get_mut(index) else {
+                return false;
+            };
+            let qos = qos.min(cap);
+            if qos == QoS::AtMostOnce && !slot.up {
+                slot.counters.dropped_qos0_link_down += 1;
+                return false;
+            }
+            let mut message = QueuedMessage::plain(topic, body.payload().to_vec(), qos, retain);
+            if let Some(meta) = meta {
+                message.expires_at = meta.expires_at;
+                if slot.config.protocol == BridgeProtocol::V5 {
+                    message.properties = meta.properties.clone();
                 }
             }
-            taken
+            let (_, dropped) = slot.queue.push(message, journal.as_mut());
+            slot.counters.queued += 1;
+            if dropped > 0 {
+                slot.counters.dropped_queue_full += dropped;
+                if let Some(skipped) = slot.drop_log.should_log(now) {
+                    warn!(
+                        "bridge {}: uplink queue full ({} messages, {} bytes): dropped the oldest \
+                         ({} dropped in all, {skipped} drops not logged since the last line)",
+                        slot.config.name,
+                        slot.queue.len(),
+                        slot.queue.bytes(),
+                        slot.counters.dropped_queue_full
+                    );
+                }
+            }
+            if slot.up && !slot.wake_listed {
+                slot.wake_listed = true;
+                woken.push(index);
+            }
+            true
         }
 
         /// Each bridge's numbers (`$SYS/broker/connection/...`, the admin

@@ -6,6 +6,8 @@ use std::time::Instant;
 
 use log::{debug, info};
 
+use crate::topic::is_shared;
+
 use super::connections::{CloseReason, ConnId, ConnState, WillMessage};
 use super::publish::Routed;
 use super::sessions::SessionId;
@@ -110,7 +112,7 @@ impl Broker {
         }
         slot.connection = None;
         if !slot.session.persistent {
-            self.discard_session(session_id);
+            self.discard_session(now, session_id);
             return;
         }
         slot.session.disconnected_at = Some(now);
@@ -130,17 +132,27 @@ impl Broker {
         self.release_publishers(session_id);
     }
 
-    /// Removes a session and its subscriptions.
-    pub(super) fn discard_session(&mut self, session_id: SessionId) {
+    /// Removes a session and its subscriptions; what it holds for its
+    /// shared subscriptions goes to other members (`shared.rs`).
+    pub(super) fn discard_session(&mut self, now: Instant, session_id: SessionId) {
         self.release_publishers(session_id);
         self.session_acls.remove(session_id);
         self.session_expiry.remove(&session_id);
         self.delayed_wills.retain(|w| w.session() != session_id);
-        if let Some(slot) = self.sessions.remove(session_id) {
-            for (filter, _) in slot.session.subscriptions.iter() {
-                self.subscriptions.remove(filter, session_id);
+        let Some(mut slot) = self.sessions.remove(session_id) else {
+            return;
+        };
+        let mut shared_filters = Vec::new();
+        for (filter, _) in slot.session.subscriptions.iter() {
+            self.unindex_subscription(filter, session_id);
+            if is_shared(filter) {
+                shared_filters.push(filter.to_owned());
             }
-            self.persist_discard(&slot.session);
+        }
+        self.persist_discard(&slot.session);
+        if !shared_filters.is_empty() {
+            let held = slot.session.outbound.take_unreceived();
+            self.hand_off(now, session_id, &shared_filters, held);
         }
     }
 }

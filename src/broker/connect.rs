@@ -291,7 +291,7 @@ impl Broker {
                 }
                 return Ok((session_id, true));
             }
-            Some(session_id) => self.discard_session(session_id),
+            Some(session_id) => self.discard_session(now, session_id),
             None => {}
         }
         let session = Session::new(client_id.clone(), persistent, connect.protocol);
@@ -449,5 +449,6 @@ impl Broker {
         self.wake(conn);
         self.note_expired(now, session_id);
         self.persist_journal(session_id);
+        self.gather_for_returning_member(now, session_id);
     }
 }

@@ -256,7 +256,7 @@ impl Broker {
             self.stats.sessions_expired += 1;
             self.note_session_expired(now, session_id);
             self.will_at_session_end(now, session_id);
-            self.discard_session(session_id);
+            self.discard_session(now, session_id);
         }
     }
 }

@@ -192,7 +192,7 @@ impl Broker {
         // A clean session has ended with its connection.
         let deleted = match self.sessions.find(client_id) {
             Some(id) if delete_session => {
-                self.discard_session(id);
+                self.discard_session(now, id);
                 log::info!("session of {client_id} deleted through the admin API");
                 true
             }
@@ -215,7 +215,7 @@ impl Broker {
         let existed = slot.session.remove_subscription(filter);
         let conn = slot.connection;
         if existed {
-            self.subscriptions.remove(filter, id);
+            self.unindex_subscription(filter, id);
             self.persist_session(id);
             self.note_unsubscribed(now, conn, id, &[filter.to_owned()]);
         }

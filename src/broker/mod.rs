@@ -24,6 +24,7 @@ mod listeners;
 mod message_expiry;
 mod mqtt5;
 mod observe;
+mod p2p;
 mod persist;
 mod publish;
 mod rate_limits;
@@ -32,6 +33,7 @@ mod retained;
 mod security;
 mod sessions;
 mod settings;
+mod shared;
 mod stats;
 mod store_backlog;
 mod store_batch;
@@ -93,6 +95,9 @@ pub struct Broker {
     listeners: ListenerTable,
     sessions: SessionTable,
     subscriptions: SubscriptionTrie<SessionId, Subscription>,
+    /// Shared subscriptions' groups (`shared.rs`); their members' own
+    /// lists hold them too, the trie above does not.
+    shared: shared::SharedGroups,
     retained: RetainedStore,
     stats: Stats,
     logs: LimitLogs,
@@ -164,6 +169,7 @@ impl Broker {
             listeners: ListenerTable::new(&settings.listeners),
             sessions: SessionTable::new(settings.max_sessions),
             subscriptions: SubscriptionTrie::new(),
+            shared: shared::SharedGroups::new(seed),
             retained: RetainedStore::new(settings.max_retained_messages),
             stats: Stats::default(),
             logs: LimitLogs::default(),

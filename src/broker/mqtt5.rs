@@ -26,8 +26,8 @@ use super::Broker;
 /// say they are.
 const SUBSCRIPTION_IDENTIFIERS_AVAILABLE: bool = false;
 
-/// Shared subscriptions (`$share/...`) are not implemented.
-const SHARED_SUBSCRIPTIONS_AVAILABLE: bool = false;
+/// Shared subscriptions (`$share/...`, `shared.rs`).
+const SHARED_SUBSCRIPTIONS_AVAILABLE: bool = true;
 
 /// One 5.0 connection's negotiated limits and aliases. Kept to 32 bytes
 /// (an entry of the map is 40): what only some connections use is boxed,

@@ -126,6 +126,8 @@ impl Broker {
             bytes_sent: self.stats.bytes_sent,
             publish_dropped: self.dropped_total(),
             retained: self.retained.len() as u64,
+            shared_groups: self.shared.group_count() as u64,
+            shared_subscriptions: self.shared.member_count() as u64,
             loads: self.observe.sys.loads.loads(),
             facts: EdgeFacts {
                 wall_ms: facts.wall_ms.or_else(|| self.observe.wall_ms_at(now)),

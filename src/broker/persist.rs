@@ -548,7 +548,7 @@ impl Broker {
             return SessionRestore::Refused;
         };
         for (filter, options) in filters {
-            self.subscriptions.insert(&filter, session_id, options);
+            self.index_subscription(&filter, session_id, options);
         }
         self.restore_expiry_and_will(session_id, session_expiry, will);
         self.mark_restored(session_id);

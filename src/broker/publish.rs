@@ -57,6 +57,23 @@ pub(super) struct Target {
     ids: Vec<u32>,
 }
 
+impl Target {
+    /// What one subscription alone gives its session (a shared group's
+    /// member).
+    pub(super) fn new(session: SessionId, subscription: Subscription) -> Target {
+        Target {
+            session,
+            qos: subscription.options.qos,
+            retain_as_published: subscription.options.retain_as_published,
+            ids: subscription
+                .identifier
+                .map(|id| id.get())
+                .into_iter()
+                .collect(),
+        }
+    }
+}
+
 impl Broker {
     pub(super) fn handle_publish(&mut self, now: Instant, conn: ConnId, publish: Publish) {
         let Some(session_id) = self.connections.get(conn).and_then(|c| c.session()) else {
@@ -248,12 +265,20 @@ impl Broker {
         message: Routed<'_>,
         publisher: Option<ConnId>,
     ) -> bool {
+        // Addressed to one client: no subscription, no retained copy
+        // (`p2p.rs`).
+        if let Some(client_id) = self.p2p_recipient(message.body.topic()) {
+            return self.route_p2p(now, message, client_id, publisher);
+        }
         if message.retain {
             self.retain(now, message);
         }
         let topic = message.body.topic();
         let mut targets = std::mem::take(&mut self.targets);
         self.find_targets(topic, publisher, &mut targets);
+        // One member of each shared group, a copy of its own beside any
+        // the session gets from its ordinary subscriptions (MQTT 5 §4.8.2).
+        let shared_bridged = self.add_shared_targets(now, message, publisher, &mut targets);
         // Several targets: give a plain message a meta, so that its 5.0
         // QoS 0 copies share one frame (session/message.rs).
         let fan_out;
@@ -266,7 +291,7 @@ impl Broker {
         };
         let bridged = self.forward_to_bridges(now, message);
         let echo_guard = self.echo_guard(publisher);
-        let mut reached = bridged;
+        let mut reached = bridged || shared_bridged;
         for target in targets.drain(..) {
             if self.is_echo(target.session, echo_guard)
                 || !self.may_deliver(now, target.session, topic)

@@ -89,6 +89,10 @@ impl Broker {
             // apply_connect_switches
             auth_throttle: _,
             duplicate_client_id: _,
+            // Decides each message as it is routed: the next one follows
+            // the new value.
+            shared_strategy: _,
+            p2p: _,
             allow_zero_length_clientid: _,
             auto_id_prefix: _,
             // apply_publish_limits
@@ -218,6 +222,13 @@ fn apply_connect_switches(s: &mut Settings, new: &Settings, r: &mut ReloadReport
         "duplicate_client_id",
         r,
     );
+    apply(
+        &mut s.shared_strategy,
+        &new.shared_strategy,
+        "shared_subscription_strategy",
+        r,
+    );
+    apply(&mut s.p2p, &new.p2p, "p2p", r);
     apply(
         &mut s.allow_zero_length_clientid,
         &new.allow_zero_length_clientid,

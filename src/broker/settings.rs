@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::auth::ThrottleSettings;
-use crate::config::{Config, DuplicateClientId};
+use crate::config::{Config, DuplicateClientId, SharedStrategy};
 use crate::session::QueueLimits;
 use crate::topic::TopicLimits;
 
@@ -25,6 +25,8 @@ pub struct Settings {
     pub backpressure_timeout: Duration,
     pub persistent_client_expiration: Option<Duration>,
     pub duplicate_client_id: DuplicateClientId,
+    pub shared_strategy: SharedStrategy,
+    pub p2p: bool,
     pub max_client_id_length: usize,
     pub strict_identifiers: bool,
     pub topics: TopicLimits,
@@ -72,6 +74,8 @@ impl Settings {
             backpressure_timeout: config.backpressure_timeout,
             persistent_client_expiration: config.persistent_client_expiration,
             duplicate_client_id: config.duplicate_client_id,
+            shared_strategy: config.shared_subscription_strategy,
+            p2p: config.p2p,
             max_client_id_length: config.max_client_id_length,
             strict_identifiers: config.strict_identifiers,
             topics: TopicLimits {

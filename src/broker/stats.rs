@@ -146,12 +146,25 @@ pub struct Stats {
     /// Messages a 5.0 remote refused with a PUBACK or PUBREC reason code
     /// of 0x80 or above: taken off the uplink queue, not retried.
     pub bridge_refused_by_remote: u64,
+    /// QoS 1/2 messages a shared-subscription member held unreceived when
+    /// its session ended, handed to another member of the group.
+    pub shared_handoffs: u64,
+    /// Such messages no other member could take (the group had no one
+    /// left): dropped.
+    pub shared_handoffs_dropped: u64,
+    /// Point-to-point messages handed to their client's session.
+    pub p2p_delivered: u64,
+    /// Point-to-point messages for a client without a session that no
+    /// bridge took: dropped.
+    pub p2p_dropped_no_session: u64,
+    /// Subscriptions refused: they named another client's p2p topic.
+    pub p2p_subscriptions_refused: u64,
 }
 
 impl Stats {
     /// Every counter with its name, for the SIGUSR1 report: one line per
     /// counter, as long as the counters are many.
-    pub fn named(&self) -> [(&'static str, u64); 63] {
+    pub fn named(&self) -> [(&'static str, u64); 68] {
         [
             ("connections_accepted", self.connections_accepted),
             ("refused_max_connections", self.refused_max_connections),
@@ -237,6 +250,11 @@ impl Stats {
             ("bridge_qos_downgraded", self.bridge_qos_downgraded),
             ("bridge_retain_stripped", self.bridge_retain_stripped),
             ("bridge_refused_by_remote", self.bridge_refused_by_remote),
+            ("shared_handoffs", self.shared_handoffs),
+            ("shared_handoffs_dropped", self.shared_handoffs_dropped),
+            ("p2p_delivered", self.p2p_delivered),
+            ("p2p_dropped_no_session", self.p2p_dropped_no_session),
+            ("p2p_subscriptions_refused", self.p2p_subscriptions_refused),
         ]
     }
 }
@@ -294,6 +312,8 @@ pub enum LogKind {
     Expired,
     /// A PUBLISH refused with 0x99 (payload format invalid).
     PayloadFormat,
+    /// A point-to-point message dropped, or a subscription refused.
+    P2p,
     /// An admin API request refused (401, 408, 413, 431, 503).
     Admin,
 }

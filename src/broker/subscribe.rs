@@ -1,7 +1,7 @@
 //! SUBSCRIBE and UNSUBSCRIBE: filter checks, the per-client cap, the trie
-//! kept in step with the session, the MQTT 5 subscription options and
-//! identifier (docs/mqtt5.md, "Subscriptions"), and retained messages on
-//! subscribe.
+//! (or a shared group, `shared.rs`) kept in step with the session, the
+//! MQTT 5 subscription options and identifier (docs/mqtt5.md,
+//! "Subscriptions"), and retained messages on subscribe.
 
 use std::num::NonZeroU32;
 use std::time::Instant;
@@ -11,7 +11,7 @@ use crate::codec::{
     UnsubAck, Unsubscribe,
 };
 use crate::session::{Message, Subscription};
-use crate::topic::TopicFilter;
+use crate::topic::{is_shared, parse_shared, TopicFilter};
 
 use super::connections::ConnId;
 use super::sessions::SessionId;
@@ -37,6 +37,15 @@ impl Broker {
             .subscription_identifiers()
             .next()
             .and_then(NonZeroU32::new);
+        // No Local on a shared subscription is a Protocol Error
+        // [MQTT-3.8.3-4] (3.x has no such option).
+        if subscribe
+            .requests
+            .iter()
+            .any(|r| r.options.no_local && is_shared(&r.filter))
+        {
+            return self.protocol_error(now, conn, "No Local on a shared subscription");
+        }
         let mut codes = Vec::with_capacity(subscribe.requests.len());
         let mut granted = Vec::new();
         for request in subscribe.requests {
@@ -78,7 +87,13 @@ impl Broker {
             .get_mut(session_id)
             .ok_or(ReasonCode::UNSPECIFIED_ERROR)?;
         let client = slot.session.client_id.clone();
-        let filter = match TopicFilter::new(&request.filter, &self.settings.topics) {
+        let checked = TopicFilter::new(&request.filter, &self.settings.topics).and_then(|filter| {
+            match parse_shared(filter.as_str()) {
+                Some(Err(error)) => Err(error),
+                _ => Ok(filter),
+            }
+        });
+        let filter = match checked {
             Ok(filter) => filter,
             Err(error) => {
                 self.stats.subscriptions_refused += 1;
@@ -89,6 +104,19 @@ impl Broker {
                 return Err(ReasonCode::TOPIC_FILTER_INVALID);
             }
         };
+        let matched = parse_shared(filter.as_str())
+            .and_then(Result::ok)
+            .map_or(filter.as_str(), |shared| shared.filter);
+        if self.p2p_forbids(matched, client.as_str()) {
+            self.stats.p2p_subscriptions_refused += 1;
+            let shown: String = filter.as_str().chars().take(64).collect();
+            self.logs.warn(LogKind::P2p, now, || {
+                format!(
+                    "refusing subscription of {client} to {shown:?}: another client's p2p topic"
+                )
+            });
+            return Err(ReasonCode::NOT_AUTHORIZED);
+        }
         if self
             .may_subscribe(now, session_id, filter.as_str())
             .is_none()
@@ -115,7 +143,7 @@ impl Broker {
             identifier,
         };
         slot.session.add_subscription(&filter, subscription);
-        self.subscriptions.insert(&filter, session_id, subscription);
+        self.index_subscription(&filter, session_id, subscription);
         Ok(Granted {
             filter,
             subscription,
@@ -128,6 +156,11 @@ impl Broker {
     /// unless its Retain Handling says only when new (1) or never (2)
     /// [MQTT-3.3.1-9, MQTT-3.3.1-10, MQTT-3.3.1-11].
     fn send_retained(&mut self, now: Instant, session_id: SessionId, granted: Granted) {
+        // Not on a shared subscription: a group's members are one
+        // consumer, not each a new subscriber (MQTT 5 §4.8.2).
+        if is_shared(granted.filter.as_str()) {
+            return;
+        }
         let options = granted.subscription.options;
         match options.retain_handling {
             RetainHandling::SendAtSubscribe => {}
@@ -166,15 +199,15 @@ impl Broker {
         let Some(session_id) = self.connections.get(conn).and_then(|c| c.session()) else {
             return;
         };
-        let Some(slot) = self.sessions.get_mut(session_id) else {
-            return;
-        };
         let mut codes = Vec::with_capacity(unsubscribe.filters.len());
         let mut removed = Vec::new();
         for filter in &unsubscribe.filters {
+            let Some(slot) = self.sessions.get_mut(session_id) else {
+                return;
+            };
             let existed = slot.session.remove_subscription(filter);
-            self.subscriptions.remove(filter, session_id);
             if existed {
+                self.unindex_subscription(filter, session_id);
                 removed.push(filter.clone());
             }
             codes.push(if existed {
@@ -183,6 +216,9 @@ impl Broker {
                 ReasonCode::NO_SUBSCRIPTION_EXISTED
             });
         }
+        let Some(slot) = self.sessions.get(session_id) else {
+            return;
+        };
         let version = slot.session.version;
         if !version.is_v5() {
             codes.clear();

@@ -71,6 +71,20 @@ pub enum DuplicateClientId {
     Reject,
 }
 
+/// Which member of a shared-subscription group gets the next message
+/// (docs/shared.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedStrategy {
+    /// Each member in turn (the default).
+    RoundRobin,
+    Random,
+    /// The same member for as long as it can take messages.
+    Sticky,
+    /// The member the publisher's client id hashes to: one publisher's
+    /// messages stay in order at one member.
+    HashClientId,
+}
+
 /// The broker's configuration. Field docs give the config key's meaning
 /// where it is not obvious; README.md ## Configuration has the defaults and
 /// the differences from mosquitto.
@@ -107,6 +121,10 @@ pub struct Config {
     /// Written with a unit; a bare number or 0 is an error, as in mosquitto.
     pub persistent_client_expiration: Option<Duration>,
     pub duplicate_client_id: DuplicateClientId,
+    pub shared_subscription_strategy: SharedStrategy,
+    /// `{first-level}/p2p/{clientId}` reaches that client alone, without a
+    /// subscription (docs/shared.md).
+    pub p2p: bool,
     pub max_client_id_length: usize,
     pub max_topic_length: usize,
     pub max_topic_levels: usize,
@@ -200,6 +218,8 @@ impl Default for Config {
             queue_qos0_messages: false,
             persistent_client_expiration: Some(Duration::from_secs(2 * 3600)),
             duplicate_client_id: DuplicateClientId::Takeover,
+            shared_subscription_strategy: SharedStrategy::RoundRobin,
+            p2p: false,
             max_client_id_length: 128,
             max_topic_length: 1024,
             max_topic_levels: 32,
@@ -342,6 +362,8 @@ mod tests {
             "backpressure_timeout",
             "persistent_client_expiration",
             "duplicate_client_id",
+            "shared_subscription_strategy",
+            "p2p",
             "max_topic_levels",
             "connect_timeout",
             "autosave_interval",

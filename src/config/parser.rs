@@ -22,7 +22,7 @@ use super::per_listener;
 use super::values::{self, Bare};
 use super::{
     auth, bridge, default_listener, logging, mosquitto, observe, rate_limits, source, tls,
-    unix_socket, websocket, Config, DuplicateClientId,
+    unix_socket, websocket, Config, DuplicateClientId, SharedStrategy,
 };
 
 /// Where a key was last set, for messages about combinations of keys.
@@ -181,6 +181,10 @@ impl Parser {
                 c.persistent_client_expiration = persistent_client_expiration(line)?;
             }
             "duplicate_client_id" => c.duplicate_client_id = duplicate_client_id(line)?,
+            "shared_subscription_strategy" => {
+                c.shared_subscription_strategy = shared_subscription_strategy(line)?;
+            }
+            "p2p" => c.p2p = line.boolean()?,
             "max_client_id_length" => {
                 c.max_client_id_length = line.size(1, MAX_STRING_LENGTH_CEILING)?;
             }
@@ -500,6 +504,20 @@ fn duplicate_client_id(line: &Line<'_>) -> Result<DuplicateClientId, ConfigError
         "reject" => Ok(DuplicateClientId::Reject),
         v => Err(line.error(format!(
             "expected takeover or reject, got '{}'",
+            v.escape_debug()
+        ))),
+    }
+}
+
+/// `shared_subscription_strategy round_robin|random|sticky|hash_clientid`.
+fn shared_subscription_strategy(line: &Line<'_>) -> Result<SharedStrategy, ConfigError> {
+    match line.one()? {
+        "round_robin" => Ok(SharedStrategy::RoundRobin),
+        "random" => Ok(SharedStrategy::Random),
+        "sticky" => Ok(SharedStrategy::Sticky),
+        "hash_clientid" => Ok(SharedStrategy::HashClientId),
+        v => Err(line.error(format!(
+            "expected round_robin, random, sticky or hash_clientid, got '{}'",
             v.escape_debug()
         ))),
     }

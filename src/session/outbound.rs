@@ -554,6 +554,57 @@ impl Outbound {
         self.window.as_deref().map_or(0, |w| w.queue.len())
     }
 
+    /// Takes every message the client has not acknowledged receiving — in
+    /// flight awaiting its PUBACK or PUBREC, or queued — in the order they
+    /// entered, for another session to deliver (a shared subscription's
+    /// member is gone). Messages awaiting PUBCOMP stay: their client has
+    /// them.
+    pub fn take_unreceived(&mut self) -> Vec<Message> {
+        let Some(window) = self.window.as_deref_mut() else {
+            return Vec::new();
+        };
+        let mut taken: Vec<(u64, Message)> = Vec::new();
+        let inflight = std::mem::take(&mut window.inflight);
+        for entry in inflight {
+            if entry.state == AwaitingAck::PubComp {
+                window.inflight.push_back(entry);
+            } else {
+                taken.push((entry.seq, entry.message));
+            }
+        }
+        taken.extend(window.queue.drain(..).map(|q| (q.seq, q.message)));
+        taken.sort_by_key(|(seq, _)| *seq);
+        for &(seq, _) in &taken {
+            self.journal_push(JournalEntry::Removed { seq });
+        }
+        self.settle();
+        taken.into_iter().map(|(_, message)| message).collect()
+    }
+
+    /// Takes the queued (never sent) messages `wanted` picks, in order, for
+    /// another session to deliver (a shared group's member came back while
+    /// this one is away).
+    pub fn take_queued(&mut self, wanted: impl Fn(&Message) -> bool) -> Vec<Message> {
+        let Some(window) = self.window.as_deref_mut() else {
+            return Vec::new();
+        };
+        let mut taken = Vec::new();
+        let mut kept = VecDeque::with_capacity(window.queue.len());
+        for queued in window.queue.drain(..) {
+            if wanted(&queued.message) {
+                taken.push(queued);
+            } else {
+                kept.push_back(queued);
+            }
+        }
+        window.queue = kept;
+        for queued in &taken {
+            self.journal_push(JournalEntry::Removed { seq: queued.seq });
+        }
+        self.settle();
+        taken.into_iter().map(|q| q.message).collect()
+    }
+
     /// Drops a non-persistent session's messages.
     pub fn clear(&mut self) {
         if let Some(window) = self.window.as_deref_mut() {

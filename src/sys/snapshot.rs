@@ -70,6 +70,10 @@ pub struct Snapshot {
     /// Every message the broker dropped (limits, lagging, store full).
     pub publish_dropped: u64,
     pub subscriptions: u64,
+    /// Shared-subscription groups, and their members in all (also counted
+    /// in `subscriptions`).
+    pub shared_groups: u64,
+    pub shared_subscriptions: u64,
     pub retained: u64,
     /// Messages waiting in session queues (online and offline).
     pub queued: u64,

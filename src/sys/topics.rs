@@ -36,6 +36,11 @@ pub fn broker_topics(version: &str, s: &Snapshot) -> Vec<(String, String)> {
     put("publish/messages/received", s.messages_received.to_string());
     put("publish/messages/sent", s.messages_sent.to_string());
     put("subscriptions/count", s.subscriptions.to_string());
+    put(
+        "subscriptions/shared/count",
+        s.shared_subscriptions.to_string(),
+    );
+    put("subscriptions/shared/groups", s.shared_groups.to_string());
     put("retained messages/count", s.retained.to_string());
     put_loads(&mut put, &s.loads);
     if let Some(rss) = s.facts.resident_bytes {

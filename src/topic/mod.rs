@@ -4,7 +4,7 @@
 //! Owns: topic syntax and matching, nothing else. Sans-IO: no sockets, no
 //! clock, no logging; errors are values the broker maps to reason codes.
 //! Shared subscriptions (`$share/{group}/{filter}`, `$queue/{filter}`) are
-//! valid filters here; splitting off the group is the broker's job.
+//! valid filters; `shared` splits off the group, the broker keeps the groups.
 //!
 //! Matching rules every part agrees on (the naive [`matches`] is the oracle
 //! the property tests hold the trees to): `+` is exactly one level, empty
@@ -16,6 +16,7 @@ mod key;
 mod levels;
 mod name;
 mod retained;
+mod shared;
 mod subs;
 mod trie;
 mod validate;
@@ -23,6 +24,7 @@ mod validate;
 pub(crate) use levels::{next_level, LevelMap};
 pub use name::{TopicFilter, TopicName};
 pub use retained::RetainedTree;
+pub use shared::{is_shared, parse_shared, SharedFilter, QUEUE_GROUP};
 pub use trie::SubscriptionTrie;
 pub use validate::{
     matches, validate_topic_filter, validate_topic_name, TopicError, TopicLimits, MAX_TOPIC_LENGTH,

@@ -3,7 +3,7 @@
 //! Owns: the syntax rules of MQTT 3.1.1 and 5.0 §4.7 and the configured
 //! bounds (length, levels, the "strict" cloud character set). It knows
 //! nothing of sessions, ACLs or shared-subscription groups: `$share/…` and
-//! `$queue/…` are ordinary valid filters here; the broker strips the prefix.
+//! `$queue/…` are ordinary valid filters here; `shared.rs` splits them.
 //!
 //! The caller hands us `&str`, so well-formed UTF-8 without surrogates
 //! [MQTT-1.5.4-1] is already guaranteed.
@@ -78,6 +78,9 @@ pub enum TopicError {
     BadWildcard,
     /// A character outside `[A-Za-z0-9_/-]` under the strict rules.
     BadCharacter,
+    /// `$share/…` or `$queue/…` without a usable group or filter
+    /// [MQTT-4.8.2-1] [MQTT-4.8.2-2] (`shared.rs`).
+    BadShare,
 }
 
 impl fmt::Display for TopicError {
@@ -90,6 +93,10 @@ impl fmt::Display for TopicError {
             TopicError::WildcardInName => "topic name contains a wildcard",
             TopicError::BadWildcard => "wildcard is not a whole level, or '#' is not last",
             TopicError::BadCharacter => "topic contains a character outside [A-Za-z0-9_/-]",
+            TopicError::BadShare => {
+                "a shared subscription needs $share/{group}/{filter}, its group without wildcards, \
+                 or $queue/{filter}"
+            }
         };
         f.write_str(why)
     }
