@@ -111,6 +111,16 @@ pub fn run(common: &Common, args: &Args) -> std::io::Result<String> {
         0.0
     };
     json.float("msg_per_s", rate);
+    // The broker's CPU per message delivered: unlike its share of a core
+    // over the run, not diluted by the idle wait at the end.
+    if let Some(cpu_s) = outcome.broker_cpu_s {
+        if outcome.counts.received > 0 {
+            json.float(
+                "broker_us_per_msg",
+                cpu_s * 1e6 / outcome.counts.received as f64,
+            );
+        }
+    }
     flow::put_counts(&mut json, &outcome);
     if shared {
         put_split(&mut json, &outcome.per_subscriber);

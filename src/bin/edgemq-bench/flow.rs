@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::client::{Client, READ_BUFFER};
 use crate::publisher::{self, PublisherConfig, PublisherResult};
-use crate::report::{CpuMeter, Json, PeakRss};
+use crate::report::{cpu_seconds, CpuMeter, Json, PeakRss};
 use crate::subscriber::{self, SubscriberConfig, SubscriberResult};
 use crate::tracker::{Counts, Tracker};
 use crate::Common;
@@ -40,6 +40,8 @@ pub struct Outcome {
     pub per_subscriber: Vec<u64>,
     pub latencies_ns: Vec<u64>,
     pub errors: Vec<String>,
+    /// The broker's CPU seconds over the run (with `--pid`).
+    pub broker_cpu_s: Option<f64>,
 }
 
 pub fn run(common: &Common, flow: &Flow, json: &mut Json) -> std::io::Result<Outcome> {
@@ -59,8 +61,13 @@ pub fn run(common: &Common, flow: &Flow, json: &mut Json) -> std::io::Result<Out
     let (pub_results, sub_results) = run_threads(common, flow, subs, pubs, &sub_cfg);
     let wall = started.elapsed().as_secs_f64();
     cpu.stop(wall, json);
+    let broker_now = common.pid.and_then(|p| cpu_seconds(&p.to_string()));
     peak.stop(json);
-    Ok(sum_up(&pub_results, sub_results, started, flow.shared))
+    let mut outcome = sum_up(&pub_results, sub_results, started, flow.shared);
+    if let (Some(a), Some(b)) = (cpu.broker_start(), broker_now) {
+        outcome.broker_cpu_s = Some(b - a);
+    }
+    Ok(outcome)
 }
 
 /// Connects the subscribers (and subscribes them), then the publishers.
@@ -133,6 +140,7 @@ fn sum_up(
         per_subscriber: Vec::new(),
         latencies_ns: Vec::new(),
         errors: pub_results.iter().filter_map(|p| p.error.clone()).collect(),
+        broker_cpu_s: None,
     };
     let mut last_rx = None::<Instant>;
     let mut group: Option<Tracker> = None;
