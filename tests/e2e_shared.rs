@@ -393,6 +393,25 @@ fn members_offline_queue_and_the_first_back_gets_the_backlog() {
 }
 
 #[test]
+fn a_new_member_takes_the_backlog_of_members_that_are_away() {
+    let b = Broker::start("persistence false\n");
+    let mut away = connect(&b, "away", Version::V311, false);
+    assert_eq!(subscribe(&mut away, Version::V311, "$queue/jobs/#"), 1);
+    away.send(&raw::disconnect());
+    assert!(away.expect_closed(secs(5)));
+    let mut publisher = connect(&b, "producer", Version::V311, true);
+    publish_stream(&mut publisher, "jobs/x", "b", 5);
+    let mut c = connect(&b, "newcomer", Version::V5, true);
+    assert_eq!(subscribe(&mut c, Version::V5, "$queue/jobs/#"), 1);
+    let newcomer = Member::start(c, Version::V5, true);
+    let want: Vec<String> = (0..5).map(|i| format!("b{i}")).collect();
+    assert_eq!(collect(&[&newcomer], 5)[0], want);
+    let away = Member::start(connect(&b, "away", Version::V311, false), Version::V311, true);
+    std::thread::sleep(scaled(Duration::from_millis(300)));
+    assert!(away.got().is_empty(), "{:?}", away.got());
+}
+
+#[test]
 fn groups_of_persistent_members_survive_a_restart() {
     // Sync mode: what was acknowledged survives even a SIGKILL.
     let mut b = Broker::start("persistence true\npersistence_sync true\n");

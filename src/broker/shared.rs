@@ -385,9 +385,10 @@ impl Broker {
         })
     }
 
-    /// A persistent member is back: the messages its groups queued for
-    /// members still away (while no member was online) come to it, so a
-    /// group's backlog is not stranded with whoever is slowest to return.
+    /// A persistent member is back, or a session joined a group: the
+    /// messages its groups queued for members still away (while no member
+    /// was online) come to it, so a group's backlog is not stranded with
+    /// whoever is slowest to return.
     pub(super) fn gather_for_returning_member(&mut self, now: Instant, returning: SessionId) {
         if self.shared.is_empty() {
             return;

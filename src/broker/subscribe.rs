@@ -68,8 +68,14 @@ impl Broker {
             .iter()
             .map(|one| (one.filter.as_str(), one.subscription.options.qos));
         self.note_subscribed(now, conn, session_id, events);
+        let joined_a_group = granted.iter().any(|one| is_shared(one.filter.as_str()));
         for one in granted {
             self.send_retained(now, session_id, one);
+        }
+        // A new member takes over what its groups queued for members
+        // that are away (`shared.rs`).
+        if joined_a_group {
+            self.gather_for_returning_member(now, session_id);
         }
     }
 

@@ -1,5 +1,5 @@
-//! The syntax of shared subscriptions: `$share/{group}/{filter}` (MQTT 5
-//! §4.8.2, taken from 3.1.1 clients too, as mosquitto and EMQX do) and
+//! The syntax of shared subscriptions: `$share/{group}/{filter}` (MQTT 5 §4.8.2,
+//! taken from 3.1.1 clients too, as mosquitto and EMQX do) and
 //! `$queue/{filter}`, the same with one implicit group.
 //!
 //! Owns: splitting such a filter into its group and the filter messages are
