@@ -228,8 +228,9 @@ machine() {
 # median_of TAG BROKER KEY: the median of KEY over RESULTS' lines of TAG
 # from BROKER (empty without any).
 median_of() {
+    # grep finds nothing when --only left TAG out: empty, not an exit.
     awk -F'\t' -v tag="$1" -v broker="$2" '$1 == tag && $2 == broker' "$RESULTS" |
-        grep -o "\"$3\":[0-9.]*" | cut -d: -f2 | sort -n |
+        { grep -o "\"$3\":[0-9.]*" || true; } | cut -d: -f2 | sort -n |
         awk '{v[NR] = $1} END {if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
 }
 
