@@ -59,7 +59,7 @@ fn client(addr: SocketAddr, id: &str) -> RawClient {
 /// U+0001..U+001F, U+007F..U+009F and non-characters SHOULD NOT be sent;
 /// a receiver MAY treat them as malformed (MQTT 3.1.1 §1.5.3). The broker
 /// accepts them in every string and passes them on unchanged; U+FEFF is
-/// kept, never stripped [MQTT-1.5.3-3].
+/// kept, never stripped [MQTT-1.5.3-3]. Its log lines escape them.
 #[test]
 fn control_characters_are_accepted_and_passed_on_unchanged() {
     let broker = Broker::start(CONFIG);
@@ -94,6 +94,14 @@ fn control_characters_are_accepted_and_passed_on_unchanged() {
         assert_eq!(collect(&mut watcher, 1)[0].topic, will);
     }
     expect_silence(&mut exact, "U+FEFF stripped from a topic");
+    // In the log they are escaped: a client id cannot forge a line.
+    let mut forger = connect_as(addr, &Connect::new("dev\nWARN  forged\u{1b}[2J"), 0);
+    expect_alive(&mut forger, "a client id with a newline");
+    let escaped = "client dev\\u{a}WARN  forged\\u{1b}[2J connected";
+    assert!(broker.wait_for_log(escaped, wait()), "{}", broker.log());
+    let log = broker.log();
+    assert!(!log.lines().any(|l| l.starts_with("WARN  forged")), "{log}");
+    assert!(!log.contains('\u{1}'), "a raw control character in the log");
     assert_eq!(violations(&broker), before);
 }
 
