@@ -221,9 +221,14 @@ fn dollar_topics_are_open_to_clients_but_not_to_leading_wildcards() {
     );
     let mut dollar = client(addr, "dollar");
     assert_eq!(raw_subscribe(&mut dollar, 1, &[("$dev/#", 0)]), vec![0]);
+    let mut sys = client(addr, "sys");
+    assert_eq!(raw_subscribe(&mut sys, 1, &[("$SYS/client/#", 0)]), vec![0]);
     let mut c = client(addr, "pub");
     publish(&mut c, "$dev/app/x", b"d", 1, false, 1);
     assert_eq!(collect(&mut dollar, 1)[0].topic, "$dev/app/x");
+    // $SYS included: only an acl_file keeps clients out of it.
+    publish(&mut c, "$SYS/client/x", b"s", 1, false, 2);
+    assert_eq!(collect(&mut sys, 1)[0].topic, "$SYS/client/x");
     expect_silence(&mut hash, "a leading wildcard matched a $ topic");
 }
 
@@ -322,28 +327,37 @@ fn lenient_framing_and_pipelining() {
 
 /// Unacknowledged messages are resent only when a persistent session
 /// reconnects, with DUP set [MQTT-4.4.0-1] [MQTT-3.3.1-1]; 3.1.1 allows
-/// a resend within the connection too, the broker does not make one.
+/// a resend within the connection too, the broker does not make one. A
+/// 3.1 CONNACK has no Session Present flag: 0 even when resumed.
 #[test]
 fn unacknowledged_messages_are_resent_at_reconnect_only() {
     let broker = Broker::start(CONFIG);
     let addr = broker.addr();
-    let persistent = Connect::new("keeper").clean(false);
-    let mut sub = connect_as(addr, &persistent, 0);
-    assert_eq!(raw_subscribe(&mut sub, 1, &[("resend/#", 1)]), vec![1]);
-    let mut c = client(addr, "pub");
-    publish(&mut c, "resend/x", b"r", 1, false, 1);
-    let first = raw::parse_publish(&sub.read_packet(wait()).unwrap()).unwrap();
-    assert!(!first.dup);
-    match sub.read_event(quiet() * 2) {
-        ReadEvent::Timeout => {}
-        other => panic!("resent within the connection: {other:?}"),
+    for (version, present) in [(Version::V31, false), (Version::V311, true)] {
+        let id = format!("keeper-{version:?}");
+        let persistent = versioned(Connect::new(&id), version).clean(false);
+        let mut sub = connect_as(addr, &persistent, 0);
+        let topic = format!("resend/{version:?}");
+        assert_eq!(raw_subscribe(&mut sub, 1, &[(&topic, 1)]), vec![1]);
+        let mut c = client(addr, "pub");
+        publish(&mut c, &topic, b"r", 1, false, 1);
+        let first = raw::parse_publish(&sub.read_packet(wait()).unwrap()).unwrap();
+        assert!(!first.dup);
+        match sub.read_event(quiet() * 2) {
+            ReadEvent::Timeout => {}
+            other => panic!("resent within the connection: {other:?}"),
+        }
+        drop(sub);
+        let mut again = RawClient::connect(addr);
+        again.send(&persistent.to_bytes());
+        let connack = again.read_packet(wait()).unwrap();
+        assert_eq!(
+            raw::parse_connack(&connack),
+            Some((present, 0)),
+            "{version:?}"
+        );
+        let resent = raw::parse_publish(&again.read_packet(wait()).unwrap()).unwrap();
+        assert_eq!((resent.pkid, resent.dup), (first.pkid, true));
+        assert_eq!(resent.payload, b"r");
     }
-    drop(sub);
-    let mut again = RawClient::connect(addr);
-    again.send(&persistent.to_bytes());
-    let connack = again.read_packet(wait()).unwrap();
-    assert_eq!(raw::parse_connack(&connack), Some((true, 0)));
-    let resent = raw::parse_publish(&again.read_packet(wait()).unwrap()).unwrap();
-    assert_eq!((resent.pkid, resent.dup), (first.pkid, true));
-    assert_eq!(resent.payload, b"r");
 }

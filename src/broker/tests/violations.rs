@@ -1,5 +1,6 @@
 //! 3.x filters that break the protocol's syntax close the connection
-//! [MQTT-4.8.0-1]; configured bounds stay per-filter refusals.
+//! [MQTT-4.8.0-1]; configured bounds stay per-filter refusals. 3.1's
+//! CONNACK carries no Session Present flag.
 
 use super::*;
 use crate::codec::{ReasonCode, Unsubscribe};
@@ -67,4 +68,33 @@ fn configured_bounds_and_5_0_keep_per_filter_refusals() {
         other => panic!("expected SUBACK, got {other:?}"),
     }
     assert_eq!(h.broker.closing(v5), None);
+}
+
+#[test]
+fn a_3_1_connack_never_says_session_present() {
+    let mut h = Harness::new(Settings::default());
+    for (protocol, present) in [
+        (ProtocolVersion::V3_1, false),
+        (ProtocolVersion::V3_1_1, true),
+    ] {
+        for round in 0..2 {
+            let Packet::Connect(mut connect) = connect_packet("keeper", false, 0, None) else {
+                unreachable!()
+            };
+            connect.protocol = protocol;
+            let conn = h.open();
+            h.send(conn, Packet::Connect(connect));
+            match h.received(conn).as_slice() {
+                [Packet::ConnAck(ack)] => {
+                    assert_eq!(ack.code, 0);
+                    assert_eq!(ack.session_present, round == 1 && present, "{protocol:?}");
+                }
+                other => panic!("expected CONNACK, got {other:?}"),
+            }
+            h.broker.handle_closed(h.now, conn);
+        }
+        // The next protocol starts a new session.
+        let conn = h.connect("keeper", true);
+        h.broker.handle_closed(h.now, conn);
+    }
 }
