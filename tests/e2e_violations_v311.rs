@@ -602,3 +602,44 @@ fn every_3_x_violation_closes_its_connection_is_counted_and_slows_no_one() {
         "the bystander's slowest round trip: {measured:?}"
     );
 }
+
+/// A connection closed for a violation publishes its will
+/// [MQTT-3.1.2-8], even when the violation is a malformed DISCONNECT; a
+/// well-formed DISCONNECT discards it [MQTT-3.14.4-3].
+#[test]
+fn a_violation_publishes_the_will() {
+    let broker = Broker::start("");
+    let mut watcher = RawClient::connect(broker.addr());
+    assert_eq!(watcher.handshake(&raw::connect("will-watcher")), Some(0));
+    watcher.send(&raw::subscribe(1, &[("will/#", 0)]));
+    let ack = watcher.read_packet(secs(5)).expect("SUBACK");
+    assert_eq!(raw::parse_suback(&ack), Some((1, vec![0])));
+    let violations: [(&str, Vec<u8>); 4] = [
+        ("malformed", vec![0xC0, 0x01, 0x00]),
+        ("protocol", raw::connect("again")),
+        ("disconnect-flags", vec![0xE1, 0x00]),
+        ("clean", raw::disconnect()),
+    ];
+    for version in [Version::V31, Version::V311] {
+        for (name, bytes) in &violations {
+            let topic = format!("will/{version:?}/{name}");
+            let mut connect = Connect::new(name).will(&topic, b"gone", 0, false);
+            if version == Version::V31 {
+                connect = connect.v31();
+            }
+            let mut c = RawClient::connect(broker.addr());
+            assert_eq!(c.handshake(&connect.to_bytes()), Some(0));
+            c.send(bytes);
+            assert_eq!(c.read_event(secs(3)), ReadEvent::Closed, "{topic}");
+            if *name == "clean" {
+                match watcher.read_event(Duration::from_millis(300)) {
+                    ReadEvent::Timeout => {}
+                    other => panic!("{topic}: the will after DISCONNECT: {other:?}"),
+                }
+            } else {
+                let p = watcher.read_packet(secs(5)).expect("the will");
+                assert_eq!(raw::parse_publish(&p).unwrap().topic, topic);
+            }
+        }
+    }
+}
