@@ -212,7 +212,7 @@ fn qos2_is_routed_at_publish_and_once() {
 /// a wildcard never matches them [MQTT-4.7.2-1]; a `$` filter does.
 #[test]
 fn dollar_topics_are_open_to_clients_but_not_to_leading_wildcards() {
-    let broker = Broker::start(CONFIG);
+    let broker = Broker::start("sys_interval 1\n");
     let addr = broker.addr();
     let mut hash = client(addr, "hash");
     assert_eq!(
@@ -229,6 +229,20 @@ fn dollar_topics_are_open_to_clients_but_not_to_leading_wildcards() {
     // $SYS included: only an acl_file keeps clients out of it.
     publish(&mut c, "$SYS/client/x", b"s", 1, false, 2);
     assert_eq!(collect(&mut sys, 1)[0].topic, "$SYS/client/x");
+    // A client's retained message does not replace the broker's own value.
+    publish(&mut c, "$SYS/broker/version", b"fake", 0, true, 0);
+    let mut reader = client(addr, "reader");
+    assert_eq!(
+        raw_subscribe(&mut reader, 1, &[("$SYS/broker/version", 0)]),
+        vec![0]
+    );
+    let mut values: Vec<Vec<u8>> = collect(&mut reader, 2)
+        .into_iter()
+        .map(|m| m.payload)
+        .collect();
+    values.sort();
+    assert!(values[0].starts_with(b"edgemq version"), "{values:?}");
+    assert_eq!(values[1], b"fake");
     expect_silence(&mut hash, "a leading wildcard matched a $ topic");
 }
 
@@ -323,6 +337,17 @@ fn lenient_framing_and_pipelining() {
         ("p/0", &b"!"[..])
     );
     assert_eq!(violations(&broker), before);
+
+    // After a refused CONNECT nothing is processed [MQTT-3.1.4-5], even
+    // what came in the same write.
+    let mut refused = RawClient::connect(addr);
+    let mut burst = raw::connect_raw(b"MQTT", 4, 0x02, 60, &[&[b'z'; 129]]);
+    burst.extend(raw::publish("p/0", b"after", 0, false, false, None));
+    refused.send(&burst);
+    let connack = refused.read_packet(wait()).unwrap();
+    assert_eq!(raw::parse_connack(&connack), Some((false, 2)));
+    assert_eq!(refused.read_event(wait()), ReadEvent::Closed);
+    expect_silence(&mut c, "a PUBLISH after a refused CONNECT was routed");
 }
 
 /// Unacknowledged messages are resent only when a persistent session
