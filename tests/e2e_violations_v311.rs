@@ -523,12 +523,15 @@ fn run(broker: &Broker, n: usize, case: &Case) {
 fn every_3_x_violation_closes_its_connection_is_counted_and_slows_no_one() {
     let mut broker = Broker::start(CONFIG);
     let (api, token) = (admin_addr(&broker), admin_token(&broker));
-    // Nothing the bad clients send may reach a subscriber.
+    // Nothing the bad clients send (their topics are under v/) may reach
+    // a subscriber. No keepalive: silent all suite long, however slow an
+    // emulator is.
     let mut watcher = RawClient::connect(broker.addr());
-    assert_eq!(watcher.handshake(&raw::connect("watcher")), Some(0));
-    watcher.send(&raw::subscribe(1, &[("v/#", 1), ("case-/#", 1)]));
+    let connect = Connect::new("watcher").keepalive(0).to_bytes();
+    assert_eq!(watcher.handshake(&connect), Some(0));
+    watcher.send(&raw::subscribe(1, &[("v/#", 1)]));
     let ack = watcher.read_packet(secs(5)).expect("SUBACK");
-    assert_eq!(raw::parse_suback(&ack), Some((1, vec![1, 1])));
+    assert_eq!(raw::parse_suback(&ack), Some((1, vec![1])));
 
     // Truncated frames, checked at the end: a CONNECT that never ends is
     // closed by connect_timeout, a PUBLISH that never ends by the
@@ -610,7 +613,8 @@ fn every_3_x_violation_closes_its_connection_is_counted_and_slows_no_one() {
 fn a_violation_publishes_the_will() {
     let broker = Broker::start("");
     let mut watcher = RawClient::connect(broker.addr());
-    assert_eq!(watcher.handshake(&raw::connect("will-watcher")), Some(0));
+    let connect = Connect::new("will-watcher").keepalive(0).to_bytes();
+    assert_eq!(watcher.handshake(&connect), Some(0));
     watcher.send(&raw::subscribe(1, &[("will/#", 0)]));
     let ack = watcher.read_packet(secs(5)).expect("SUBACK");
     assert_eq!(raw::parse_suback(&ack), Some((1, vec![0])));
