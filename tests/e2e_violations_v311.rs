@@ -297,7 +297,17 @@ fn topics(c: &mut Cases) {
         let p = c.connect(CLEAN | WILL, &[b"will", topic.as_bytes(), b"gone"]);
         c.first(&format!("will topic {topic:?}"), p, PROTOCOL);
     }
-    for filter in ["", "a/b#", "a+/b", "a/#/b", "#a", "+a", "a/+b"] {
+    // A shared filter's group is held to the same syntax (docs/shared.md).
+    for filter in [
+        "",
+        "a/b#",
+        "a+/b",
+        "a/#/b",
+        "#a",
+        "+a",
+        "a/+b",
+        "$share/g+/a",
+    ] {
         let p = raw::subscribe(1, &[("v/ok", 1), (filter, 1)]);
         c.after(&format!("SUBSCRIBE to {filter:?}"), p, PROTOCOL);
         let p = raw::unsubscribe(1, &["v/ok", filter]);
