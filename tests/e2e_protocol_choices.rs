@@ -386,3 +386,16 @@ fn unacknowledged_messages_are_resent_at_reconnect_only() {
         assert_eq!(resent.payload, b"r");
     }
 }
+
+/// PUBACK comes once the message is routed: a client subscribed to its
+/// own topic gets its message before the PUBACK for it.
+#[test]
+fn puback_follows_routing() {
+    let broker = Broker::start(CONFIG);
+    let mut c = client(broker.addr(), "self");
+    assert_eq!(raw_subscribe(&mut c, 1, &[("self/t", 0)]), vec![0]);
+    c.send(&raw::publish("self/t", b"me", 1, false, false, Some(5)));
+    let first = c.read_packet(wait()).unwrap();
+    assert_eq!(raw::parse_publish(&first).unwrap().payload, b"me");
+    expect_packet(&mut c, &raw::puback(5), "PUBACK after the copy");
+}
