@@ -10,6 +10,7 @@
 //! writes the whole store again when its directory is removed while open.
 
 pub mod encode;
+mod fsync;
 mod health;
 mod open;
 mod recover;

@@ -297,10 +297,7 @@ impl Writer {
         }
         match self.flush_trees() {
             Ok(_) if relocate::replaced(&self.config.dir, self.opened_dir) => {
-                self.failed(
-                    now,
-                    "the store directory was removed or replaced while open",
-                );
+                self.failed(now, "flushed into files no path reaches");
             }
             Ok(store_bytes) => {
                 let lost = self.log.flushed();
@@ -327,16 +324,20 @@ impl Writer {
             .meta
             .insert(META_CLOCK, schema::encode_clock(wall_clock()))?;
         trees.db.flush()?;
+        super::fsync::sync_store(&self.config.dir)?;
         Ok(trees.db.size_on_disk().unwrap_or(0))
     }
 
     /// Starts or extends an outage: sled is closed (its error state lasts
     /// until it is reopened) and a retry scheduled.
     fn failed(&mut self, now: Instant, what: &str) {
-        self.counters.note_failure(now, what, self.config.sync);
         if self.orphan.is_none() && relocate::replaced(&self.config.dir, self.opened_dir) {
             // What was flushed lives on only in these open files.
             self.orphan = self.trees.take();
+            let what = format!("the store directory was removed or replaced while open: {what}");
+            self.counters.note_failure(now, &what, self.config.sync);
+        } else {
+            self.counters.note_failure(now, what, self.config.sync);
         }
         self.trees = None;
         self.flush_at = None;
@@ -390,10 +391,7 @@ impl Writer {
         }
         match self.flush_trees() {
             Ok(_) if relocate::replaced(&self.config.dir, reopened) => {
-                self.failed(
-                    now,
-                    "the store directory was removed or replaced while open",
-                );
+                self.failed(now, "flushed into files no path reaches");
             }
             Ok(store_bytes) => {
                 if self.orphan.take().is_some() {
