@@ -350,16 +350,15 @@ fn sync_mode_acknowledges_a_bridged_message_only_once_it_is_stored() {
     );
 }
 
-/// A persistent subscriber parked, `n` messages published at QoS 1 each
-/// acknowledged within `wait()`; their numbers.
+/// `n` messages published at QoS 1, each acknowledged within `wait()`;
+/// their numbers.
 fn publish_some(addr: SocketAddr, first: u16, n: u16) -> Vec<u16> {
     let mut publisher = connect(addr, &id("pub"), true);
-    (first..first + n)
-        .map(|k| {
-            assert!(publish_acked(&mut publisher, "fault/t", k, wait()));
-            k
-        })
-        .collect()
+    let numbers: Vec<u16> = (first..first + n).collect();
+    for &k in &numbers {
+        assert!(publish_acked(&mut publisher, "fault/t", k, wait()));
+    }
+    numbers
 }
 
 /// After SIGKILL and a restart the parked subscriber gets `acked`, in order.
