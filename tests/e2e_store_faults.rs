@@ -449,6 +449,16 @@ impl Ext4 {
             eprintln!("skipped: a loop-mounted ext4 needs root");
             return None;
         }
+        for (tool, arg) in [
+            ("losetup", "--version"),
+            ("findmnt", "--version"),
+            ("e2fsck", "-V"),
+        ] {
+            if Command::new(tool).arg(arg).output().is_err() {
+                eprintln!("skipped: no {tool} (e2fsprogs, mount, util-linux)");
+                return None;
+            }
+        }
         let dir = tempfile::tempdir().unwrap();
         let image = dir.path().with_extension("img");
         let ok = |cmd: &mut Command| cmd.output().is_ok_and(|o| o.status.success());
