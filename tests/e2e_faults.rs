@@ -211,7 +211,9 @@ fn a_reconnect_storm_is_refused_counted_and_leaves_nothing_behind() {
         "round trip {worst:?} during the storm"
     );
     assert!(
-        broker.log().contains("max_connections"),
+        broker
+            .log()
+            .contains(&format!("max_connections {max} reached")),
         "refusals are logged:\n{}",
         broker.log()
     );
