@@ -642,7 +642,7 @@ enum ReadOutcome {
 /// take every expired token (the store's plausible-clock rule,
 /// docs/design.md ## Durability).
 fn unix_now() -> Option<u64> {
-    let secs = SystemTime::now()
+    let secs = crate::wall_clock::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .ok()?
         .as_secs();

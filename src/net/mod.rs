@@ -666,7 +666,7 @@ async fn sweep_loop(shared: Rc<Shared>) {
 /// The wall clock in ms since the epoch; `None` before the build time (a
 /// router whose clock is not set yet).
 fn unix_ms() -> Option<u64> {
-    let since = std::time::SystemTime::now()
+    let since = crate::wall_clock::now()
         .duration_since(std::time::SystemTime::UNIX_EPOCH)
         .ok()?;
     (since.as_secs() >= crate::store::BUILD_EPOCH)

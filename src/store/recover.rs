@@ -45,6 +45,9 @@ pub struct Recovered {
     /// Each bridge's uplink queue, by bridge name, in order.
     pub bridge_queues: BTreeMap<String, Vec<(u64, StoredBridgeMessage)>>,
     pub skipped_records: u64,
+    /// Trees whose scan sled stopped with an error (a damaged page): the
+    /// store is salvaged (salvage.rs).
+    pub unreadable_trees: u64,
 }
 
 /// Seconds of downtime under the plausible-wall-clock rule.
@@ -73,6 +76,7 @@ pub fn recover(trees: &Trees, now_wall_ms: u64) -> Recovered {
     let mut reader = Reader {
         trees,
         skipped: 0,
+        unreadable: 0,
         clock: Clock::default(),
     };
     let (last_flush, downtime) = reader.downtime(now_wall);
@@ -102,6 +106,7 @@ pub fn recover(trees: &Trees, now_wall_ms: u64) -> Recovered {
         retained,
         bridge_queues,
         skipped_records: skipped,
+        unreadable_trees: reader.unreadable,
     }
 }
 
@@ -109,6 +114,8 @@ pub fn recover(trees: &Trees, now_wall_ms: u64) -> Recovered {
 struct Reader<'a> {
     trees: &'a Trees,
     skipped: u64,
+    /// Trees sled could not read to the end.
+    unreadable: u64,
     clock: Clock,
 }
 
@@ -181,7 +188,12 @@ impl Reader<'_> {
     }
 
     fn entries(&mut self, tree: &sled::Tree) -> Vec<(sled::IVec, sled::IVec)> {
-        entries(tree, &mut self.skipped)
+        let (out, complete) = entries(tree);
+        if !complete {
+            self.skipped += 1;
+            self.unreadable += 1;
+        }
+        out
     }
 
     fn skip(&mut self, tree: &sled::Tree, key: &[u8], what: &str) {
@@ -413,21 +425,20 @@ fn protocol(level: u8) -> Option<ProtocolVersion> {
     }
 }
 
-/// Every readable entry of `tree`; an entry sled itself cannot read ends
-/// the scan of that tree with a count.
-fn entries(tree: &sled::Tree, skipped: &mut u64) -> Vec<(sled::IVec, sled::IVec)> {
+/// Every readable entry of `tree`, and whether that was all of them: an
+/// entry sled itself cannot read ends the scan of that tree.
+pub(super) fn entries(tree: &sled::Tree) -> (Vec<(sled::IVec, sled::IVec)>, bool) {
     let mut out = Vec::new();
     for entry in tree.iter() {
         match entry {
             Ok(pair) => out.push(pair),
             Err(e) => {
                 error!("stopped reading a store tree: {e}");
-                *skipped += 1;
-                break;
+                return (out, false);
             }
         }
     }
-    out
+    (out, true)
 }
 
 fn skip(tree: &sled::Tree, key: &[u8], what: &str, skipped: &mut u64) {
