@@ -225,6 +225,7 @@ fn start_broker(
             events: config.event_topics,
         },
     );
+    broker.install_alerts(config.alerts.clone());
     // Read after `user` took effect, as on SIGHUP: a file the broker's
     // user cannot read fails the start, not a later reload.
     let security = load_security(config, credentials).map_err(|error| {
@@ -489,6 +490,9 @@ fn reload(
         }
     };
     let mut report = broker.apply_reload(&Settings::from_config(&config));
+    if broker.install_alerts(config.alerts.clone()) {
+        report.applied.push("alert");
+    }
     let tls = broker.reload_tls(&config.listeners);
     if tls.reloaded > 0 {
         report.applied.push("TLS certificates");

@@ -9,6 +9,7 @@
 
 mod access;
 mod acks;
+mod alerts;
 mod authenticate;
 mod backpressure;
 mod bridges;
@@ -39,6 +40,7 @@ mod store_backlog;
 mod store_batch;
 mod store_op;
 mod subscribe;
+mod tail;
 mod timeouts;
 mod token_bucket;
 mod topic_alias;
@@ -56,6 +58,7 @@ pub use listeners::{ListenerId, ListenerSettings, PeerName};
 pub use persist::{BridgeStoreJournal, RestoredSession, StoreOp, StoredWill};
 pub use rate_limits::PublishLimits;
 pub use retained::RetainedMessage;
+pub use tail::{Tailed, TAIL_KEEP, TAIL_MAX_BYTES, TAIL_MAX_MESSAGES};
 pub use security::{Security, SecurityDomain};
 pub use sessions::SessionId;
 pub use settings::Settings;
@@ -157,6 +160,10 @@ pub struct Broker {
     /// `$SYS`, client events, the wall clock they are stamped with
     /// (`observe.rs`).
     observe: observe::Observe,
+    /// `alert` rules and their states (`alerts.rs`, sys/alerts.rs).
+    alerts: crate::sys::alerts::Alerts,
+    /// The admin API's tail of recent messages (`tail.rs`).
+    tail: tail::Tail,
     #[cfg(feature = "bridge")]
     bridges: Bridges,
 }
@@ -196,6 +203,8 @@ impl Broker {
             delayed_wills: Vec::new(),
             close_why: None,
             observe: observe::Observe::default(),
+            alerts: crate::sys::alerts::Alerts::default(),
+            tail: tail::Tail::default(),
             #[cfg(feature = "bridge")]
             bridges: Bridges::default(),
             settings,

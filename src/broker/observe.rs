@@ -85,13 +85,20 @@ impl Broker {
         self.observe.wall = ms.map(|ms| (now, ms));
     }
 
-    /// Whether the load averages or the `$SYS` tree are due: the caller
+    /// Whether the alerts, the load averages or the `$SYS` tree are due: the caller
     /// then measures [`EdgeFacts`] and calls [`Broker::handle_sys`].
     pub fn sys_due(&self, now: Instant) -> bool {
-        self.observe.sys.is_due(now)
+        self.observe.sys.is_due(now) || self.alerts_due(now)
     }
 
+    /// The alerts (`alerts.rs`) when due, then the loads and the tree.
     pub fn handle_sys(&mut self, now: Instant, facts: EdgeFacts) {
+        if self.alerts_due(now) {
+            self.evaluate_alerts(now, facts);
+        }
+        if !self.observe.sys.is_due(now) {
+            return;
+        }
         let totals = Totals {
             messages_received: self.stats.messages_received,
             messages_sent: self.stats.deliveries,

@@ -265,6 +265,7 @@ impl Broker {
         message: Routed<'_>,
         publisher: Option<ConnId>,
     ) -> bool {
+        self.tail_message(now, &message);
         // Addressed to one client: no subscription, no retained copy
         // (`p2p.rs`).
         if let Some(client_id) = self.p2p_recipient(message.body.topic()) {

@@ -196,6 +196,8 @@ pub struct Config {
     /// The API's bearer token; `None`: `admin.token` in
     /// `persistence_location`, created once.
     pub admin_token_file: Option<PathBuf>,
+    /// `alert` rules (sys/alerts.rs), in file order.
+    pub alerts: Vec<crate::sys::alerts::AlertRule>,
 }
 
 impl Default for Config {
@@ -254,6 +256,7 @@ impl Default for Config {
             event_topics: false,
             admin_listener: None,
             admin_token_file: None,
+            alerts: Vec::new(),
         }
     }
 }

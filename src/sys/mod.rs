@@ -9,6 +9,7 @@
 //! (`broker/observe.rs`) routes them. `$SYS` topics are never matched by a
 //! first-level `#` or `+` [MQTT-4.7.2-1]: the trie sees to that.
 
+pub mod alerts;
 pub mod events;
 pub mod json;
 pub mod load;

@@ -7,7 +7,8 @@ use argh::FromArgs;
 
 /// Ask a running broker through its admin API (admin_listener). COMMAND:
 /// status | clients [--online] | client ID | kick ID [--session] | subs ID
-/// | unsub ID FILTER | groups | retained [--filter F] | bridges | reload
+/// | unsub ID FILTER | groups | retained [--filter F] | bridges | alerts
+/// | reload
 #[derive(FromArgs, Debug, Clone, PartialEq, Eq)]
 #[argh(subcommand, name = "ctl")]
 pub struct CtlArgs {
@@ -52,6 +53,7 @@ pub enum CtlCommand {
     Groups,
     Retained { filter: Option<String> },
     Bridges,
+    Alerts,
     Reload,
 }
 
@@ -79,6 +81,7 @@ impl CtlArgs {
                 filter: self.filter.clone(),
             },
             ["bridges"] => CtlCommand::Bridges,
+            ["alerts"] => CtlCommand::Alerts,
             ["reload"] => CtlCommand::Reload,
             [] => return Err("a command is needed (see edgemq ctl --help)".to_owned()),
             [word, ..] => {

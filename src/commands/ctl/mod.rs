@@ -113,6 +113,7 @@ fn execute(args: &CtlArgs, command: &CtlCommand) -> Result<String, String> {
         CtlCommand::Groups => ("GET", "/api/v1/groups".to_owned()),
         CtlCommand::Retained { filter } => return retained(&t, filter.as_deref(), args.json),
         CtlCommand::Bridges => ("GET", "/api/v1/bridges".to_owned()),
+        CtlCommand::Alerts => ("GET", "/api/v1/alerts".to_owned()),
         CtlCommand::Reload => ("POST", "/api/v1/reload".to_owned()),
     };
     let body = call(&t, method, &path)?;
@@ -128,6 +129,10 @@ fn execute(args: &CtlArgs, command: &CtlCommand) -> Result<String, String> {
         CtlCommand::Unsub { id, filter } => format!("removed {id}'s subscription to {filter}\n"),
         CtlCommand::Groups => table(data(&v), &[("GROUP", "group"), ("ONLINE", "online")]),
         CtlCommand::Bridges => table(data(&v), BRIDGE_COLUMNS),
+        CtlCommand::Alerts => match v.get("alerts") {
+            Some(Value::Array(rows)) => table(rows, ALERT_COLUMNS),
+            _ => String::new(),
+        },
         CtlCommand::Reload => {
             "reload requested: see the broker's log for what it applied\n".to_owned()
         }
@@ -184,6 +189,19 @@ const SUB_COLUMNS: &[(&str, &str)] = &[
     ("NO LOCAL", "no_local"),
     ("RETAIN AS PUBLISHED", "retain_as_published"),
     ("RETAIN HANDLING", "retain_handling"),
+];
+
+const ALERT_COLUMNS: &[(&str, &str)] = &[
+    ("NAME", "name"),
+    ("METRIC", "metric"),
+    ("OP", "op"),
+    ("THRESHOLD", "threshold"),
+    ("FOR (MS)", "for_ms"),
+    ("STATE", "state"),
+    ("VALUE", "value"),
+    ("PEAK", "peak"),
+    ("STARTED (MS)", "started"),
+    ("ENDED (MS)", "ended"),
 ];
 
 const BRIDGE_COLUMNS: &[(&str, &str)] = &[
