@@ -9,7 +9,7 @@ use crate::broker::{Broker, ClientQuery};
 use crate::sys::EdgeFacts;
 
 use super::http::{percent_decode, Request, Response};
-use super::{metrics, render, token};
+use super::{console, metrics, render, token};
 
 /// `limit` without one, and its ceiling.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -65,6 +65,10 @@ pub fn handle(
                 |d| Response::json(200, render::subscriptions(&d.subscriptions)),
             )
         }),
+        ("GET", ["clients", id, "trajectory"]) => {
+            with_id(id, |id| console::trajectory(broker, request, &id))
+        }
+        ("GET", ["messages"]) => console::messages(broker, request),
         ("DELETE", ["clients", id, "subscriptions", filter]) => {
             unsubscribe(broker, now, id, filter)
         }
@@ -77,7 +81,7 @@ pub fn handle(
             let body = "{\"code\":200,\"message\":\"reloading the configuration\"}";
             return (Response::json(200, body.to_owned()), Action::Reload);
         }
-        (_, ["stats" | "clients" | "groups" | "retained" | "bridges" | "reload", ..]) => {
+        (_, ["stats" | "clients" | "groups" | "retained" | "bridges" | "reload" | "messages", ..]) => {
             Response::error(405, "method not allowed on this route")
         }
         _ => Response::error(404, "no such route"),
@@ -91,7 +95,8 @@ fn index(request: &Request) -> Response {
         content_type: "text/plain; charset=utf-8",
         headers: Vec::new(),
         body: "edgemq admin API: /api/v1/stats, /api/v1/clients, /api/v1/groups, \
-               /api/v1/retained, /api/v1/bridges, /metrics (Authorization: Bearer TOKEN)\n"
+               /api/v1/retained, /api/v1/bridges, /api/v1/messages, \
+               /api/v1/clients/ID/trajectory, /metrics (Authorization: Bearer TOKEN)\n"
             .to_owned(),
     })
 }

@@ -15,6 +15,7 @@ mod bridges;
 mod close;
 mod connect;
 mod connections;
+mod console;
 mod enhanced_auth;
 mod expiry;
 mod handshake;
@@ -50,6 +51,7 @@ pub use access::SecurityInstalled;
 #[cfg(feature = "bridge")]
 pub use bridges::{BridgeCounters, Bridges};
 pub use connections::{CloseReason, ConnId, PeerAddr};
+pub use console::ConsoleSettings;
 pub use enhanced_auth::TOKEN_METHOD;
 pub use inspect::{ClientDetail, ClientQuery, ClientSummary, RetainedSummary};
 pub use listeners::{ListenerId, ListenerSettings, PeerName};
@@ -157,6 +159,8 @@ pub struct Broker {
     /// `$SYS`, client events, the wall clock they are stamped with
     /// (`observe.rs`).
     observe: observe::Observe,
+    /// Device trajectories and message history (`console.rs`).
+    console: console::Console,
     #[cfg(feature = "bridge")]
     bridges: Bridges,
 }
@@ -196,6 +200,7 @@ impl Broker {
             delayed_wills: Vec::new(),
             close_why: None,
             observe: observe::Observe::default(),
+            console: console::Console::default(),
             #[cfg(feature = "bridge")]
             bridges: Bridges::default(),
             settings,

@@ -25,6 +25,7 @@ mod line;
 mod listener;
 mod logging;
 mod mosquitto;
+pub mod console;
 pub mod observe;
 mod parser;
 pub mod per_listener;
@@ -196,6 +197,14 @@ pub struct Config {
     /// The API's bearer token; `None`: `admin.token` in
     /// `persistence_location`, created once.
     pub admin_token_file: Option<PathBuf>,
+    // --- Trajectories and history (config/console.rs) ---
+    pub trajectory_max_age: Duration,
+    /// 0: no trajectories.
+    pub trajectory_max_bytes: usize,
+    /// `history_topic` filters; empty: no history.
+    pub history_topics: Vec<String>,
+    pub history_max_age: Duration,
+    pub history_max_bytes: usize,
 }
 
 impl Default for Config {
@@ -254,6 +263,11 @@ impl Default for Config {
             event_topics: false,
             admin_listener: None,
             admin_token_file: None,
+            trajectory_max_age: console::DEFAULT_TRAJECTORY_MAX_AGE,
+            trajectory_max_bytes: console::DEFAULT_TRAJECTORY_MAX_BYTES,
+            history_topics: Vec::new(),
+            history_max_age: console::DEFAULT_HISTORY_MAX_AGE,
+            history_max_bytes: console::DEFAULT_HISTORY_MAX_BYTES,
         }
     }
 }
