@@ -269,7 +269,7 @@ fn pages_and_time_windows() {
         }
     }
     let mut expected: Vec<String> = (0..25).rev().map(|i| format!("f/{i}")).collect();
-    expected.push("null".to_owned());
+    expected.push("None".to_owned()); // the connect event: no filter
     assert_eq!(seen, expected, "newest first, every event once");
 
     // since/until are inclusive and in ms since the epoch.
