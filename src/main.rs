@@ -233,6 +233,7 @@ fn start_broker(
         ExitCode::FAILURE
     })?;
     broker.install_security(std::time::Instant::now(), security);
+    broker.install_console(&edgemq::config::console::settings(config));
     #[cfg(feature = "bridge")]
     {
         let journal: Box<dyn edgemq::bridge::QueueJournal> = match broker.bridge_store_journal() {
@@ -244,6 +245,7 @@ fn start_broker(
     let store = store.map(|(recovered, link)| {
         let now = std::time::Instant::now();
         broker.restore(now, recovered.sessions, recovered.retained);
+        broker.restore_console(recovered.trajectory, recovered.history);
         #[cfg(feature = "bridge")]
         restore_bridge_queues(&mut broker, recovered.bridge_queues);
         link

@@ -9,7 +9,7 @@ use crate::broker::{Broker, ClientQuery};
 use crate::sys::EdgeFacts;
 
 use super::http::{percent_decode, Request, Response};
-use super::{metrics, render, token};
+use super::{console, metrics, render, token};
 
 /// `limit` without one, and its ceiling.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -68,6 +68,10 @@ pub fn handle(
                 |d| Response::json(200, render::subscriptions(&d.subscriptions)),
             )
         }),
+        ("GET", ["clients", id, "trajectory"]) => {
+            with_id(id, |id| console::trajectory(broker, request, &id))
+        }
+        ("GET", ["messages"]) => console::messages(broker, request),
         ("DELETE", ["clients", id, "subscriptions", filter]) => {
             unsubscribe(broker, now, id, filter)
         }
@@ -88,7 +92,7 @@ pub fn handle(
         (
             _,
             ["stats" | "clients" | "groups" | "retained" | "bridges" | "reload" | "alerts"
-            | "tail", ..],
+            | "tail" | "messages", ..],
         ) => {
             Response::error(405, "method not allowed on this route")
         }
@@ -97,11 +101,11 @@ pub fn handle(
     (response, Action::None)
 }
 
-/// `GET /`: the web console (`console.rs`), or a line naming the routes
+/// `GET /`: the web console (`web_console.rs`), or a line naming the routes
 /// in a build without it.
 #[cfg(feature = "console")]
 fn index(request: &Request) -> Response {
-    only_get(request, super::console::page)
+    only_get(request, super::web_console::page)
 }
 
 #[cfg(not(feature = "console"))]
@@ -111,7 +115,8 @@ fn index(request: &Request) -> Response {
         content_type: "text/plain; charset=utf-8",
         headers: Vec::new(),
         body: "edgemq admin API: /api/v1/stats, /api/v1/clients, /api/v1/groups, \
-               /api/v1/retained, /api/v1/bridges, /metrics (Authorization: Bearer TOKEN)\n"
+               /api/v1/retained, /api/v1/bridges, /api/v1/messages, \
+               /api/v1/clients/ID/trajectory, /metrics (Authorization: Bearer TOKEN)\n"
             .to_owned(),
     })
 }

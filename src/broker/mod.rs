@@ -16,6 +16,7 @@ mod bridges;
 mod close;
 mod connect;
 mod connections;
+mod console;
 mod enhanced_auth;
 mod expiry;
 mod handshake;
@@ -52,6 +53,7 @@ pub use access::SecurityInstalled;
 #[cfg(feature = "bridge")]
 pub use bridges::{BridgeCounters, Bridges};
 pub use connections::{CloseReason, ConnId, PeerAddr};
+pub use console::ConsoleSettings;
 pub use enhanced_auth::TOKEN_METHOD;
 pub use inspect::{ClientDetail, ClientQuery, ClientSummary, RetainedSummary};
 pub use listeners::{ListenerId, ListenerSettings, PeerName};
@@ -164,6 +166,8 @@ pub struct Broker {
     alerts: crate::sys::alerts::Alerts,
     /// The admin API's tail of recent messages (`tail.rs`).
     tail: tail::Tail,
+    /// Device trajectories and message history (`console.rs`).
+    console: console::Console,
     #[cfg(feature = "bridge")]
     bridges: Bridges,
 }
@@ -205,6 +209,7 @@ impl Broker {
             observe: observe::Observe::default(),
             alerts: crate::sys::alerts::Alerts::default(),
             tail: tail::Tail::default(),
+            console: console::Console::default(),
             #[cfg(feature = "bridge")]
             bridges: Bridges::default(),
             settings,

@@ -25,6 +25,7 @@ mod line;
 mod listener;
 mod logging;
 mod mosquitto;
+pub mod console;
 pub mod observe;
 mod parser;
 pub mod per_listener;
@@ -198,6 +199,14 @@ pub struct Config {
     pub admin_token_file: Option<PathBuf>,
     /// `alert` rules (sys/alerts.rs), in file order.
     pub alerts: Vec<crate::sys::alerts::AlertRule>,
+    // --- Trajectories and history (config/console.rs) ---
+    pub trajectory_max_age: Duration,
+    /// 0: no trajectories.
+    pub trajectory_max_bytes: usize,
+    /// `history_topic` filters; empty: no history.
+    pub history_topics: Vec<String>,
+    pub history_max_age: Duration,
+    pub history_max_bytes: usize,
 }
 
 impl Default for Config {
@@ -257,6 +266,11 @@ impl Default for Config {
             admin_listener: None,
             admin_token_file: None,
             alerts: Vec::new(),
+            trajectory_max_age: console::DEFAULT_TRAJECTORY_MAX_AGE,
+            trajectory_max_bytes: console::DEFAULT_TRAJECTORY_MAX_BYTES,
+            history_topics: Vec::new(),
+            history_max_age: console::DEFAULT_HISTORY_MAX_AGE,
+            history_max_bytes: console::DEFAULT_HISTORY_MAX_BYTES,
         }
     }
 }

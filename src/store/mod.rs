@@ -11,6 +11,7 @@ pub mod encode;
 mod health;
 mod open;
 mod recover;
+mod recover_console;
 mod replay;
 pub mod schema;
 #[doc(hidden)]
@@ -83,6 +84,8 @@ pub struct Trees {
     inbound: sled::Tree,
     retained: sled::Tree,
     bridge: sled::Tree,
+    trajectory: sled::Tree,
+    history: sled::Tree,
 }
 
 impl Trees {
@@ -95,6 +98,8 @@ impl Trees {
             inbound: db.open_tree(schema::TREE_INBOUND)?,
             retained: db.open_tree(schema::TREE_RETAINED)?,
             bridge: db.open_tree(schema::TREE_BRIDGE)?,
+            trajectory: db.open_tree(schema::TREE_TRAJECTORY)?,
+            history: db.open_tree(schema::TREE_HISTORY)?,
             db,
         })
     }

@@ -28,6 +28,9 @@ use crate::codec::{
     SubscriptionOptions,
 };
 use crate::session::{Message, MessageMeta, RestoredMessage, Subscription};
+use crate::sys::history::HistoryMessage;
+use crate::sys::timeline::Entry;
+use crate::sys::trajectory::TrajectoryEvent;
 
 use super::encode::awaiting_from_code;
 use super::schema::{self, DeliveryV1, META_CLOCK};
@@ -44,6 +47,9 @@ pub struct Recovered {
     pub retained: Vec<RetainedMessage>,
     /// Each bridge's uplink queue, by bridge name, in order.
     pub bridge_queues: BTreeMap<String, Vec<(u64, StoredBridgeMessage)>>,
+    /// Device trajectories and message history, in sequence order.
+    pub trajectory: Vec<Entry<TrajectoryEvent>>,
+    pub history: Vec<Entry<HistoryMessage>>,
     pub skipped_records: u64,
 }
 
@@ -93,6 +99,8 @@ pub fn recover(trees: &Trees, now_wall_ms: u64) -> Recovered {
     reader.attach_inbound(&mut sessions);
     let retained = reader.retained();
     let bridge_queues = reader.bridge_queues();
+    let trajectory = super::recover_console::trajectory(trees, &mut reader.skipped);
+    let history = super::recover_console::history(trees, &mut reader.skipped);
     let skipped = reader.skipped;
     if skipped > 0 {
         error!("skipped {skipped} undecodable records in the store");
@@ -101,6 +109,8 @@ pub fn recover(trees: &Trees, now_wall_ms: u64) -> Recovered {
         sessions: sessions.into_values().collect(),
         retained,
         bridge_queues,
+        trajectory,
+        history,
         skipped_records: skipped,
     }
 }
@@ -415,7 +425,7 @@ fn protocol(level: u8) -> Option<ProtocolVersion> {
 
 /// Every readable entry of `tree`; an entry sled itself cannot read ends
 /// the scan of that tree with a count.
-fn entries(tree: &sled::Tree, skipped: &mut u64) -> Vec<(sled::IVec, sled::IVec)> {
+pub(super) fn entries(tree: &sled::Tree, skipped: &mut u64) -> Vec<(sled::IVec, sled::IVec)> {
     let mut out = Vec::new();
     for entry in tree.iter() {
         match entry {
@@ -430,7 +440,7 @@ fn entries(tree: &sled::Tree, skipped: &mut u64) -> Vec<(sled::IVec, sled::IVec)
     out
 }
 
-fn skip(tree: &sled::Tree, key: &[u8], what: &str, skipped: &mut u64) {
+pub(super) fn skip(tree: &sled::Tree, key: &[u8], what: &str, skipped: &mut u64) {
     *skipped += 1;
     warn!("skipping a store record: {what} (key {})", hex(key));
     let _ = tree.remove(key);

@@ -11,10 +11,13 @@
 
 pub mod alerts;
 pub mod events;
+pub mod history;
 pub mod json;
 pub mod load;
 pub mod snapshot;
+pub mod timeline;
 pub mod topics;
+pub mod trajectory;
 
 use std::time::{Duration, Instant};
 
