@@ -73,7 +73,10 @@ fn an_alert_starts_when_held_and_ends_when_false_as_long() {
     assert_eq!(text(active[0].get("state")), "active");
     assert_eq!(text(active[0].get("value")), "3");
     let started = text(active[0].get("started"));
-    assert!(started.parse::<u64>().unwrap() > 1_700_000_000_000, "{started}");
+    assert!(
+        started.parse::<u64>().unwrap() > 1_700_000_000_000,
+        "{started}"
+    );
 
     // Retained on $SYS/alerts/many for a client that comes later.
     let (mut watcher, _) = RawClient::connect_mqtt(broker.addr(), "alert-watcher");
@@ -89,7 +92,10 @@ fn an_alert_starts_when_held_and_ends_when_false_as_long() {
     assert_eq!(retained.topic, "$SYS/alerts/many");
     let payload = String::from_utf8(retained.payload.clone()).unwrap();
     assert!(payload.starts_with("{\"state\":\"active\""), "{payload}");
-    assert!(payload.contains(&format!("\"started\":{started}")), "{payload}");
+    assert!(
+        payload.contains(&format!("\"started\":{started}")),
+        "{payload}"
+    );
 
     // Down to two connections (the watcher and one): ends a second later.
     let ending = Instant::now();
@@ -141,7 +147,10 @@ fn an_alert_starts_when_held_and_ends_when_false_as_long() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.starts_with("NAME"), "{stdout}");
-    assert!(stdout.contains("idle") && stdout.contains("ended"), "{stdout}");
+    assert!(
+        stdout.contains("idle") && stdout.contains("ended"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -173,14 +182,22 @@ fn the_tail_answers_at_once_waits_for_a_message_or_answers_empty() {
         (started.elapsed(), answer)
     });
     std::thread::sleep(Duration::from_millis(500));
-    publisher.send(&raw::publish("other", b"not matched", 0, false, false, None));
+    publisher.send(&raw::publish(
+        "other",
+        b"not matched",
+        0,
+        false,
+        false,
+        None,
+    ));
     std::thread::sleep(Duration::from_millis(300));
     assert!(!waiting.is_finished(), "answered before a matching message");
     publisher.send(&raw::publish("t/1", b"hello", 1, true, false, Some(1)));
-    // ...and is answered when the message comes, not at its deadline.
+    // ...and is answered when the message comes, not at its deadline:
+    // an answer at the deadline would be the empty one made before.
     let (took, answer) = waiting.join().unwrap();
     assert_eq!(answer.status, 200, "{}", answer.body);
-    assert!(took < Duration::from_millis(3500), "{took:?}");
+    assert!(took < Duration::from_secs(4), "{took:?}");
     let v = answer.json();
     let Some(Value::Array(messages)) = v.get("messages") else {
         panic!("{}", answer.body)
@@ -216,4 +233,42 @@ fn the_tail_answers_at_once_waits_for_a_message_or_answers_empty() {
         assert_eq!(answer.status, 400, "{bad}: {}", answer.body);
     }
     assert_eq!(call(addr, "GET", "/api/v1/tail", None).status, 401);
+}
+
+#[test]
+fn sighup_rereads_the_rules() {
+    let broker = Broker::start(
+        "admin_listener 127.0.0.1:0\nsys_interval 0\nalert kept connections > 100\n",
+    );
+    let text = broker.config_text();
+    let path = broker.config_path().unwrap().to_owned();
+    std::fs::write(&path, format!("{text}\nalert added sessions >= 0 for 1\n")).unwrap();
+    broker.signal("HUP");
+    let applied = |log: &str| {
+        log.lines()
+            .any(|l| l.contains("SIGHUP: reloaded") && l.contains("alert"))
+    };
+    assert!(broker.wait_log(scaled(WAIT), applied), "{}", broker.log());
+    // The new rule holds at once (sessions >= 0) and starts a second later.
+    assert!(
+        broker.wait_for_log("alert added started", scaled(WAIT)),
+        "{}",
+        broker.log()
+    );
+    let rows = alerts(&broker, "");
+    let names: Vec<String> = rows.iter().map(|r| text_of(r, "name")).collect();
+    assert_eq!(names, ["kept", "added"]);
+    // A broken rule keeps the running ones, and the log names the line.
+    std::fs::write(&path, format!("{text}\nalert broken sessions !> 1\n")).unwrap();
+    broker.signal("HUP");
+    assert!(
+        broker.wait_for_log("keeping the running configuration", scaled(WAIT)),
+        "{}",
+        broker.log()
+    );
+    assert_eq!(alerts(&broker, "").len(), 2);
+}
+
+fn text_of(v: &Value, key: &str) -> String {
+    text(v.get(key))
 }

@@ -30,9 +30,15 @@ fn the_page_is_served_without_a_token_and_fetches_nothing_elsewhere() {
     let broker = Broker::start(ADMIN);
     let answer = call(admin_addr(&broker), "GET", "/", None);
     assert_eq!(answer.status, 200);
-    assert!(answer.head.contains("content-type: text/html"), "{}", answer.head);
     assert!(
-        answer.head.contains("content-security-policy: default-src 'none'"),
+        answer.head.contains("content-type: text/html"),
+        "{}",
+        answer.head
+    );
+    assert!(
+        answer
+            .head
+            .contains("content-security-policy: default-src 'none'"),
         "{}",
         answer.head
     );
@@ -41,7 +47,9 @@ fn the_page_is_served_without_a_token_and_fetches_nothing_elsewhere() {
     for outside in ["src=\"http", "href=\"http", "<script src", "<link "] {
         assert!(!answer.body.contains(outside), "{outside}");
     }
-    assert!(answer.body.contains("\"Authorization\": \"Bearer \" + token"));
+    assert!(answer
+        .body
+        .contains("\"Authorization\": \"Bearer \" + token"));
     assert!(answer.body.contains("sessionStorage"));
     assert_eq!(call(admin_addr(&broker), "POST", "/", None).status, 405);
 }
@@ -71,7 +79,12 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = request(self.addr, "DELETE", &format!("/session/{}", self.session), "");
+        let _ = request(
+            self.addr,
+            "DELETE",
+            &format!("/session/{}", self.session),
+            "",
+        );
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -79,7 +92,8 @@ impl Drop for Driver {
 
 /// One WebDriver command: its `value`, or `Err` with the error's text.
 fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> Result<Value, String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    let mut s =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(scaled(Duration::from_secs(60))))
         .unwrap();
     let head = format!(
@@ -232,7 +246,8 @@ impl Driver {
     /// Waits until the text of `css` contains `needle`; returns the text.
     fn wait_text(&self, css: &str, needle: &str) -> String {
         let deadline = Instant::now() + scaled(Duration::from_secs(15));
-        let script = "const e = document.querySelector(arguments[0]); return e ? e.textContent : '';";
+        let script =
+            "const e = document.querySelector(arguments[0]); return e ? e.textContent : '';";
         loop {
             let text = match self.run(script, &[css]) {
                 Value::String(s) => s,

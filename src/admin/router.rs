@@ -91,11 +91,9 @@ pub fn handle(
         }
         (
             _,
-            ["stats" | "clients" | "groups" | "retained" | "bridges" | "reload" | "alerts"
-            | "tail" | "messages", ..],
-        ) => {
-            Response::error(405, "method not allowed on this route")
-        }
+            ["stats" | "clients" | "groups" | "retained" | "bridges" | "reload" | "alerts" | "tail"
+            | "messages", ..],
+        ) => Response::error(405, "method not allowed on this route"),
         _ => Response::error(404, "no such route"),
     };
     (response, Action::None)
@@ -265,7 +263,10 @@ fn flag(request: &Request, name: &str) -> Result<Option<bool>, Response> {
 /// `GET /tail?filter=F&after=SEQ`: the messages after SEQ at once, or
 /// [`Action::WaitForTail`] with the empty answer when there are none.
 fn tail(broker: &mut Broker, now: Instant, request: &Request) -> (Response, Action) {
-    let filter = request.param("filter").filter(|f| !f.is_empty()).unwrap_or("#");
+    let filter = request
+        .param("filter")
+        .filter(|f| !f.is_empty())
+        .unwrap_or("#");
     let after = match request.param("after") {
         None | Some("") => 0,
         Some(v) => match v.parse::<u64>() {

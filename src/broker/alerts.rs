@@ -54,13 +54,18 @@ impl Broker {
     }
 
     fn announce_alert(&mut self, now: Instant, a: &AlertRecord) {
-        let value = a.value.map_or_else(|| "none".to_owned(), |v| format!("{v}"));
+        let value = a
+            .value
+            .map_or_else(|| "none".to_owned(), |v| format!("{v}"));
         let rule = format!("{} {} {}", a.metric.name(), a.op.symbol(), a.threshold);
         if a.state == "active" {
             warn!("alert {} started: {rule} (value {value})", a.name);
         } else {
             let peak = a.peak.map_or_else(|| "none".to_owned(), |v| format!("{v}"));
-            info!("alert {} ended: {rule} (value {value}, peak {peak})", a.name);
+            info!(
+                "alert {} ended: {rule} (value {value}, peak {peak})",
+                a.name
+            );
         }
         let topic = format!("$SYS/alerts/{}", a.name);
         let payload = a.payload();

@@ -60,12 +60,12 @@ pub use listeners::{ListenerId, ListenerSettings, PeerName};
 pub use persist::{BridgeStoreJournal, RestoredSession, StoreOp, StoredWill};
 pub use rate_limits::PublishLimits;
 pub use retained::RetainedMessage;
-pub use tail::{Tailed, TAIL_KEEP, TAIL_MAX_BYTES, TAIL_MAX_MESSAGES};
 pub use security::{Security, SecurityDomain};
 pub use sessions::SessionId;
 pub use settings::Settings;
 pub use stats::Stats;
 pub use store_batch::ReadyBatch;
+pub use tail::{Tailed, TAIL_KEEP, TAIL_MAX_BYTES, TAIL_MAX_MESSAGES};
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;

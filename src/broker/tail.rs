@@ -189,14 +189,22 @@ mod tests {
         }
         assert!(tail.bytes <= TAIL_MAX_BYTES && tail.ring.len() < TAIL_MAX_MESSAGES);
         let newest = tail.ring.back().unwrap();
-        assert_eq!((newest.bytes, newest.payload.len()), (big.len(), TAIL_MAX_PAYLOAD));
+        assert_eq!(
+            (newest.bytes, newest.payload.len()),
+            (big.len(), TAIL_MAX_PAYLOAD)
+        );
         for _ in 0..(2 * TAIL_MAX_MESSAGES) {
             record(&mut tail, t0, "s", b"");
         }
         assert_eq!(tail.ring.len(), TAIL_MAX_MESSAGES);
         // Lapsed: emptied, and the numbering goes on.
         let last = tail.last_seq;
-        record(&mut tail, t0 + TAIL_KEEP + Duration::from_secs(1), "a/b", b"late");
+        record(
+            &mut tail,
+            t0 + TAIL_KEEP + Duration::from_secs(1),
+            "a/b",
+            b"late",
+        );
         assert!(tail.ring.is_empty() && tail.bytes == 0);
         assert_eq!(tail.after(&f("#"), 0), (last, Vec::new()));
     }

@@ -16,8 +16,8 @@ use std::time::Duration;
 use super::error::ConfigError;
 use super::line::Line;
 use super::values::{self, Bare};
-use crate::sys::alerts::{self, AlertRule};
 use super::Config;
+use crate::sys::alerts::{self, AlertRule};
 
 /// mosquitto's default `sys_interval`.
 pub const DEFAULT_SYS_INTERVAL: Duration = Duration::from_secs(10);
@@ -102,13 +102,17 @@ mod tests {
 
     #[test]
     fn alerts_are_repeatable_and_errors_name_the_line() {
-        let text = "alert too_many connections > 900 for 30s\nalert slow publish_rate < 1 for 120\n";
+        let text =
+            "alert too_many connections > 900 for 30s\nalert slow publish_rate < 1 for 120\n";
         let (c, _) = Config::parse_str(text, "o.conf").unwrap();
         assert_eq!(c.alerts.len(), 2);
         assert_eq!(c.alerts[1].hold, Duration::from_secs(120));
         let error = Config::parse_str("\nalert x bogus > 1\n", "o.conf").unwrap_err();
         let message = error.to_string();
-        assert!(message.contains("o.conf") && message.contains('2'), "{message}");
+        assert!(
+            message.contains("o.conf") && message.contains('2'),
+            "{message}"
+        );
     }
 
     #[test]

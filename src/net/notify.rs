@@ -92,8 +92,7 @@ impl Future for NextBroadcast<'_> {
             return Poll::Ready(());
         }
         let mut wakers = self.broadcast.wakers.borrow_mut();
-        if !wakers.iter().any(|w| w.will_wake(cx.waker())) && wakers.len() < MAX_BROADCAST_WAITERS
-        {
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) && wakers.len() < MAX_BROADCAST_WAITERS {
             wakers.push(cx.waker().clone());
         }
         Poll::Pending
