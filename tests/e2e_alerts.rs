@@ -237,9 +237,8 @@ fn the_tail_answers_at_once_waits_for_a_message_or_answers_empty() {
 
 #[test]
 fn sighup_rereads_the_rules() {
-    let broker = Broker::start(
-        "admin_listener 127.0.0.1:0\nsys_interval 0\nalert kept connections > 100\n",
-    );
+    let broker =
+        Broker::start("admin_listener 127.0.0.1:0\nsys_interval 0\nalert kept connections > 100\n");
     let text = broker.config_text();
     let path = broker.config_path().unwrap().to_owned();
     std::fs::write(&path, format!("{text}\nalert added sessions >= 0 for 1\n")).unwrap();
