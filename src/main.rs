@@ -226,6 +226,7 @@ fn start_broker(
             events: config.event_topics,
         },
     );
+    broker.install_alerts(config.alerts.clone());
     // Read after `user` took effect, as on SIGHUP: a file the broker's
     // user cannot read fails the start, not a later reload.
     let security = load_security(config, credentials).map_err(|error| {
@@ -233,6 +234,7 @@ fn start_broker(
         ExitCode::FAILURE
     })?;
     broker.install_security(std::time::Instant::now(), security);
+    broker.install_console(&edgemq::config::console::settings(config));
     #[cfg(feature = "bridge")]
     {
         let journal: Box<dyn edgemq::bridge::QueueJournal> = match broker.bridge_store_journal() {
@@ -244,6 +246,7 @@ fn start_broker(
     let store = store.map(|(recovered, link)| {
         let now = std::time::Instant::now();
         broker.restore(now, recovered.sessions, recovered.retained);
+        broker.restore_console(recovered.trajectory, recovered.history);
         #[cfg(feature = "bridge")]
         restore_bridge_queues(&mut broker, recovered.bridge_queues);
         link
@@ -490,6 +493,9 @@ fn reload(
         }
     };
     let mut report = broker.apply_reload(&Settings::from_config(&config));
+    if broker.install_alerts(config.alerts.clone()) {
+        report.applied.push("alert");
+    }
     let tls = broker.reload_tls(&config.listeners);
     if tls.reloaded > 0 {
         report.applied.push("TLS certificates");

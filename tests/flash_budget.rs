@@ -3,7 +3,8 @@
 //! session, at a steady 1,000 msg/s of 64-byte payloads, against the
 //! record's encoded size; and per QoS 1 message forwarded over a bridge,
 //! with the uplink down (every message queued on flash) and up (a Debian
-//! mosquitto as the cloud). Read from /proc/PID/io `write_bytes`, so the
+//! mosquitto as the cloud); and per message kept for `history_topic`
+//! (no subscriber). Read from /proc/PID/io `write_bytes`, so the
 //! store must be on a real disk (the test's temporary directory; not
 //! tmpfs). Measurements, not part of the default suite:
 //!
@@ -21,7 +22,7 @@ use common::raw::{self, Connect};
 use common::{Broker, RawClient};
 use std::time::{Duration, Instant};
 
-use edgemq::store::schema::{self, BridgeMessageV2, MessageV2};
+use edgemq::store::schema::{self, BridgeMessageV2, HistoryV1, MessageV2};
 
 const TOPIC: &str = "flash/sensor/0001";
 /// Forwarded by the bridge of `bridged_config` (to `site1/sensors/...`).
@@ -62,6 +63,18 @@ fn bridged_record_size() -> usize {
         expires_at_ms: None,
     };
     schema::bridge_key("cloud", 0).len() + schema::encode(&record).len()
+}
+
+/// What one message kept for `history_topic` costs in the store.
+fn history_record_size() -> usize {
+    let record = HistoryV1 {
+        ts_ms: 1_796_624_423_887,
+        topic: TOPIC.into(),
+        qos: 1,
+        retain: false,
+        payload: vec![0; PAYLOAD],
+    };
+    schema::seq_key(0).len() + schema::encode(&record).len()
 }
 
 /// An edge whose bridge forwards `sensors/#` at QoS 1 to `port`.
@@ -186,5 +199,26 @@ fn flash_bytes_per_bridged_qos1_message() {
          queue record {record} B; uplink down {down:.0} B/message = {:.2}x the record; \
          uplink up {up:.0} B/message",
         down / record
+    );
+}
+
+#[test]
+#[ignore = "a 60-second measurement; run it by name (see the module docs)"]
+fn flash_bytes_per_history_message() {
+    let record = history_record_size() as f64;
+    // Every message kept (the default 16 MiB holds the whole run), and
+    // history at its byte cap, where each message pushes the oldest out.
+    let history = |extra: &str| {
+        let broker = Broker::start(&format!("history_topic flash/#\n{extra}"));
+        publish_and_measure(&broker, TOPIC)
+    };
+    let (n, kept) = history("");
+    let (_, capped) = history("history_max_bytes 65536\n");
+    eprintln!(
+        "flash: {n} QoS 1 messages of {PAYLOAD} B kept for history_topic at {RATE} msg/s \
+         (batched); record {record} B; every message kept {kept:.0} B/message = {:.2}x \
+         the record; history at a 64 KiB cap {capped:.0} B/message = {:.2}x",
+        kept / record,
+        capped / record
     );
 }

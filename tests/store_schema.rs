@@ -7,6 +7,10 @@
 //! version instead. `EDGEMQ_WRITE_FIXTURES=1` writes the files of the
 //! current version (only when adding a version).
 //!
+//! `v1/trajectory.bin` and `v1/history.bin` are the first versions of
+//! the device trajectory and message history records (new kinds of
+//! record, so version 1 of their own).
+//!
 //! Each older version must also read as the latest (`schema::decode_*`
 //! upgrade it), and `tests/fixtures/store/v1-store/` is a whole sled store
 //! written by the last edgemq that wrote only version 1 records (before
@@ -29,6 +33,7 @@ use edgemq::store::schema::{
     self, BridgeMessageV1, BridgeMessageV2, DeliveryV1, MessageV1, MessageV2, RetainedV1,
     RetainedV2, SessionV1, SessionV2, SubscriptionV1, SubscriptionV2, Versioned, WillV2, RECORD_V2,
 };
+use edgemq::store::schema::{HistoryV1, TrajectoryV1};
 
 fn fixture(version: u8, name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -384,4 +389,55 @@ fn keys_are_stable() {
         schema::inbound_key(1, 0x0102),
         [0, 0, 0, 0, 0, 0, 0, 1, 1, 2]
     );
+}
+
+fn sample_trajectory_v1() -> TrajectoryV1 {
+    TrajectoryV1 {
+        client_id: "shelf@@ap7".into(),
+        ts_ms: 1_796_624_423_887,
+        kind: 1,
+        details: r#"{"ip":"192.168.1.20","port":51324,"clean":false}"#.into(),
+    }
+}
+
+fn sample_history_v1() -> HistoryV1 {
+    HistoryV1 {
+        ts_ms: 1_796_624_423_887,
+        topic: "sensors/kitchen/temp".into(),
+        qos: 1,
+        retain: true,
+        payload: vec![b'2', b'1', 0xff],
+    }
+}
+
+#[test]
+fn trajectory_and_history_v1() {
+    let trajectory = check("trajectory", &sample_trajectory_v1());
+    let history = check("history", &sample_history_v1());
+    // The keys: the sequence number big-endian, so sled keeps arrival order.
+    assert_eq!(schema::seq_key(258), [0, 0, 0, 0, 0, 0, 1, 2]);
+    assert_eq!(schema::split_seq_key(&schema::seq_key(258)), Some(258));
+    assert_eq!(schema::split_seq_key(&[1, 2]), None);
+    // Corrupt copies: cut short, a byte more, a version from the future.
+    for golden in [trajectory, history] {
+        let short = &golden[..golden.len() - 1];
+        assert_eq!(
+            schema::decode::<TrajectoryV1>(short).err(),
+            Some(schema::RecordError::Undecodable)
+        );
+        assert_eq!(
+            schema::decode::<HistoryV1>(short).err(),
+            Some(schema::RecordError::Undecodable)
+        );
+        let mut long = golden.clone();
+        long.push(0);
+        assert!(schema::decode::<TrajectoryV1>(&long).is_err());
+        assert!(schema::decode::<HistoryV1>(&long).is_err());
+        let mut newer = golden.clone();
+        newer[0] = schema::RECORD_LATEST + 1;
+        assert_eq!(
+            schema::decode::<HistoryV1>(&newer).err(),
+            Some(schema::RecordError::Newer(schema::RECORD_LATEST + 1))
+        );
+    }
 }

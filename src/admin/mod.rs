@@ -8,8 +8,11 @@
 //! concurrent connections, and the sockets are `net/admin.rs`'s; the HTTP
 //! client of `edgemq ctl` is `commands/ctl.rs`'s.
 
+pub mod console;
 pub mod http;
 pub mod metrics;
 pub mod render;
 pub mod router;
 pub mod token;
+#[cfg(feature = "console")]
+pub mod web_console;

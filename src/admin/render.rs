@@ -1,7 +1,8 @@
 //! The admin API's JSON bodies (README.md, "Operating edgemq"): times in
 //! ms since the epoch, counts as numbers, absent values as null.
 
-use crate::broker::{ClientDetail, ClientSummary, RetainedSummary};
+use crate::auth::base64::{self, Alphabet};
+use crate::broker::{ClientDetail, ClientSummary, RetainedSummary, Tailed};
 use crate::codec::SubscriptionOptions;
 use crate::sys::json::{Array, Object};
 use crate::sys::{BridgeNumbers, Snapshot};
@@ -231,6 +232,37 @@ pub fn retained(list: &[RetainedSummary], page: usize, limit: usize, count: usiz
             array.end();
         })
         .raw("meta", |out| meta(out, page, limit, count))
+        .end();
+    out
+}
+
+/// `GET /tail`: the last sequence number and the messages after the one
+/// asked for; `payload` is the kept bytes as text when they are UTF-8.
+pub fn tail(last: u64, messages: &[Tailed]) -> String {
+    let mut out = String::with_capacity(128 * messages.len() + 32);
+    Object::new(&mut out)
+        .u64("seq", last)
+        .raw("messages", |out| {
+            let mut array = Array::new(out);
+            for m in messages {
+                array.item(|out| {
+                    Object::new(out)
+                        .u64("seq", m.seq)
+                        .opt_u64("ts", m.ts)
+                        .str("topic", &m.topic)
+                        .u64("qos", u64::from(m.qos))
+                        .bool("retain", m.retain)
+                        .u64("bytes", m.bytes as u64)
+                        .opt_str("payload", std::str::from_utf8(&m.payload).ok())
+                        .str(
+                            "payload_base64",
+                            &base64::encode(&m.payload, Alphabet::Standard),
+                        )
+                        .end();
+                });
+            }
+            array.end();
+        })
         .end();
     out
 }

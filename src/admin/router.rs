@@ -9,7 +9,7 @@ use crate::broker::{Broker, ClientQuery};
 use crate::sys::EdgeFacts;
 
 use super::http::{percent_decode, Request, Response};
-use super::{metrics, render, token};
+use super::{console, metrics, render, token};
 
 /// `limit` without one, and its ceiling.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -21,6 +21,9 @@ pub enum Action {
     None,
     /// `POST /reload`: re-read the config, as SIGHUP does.
     Reload,
+    /// `GET /tail` found nothing new: ask again when a message is tailed,
+    /// until the long poll's time is up; then send this answer.
+    WaitForTail,
 }
 
 /// Answers one request. `facts` is asked only by the routes that show
@@ -65,6 +68,10 @@ pub fn handle(
                 |d| Response::json(200, render::subscriptions(&d.subscriptions)),
             )
         }),
+        ("GET", ["clients", id, "trajectory"]) => {
+            with_id(id, |id| console::trajectory(broker, request, &id))
+        }
+        ("GET", ["messages"]) => console::messages(broker, request),
         ("DELETE", ["clients", id, "subscriptions", filter]) => {
             unsubscribe(broker, now, id, filter)
         }
@@ -73,25 +80,41 @@ pub fn handle(
         ("GET", ["bridges"]) => {
             Response::json(200, render::bridges(&broker.snapshot(now, facts()).bridges))
         }
+        ("GET", ["alerts"]) => match flag(request, "active") {
+            Ok(active) => Response::json(200, broker.alerts_json(active)),
+            Err(response) => response,
+        },
+        ("GET", ["tail"]) => return tail(broker, now, request),
         ("POST", ["reload"]) => {
             let body = "{\"code\":200,\"message\":\"reloading the configuration\"}";
             return (Response::json(200, body.to_owned()), Action::Reload);
         }
-        (_, ["stats" | "clients" | "groups" | "retained" | "bridges" | "reload", ..]) => {
-            Response::error(405, "method not allowed on this route")
-        }
+        (
+            _,
+            ["stats" | "clients" | "groups" | "retained" | "bridges" | "reload" | "alerts" | "tail"
+            | "messages", ..],
+        ) => Response::error(405, "method not allowed on this route"),
         _ => Response::error(404, "no such route"),
     };
     (response, Action::None)
 }
 
+/// `GET /`: the web console (`web_console.rs`), or a line naming the routes
+/// in a build without it.
+#[cfg(feature = "console")]
+fn index(request: &Request) -> Response {
+    only_get(request, super::web_console::page)
+}
+
+#[cfg(not(feature = "console"))]
 fn index(request: &Request) -> Response {
     only_get(request, || Response {
         status: 200,
         content_type: "text/plain; charset=utf-8",
         headers: Vec::new(),
         body: "edgemq admin API: /api/v1/stats, /api/v1/clients, /api/v1/groups, \
-               /api/v1/retained, /api/v1/bridges, /metrics (Authorization: Bearer TOKEN)\n"
+               /api/v1/retained, /api/v1/bridges, /api/v1/messages, \
+               /api/v1/clients/ID/trajectory, /metrics (Authorization: Bearer TOKEN)\n"
             .to_owned(),
     })
 }
@@ -148,11 +171,9 @@ fn clients(broker: &Broker, now: Instant, request: &Request) -> Response {
         Ok(p) => p,
         Err(response) => return response,
     };
-    let online = match request.param("online") {
-        None | Some("") => None,
-        Some("true" | "1") => Some(true),
-        Some("false" | "0") => Some(false),
-        Some(_) => return Response::error(400, "online must be true or false"),
+    let online = match flag(request, "online") {
+        Ok(online) => online,
+        Err(response) => return response,
     };
     let query = ClientQuery {
         online,
@@ -223,5 +244,51 @@ fn retained(broker: &Broker, now: Instant, request: &Request) -> Response {
             Response::json(200, render::retained(&shown, page, limit, count))
         }
         Err(why) => Response::error(400, &format!("bad filter: {why}")),
+    }
+}
+
+/// A `true|false` parameter; `None` when absent (400 when neither).
+fn flag(request: &Request, name: &str) -> Result<Option<bool>, Response> {
+    match request.param(name) {
+        None | Some("") => Ok(None),
+        Some("true" | "1") => Ok(Some(true)),
+        Some("false" | "0") => Ok(Some(false)),
+        Some(_) => Err(Response::error(
+            400,
+            &format!("{name} must be true or false"),
+        )),
+    }
+}
+
+/// `GET /tail?filter=F&after=SEQ`: the messages after SEQ at once, or
+/// [`Action::WaitForTail`] with the empty answer when there are none.
+fn tail(broker: &mut Broker, now: Instant, request: &Request) -> (Response, Action) {
+    let filter = request
+        .param("filter")
+        .filter(|f| !f.is_empty())
+        .unwrap_or("#");
+    let after = match request.param("after") {
+        None | Some("") => 0,
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) => n,
+            Err(_) => {
+                let response = Response::error(400, "after must be a sequence number");
+                return (response, Action::None);
+            }
+        },
+    };
+    match broker.tail(now, filter, after) {
+        Ok((last, found)) => {
+            let action = if found.is_empty() {
+                Action::WaitForTail
+            } else {
+                Action::None
+            };
+            (Response::json(200, render::tail(last, &found)), action)
+        }
+        Err(why) => (
+            Response::error(400, &format!("bad filter: {why}")),
+            Action::None,
+        ),
     }
 }

@@ -23,6 +23,7 @@ use std::time::Instant;
 use crate::acl::{Access, ClientRules, Rules, SubscribeVerdict, Who};
 use crate::auth::identity::TokenAcl;
 use crate::codec::ConnectReturn;
+use crate::sys::trajectory::DropReason;
 use crate::topic::parse_shared;
 
 use super::connections::ConnId;
@@ -475,6 +476,9 @@ impl Broker {
             Door::Will => (&mut self.stats.acl_denied_will, LogKind::AclWill),
         };
         *counter += 1;
+        if matches!(door, Door::Publish | Door::Delivery) {
+            self.note_session_drop(session_id, DropReason::Acl, 1);
+        }
         let (sessions, acls) = (&self.sessions, &self.session_acls);
         // The line is built only when it is logged: a flood of refusals
         // costs a counter each.

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use log::{debug, info};
 
+use crate::sys::trajectory::DropReason;
 use crate::topic::is_shared;
 
 use super::connections::{CloseReason, ConnId, ConnState, WillMessage};
@@ -125,6 +126,8 @@ impl Broker {
         if dropped > 0 {
             let client = slot.session.client_id.clone();
             self.stats.dropped_offline_queue_full += dropped as u64;
+            self.console
+                .note_drop(client.as_str(), DropReason::QueueFull, dropped as u64);
             self.logs.warn(LogKind::DropOffline, now, || {
                 format!("client {client} went offline over its queue cap: dropped its {dropped} oldest messages")
             });

@@ -107,6 +107,7 @@ impl Broker {
         self.log_connected(conn, &client_id, &connect, keep_alive, resumed);
         self.note_connected(now, conn, session_id);
         if resumed {
+            self.note_resumed(now, session_id);
             self.resume_session(now, conn, session_id);
         }
     }
@@ -294,7 +295,10 @@ impl Broker {
                 }
                 return Ok((session_id, true));
             }
-            Some(session_id) => self.discard_session(now, session_id),
+            Some(session_id) => {
+                self.note_discarded(now, session_id, "clean start");
+                self.discard_session(now, session_id);
+            }
             None => {}
         }
         let session = Session::new(client_id.clone(), persistent, connect.protocol);

@@ -192,6 +192,7 @@ impl Broker {
         // A clean session has ended with its connection.
         let deleted = match self.sessions.find(client_id) {
             Some(id) if delete_session => {
+                self.note_discarded(now, id, "deleted by an administrator");
                 self.discard_session(now, id);
                 log::info!("session of {client_id} deleted through the admin API");
                 true

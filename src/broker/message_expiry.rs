@@ -6,6 +6,8 @@
 
 use std::time::Instant;
 
+use crate::sys::trajectory::DropReason;
+
 use super::sessions::SessionId;
 use super::stats::LogKind;
 use super::Broker;
@@ -23,6 +25,8 @@ impl Broker {
         }
         self.stats.messages_expired += expired;
         let client = slot.session.client_id.clone();
+        self.console
+            .note_drop(client.as_str(), DropReason::Expired, expired);
         self.logs.warn(LogKind::Expired, now, || {
             format!(
                 "dropped {expired} expired queued messages of {client} (message expiry interval)"

@@ -9,12 +9,14 @@
 
 mod access;
 mod acks;
+mod alerts;
 mod authenticate;
 mod backpressure;
 mod bridges;
 mod close;
 mod connect;
 mod connections;
+mod console;
 mod enhanced_auth;
 mod expiry;
 mod handshake;
@@ -39,6 +41,7 @@ mod store_backlog;
 mod store_batch;
 mod store_op;
 mod subscribe;
+mod tail;
 mod timeouts;
 mod token_bucket;
 mod topic_alias;
@@ -50,6 +53,7 @@ pub use access::SecurityInstalled;
 #[cfg(feature = "bridge")]
 pub use bridges::{BridgeCounters, Bridges};
 pub use connections::{CloseReason, ConnId, PeerAddr};
+pub use console::ConsoleSettings;
 pub use enhanced_auth::TOKEN_METHOD;
 pub use inspect::{ClientDetail, ClientQuery, ClientSummary, RetainedSummary};
 pub use listeners::{ListenerId, ListenerSettings, PeerName};
@@ -61,6 +65,7 @@ pub use sessions::SessionId;
 pub use settings::Settings;
 pub use stats::Stats;
 pub use store_batch::ReadyBatch;
+pub use tail::{Tailed, TAIL_KEEP, TAIL_MAX_BYTES, TAIL_MAX_MESSAGES};
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
@@ -157,6 +162,12 @@ pub struct Broker {
     /// `$SYS`, client events, the wall clock they are stamped with
     /// (`observe.rs`).
     observe: observe::Observe,
+    /// `alert` rules and their states (`alerts.rs`, sys/alerts.rs).
+    alerts: crate::sys::alerts::Alerts,
+    /// The admin API's tail of recent messages (`tail.rs`).
+    tail: tail::Tail,
+    /// Device trajectories and message history (`console.rs`).
+    console: console::Console,
     #[cfg(feature = "bridge")]
     bridges: Bridges,
 }
@@ -196,6 +207,9 @@ impl Broker {
             delayed_wills: Vec::new(),
             close_why: None,
             observe: observe::Observe::default(),
+            alerts: crate::sys::alerts::Alerts::default(),
+            tail: tail::Tail::default(),
+            console: console::Console::default(),
             #[cfg(feature = "bridge")]
             bridges: Bridges::default(),
             settings,

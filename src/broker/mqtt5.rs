@@ -13,6 +13,7 @@ use crate::codec::{
     Connect, Disconnect, Frame, Packet, Properties, Property, Publish, QoS, ReasonCode,
 };
 use crate::session::{Message, QueueLimits, MAX_INBOUND_QOS2};
+use crate::sys::trajectory::DropReason;
 
 use super::connections::{CloseReason, ConnId};
 use super::enhanced_auth::EnhancedAuth;
@@ -287,6 +288,7 @@ impl Broker {
             return false;
         }
         self.stats.dropped_client_packet_size += 1;
+        self.note_conn_drop(conn, DropReason::PacketTooLarge);
         let client = self.client_label(conn);
         let topic: String = message.body.topic().chars().take(64).collect();
         self.logs.warn(LogKind::DropPacketSize, now, || {

@@ -9,7 +9,8 @@
 //! that anchor. Hooks into the connection paths are one call each
 //! (`note_connected`, `note_disconnected`, `note_subscribed`,
 //! `note_unsubscribed`, `note_session_expired`) and cost one branch while
-//! `event_topics` is off.
+//! `event_topics` and trajectories are off; the same hooks feed the device
+//! trajectories (`console.rs`), with the event's payload as details.
 //!
 //! Invariant: the `$SYS/broker/...` values are retained in memory only,
 //! outside `max_retained_messages`, and never stored; events are QoS 0 and
@@ -20,6 +21,7 @@ use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 use crate::codec::{PublishBody, QoS};
+use crate::sys::trajectory::TrajectoryKind;
 use crate::sys::Totals;
 use crate::sys::{topics, ClientEvent, EdgeFacts, EventKind, Snapshot, SysSettings, SysState};
 
@@ -69,6 +71,17 @@ impl Observe {
     }
 }
 
+/// The trajectory record of a client event (a takeover aside).
+fn trajectory_kind(kind: EventKind) -> TrajectoryKind {
+    match kind {
+        EventKind::Connected => TrajectoryKind::Connect,
+        EventKind::Disconnected => TrajectoryKind::Disconnect,
+        EventKind::Subscribed => TrajectoryKind::Subscribed,
+        EventKind::Unsubscribed => TrajectoryKind::Unsubscribed,
+        EventKind::SessionExpired => TrajectoryKind::Expired,
+    }
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -85,13 +98,20 @@ impl Broker {
         self.observe.wall = ms.map(|ms| (now, ms));
     }
 
-    /// Whether the load averages or the `$SYS` tree are due: the caller
+    /// Whether the alerts, the load averages or the `$SYS` tree are due: the caller
     /// then measures [`EdgeFacts`] and calls [`Broker::handle_sys`].
     pub fn sys_due(&self, now: Instant) -> bool {
-        self.observe.sys.is_due(now)
+        self.observe.sys.is_due(now) || self.alerts_due(now)
     }
 
+    /// The alerts (`alerts.rs`) when due, then the loads and the tree.
     pub fn handle_sys(&mut self, now: Instant, facts: EdgeFacts) {
+        if self.alerts_due(now) {
+            self.evaluate_alerts(now, facts);
+        }
+        if !self.observe.sys.is_due(now) {
+            return;
+        }
         let totals = Totals {
             messages_received: self.stats.messages_received,
             messages_sent: self.stats.deliveries,
@@ -265,7 +285,7 @@ impl Broker {
         reason: Option<CloseReason>,
         sub: Option<(&str, Option<u8>)>,
     ) {
-        if !self.observe.sys.settings.events {
+        if !self.observe.sys.settings.events && !self.console.trajectory_on() {
             return;
         }
         let (Some(connection), Some(slot)) =
@@ -291,6 +311,12 @@ impl Broker {
             qos: sub.and_then(|(_, q)| q),
         };
         let payload = event.payload();
+        let client = slot.session.client_id.clone();
+        let trail = match (kind, reason) {
+            (EventKind::Disconnected, Some(CloseReason::TakenOver)) => TrajectoryKind::Takeovered,
+            _ => trajectory_kind(kind),
+        };
+        self.note_trajectory(now, client.as_str(), trail, payload.clone());
         self.publish_event(now, kind, payload);
     }
 
@@ -303,7 +329,7 @@ impl Broker {
         reason: &'static str,
         sub: Option<(&str, Option<u8>)>,
     ) {
-        if !self.observe.sys.settings.events {
+        if !self.observe.sys.settings.events && !self.console.trajectory_on() {
             return;
         }
         let Some(slot) = self.sessions.get(session) else {
@@ -320,10 +346,15 @@ impl Broker {
             ..ClientEvent::default()
         };
         let payload = event.payload();
+        let client = slot.session.client_id.clone();
+        self.note_trajectory(now, client.as_str(), trajectory_kind(kind), payload.clone());
         self.publish_event(now, kind, payload);
     }
 
     fn publish_event(&mut self, now: Instant, kind: EventKind, payload: String) {
+        if !self.observe.sys.settings.events {
+            return;
+        }
         match PublishBody::new(kind.topic(), payload.as_bytes()) {
             Ok(body) => {
                 self.stats.events_published += 1;

@@ -291,7 +291,7 @@ impl Broker {
         }
     }
 
-    fn push_op(&mut self, op: StoreOp) {
+    pub(super) fn push_op(&mut self, op: StoreOp) {
         if let Some(persistence) = self.persistence.as_mut() {
             persistence.ops.push(op);
         }

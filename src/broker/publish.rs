@@ -12,6 +12,7 @@ use crate::codec::{
     ReasonCode,
 };
 use crate::session::{Delivery, Message, MessageMeta, Subscription};
+use crate::sys::trajectory::DropReason;
 use crate::topic::validate_topic_name;
 
 use super::connections::{CloseReason, ConnId};
@@ -155,6 +156,7 @@ impl Broker {
             // QoS 0 is dropped; QoS 1/2 cannot be refused in 3.x except by
             // closing, so the client keeps the message and retries later.
             self.stats.refused_memory_limit += 1;
+            self.note_conn_drop(conn, DropReason::MemoryLimit);
             let client = self.client_label(conn);
             let limit = self.settings.memory_limit;
             self.logs.warn(LogKind::Memory, now, || {
@@ -265,6 +267,8 @@ impl Broker {
         message: Routed<'_>,
         publisher: Option<ConnId>,
     ) -> bool {
+        self.tail_message(now, &message);
+        self.note_history(now, &message);
         // Addressed to one client: no subscription, no retained copy
         // (`p2p.rs`).
         if let Some(client_id) = self.p2p_recipient(message.body.topic()) {
@@ -426,6 +430,8 @@ impl Broker {
         if store_full && slot.connection.is_none() && slot.session.store_id.is_some() {
             self.stats.dropped_store_full += 1;
             let client = slot.session.client_id.clone();
+            self.console
+                .note_drop(client.as_str(), DropReason::StoreFull, 1);
             self.logs.warn(LogKind::StoreFull, now, || {
                 format!("dropped a message for offline client {client}: the store is at max_store_bytes")
             });
@@ -465,6 +471,8 @@ impl Broker {
             Delivery::Queued | Delivery::QueuedFull | Delivery::NotQueued => {}
             Delivery::DroppedOutboundFull => {
                 self.stats.dropped_qos0_outbound_full += 1;
+                self.console
+                    .note_drop(client.as_str(), DropReason::OutboundFull, 1);
                 let max = self.settings.queue.max_outbound_bytes;
                 self.logs.warn(LogKind::DropOutbound, now, || {
                     format!("dropped a QoS 0 message for {client}: over max_outbound_bytes {max}")
@@ -472,6 +480,8 @@ impl Broker {
             }
             Delivery::DroppedOldestOffline => {
                 self.stats.dropped_offline_queue_full += 1;
+                self.console
+                    .note_drop(client.as_str(), DropReason::QueueFull, 1);
                 let max = self.settings.queue.max_queued;
                 self.logs.warn(LogKind::DropOffline, now, || {
                     format!("dropped the oldest queued message of offline client {client}: max_queued_messages {max}")
@@ -479,6 +489,8 @@ impl Broker {
             }
             Delivery::DroppedOldestLagging => {
                 self.stats.dropped_lagging += 1;
+                self.console
+                    .note_drop(client.as_str(), DropReason::Lagging, 1);
                 self.logs.warn(LogKind::DropLagging, now, || {
                     format!("dropped the oldest queued message of lagging client {client}")
                 });

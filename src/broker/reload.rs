@@ -373,6 +373,24 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         old.admin_token_file != new.admin_token_file,
         "admin_token_file",
     );
+    // Trajectories and history are bounded once, at start.
+    differs(
+        old.trajectory_max_age != new.trajectory_max_age,
+        "trajectory_max_age",
+    );
+    differs(
+        old.trajectory_max_bytes != new.trajectory_max_bytes,
+        "trajectory_max_bytes",
+    );
+    differs(old.history_topics != new.history_topics, "history_topic");
+    differs(
+        old.history_max_age != new.history_max_age,
+        "history_max_age",
+    );
+    differs(
+        old.history_max_bytes != new.history_max_bytes,
+        "history_max_bytes",
+    );
     keys
 }
 

@@ -37,6 +37,8 @@ enum OpKey {
     Message { store_id: u64, seq: u64 },
     Delivery { store_id: u64, seq: u64 },
     Bridge { bridge: u16, seq: u64 },
+    Trajectory(u64),
+    History(u64),
 }
 
 /// A batch ready for the writer.
@@ -118,6 +120,20 @@ impl StoreBatch {
                     seq: *seq,
                 };
                 if !self.cancel(&key) {
+                    self.append(op);
+                }
+            }
+            StoreOp::PutTrajectory { seq, .. } => self.append_indexed(OpKey::Trajectory(*seq), op),
+            StoreOp::PutHistory { seq, .. } => self.append_indexed(OpKey::History(*seq), op),
+            // A record that fell out within the interval never reaches
+            // the flash (a burst past the byte cap).
+            StoreOp::DeleteTrajectory { seq } => {
+                if !self.cancel(&OpKey::Trajectory(*seq)) {
+                    self.append(op);
+                }
+            }
+            StoreOp::DeleteHistory { seq } => {
+                if !self.cancel(&OpKey::History(*seq)) {
                     self.append(op);
                 }
             }
@@ -274,6 +290,8 @@ fn cost(op: &StoreOp) -> usize {
             StoreOp::PutSession { subscriptions, .. } => {
                 subscriptions.iter().map(|(f, _)| f.len() + 8).sum()
             }
+            StoreOp::PutTrajectory { event, .. } => event.stored_bytes(),
+            StoreOp::PutHistory { message, .. } => message.stored_bytes(),
             _ => 0,
         }
 }

@@ -7,6 +7,8 @@ use std::time::Instant;
 
 use crate::codec::{PacketId, ProtocolVersion, PublishBody, QoS};
 use crate::session::{ClientId, Message, MessageMeta, Subscription};
+use crate::sys::history::HistoryMessage;
+use crate::sys::trajectory::TrajectoryEvent;
 
 /// A will waiting for its Will Delay Interval, kept with its offline
 /// session so that a restart neither loses nor hastens it (docs/mqtt5.md,
@@ -97,6 +99,26 @@ pub enum StoreOp {
     /// The remote acknowledged it (or the queue's caps dropped it).
     DeleteBridgeMessage {
         bridge: String,
+        seq: u64,
+    },
+    /// An event of a client's trajectory (`console.rs`).
+    PutTrajectory {
+        seq: u64,
+        ts: u64,
+        event: TrajectoryEvent,
+    },
+    /// It fell out for `trajectory_max_age` or `trajectory_max_bytes`.
+    DeleteTrajectory {
+        seq: u64,
+    },
+    /// A message kept for `history_topic`.
+    PutHistory {
+        seq: u64,
+        ts: u64,
+        message: HistoryMessage,
+    },
+    /// It fell out for `history_max_age` or `history_max_bytes`.
+    DeleteHistory {
         seq: u64,
     },
 }

@@ -40,6 +40,7 @@ impl Broker {
         self.sweep_delayed_wills(now);
         self.sweep_auth_deadlines(now);
         self.throttle.sweep(now);
+        self.sweep_console(now);
     }
 
     fn sweep_connections(&mut self, now: Instant) {

@@ -19,6 +19,7 @@
 
 pub mod auth;
 pub mod bridge;
+pub mod console;
 mod error;
 pub mod limits;
 mod line;
@@ -196,6 +197,16 @@ pub struct Config {
     /// The API's bearer token; `None`: `admin.token` in
     /// `persistence_location`, created once.
     pub admin_token_file: Option<PathBuf>,
+    /// `alert` rules (sys/alerts.rs), in file order.
+    pub alerts: Vec<crate::sys::alerts::AlertRule>,
+    // --- Trajectories and history (config/console.rs) ---
+    pub trajectory_max_age: Duration,
+    /// 0: no trajectories.
+    pub trajectory_max_bytes: usize,
+    /// `history_topic` filters; empty: no history.
+    pub history_topics: Vec<String>,
+    pub history_max_age: Duration,
+    pub history_max_bytes: usize,
 }
 
 impl Default for Config {
@@ -254,6 +265,12 @@ impl Default for Config {
             event_topics: false,
             admin_listener: None,
             admin_token_file: None,
+            alerts: Vec::new(),
+            trajectory_max_age: console::DEFAULT_TRAJECTORY_MAX_AGE,
+            trajectory_max_bytes: console::DEFAULT_TRAJECTORY_MAX_BYTES,
+            history_topics: Vec::new(),
+            history_max_age: console::DEFAULT_HISTORY_MAX_AGE,
+            history_max_bytes: console::DEFAULT_HISTORY_MAX_BYTES,
         }
     }
 }

@@ -21,7 +21,7 @@ use super::mosquitto::Verdict;
 use super::per_listener;
 use super::values::{self, Bare};
 use super::{
-    auth, bridge, default_listener, logging, mosquitto, observe, rate_limits, source, tls,
+    auth, bridge, console, default_listener, logging, mosquitto, observe, rate_limits, source, tls,
     unix_socket, websocket, Config, DuplicateClientId, SharedStrategy,
 };
 
@@ -239,6 +239,7 @@ impl Parser {
             }
             key if rate_limits::claims(key) => rate_limits::apply(c, line)?,
             key if observe::claims(key) => observe::apply(c, line)?,
+            key if console::claims(key) => console::apply(c, line)?,
             key if tls::claims(key) => tls::apply(self.listeners.last_mut(), line)?,
             key if logging::claims(key) => logging::apply(&mut c.log, line, &mut self.warnings)?,
             key if auth::claims(key) => auth::apply(&mut c.auth_files, &mut c.auth_throttle, line)?,

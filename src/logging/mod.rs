@@ -9,7 +9,7 @@
 //! `log` crate's logger is process-wide by design; [`reconfigure`] swaps
 //! what it writes to (SIGHUP: files reopened for logrotate).
 
-mod format;
+pub mod format;
 mod rate_limit;
 mod settings;
 mod sinks;

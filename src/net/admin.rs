@@ -13,6 +13,11 @@
 //! `broker::Stats` and logged rate-limited. The broker is borrowed only
 //! to answer, never across an await.
 //!
+//! Long polls: `GET /api/v1/tail` with nothing new is held open up to
+//! [`TAIL_WAIT`], its task waiting on the tail's wake-up
+//! (`notify::Broadcast`) or its deadline, and answered again each time;
+//! it keeps its place among the [`MAX_ADMIN_CONNECTIONS`] meanwhile.
+//!
 //! Paced: the API shares the event loop with every MQTT client, so it may
 //! take at most [`ADMIN_LOOP_SHARE_PERCENT`] of the loop's time. Each
 //! poll of the accept loop and of a request's task is timed ([`Pacer`]),
@@ -51,6 +56,12 @@ const MAX_BUSY_REPLIES: usize = 32;
 
 /// How long a 503 answer waits for the request head and its write.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long `GET /api/v1/tail` waits for a message (a long poll): long
+/// enough that a console's tail costs a request every few seconds when
+/// quiet, well within the client's patience and [`REQUEST_TIMEOUT`]
+/// (which bounds the answer's write afterwards).
+pub const TAIL_WAIT: Duration = Duration::from_secs(4);
 
 /// Bytes read per call.
 const READ_CHUNK: usize = 4096;
@@ -265,7 +276,7 @@ async fn serve_one(shared: &Shared, mut stream: Async<TcpStream>, token: &str) {
     };
     let response = match future::or(read, timeout).await {
         Some(Ok(None)) => return,
-        Some(Ok(Some(request))) => answer(shared, &request, token),
+        Some(Ok(Some(request))) => answer_or_wait(shared, &request, token).await,
         Some(Err(error)) => {
             let status = error.status();
             let mut broker = shared.broker.borrow_mut();
@@ -288,19 +299,47 @@ async fn serve_one(shared: &Shared, mut stream: Async<TcpStream>, token: &str) {
     future::or(write, sleep(REQUEST_TIMEOUT)).await;
 }
 
-fn answer(shared: &Shared, request: &crate::admin::http::Request, token: &str) -> Response {
+/// Answers at once, or, for a tail with nothing new, asks again each time
+/// a message is tailed until [`TAIL_WAIT`] is up. The broker is borrowed
+/// only to answer; while waiting the request costs a waker.
+async fn answer_or_wait(
+    shared: &Shared,
+    request: &crate::admin::http::Request,
+    token: &str,
+) -> Response {
+    let deadline = Instant::now() + TAIL_WAIT;
+    let mut counted = false;
+    loop {
+        let (response, action) = answer(shared, request, token, !counted);
+        counted = true;
+        if action != Action::WaitForTail || Instant::now() >= deadline {
+            return response;
+        }
+        let news = shared.tail_news.next();
+        future::or(news, sleep_until(deadline)).await;
+    }
+}
+
+fn answer(
+    shared: &Shared,
+    request: &crate::admin::http::Request,
+    token: &str,
+    count: bool,
+) -> (Response, Action) {
     let now = Instant::now();
     let facts = || shared.edge_facts();
     let (response, action) = {
         let mut broker = shared.broker.borrow_mut();
-        broker.count_admin_request();
+        if count {
+            broker.count_admin_request();
+        }
         router::handle(&mut broker, now, &facts, token, request)
     };
     shared.dispatch_wakeups();
     if action == Action::Reload {
         request_reload();
     }
-    response
+    (response, action)
 }
 
 /// `POST /reload`: the same path as SIGHUP (main.rs's signal loop), by
@@ -314,6 +353,10 @@ fn request_reload() {
 
 async fn sleep(duration: Duration) {
     Timer::after(duration).await;
+}
+
+async fn sleep_until(at: Instant) {
+    Timer::at(at).await;
 }
 
 #[cfg(test)]

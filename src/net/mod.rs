@@ -70,6 +70,8 @@ pub(crate) struct Shared {
     live_tasks: Cell<usize>,
     refusals_in_progress: Cell<usize>,
     timer: Notify,
+    /// Wakes the admin API's waiting tail requests (`admin.rs`).
+    tail_news: notify::Broadcast,
     store: RefCell<Option<StoreHandle>>,
     /// The store's size at its last flush (`$SYS`, the admin API).
     store_bytes: Cell<Option<u64>>,
@@ -98,6 +100,9 @@ impl Shared {
         }
         let mut woken = self.woken.borrow_mut();
         self.broker.borrow_mut().poll_wakeups(&mut woken);
+        if self.broker.borrow_mut().take_tail_news() {
+            self.tail_news.notify_all();
+        }
         #[cfg(feature = "bridge")]
         self.bridge_wakers.dispatch(&mut self.broker.borrow_mut());
         for id in woken.drain(..) {
@@ -248,6 +253,11 @@ impl BrokerHandle {
         report
     }
 
+    /// SIGHUP's `alert` rules; `true` when they changed.
+    pub fn install_alerts(&self, rules: Vec<crate::sys::alerts::AlertRule>) -> bool {
+        self.shared.broker.borrow_mut().install_alerts(rules)
+    }
+
     /// SIGHUP: reads every TLS listener's certificate, key, CA and CRL
     /// files again, as `configs` (the reloaded config) names them. A
     /// listener whose files cannot be used keeps the ones it has. A
@@ -348,6 +358,7 @@ pub async fn serve<F: Future<Output = ()> + 'static>(
         live_tasks: Cell::new(0),
         refusals_in_progress: Cell::new(0),
         timer: Notify::default(),
+        tail_news: notify::Broadcast::default(),
         store: RefCell::new(store_handle),
         store_bytes: Cell::new(None),
         #[cfg(feature = "bridge")]

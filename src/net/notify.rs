@@ -48,6 +48,57 @@ impl Future for Notified<'_> {
     }
 }
 
+/// Wakes every task waiting on it (the admin API's tail requests, at
+/// most `admin::MAX_ADMIN_CONNECTIONS`): each waits for the generation
+/// to move past the one it saw. Wakers beyond [`MAX_BROADCAST_WAITERS`]
+/// are not kept; such a waiter is answered at its own deadline instead.
+#[derive(Default)]
+pub struct Broadcast {
+    generation: Cell<u64>,
+    wakers: RefCell<Vec<Waker>>,
+}
+
+/// Wakers kept at most: the admin listener serves eight requests at once,
+/// and a waiter may be polled more than once between two wake-ups.
+pub const MAX_BROADCAST_WAITERS: usize = 32;
+
+impl Broadcast {
+    pub fn notify_all(&self) {
+        self.generation.set(self.generation.get().wrapping_add(1));
+        for waker in self.wakers.borrow_mut().drain(..) {
+            waker.wake();
+        }
+    }
+
+    /// Resolves once `notify_all` is called after this call.
+    pub fn next(&self) -> NextBroadcast<'_> {
+        NextBroadcast {
+            broadcast: self,
+            seen: self.generation.get(),
+        }
+    }
+}
+
+pub struct NextBroadcast<'a> {
+    broadcast: &'a Broadcast,
+    seen: u64,
+}
+
+impl Future for NextBroadcast<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.broadcast.generation.get() != self.seen {
+            return Poll::Ready(());
+        }
+        let mut wakers = self.broadcast.wakers.borrow_mut();
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) && wakers.len() < MAX_BROADCAST_WAITERS {
+            wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
 /// Every live connection task's waker, by `ConnId::index`, stored inline:
 /// 16 bytes a slot, where an `Rc<Notify>` per connection cost a 48-byte
 /// allocation plus a pointer in the table and in the task

@@ -8,7 +8,8 @@ use crate::broker::StoreOp;
 use crate::session::{AwaitingAck, MessageMeta, Subscription};
 
 use super::schema::{
-    self, BridgeMessageV2, DeliveryV1, MessageV2, RetainedV2, SessionV2, SubscriptionV2, WillV2,
+    self, BridgeMessageV2, DeliveryV1, HistoryV1, MessageV2, RetainedV2, SessionV2, SubscriptionV2,
+    TrajectoryV1, WillV2,
 };
 
 /// The sled tree a write goes to.
@@ -20,6 +21,8 @@ pub enum Tree {
     Inbound,
     Retained,
     Bridge,
+    Trajectory,
+    History,
 }
 
 /// One write for the writer thread.
@@ -221,6 +224,35 @@ fn encode_other(op: StoreOp, out: &mut Vec<Write>) {
         }
         StoreOp::DeleteBridgeMessage { bridge, seq } => {
             out.push(remove(Tree::Bridge, schema::bridge_key(&bridge, seq)));
+        }
+        StoreOp::PutTrajectory { seq, ts, event } => {
+            let record = TrajectoryV1 {
+                client_id: event.client_id.into(),
+                ts_ms: ts,
+                kind: event.kind.code(),
+                details: event.details.into(),
+            };
+            out.push(put(
+                Tree::Trajectory,
+                schema::seq_key(seq).to_vec(),
+                &record,
+            ));
+        }
+        StoreOp::DeleteTrajectory { seq } => {
+            out.push(remove(Tree::Trajectory, schema::seq_key(seq).to_vec()));
+        }
+        StoreOp::PutHistory { seq, ts, message } => {
+            let record = HistoryV1 {
+                ts_ms: ts,
+                topic: message.topic.into(),
+                qos: message.qos,
+                retain: message.retain,
+                payload: message.payload.into_vec(),
+            };
+            out.push(put(Tree::History, schema::seq_key(seq).to_vec(), &record));
+        }
+        StoreOp::DeleteHistory { seq } => {
+            out.push(remove(Tree::History, schema::seq_key(seq).to_vec()));
         }
         // Session ops are encoded by `encode_op` itself.
         session_op => encode_op(session_op, out),

@@ -14,6 +14,7 @@ mod fsync;
 mod health;
 mod open;
 mod recover;
+mod recover_console;
 mod relocate;
 mod replay;
 mod salvage;
@@ -90,6 +91,8 @@ pub struct Trees {
     inbound: sled::Tree,
     retained: sled::Tree,
     bridge: sled::Tree,
+    trajectory: sled::Tree,
+    history: sled::Tree,
 }
 
 impl Trees {
@@ -102,6 +105,8 @@ impl Trees {
             inbound: db.open_tree(schema::TREE_INBOUND)?,
             retained: db.open_tree(schema::TREE_RETAINED)?,
             bridge: db.open_tree(schema::TREE_BRIDGE)?,
+            trajectory: db.open_tree(schema::TREE_TRAJECTORY)?,
+            history: db.open_tree(schema::TREE_HISTORY)?,
             db,
         })
     }

@@ -28,6 +28,9 @@ use crate::codec::{
     SubscriptionOptions,
 };
 use crate::session::{Message, MessageMeta, RestoredMessage, Subscription};
+use crate::sys::history::HistoryMessage;
+use crate::sys::timeline::Entry;
+use crate::sys::trajectory::TrajectoryEvent;
 
 use super::encode::awaiting_from_code;
 use super::schema::{self, DeliveryV1, META_CLOCK};
@@ -44,6 +47,9 @@ pub struct Recovered {
     pub retained: Vec<RetainedMessage>,
     /// Each bridge's uplink queue, by bridge name, in order.
     pub bridge_queues: BTreeMap<String, Vec<(u64, StoredBridgeMessage)>>,
+    /// Device trajectories and message history, in sequence order.
+    pub trajectory: Vec<Entry<TrajectoryEvent>>,
+    pub history: Vec<Entry<HistoryMessage>>,
     pub skipped_records: u64,
     /// Trees whose scan sled stopped with an error (a damaged page): the
     /// store is salvaged (salvage.rs).
@@ -97,6 +103,8 @@ pub fn recover(trees: &Trees, now_wall_ms: u64) -> Recovered {
     reader.attach_inbound(&mut sessions);
     let retained = reader.retained();
     let bridge_queues = reader.bridge_queues();
+    let trajectory = super::recover_console::trajectory(&mut reader);
+    let history = super::recover_console::history(&mut reader);
     let skipped = reader.skipped;
     if skipped > 0 {
         error!("skipped {skipped} undecodable records in the store");
@@ -105,14 +113,16 @@ pub fn recover(trees: &Trees, now_wall_ms: u64) -> Recovered {
         sessions: sessions.into_values().collect(),
         retained,
         bridge_queues,
+        trajectory,
+        history,
         skipped_records: skipped,
         unreadable_trees: reader.unreadable,
     }
 }
 
 /// Reads the trees one by one, counting (and removing) what it skips.
-struct Reader<'a> {
-    trees: &'a Trees,
+pub(super) struct Reader<'a> {
+    pub(super) trees: &'a Trees,
     skipped: u64,
     /// Trees sled could not read to the end.
     unreadable: u64,
@@ -187,7 +197,7 @@ impl Reader<'_> {
         (last_flush.unwrap_or(now_wall), downtime.unwrap_or(0))
     }
 
-    fn entries(&mut self, tree: &sled::Tree) -> Vec<(sled::IVec, sled::IVec)> {
+    pub(super) fn entries(&mut self, tree: &sled::Tree) -> Vec<(sled::IVec, sled::IVec)> {
         let (out, complete) = entries(tree);
         if !complete {
             self.skipped += 1;
@@ -196,7 +206,7 @@ impl Reader<'_> {
         out
     }
 
-    fn skip(&mut self, tree: &sled::Tree, key: &[u8], what: &str) {
+    pub(super) fn skip(&mut self, tree: &sled::Tree, key: &[u8], what: &str) {
         skip(tree, key, what, &mut self.skipped);
     }
 
@@ -441,7 +451,7 @@ pub(super) fn entries(tree: &sled::Tree) -> (Vec<(sled::IVec, sled::IVec)>, bool
     (out, true)
 }
 
-fn skip(tree: &sled::Tree, key: &[u8], what: &str, skipped: &mut u64) {
+pub(super) fn skip(tree: &sled::Tree, key: &[u8], what: &str, skipped: &mut u64) {
     *skipped += 1;
     warn!("skipping a store record: {what} (key {})", hex(key));
     let _ = tree.remove(key);

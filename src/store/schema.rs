@@ -48,6 +48,7 @@ macro_rules! versioned {
 }
 
 versioned!(RECORD_V1 => u8, u64, SessionV1, MessageV1, DeliveryV1, RetainedV1, BridgeMessageV1);
+versioned!(RECORD_V1 => TrajectoryV1, HistoryV1);
 versioned!(RECORD_V2 => SessionV2, MessageV2, RetainedV2, BridgeMessageV2);
 
 /// sled trees, one per record kind.
@@ -58,6 +59,11 @@ pub const TREE_DELIVERIES: &str = "deliveries";
 pub const TREE_INBOUND: &str = "inbound";
 pub const TREE_RETAINED: &str = "retained";
 pub const TREE_BRIDGE: &str = "bridge";
+/// Device trajectories and message history, each under `seq_key`. An
+/// edgemq from before them never opens these trees: going back leaves
+/// them alone, and going forward again reads them.
+pub const TREE_TRAJECTORY: &str = "trajectory";
+pub const TREE_HISTORY: &str = "history";
 
 /// Keys in `meta`.
 pub const META_FORMAT: &[u8] = b"format";
@@ -218,6 +224,30 @@ pub struct BridgeMessageV2 {
     pub expires_at_ms: Option<u64>,
 }
 
+/// One event of a client's trajectory, under `seq_key` (arrival order,
+/// every client in one sequence: the oldest go first at the caps).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrajectoryV1 {
+    pub client_id: String,
+    /// Unix milliseconds (0: the wall clock was not set).
+    pub ts_ms: u64,
+    /// `sys::trajectory::TrajectoryKind`'s number.
+    pub kind: u8,
+    /// A JSON object, as the API shows it.
+    pub details: String,
+}
+
+/// A message kept for `history_topic`, under `seq_key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryV1 {
+    /// Unix milliseconds when it was published (0: clock not set).
+    pub ts_ms: u64,
+    pub topic: String,
+    pub qos: u8,
+    pub retain: bool,
+    pub payload: Vec<u8>,
+}
+
 impl From<SubscriptionV1> for SubscriptionV2 {
     fn from(v1: SubscriptionV1) -> SubscriptionV2 {
         SubscriptionV2 {
@@ -363,6 +393,17 @@ pub fn message_key(store_id: u64, seq: u64) -> [u8; 16] {
     head.copy_from_slice(&store_id.to_be_bytes());
     tail.copy_from_slice(&seq.to_be_bytes());
     key
+}
+
+/// A trajectory or history record's sequence number, big-endian: the
+/// trees sort in arrival order.
+pub fn seq_key(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+/// The sequence number of a `seq_key`.
+pub fn split_seq_key(key: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(key.try_into().ok()?))
 }
 
 /// `store_id` then the packet id: an unreleased inbound QoS 2 message.

@@ -432,6 +432,8 @@ fn tree_of(trees: &Trees, tree: Tree) -> &sled::Tree {
         Tree::Inbound => &trees.inbound,
         Tree::Retained => &trees.retained,
         Tree::Bridge => &trees.bridge,
+        Tree::Trajectory => &trees.trajectory,
+        Tree::History => &trees.history,
     }
 }
 

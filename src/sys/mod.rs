@@ -9,11 +9,15 @@
 //! (`broker/observe.rs`) routes them. `$SYS` topics are never matched by a
 //! first-level `#` or `+` [MQTT-4.7.2-1]: the trie sees to that.
 
+pub mod alerts;
 pub mod events;
+pub mod history;
 pub mod json;
 pub mod load;
 pub mod snapshot;
+pub mod timeline;
 pub mod topics;
+pub mod trajectory;
 
 use std::time::{Duration, Instant};
 

@@ -7,7 +7,9 @@ use argh::FromArgs;
 
 /// Ask a running broker through its admin API (admin_listener). COMMAND:
 /// status | clients [--online] | client ID | kick ID [--session] | subs ID
-/// | unsub ID FILTER | groups | retained [--filter F] | bridges | reload
+/// | unsub ID FILTER | groups | retained [--filter F] | bridges | alerts
+/// | reload | trajectory ID [--since T] [--until T] | history FILTER [--since T]
+/// [--until T] (T: ms since the epoch or RFC 3339)
 #[derive(FromArgs, Debug, Clone, PartialEq, Eq)]
 #[argh(subcommand, name = "ctl")]
 pub struct CtlArgs {
@@ -33,6 +35,13 @@ pub struct CtlArgs {
     /// retained: only the topics this filter matches
     #[argh(option)]
     pub filter: Option<String>,
+    /// trajectory, history: from this time on (ms since the epoch or
+    /// RFC 3339)
+    #[argh(option)]
+    pub since: Option<String>,
+    /// trajectory, history: up to this time
+    #[argh(option)]
+    pub until: Option<String>,
     /// the command and its arguments
     #[argh(positional, arg_name = "COMMAND")]
     pub words: Vec<String>,
@@ -52,10 +61,42 @@ pub enum CtlCommand {
     Groups,
     Retained { filter: Option<String> },
     Bridges,
+    Alerts,
     Reload,
+    Trajectory { id: String, range: Range },
+    History { filter: String, range: Range },
+}
+
+/// `--since` and `--until`, in ms since the epoch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Range {
+    pub since: Option<u64>,
+    pub until: Option<u64>,
+}
+
+impl Range {
+    /// `since=…&until=…&` for the API's query string.
+    pub fn query(self) -> String {
+        let mut q = String::new();
+        if let Some(since) = self.since {
+            q.push_str(&format!("since={since}&"));
+        }
+        if let Some(until) = self.until {
+            q.push_str(&format!("until={until}&"));
+        }
+        q
+    }
 }
 
 impl CtlArgs {
+    fn range(&self) -> Result<Range, String> {
+        let time = |t: &Option<String>| t.as_deref().map(super::when::parse).transpose();
+        Ok(Range {
+            since: time(&self.since)?,
+            until: time(&self.until)?,
+        })
+    }
+
     /// The command the words name; `Err`: a usage message.
     pub fn command(&self) -> Result<CtlCommand, String> {
         let words: Vec<&str> = self.words.iter().map(String::as_str).collect();
@@ -79,6 +120,15 @@ impl CtlArgs {
                 filter: self.filter.clone(),
             },
             ["bridges"] => CtlCommand::Bridges,
+            ["alerts"] => CtlCommand::Alerts,
+            ["trajectory", id] => CtlCommand::Trajectory {
+                id: (*id).to_owned(),
+                range: self.range()?,
+            },
+            ["history", filter] => CtlCommand::History {
+                filter: (*filter).to_owned(),
+                range: self.range()?,
+            },
             ["reload"] => CtlCommand::Reload,
             [] => return Err("a command is needed (see edgemq ctl --help)".to_owned()),
             [word, ..] => {

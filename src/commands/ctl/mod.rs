@@ -8,8 +8,10 @@
 mod args;
 mod client;
 mod table;
+mod timeline;
+mod when;
 
-pub use args::{CtlArgs, CtlCommand};
+pub use args::{CtlArgs, CtlCommand, Range};
 
 use std::net::SocketAddr;
 
@@ -77,7 +79,11 @@ fn target(args: &CtlArgs) -> Result<(SocketAddr, String), String> {
 }
 
 /// One request; the body, or `Err` with the API's message.
-fn call(target: &(SocketAddr, String), method: &str, path: &str) -> Result<String, String> {
+pub(super) fn call(
+    target: &(SocketAddr, String),
+    method: &str,
+    path: &str,
+) -> Result<String, String> {
     let answer = client::request(target.0, method, path, &target.1)?;
     if answer.status == 200 {
         return Ok(answer.body);
@@ -89,7 +95,7 @@ fn call(target: &(SocketAddr, String), method: &str, path: &str) -> Result<Strin
     Err(format!("{}: {message}", answer.status))
 }
 
-fn parse(body: &str) -> Result<Value, String> {
+pub(super) fn parse(body: &str) -> Result<Value, String> {
     parse_bounded(body, CTL_MAX_JSON_BYTES, CTL_MAX_VALUES)
         .map_err(|e| format!("the admin API's answer is not JSON: {e}"))
 }
@@ -113,7 +119,20 @@ fn execute(args: &CtlArgs, command: &CtlCommand) -> Result<String, String> {
         CtlCommand::Groups => ("GET", "/api/v1/groups".to_owned()),
         CtlCommand::Retained { filter } => return retained(&t, filter.as_deref(), args.json),
         CtlCommand::Bridges => ("GET", "/api/v1/bridges".to_owned()),
+        CtlCommand::Alerts => ("GET", "/api/v1/alerts".to_owned()),
         CtlCommand::Reload => ("POST", "/api/v1/reload".to_owned()),
+        CtlCommand::Trajectory { id: i, range } => {
+            let path = format!("/api/v1/clients/{}/trajectory?{}", id(i), range.query());
+            return timeline::trajectory(&t, &path, args.json);
+        }
+        CtlCommand::History { filter, range } => {
+            let path = format!(
+                "/api/v1/messages?filter={}&{}",
+                percent_encode(filter),
+                range.query()
+            );
+            return timeline::history(&t, &path, args.json);
+        }
     };
     let body = call(&t, method, &path)?;
     if args.json {
@@ -128,10 +147,17 @@ fn execute(args: &CtlArgs, command: &CtlCommand) -> Result<String, String> {
         CtlCommand::Unsub { id, filter } => format!("removed {id}'s subscription to {filter}\n"),
         CtlCommand::Groups => table(data(&v), &[("GROUP", "group"), ("ONLINE", "online")]),
         CtlCommand::Bridges => table(data(&v), BRIDGE_COLUMNS),
+        CtlCommand::Alerts => match v.get("alerts") {
+            Some(Value::Array(rows)) => table(rows, ALERT_COLUMNS),
+            _ => String::new(),
+        },
         CtlCommand::Reload => {
             "reload requested: see the broker's log for what it applied\n".to_owned()
         }
-        CtlCommand::Clients { .. } | CtlCommand::Retained { .. } => String::new(),
+        CtlCommand::Clients { .. }
+        | CtlCommand::Retained { .. }
+        | CtlCommand::Trajectory { .. }
+        | CtlCommand::History { .. } => String::new(),
     })
 }
 
@@ -184,6 +210,19 @@ const SUB_COLUMNS: &[(&str, &str)] = &[
     ("NO LOCAL", "no_local"),
     ("RETAIN AS PUBLISHED", "retain_as_published"),
     ("RETAIN HANDLING", "retain_handling"),
+];
+
+const ALERT_COLUMNS: &[(&str, &str)] = &[
+    ("NAME", "name"),
+    ("METRIC", "metric"),
+    ("OP", "op"),
+    ("THRESHOLD", "threshold"),
+    ("FOR (MS)", "for_ms"),
+    ("STATE", "state"),
+    ("VALUE", "value"),
+    ("PEAK", "peak"),
+    ("STARTED (MS)", "started"),
+    ("ENDED (MS)", "ended"),
 ];
 
 const BRIDGE_COLUMNS: &[(&str, &str)] = &[
