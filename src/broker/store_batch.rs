@@ -81,7 +81,12 @@ impl StoreBatch {
     }
 
     pub(super) fn push(&mut self, op: StoreOp) {
-        self.pushed += 1;
+        // Trajectories and history record what happened; no
+        // acknowledgement waits for them, and a client that only causes
+        // them (a connect, a subscribe) does not feed the store.
+        if !op.is_record_of_events() {
+            self.pushed += 1;
+        }
         match &op {
             StoreOp::PutMessage { store_id, seq, .. } => {
                 let key = OpKey::Message {

@@ -122,3 +122,17 @@ pub enum StoreOp {
         seq: u64,
     },
 }
+
+impl StoreOp {
+    /// A device trajectory or message history record: what happened, kept
+    /// for operators, not a state any acknowledgement promises.
+    pub(super) fn is_record_of_events(&self) -> bool {
+        matches!(
+            self,
+            StoreOp::PutTrajectory { .. }
+                | StoreOp::DeleteTrajectory { .. }
+                | StoreOp::PutHistory { .. }
+                | StoreOp::DeleteHistory { .. }
+        )
+    }
+}
