@@ -73,7 +73,8 @@ fn publish(addr: SocketAddr, list: &[(&str, &[u8])]) {
     for (i, (topic, payload)) in list.iter().enumerate() {
         let id = u16::try_from(i + 1).unwrap();
         c.send(&raw::publish(topic, payload, 1, false, false, Some(id)));
-        c.read_packet(scaled(Duration::from_secs(5))).expect("PUBACK");
+        c.read_packet(scaled(Duration::from_secs(5)))
+            .expect("PUBACK");
     }
 }
 
@@ -105,7 +106,14 @@ fn kept_by_filter_and_queried_with_wildcards_and_times() {
     );
     // A retained message is kept with its flag.
     let (mut c, _) = RawClient::connect_mqtt(broker.addr(), "retainer");
-    c.send(&raw::publish("sensors/roof/wind", b"7", 0, true, false, None));
+    c.send(&raw::publish(
+        "sensors/roof/wind",
+        b"7",
+        0,
+        true,
+        false,
+        None,
+    ));
 
     let all = wait_for(&broker, "", 5);
     assert_eq!(
@@ -133,8 +141,14 @@ fn kept_by_filter_and_queried_with_wildcards_and_times() {
 
     // Wildcard filters, parents of the kept topics included.
     let by = |f: &str| topics(&messages(&broker, &filter(f)));
-    assert_eq!(by("sensors/+/temp"), ["sensors/hall/temp", "sensors/kitchen/temp"]);
-    assert_eq!(by("sensors/hall/#"), ["sensors/hall/humidity", "sensors/hall/temp"]);
+    assert_eq!(
+        by("sensors/+/temp"),
+        ["sensors/hall/temp", "sensors/kitchen/temp"]
+    );
+    assert_eq!(
+        by("sensors/hall/#"),
+        ["sensors/hall/humidity", "sensors/hall/temp"]
+    );
     assert_eq!(by("+/door/+"), ["alerts/door/critical"]);
     assert_eq!(by("#").len(), 5);
     assert!(by("other/#").is_empty(), "never kept");
@@ -146,8 +160,16 @@ fn kept_by_filter_and_queried_with_wildcards_and_times() {
     assert!(ts.windows(2).all(|w| w[0] <= w[1]), "{ts:?}");
     let (from, to) = (ts[1], ts[3]);
     let got = messages(&broker, &format!("since={from}&until={to}"));
-    let want: Vec<i64> = ts.iter().rev().copied().filter(|t| (from..=to).contains(t)).collect();
-    assert_eq!(got.iter().map(|m| number(m.get("ts"))).collect::<Vec<_>>(), want);
+    let want: Vec<i64> = ts
+        .iter()
+        .rev()
+        .copied()
+        .filter(|t| (from..=to).contains(t))
+        .collect();
+    assert_eq!(
+        got.iter().map(|m| number(m.get("ts"))).collect::<Vec<_>>(),
+        want
+    );
     assert!(messages(&broker, &format!("since={}", ts[4] + 1)).is_empty());
 
     // Pages of two, following `next`.
@@ -182,24 +204,32 @@ fn max_bytes_keeps_the_newest_also_across_a_restart() {
     publish(broker.addr(), &list);
     let before = topics(&messages(&broker, ""));
     assert!((5..40).contains(&before.len()), "{before:?}");
-    let newest: Vec<String> = (40 - before.len()..40).rev().map(|i| format!("log/{i}")).collect();
+    let newest: Vec<String> = (40 - before.len()..40)
+        .rev()
+        .map(|i| format!("log/{i}"))
+        .collect();
     assert_eq!(before, newest, "oldest out");
 
     broker.terminate();
     assert!(broker.wait_exit(scaled(Duration::from_secs(10))).is_some());
     broker.restart();
-    assert_eq!(topics(&messages(&broker, "")), before, "the same after a restart");
+    assert_eq!(
+        topics(&messages(&broker, "")),
+        before,
+        "the same after a restart"
+    );
     publish(broker.addr(), &[("log/new", &payload)]);
     let after = topics(&wait_for(&broker, "", before.len()));
     assert_eq!(after[0], "log/new");
-    assert!(!after.contains(before.last().unwrap()), "the oldest went: {after:?}");
+    assert!(
+        !after.contains(before.last().unwrap()),
+        "the oldest went: {after:?}"
+    );
 }
 
 #[test]
 fn max_age_holds_across_a_restart() {
-    let mut broker = Broker::start(&format!(
-        "{ADMIN}history_topic t/#\nhistory_max_age 3s\n"
-    ));
+    let mut broker = Broker::start(&format!("{ADMIN}history_topic t/#\nhistory_max_age 3s\n"));
     publish(broker.addr(), &[("t/1", b"a"), ("t/2", b"b")]);
     assert_eq!(messages(&broker, "").len(), 2);
     broker.terminate();
@@ -240,7 +270,10 @@ fn bad_history_topic_stops_the_start() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout);
-    assert!(err.contains("history_topic") || err.contains("line 1"), "{err}");
+    assert!(
+        err.contains("history_topic") || err.contains("line 1"),
+        "{err}"
+    );
 }
 
 fn ctl(broker: &Broker, args: &[&str]) -> Output {
@@ -262,13 +295,26 @@ fn ctl_history_prints_a_table() {
         &[("sensors/a/temp", b"21.5"), ("alerts/x/critical", &[0xff])],
     );
     assert_eq!(wait_for(&broker, "", 2).len(), 2);
-    let o = ctl(&broker, &["history", "#", "--since", "2020-01-01T00:00:00Z"]);
+    let o = ctl(
+        &broker,
+        &["history", "#", "--since", "2020-01-01T00:00:00Z"],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8(o.stdout).unwrap();
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[0].starts_with("TIME") && lines[0].contains("TOPIC"), "{out}");
+    assert!(
+        lines[0].starts_with("TIME") && lines[0].contains("TOPIC"),
+        "{out}"
+    );
     assert!(lines[1].contains("alerts/x/critical") && lines[1].contains("base64:/w=="));
     assert!(lines[2].contains("sensors/a/temp") && lines[2].ends_with("21.5"));
-    let o = ctl(&broker, &["history", "sensors/#", "--until", "2020-01-01T00:00:00Z"]);
-    assert_eq!(String::from_utf8(o.stdout).unwrap().lines().count(), 1, "header only");
+    let o = ctl(
+        &broker,
+        &["history", "sensors/#", "--until", "2020-01-01T00:00:00Z"],
+    );
+    assert_eq!(
+        String::from_utf8(o.stdout).unwrap().lines().count(),
+        1,
+        "header only"
+    );
 }

@@ -406,7 +406,11 @@ fn a_new_member_takes_the_backlog_of_members_that_are_away() {
     let newcomer = Member::start(c, Version::V5, true);
     let want: Vec<String> = (0..5).map(|i| format!("b{i}")).collect();
     assert_eq!(collect(&[&newcomer], 5)[0], want);
-    let away = Member::start(connect(&b, "away", Version::V311, false), Version::V311, true);
+    let away = Member::start(
+        connect(&b, "away", Version::V311, false),
+        Version::V311,
+        true,
+    );
     std::thread::sleep(scaled(Duration::from_millis(300)));
     assert!(away.got().is_empty(), "{:?}", away.got());
 }

@@ -110,7 +110,9 @@ fn connect(addr: SocketAddr, id: &str, clean: bool) -> RawClient {
 
 fn subscribe(c: &mut RawClient, pkid: u16, filter: &str, qos: u8) {
     c.send(&raw::subscribe(pkid, &[(filter, qos)]));
-    let ack = c.read_packet(scaled(Duration::from_secs(5))).expect("SUBACK");
+    let ack = c
+        .read_packet(scaled(Duration::from_secs(5)))
+        .expect("SUBACK");
     assert_eq!(raw::packet_type(&ack), 9);
 }
 
@@ -127,7 +129,8 @@ fn every_event_kind_in_order_with_its_details() {
     let mut dev = connect(addr, id, false);
     subscribe(&mut dev, 1, "cmd/+/x", 1);
     dev.send(&raw::unsubscribe(2, &["cmd/+/x"]));
-    dev.read_packet(scaled(Duration::from_secs(5))).expect("UNSUBACK");
+    dev.read_packet(scaled(Duration::from_secs(5)))
+        .expect("UNSUBACK");
     subscribe(&mut dev, 3, "q/#", 1);
     dev.send(&raw::disconnect());
     assert!(dev.expect_closed(scaled(Duration::from_secs(5))));
@@ -136,13 +139,17 @@ fn every_event_kind_in_order_with_its_details() {
     let mut publisher = connect(addr, "pub", true);
     for i in 0..10u16 {
         publisher.send(&raw::publish("q/a", b"m", 1, false, false, Some(i + 1)));
-        publisher.read_packet(scaled(Duration::from_secs(5))).expect("PUBACK");
+        publisher
+            .read_packet(scaled(Duration::from_secs(5)))
+            .expect("PUBACK");
     }
 
     // resumed (session present), then taken over by a second connection,
     // then a clean start that discards the kept session.
     let _first = connect(addr, id, false);
-    let list = wait_until(&broker, id, |list| drops(list) >= 8 && kinds(list).contains(&"resumed".to_owned()));
+    let list = wait_until(&broker, id, |list| {
+        drops(list) >= 8 && kinds(list).contains(&"resumed".to_owned())
+    });
     assert_eq!(drops(&list), 8, "{list:?}");
     let mut second = connect(addr, id, false);
     second.send(&raw::disconnect());
@@ -203,7 +210,10 @@ fn every_event_kind_in_order_with_its_details() {
 
     // Timestamps: ms since the epoch, in order.
     let ts: Vec<i64> = list.iter().map(|e| number(e.get("ts"))).collect();
-    assert!(ts[0] > before && ts.windows(2).all(|w| w[0] <= w[1]), "{ts:?}");
+    assert!(
+        ts[0] > before && ts.windows(2).all(|w| w[0] <= w[1]),
+        "{ts:?}"
+    );
 
     // Details: the connection's address and options, a subscription's
     // filter and QoS, a disconnect's reason, a discard's.
@@ -218,19 +228,31 @@ fn every_event_kind_in_order_with_its_details() {
         (text(sub.get("filter")), text(sub.get("qos"))),
         ("cmd/+/x".to_owned(), "1".to_owned())
     );
-    let bye = list.iter().find(|e| text(e.get("event")) == "disconnect").unwrap();
+    let bye = list
+        .iter()
+        .find(|e| text(e.get("event")) == "disconnect")
+        .unwrap();
     assert_eq!(
         text(bye.get("details").unwrap().get("reason")),
         "client disconnected"
     );
-    let taken = list.iter().find(|e| text(e.get("event")) == "takeovered").unwrap();
+    let taken = list
+        .iter()
+        .find(|e| text(e.get("event")) == "takeovered")
+        .unwrap();
     assert_eq!(
         text(taken.get("details").unwrap().get("reason")),
         "taken over by a new connection"
     );
-    let resumed = list.iter().find(|e| text(e.get("event")) == "resumed").unwrap();
+    let resumed = list
+        .iter()
+        .find(|e| text(e.get("event")) == "resumed")
+        .unwrap();
     assert_eq!(text(resumed.get("details").unwrap().get("queued")), "2");
-    let discarded = list.iter().find(|e| text(e.get("event")) == "discarded").unwrap();
+    let discarded = list
+        .iter()
+        .find(|e| text(e.get("event")) == "discarded")
+        .unwrap();
     assert_eq!(
         text(discarded.get("details").unwrap().get("reason")),
         "clean start"
@@ -277,7 +299,12 @@ fn pages_and_time_windows() {
     let (from, to) = (ts[5], ts[9]);
     let v = page(&broker, "pager", &format!("since={from}&until={to}"));
     let got: Vec<i64> = events(&v).iter().map(|e| number(e.get("ts"))).collect();
-    let want: Vec<i64> = ts.iter().rev().copied().filter(|t| (from..=to).contains(t)).collect();
+    let want: Vec<i64> = ts
+        .iter()
+        .rev()
+        .copied()
+        .filter(|t| (from..=to).contains(t))
+        .collect();
     assert_eq!(got, want);
     assert!(!got.is_empty());
 
@@ -335,7 +362,10 @@ fn max_bytes_keeps_the_newest_also_across_a_restart() {
     // The newest are the ones kept, in order, ending with the last.
     let newest: Vec<String> = (40 - kept.len()..40).map(|i| format!("f/{i}")).collect();
     assert_eq!(kept, newest);
-    assert_eq!(kinds(&before).last().map(String::as_str), Some("disconnect"));
+    assert_eq!(
+        kinds(&before).last().map(String::as_str),
+        Some("disconnect")
+    );
 
     // SIGTERM flushes; the restarted broker reads back the same events.
     broker.terminate();
@@ -388,7 +418,10 @@ fn without_persistence_memory_only_with_the_same_bounds() {
     assert!((2..20).contains(&f.len()), "{f:?}");
     assert_eq!(f.last().map(String::as_str), Some("f/19"));
     broker.restart();
-    assert!(all(&broker, "ram").is_empty(), "nothing kept across a restart");
+    assert!(
+        all(&broker, "ram").is_empty(),
+        "nothing kept across a restart"
+    );
 }
 
 #[test]
@@ -435,7 +468,13 @@ fn ctl_trajectory_prints_a_table_and_takes_rfc_3339() {
     assert_eq!(String::from_utf8(o.stdout).unwrap().lines().count(), 1);
     let o = ctl(
         &broker,
-        &["trajectory", "shown", "--since", "2020-01-01T00:00:00Z", "--json"],
+        &[
+            "trajectory",
+            "shown",
+            "--since",
+            "2020-01-01T00:00:00Z",
+            "--json",
+        ],
     );
     let body = String::from_utf8(o.stdout).unwrap();
     assert!(body.starts_with("{\"events\":["), "{body}");

@@ -25,9 +25,10 @@ use super::router::{DEFAULT_LIMIT, MAX_LIMIT};
 fn window(request: &Request) -> Result<Window, Response> {
     let number = |name: &str| match request.param(name) {
         None | Some("") => Ok(None),
-        Some(v) => v.parse::<u64>().map(Some).map_err(|_| {
-            Response::error(400, &format!("{name} must be a whole number"))
-        }),
+        Some(v) => v
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| Response::error(400, &format!("{name} must be a whole number"))),
     };
     let limit = match number("limit")? {
         None => DEFAULT_LIMIT,
@@ -35,7 +36,10 @@ fn window(request: &Request) -> Result<Window, Response> {
             .ok()
             .filter(|n| (1..=MAX_LIMIT).contains(n))
             .ok_or_else(|| {
-                Response::error(400, &format!("limit must be a number from 1 to {MAX_LIMIT}"))
+                Response::error(
+                    400,
+                    &format!("limit must be a number from 1 to {MAX_LIMIT}"),
+                )
             })?,
     };
     Ok(Window {

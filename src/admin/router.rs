@@ -81,9 +81,10 @@ pub fn handle(
             let body = "{\"code\":200,\"message\":\"reloading the configuration\"}";
             return (Response::json(200, body.to_owned()), Action::Reload);
         }
-        (_, ["stats" | "clients" | "groups" | "retained" | "bridges" | "reload" | "messages", ..]) => {
-            Response::error(405, "method not allowed on this route")
-        }
+        (
+            _,
+            ["stats" | "clients" | "groups" | "retained" | "bridges" | "reload" | "messages", ..],
+        ) => Response::error(405, "method not allowed on this route"),
         _ => Response::error(404, "no such route"),
     };
     (response, Action::None)

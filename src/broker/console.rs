@@ -87,9 +87,8 @@ impl Broker {
             ms(settings.trajectory_max_age),
             settings.trajectory_max_bytes,
         );
-        self.console.history = (!settings.history_filters.is_empty()
-            && settings.history_max_bytes > 0)
-            .then(|| {
+        self.console.history =
+            (!settings.history_filters.is_empty() && settings.history_max_bytes > 0).then(|| {
                 (
                     HistoryFilters(settings.history_filters.clone()),
                     Timeline::new(ms(settings.history_max_age), settings.history_max_bytes),
@@ -128,7 +127,9 @@ impl Broker {
             self.push_op(StoreOp::DeleteHistory { seq });
         }
         self.console.evicted = evicted;
-        log::info!("restored {events} trajectory events and {messages} history messages from the store");
+        log::info!(
+            "restored {events} trajectory events and {messages} history messages from the store"
+        );
     }
 
     /// Records one trajectory event of `client_id` (the hooks in

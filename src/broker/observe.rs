@@ -21,8 +21,8 @@ use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 use crate::codec::{PublishBody, QoS};
-use crate::sys::Totals;
 use crate::sys::trajectory::TrajectoryKind;
+use crate::sys::Totals;
 use crate::sys::{topics, ClientEvent, EdgeFacts, EventKind, Snapshot, SysSettings, SysState};
 
 use super::connections::{CloseReason, ConnId, ConnState, KeepAlive};

@@ -383,7 +383,10 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         "trajectory_max_bytes",
     );
     differs(old.history_topics != new.history_topics, "history_topic");
-    differs(old.history_max_age != new.history_max_age, "history_max_age");
+    differs(
+        old.history_max_age != new.history_max_age,
+        "history_max_age",
+    );
     differs(
         old.history_max_bytes != new.history_max_bytes,
         "history_max_bytes",

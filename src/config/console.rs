@@ -57,7 +57,9 @@ pub(super) fn apply(config: &mut Config, line: &Line<'_>) -> Result<(), ConfigEr
                 return Err(line.error("a shared subscription is not a history filter"));
             }
             if config.history_topics.len() >= MAX_HISTORY_TOPICS {
-                return Err(line.error(format!("more than {MAX_HISTORY_TOPICS} history_topic lines")));
+                return Err(line.error(format!(
+                    "more than {MAX_HISTORY_TOPICS} history_topic lines"
+                )));
             }
             config.history_topics.push(filter.to_owned());
         }

@@ -19,13 +19,13 @@
 
 pub mod auth;
 pub mod bridge;
+pub mod console;
 mod error;
 pub mod limits;
 mod line;
 mod listener;
 mod logging;
 mod mosquitto;
-pub mod console;
 pub mod observe;
 mod parser;
 pub mod per_listener;

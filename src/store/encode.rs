@@ -8,8 +8,8 @@ use crate::broker::StoreOp;
 use crate::session::{AwaitingAck, MessageMeta, Subscription};
 
 use super::schema::{
-    self, BridgeMessageV2, DeliveryV1, HistoryV1, MessageV2, RetainedV2, SessionV2,
-    SubscriptionV2, TrajectoryV1, WillV2,
+    self, BridgeMessageV2, DeliveryV1, HistoryV1, MessageV2, RetainedV2, SessionV2, SubscriptionV2,
+    TrajectoryV1, WillV2,
 };
 
 /// The sled tree a write goes to.
@@ -232,7 +232,11 @@ fn encode_other(op: StoreOp, out: &mut Vec<Write>) {
                 kind: event.kind.code(),
                 details: event.details.into(),
             };
-            out.push(put(Tree::Trajectory, schema::seq_key(seq).to_vec(), &record));
+            out.push(put(
+                Tree::Trajectory,
+                schema::seq_key(seq).to_vec(),
+                &record,
+            ));
         }
         StoreOp::DeleteTrajectory { seq } => {
             out.push(remove(Tree::Trajectory, schema::seq_key(seq).to_vec()));

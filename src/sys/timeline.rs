@@ -203,7 +203,13 @@ mod tests {
         let p = t.query(w, |_| true);
         assert_eq!(seqs(&p), [10, 9, 8]);
         assert_eq!(p.next, Some(8));
-        let p = t.query(Window { cursor: p.next, ..w }, |_| true);
+        let p = t.query(
+            Window {
+                cursor: p.next,
+                ..w
+            },
+            |_| true,
+        );
         assert_eq!(seqs(&p), [7, 6, 5]);
         let w = Window {
             since: Some(1002),

@@ -79,7 +79,11 @@ fn target(args: &CtlArgs) -> Result<(SocketAddr, String), String> {
 }
 
 /// One request; the body, or `Err` with the API's message.
-pub(super) fn call(target: &(SocketAddr, String), method: &str, path: &str) -> Result<String, String> {
+pub(super) fn call(
+    target: &(SocketAddr, String),
+    method: &str,
+    path: &str,
+) -> Result<String, String> {
     let answer = client::request(target.0, method, path, &target.1)?;
     if answer.status == 200 {
         return Ok(answer.body);

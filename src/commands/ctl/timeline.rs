@@ -41,9 +41,7 @@ fn pages(
 
 fn time(row: &Value) -> Value {
     match row.get("ts") {
-        Some(Value::Number(Some(ms))) => {
-            Value::String(when::show(u64::try_from(*ms).unwrap_or(0)))
-        }
+        Some(Value::Number(Some(ms))) => Value::String(when::show(u64::try_from(*ms).unwrap_or(0))),
         _ => Value::String("-".to_owned()),
     }
 }
@@ -74,7 +72,11 @@ fn with(row: &Value, extra: Vec<(&str, Value)>) -> Value {
     Value::Object(fields)
 }
 
-pub(super) fn trajectory(t: &(SocketAddr, String), path: &str, json: bool) -> Result<String, String> {
+pub(super) fn trajectory(
+    t: &(SocketAddr, String),
+    path: &str,
+    json: bool,
+) -> Result<String, String> {
     let (rows, bodies) = pages(t, path, "events", json)?;
     if json {
         return Ok(format!("{bodies}\n"));
@@ -82,10 +84,13 @@ pub(super) fn trajectory(t: &(SocketAddr, String), path: &str, json: bool) -> Re
     let shown: Vec<Value> = rows
         .iter()
         .map(|row| {
-            let details = row.get("details").map_or_else(String::new, |d| {
-                words(d, &["clientid", "ts"])
-            });
-            with(row, vec![("time", time(row)), ("words", Value::String(details))])
+            let details = row
+                .get("details")
+                .map_or_else(String::new, |d| words(d, &["clientid", "ts"]));
+            with(
+                row,
+                vec![("time", time(row)), ("words", Value::String(details))],
+            )
         })
         .collect();
     Ok(table(
@@ -114,7 +119,10 @@ pub(super) fn history(t: &(SocketAddr, String), path: &str, json: bool) -> Resul
                         .collect::<String>()
                 ),
             };
-            with(row, vec![("time", time(row)), ("shown", Value::String(payload))])
+            with(
+                row,
+                vec![("time", time(row)), ("shown", Value::String(payload))],
+            )
         })
         .collect();
     Ok(table(

@@ -10,7 +10,9 @@ pub fn parse(text: &str) -> Result<u64, String> {
         return Ok(ms);
     }
     rfc3339(text).ok_or_else(|| {
-        format!("{text:?} is neither ms since the epoch nor an RFC 3339 time (2026-12-07T19:24:12Z)")
+        format!(
+            "{text:?} is neither ms since the epoch nor an RFC 3339 time (2026-12-07T19:24:12Z)"
+        )
     })
 }
 
@@ -29,13 +31,22 @@ fn rfc3339(text: &str) -> Option<u64> {
     }
     let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
     let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     let mut at = 19;
     let mut millis = 0i64;
     if sep(at, b".") {
-        let digits = b.get(at + 1..)?.iter().take_while(|c| c.is_ascii_digit()).count();
+        let digits = b
+            .get(at + 1..)?
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
         if digits == 0 {
             return None;
         }
@@ -100,7 +111,12 @@ mod tests {
         assert_eq!(show(ms), "2026-12-07T19:24:12.345Z");
         assert_eq!(parse("2026-12-07T20:24:12.345+01:00"), Ok(ms));
         assert_eq!(parse("2000-02-29T00:00:00Z"), Ok(951_782_400_000));
-        for bad in ["yesterday", "2026-13-01T00:00:00Z", "2026-12-07T19:24:12", "2026-12-07"] {
+        for bad in [
+            "yesterday",
+            "2026-13-01T00:00:00Z",
+            "2026-12-07T19:24:12",
+            "2026-12-07",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }
