@@ -141,6 +141,8 @@ impl Broker {
             retained: self.retained.len() as u64,
             shared_groups: self.shared.group_count() as u64,
             shared_subscriptions: self.shared.member_count() as u64,
+            trajectory_bytes: self.console_bytes().0 as u64,
+            history_bytes: self.console_bytes().1.map(|b| b as u64),
             loads: self.observe.sys.loads.loads(),
             facts: EdgeFacts {
                 wall_ms: facts.wall_ms.or_else(|| self.observe.wall_ms_at(now)),
