@@ -311,8 +311,8 @@ impl Broker {
             (EventKind::Disconnected, Some(CloseReason::TakenOver)) => TrajectoryKind::Takeovered,
             _ => trajectory_kind(kind),
         };
-        self.note_trajectory(now, client.as_str(), trail, payload.clone());
-        self.publish_event(now, kind, payload);
+        self.publish_event(now, kind, &payload);
+        self.note_trajectory(now, client.as_str(), trail, payload);
     }
 
     /// An event about a session with no connection.
@@ -342,11 +342,11 @@ impl Broker {
         };
         let payload = event.payload();
         let client = slot.session.client_id.clone();
-        self.note_trajectory(now, client.as_str(), trajectory_kind(kind), payload.clone());
-        self.publish_event(now, kind, payload);
+        self.publish_event(now, kind, &payload);
+        self.note_trajectory(now, client.as_str(), trajectory_kind(kind), payload);
     }
 
-    fn publish_event(&mut self, now: Instant, kind: EventKind, payload: String) {
+    fn publish_event(&mut self, now: Instant, kind: EventKind, payload: &str) {
         if !self.observe.sys.settings.events {
             return;
         }
