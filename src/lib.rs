@@ -27,5 +27,6 @@ pub mod store;
 pub mod sys;
 pub mod systemd;
 pub mod topic;
+pub mod wall_clock;
 #[cfg(feature = "websocket")]
 pub mod websocket;

@@ -123,6 +123,7 @@ fn load_config(
         return Err(ExitCode::FAILURE);
     }
     info!("{} starting", cli::version_line());
+    edgemq::wall_clock::announce();
     if let Some(reason) = build_checks::refusal() {
         error!("{reason}");
         return Err(ExitCode::FAILURE);

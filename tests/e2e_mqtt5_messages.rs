@@ -15,7 +15,7 @@ mod common;
 use common::flow::{expect_silence, quiet, wait};
 use common::mosquitto::{mosquitto_pub, mosquitto_sub, MosquittoSub};
 use common::raw::{self, Connect};
-use common::{scaled, Broker, RawClient};
+use common::{scaled, Broker, RawClient, ReadEvent};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -654,9 +654,23 @@ fn acknowledgement_reason_codes() {
     old.send(&raw::publish("ro/x", b"x", 1, false, false, Some(2)));
     assert_eq!(old.read_packet(wait()).unwrap(), [0x40, 2, 0, 2]);
     assert_eq!(
-        common::flow::raw_subscribe(&mut old, 3, &[("secret/#", 1), ("a/#/b", 0)]),
-        [0x80, 0x80]
+        common::flow::raw_subscribe(
+            &mut old,
+            3,
+            &[
+                ("secret/#", 1),
+                ("open/1", 0),
+                ("open/2", 0),
+                ("open/3", 0),
+                ("open/4", 0)
+            ]
+        ),
+        [0x80, 0, 0, 0, 0x80]
     );
+    // An invalid filter, 0x8F above, closes a 3.1.1 connection
+    // (docs/protocol-choices.md).
+    old.send(&raw::subscribe(4, &[("a/#/b", 0)]));
+    assert_eq!(old.read_event(wait()), ReadEvent::Closed);
 }
 
 #[test]

@@ -9,6 +9,13 @@
 //! - The same for a message that comes down a bridge: the cloud's
 //!   PUBACK waits for the flush, so a crash before it makes the cloud
 //!   resend instead of losing the message.
+//! - Sync mode on a filesystem that turns read-only (an ext4 image with
+//!   `errors=remount-ro` and an ext4 error raised through sysfs; root):
+//!   the same, and once an operator has checked and mounted it again the
+//!   broker recovers by itself.
+//! - Sync mode whose store directory is removed while running: noticed
+//!   after the next flush, nothing acknowledged until the whole store is
+//!   written again at the path, nothing acknowledged lost.
 //! - A writer slowed on purpose (debug builds' `EDGEMQ_TEST_STORE_DELAY_MS`):
 //!   the publisher feeding the store is paused, and a clean-session
 //!   client's round trip stays under 100 ms meanwhile.
@@ -341,4 +348,275 @@ fn sync_mode_acknowledges_a_bridged_message_only_once_it_is_stored() {
         got[0].payload == kept,
         "the cloud resent what the edge had not acknowledged"
     );
+}
+
+/// `n` messages published at QoS 1, each acknowledged within `wait()`;
+/// their numbers.
+fn publish_some(addr: SocketAddr, first: u16, n: u16) -> Vec<u16> {
+    let mut publisher = connect(addr, &id("pub"), true);
+    let numbers: Vec<u16> = (first..first + n).collect();
+    for &k in &numbers {
+        assert!(publish_acked(&mut publisher, "fault/t", k, wait()));
+    }
+    numbers
+}
+
+/// After SIGKILL and a restart the parked subscriber gets `acked`, in order.
+fn check_after_crash(broker: &mut Broker, sub: &str, acked: &[u16]) {
+    broker.kill9();
+    broker.restart();
+    let mut c = connect(broker.addr(), sub, false);
+    let got = collect_within(&mut c, acked.len(), scaled(Duration::from_secs(30)));
+    let delivered: Vec<u16> = got
+        .iter()
+        .map(|m| {
+            let text = String::from_utf8_lossy(&m.payload);
+            let number = text.trim_start_matches('m').split(':').next().unwrap_or("");
+            number.parse().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        delivered,
+        acked,
+        "every acknowledged message, in order (acknowledged but lost: {})",
+        acked.iter().filter(|n| !delivered.contains(n)).count()
+    );
+}
+
+/// The store's write errors as the SIGUSR1 report counts them
+/// (`SIGUSR1: store ok: N flushes, N write errors, …`).
+fn store_write_errors(broker: &Broker) -> u64 {
+    const MARK: &str = "SIGUSR1: store";
+    let before = broker.log().matches(MARK).count();
+    broker.report(wait());
+    // The store's line follows the counters' line.
+    broker.wait_for_log_count(MARK, before + 1, wait());
+    let log = broker.log();
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains(MARK))
+        .unwrap_or_else(|| panic!("no store line in the SIGUSR1 report:\n{log}"));
+    let (head, _) = line.split_once(" write errors").unwrap();
+    head.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// A clean-session client's message to itself comes back: the broker
+/// serves what needs no store.
+fn assert_serving(addr: SocketAddr, what: &str) {
+    let mut live = connect(addr, &id("live"), true);
+    assert_eq!(raw_subscribe(&mut live, 1, &[("live/echo", 0)]), vec![0]);
+    live.send(&raw::publish("live/echo", b"up", 0, false, false, None));
+    let echo = live
+        .read_packet(wait())
+        .unwrap_or_else(|| panic!("{what}: no echo"));
+    assert_eq!(raw::parse_publish(&echo).unwrap().payload, b"up", "{what}");
+}
+
+#[test]
+fn sync_mode_survives_its_store_directory_being_removed() {
+    let mut broker = Broker::start("persistence_sync true\nmax_queued_messages 400\n");
+    let addr = broker.addr();
+    let sub = id("durable");
+    park_subscriber(addr, &sub, "fault/#");
+    let mut acked = publish_some(addr, 1, 10);
+
+    // sled's files stay open and writable: without a check every flush
+    // would "succeed" into files no path reaches.
+    std::fs::remove_dir_all(broker.data_dir()).unwrap();
+    acked.extend(publish_some(addr, 11, 10));
+    assert!(
+        broker.wait_for_log("the store directory was removed or replaced", wait()),
+        "the removal is noticed and logged:\n{}",
+        broker.log()
+    );
+    assert!(
+        broker.wait_for_log("written again, whole, to a new directory", wait()),
+        "the store is written again by itself:\n{}",
+        broker.log()
+    );
+    assert!(
+        broker.data_dir().join("db").exists(),
+        "a new store at the path"
+    );
+    assert_serving(addr, "after the removal");
+    let report = broker.log();
+    assert!(report.contains("store is back"), "{report}");
+    assert!(store_write_errors(&broker) >= 1, "counted");
+    check_after_crash(&mut broker, &sub, &acked);
+}
+
+/// An ext4 image on a loop device mounted with `errors=remount-ro`: the
+/// kernel's own way for a filesystem to turn read-only under writers (a
+/// tmpfs refuses `mount -o remount,ro` while sled has files open for
+/// writing: EBUSY). Unmounted when dropped.
+struct Ext4 {
+    dir: tempfile::TempDir,
+    image: PathBuf,
+}
+
+impl Ext4 {
+    /// `None`, with the reason printed, where it cannot be made.
+    fn mount() -> Option<Ext4> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let root = status
+            .lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            == Some("0");
+        if !root {
+            eprintln!("skipped: a loop-mounted ext4 needs root");
+            return None;
+        }
+        for (tool, arg) in [
+            ("losetup", "--version"),
+            ("findmnt", "--version"),
+            ("e2fsck", "-V"),
+        ] {
+            if Command::new(tool).arg(arg).output().is_err() {
+                eprintln!("skipped: no {tool} (e2fsprogs, mount, util-linux)");
+                return None;
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().with_extension("img");
+        let ok = |cmd: &mut Command| cmd.output().is_ok_and(|o| o.status.success());
+        if !ok(Command::new("truncate").arg("-s").arg("32M").arg(&image))
+            || !ok(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&image))
+        {
+            eprintln!("skipped: cannot make an ext4 image (mkfs.ext4, e2fsprogs)");
+            let _ = std::fs::remove_file(&image);
+            return None;
+        }
+        let fs = Ext4 { dir, image };
+        if !fs.mount_image() {
+            eprintln!("skipped: cannot loop-mount an ext4 image here");
+            return None;
+        }
+        Some(fs)
+    }
+
+    fn mount_image(&self) -> bool {
+        Command::new("mount")
+            .args(["-o", "loop,errors=remount-ro"])
+            .arg(&self.image)
+            .arg(self.dir.path())
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// An ext4 error (as a failing block would raise): the filesystem goes
+    /// read-only at once, every write fails with EROFS.
+    fn fail(&self) -> bool {
+        let out = Command::new("findmnt")
+            .args(["-n", "-o", "SOURCE"])
+            .arg(self.path())
+            .output()
+            .unwrap();
+        let source = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let Some(dev) = source.strip_prefix("/dev/") else {
+            return false;
+        };
+        std::fs::write(format!("/sys/fs/ext4/{dev}/trigger_fs_error"), "1").is_ok()
+    }
+
+    /// The operator's repair: detach the read-only filesystem, check the
+    /// image, mount it again at the same path.
+    fn repair(&self) {
+        assert!(Command::new("umount")
+            .arg("-l")
+            .arg(self.path())
+            .status()
+            .unwrap()
+            .success());
+        // The detached filesystem lives on while files on it are open (the
+        // broker closes sled after the failure); checking the image before
+        // it is gone would race its last writes.
+        let deadline = Instant::now() + wait();
+        while Instant::now() < deadline {
+            let attached = Command::new("losetup")
+                .arg("-j")
+                .arg(&self.image)
+                .output()
+                .unwrap();
+            if attached.stdout.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let fsck = Command::new("e2fsck")
+            .args(["-f", "-y"])
+            .arg(&self.image)
+            .output()
+            .unwrap();
+        assert!(
+            fsck.status.code().is_some_and(|c| c <= 1),
+            "e2fsck: {fsck:?}"
+        );
+        assert!(self.mount_image(), "mount the repaired image again");
+    }
+}
+
+impl Drop for Ext4 {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.path()).status();
+        let _ = std::fs::remove_file(&self.image);
+    }
+}
+
+#[test]
+fn sync_mode_never_acknowledges_what_a_read_only_disk_did_not_store() {
+    let Some(fs) = Ext4::mount() else {
+        return;
+    };
+    let store = fs.path().join("data");
+    let mut broker = Broker::start_with(BrokerOptions::new(&format!(
+        "persistence_sync true\npersistence_location {}\nmax_queued_messages 400\n",
+        store.display()
+    )));
+    let addr = broker.addr();
+    let sub = id("durable");
+    park_subscriber(addr, &sub, "fault/#");
+    let mut acked = publish_some(addr, 1, 10);
+    if !fs.fail() {
+        eprintln!("skipped: this kernel has no ext4 trigger_fs_error");
+        return;
+    }
+
+    let mut publisher = connect(addr, &id("pub"), true);
+    assert!(
+        !publish_acked(
+            &mut publisher,
+            "fault/t",
+            11,
+            scaled(Duration::from_millis(1500))
+        ),
+        "acknowledged on a read-only filesystem; log:\n{}",
+        broker.log()
+    );
+    assert!(
+        broker.wait_for_log("store failed", wait()),
+        "the outage is logged: {}",
+        broker.log()
+    );
+    assert_serving(addr, "while the store is read-only");
+    assert!(store_write_errors(&broker) >= 1, "counted");
+
+    fs.repair();
+    assert!(
+        wait_puback(&mut publisher, 11, scaled(Duration::from_secs(15))),
+        "the held PUBACK once the store is writable again; log:\n{}",
+        broker.log()
+    );
+    acked.push(11);
+    assert!(broker.wait_for_log("store is back", wait()));
+    for n in 12..=20 {
+        assert!(publish_acked(&mut publisher, "fault/t", n, wait()));
+        acked.push(n);
+    }
+    check_after_crash(&mut broker, &sub, &acked);
 }

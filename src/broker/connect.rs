@@ -9,7 +9,9 @@ use log::info;
 use crate::acl::{ClientRules, Who};
 use crate::auth::identity::TokenAcl;
 use crate::auth::Identity;
-use crate::codec::{ConnAck, Connect, ConnectReturn, Packet, Properties, PublishBody};
+use crate::codec::{
+    ConnAck, Connect, ConnectReturn, Packet, Properties, ProtocolVersion, PublishBody,
+};
 use crate::config::DuplicateClientId;
 use crate::session::{ClientId, Session};
 use crate::topic::validate_topic_name;
@@ -91,9 +93,10 @@ impl Broker {
 
         let assigned = connect.client_id.is_empty().then_some(client_id.as_str());
         // Session present is 0 after a clean start [MQTT-3.2.2-1] and 1 when
-        // a stored session is resumed [MQTT-3.2.2-2].
+        // a stored session is resumed [MQTT-3.2.2-2]; 3.1's CONNACK has no
+        // such flag, its first byte is reserved (docs/protocol-choices.md).
         let mut connack = ConnAck {
-            session_present: resumed,
+            session_present: resumed && connect.protocol != ProtocolVersion::V3_1,
             code: ConnectReturn::Accepted.code(connect.protocol),
             properties: Properties::default(),
         };
@@ -327,7 +330,7 @@ impl Broker {
         let raw = if connect.client_id.is_empty() {
             let allowed = connect.clean_start
                 && settings.allow_zero_length_clientid
-                && connect.protocol != crate::codec::ProtocolVersion::V3_1;
+                && connect.protocol != ProtocolVersion::V3_1;
             if !allowed {
                 self.stats.refused_client_id += 1;
                 self.logs.warn(LogKind::ClientId, now, || {

@@ -62,7 +62,8 @@ pub(super) struct StoreBatch {
     bridges: Vec<String>,
     live: usize,
     bytes: usize,
-    /// Ops ever pushed (a packet "made ops" if this moved).
+    /// Ops ever pushed, trajectory and history records aside (a packet
+    /// "made ops" if this moved).
     pushed: u64,
     /// When the oldest op not yet flushed was gathered.
     since: Option<Instant>,
@@ -81,7 +82,18 @@ impl StoreBatch {
     }
 
     pub(super) fn push(&mut self, op: StoreOp) {
-        self.pushed += 1;
+        // Trajectory and history records are the broker's own notes: a
+        // packet that only made those is neither held for a flush (sync
+        // mode) nor paused while the store is behind.
+        if !matches!(
+            op,
+            StoreOp::PutTrajectory { .. }
+                | StoreOp::DeleteTrajectory { .. }
+                | StoreOp::PutHistory { .. }
+                | StoreOp::DeleteHistory { .. }
+        ) {
+            self.pushed += 1;
+        }
         match &op {
             StoreOp::PutMessage { store_id, seq, .. } => {
                 let key = OpKey::Message {

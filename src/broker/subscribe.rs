@@ -11,7 +11,9 @@ use crate::codec::{
     UnsubAck, Unsubscribe,
 };
 use crate::session::{Message, Subscription};
-use crate::topic::{is_shared, parse_shared, TopicFilter};
+use crate::topic::{
+    is_shared, parse_shared, validate_topic_filter, TopicError, TopicFilter, TopicLimits,
+};
 
 use super::connections::ConnId;
 use super::sessions::SessionId;
@@ -30,6 +32,10 @@ impl Broker {
         let Some(session_id) = self.connections.get(conn).and_then(|c| c.session()) else {
             return;
         };
+        let filters = subscribe.requests.iter().map(|r| r.filter.as_str());
+        if let Some(why) = self.filter_violation(conn, filters) {
+            return self.protocol_error(now, conn, why);
+        }
         // The codec refuses an identifier of 0 (MQTT 5 §3.8.2.1.2); one
         // per SUBSCRIBE, for every filter in it.
         let identifier = subscribe
@@ -205,6 +211,10 @@ impl Broker {
         let Some(session_id) = self.connections.get(conn).and_then(|c| c.session()) else {
             return;
         };
+        let filters = unsubscribe.filters.iter().map(String::as_str);
+        if let Some(why) = self.filter_violation(conn, filters) {
+            return self.protocol_error(now, conn, why);
+        }
         let mut codes = Vec::with_capacity(unsubscribe.filters.len());
         let mut removed = Vec::new();
         for filter in &unsubscribe.filters {
@@ -237,5 +247,31 @@ impl Broker {
         self.send(conn, &Packet::UnsubAck(unsuback));
         self.persist_session(session_id);
         self.note_unsubscribed(now, Some(conn), session_id, &removed);
+    }
+
+    /// A 3.x SUBSCRIBE or UNSUBSCRIBE with a filter that breaks the
+    /// protocol's syntax (empty, or a wildcard that is not a whole level):
+    /// a protocol violation, which closes the connection [MQTT-4.8.0-1],
+    /// as mosquitto does, checked for every filter before any is acted on.
+    /// Configured bounds (length, levels, strict characters) and the
+    /// access rules stay per-filter refusals (SUBACK 0x80); 5.0 answers
+    /// every refusal in its SUBACK or UNSUBACK.
+    fn filter_violation<'f>(
+        &self,
+        conn: ConnId,
+        mut filters: impl Iterator<Item = &'f str>,
+    ) -> Option<&'static str> {
+        let v5 = self.connections.get(conn).is_none_or(|c| c.version.is_v5());
+        if v5 {
+            return None;
+        }
+        // The protocol's own ceilings only: every error left is syntax.
+        filters.find_map(
+            |f| match validate_topic_filter(f, &TopicLimits::UNBOUNDED) {
+                Ok(()) => None,
+                Err(TopicError::Empty) => Some("empty topic filter [MQTT-4.7.3-1]"),
+                Err(_) => Some("wildcard that is not a whole level [MQTT-4.7.1-2] [MQTT-4.7.1-3]"),
+            },
+        )
     }
 }

@@ -164,7 +164,33 @@ pub fn stream_line(
         format.write(unix, out);
         out.push(' ');
     }
-    let _ = writeln!(out, "{level:<5} [{target}] {message}");
+    let _ = write!(out, "{level:<5} [{target}] ");
+    let _ = write!(Escaped(out), "{message}");
+    out.push('\n');
+}
+
+/// Writes into a line with every control character (U+0000..U+001F,
+/// U+007F..U+009F) escaped as `\u{..}`: a client id, topic or user name
+/// may hold them (MQTT only says SHOULD NOT; docs/protocol-choices.md),
+/// and must neither end a line early, forging the next one, nor reach
+/// the terminal of whoever reads the log as an escape sequence.
+struct Escaped<'a>(&'a mut String);
+
+impl std::fmt::Write for Escaped<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if !s.contains(char::is_control) {
+            self.0.push_str(s);
+            return Ok(());
+        }
+        for c in s.chars() {
+            if c.is_control() {
+                write!(self.0, "\\u{{{:x}}}", u32::from(c))?;
+            } else {
+                self.0.push(c);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// An RFC 3164 datagram as glibc's and musl's syslog(3) send it, which
@@ -183,13 +209,14 @@ pub fn syslog_datagram(
     let pri = u16::from(facility.code()) + u16::from(severity(level));
     let _ = write!(
         out,
-        "<{pri}>{} {:2} {:02}:{:02}:{:02} edgemq[{pid}]: {message}",
+        "<{pri}>{} {:2} {:02}:{:02}:{:02} edgemq[{pid}]: ",
         t.month_name(),
         t.day,
         t.hour,
         t.minute,
         t.second
     );
+    let _ = write!(Escaped(out), "{message}");
 }
 
 #[cfg(test)]
@@ -249,6 +276,35 @@ mod tests {
             &format_args!("x"),
         );
         assert_eq!(s, "<4>WARN  [edgemq] x\n");
+    }
+
+    #[test]
+    fn control_characters_from_peers_are_escaped() {
+        let id = "dev\nWARN  [edgemq] forged\u{1b}[31m\u{85}\t\u{FEFF}é";
+        let mut s = String::new();
+        stream_line(
+            &mut s,
+            false,
+            None,
+            Level::Info,
+            "edgemq",
+            &format_args!("client {id} connected"),
+        );
+        assert_eq!(
+            s,
+            "INFO  [edgemq] client dev\\u{a}WARN  [edgemq] forged\\u{1b}[31m\\u{85}\\u{9}\u{FEFF}é connected\n"
+        );
+        s.clear();
+        syslog_datagram(
+            &mut s,
+            Facility::DAEMON,
+            Level::Info,
+            0,
+            1,
+            &format_args!("{id}"),
+        );
+        assert!(s.ends_with("dev\\u{a}WARN  [edgemq] forged\\u{1b}[31m\\u{85}\\u{9}\u{FEFF}é"));
+        assert_eq!(s.lines().count(), 1);
     }
 
     #[test]

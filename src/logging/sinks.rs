@@ -12,7 +12,7 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use log::{Level, Metadata, Record};
 
@@ -132,7 +132,7 @@ impl Sinks {
     }
 
     pub(super) fn write(&mut self, record: &Record<'_>) {
-        let unix = SystemTime::now()
+        let unix = crate::wall_clock::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
         let mut line = String::with_capacity(128);

@@ -61,6 +61,14 @@ pub(super) trait ByteStream: Unpin + 'static {
     fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     /// Ends both directions; the peer sees the close at once.
     fn shutdown(&self);
+    /// Whether a read that returned less than it asked for means there is
+    /// nothing more to read for now: true of a plain socket, whose read
+    /// hands over everything the kernel holds; not of a stream that
+    /// buffers above the socket (TLS, WebSocket). The task then waits for
+    /// readiness without the read that would only say `WouldBlock`.
+    fn short_read_drains(&self) -> bool {
+        false
+    }
     /// Bytes the stream itself still has to write (TLS records the socket
     /// has not taken): the task waits for writability for them too, even
     /// with nothing of its own to write or while it does not read.
@@ -165,6 +173,10 @@ macro_rules! byte_stream_for_async_socket {
             fn shutdown(&self) {
                 let _ = self.get_ref().shutdown(::std::net::Shutdown::Both);
             }
+
+            fn short_read_drains(&self) -> bool {
+                true
+            }
         }
     };
 }
@@ -202,10 +214,27 @@ struct Busy {
     resume_timer: Option<Timer>,
 }
 
+/// When a turn reads the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadPlan {
+    /// Read at once: bytes are likely there (a first poll, a full read,
+    /// a readiness just reported).
+    Now,
+    /// A wake-up of a plain socket: read only if the reactor says it is
+    /// readable (the broker wakes a subscriber to write, and a read then
+    /// would only say `WouldBlock`).
+    IfReady,
+    /// The last read drained a plain socket: do not read, wait.
+    Skip,
+}
+
 /// What one turn of the loop decided.
 enum Step {
     /// Look again at once (something happened).
     Again,
+    /// Look again at once, but the stream is known to be empty: wait for
+    /// readiness without reading first.
+    Drained,
     /// Wait for a wake-up.
     Wait,
     /// The connection is over.
@@ -230,12 +259,20 @@ impl<S: ByteStream> Future for ConnectionTask<S> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        // A task that waited before may be woken by the broker rather than
+        // its socket: a plain socket is then read only once readable.
+        let waited = this.state.shared.wakers.has_waited(this.state.conn.index());
+        let mut plan = match &this.stream {
+            Some(stream) if waited && stream.short_read_drains() => ReadPlan::IfReady,
+            _ => ReadPlan::Now,
+        };
         loop {
             let Some(stream) = &this.stream else {
                 return Poll::Ready(());
             };
-            match this.state.step(stream, cx) {
-                Step::Again => continue,
+            match this.state.step(stream, cx, plan) {
+                Step::Again => plan = ReadPlan::Now,
+                Step::Drained => plan = ReadPlan::Skip,
                 Step::Wait => return Poll::Pending,
                 Step::End => {
                     if let Some(stream) = this.stream.take() {
@@ -250,8 +287,8 @@ impl<S: ByteStream> Future for ConnectionTask<S> {
 }
 
 impl TaskState {
-    /// One turn: write what is queued, then read or wait.
-    fn step(&mut self, stream: &impl ByteStream, cx: &mut Context<'_>) -> Step {
+    /// One turn: write what is queued, then read as `plan` says, or wait.
+    fn step(&mut self, stream: &impl ByteStream, cx: &mut Context<'_>, plan: ReadPlan) -> Step {
         let result = self.flush(stream);
         self.settle();
         if result.is_err() {
@@ -278,7 +315,20 @@ impl TaskState {
                 self.process(&[]);
                 return Step::Again;
             }
-            match self.read_once(stream) {
+            let read = match plan {
+                ReadPlan::Now => true,
+                ReadPlan::IfReady => stream.poll_readable(cx).is_ready(),
+                ReadPlan::Skip => false,
+            };
+            match self.read_once(stream, read) {
+                ReadOutcome::Drained => {
+                    let result = self.flush(stream);
+                    self.settle();
+                    if result.is_err() {
+                        return Step::End;
+                    }
+                    return Step::Drained;
+                }
                 ReadOutcome::Data => {
                     // Answer first (acknowledgements, the messages a freed
                     // window lets out), then let other connections run
@@ -296,7 +346,14 @@ impl TaskState {
             }
         }
         self.shared.wakers.register_waker(self.conn.index(), cx);
-        if read_allowed && stream.poll_readable(cx).is_ready() {
+        // After a draining read, the readiness that woke this task is still
+        // unconsumed: the first poll reports it, the second registers (and
+        // is ready only if bytes arrived since, which the reactor reports
+        // again at registration anyway).
+        if read_allowed
+            && stream.poll_readable(cx).is_ready()
+            && (plan != ReadPlan::Skip || stream.poll_readable(cx).is_ready())
+        {
             return Step::Again;
         }
         if self.resume_at(resumes_at, cx).is_ready() {
@@ -381,8 +438,12 @@ impl TaskState {
         }
     }
 
-    /// One non-blocking read into the shared scratch buffer, processed at once.
-    fn read_once(&mut self, stream: &impl ByteStream) -> ReadOutcome {
+    /// One non-blocking read into the shared scratch buffer, processed at
+    /// once; `WouldBlock` without a read when `read` is false.
+    fn read_once(&mut self, stream: &impl ByteStream, read: bool) -> ReadOutcome {
+        if !read {
+            return ReadOutcome::WouldBlock;
+        }
         let shared = self.shared.clone();
         let mut scratch = shared.scratch.borrow_mut();
         let result = loop {
@@ -398,8 +459,13 @@ impl TaskState {
         match result {
             Ok(0) => ReadOutcome::Closed,
             Ok(n) => {
+                let drained = n < scratch.len() && stream.short_read_drains();
                 self.process(scratch.get(..n).unwrap_or(&[]));
-                ReadOutcome::Data
+                if drained {
+                    ReadOutcome::Drained
+                } else {
+                    ReadOutcome::Data
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
             Err(_) => ReadOutcome::Closed,
@@ -563,7 +629,10 @@ impl Busy {
 }
 
 enum ReadOutcome {
+    /// Bytes were read and processed; there may be more.
     Data,
+    /// Bytes were read and processed, and the stream has no more for now.
+    Drained,
     WouldBlock,
     Closed,
 }
@@ -573,7 +642,7 @@ enum ReadOutcome {
 /// take every expired token (the store's plausible-clock rule,
 /// docs/design.md ## Durability).
 fn unix_now() -> Option<u64> {
-    let secs = SystemTime::now()
+    let secs = crate::wall_clock::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .ok()?
         .as_secs();

@@ -327,7 +327,7 @@ impl BrokerHandle {
 /// background; a listener the reactor refuses fails the start. Under systemd
 /// (`NOTIFY_SOCKET`) READY=1 follows the binding, WATCHDOG=1 comes from a
 /// task on this executor, STOPPING=1 starts the shutdown.
-pub async fn serve<F: Future<Output = ()>>(
+pub async fn serve<F: Future<Output = ()> + 'static>(
     executor: &Rc<LocalExecutor<'static>>,
     broker: Broker,
     listeners: Listeners,
@@ -358,10 +358,14 @@ pub async fn serve<F: Future<Output = ()>>(
         tls_listeners: RefCell::new(Vec::new()),
     });
     let background = start(executor, &shared, listeners, store_events)?;
-    control(BrokerHandle {
-        shared: shared.clone(),
-    })
-    .await;
+    // A task of its own, polled when a signal comes: this future is polled
+    // whenever any task is woken, and the signal stream tries a read of its
+    // pipe at every poll (a wasted syscall per routed message).
+    executor
+        .spawn(control(BrokerHandle {
+            shared: shared.clone(),
+        }))
+        .await;
     shut_down(&shared, background).await;
     let stats = shared.broker.borrow().stats().clone();
     Ok(stats)
@@ -662,7 +666,7 @@ async fn sweep_loop(shared: Rc<Shared>) {
 /// The wall clock in ms since the epoch; `None` before the build time (a
 /// router whose clock is not set yet).
 fn unix_ms() -> Option<u64> {
-    let since = std::time::SystemTime::now()
+    let since = crate::wall_clock::now()
         .duration_since(std::time::SystemTime::UNIX_EPOCH)
         .ok()?;
     (since.as_secs() >= crate::store::BUILD_EPOCH)

@@ -91,6 +91,13 @@ impl WakeTable {
         }
     }
 
+    /// Whether slot `index`'s task has waited before (it then has a
+    /// waker here): a wake-up since may be the broker's rather than its
+    /// socket's.
+    pub(super) fn has_waited(&self, index: usize) -> bool {
+        self.wakers.borrow().get(index).is_some_and(Option::is_some)
+    }
+
     /// Remembers `cx`'s waker for slot `index`'s next notify; the task is
     /// about to wait.
     pub(super) fn register_waker(&self, index: usize, cx: &Context<'_>) {

@@ -2,7 +2,7 @@
 //! loop thread (message bodies are reference-counted there and cannot cross
 //! threads), so that the writer thread only has bytes to apply.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, UNIX_EPOCH};
 
 use crate::broker::StoreOp;
 use crate::session::{AwaitingAck, MessageMeta, Subscription};
@@ -46,14 +46,14 @@ pub enum Write {
 
 /// Unix seconds now; 0 if the clock is before 1970.
 pub fn wall_clock() -> u64 {
-    SystemTime::now()
+    crate::wall_clock::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
 
 /// Unix milliseconds now; 0 if the clock is before 1970.
 pub fn wall_clock_ms() -> u64 {
-    SystemTime::now()
+    crate::wall_clock::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

@@ -5,14 +5,19 @@
 //! key/value writes (encode.rs) and a writer thread applies and flushes
 //! them (writer.rs) — batched every `autosave_interval`, or as group
 //! commits in sync mode. open.rs decides what to do with a locked, corrupt
-//! or newer store; recover.rs reads one back at startup.
+//! or newer store; recover.rs reads one back at startup, salvage.rs
+//! replaces one with damaged pages by what can be read of it, relocate.rs
+//! writes the whole store again when its directory is removed while open.
 
 pub mod encode;
+mod fsync;
 mod health;
 mod open;
 mod recover;
 mod recover_console;
+mod relocate;
 mod replay;
+mod salvage;
 pub mod schema;
 #[doc(hidden)]
 pub mod testing;
@@ -22,6 +27,8 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
+
+use log::error;
 
 use crate::broker::ReadyBatch;
 use crate::config::Config;
@@ -103,6 +110,21 @@ impl Trees {
             db,
         })
     }
+
+    /// Every tree, the meta tree first, in one fixed order.
+    fn each(&self) -> [&sled::Tree; 9] {
+        [
+            &self.meta,
+            &self.sessions,
+            &self.messages,
+            &self.deliveries,
+            &self.inbound,
+            &self.retained,
+            &self.bridge,
+            &self.trajectory,
+            &self.history,
+        ]
+    }
 }
 
 /// An open store, before its writer thread runs.
@@ -119,10 +141,21 @@ impl Store {
         if let Some(parent) = config.dir.parent().filter(|p| !p.as_os_str().is_empty()) {
             let _ = std::fs::create_dir_all(parent);
         }
-        let Some(trees) = open::open_trees(config)? else {
+        let Some(mut trees) = open::open_trees(config)? else {
             return Ok(None);
         };
-        let recovered = recover::recover(&trees, encode::wall_clock_ms());
+        let mut recovered = recover::recover(&trees, encode::wall_clock_ms());
+        if recovered.unreadable_trees > 0 {
+            let Some(salvaged) = salvage::salvage(config, trees) else {
+                error!(
+                    "serving from memory, without persistence: the store at {} is damaged",
+                    config.dir.display()
+                );
+                return Ok(None);
+            };
+            trees = salvaged;
+            recovered = recover::recover(&trees, encode::wall_clock_ms());
+        }
         let store = Store {
             trees,
             config: config.clone(),

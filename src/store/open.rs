@@ -226,7 +226,7 @@ fn move_aside(dir: &Path, kind: &str) -> Found {
     Found::MovedAside
 }
 
-fn aside_path(dir: &Path, kind: &str) -> PathBuf {
+pub(super) fn aside_path(dir: &Path, kind: &str) -> PathBuf {
     let mut name = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -243,7 +243,7 @@ fn aside_path(dir: &Path, kind: &str) -> PathBuf {
     path
 }
 
-fn remove_older_copies(dir: &Path, kind: &str, keep: &Path) {
+pub(super) fn remove_older_copies(dir: &Path, kind: &str, keep: &Path) {
     let (Some(parent), Some(name)) = (
         dir.parent().map(|p| {
             if p.as_os_str().is_empty() {

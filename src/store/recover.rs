@@ -51,6 +51,9 @@ pub struct Recovered {
     pub trajectory: Vec<Entry<TrajectoryEvent>>,
     pub history: Vec<Entry<HistoryMessage>>,
     pub skipped_records: u64,
+    /// Trees whose scan sled stopped with an error (a damaged page): the
+    /// store is salvaged (salvage.rs).
+    pub unreadable_trees: u64,
 }
 
 /// Seconds of downtime under the plausible-wall-clock rule.
@@ -79,6 +82,7 @@ pub fn recover(trees: &Trees, now_wall_ms: u64) -> Recovered {
     let mut reader = Reader {
         trees,
         skipped: 0,
+        unreadable: 0,
         clock: Clock::default(),
     };
     let (last_flush, downtime) = reader.downtime(now_wall);
@@ -99,8 +103,8 @@ pub fn recover(trees: &Trees, now_wall_ms: u64) -> Recovered {
     reader.attach_inbound(&mut sessions);
     let retained = reader.retained();
     let bridge_queues = reader.bridge_queues();
-    let trajectory = super::recover_console::trajectory(trees, &mut reader.skipped);
-    let history = super::recover_console::history(trees, &mut reader.skipped);
+    let trajectory = super::recover_console::trajectory(trees, &mut reader);
+    let history = super::recover_console::history(trees, &mut reader);
     let skipped = reader.skipped;
     if skipped > 0 {
         error!("skipped {skipped} undecodable records in the store");
@@ -112,13 +116,16 @@ pub fn recover(trees: &Trees, now_wall_ms: u64) -> Recovered {
         trajectory,
         history,
         skipped_records: skipped,
+        unreadable_trees: reader.unreadable,
     }
 }
 
 /// Reads the trees one by one, counting (and removing) what it skips.
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     trees: &'a Trees,
     skipped: u64,
+    /// Trees sled could not read to the end.
+    unreadable: u64,
     clock: Clock,
 }
 
@@ -190,11 +197,16 @@ impl Reader<'_> {
         (last_flush.unwrap_or(now_wall), downtime.unwrap_or(0))
     }
 
-    fn entries(&mut self, tree: &sled::Tree) -> Vec<(sled::IVec, sled::IVec)> {
-        entries(tree, &mut self.skipped)
+    pub(super) fn entries(&mut self, tree: &sled::Tree) -> Vec<(sled::IVec, sled::IVec)> {
+        let (out, complete) = entries(tree);
+        if !complete {
+            self.skipped += 1;
+            self.unreadable += 1;
+        }
+        out
     }
 
-    fn skip(&mut self, tree: &sled::Tree, key: &[u8], what: &str) {
+    pub(super) fn skip(&mut self, tree: &sled::Tree, key: &[u8], what: &str) {
         skip(tree, key, what, &mut self.skipped);
     }
 
@@ -423,24 +435,23 @@ fn protocol(level: u8) -> Option<ProtocolVersion> {
     }
 }
 
-/// Every readable entry of `tree`; an entry sled itself cannot read ends
-/// the scan of that tree with a count.
-pub(super) fn entries(tree: &sled::Tree, skipped: &mut u64) -> Vec<(sled::IVec, sled::IVec)> {
+/// Every readable entry of `tree`, and whether that was all of them: an
+/// entry sled itself cannot read ends the scan of that tree.
+pub(super) fn entries(tree: &sled::Tree) -> (Vec<(sled::IVec, sled::IVec)>, bool) {
     let mut out = Vec::new();
     for entry in tree.iter() {
         match entry {
             Ok(pair) => out.push(pair),
             Err(e) => {
                 error!("stopped reading a store tree: {e}");
-                *skipped += 1;
-                break;
+                return (out, false);
             }
         }
     }
-    out
+    (out, true)
 }
 
-pub(super) fn skip(tree: &sled::Tree, key: &[u8], what: &str, skipped: &mut u64) {
+fn skip(tree: &sled::Tree, key: &[u8], what: &str, skipped: &mut u64) {
     *skipped += 1;
     warn!("skipping a store record: {what} (key {})", hex(key));
     let _ = tree.remove(key);

@@ -8,14 +8,14 @@ use crate::sys::history::HistoryMessage;
 use crate::sys::timeline::Entry;
 use crate::sys::trajectory::{TrajectoryEvent, TrajectoryKind};
 
-use super::recover::{entries, skip};
+use super::recover::Reader;
 use super::schema::{self, HistoryV1, TrajectoryV1};
 use super::Trees;
 
-pub(super) fn trajectory(trees: &Trees, skipped: &mut u64) -> Vec<Entry<TrajectoryEvent>> {
+pub(super) fn trajectory(trees: &Trees, reader: &mut Reader<'_>) -> Vec<Entry<TrajectoryEvent>> {
     let tree = &trees.trajectory;
     let mut out = Vec::new();
-    for (key, value) in entries(tree, skipped) {
+    for (key, value) in reader.entries(tree) {
         let entry = schema::split_seq_key(&key).and_then(|seq| {
             let record = schema::decode::<TrajectoryV1>(&value).ok()?;
             let event = TrajectoryEvent {
@@ -32,16 +32,16 @@ pub(super) fn trajectory(trees: &Trees, skipped: &mut u64) -> Vec<Entry<Trajecto
         });
         match entry {
             Some(entry) => out.push(entry),
-            None => skip(tree, &key, "undecodable trajectory event", skipped),
+            None => reader.skip(tree, &key, "undecodable trajectory event"),
         }
     }
     out
 }
 
-pub(super) fn history(trees: &Trees, skipped: &mut u64) -> Vec<Entry<HistoryMessage>> {
+pub(super) fn history(trees: &Trees, reader: &mut Reader<'_>) -> Vec<Entry<HistoryMessage>> {
     let tree = &trees.history;
     let mut out = Vec::new();
-    for (key, value) in entries(tree, skipped) {
+    for (key, value) in reader.entries(tree) {
         let entry = schema::split_seq_key(&key).and_then(|seq| {
             let record = schema::decode::<HistoryV1>(&value).ok()?;
             let message = HistoryMessage {
@@ -59,7 +59,7 @@ pub(super) fn history(trees: &Trees, skipped: &mut u64) -> Vec<Entry<HistoryMess
         });
         match entry {
             Some(entry) => out.push(entry),
-            None => skip(tree, &key, "undecodable history message", skipped),
+            None => reader.skip(tree, &key, "undecodable history message"),
         }
     }
     out

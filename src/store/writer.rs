@@ -22,8 +22,11 @@
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::time::{Duration, Instant};
 
+use log::warn;
+
 use super::encode::{wall_clock, Tree};
 use super::health::StoreCounters;
+use super::relocate::{self, DirIdentity};
 use super::replay::{Logged, ReplayLog};
 use super::schema::{self, META_CLOCK};
 use super::{StoreConfig, Trees};
@@ -64,6 +67,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 pub struct Writer {
     /// `None` while sled is closed between a failure and a reopen.
     trees: Option<Trees>,
+    /// The directory sled was opened in (relocate.rs).
+    opened_dir: Option<DirIdentity>,
+    /// The database of a directory removed while open, kept until a new
+    /// store at the path has a copy of it (relocate.rs).
+    orphan: Option<Trees>,
     config: StoreConfig,
     events: smol::channel::Sender<Event>,
     counters: std::sync::Arc<StoreCounters>,
@@ -106,6 +114,8 @@ impl Writer {
     ) -> Writer {
         Writer {
             trees: Some(trees),
+            opened_dir: DirIdentity::of(&config.dir),
+            orphan: None,
             max_log_bytes: usize::try_from(config.cache_bytes / 2).unwrap_or(usize::MAX),
             config,
             events,
@@ -286,6 +296,9 @@ impl Writer {
             std::thread::sleep(self.flush_delay);
         }
         match self.flush_trees() {
+            Ok(_) if relocate::replaced(&self.config.dir, self.opened_dir) => {
+                self.failed(now, "flushed into files no path reaches");
+            }
             Ok(store_bytes) => {
                 let lost = self.log.flushed();
                 self.counters.note_lost(lost);
@@ -311,13 +324,21 @@ impl Writer {
             .meta
             .insert(META_CLOCK, schema::encode_clock(wall_clock()))?;
         trees.db.flush()?;
+        super::fsync::sync_store(&self.config.dir)?;
         Ok(trees.db.size_on_disk().unwrap_or(0))
     }
 
     /// Starts or extends an outage: sled is closed (its error state lasts
     /// until it is reopened) and a retry scheduled.
     fn failed(&mut self, now: Instant, what: &str) {
-        self.counters.note_failure(now, what, self.config.sync);
+        if self.orphan.is_none() && relocate::replaced(&self.config.dir, self.opened_dir) {
+            // What was flushed lives on only in these open files.
+            self.orphan = self.trees.take();
+            let what = format!("the store directory was removed or replaced while open: {what}");
+            self.counters.note_failure(now, &what, self.config.sync);
+        } else {
+            self.counters.note_failure(now, what, self.config.sync);
+        }
         self.trees = None;
         self.flush_at = None;
         match &mut self.retry {
@@ -352,6 +373,16 @@ impl Writer {
                 return;
             }
         }
+        let reopened = DirIdentity::of(&self.config.dir);
+        if let (Some(orphan), Some(trees)) = (&self.orphan, &self.trees) {
+            if let Err(e) = relocate::copy_all(orphan, trees) {
+                self.failed(
+                    now,
+                    &format!("copying the store into its new directory failed: {e}"),
+                );
+                return;
+            }
+        }
         for write in self.log.writes() {
             if let Err(e) = self.apply(write) {
                 self.failed(now, &format!("replay failed: {e}"));
@@ -359,7 +390,17 @@ impl Writer {
             }
         }
         match self.flush_trees() {
+            Ok(_) if relocate::replaced(&self.config.dir, reopened) => {
+                self.failed(now, "flushed into files no path reaches");
+            }
             Ok(store_bytes) => {
+                if self.orphan.take().is_some() {
+                    warn!(
+                        "the store was written again, whole, to a new directory at {}",
+                        self.config.dir.display()
+                    );
+                }
+                self.opened_dir = reopened;
                 let replayed = self.log.len();
                 let lost = self.log.flushed();
                 self.counters.note_lost(lost);

@@ -4,6 +4,11 @@
 #   tests/bench/compare.sh                 5 rounds, persistence off and on
 #   tests/bench/compare.sh --quick         1 round, small counts (development)
 #   tests/bench/compare.sh --rounds 7 --persistence off
+#   tests/bench/compare.sh --only shared1 --persistence off --rounds 3
+#                                          only the scenarios named (tags,
+#                                          comma-separated: conns fanin0
+#                                          fanin1 fanout latency latency50
+#                                          shared1) and their rows
 #   tests/bench/compare.sh --tls           the TLS table instead: edgemq and
 #                                          mosquitto, the same certificate
 #   tests/bench/compare.sh --tls --tls-key rsa    an RSA 2048 one (default ecdsa: P-256)
@@ -18,7 +23,11 @@
 # via `cargo install` into the cache dir, ~4 minutes once), builds edgemq as
 # we ship it (static musl, `make cross TARGET=x86_64`) and edgemq-bench, then
 # runs every scenario against each broker interleaved (A B C A B C ...),
-# each broker started fresh for each scenario, all on 127.0.0.1. Prints
+# each broker started fresh for each scenario, all on 127.0.0.1. shared1 is
+# fan-in QoS 1 from 4 publishers into a shared subscription of 4 members
+# (`$share/bench/bench/in/#`, 3.1.1 clients): every message must reach
+# exactly one member (lost and duplicated are counted across the group).
+# Prints
 # Markdown tables of medians and edgemq/peer ratios with the floors of
 # README.md ## Performance, and keeps the raw JSON lines in the output dir.
 #
@@ -46,6 +55,7 @@ TLS=0
 TLS_KEY=ecdsa
 MQTT5=0
 OBSERVE=0
+ONLY=
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) QUICK=1 ROUNDS=1 ;;
@@ -55,6 +65,7 @@ while [ $# -gt 0 ]; do
     --tls-key) TLS_KEY=$2; shift ;; # ecdsa | rsa
     --mqtt5) MQTT5=1 ;;
     --observe) OBSERVE=1 ;;
+    --only) ONLY=$2; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "compare: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -62,6 +73,16 @@ while [ $# -gt 0 ]; do
 done
 case $PERSISTENCE in off | on | both) ;; *) echo "compare: --persistence off|on|both" >&2; exit 2 ;; esac
 case $TLS_KEY in ecdsa | rsa) ;; *) echo "compare: --tls-key ecdsa|rsa" >&2; exit 2 ;; esac
+for tag in ${ONLY//,/ }; do
+    case $tag in
+    conns | fanin0 | fanin1 | shared1 | fanout | latency | latency50) ;;
+    *) echo "compare: --only: no scenario $tag (conns fanin0 fanin1 shared1 fanout latency latency50)" >&2; exit 2 ;;
+    esac
+done
+if [ -n "$ONLY" ] && [ $((TLS + MQTT5 + OBSERVE)) -gt 0 ]; then
+    echo "compare: --only picks rows of the default tables, not of --tls, --mqtt5 or --observe" >&2
+    exit 2
+fi
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -148,16 +169,25 @@ run_one() {
     stop_broker
 }
 
+# selected TAG...: those of the TAGs --only names (all without it).
+selected() {
+    local tag
+    for tag in "$@"; do
+        case ",$ONLY," in ,,|*",$tag,"*) echo "$tag" ;; esac
+    done
+}
+
 # run_all PERSIST BROKERS...: every scenario, rounds × brokers interleaved.
 run_all() {
     local persist=$1 round tag name i
     shift
     local scenarios
     if [ "$persist" = off ]; then
-        scenarios="conns fanin0 fanin1 fanout latency latency50"
+        scenarios=$(selected conns fanin0 fanin1 shared1 fanout latency latency50)
     else
-        scenarios="conns fanin1"
+        scenarios=$(selected conns fanin1)
     fi
+    [ -n "$scenarios" ] || return 0
     for round in $(seq 1 "$ROUNDS"); do
         echo "compare: persistence $persist, round $round of $ROUNDS" >&2
         for tag in $scenarios; do
@@ -173,6 +203,7 @@ run_all() {
                     [ "$persist" = on ] && extra=--persistent
                     run_one "$tag" "$name" "$port" "$persist" fanin --count "$FANIN" --qos 1 $extra
                     ;;
+                shared1) run_one "$tag" "$name" "$port" "$persist" fanin --count "$FANIN" --qos 1 --shared 4 ;;
                 fanout) run_one "$tag" "$name" "$port" "$persist" fanout --count "$FANOUT" --subscribers 100 ;;
                 latency) run_one "$tag" "$name" "$port" "$persist" latency --rate 10000 --seconds "$LAT_S" ;;
                 # A quiet sensor LAN: the broker idles between messages.
@@ -197,21 +228,29 @@ machine() {
 # median_of TAG BROKER KEY: the median of KEY over RESULTS' lines of TAG
 # from BROKER (empty without any).
 median_of() {
+    # grep finds nothing when --only left TAG out: empty, not an exit.
     awk -F'\t' -v tag="$1" -v broker="$2" '$1 == tag && $2 == broker' "$RESULTS" |
-        grep -o "\"$3\":[0-9.]*" | cut -d: -f2 | sort -n |
+        { grep -o "\"$3\":[0-9.]*" || true; } | cut -d: -f2 | sort -n |
         awk '{v[NR] = $1} END {if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
 }
 
 # table NAME BROKERS TITLE [AWK-OPTION...]: RESULTS as a Markdown table
-# with the rows of metrics-NAME.txt under TITLE, kept as table-NAME.md.
+# with the rows of metrics-NAME.txt under TITLE (those of the scenarios
+# --only names), kept as table-NAME.md.
 table() {
-    local name=$1 brokers=$2 title=$3
+    local name=$1 brokers=$2 title=$3 metrics
     shift 3
+    metrics=$HERE/metrics-$name.txt
+    if [ -n "$ONLY" ]; then
+        metrics=$OUT/metrics-$name.txt
+        awk -F'|' -v only=",$ONLY," 'index(only, "," $2 ",")' "$HERE/metrics-$name.txt" >"$metrics"
+        [ -s "$metrics" ] || return 0
+    fi
     echo
     echo "### $title — $(machine)"
     echo
-    awk -v brokers="$brokers" -v metrics="$HERE/metrics-$name.txt" "$@" \
-        -f "$HERE/table.awk" "$HERE/metrics-$name.txt" "$RESULTS" | tee "$OUT/table-$name.md"
+    awk -v brokers="$brokers" -v metrics="$metrics" "$@" \
+        -f "$HERE/table.awk" "$metrics" "$RESULTS" | tee "$OUT/table-$name.md"
 }
 
 if [ "$TLS" = 1 ]; then

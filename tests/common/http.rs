@@ -77,3 +77,22 @@ pub fn admin_token(broker: &Broker) -> String {
         .trim()
         .to_owned()
 }
+
+/// The admin API's counters (`GET /api/v1/stats`, its `counters`
+/// object), by name.
+pub fn counters(addr: SocketAddr, token: &str) -> std::collections::HashMap<String, u64> {
+    use edgemq::auth::json::Value;
+    let answer = call(addr, "GET", "/api/v1/stats", Some(token));
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let stats = answer.json();
+    let Some(Value::Object(members)) = stats.get("counters") else {
+        panic!("no counters: {}", answer.body);
+    };
+    members
+        .iter()
+        .map(|(name, value)| match value {
+            Value::Number(Some(n)) => (name.clone(), u64::try_from(*n).unwrap()),
+            other => panic!("{name}: {other:?}"),
+        })
+        .collect()
+}

@@ -16,6 +16,9 @@
 //! - [`ws::WsClient`]: a byte-level WebSocket client over TCP or TLS (`ws.rs`);
 //! - [`probe::round_trip`]: a PUBLISH to oneself, timed, over any of them
 //!   (`probe.rs`).
+//! - [`latency::LatencyProbe`]: that round trip in a loop on a thread of
+//!   its own, the slowest one kept, while a test abuses the broker
+//!   (`latency.rs`); [`http::counters`]: the admin API's counters.
 //!
 //! Invariants: every wait is bounded in time (scaled by [`time_scale`] when the
 //! broker runs under an emulator), and a broker process is always killed, by
@@ -45,6 +48,7 @@ pub mod client;
 pub mod cloud;
 pub mod flow;
 pub mod http;
+pub mod latency;
 pub mod mosquitto;
 pub mod mqtt5_raw;
 pub mod pki;

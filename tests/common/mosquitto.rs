@@ -215,6 +215,11 @@ impl MosquittoSub {
             || line.starts_with("Subscribed (mid:")
     }
 
+    /// The `mosquitto_sub` process's id (stdbuf execs it), to signal it.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Every stdout line, debug lines included.
     pub fn all_lines(&self) -> Vec<String> {
         self.out

@@ -232,12 +232,9 @@ impl Connect {
 
     /// The packet bytes [MQTT-3.1].
     pub fn to_bytes(&self) -> Vec<u8> {
-        let (name, level) = match self.version {
-            Version::V31 => ("MQIsdp", 3),
-            Version::V311 => ("MQTT", 4),
-        };
+        let (name, level) = self.version.name_and_level();
         let mut body = Vec::new();
-        put_str(&mut body, name);
+        put_bin(&mut body, name);
         body.push(self.level_override.unwrap_or(level));
         let mut flags = 0u8;
         if self.clean {
@@ -275,6 +272,63 @@ impl Connect {
 /// CONNECT 3.1.1, clean session, keepalive 60.
 pub fn connect(client_id: &str) -> Vec<u8> {
     Connect::new(client_id).to_bytes()
+}
+
+/// A CONNECT from raw parts, for abuse tests: protocol name and level,
+/// the connect flags as given, then each payload field with its 2-byte
+/// length (client id, will topic, will message, user name, password: the
+/// ones the test wants, in that order, whatever the flags say).
+pub fn connect_raw(name: &[u8], level: u8, flags: u8, keepalive: u16, fields: &[&[u8]]) -> Vec<u8> {
+    let mut body = Vec::new();
+    put_bin(&mut body, name);
+    body.push(level);
+    body.push(flags);
+    body.extend_from_slice(&keepalive.to_be_bytes());
+    for field in fields {
+        put_bin(&mut body, field);
+    }
+    packet(0x10, &body)
+}
+
+impl Version {
+    /// The protocol name and level a CONNECT of this version carries.
+    pub fn name_and_level(self) -> (&'static [u8], u8) {
+        match self {
+            Version::V31 => (b"MQIsdp", 3),
+            Version::V311 => (b"MQTT", 4),
+        }
+    }
+}
+
+/// PUBLISH with raw topic bytes (invalid UTF-8, U+0000) and any first
+/// byte (reserved QoS, flags).
+pub fn publish_raw(first: u8, topic: &[u8], pkid: Option<u16>, payload: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    put_bin(&mut body, topic);
+    if let Some(id) = pkid {
+        body.extend_from_slice(&id.to_be_bytes());
+    }
+    body.extend_from_slice(payload);
+    packet(first, &body)
+}
+
+/// SUBSCRIBE with raw filter bytes and option bytes, and any first byte.
+pub fn subscribe_raw(first: u8, pkid: u16, filters: &[(&[u8], u8)]) -> Vec<u8> {
+    let mut body = pkid.to_be_bytes().to_vec();
+    for (f, options) in filters {
+        put_bin(&mut body, f);
+        body.push(*options);
+    }
+    packet(first, &body)
+}
+
+/// UNSUBSCRIBE with raw filter bytes and any first byte.
+pub fn unsubscribe_raw(first: u8, pkid: u16, filters: &[&[u8]]) -> Vec<u8> {
+    let mut body = pkid.to_be_bytes().to_vec();
+    for f in filters {
+        put_bin(&mut body, f);
+    }
+    packet(first, &body)
 }
 
 /// PUBLISH; `pkid` is required for QoS 1 and 2 and must be `None` for QoS 0.
@@ -497,6 +551,19 @@ mod tests {
             [0x82, 8, 0, 1, 0, 3, b'a', b'/', b'#', 2]
         );
         assert_eq!(pubrel(5), [0x62, 2, 0, 5]);
+        assert_eq!(
+            connect_raw(b"MQTT", 4, 0x02, 10, &[b"a"]),
+            Connect::new("a").keepalive(10).to_bytes()
+        );
+        assert_eq!(
+            publish_raw(0x33, b"a/b", Some(7), b"hi"),
+            publish("a/b", b"hi", 1, true, false, Some(7))
+        );
+        assert_eq!(
+            subscribe_raw(0x82, 1, &[(b"a/#", 2)]),
+            subscribe(1, &[("a/#", 2)])
+        );
+        assert_eq!(unsubscribe_raw(0xA2, 3, &[b"a"]), unsubscribe(3, &["a"]));
     }
 
     #[test]

@@ -54,6 +54,7 @@ pub fn run(common: &Common, args: &Args) -> std::io::Result<String> {
         filter: "bench/out".into(),
         sub_qos: args.qos,
         persistent: false,
+        shared: false,
         idle: Duration::from_millis(args.idle_ms),
         latency: false,
         warmup: 0,

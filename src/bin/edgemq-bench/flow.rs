@@ -1,6 +1,7 @@
 //! The machinery fan-in, fan-out and latency share: connect P publishers
 //! and S subscribers, subscribe, release everyone at once, join, and sum
-//! what the subscribers saw against what the publishers sent.
+//! what the subscribers saw against what the publishers sent (against what
+//! they sent once, for the members of a shared subscription).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -8,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::client::{Client, READ_BUFFER};
 use crate::publisher::{self, PublisherConfig, PublisherResult};
-use crate::report::{CpuMeter, Json, PeakRss};
+use crate::report::{cpu_seconds, CpuMeter, Json, PeakRss};
 use crate::subscriber::{self, SubscriberConfig, SubscriberResult};
-use crate::tracker::Counts;
+use crate::tracker::{Counts, Tracker};
 use crate::Common;
 
 pub struct Flow {
@@ -20,6 +21,9 @@ pub struct Flow {
     pub sub_qos: u8,
     /// Subscribers keep a persistent session (clean session 0).
     pub persistent: bool,
+    /// The subscribers are members of one shared subscription (`filter`
+    /// names it): each message is owed to the group once, not to each.
+    pub shared: bool,
     pub idle: Duration,
     pub latency: bool,
     pub warmup: u64,
@@ -32,8 +36,12 @@ pub struct Outcome {
     /// The slowest publisher's time to send (and have acknowledged) all.
     pub publish_s: f64,
     pub sent: u64,
+    /// Messages each subscriber received, in connection order.
+    pub per_subscriber: Vec<u64>,
     pub latencies_ns: Vec<u64>,
     pub errors: Vec<String>,
+    /// The broker's CPU seconds over the run (with `--pid`).
+    pub broker_cpu_s: Option<f64>,
 }
 
 pub fn run(common: &Common, flow: &Flow, json: &mut Json) -> std::io::Result<Outcome> {
@@ -53,8 +61,13 @@ pub fn run(common: &Common, flow: &Flow, json: &mut Json) -> std::io::Result<Out
     let (pub_results, sub_results) = run_threads(common, flow, subs, pubs, &sub_cfg);
     let wall = started.elapsed().as_secs_f64();
     cpu.stop(wall, json);
+    let broker_now = common.pid.and_then(|p| cpu_seconds(&p.to_string()));
     peak.stop(json);
-    Ok(sum_up(&pub_results, sub_results, started))
+    let mut outcome = sum_up(&pub_results, sub_results, started, flow.shared);
+    if let (Some(a), Some(b)) = (cpu.broker_start(), broker_now) {
+        outcome.broker_cpu_s = Some(b - a);
+    }
+    Ok(outcome)
 }
 
 /// Connects the subscribers (and subscribes them), then the publishers.
@@ -107,11 +120,13 @@ fn run_threads(
     })
 }
 
-/// What the subscribers saw, summed against what the publishers sent.
+/// What the subscribers saw, summed against what the publishers sent; the
+/// members of a shared group merged into one tracker first.
 fn sum_up(
     pub_results: &[PublisherResult],
     sub_results: Vec<Option<SubscriberResult>>,
     started: Instant,
+    shared: bool,
 ) -> Outcome {
     let sent_per: Vec<u64> = pub_results.iter().map(|p| p.sent).collect();
     let mut outcome = Outcome {
@@ -122,26 +137,44 @@ fn sum_up(
             .map(|p| p.elapsed.as_secs_f64())
             .fold(0.0, f64::max),
         sent: sent_per.iter().sum(),
+        per_subscriber: Vec::new(),
         latencies_ns: Vec::new(),
         errors: pub_results.iter().filter_map(|p| p.error.clone()).collect(),
+        broker_cpu_s: None,
     };
     let mut last_rx = None::<Instant>;
+    let mut group: Option<Tracker> = None;
     for sub in sub_results {
         let Some(mut sub) = sub else {
             outcome.errors.push("a subscriber thread panicked".into());
+            outcome.per_subscriber.push(0);
             continue;
         };
-        outcome.counts.add(sub.tracker.counts(&sent_per));
+        let counts = sub.tracker.counts(&sent_per);
+        outcome.per_subscriber.push(counts.received);
         if sub.tracker.foreign > 0 {
             outcome
                 .errors
                 .push(format!("{} foreign messages", sub.tracker.foreign));
+        }
+        if !shared {
+            outcome.counts.add(counts);
+        } else if let Some(group) = group.as_mut() {
+            group.merge(&sub.tracker);
+        } else {
+            group = Some(sub.tracker);
         }
         last_rx = last_rx.max(sub.last_rx);
         outcome.latencies_ns.append(&mut sub.latencies_ns);
         if let Some(e) = sub.error {
             outcome.errors.push(e);
         }
+    }
+    if let Some(group) = group {
+        outcome.counts = group.counts(&sent_per);
+    } else if shared {
+        // No member reported: everything sent is lost.
+        outcome.counts.lost = outcome.sent;
     }
     outcome.elapsed_s = last_rx.map_or(0.0, |t| t.duration_since(started).as_secs_f64());
     outcome

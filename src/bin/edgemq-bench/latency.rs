@@ -52,6 +52,7 @@ pub fn run(common: &Common, args: &Args) -> std::io::Result<String> {
         filter: "bench/lat".into(),
         sub_qos: args.qos,
         persistent: false,
+        shared: false,
         idle: Duration::from_secs(2),
         latency: true,
         warmup: args.warmup,

@@ -2,7 +2,9 @@
 //! number is expected exactly once and in increasing order.
 //!
 //! A bitmap per publisher tells a repeat (duplicate) from a late arrival
-//! (out of order); lost is what was sent and never arrived at all.
+//! (out of order); lost is what was sent and never arrived at all. The
+//! members of a shared subscription each keep one and are merged after the
+//! run: a message that reached two members is a duplicate of the group.
 
 pub struct Tracker {
     publishers: Vec<Stream>,
@@ -88,6 +90,25 @@ impl Tracker {
         self.publishers.iter().map(|s| s.distinct).sum()
     }
 
+    /// Folds in what another member of the same shared subscription
+    /// received, as if one subscriber had: a message both saw is distinct
+    /// once and duplicated once. Order stays a per-member count: a group
+    /// promises none across its members.
+    pub fn merge(&mut self, other: &Tracker) {
+        for (mine, theirs) in self.publishers.iter_mut().zip(&other.publishers) {
+            let mut overlap = 0u64;
+            for (a, b) in mine.seen.iter_mut().zip(&theirs.seen) {
+                overlap += u64::from((*a & *b).count_ones());
+                *a |= *b;
+            }
+            mine.distinct += theirs.distinct.saturating_sub(overlap);
+            mine.duplicated += theirs.duplicated + overlap;
+            mine.out_of_order += theirs.out_of_order;
+            mine.next = mine.next.max(theirs.next);
+        }
+        self.foreign += other.foreign;
+    }
+
     /// Totals over all publishers, given how many each one sent.
     pub fn counts(&self, sent_per_publisher: &[u64]) -> Counts {
         let mut total = Counts::default();
@@ -123,5 +144,52 @@ mod tests {
         assert_eq!(c.duplicated, 1);
         assert_eq!(c.out_of_order, 1); // 2 after 3
         assert_eq!(t.foreign, 1);
+    }
+
+    #[test]
+    fn a_message_at_two_members_is_a_duplicate_of_the_group() {
+        // Publisher 0 sent 0..6, publisher 1 sent 0..2, round robin over
+        // two members; seq 3 of publisher 0 reached both, 5 reached neither,
+        // and member b saw its own seq 4 twice.
+        let mut a = Tracker::new(2, 100);
+        let mut b = Tracker::new(2, 100);
+        for seq in [0, 2, 3] {
+            a.record(0, seq);
+        }
+        for seq in [1, 3, 4, 4] {
+            b.record(0, seq);
+        }
+        a.record(1, 1);
+        b.record(1, 0);
+        // Beyond the first bitmap word, so the merge covers every word.
+        a.record(0, 70);
+        b.record(0, 70);
+        let sent = [71, 2];
+        let members = a.counts(&sent).received + b.counts(&sent).received;
+        a.merge(&b);
+        let c = a.counts(&sent);
+        assert_eq!(c.received, members);
+        assert_eq!(c.received, 11);
+        assert_eq!(c.distinct, 8); // 0..=4 and 70 of publisher 0, 0 and 1 of 1
+        assert_eq!(c.duplicated, 3); // 3 and 70 at both members, 4 twice at b
+        assert_eq!(c.lost, 71 - 6); // 5..70 of publisher 0
+        assert_eq!(c.out_of_order, 0); // each member saw its share in order
+        assert_eq!(a.distinct(), 8);
+    }
+
+    #[test]
+    fn members_that_split_the_stream_add_up_to_all_of_it() {
+        let mut a = Tracker::new(1, 1000);
+        let mut b = Tracker::new(1, 1000);
+        for seq in 0..1000 {
+            if seq % 3 == 0 {
+                a.record(0, seq);
+            } else {
+                b.record(0, seq);
+            }
+        }
+        a.merge(&b);
+        let c = a.counts(&[1000]);
+        assert_eq!((c.distinct, c.lost, c.duplicated), (1000, 0, 0));
     }
 }

@@ -598,3 +598,4 @@ mod mqtt5;
 mod observe;
 mod rate;
 mod store;
+mod violations;
