@@ -273,6 +273,9 @@ fn pages_and_time_windows() {
     }
     let list = wait_for(&broker, "pager", 26);
     assert_eq!(list.len(), 26);
+    let held: i64 = stats(&broker, "trajectory_bytes").parse().unwrap();
+    assert!(held > 26 * 100, "{held}");
+    assert_eq!(stats(&broker, "history_bytes"), "null");
 
     // Newest first, 10 at a time, following `next` to the end.
     let mut seen = Vec::new();
@@ -430,6 +433,17 @@ fn trajectories_off_with_max_bytes_0() {
     subscriptions(broker.addr(), "off", 2);
     std::thread::sleep(Duration::from_millis(300));
     assert!(all(&broker, "off").is_empty());
+    assert_eq!(stats(&broker, "trajectory_bytes"), "0");
+}
+
+fn stats(broker: &Broker, key: &str) -> String {
+    let a = call(
+        admin_addr(broker),
+        "GET",
+        "/api/v1/stats",
+        Some(&admin_token(broker)),
+    );
+    text(a.json().get(key))
 }
 
 fn ctl(broker: &Broker, args: &[&str]) -> Output {
@@ -481,4 +495,38 @@ fn ctl_trajectory_prints_a_table_and_takes_rfc_3339() {
     assert!(body.contains("\"next\":null"));
     let o = ctl(&broker, &["trajectory", "shown", "--until", "soon"]);
     assert!(!o.status.success());
+}
+
+#[test]
+fn acl_refusals_are_dropped_events_of_the_publisher() {
+    let dir = tempfile::tempdir().unwrap();
+    let acl = dir.path().join("edgemq.acl");
+    std::fs::write(&acl, "topic readwrite open/#\n").unwrap();
+    let broker = Broker::start(&format!("{ADMIN}acl_file {}\n", acl.display()));
+    let mut c = connect(broker.addr(), "nosy", true);
+    for i in 0..5u16 {
+        c.send(&raw::publish(
+            "secret/x",
+            b"m",
+            1,
+            false,
+            false,
+            Some(i + 1),
+        ));
+        c.read_packet(scaled(Duration::from_secs(5)))
+            .expect("PUBACK");
+    }
+    c.send(&raw::publish("open/x", b"m", 1, false, false, Some(9)));
+    c.read_packet(scaled(Duration::from_secs(5)))
+        .expect("PUBACK");
+    let list = wait_until(&broker, "nosy", |list| drops(list) >= 5);
+    assert_eq!(drops(&list), 5, "{list:?}");
+    let d = list
+        .iter()
+        .find(|e| text(e.get("event")) == "dropped")
+        .unwrap()
+        .get("details")
+        .unwrap();
+    assert_eq!(text(d.get("why")), "acl");
+    assert_eq!(text(d.get("reasons").unwrap().get("acl")), "5");
 }

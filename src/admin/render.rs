@@ -40,6 +40,8 @@ pub fn stats(s: &Snapshot) -> String {
         .opt_u64("resident_bytes", s.facts.resident_bytes)
         .opt_u64("store_bytes", s.facts.store_bytes)
         .opt_u64("store_write_errors", s.facts.store_write_errors)
+        .u64("trajectory_bytes", s.trajectory_bytes)
+        .opt_u64("history_bytes", s.history_bytes)
         .raw("load", |out| {
             let mut load = Object::new(out);
             for (name, windows) in LOAD_NAMES.iter().zip(s.loads.0) {

@@ -148,6 +148,8 @@ impl Broker {
             retained: self.retained.len() as u64,
             shared_groups: self.shared.group_count() as u64,
             shared_subscriptions: self.shared.member_count() as u64,
+            trajectory_bytes: self.console_bytes().0 as u64,
+            history_bytes: self.console_bytes().1.map(|b| b as u64),
             loads: self.observe.sys.loads.loads(),
             facts: EdgeFacts {
                 wall_ms: facts.wall_ms.or_else(|| self.observe.wall_ms_at(now)),
@@ -316,8 +318,8 @@ impl Broker {
             (EventKind::Disconnected, Some(CloseReason::TakenOver)) => TrajectoryKind::Takeovered,
             _ => trajectory_kind(kind),
         };
-        self.note_trajectory(now, client.as_str(), trail, payload.clone());
-        self.publish_event(now, kind, payload);
+        self.publish_event(now, kind, &payload);
+        self.note_trajectory(now, client.as_str(), trail, payload);
     }
 
     /// An event about a session with no connection.
@@ -347,11 +349,11 @@ impl Broker {
         };
         let payload = event.payload();
         let client = slot.session.client_id.clone();
-        self.note_trajectory(now, client.as_str(), trajectory_kind(kind), payload.clone());
-        self.publish_event(now, kind, payload);
+        self.publish_event(now, kind, &payload);
+        self.note_trajectory(now, client.as_str(), trajectory_kind(kind), payload);
     }
 
-    fn publish_event(&mut self, now: Instant, kind: EventKind, payload: String) {
+    fn publish_event(&mut self, now: Instant, kind: EventKind, payload: &str) {
         if !self.observe.sys.settings.events {
             return;
         }

@@ -62,7 +62,8 @@ pub(super) struct StoreBatch {
     bridges: Vec<String>,
     live: usize,
     bytes: usize,
-    /// Ops ever pushed (a packet "made ops" if this moved).
+    /// Ops ever pushed, trajectory and history records aside (a packet
+    /// "made ops" if this moved).
     pushed: u64,
     /// When the oldest op not yet flushed was gathered.
     since: Option<Instant>,

@@ -112,7 +112,7 @@ impl Trees {
     }
 
     /// Every tree, the meta tree first, in one fixed order.
-    fn each(&self) -> [&sled::Tree; 7] {
+    fn each(&self) -> [&sled::Tree; 9] {
         [
             &self.meta,
             &self.sessions,
@@ -121,6 +121,8 @@ impl Trees {
             &self.inbound,
             &self.retained,
             &self.bridge,
+            &self.trajectory,
+            &self.history,
         ]
     }
 }

@@ -103,8 +103,8 @@ pub fn recover(trees: &Trees, now_wall_ms: u64) -> Recovered {
     reader.attach_inbound(&mut sessions);
     let retained = reader.retained();
     let bridge_queues = reader.bridge_queues();
-    let trajectory = super::recover_console::trajectory(&mut reader);
-    let history = super::recover_console::history(&mut reader);
+    let trajectory = super::recover_console::trajectory(trees, &mut reader);
+    let history = super::recover_console::history(trees, &mut reader);
     let skipped = reader.skipped;
     if skipped > 0 {
         error!("skipped {skipped} undecodable records in the store");
@@ -122,7 +122,7 @@ pub fn recover(trees: &Trees, now_wall_ms: u64) -> Recovered {
 
 /// Reads the trees one by one, counting (and removing) what it skips.
 pub(super) struct Reader<'a> {
-    pub(super) trees: &'a Trees,
+    trees: &'a Trees,
     skipped: u64,
     /// Trees sled could not read to the end.
     unreadable: u64,
@@ -451,7 +451,7 @@ pub(super) fn entries(tree: &sled::Tree) -> (Vec<(sled::IVec, sled::IVec)>, bool
     (out, true)
 }
 
-pub(super) fn skip(tree: &sled::Tree, key: &[u8], what: &str, skipped: &mut u64) {
+fn skip(tree: &sled::Tree, key: &[u8], what: &str, skipped: &mut u64) {
     *skipped += 1;
     warn!("skipping a store record: {what} (key {})", hex(key));
     let _ = tree.remove(key);

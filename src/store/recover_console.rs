@@ -10,9 +10,10 @@ use crate::sys::trajectory::{TrajectoryEvent, TrajectoryKind};
 
 use super::recover::Reader;
 use super::schema::{self, HistoryV1, TrajectoryV1};
+use super::Trees;
 
-pub(super) fn trajectory(reader: &mut Reader<'_>) -> Vec<Entry<TrajectoryEvent>> {
-    let tree = &reader.trees.trajectory;
+pub(super) fn trajectory(trees: &Trees, reader: &mut Reader<'_>) -> Vec<Entry<TrajectoryEvent>> {
+    let tree = &trees.trajectory;
     let mut out = Vec::new();
     for (key, value) in reader.entries(tree) {
         let entry = schema::split_seq_key(&key).and_then(|seq| {
@@ -37,8 +38,8 @@ pub(super) fn trajectory(reader: &mut Reader<'_>) -> Vec<Entry<TrajectoryEvent>>
     out
 }
 
-pub(super) fn history(reader: &mut Reader<'_>) -> Vec<Entry<HistoryMessage>> {
-    let tree = &reader.trees.history;
+pub(super) fn history(trees: &Trees, reader: &mut Reader<'_>) -> Vec<Entry<HistoryMessage>> {
+    let tree = &trees.history;
     let mut out = Vec::new();
     for (key, value) in reader.entries(tree) {
         let entry = schema::split_seq_key(&key).and_then(|seq| {

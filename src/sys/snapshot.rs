@@ -79,6 +79,10 @@ pub struct Snapshot {
     pub queued: u64,
     /// QoS 1/2 messages sent and not yet acknowledged.
     pub inflight: u64,
+    /// Bytes the device trajectories and the message history hold (as
+    /// stored); `None` for history while it is off.
+    pub trajectory_bytes: u64,
+    pub history_bytes: Option<u64>,
     pub loads: Loads,
     pub facts: EdgeFacts,
     /// Every counter of `broker::Stats`, by name.
