@@ -117,25 +117,34 @@ impl Client {
         self.stream.write_all(&out)
     }
 
-    /// Reads until `done` returns true for a packet, within `limit`.
+    /// Reads until `done` returns true for a packet, within `limit`. What
+    /// came after that packet stays in the buffer for the caller: a
+    /// persistent session's queue follows its CONNACK at once, retained
+    /// messages their SUBACK.
     fn wait(
         &mut self,
         limit: Duration,
         mut done: impl FnMut(Incoming<'_>) -> bool,
     ) -> io::Result<()> {
         self.stream.set_read_timeout(Some(limit))?;
-        let mut finished = false;
-        while !finished {
+        let v5 = self.protocol.is_v5();
+        loop {
+            while let Some(pending) = self.buf.get(self.start..self.end) {
+                match wire::next_packet(pending, v5) {
+                    Ok(Some((packet, used))) => {
+                        self.start += used;
+                        if done(packet) {
+                            return self.stream.set_read_timeout(None);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => return Err(bad(&format!("from the broker: {e}"))),
+                }
+            }
             if self.read_more()? == 0 {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
-            self.drain(|p| {
-                if !finished {
-                    finished = done(p);
-                }
-            })?;
         }
-        self.stream.set_read_timeout(None)
     }
 
     /// One `read` into the free end of the buffer; 0 means the peer closed.
