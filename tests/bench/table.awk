@@ -72,7 +72,7 @@ END {
                 v = num(L[k], key)
                 if (v != "") list = list " " v
             }
-            if (key == "out_of_order" || key == "lost" || key ~ /_failed$/) {
+            if (key == "out_of_order" || key == "lost" || key == "duplicated" || key ~ /_failed$/) {
                 # Worst run, not median: one lost message is one too many.
                 m = ""
                 n2 = split(list, a2, " ")
