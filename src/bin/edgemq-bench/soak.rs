@@ -298,7 +298,7 @@ fn session_id(common: &Common, i: usize) -> String {
 
 /// Even sessions at QoS 1, odd ones at QoS 2.
 fn session_qos(i: usize) -> u8 {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         1
     } else {
         2

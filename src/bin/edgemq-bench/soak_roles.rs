@@ -217,7 +217,7 @@ pub fn churn(common: &Common, per_s: u64, retained: u64, until: Instant) -> Chur
             }
         };
         result.connects += 1;
-        if n % 10 == 0 && n > 20 * per_s {
+        if n.is_multiple_of(10) && n > 20 * per_s {
             match retained_count(&mut client) {
                 // Live updates may follow the retained ones: at least all of them.
                 Some(count) if count >= retained => result.retained_checks += 1,
