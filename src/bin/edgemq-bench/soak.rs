@@ -213,7 +213,7 @@ pub fn run(common: &Common, args: &Args) -> std::io::Result<String> {
                         planned: cfg.count,
                         grace_deadline,
                     };
-                    s.spawn(move || soak_roles::cloud_subscriber(cloud, "soak/up/#", &finish))
+                    s.spawn(move || soak_roles::cloud_subscriber(cloud, &finish))
                 });
         let until = started + Duration::from_secs(args.seconds);
         let churn = s.spawn(move || soak_roles::churn(common, CHURN_RATE, RETAINED_TOPICS, until));

@@ -167,19 +167,18 @@ pub fn persistent_session(common: &Common, id: &str, seed: u64, finish: &Finish<
     result
 }
 
-/// The cloud's subscriber: a persistent session at the cloud broker,
-/// reconnecting (every 300 ms) whenever the cloud goes away.
-pub fn cloud_subscriber(common: &Common, filter: &str, finish: &Finish<'_>) -> RoleResult {
+/// The cloud's subscriber: a persistent session at the cloud broker
+/// (subscribed by the caller), reconnecting (every 300 ms) whenever the cloud goes away.
+pub fn cloud_subscriber(common: &Common, finish: &Finish<'_>) -> RoleResult {
     let mut result = RoleResult::default();
     let mut tracker = Tracker::new(1, finish.planned);
     let id = common.client_id("cloud", 0);
     let mut stop = |t: &Tracker| finish.all_in(t);
     while Instant::now() < finish.grace_deadline && !finish.all_in(&tracker) {
-        let client = Client::connect_with(common, &id, BUFFER, false).and_then(|mut c| {
-            c.subscribe(filter, 1)?;
-            Ok(c)
-        });
-        let Ok(mut client) = client else {
+        // Subscribed once beforehand: the cloud keeps the session across
+        // its restarts. Subscribing again here would lose the queue the
+        // cloud sends between the CONNACK and the SUBACK.
+        let Ok(mut client) = Client::connect_with(common, &id, BUFFER, false) else {
             std::thread::sleep(Duration::from_millis(300));
             continue;
         };
