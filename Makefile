@@ -8,6 +8,9 @@
 #   make deps     install the test tools (Debian/Ubuntu: mosquitto-clients;
 #                 `make deps-ws`: node + MQTT.js, python3 + paho-mqtt)
 #   make build    debug build            make release   size-optimised release build
+#   make soak DURATION=2m   the release broker under a mixed load for
+#                 DURATION (120, 90s, 10m, 1h), its RSS, open files and store
+#                 sampled every 5 s; fails on growth or loss (tests/soak/soak.sh)
 #   make lint     rustfmt check + clippy (warnings are errors), default and
 #                 minimal feature sets
 #   make check-rust-version   fail when a locked dependency needs a newer Rust
@@ -59,7 +62,7 @@ TEST_TOOLS := mosquitto_pub mosquitto_sub stdbuf
 # apt-get as root, or through sudo for everyone else.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: all build release run test check-test-tools deps deps-bridge deps-ws lint check-rust-version check-references clean help async-io-patch
+.PHONY: all build release run test check-test-tools deps deps-bridge deps-ws lint check-rust-version check-references clean help async-io-patch soak
 
 all: build
 
@@ -101,6 +104,15 @@ deps: deps-bridge deps-ws
 	  if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then $(SUDO) apt-get update; fi; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(TEST_DEB); \
 	fi
+
+# Soak (tests/soak/soak.sh says what runs and what is checked): the
+# release broker and the load generator, then DURATION of load against
+# them with a Debian mosquitto as the bridge's flapping cloud.
+DURATION ?= 2m
+soak: async-io-patch
+	@command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || { echo "error: make soak needs mosquitto (apt-get install mosquitto)" >&2; exit 1; }
+	@$(call PATCHED_CARGO,build --release --features bench --bin edgemq --bin edgemq-bench)
+	EDGEMQ_BIN=$(TARGET_DIR)/release/$(BIN) BENCH_BIN=$(TARGET_DIR)/release/edgemq-bench tests/soak/soak.sh $(DURATION)
 
 # The default features and the minimal set (what a firmware without the
 # bridge, TLS, WebSocket and JWTs builds), both with the load generator.

@@ -69,6 +69,10 @@ write_config() {
             if [ "$persist" = on ]; then
                 echo "persistence true"
                 echo "persistence_location $dir/mosquitto-data/"
+                # Started as root it would drop to the mosquitto user, who
+                # cannot write the store directory made here: it would
+                # save nothing ("Permission denied" in its log).
+                echo "user root"
                 mkdir -p "$dir/mosquitto-data"
             else
                 echo "persistence false"

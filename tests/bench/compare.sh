@@ -14,6 +14,11 @@
 #   tests/bench/compare.sh --tls --tls-key rsa    an RSA 2048 one (default ecdsa: P-256)
 #   tests/bench/compare.sh --mqtt5         the MQTT 5.0 table instead: edgemq and
 #                                          mosquitto, 5.0 clients beside 3.1.1 ones
+#   tests/bench/compare.sh --recovery      recovery at scale: 10k persistent
+#                                          sessions with queued QoS 1 messages
+#                                          across a restart, edgemq and
+#                                          mosquitto, persistence on
+#                                          (tests/bench/recovery.sh)
 #   tests/bench/compare.sh --observe       the cost of watching: edgemq with
 #                                          sys_interval 10, events and the admin
 #                                          API against edgemq and mosquitto, and
@@ -56,6 +61,7 @@ TLS_KEY=ecdsa
 MQTT5=0
 OBSERVE=0
 ONLY=
+RECOVERY=0
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) QUICK=1 ROUNDS=1 ;;
@@ -66,6 +72,7 @@ while [ $# -gt 0 ]; do
     --mqtt5) MQTT5=1 ;;
     --observe) OBSERVE=1 ;;
     --only) ONLY=$2; shift ;;
+    --recovery) RECOVERY=1 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "compare: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -96,9 +103,9 @@ mkdir -p "$OUT" "$CACHE"
 
 # Scenario sizes: as in README.md ## Performance, or small ones for --quick.
 if [ "$QUICK" = 1 ]; then
-    CONNS=2000 FANIN=20000 FANOUT=2000 LAT_S=2 HANDSHAKES=1000 RSS_CLIENTS=200
+    CONNS=2000 FANIN=20000 FANOUT=2000 LAT_S=2 HANDSHAKES=1000 RSS_CLIENTS=200 RECOVERY_SESSIONS=1000
 else
-    CONNS=10000 FANIN=100000 FANOUT=10000 LAT_S=5 HANDSHAKES=5000 RSS_CLIENTS=1000
+    CONNS=10000 FANIN=100000 FANOUT=10000 LAT_S=5 HANDSHAKES=5000 RSS_CLIENTS=1000 RECOVERY_SESSIONS=10000
 fi
 BENCH_MAX_CONNS=$((CONNS + 100))
 
@@ -125,7 +132,7 @@ if [ -z "$MOSQUITTO_BIN" ]; then
     MOSQUITTO_BIN=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 fi
 RUMQTTD_BIN=$CACHE/rumqttd/bin/rumqttd
-if [ "$TLS" = 0 ] && [ "$MQTT5" = 0 ] && [ "$OBSERVE" = 0 ] && [ ! -x "$RUMQTTD_BIN" ]; then
+if [ "$TLS" = 0 ] && [ "$MQTT5" = 0 ] && [ "$OBSERVE" = 0 ] && [ "$RECOVERY" = 0 ] && [ ! -x "$RUMQTTD_BIN" ]; then
     echo "compare: building rumqttd 0.20.0 into $CACHE/rumqttd (about 4 minutes)" >&2
     # Not --locked: its lock file pins a crate that no longer compiles.
     cargo install rumqttd --version 0.20.0 --root "$CACHE/rumqttd" >"$CACHE/install.log" 2>&1 ||
@@ -261,6 +268,11 @@ fi
 if [ "$MQTT5" = 1 ]; then
     # shellcheck source=tests/bench/mqtt5.sh
     . "$HERE/mqtt5.sh"
+    exit 0
+fi
+if [ "$RECOVERY" = 1 ]; then
+    # shellcheck source=tests/bench/recovery.sh
+    . "$HERE/recovery.sh"
     exit 0
 fi
 if [ "$OBSERVE" = 1 ]; then

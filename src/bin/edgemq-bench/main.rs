@@ -26,7 +26,10 @@ mod handshakes;
 mod latency;
 mod payload;
 mod publisher;
+mod recovery;
 mod report;
+mod soak;
+mod soak_roles;
 mod stream;
 mod subscriber;
 #[cfg(feature = "tls")]
@@ -94,6 +97,8 @@ enum Scenario {
     Wake(wake::Args),
     AuthCost(auth_cost::Args),
     ApiPoll(api_poll::Args),
+    Soak(soak::Args),
+    Recovery(recovery::Args),
 }
 
 /// What every scenario gets from the top-level options.
@@ -150,6 +155,8 @@ fn main() -> ExitCode {
         Scenario::Wake(a) => wake::run(&common, a),
         Scenario::AuthCost(a) => auth_cost::run(&common, a),
         Scenario::ApiPoll(a) => api_poll::run(&common, a),
+        Scenario::Soak(a) => soak::run(&common, a),
+        Scenario::Recovery(a) => recovery::run(&common, a),
     };
     match result {
         Ok(line) => {
