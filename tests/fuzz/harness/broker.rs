@@ -23,6 +23,7 @@ use edgemq::codec::{
     ProtocolVersion, Publish, PublishBody, QoS, Subscribe, SubscriptionOptions,
     SubscriptionRequest, Unsubscribe,
 };
+use edgemq::session::QueueLimits;
 
 const CLIENTS: usize = 4;
 const MAX_CONNECTIONS: usize = 3;
@@ -38,18 +39,23 @@ const TOPICS: [&str; 4] = ["t/a", "t/b", "u/c", "t/a/d"];
 const FILTERS: [&str; 6] = ["t/a", "t/+", "#", "u/#", "t/b", "+/+/d"];
 
 fn settings() -> Settings {
-    let mut settings = Settings::default();
-    settings.max_connections = MAX_CONNECTIONS;
-    settings.max_sessions = MAX_SESSIONS;
-    settings.queue.max_queued = MAX_QUEUED;
-    settings.queue.max_inflight = MAX_INFLIGHT;
-    settings.queue.max_outbound_bytes = 2048;
-    settings.max_subscriptions_per_client = MAX_SUBSCRIPTIONS;
-    settings.max_retained_messages = MAX_RETAINED;
-    settings.max_packet_size = 1024;
-    settings.persistent_client_expiration = Some(Duration::from_secs(60));
-    settings.backpressure_timeout = Duration::from_secs(5);
-    settings
+    let defaults = Settings::default();
+    Settings {
+        max_connections: MAX_CONNECTIONS,
+        max_sessions: MAX_SESSIONS,
+        queue: QueueLimits {
+            max_queued: MAX_QUEUED,
+            max_inflight: MAX_INFLIGHT,
+            max_outbound_bytes: 2048,
+            ..defaults.queue
+        },
+        max_subscriptions_per_client: MAX_SUBSCRIPTIONS,
+        max_retained_messages: MAX_RETAINED,
+        max_packet_size: 1024,
+        persistent_client_expiration: Some(Duration::from_secs(60)),
+        backpressure_timeout: Duration::from_secs(5),
+        ..defaults
+    }
 }
 
 /// One of the script's clients.
@@ -397,13 +403,11 @@ impl Run {
     fn answer(&mut self, slot: usize, packet: Packet) {
         self.count_send(&packet);
         match packet {
-            Packet::ConnAck(ack) => {
-                // A session that was there and is not present any more
-                // lost its queue with it.
-                if ack.code == 0 && !ack.session_present {
-                    if let Some(queued) = self.queued.remove(&format!("c{slot}")) {
-                        self.discarded += queued as u64;
-                    }
+            // A session that was there and is not present any more lost
+            // its queue with it.
+            Packet::ConnAck(ack) if ack.code == 0 && !ack.session_present => {
+                if let Some(queued) = self.queued.remove(&format!("c{slot}")) {
+                    self.discarded += queued as u64;
                 }
             }
             Packet::Publish(p) => {

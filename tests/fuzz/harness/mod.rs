@@ -23,8 +23,11 @@ pub use codec::codec;
 pub use config::config;
 pub use store_record::store_record;
 
+/// A harness function: the fuzz input in, a panic for a finding.
+pub type Target = fn(&[u8]);
+
 /// Every target's name, as its corpus directory is named.
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("auth_files", auth_files),
     ("broker", broker),
     ("codec", codec),
