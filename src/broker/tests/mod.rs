@@ -597,4 +597,5 @@ mod messages5;
 mod mqtt5;
 mod observe;
 mod rate;
+mod retained_queue;
 mod store;

@@ -87,6 +87,10 @@ struct Run {
     discarded: u64,
     /// Queued messages per client id after the last step.
     queued: BTreeMap<String, usize>,
+    /// `dropped()` when this step began, and how much of its growth
+    /// went to queues trimmed as their session ended.
+    dropped_before: u64,
+    trimmed: u64,
     /// Connections a client left for a newer one (a takeover): still
     /// written to and closed when the broker closes them.
     orphans: Vec<ConnId>,
@@ -107,6 +111,8 @@ pub fn broker(data: &[u8]) {
         first_sends: 0,
         discarded: 0,
         queued: BTreeMap::new(),
+        dropped_before: 0,
+        trimmed: 0,
         orphans: Vec::new(),
     };
     let mut input = data.iter().copied();
@@ -114,6 +120,8 @@ pub fn broker(data: &[u8]) {
         let Some(op) = input.next() else { break };
         let arg = input.next().unwrap_or(0);
         let slot = usize::from(op >> 4) % CLIENTS;
+        run.dropped_before = dropped(run.broker.stats());
+        run.trimmed = 0;
         run.step(op & 0x0f, slot, arg, &mut input);
         run.settle();
         run.check();
@@ -335,12 +343,27 @@ impl Run {
 
     /// Sessions in the last snapshot missing from `now` lost their queue.
     fn account_ended(&mut self, now: &BTreeMap<String, usize>) {
-        for (id, queued) in &self.queued {
-            if !now.contains_key(id) {
-                self.discarded += *queued as u64;
-            }
+        let ended: Vec<usize> = self
+            .queued
+            .iter()
+            .filter(|(id, _)| !now.contains_key(*id))
+            .map(|(_, &queued)| queued)
+            .collect();
+        for queued in ended {
+            self.discard(queued);
         }
         self.queued = now.clone();
+    }
+
+    /// A session ended with `queued` messages. A queue over `max_queued`
+    /// (back-pressure's overflow) is first trimmed to it as the session
+    /// goes offline, and those drops are counted: not discarded twice.
+    fn discard(&mut self, queued: usize) {
+        let grown = dropped(self.broker.stats()) - self.dropped_before;
+        let overflow = queued.saturating_sub(MAX_QUEUED) as u64;
+        let trimmed = overflow.min(grown - self.trimmed);
+        self.trimmed += trimmed;
+        self.discarded += queued as u64 - trimmed;
     }
 
     /// Until no connection has anything to write (answers may bring
@@ -407,7 +430,7 @@ impl Run {
             // its queue with it.
             Packet::ConnAck(ack) if ack.code == 0 && !ack.session_present => {
                 if let Some(queued) = self.queued.remove(&format!("c{slot}")) {
-                    self.discarded += queued as u64;
+                    self.discard(queued);
                 }
             }
             Packet::Publish(p) => {
