@@ -17,6 +17,10 @@
 #                 than Cargo.toml's rust-version (needs jq)
 #   make check-references     fail on a citation of a document the repository
 #                 does not hold (cite docs/, README.md or the MQTT spec)
+#   make fuzz     each cargo-fuzz target (tests/fuzz/) for FUZZ_SECONDS (600)
+#                 in turn, from its committed seeds; needs nightly, installs
+#                 cargo-fuzz when missing. One target: FUZZ_TARGETS=codec.
+#                 `make test` replays the seeds (tests/fuzz_corpora.rs)
 #   make install  release binary, man page, systemd unit, gateway config (kept
 #                 if present), docs: PREFIX=/usr/local DESTDIR= SYSCONFDIR=/etc
 #   make deb      a Debian package (dpkg-deb); deb-check, install-check: CI's
@@ -62,7 +66,7 @@ TEST_TOOLS := mosquitto_pub mosquitto_sub stdbuf
 # apt-get as root, or through sudo for everyone else.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: all build release run test check-test-tools deps deps-bridge deps-ws lint check-rust-version check-references clean help async-io-patch soak
+.PHONY: all build release run test fuzz check-test-tools deps deps-bridge deps-ws lint check-rust-version check-references clean help async-io-patch soak
 
 all: build
 
@@ -136,6 +140,24 @@ check-references:
 
 clean:
 	$(CARGO) clean
+
+# --- fuzzing: libFuzzer through cargo-fuzz, on nightly (README "Fuzzing") ---
+# Each target starts from its committed seeds (tests/fuzz/corpus/TARGET,
+# read only) and writes what it finds to a scratch corpus under the target
+# directory; a crash stops the rule, its input under
+# tests/fuzz/artifacts/TARGET/.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= codec broker config store_record auth_files
+FUZZ_WORK    := $(abspath $(TARGET_DIR))/fuzz-corpus
+
+fuzz:
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_WORK)/$$t; \
+	  echo "==> fuzz $$t for $(FUZZ_SECONDS) s"; \
+	  $(CARGO) +nightly fuzz run $$t --fuzz-dir tests/fuzz $(FUZZ_WORK)/$$t tests/fuzz/corpus/$$t \
+	    -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
+	done
 
 # --- bridge tests: Debian's mosquitto broker plays the cloud (tests/e2e_bridge.rs) ---
 deps-bridge:

@@ -32,6 +32,10 @@ pub struct Stats {
     /// Messages for offline sessions not queued: the store was full.
     pub dropped_store_full: u64,
     pub dropped_lagging: u64,
+    /// Retained messages not sent for a SUBSCRIBE: the subscriber's queue
+    /// was already at `max_queued_messages` (a SUBSCRIBE pauses no
+    /// publisher, so its retained messages may not overflow the queue).
+    pub dropped_retained_queue_full: u64,
     pub lagging_events: u64,
     pub retained_refused: u64,
     pub subscriptions_refused: u64,
@@ -164,7 +168,7 @@ pub struct Stats {
 impl Stats {
     /// Every counter with its name, for the SIGUSR1 report: one line per
     /// counter, as long as the counters are many.
-    pub fn named(&self) -> [(&'static str, u64); 68] {
+    pub fn named(&self) -> [(&'static str, u64); 69] {
         [
             ("connections_accepted", self.connections_accepted),
             ("refused_max_connections", self.refused_max_connections),
@@ -193,6 +197,10 @@ impl Stats {
             ),
             ("dropped_store_full", self.dropped_store_full),
             ("dropped_lagging", self.dropped_lagging),
+            (
+                "dropped_retained_queue_full",
+                self.dropped_retained_queue_full,
+            ),
             ("lagging_events", self.lagging_events),
             ("retained_refused", self.retained_refused),
             ("subscriptions_refused", self.subscriptions_refused),
@@ -277,6 +285,8 @@ pub enum LogKind {
     DropOutbound,
     DropOffline,
     DropLagging,
+    /// Retained messages a SUBSCRIBE found no queue room for.
+    DropRetained,
     Lagging,
     Retained,
     StoreFull,

@@ -191,6 +191,14 @@ impl Broker {
             if !self.may_deliver(now, session_id, retained.body.topic()) {
                 continue;
             }
+            // A publisher that fills a queue is paused; a SUBSCRIBE pauses
+            // no one, and a client re-subscribing without acknowledging
+            // would grow its queue without bound: past the cap its
+            // retained messages are dropped, counted and logged.
+            if self.queue_at_cap(session_id) {
+                self.drop_retained(now, session_id);
+                continue;
+            }
             let message = Message {
                 body: retained.body,
                 qos: retained.qos.min(options.qos),
@@ -200,6 +208,27 @@ impl Broker {
             };
             self.deliver(now, session_id, message);
         }
+    }
+
+    /// The session's queue holds `max_queued_messages` or more.
+    fn queue_at_cap(&self, session_id: SessionId) -> bool {
+        let Some(slot) = self.sessions.get(session_id) else {
+            return false;
+        };
+        let limits = self.queue_limits(slot.connection);
+        slot.session.outbound.queued_len() >= limits.max_queued
+    }
+
+    fn drop_retained(&mut self, now: Instant, session_id: SessionId) {
+        self.stats.dropped_retained_queue_full += 1;
+        let Some(slot) = self.sessions.get(session_id) else {
+            return;
+        };
+        let client = &slot.session.client_id;
+        let max = self.settings.queue.max_queued;
+        self.logs.warn(LogKind::DropRetained, now, || {
+            format!("dropped a retained message for {client} at SUBSCRIBE: its queue is at max_queued_messages {max}")
+        });
     }
 
     pub(super) fn handle_unsubscribe(

@@ -34,7 +34,7 @@ use crate::broker::ReadyBatch;
 use crate::config::Config;
 
 pub use health::{Outage, Status, StoreCounters};
-pub use recover::{plausible_downtime, Recovered, StoredBridgeMessage, BUILD_EPOCH};
+pub use recover::{plausible_downtime, read_entry, Recovered, StoredBridgeMessage, BUILD_EPOCH};
 pub use writer::Event;
 
 use encode::Write;

@@ -248,9 +248,7 @@ impl Reader<'_> {
     ) {
         let trees = self.trees;
         for (key, value) in self.entries(&trees.messages) {
-            let Some((store_id, seq)) = schema::split_key(&key)
-                .and_then(|(id, rest)| Some((id, u64::from_be_bytes(rest.try_into().ok()?))))
-            else {
+            let Some((store_id, seq)) = message_key_parts(&key) else {
                 self.skip(&trees.messages, &key, "message with a bad key");
                 continue;
             };
@@ -259,16 +257,7 @@ impl Reader<'_> {
                 let _ = trees.deliveries.remove(&key);
                 continue;
             };
-            let clock = self.clock;
-            let Some(message) = schema::decode_message(&value).ok().and_then(|record| {
-                Some(Message {
-                    body: PublishBody::new(&record.topic, &record.payload).ok()?,
-                    qos: QoS::from_u8(record.qos)?,
-                    retain: record.retain,
-                    meta: clock.meta(record.properties, record.expires_at_ms).ok()?,
-                    subscription_ids: record.subscription_ids.into_boxed_slice(),
-                })
-            }) else {
+            let Some(message) = message_record(&value, self.clock) else {
                 self.skip(&trees.messages, &key, "undecodable message");
                 continue;
             };
@@ -284,11 +273,7 @@ impl Reader<'_> {
     fn attach_inbound(&mut self, sessions: &mut BTreeMap<u64, RestoredSession>) {
         let trees = self.trees;
         for (key, _) in self.entries(&trees.inbound) {
-            let parsed = schema::split_key(&key).and_then(|(id, rest)| {
-                let id_bytes: [u8; 2] = rest.try_into().ok()?;
-                Some((id, PacketId::new(u16::from_be_bytes(id_bytes))?))
-            });
-            match parsed {
+            match inbound_key_parts(&key) {
                 Some((store_id, packet_id)) => match sessions.get_mut(&store_id) {
                     Some(session) => session.inbound.push(packet_id),
                     None => {
@@ -305,15 +290,7 @@ impl Reader<'_> {
         let clock = self.clock;
         let mut retained = Vec::new();
         for (key, value) in self.entries(&trees.retained) {
-            let message = std::str::from_utf8(&key).ok().and_then(|topic| {
-                let record = schema::decode_retained(&value).ok()?;
-                Some(RetainedMessage {
-                    body: PublishBody::new(topic, &record.payload).ok()?,
-                    qos: QoS::from_u8(record.qos)?,
-                    meta: clock.meta(record.properties, record.expires_at_ms).ok()?,
-                })
-            });
-            match message {
+            match retained_record(&key, &value, clock) {
                 Some(message) => retained.push(message),
                 None => self.skip(&trees.retained, &key, "undecodable retained message"),
             }
@@ -326,27 +303,100 @@ impl Reader<'_> {
         let mut queues: BTreeMap<String, Vec<(u64, StoredBridgeMessage)>> = BTreeMap::new();
         let clock = self.clock;
         for (key, value) in self.entries(&trees.bridge) {
-            let entry = schema::split_bridge_key(&key).and_then(|(name, seq)| {
-                let record = schema::decode_bridge_message(&value).ok()?;
-                if !record.properties.is_empty() {
-                    read_forwarded_block(&record.properties).ok()?;
-                }
-                let message = StoredBridgeMessage {
-                    topic: record.topic,
-                    payload: record.payload,
-                    qos: QoS::from_u8(record.qos)?,
-                    retain: record.retain,
-                    properties: record.properties,
-                    expires_at: record.expires_at_ms.map(|ms| clock.deadline(ms)),
-                };
-                Some((name.to_owned(), seq, message))
-            });
-            match entry {
+            match bridge_record(&key, &value, clock) {
                 Some((name, seq, message)) => queues.entry(name).or_default().push((seq, message)),
                 None => self.skip(&trees.bridge, &key, "undecodable bridge message"),
             }
         }
         queues
+    }
+}
+
+/// A `message_key`'s store id and sequence number.
+fn message_key_parts(key: &[u8]) -> Option<(u64, u64)> {
+    schema::split_key(key)
+        .and_then(|(id, rest)| Some((id, u64::from_be_bytes(rest.try_into().ok()?))))
+}
+
+/// An `inbound_key`'s store id and packet id.
+fn inbound_key_parts(key: &[u8]) -> Option<(u64, PacketId)> {
+    schema::split_key(key).and_then(|(id, rest)| {
+        let id_bytes: [u8; 2] = rest.try_into().ok()?;
+        Some((id, PacketId::new(u16::from_be_bytes(id_bytes))?))
+    })
+}
+
+/// One message record; `None` when it does not read back.
+fn message_record(value: &[u8], clock: Clock) -> Option<Message> {
+    let record = schema::decode_message(value).ok()?;
+    Some(Message {
+        body: PublishBody::new(&record.topic, &record.payload).ok()?,
+        qos: QoS::from_u8(record.qos)?,
+        retain: record.retain,
+        meta: clock.meta(record.properties, record.expires_at_ms).ok()?,
+        subscription_ids: record.subscription_ids.into_boxed_slice(),
+    })
+}
+
+/// One retained record under its topic key.
+fn retained_record(key: &[u8], value: &[u8], clock: Clock) -> Option<RetainedMessage> {
+    let topic = std::str::from_utf8(key).ok()?;
+    let record = schema::decode_retained(value).ok()?;
+    Some(RetainedMessage {
+        body: PublishBody::new(topic, &record.payload).ok()?,
+        qos: QoS::from_u8(record.qos)?,
+        meta: clock.meta(record.properties, record.expires_at_ms).ok()?,
+    })
+}
+
+/// One bridge queue record: the bridge's name, the sequence number, the
+/// message.
+fn bridge_record(
+    key: &[u8],
+    value: &[u8],
+    clock: Clock,
+) -> Option<(String, u64, StoredBridgeMessage)> {
+    let (name, seq) = schema::split_bridge_key(key)?;
+    let record = schema::decode_bridge_message(value).ok()?;
+    if !record.properties.is_empty() {
+        read_forwarded_block(&record.properties).ok()?;
+    }
+    let message = StoredBridgeMessage {
+        topic: record.topic,
+        payload: record.payload,
+        qos: QoS::from_u8(record.qos)?,
+        retain: record.retain,
+        properties: record.properties,
+        expires_at: record.expires_at_ms.map(|ms| clock.deadline(ms)),
+    };
+    Some((name.to_owned(), seq, message))
+}
+
+/// One entry of the tree named `tree` (`schema::TREE_*`), read as
+/// [`recover`] reads it, without sled and without removing anything:
+/// whether it would be kept. The fuzz harness (tests/fuzz/) drives the
+/// record readers through it; `now_wall_ms` and `last_flush` (Unix
+/// seconds) stand for the clocks `recover` reads.
+pub fn read_entry(tree: &str, key: &[u8], value: &[u8], now_wall_ms: u64, last_flush: u64) -> bool {
+    let clock = Clock {
+        wall_ms: now_wall_ms,
+        instant: Instant::now(),
+    };
+    let downtime =
+        plausible_downtime(now_wall_ms / 1000, Some(last_flush), BUILD_EPOCH).unwrap_or(0);
+    match tree {
+        schema::TREE_META => schema::decode::<u64>(value).is_ok(),
+        schema::TREE_SESSIONS => restored_session(key, value, last_flush, downtime, clock).is_ok(),
+        schema::TREE_MESSAGES => {
+            message_key_parts(key).is_some() && message_record(value, clock).is_some()
+        }
+        schema::TREE_DELIVERIES => schema::decode::<DeliveryV1>(value).is_ok_and(|d| {
+            PacketId::new(d.packet_id).is_some() && awaiting_from_code(d.awaiting).is_some()
+        }),
+        schema::TREE_INBOUND => inbound_key_parts(key).is_some(),
+        schema::TREE_RETAINED => retained_record(key, value, clock).is_some(),
+        schema::TREE_BRIDGE => bridge_record(key, value, clock).is_some(),
+        _ => false,
     }
 }
 

@@ -597,5 +597,6 @@ mod messages5;
 mod mqtt5;
 mod observe;
 mod rate;
+mod retained_queue;
 mod store;
 mod violations;
