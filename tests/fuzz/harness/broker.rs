@@ -63,6 +63,9 @@ fn settings() -> Settings {
 struct Client {
     conn: Option<ConnId>,
     next_id: u16,
+    /// The last CONNECT was MQTT 3.1 without clean session: its CONNACK
+    /// cannot say the session was kept (3.1 has no Session Present flag).
+    resume_unsaid: bool,
     /// Acknowledgements owed to the broker, sent by the `Ack` step.
     owed: Vec<Packet>,
 }
@@ -233,6 +236,7 @@ impl Run {
             self.orphans.push(old);
         }
         self.clients[slot].owed.clear();
+        self.clients[slot].resume_unsaid = protocol == ProtocolVersion::V3_1 && arg & 0x04 == 0;
         // A socket that sends nothing yet: raw bytes or the connect
         // timeout come next.
         if arg & 0x40 != 0 {
@@ -433,7 +437,9 @@ impl Run {
         match packet {
             // A session that was there and is not present any more lost
             // its queue with it.
-            Packet::ConnAck(ack) if ack.code == 0 && !ack.session_present => {
+            Packet::ConnAck(ack)
+                if ack.code == 0 && !ack.session_present && !self.clients[slot].resume_unsaid =>
+            {
                 if let Some(queued) = self.queued.remove(&format!("c{slot}")) {
                     self.discard(queued);
                 }
