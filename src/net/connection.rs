@@ -338,6 +338,10 @@ impl TaskState {
                     if result.is_err() {
                         return Step::End;
                     }
+                    // More is likely there: the next poll reads at once
+                    // (a task without a waker in the table reads first),
+                    // and registers again before it waits.
+                    self.shared.wakers.forget(self.conn.index());
                     cx.waker().wake_by_ref();
                     return Step::Wait;
                 }
