@@ -445,8 +445,11 @@ fn failed_handshakes_keep_no_slot_and_no_memory() {
     const ROUNDS: usize = 8;
     // The allocator settles in the first rounds (about 20 KiB each); from
     // the fourth on the resident set is flat to within a few KiB (measured:
-    // +12 KiB over eight more rounds of 240).
-    const SETTLED: usize = 3;
+    // +12 KiB over eight more rounds of 240). Under qemu-user the resident
+    // set is the emulator's too, and its translator keeps allocating for
+    // two more rounds as it meets paths the first rounds' timing missed
+    // (measured under qemu-mips: +80 KiB by the sixth round, then flat).
+    let settled: usize = if common::runner().is_empty() { 3 } else { 5 };
     const PER_ROUND: usize = 240;
     let pki = Pki::new();
     let (broker, addrs) = start(&pki);
@@ -471,11 +474,11 @@ fn failed_handshakes_keep_no_slot_and_no_memory() {
     ] {
         assert_eq!(counters[name], value, "{name}: {counters:?}");
     }
-    // 48 KiB over 960 failures: a leak of 50 bytes each would show.
-    let growth = rss[ROUNDS - 1].saturating_sub(rss[SETTLED]);
+    // 12 KiB a round of 240 failures: a leak of 50 bytes each would show.
+    let judged = ROUNDS - 1 - settled;
+    let growth = rss[ROUNDS - 1].saturating_sub(rss[settled]);
     assert!(
-        growth <= 48,
-        "RSS grew by {growth} KiB over {} rounds: {rss:?}",
-        ROUNDS - 1 - SETTLED
+        growth <= 12 * judged as u64,
+        "RSS grew by {growth} KiB over {judged} rounds: {rss:?}"
     );
 }
