@@ -295,15 +295,17 @@ fn stopped(served: Result<edgemq::broker::Stats, net::BindError>) -> ExitCode {
             // The drop lines are rate-limited; the totals are said here.
             let dropped = stats
                 .dropped_lagging
+                .saturating_add(stats.dropped_online_queue_full)
                 .saturating_add(stats.dropped_qos0_outbound_full)
                 .saturating_add(stats.dropped_offline_queue_full);
             info!(
                 "stopped: {} connections accepted, {} messages received, {} deliveries, \
-                 {dropped} dropped (lagging {}, QoS 0 over max_outbound_bytes {}, offline queue full {})",
+                 {dropped} dropped (lagging {}, online queue full {}, QoS 0 over max_outbound_bytes {}, offline queue full {})",
                 stats.connections_accepted,
                 stats.messages_received,
                 stats.deliveries,
                 stats.dropped_lagging,
+                stats.dropped_online_queue_full,
                 stats.dropped_qos0_outbound_full,
                 stats.dropped_offline_queue_full
             );

@@ -365,3 +365,71 @@ fn qos0_to_a_stuck_subscriber_is_dropped_and_memory_stays_bounded() {
     );
     drop(stuck);
 }
+
+/// A device whose connection went quiet while a stuck subscriber's full
+/// queue held it paused reconnects with its client id, again and again: each
+/// new connection takes the old one over and gets one message read before
+/// it is paused in turn. The queue stays at its cap plus that one paused
+/// publisher: each message past it takes the place of the oldest queued one,
+/// counted and logged, and the subscriber, once it reads, gets its window
+/// and then the newest messages, in order.
+#[test]
+fn a_publisher_reconnecting_while_paused_cannot_grow_a_full_queue() {
+    const ROUNDS: u64 = 30;
+    // No lagging during the test: only the queue's cap is at work.
+    let mut broker = Broker::start("backpressure_timeout 1h");
+    let mut stuck = connected(broker.addr(), "cap-stuck");
+    subscribe(&mut stuck, "cap/data", 1);
+    let publish = |c: &mut RawClient, n: u64| {
+        let pkid = u16::try_from(n + 1).unwrap();
+        c.send(&raw::publish(
+            "cap/data",
+            &payload(n, 16),
+            1,
+            false,
+            false,
+            Some(pkid),
+        ));
+        let ack = c.read_packet(secs(5)).expect("PUBACK");
+        assert_eq!(raw::parse_ack(&ack), Some((4, pkid)), "PUBACK for {n}");
+    };
+    // The window (20) and the queue (10) fill; the 30th pauses `first`.
+    let mut first = connected(broker.addr(), "cap-pub");
+    let filled = (MAX_INFLIGHT + MAX_QUEUED) as u64;
+    for n in 0..filled {
+        publish(&mut first, n);
+    }
+    let mut connections = vec![first];
+    for round in 0..ROUNDS {
+        let mut again = connected(broker.addr(), "cap-pub");
+        publish(&mut again, filled + round);
+        connections.push(again);
+    }
+    let report = broker.report(secs(5));
+    // The first reconnection's message fits beside the paused publisher it
+    // replaced; each later one pushes out the oldest.
+    assert_eq!(
+        report["dropped_online_queue_full"],
+        ROUNDS - 1,
+        "{report:?}"
+    );
+    assert_eq!(report["dropped_lagging"], 0);
+    assert!(
+        broker.wait_for_log(
+            "dropped the oldest queued message of client cap-stuck",
+            secs(2)
+        ),
+        "no drop line:\n{}",
+        broker.log()
+    );
+    let mut got = Vec::new();
+    while let Some(m) = next_publish(&mut stuck, Duration::from_millis(500)) {
+        got.push(seq(&m.payload));
+    }
+    let last = filled + ROUNDS;
+    let kept = MAX_QUEUED as u64 + 1;
+    let expected: Vec<u64> = (0..MAX_INFLIGHT as u64).chain(last - kept..last).collect();
+    assert_eq!(got, expected, "the window, then the newest {kept} in order");
+    broker.terminate();
+    assert!(broker.wait_exit(secs(10)).is_some_and(|s| s.success()));
+}

@@ -14,11 +14,35 @@
 use std::time::Instant;
 
 use super::connections::ConnId;
+use super::publish::Source;
 use super::sessions::SessionId;
 use super::stats::LogKind;
 use super::Broker;
 
 impl Broker {
+    /// How many messages past its cap `session_id`'s queue may hold with
+    /// one more from `publisher`: one per publisher paused on it, this one
+    /// included (it is about to be). A publisher that left while paused
+    /// took its pause with it but not its message, so the one that comes
+    /// back (or a source that cannot be paused) finds no room of its own.
+    pub(super) fn over_cap_allowed(
+        &self,
+        session_id: SessionId,
+        publisher: Option<ConnId>,
+    ) -> usize {
+        let others = self.blocked.get(&session_id).map_or(0, |waiting| {
+            waiting.iter().filter(|&&c| Some(c) != publisher).count()
+        });
+        others + usize::from(publisher.is_some())
+    }
+
+    /// The queue is full after a message from `source`: pause its publisher.
+    pub(super) fn pause_publisher(&mut self, session_id: SessionId, source: Source) {
+        if let Source::Published(Some(publisher)) = source {
+            self.block_publisher(session_id, publisher);
+        }
+    }
+
     pub(super) fn block_publisher(&mut self, session_id: SessionId, publisher: ConnId) {
         let waiting = self.blocked.entry(session_id).or_default();
         if waiting.contains(&publisher) {

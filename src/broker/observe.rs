@@ -189,6 +189,7 @@ impl Broker {
             s.dropped_offline_queue_full,
             s.dropped_store_full,
             s.dropped_lagging,
+            s.dropped_online_queue_full,
             s.dropped_retained_queue_full,
             s.refused_memory_limit,
         ]

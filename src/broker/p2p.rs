@@ -9,10 +9,10 @@
 
 use std::time::Instant;
 
-use crate::session::{Delivery, Message};
+use crate::session::Message;
 
 use super::connections::ConnId;
-use super::publish::Routed;
+use super::publish::{Routed, Source};
 use super::stats::LogKind;
 use super::Broker;
 
@@ -87,11 +87,7 @@ impl Broker {
             subscription_ids: Box::default(),
         };
         self.stats.p2p_delivered += 1;
-        if self.deliver(now, session, addressed) == Some(Delivery::QueuedFull) {
-            if let Some(publisher) = publisher {
-                self.block_publisher(session, publisher);
-            }
-        }
+        self.deliver(now, session, addressed, Source::Published(publisher));
         true
     }
 }

@@ -21,6 +21,19 @@ use super::sessions::SessionId;
 use super::stats::LogKind;
 use super::Broker;
 
+/// Where a message handed to [`Broker::deliver`] comes from: how far past
+/// `max_queued_messages` it may take a full online queue.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Source {
+    /// New to the broker, from this connection (`None`: a bridge, a will,
+    /// the broker itself, none of which back-pressure can pause). The
+    /// queue may go one past its cap per paused publisher.
+    Published(Option<ConnId>),
+    /// Taken from another session's queue (shared subscriptions): no
+    /// new message, so no cap of its own.
+    Moved,
+}
+
 /// One message being routed: what every copy shares.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Routed<'a> {
@@ -313,11 +326,7 @@ impl Broker {
                 meta: meta.cloned(),
                 subscription_ids: target.ids.into_boxed_slice(),
             };
-            if self.deliver(now, target.session, delivered) == Some(Delivery::QueuedFull) {
-                if let Some(publisher) = publisher {
-                    self.block_publisher(target.session, publisher);
-                }
-            }
+            self.deliver(now, target.session, delivered, Source::Published(publisher));
         }
         // Kept for the next message, but not at the size of a rare huge
         // fan-out: that memory goes back.
@@ -413,13 +422,20 @@ impl Broker {
         }
     }
 
-    /// Hands one message to one session; counts and logs what is dropped.
+    /// Hands one message to one session; counts and logs what is dropped,
+    /// and pauses the publisher of a message that filled the queue
+    /// (`backpressure.rs`).
     pub(super) fn deliver(
         &mut self,
         now: Instant,
         session_id: SessionId,
         message: Message,
+        source: Source,
     ) -> Option<Delivery> {
+        let over_cap = match source {
+            Source::Published(publisher) => self.over_cap_allowed(session_id, publisher),
+            Source::Moved => usize::MAX,
+        };
         let store_full = self.store_full();
         let online = self.sessions.get(session_id)?.connection;
         if self.over_client_packet_size(now, online, &message) {
@@ -446,7 +462,11 @@ impl Broker {
             let version = c.version;
             (&mut c.outbox, version)
         });
-        let outcome = match slot.session.outbound.deliver(message, now, out, &limits) {
+        let outcome = match slot
+            .session
+            .outbound
+            .deliver(message, now, out, &limits, over_cap)
+        {
             Ok(outcome) => outcome,
             Err(error) => {
                 log::error!(
@@ -468,7 +488,18 @@ impl Broker {
                     self.wake(id);
                 }
             }
-            Delivery::Queued | Delivery::QueuedFull | Delivery::NotQueued => {}
+            Delivery::Queued | Delivery::NotQueued => {}
+            Delivery::QueuedFull => self.pause_publisher(session_id, source),
+            Delivery::DroppedOldestOverCap => {
+                self.stats.dropped_online_queue_full += 1;
+                self.console
+                    .note_drop(client.as_str(), DropReason::QueueFull, 1);
+                let max = self.settings.queue.max_queued;
+                self.logs.warn(LogKind::DropOverCap, now, || {
+                    format!("dropped the oldest queued message of client {client}: its queue is at max_queued_messages {max} plus one per paused publisher, and this message's source was not paused (a bridge, a will, or a publisher that reconnected)")
+                });
+                self.pause_publisher(session_id, source);
+            }
             Delivery::DroppedOutboundFull => {
                 self.stats.dropped_qos0_outbound_full += 1;
                 self.console

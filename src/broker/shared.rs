@@ -25,7 +25,7 @@ use crate::session::{Message, Subscription};
 use crate::topic::{matches, parse_shared, SubscriptionTrie, TopicFilter, TopicLimits};
 
 use super::connections::ConnId;
-use super::publish::{Routed, Target};
+use super::publish::{Routed, Source, Target};
 use super::sessions::SessionId;
 use super::Broker;
 
@@ -437,7 +437,12 @@ impl Broker {
                 self.persist_journal(other);
                 for message in taken {
                     self.stats.shared_handoffs += 1;
-                    self.deliver(now, returning, for_member(message, subscription));
+                    self.deliver(
+                        now,
+                        returning,
+                        for_member(message, subscription),
+                        Source::Moved,
+                    );
                 }
             }
         }
@@ -488,7 +493,12 @@ impl Broker {
                 }
             };
             self.stats.shared_handoffs += 1;
-            self.deliver(now, session, for_member(message, subscription));
+            self.deliver(
+                now,
+                session,
+                for_member(message, subscription),
+                Source::Moved,
+            );
         }
     }
 }

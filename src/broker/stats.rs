@@ -32,6 +32,10 @@ pub struct Stats {
     /// Messages for offline sessions not queued: the store was full.
     pub dropped_store_full: u64,
     pub dropped_lagging: u64,
+    /// Oldest messages dropped from an online queue that was past its cap
+    /// by one per paused publisher when a message came from a source that
+    /// was not paused (docs/design.md, "Queues and back-pressure").
+    pub dropped_online_queue_full: u64,
     /// Retained messages not sent for a SUBSCRIBE: the subscriber's queue
     /// was already at `max_queued_messages` (a SUBSCRIBE pauses no
     /// publisher, so its retained messages may not overflow the queue).
@@ -168,7 +172,7 @@ pub struct Stats {
 impl Stats {
     /// Every counter with its name, for the SIGUSR1 report: one line per
     /// counter, as long as the counters are many.
-    pub fn named(&self) -> [(&'static str, u64); 69] {
+    pub fn named(&self) -> [(&'static str, u64); 70] {
         [
             ("connections_accepted", self.connections_accepted),
             ("refused_max_connections", self.refused_max_connections),
@@ -197,6 +201,7 @@ impl Stats {
             ),
             ("dropped_store_full", self.dropped_store_full),
             ("dropped_lagging", self.dropped_lagging),
+            ("dropped_online_queue_full", self.dropped_online_queue_full),
             (
                 "dropped_retained_queue_full",
                 self.dropped_retained_queue_full,
@@ -285,6 +290,8 @@ pub enum LogKind {
     DropOutbound,
     DropOffline,
     DropLagging,
+    /// An online queue past its cap by what paused publishers account for.
+    DropOverCap,
     /// Retained messages a SUBSCRIBE found no queue room for.
     DropRetained,
     Lagging,

@@ -16,6 +16,7 @@ use crate::topic::{
 };
 
 use super::connections::ConnId;
+use super::publish::Source;
 use super::sessions::SessionId;
 use super::stats::LogKind;
 use super::Broker;
@@ -206,7 +207,7 @@ impl Broker {
                 meta: retained.meta,
                 subscription_ids: ids.clone(),
             };
-            self.deliver(now, session_id, message);
+            self.deliver(now, session_id, message, Source::Published(None));
         }
     }
 

@@ -100,6 +100,10 @@ pub enum Delivery {
     DroppedOldestOffline,
     /// The session is lagging: its oldest queued message was dropped.
     DroppedOldestLagging,
+    /// Queued, but the queue was past its cap by as many messages as
+    /// paused publishers account for: its oldest message was dropped.
+    /// Pause the publisher as for `QueuedFull`.
+    DroppedOldestOverCap,
 }
 
 #[derive(Debug, Default)]
@@ -157,13 +161,17 @@ impl Outbound {
     }
 
     /// Hands `message` to this session. `out` is the connection's outbox,
-    /// `None` while the session is offline.
+    /// `None` while the session is offline. While online and pushing back,
+    /// the queue may hold `over_cap` messages past `max_queued` (one per
+    /// paused publisher, each of which overflowed it by one; `usize::MAX`
+    /// for a message moved from another queue rather than published).
     pub fn deliver(
         &mut self,
         message: Message,
         now: Instant,
         out: Option<(&mut Outbox, ProtocolVersion)>,
         limits: &QueueLimits,
+        over_cap: usize,
     ) -> Result<Delivery, EncodeError> {
         let Some((outbox, version)) = out else {
             return Ok(self.deliver_offline(message, limits));
@@ -176,7 +184,7 @@ impl Outbound {
             outbox.push(frame);
             return Ok(Delivery::Sent);
         }
-        let result = self.deliver_online(message, now, outbox, version, limits);
+        let result = self.deliver_online(message, now, outbox, version, limits, over_cap);
         self.settle();
         result
     }
@@ -188,6 +196,7 @@ impl Outbound {
         outbox: &mut Outbox,
         version: ProtocolVersion,
         limits: &QueueLimits,
+        over_cap: usize,
     ) -> Result<Delivery, EncodeError> {
         let seq = self.add(&message);
         let window = self.window();
@@ -202,6 +211,10 @@ impl Outbound {
         }
         if window.queue.len() >= limits.max_queued {
             window.full_since.get_or_insert(now);
+            if window.queue.len() > limits.max_queued.saturating_add(over_cap) {
+                self.drop_oldest();
+                return Ok(Delivery::DroppedOldestOverCap);
+            }
             return Ok(Delivery::QueuedFull);
         }
         Ok(Delivery::Queued)

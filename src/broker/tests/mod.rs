@@ -596,6 +596,7 @@ mod handshake;
 mod messages5;
 mod mqtt5;
 mod observe;
+mod queue_cap;
 mod rate;
 mod retained_queue;
 mod store;

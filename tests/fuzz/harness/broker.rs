@@ -94,9 +94,6 @@ struct Run {
     /// went to queues trimmed as their session ended.
     dropped_before: u64,
     trimmed: u64,
-    /// Connections opened so far: each may pass a queue's cap by one
-    /// before it is paused.
-    opened: usize,
     /// Connections a client left for a newer one (a takeover): still
     /// written to and closed when the broker closes them.
     orphans: Vec<ConnId>,
@@ -119,7 +116,6 @@ pub fn broker(data: &[u8]) {
         queued: BTreeMap::new(),
         dropped_before: 0,
         trimmed: 0,
-        opened: 0,
         orphans: Vec::new(),
     };
     let mut input = data.iter().copied();
@@ -214,7 +210,6 @@ impl Run {
         else {
             return;
         };
-        self.opened += 1;
         let protocol = match arg % 3 {
             0 => ProtocolVersion::V3_1,
             1 => ProtocolVersion::V3_1_1,
@@ -512,12 +507,10 @@ impl Run {
         };
         for client in b.clients(self.now, &query).0 {
             // Back-pressure lets each paused publisher overflow a queue
-            // by one (src/session/outbound.rs); a publisher that
-            // reconnects is a new one, so the bound is per connection
-            // opened (until backpressure_timeout makes the subscriber
-            // lagging and drops its oldest).
+            // by one (src/broker/backpressure.rs), and at most every
+            // open connection is paused.
             assert!(
-                client.queued <= MAX_QUEUED + self.opened,
+                client.queued <= MAX_QUEUED + MAX_CONNECTIONS,
                 "{} queued over the cap",
                 client.client_id
             );
@@ -568,6 +561,7 @@ impl Run {
 fn dropped(stats: &Stats) -> u64 {
     stats.dropped_offline_queue_full
         + stats.dropped_lagging
+        + stats.dropped_online_queue_full
         + stats.dropped_store_full
         + stats.messages_expired
         + stats.dropped_client_packet_size
