@@ -432,16 +432,24 @@ impl Broker {
         message: Message,
         source: Source,
     ) -> Option<Delivery> {
-        let over_cap = match source {
-            Source::Published(publisher) => self.over_cap_allowed(session_id, publisher),
-            Source::Moved => usize::MAX,
-        };
         let store_full = self.store_full();
-        let online = self.sessions.get(session_id)?.connection;
+        let (online, queued) = self
+            .sessions
+            .get(session_id)
+            .map(|slot| (slot.connection, slot.session.outbound.queued_len()))?;
         if self.over_client_packet_size(now, online, &message) {
             return None;
         }
         let limits = self.queue_limits(online);
+        // Looked up only for a queue at its cap: not on the way of every
+        // delivery.
+        let over_cap = match source {
+            Source::Moved => usize::MAX,
+            Source::Published(publisher) if queued >= limits.max_queued => {
+                self.over_cap_allowed(session_id, publisher)
+            }
+            Source::Published(_) => 0,
+        };
         let slot = self.sessions.get_mut(session_id)?;
         if store_full && slot.connection.is_none() && slot.session.store_id.is_some() {
             self.stats.dropped_store_full += 1;
