@@ -96,6 +96,19 @@ fn a_5_0_client_taken_over_is_told_0x8e_and_a_3_1_1_one_nothing() {
     assert_eq!(h.broker.closing(old), Some(CloseReason::TakenOver));
 }
 
+/// A connection with Session Expiry 0 ends its session when it closes, a
+/// takeover included: Clean Start 0 then finds nothing to resume (as in
+/// mosquitto). One with an interval keeps it across the takeover.
+#[test]
+fn a_takeover_resumes_only_a_session_that_outlives_its_connection() {
+    let mut h = Harness::new(Settings::default());
+    h.connect5(connect5_packet("brief", true, vec![], None));
+    let (_, present) = h.connect5(connect5_packet("brief", false, expiry(60), None));
+    assert!(!present, "expiry 0: the takeover ended the session");
+    let (_, present) = h.connect5(connect5_packet("brief", false, vec![], None));
+    assert!(present, "expiry 60: the takeover resumed it");
+}
+
 #[test]
 fn session_expiry_cannot_rise_from_0_at_disconnect() {
     let mut h = Harness::new(Settings::default());

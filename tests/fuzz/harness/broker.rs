@@ -66,6 +66,13 @@ struct Client {
     /// The last CONNECT was MQTT 3.1 without clean session: its CONNACK
     /// cannot say the session was kept (3.1 has no Session Present flag).
     resume_unsaid: bool,
+    /// The session as the last accepted CONNECT left it outlives its
+    /// connection (3.x: clean session 0; 5.0: Session Expiry above 0). A
+    /// takeover of one that does not ends it, as mosquitto does: the only
+    /// way to tell after a 3.1 CONNACK.
+    persistent: bool,
+    /// What the CONNECT in flight asks for, `persistent` once accepted.
+    asked_persistent: bool,
     /// Acknowledgements owed to the broker, sent by the `Ack` step.
     owed: Vec<Packet>,
 }
@@ -232,6 +239,11 @@ impl Run {
         }
         self.clients[slot].owed.clear();
         self.clients[slot].resume_unsaid = protocol == ProtocolVersion::V3_1 && arg & 0x04 == 0;
+        self.clients[slot].asked_persistent = if protocol.is_v5() {
+            arg & 0x08 != 0
+        } else {
+            arg & 0x04 == 0
+        };
         // A socket that sends nothing yet: raw bytes or the connect
         // timeout come next.
         if arg & 0x40 != 0 {
@@ -432,11 +444,18 @@ impl Run {
         match packet {
             // A session that was there and is not present any more lost
             // its queue with it.
-            Packet::ConnAck(ack)
-                if ack.code == 0 && !ack.session_present && !self.clients[slot].resume_unsaid =>
-            {
-                if let Some(queued) = self.queued.remove(&format!("c{slot}")) {
-                    self.discard(queued);
+            Packet::ConnAck(ack) if ack.code == 0 => {
+                let client = &mut self.clients[slot];
+                let kept = if client.resume_unsaid {
+                    client.persistent
+                } else {
+                    ack.session_present
+                };
+                client.persistent = client.asked_persistent;
+                if !kept {
+                    if let Some(queued) = self.queued.remove(&format!("c{slot}")) {
+                        self.discard(queued);
+                    }
                 }
             }
             Packet::Publish(p) => {
