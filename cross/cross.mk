@@ -77,9 +77,14 @@ POLLING_PATCHED := $(SLED_PATCH_DIR)/polling-3.11.0
 # 32-bit targets (the build-std ones): polling without timerfd, see
 # cross/patch-polling.sh.
 IS_32BIT       := $(IS_STD_BUILD)
+# aarch64: ring built small (OPENSSL_SMALL, as on every other target but
+# x86_64), without its 148 KiB P-256 table; see cross/patch-ring.sh.
+IS_SMALL_RING  := $(filter aarch64-unknown-linux-musl,$(TRIPLE))
+RING_PATCHED   := $(SLED_PATCH_DIR)/ring-0.17.14
 CROSS_PATCH    := $(ASYNC_IO_PATCH) \
                   $(if $(IS_MIPS),--config 'patch.crates-io.sled.path="$(SLED_PATCHED)"') \
-                  $(if $(IS_32BIT),--config 'patch.crates-io.polling.path="$(POLLING_PATCHED)"')
+                  $(if $(IS_32BIT),--config 'patch.crates-io.polling.path="$(POLLING_PATCHED)"') \
+                  $(if $(IS_SMALL_RING),--config 'patch.crates-io.ring.path="$(RING_PATCHED)"')
 
 # The shipped binary (`make cross`): by default std is rebuilt for size on
 # every target with nightly, with `optimize_for_size` as its only feature:
@@ -191,13 +196,17 @@ panic-check: cross-check-target cross-deps-rust cross-deps-zig cross-deps-qemu c
 	@$(call with_lock_kept,EDGEMQ_PANIC_CHECK_BIN=$(PANIC_CHECK_BIN) EDGEMQ_RUNNER=$(QEMU) \
 	  EDGEMQ_ASYNC_IO_PATCHED=1 $(CARGO) $(ASYNC_IO_PATCH) test --test panic_line -- --exact shipped_build --nocapture)
 
-# sled 0.34.7 panics on 32-bit MIPS: build MIPS against a patched copy.
+# The patched copies: sled for MIPS (it panics on 32-bit MIPS), polling
+# for the 32-bit targets, ring for aarch64 (small).
 cross-sled-patch: cross-check-target async-io-patch
 ifneq ($(IS_MIPS),)
 	@cross/patch-sled.sh $(SLED_PATCH_DIR) >/dev/null
 endif
 ifneq ($(IS_32BIT),)
 	@cross/patch-polling.sh $(SLED_PATCH_DIR) >/dev/null
+endif
+ifneq ($(IS_SMALL_RING),)
+	@cross/patch-ring.sh $(SLED_PATCH_DIR) >/dev/null
 endif
 
 cross-deps: cross-check-target cross-deps-rust cross-deps-zig cross-deps-qemu cross-deps-objcopy

@@ -165,7 +165,7 @@ pub(super) fn start(
     }
     let token: Rc<str> = Rc::from(admin.token);
     let accepting = accept_loop(executor.clone(), shared.clone(), listener, token);
-    Some(executor.spawn(accepting))
+    Some(super::spawn::spawn(executor, accepting))
 }
 
 async fn accept_loop(
@@ -197,12 +197,11 @@ async fn accept_loop(
             active.set(active.get() + 1);
             let (shared, token, active) = (shared.clone(), token.clone(), active.clone());
             let pacer = pacer.clone();
-            executor
-                .spawn(async move {
-                    metered(&pacer, serve_one(&shared, stream, &token)).await;
-                    active.set(active.get().saturating_sub(1));
-                })
-                .detach();
+            let serving = async move {
+                metered(&pacer, serve_one(&shared, stream, &token)).await;
+                active.set(active.get().saturating_sub(1));
+            };
+            super::spawn::spawn(&executor, serving).detach();
         }
         future::yield_now().await;
     }
@@ -227,19 +226,18 @@ fn refuse_busy(
     }
     busy.set(busy.get() + 1);
     let (busy, pacer) = (busy.clone(), pacer.clone());
-    executor
-        .spawn(async move {
-            let answer = metered(&pacer, async {
-                let mut reader = RequestReader::default();
-                let _ = read_request(&mut stream, &mut reader).await;
-                let response = Response::error(503, "busy: more than 8 requests at once")
-                    .with_header("Retry-After", "1");
-                let _ = stream.write_all(&response.to_bytes()).await;
-            });
-            future::or(answer, sleep(BUSY_TIMEOUT)).await;
-            busy.set(busy.get().saturating_sub(1));
-        })
-        .detach();
+    let refusing = async move {
+        let answer = metered(&pacer, async {
+            let mut reader = RequestReader::default();
+            let _ = read_request(&mut stream, &mut reader).await;
+            let response = Response::error(503, "busy: more than 8 requests at once")
+                .with_header("Retry-After", "1");
+            let _ = stream.write_all(&response.to_bytes()).await;
+        });
+        future::or(answer, sleep(BUSY_TIMEOUT)).await;
+        busy.set(busy.get().saturating_sub(1));
+    };
+    super::spawn::spawn(executor, refusing).detach();
 }
 
 /// Reads until the request is whole, the peer stops, or a bound is hit;

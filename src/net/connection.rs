@@ -85,7 +85,7 @@ pub(super) trait ByteStream: Unpin + 'static {
 /// `ByteStream::read` awaited: what is there once something is; `Ok(0)`
 /// is the end of the stream. For code that drives a stream from an async
 /// fn (a refusal, a bridge link) rather than a hand-written future.
-pub(super) async fn read_some(stream: &impl ByteStream, buf: &mut [u8]) -> io::Result<usize> {
+pub(super) async fn read_some(stream: &dyn ByteStream, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         match stream.read(buf) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -99,7 +99,7 @@ pub(super) async fn read_some(stream: &impl ByteStream, buf: &mut [u8]) -> io::R
 
 /// Writes all of `bytes`, awaited, then waits until the stream has passed
 /// on what it buffered of them (TLS records) to the socket.
-pub(super) async fn write_all(stream: &impl ByteStream, mut bytes: &[u8]) -> io::Result<()> {
+pub(super) async fn write_all(stream: &dyn ByteStream, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() || stream.has_pending_output() {
         let written = if bytes.is_empty() {
             // Only the stream's own output is left.
@@ -184,11 +184,53 @@ pub(super) use byte_stream_for_async_socket;
 
 byte_stream_for_async_socket!(TcpStream);
 
+/// Any transport's stream, boxed: the connection task, the WebSocket
+/// layer, a refusal and a bridge session are each compiled once rather
+/// than once per transport (TCP, unix, TLS, WebSocket over each): 6
+/// copies of the connection task before (README, "Cross builds and
+/// size"). A call through the vtable costs nothing next to the syscall
+/// behind it.
+pub(super) type AnyStream = Box<dyn ByteStream>;
+
+impl ByteStream for AnyStream {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        (**self).read(buf)
+    }
+
+    fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (**self).write_vectored(bufs)
+    }
+
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        (**self).poll_readable(cx)
+    }
+
+    fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        (**self).poll_writable(cx)
+    }
+
+    fn shutdown(&self) {
+        (**self).shutdown()
+    }
+
+    fn short_read_drains(&self) -> bool {
+        (**self).short_read_drains()
+    }
+
+    fn has_pending_output(&self) -> bool {
+        (**self).has_pending_output()
+    }
+
+    fn take_handshake(&self) -> Option<Handshake> {
+        (**self).take_handshake()
+    }
+}
+
 /// A connection's task; spawned once per accepted socket, resolves after
 /// the broker has been told the connection is gone.
-pub(super) struct ConnectionTask<S> {
+pub(super) struct ConnectionTask {
     /// `None` once the connection has ended.
-    stream: Option<S>,
+    stream: Option<AnyStream>,
     state: TaskState,
 }
 
@@ -241,8 +283,8 @@ enum Step {
     End,
 }
 
-impl<S: ByteStream> ConnectionTask<S> {
-    pub(super) fn new(shared: Rc<Shared>, stream: S, conn: ConnId) -> Self {
+impl ConnectionTask {
+    pub(super) fn new(shared: Rc<Shared>, stream: AnyStream, conn: ConnId) -> Self {
         ConnectionTask {
             stream: Some(stream),
             state: TaskState {
@@ -254,7 +296,7 @@ impl<S: ByteStream> ConnectionTask<S> {
     }
 }
 
-impl<S: ByteStream> Future for ConnectionTask<S> {
+impl Future for ConnectionTask {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -288,7 +330,7 @@ impl<S: ByteStream> Future for ConnectionTask<S> {
 
 impl TaskState {
     /// One turn: write what is queued, then read as `plan` says, or wait.
-    fn step(&mut self, stream: &impl ByteStream, cx: &mut Context<'_>, plan: ReadPlan) -> Step {
+    fn step(&mut self, stream: &dyn ByteStream, cx: &mut Context<'_>, plan: ReadPlan) -> Step {
         let result = self.flush(stream);
         self.settle();
         if result.is_err() {
@@ -393,7 +435,7 @@ impl TaskState {
 
     /// Closing: write what is still queued, for at most
     /// `CLOSE_DRAIN_TIMEOUT`, then end.
-    fn drain_before_close(&mut self, stream: &impl ByteStream, cx: &mut Context<'_>) -> Step {
+    fn drain_before_close(&mut self, stream: &dyn ByteStream, cx: &mut Context<'_>) -> Step {
         let pending = self.busy.as_ref().is_some_and(|b| !b.pending.is_empty());
         if !pending && !stream.has_pending_output() {
             return Step::End;
@@ -444,7 +486,7 @@ impl TaskState {
 
     /// One non-blocking read into the shared scratch buffer, processed at
     /// once; `WouldBlock` without a read when `read` is false.
-    fn read_once(&mut self, stream: &impl ByteStream, read: bool) -> ReadOutcome {
+    fn read_once(&mut self, stream: &dyn ByteStream, read: bool) -> ReadOutcome {
         if !read {
             return ReadOutcome::WouldBlock;
         }
@@ -550,7 +592,7 @@ impl TaskState {
 
     /// Takes the broker's frames for this connection and writes as many as
     /// the socket accepts without blocking.
-    fn flush(&mut self, stream: &impl ByteStream) -> io::Result<()> {
+    fn flush(&mut self, stream: &dyn ByteStream) -> io::Result<()> {
         {
             let mut broker = self.shared.broker.borrow_mut();
             match self.busy.as_deref_mut() {
@@ -658,12 +700,14 @@ mod tests {
     use super::*;
     use async_io::Async;
 
-    /// Every connection pays for this future while it is idle.
+    /// Every connection pays for this future while it is idle, and for
+    /// its boxed stream.
     #[test]
     fn an_idle_connection_task_is_small() {
-        assert!(std::mem::size_of::<ConnectionTask<Async<TcpStream>>>() <= 40);
+        assert!(std::mem::size_of::<ConnectionTask>() <= 40);
+        assert!(std::mem::size_of::<Async<TcpStream>>() <= 16);
         type Unix = Async<std::os::unix::net::UnixStream>;
-        assert!(std::mem::size_of::<ConnectionTask<Unix>>() <= 40);
+        assert!(std::mem::size_of::<Unix>() <= 16);
         assert!(std::mem::size_of::<Option<Box<Busy>>>() <= 8);
     }
 }

@@ -12,6 +12,7 @@ mod connection;
 mod listener;
 mod notify;
 mod refuse;
+mod spawn;
 #[cfg(any(feature = "tls", feature = "bridge-tls"))]
 mod tls;
 mod transport;
@@ -372,11 +373,13 @@ pub async fn serve<F: Future<Output = ()> + 'static>(
     // A task of its own, polled when a signal comes: this future is polled
     // whenever any task is woken, and the signal stream tries a read of its
     // pipe at every poll (a wasted syscall per routed message).
-    executor
-        .spawn(control(BrokerHandle {
+    spawn::spawn(
+        executor,
+        control(BrokerHandle {
             shared: shared.clone(),
-        }))
-        .await;
+        }),
+    )
+    .await;
     shut_down(&shared, background).await;
     let stats = shared.broker.borrow().stats().clone();
     Ok(stats)
@@ -435,10 +438,11 @@ fn start(
         }
         let transport = transport::Transport::start(&transport, shared, &local);
         let accepting = accept_loop(executor.clone(), shared.clone(), id, served, transport);
-        accept.push(executor.spawn(accepting));
+        accept.push(spawn::spawn(executor, accepting));
     }
-    let timer = executor.spawn(sweep_loop(shared.clone()));
-    let store = store_events.map(|events| executor.spawn(store_loop(shared.clone(), events)));
+    let timer = spawn::spawn(executor, sweep_loop(shared.clone()));
+    let store =
+        store_events.map(|events| spawn::spawn(executor, store_loop(shared.clone(), events)));
     #[cfg(feature = "bridge")]
     let bridges = bridge::spawn_all(executor, shared);
     let notifier = Notifier::from_env();
@@ -447,7 +451,7 @@ fn start(
         let status_of = shared.clone();
         let status = move || status_of.broker.borrow().status_line();
         let pings = systemd::watchdog_loop(notifier.clone(), notifier.watchdog_interval(), status);
-        executor.spawn(pings)
+        spawn::spawn(executor, pings)
     });
     Ok(Background {
         accept,
@@ -589,7 +593,14 @@ async fn accept_unix(
     loop {
         match unix::accept(&listener).await {
             Ok(stream) if !admit(shared, id, PeerAddr::Unix) => drop(stream),
-            Ok(stream) => open(executor, shared, id, stream, PeerAddr::Unix, transport),
+            Ok(stream) => open(
+                executor,
+                shared,
+                id,
+                Box::new(stream),
+                PeerAddr::Unix,
+                transport,
+            ),
             Err(error) => accept_failed(error).await,
         }
         future::yield_now().await;
@@ -615,11 +626,11 @@ async fn accept_failed(error: std::io::Error) {
 /// Hands an accepted stream to the broker, then to its transport's
 /// connection task; over `max_connections` (the global one or the
 /// listener's) to its transport's refusal.
-fn open<S: connection::ByteStream>(
+fn open(
     executor: &LocalExecutor<'static>,
     shared: &Rc<Shared>,
     id: ListenerId,
-    stream: S,
+    stream: connection::AnyStream,
     peer: PeerAddr,
     transport: &transport::Transport,
 ) {

@@ -12,7 +12,7 @@ use futures_lite::future;
 
 use crate::codec::{ConnAck, ConnectReturn, Frame, Framer, Packet, Properties, ProtocolVersion};
 
-use super::connection::{read_some, write_all, ByteStream};
+use super::connection::{read_some, write_all, AnyStream, ByteStream};
 use super::Shared;
 
 /// Refusals in progress at once; a flood past this is closed unanswered.
@@ -21,9 +21,9 @@ const MAX_REFUSALS: usize = 32;
 const REFUSAL_BYTES: usize = 4096;
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub(super) fn start<S: ByteStream>(
+pub(super) fn start(
     shared: &std::rc::Rc<Shared>,
-    stream: S,
+    stream: AnyStream,
 ) -> Option<impl Future<Output = ()>> {
     if shared.refusals_in_progress.get() >= MAX_REFUSALS {
         return None;
@@ -44,7 +44,7 @@ pub(super) fn start<S: ByteStream>(
     })
 }
 
-async fn refuse(stream: &impl ByteStream) {
+async fn refuse(stream: &dyn ByteStream) {
     // The same framer as every connection; a CONNECT over the refusal's
     // size cap is an error like any other packet over a cap.
     let mut buf = [0u8; 1024];

@@ -10,7 +10,8 @@ use smol::LocalExecutor;
 use crate::broker::{ConnId, ListenerId, PeerAddr};
 use crate::config::{ListenerConfig, ListenerProtocol};
 
-use super::connection::{ByteStream, ConnectionTask};
+use super::connection::{AnyStream, ConnectionTask};
+use super::spawn::spawn;
 use super::{refuse, BindError, Shared};
 
 /// A listener's transport as configured; made into a [`Transport`] when
@@ -100,20 +101,22 @@ impl Transport {
         #[cfg(feature = "tls")]
         if let Some(acceptor) = &self.tls {
             match acceptor.accept(stream) {
-                Ok(stream) => super::open(executor, shared, id, stream, peer.into(), self),
+                Ok(stream) => {
+                    super::open(executor, shared, id, Box::new(stream), peer.into(), self)
+                }
                 Err(error) => log::error!("cannot start TLS with {peer}: {error}"),
             }
             return;
         }
-        super::open(executor, shared, id, stream, peer.into(), self);
+        super::open(executor, shared, id, Box::new(stream), peer.into(), self);
     }
 
     /// Starts the connection task of an accepted stream the broker took.
-    pub(super) fn open<S: ByteStream>(
+    pub(super) fn open(
         &self,
         executor: &LocalExecutor<'static>,
         shared: &Rc<Shared>,
-        stream: S,
+        stream: AnyStream,
         peer: PeerAddr,
         conn: ConnId,
     ) {
@@ -122,11 +125,11 @@ impl Transport {
 
     /// Turns away a stream over `max_connections` (on a TLS listener the
     /// refusal's reads run the handshake first).
-    pub(super) fn refuse<S: ByteStream>(
+    pub(super) fn refuse(
         &self,
         executor: &LocalExecutor<'static>,
         shared: &Rc<Shared>,
-        stream: S,
+        stream: AnyStream,
     ) {
         self.speaks.refuse(executor, shared, stream);
     }
@@ -157,27 +160,24 @@ impl Speaks {
         }
     }
 
-    fn open<S: ByteStream>(
+    fn open(
         &self,
         executor: &LocalExecutor<'static>,
         shared: &Rc<Shared>,
-        stream: S,
+        stream: AnyStream,
         peer: PeerAddr,
         conn: ConnId,
     ) {
         match self {
             Speaks::Mqtt => {
                 let _ = peer;
-                executor
-                    .spawn(ConnectionTask::new(shared.clone(), stream, conn))
-                    .detach();
+                spawn_connection(executor, ConnectionTask::new(shared.clone(), stream, conn));
             }
             #[cfg(feature = "websocket")]
             Speaks::WebSocket(listener) => {
                 let stream = super::websocket::WsStream::new(stream, listener.clone(), peer);
-                executor
-                    .spawn(ConnectionTask::new(shared.clone(), stream, conn))
-                    .detach();
+                let stream: AnyStream = Box::new(stream);
+                spawn_connection(executor, ConnectionTask::new(shared.clone(), stream, conn));
             }
         }
     }
@@ -185,16 +185,11 @@ impl Speaks {
     /// Turns away a socket over `max_connections`: MQTT gets its CONNACK 3
     /// from a refusal task; WebSocket an HTTP 503, written at once if the
     /// socket takes it (it always has room for 100 bytes when new).
-    fn refuse<S: ByteStream>(
-        &self,
-        executor: &LocalExecutor<'static>,
-        shared: &Rc<Shared>,
-        stream: S,
-    ) {
+    fn refuse(&self, executor: &LocalExecutor<'static>, shared: &Rc<Shared>, stream: AnyStream) {
         match self {
             Speaks::Mqtt => {
                 if let Some(task) = refuse::start(shared, stream) {
-                    executor.spawn(task).detach();
+                    spawn(executor, task).detach();
                 }
             }
             #[cfg(feature = "websocket")]
@@ -204,4 +199,12 @@ impl Speaks {
             }
         }
     }
+}
+
+/// A connection task is spawned as it is, not boxed like the others
+/// (net/spawn.rs): one type whatever the transport, so one instantiation
+/// of the executor's machinery either way, and no allocation more per
+/// connection.
+fn spawn_connection(executor: &LocalExecutor<'static>, task: ConnectionTask) {
+    executor.spawn(task).detach();
 }

@@ -157,10 +157,7 @@ impl AlertRule {
                 ))
             }
         };
-        let threshold = value
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite() && *v >= 0.0)
+        let threshold = decimal(value)
             .ok_or_else(|| format!("'{}' is not a number ≥ 0", value.escape_debug()))?;
         let hold = match hold {
             Some(d) => duration(d)?,
@@ -174,6 +171,40 @@ impl AlertRule {
             hold,
         })
     }
+}
+
+/// Powers of ten a [`decimal`] divides by: each exact in an `f64`.
+const POW10: [f64; 19] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18,
+];
+
+/// A rule's VALUE, "a number ≥ 0": digits with an optional fraction
+/// (`900`, `1.5`, `.5`). Not `str::parse::<f64>`: std's float parser
+/// (exponents, `inf`, `NaN`) and its tables are about 15 KiB of the
+/// binary for this one number (README, "Cross builds and size"). At
+/// most 18 digits: the digits are one integer, divided by a power of
+/// ten, both exact in an `f64` up to 2^53, so that is one rounding.
+fn decimal(value: &str) -> Option<f64> {
+    let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
+    if whole.is_empty() && fraction.is_empty() {
+        return None;
+    }
+    let mut digits = 0u64;
+    let mut count = 0usize;
+    for b in whole.bytes().chain(fraction.bytes()) {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        digits = digits.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+        count += 1;
+    }
+    if count >= POW10.len() {
+        return None;
+    }
+    // Exact below 2^53; above it (≥ 9e15) one more rounding, harmless
+    // for a threshold.
+    Some(digits as f64 / POW10.get(fraction.len())?)
 }
 
 /// The broker's numbers at one evaluation. Totals, not rates: the rates
@@ -516,12 +547,24 @@ mod tests {
         assert_eq!(r.threshold, 900.0);
         assert_eq!(r.hold, Duration::from_secs(30));
         assert_eq!(rule("low rss_bytes <= 1.5").hold, Duration::ZERO);
+        assert_eq!(rule("low rss_bytes <= 1.5").threshold, 1.5);
+        assert_eq!(rule("low rss_bytes <= .25").threshold, 0.25);
+        assert_eq!(rule("low rss_bytes <= 7.").threshold, 7.0);
+        assert_eq!(rule("low rss_bytes <= 0.1").threshold, 0.1);
+        assert_eq!(rule("big store_bytes > 50000000").threshold, 50_000_000.0);
         for bad in [
             "a connections > 9 for",
             "a conns > 9",
             "a connections => 9",
             "a connections > -1",
             "a connections > x",
+            "a connections > .",
+            "a connections > 1.2.3",
+            "a connections > +1",
+            "a connections > 1e3",
+            "a connections > inf",
+            "a connections > NaN",
+            "a connections > 1234567890123456789",
             "a/b connections > 1",
             "a+ connections > 1",
             "a connections > 1 during 3s",

@@ -95,7 +95,7 @@ pub(crate) fn spawn_all(
                 .notifiers
                 .borrow_mut()
                 .push(notify.clone());
-            executor.spawn(run(shared.clone(), index, notify))
+            super::spawn::spawn(executor, run(shared.clone(), index, notify))
         })
         .collect()
 }
@@ -284,7 +284,7 @@ async fn session(
     index: usize,
     link: &RefCell<Link>,
     notify: &BridgeSignals,
-    stream: &impl ByteStream,
+    stream: &dyn ByteStream,
 ) -> Result<(), Failure> {
     link.borrow_mut()
         .start(Instant::now())
