@@ -474,11 +474,21 @@ fn failed_handshakes_keep_no_slot_and_no_memory() {
     ] {
         assert_eq!(counters[name], value, "{name}: {counters:?}");
     }
-    // 12 KiB a round of 240 failures: a leak of 50 bytes each would show.
-    let judged = ROUNDS - 1 - settled;
-    let growth = rss[ROUNDS - 1].saturating_sub(rss[settled]);
+    // A leak grows the resident set every round; one step is not one (on
+    // a loaded machine a thread that wakes late, such as async-io's
+    // helper, touches its allocator arena once: measured +190 KiB at a
+    // load average of 60). So the largest step is set aside, and what is
+    // left may grow 12 KiB a round of 240 failures: a leak of 64 bytes
+    // each would show.
+    let steps: Vec<u64> = rss[settled..]
+        .windows(2)
+        .map(|w| w[1].saturating_sub(w[0]))
+        .collect();
+    let largest = steps.iter().copied().max().unwrap_or(0);
+    let growth = steps.iter().sum::<u64>() - largest;
+    let judged = steps.len().saturating_sub(1) as u64;
     assert!(
-        growth <= 12 * judged as u64,
-        "RSS grew by {growth} KiB over {judged} rounds: {rss:?}"
+        growth <= 12 * judged,
+        "RSS grew by {growth} KiB over {judged} rounds besides its largest step ({largest} KiB): {rss:?}"
     );
 }
