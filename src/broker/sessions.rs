@@ -138,8 +138,26 @@ impl SessionTable {
         }
     }
 
+    /// Room for `more` sessions (up to the capacity) without growing: a
+    /// restore inserts them all at once, and each grown-out-of vector
+    /// would stay resident (src/allocator.rs).
+    pub fn reserve(&mut self, more: usize) {
+        let more = more.min(self.capacity.saturating_sub(self.len));
+        self.slots.reserve(more);
+        let mut size = self.index.len().max(8);
+        while (self.len + more) * 4 > size * 3 {
+            size *= 2;
+        }
+        if size > self.index.len() {
+            self.rehash(size);
+        }
+    }
+
     fn grow(&mut self) {
-        let size = (self.index.len() * 2).max(8);
+        self.rehash((self.index.len() * 2).max(8));
+    }
+
+    fn rehash(&mut self, size: usize) {
         let old = std::mem::replace(&mut self.index, vec![EMPTY_BUCKET; size]);
         for bucket in old.into_iter().filter(|b| b.slot != EMPTY) {
             self.place(bucket);
