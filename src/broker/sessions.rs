@@ -275,6 +275,29 @@ mod tests {
         assert!(std::mem::size_of::<Bucket>() <= 8);
     }
 
+    /// A reserved table takes the sessions without growing its index,
+    /// and finds each of them, the ones from before included.
+    #[test]
+    fn reserve_sizes_the_index_once() {
+        let mut table = SessionTable::new(1000);
+        let first = table.insert(session("before"), None);
+        table.reserve(100);
+        let size = table.index.len();
+        assert!(size * 3 >= 101 * 4, "{size} buckets");
+        for n in 0..100 {
+            assert!(table.insert(session(&format!("c{n}")), None).is_some());
+        }
+        assert_eq!(table.index.len(), size);
+        assert_eq!(table.find("before"), first);
+        for n in 0..100 {
+            assert!(table.find(&format!("c{n}")).is_some(), "c{n}");
+        }
+        // Never past the capacity.
+        let mut small = SessionTable::new(10);
+        small.reserve(1_000_000);
+        assert!(small.index.len() <= 16);
+    }
+
     proptest! {
         /// The index agrees with a HashMap through any inserts and removes
         /// (few distinct ids, so probe runs collide and wrap).
