@@ -342,11 +342,7 @@ impl Reader<'_> {
 
     /// Reads the inbound ids up to `session`'s store id (all of them for
     /// `None`) into it; those of store ids before it have no session.
-    fn inbound_up_to(
-        &mut self,
-        inbound: &mut Scan,
-        mut session: Option<&mut RestoredSession>,
-    ) {
+    fn inbound_up_to(&mut self, inbound: &mut Scan, mut session: Option<&mut RestoredSession>) {
         let trees = self.trees;
         let last = session.as_ref().map_or(u64::MAX, |s| s.store_id);
         let up_to = |(key, _): &(sled::IVec, sled::IVec)| {
@@ -355,7 +351,9 @@ impl Reader<'_> {
         while let Some((key, _)) = inbound.next_if(up_to) {
             match inbound_key_parts(&key) {
                 Some((store_id, packet_id)) => match session.as_deref_mut() {
-                    Some(session) if session.store_id == store_id => session.inbound.push(packet_id),
+                    Some(session) if session.store_id == store_id => {
+                        session.inbound.push(packet_id)
+                    }
                     _ => {
                         let _ = trees.inbound.remove(&key);
                     }
@@ -573,6 +571,7 @@ fn protocol(level: u8) -> Option<ProtocolVersion> {
 /// scan back to [`Reader::scanned`] once done with it.
 pub(super) fn scan(tree: &sled::Tree) -> Scan {
     Scan {
+        tree: tree.clone(),
         iter: tree.iter(),
         failed: false,
         peeked: None,
@@ -582,6 +581,7 @@ pub(super) fn scan(tree: &sled::Tree) -> Scan {
 /// A tree's readable entries in key order: an entry sled itself cannot
 /// read ends it, and marks it failed.
 pub(super) struct Scan {
+    tree: sled::Tree,
     iter: sled::Iter,
     failed: bool,
     /// Read by [`Scan::next_if`] and not taken.
@@ -614,7 +614,17 @@ impl Iterator for Scan {
             return None;
         }
         match self.iter.next()? {
-            Ok(pair) => Some(pair),
+            Ok(pair) => {
+                // sled pages out by an LRU whose 256 shards each decide
+                // only once 64 accesses are queued, and an iterator
+                // touches each leaf once: a scan alone would leave every
+                // page it read decoded in memory (the whole store, which
+                // then stays resident: src/allocator.rs). A lookup per
+                // entry counts as an access, so the cache stays near
+                // `persistence_cache_bytes`.
+                let _ = self.tree.contains_key(&pair.0);
+                Some(pair)
+            }
             Err(e) => {
                 error!("stopped reading a store tree: {e}");
                 self.failed = true;
