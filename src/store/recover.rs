@@ -571,7 +571,6 @@ fn protocol(level: u8) -> Option<ProtocolVersion> {
 /// scan back to [`Reader::scanned`] once done with it.
 pub(super) fn scan(tree: &sled::Tree) -> Scan {
     Scan {
-        tree: tree.clone(),
         iter: tree.iter(),
         failed: false,
         peeked: None,
@@ -581,7 +580,6 @@ pub(super) fn scan(tree: &sled::Tree) -> Scan {
 /// A tree's readable entries in key order: an entry sled itself cannot
 /// read ends it, and marks it failed.
 pub(super) struct Scan {
-    tree: sled::Tree,
     iter: sled::Iter,
     failed: bool,
     /// Read by [`Scan::next_if`] and not taken.
@@ -614,17 +612,7 @@ impl Iterator for Scan {
             return None;
         }
         match self.iter.next()? {
-            Ok(pair) => {
-                // sled pages out by an LRU whose 256 shards each decide
-                // only once 64 accesses are queued, and an iterator
-                // touches each leaf once: a scan alone would leave every
-                // page it read decoded in memory (the whole store, which
-                // then stays resident: src/allocator.rs). A lookup per
-                // entry counts as an access, so the cache stays near
-                // `persistence_cache_bytes`.
-                let _ = self.tree.contains_key(&pair.0);
-                Some(pair)
-            }
+            Ok(pair) => Some(pair),
             Err(e) => {
                 error!("stopped reading a store tree: {e}");
                 self.failed = true;
