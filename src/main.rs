@@ -17,11 +17,11 @@ use smol::LocalExecutor;
 use edgemq::acl::Acl;
 use edgemq::auth::{self, Credentials};
 use edgemq::broker::reload::{restart_only_changes, ReloadReport};
-use edgemq::broker::{Broker, Security, SecurityDomain, Settings};
+use edgemq::broker::{Broker, Restore, RestoredSession, Security, SecurityDomain, Settings};
 use edgemq::cli::{self, Action};
 use edgemq::config::Config;
 use edgemq::privileges::{self, Plan};
-use edgemq::store::{Recovered, Store, StoreConfig};
+use edgemq::store::{Recovery, SessionSink, Store, StoreConfig};
 use edgemq::{build_checks, logging, net};
 
 fn main() -> ExitCode {
@@ -205,19 +205,76 @@ fn install_signals() -> Result<async_signal::Signals, ExitCode> {
 }
 
 /// Builds the broker: opens the store when `persistence` is on, installs
-/// the bridges and puts back what the store held. The store link is `None`
-/// when the broker serves from memory.
+/// the bridges and puts back what the store held, session by session as
+/// the store is read. The store link is `None` when the broker serves from
+/// memory.
 fn start_broker(
     config: &Config,
     credentials: Vec<Credentials>,
 ) -> Result<(Broker, Option<net::StoreLink>), ExitCode> {
-    let mut settings = Settings::from_config(config);
-    let store = if config.persistence {
+    let mut store = if config.persistence {
         open_store(config)?
     } else {
         None
     };
-    settings.persistence = store.is_some();
+    // A damaged store is salvaged once and read again into a fresh broker.
+    let mut may_salvage = true;
+    loop {
+        let mut broker = new_broker(config, credentials.clone(), store.is_some())?;
+        let Some(opened) = store.take() else {
+            return Ok((broker, None));
+        };
+        let mut sink = RestoreSink {
+            restore: Restore::new(std::time::Instant::now()),
+            broker: &mut broker,
+        };
+        match opened.recover(&mut sink, may_salvage) {
+            Recovery::Read(opened, recovered) => {
+                let RestoreSink { restore, .. } = sink;
+                broker.finish_restore(restore, recovered.retained);
+                broker.restore_console(recovered.trajectory, recovered.history);
+                #[cfg(feature = "bridge")]
+                restore_bridge_queues(&mut broker, recovered.bridge_queues);
+                let link = start_store(config, opened);
+                if link.is_none() {
+                    // The writer did not start: serve from memory.
+                    store = None;
+                    continue;
+                }
+                return Ok((broker, link));
+            }
+            Recovery::Salvaged(salvaged) => store = Some(salvaged),
+            Recovery::Unusable => store = None,
+        }
+        may_salvage = false;
+    }
+}
+
+/// Hands the sessions the store reads to the broker as they come.
+struct RestoreSink<'a> {
+    broker: &'a mut Broker,
+    restore: Restore,
+}
+
+impl SessionSink for RestoreSink<'_> {
+    fn expect(&mut self, sessions: usize) {
+        self.broker.reserve_sessions(sessions);
+    }
+
+    fn session(&mut self, session: RestoredSession) {
+        self.broker.restore_one(&mut self.restore, session);
+    }
+}
+
+/// A broker with its `$SYS`, alerts, security, console and bridges
+/// installed, before anything is restored.
+fn new_broker(
+    config: &Config,
+    credentials: Vec<Credentials>,
+    persistence: bool,
+) -> Result<Broker, ExitCode> {
+    let mut settings = Settings::from_config(config);
+    settings.persistence = persistence;
     let mut broker = Broker::new(settings, random_seed());
     broker.install_sys(
         std::time::Instant::now(),
@@ -243,15 +300,7 @@ fn start_broker(
         };
         broker.install_bridges(std::time::Instant::now(), &config.bridges, journal);
     }
-    let store = store.map(|(recovered, link)| {
-        let now = std::time::Instant::now();
-        broker.restore(now, recovered.sessions, recovered.retained);
-        broker.restore_console(recovered.trajectory, recovered.history);
-        #[cfg(feature = "bridge")]
-        restore_bridge_queues(&mut broker, recovered.bridge_queues);
-        link
-    });
-    Ok((broker, store))
+    Ok(broker)
 }
 
 /// The signal loop: SIGHUP reloads, SIGUSR1 flushes the store and logs
@@ -418,19 +467,23 @@ fn admin_token(config: &Config) -> Result<String, ExitCode> {
     Ok(resolved.token)
 }
 
-/// Opens the store, reads it back and starts its writer. `Ok(None)`: the
-/// directory cannot be used and the broker serves from memory (the store
-/// logs why). A lock held by another process fails the start.
-fn open_store(config: &Config) -> Result<Option<(Recovered, net::StoreLink)>, ExitCode> {
-    let store_config = StoreConfig::from_config(config);
-    let (store, recovered) = match Store::open(&store_config) {
-        Ok(Some(opened)) => opened,
-        Ok(None) => return Ok(None),
+/// Opens the store. `Ok(None)`: the directory cannot be used and the
+/// broker serves from memory (the store logs why). A lock held by another
+/// process fails the start.
+fn open_store(config: &Config) -> Result<Option<Store>, ExitCode> {
+    match Store::open(&StoreConfig::from_config(config)) {
+        Ok(opened) => Ok(opened),
         Err(error) => {
             error!("{error}");
-            return Err(ExitCode::FAILURE);
+            Err(ExitCode::FAILURE)
         }
-    };
+    }
+}
+
+/// Starts the writer of the store read back; `None` (logged) when it
+/// cannot start.
+fn start_store(config: &Config, store: Store) -> Option<net::StoreLink> {
+    let store_config = StoreConfig::from_config(config);
     let mode = if store_config.sync {
         "sync: acknowledged after the flush that covers it".to_owned()
     } else {
@@ -441,10 +494,10 @@ fn open_store(config: &Config) -> Result<Option<(Recovered, net::StoreLink)>, Ex
     };
     info!("store at {} ({mode})", store_config.dir.display());
     match store.start() {
-        Ok((handle, events)) => Ok(Some((recovered, net::StoreLink { handle, events }))),
+        Ok((handle, events)) => Some(net::StoreLink { handle, events }),
         Err(e) => {
             error!("cannot start the store writer: {e}: serving from memory");
-            Ok(None)
+            None
         }
     }
 }

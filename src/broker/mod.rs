@@ -57,7 +57,7 @@ pub use console::ConsoleSettings;
 pub use enhanced_auth::TOKEN_METHOD;
 pub use inspect::{ClientDetail, ClientQuery, ClientSummary, RetainedSummary};
 pub use listeners::{ListenerId, ListenerSettings, PeerName};
-pub use persist::{BridgeStoreJournal, RestoredSession, StoreOp, StoredWill};
+pub use persist::{BridgeStoreJournal, Restore, RestoredSession, StoreOp, StoredWill};
 pub use rate_limits::PublishLimits;
 pub use retained::RetainedMessage;
 pub use security::{Security, SecurityDomain};

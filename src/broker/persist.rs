@@ -451,24 +451,48 @@ impl Broker {
     /// Sessions that expired while the broker was down, that no longer fit
     /// `max_sessions`, or whose client id or filters the current config
     /// refuses, are dropped (and deleted from the store) with a log line.
+    /// The store hands sessions over one at a time as it reads them
+    /// ([`Broker::restore_one`]); this is the same for sessions at hand.
     pub fn restore(
         &mut self,
         now: Instant,
         sessions: Vec<RestoredSession>,
         retained: Vec<RetainedMessage>,
     ) {
-        let mut restored = 0usize;
-        let mut expired = 0usize;
-        let mut refused = 0usize;
-        let mut late_wills = Vec::new();
+        let mut restore = Restore::new(now);
+        self.reserve_sessions(sessions.len());
         for stored in sessions {
-            match self.restore_session(now, stored, &mut late_wills) {
-                SessionRestore::Restored => restored += 1,
-                SessionRestore::Expired => expired += 1,
-                SessionRestore::Refused => refused += 1,
-                SessionRestore::Skipped => {}
-            }
+            self.restore_one(&mut restore, stored);
         }
+        self.finish_restore(restore, retained);
+    }
+
+    /// Room for `more` sessions in the session table, before a restore.
+    pub fn reserve_sessions(&mut self, more: usize) {
+        self.sessions.reserve(more);
+    }
+
+    /// Puts one stored session back (or drops it), counting it in
+    /// `restore`.
+    pub fn restore_one(&mut self, restore: &mut Restore, stored: RestoredSession) {
+        match self.restore_session(restore.now, stored, &mut restore.late_wills) {
+            SessionRestore::Restored => restore.restored += 1,
+            SessionRestore::Expired => restore.expired += 1,
+            SessionRestore::Refused => restore.refused += 1,
+            SessionRestore::Skipped => {}
+        }
+    }
+
+    /// Once every session is back: the late wills, the retained messages,
+    /// the log line.
+    pub fn finish_restore(&mut self, restore: Restore, retained: Vec<RetainedMessage>) {
+        let Restore {
+            now,
+            restored,
+            expired,
+            refused,
+            late_wills,
+        } = restore;
         let mut retained_count = 0usize;
         // Wills of sessions that ended while the broker was down: late,
         // but not lost; once every session is back to receive them.
@@ -597,7 +621,30 @@ impl Broker {
     }
 }
 
-/// What [`Broker::restore`] did with one stored session.
+/// A restore under way: what it counted so far, and the wills of the
+/// sessions that expired while the broker was down.
+#[derive(Debug)]
+pub struct Restore {
+    now: Instant,
+    restored: usize,
+    expired: usize,
+    refused: usize,
+    late_wills: Vec<StoredWill>,
+}
+
+impl Restore {
+    pub fn new(now: Instant) -> Restore {
+        Restore {
+            now,
+            restored: 0,
+            expired: 0,
+            refused: 0,
+            late_wills: Vec::new(),
+        }
+    }
+}
+
+/// What [`Broker::restore_one`] did with one stored session.
 enum SessionRestore {
     Restored,
     /// Offline for longer than `persistent_client_expiration`; deleted.

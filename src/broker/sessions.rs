@@ -138,8 +138,26 @@ impl SessionTable {
         }
     }
 
+    /// Room for `more` sessions (up to the capacity) without growing: a
+    /// restore inserts them all at once, and each grown-out-of vector
+    /// would stay resident (src/allocator.rs).
+    pub fn reserve(&mut self, more: usize) {
+        let more = more.min(self.capacity.saturating_sub(self.len));
+        self.slots.reserve(more);
+        let mut size = self.index.len().max(8);
+        while (self.len + more) * 4 > size * 3 {
+            size *= 2;
+        }
+        if size > self.index.len() {
+            self.rehash(size);
+        }
+    }
+
     fn grow(&mut self) {
-        let size = (self.index.len() * 2).max(8);
+        self.rehash((self.index.len() * 2).max(8));
+    }
+
+    fn rehash(&mut self, size: usize) {
         let old = std::mem::replace(&mut self.index, vec![EMPTY_BUCKET; size]);
         for bucket in old.into_iter().filter(|b| b.slot != EMPTY) {
             self.place(bucket);
@@ -255,6 +273,29 @@ mod tests {
     fn slots_and_buckets_are_small() {
         assert!(std::mem::size_of::<Option<Slot>>() <= 16);
         assert!(std::mem::size_of::<Bucket>() <= 8);
+    }
+
+    /// A reserved table takes the sessions without growing its index,
+    /// and finds each of them, the ones from before included.
+    #[test]
+    fn reserve_sizes_the_index_once() {
+        let mut table = SessionTable::new(1000);
+        let first = table.insert(session("before"), None);
+        table.reserve(100);
+        let size = table.index.len();
+        assert!(size * 3 >= 101 * 4, "{size} buckets");
+        for n in 0..100 {
+            assert!(table.insert(session(&format!("c{n}")), None).is_some());
+        }
+        assert_eq!(table.index.len(), size);
+        assert_eq!(table.find("before"), first);
+        for n in 0..100 {
+            assert!(table.find(&format!("c{n}")).is_some(), "c{n}");
+        }
+        // Never past the capacity.
+        let mut small = SessionTable::new(10);
+        small.reserve(1_000_000);
+        assert!(small.index.len() <= 16);
     }
 
     proptest! {

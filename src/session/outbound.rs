@@ -280,6 +280,13 @@ impl Outbound {
     /// expired meanwhile is dropped (journaled, counted in `take_expired`).
     pub fn restore(&mut self, now: Instant, mut messages: Vec<RestoredMessage>) {
         messages.sort_by_key(|m| m.seq);
+        // The queue sized once: grown push by push it would end at the
+        // next power of two, with the smaller blocks it outgrew left
+        // behind (src/allocator.rs).
+        let queued = messages.iter().filter(|m| m.sent.is_none()).count();
+        if queued > 0 {
+            self.window().queue.reserve_exact(queued);
+        }
         for restored in messages {
             self.next_seq = self.next_seq.max(restored.seq.wrapping_add(1));
             if restored.sent.is_none() && restored.message.is_expired(now) {

@@ -34,7 +34,9 @@ use crate::broker::ReadyBatch;
 use crate::config::Config;
 
 pub use health::{Outage, Status, StoreCounters};
-pub use recover::{plausible_downtime, read_entry, Recovered, StoredBridgeMessage, BUILD_EPOCH};
+pub use recover::{
+    plausible_downtime, read_entry, Recovered, SessionSink, StoredBridgeMessage, BUILD_EPOCH,
+};
 pub use writer::Event;
 
 use encode::Write;
@@ -134,33 +136,44 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens or creates the store and reads it back. `Ok(None)`: the
-    /// directory cannot be used and the broker runs without persistence
-    /// (logged). `Err`: another process holds it.
-    pub fn open(config: &StoreConfig) -> Result<Option<(Store, Recovered)>, OpenError> {
+    /// Opens or creates the store; [`Store::recover`] reads it back.
+    /// `Ok(None)`: the directory cannot be used and the broker runs
+    /// without persistence (logged). `Err`: another process holds it.
+    pub fn open(config: &StoreConfig) -> Result<Option<Store>, OpenError> {
         if let Some(parent) = config.dir.parent().filter(|p| !p.as_os_str().is_empty()) {
             let _ = std::fs::create_dir_all(parent);
         }
-        let Some(mut trees) = open::open_trees(config)? else {
+        let Some(trees) = open::open_trees(config)? else {
             return Ok(None);
         };
-        let mut recovered = recover::recover(&trees, encode::wall_clock_ms());
-        if recovered.unreadable_trees > 0 {
-            let Some(salvaged) = salvage::salvage(config, trees) else {
-                error!(
-                    "serving from memory, without persistence: the store at {} is damaged",
-                    config.dir.display()
-                );
-                return Ok(None);
-            };
-            trees = salvaged;
-            recovered = recover::recover(&trees, encode::wall_clock_ms());
-        }
-        let store = Store {
+        Ok(Some(Store {
             trees,
             config: config.clone(),
-        };
-        Ok(Some((store, recovered)))
+        }))
+    }
+
+    /// Reads the store back: each session goes to `sink` as it is read,
+    /// the rest is returned. A store sled cannot read to the end is
+    /// salvaged (salvage.rs) when `may_salvage`: then what went to `sink`
+    /// is to be thrown away and the salvaged store read again.
+    pub fn recover(self, sink: &mut dyn SessionSink, may_salvage: bool) -> Recovery {
+        let recovered = recover::recover(&self.trees, encode::wall_clock_ms(), sink);
+        if recovered.unreadable_trees == 0 || !may_salvage {
+            return Recovery::Read(self, recovered);
+        }
+        match salvage::salvage(&self.config, self.trees) {
+            Some(trees) => Recovery::Salvaged(Store {
+                trees,
+                config: self.config,
+            }),
+            None => {
+                error!(
+                    "serving from memory, without persistence: the store at {} is damaged",
+                    self.config.dir.display()
+                );
+                Recovery::Unusable
+            }
+        }
     }
 
     /// Starts the writer thread; flush reports arrive on the receiver.
@@ -192,6 +205,16 @@ impl Store {
             events_rx,
         ))
     }
+}
+
+/// What [`Store::recover`] found.
+pub enum Recovery {
+    Read(Store, Recovered),
+    /// The store was damaged and is replaced by what could be read of it:
+    /// read it again, into a fresh broker.
+    Salvaged(Store),
+    /// Damaged beyond salvage: serve without persistence.
+    Unusable,
 }
 
 /// The event loop's handle on the writer thread.

@@ -27,7 +27,7 @@ use crate::codec::{
     read_forwarded_block, PacketId, ProtocolVersion, PublishBody, QoS, RetainHandling,
     SubscriptionOptions,
 };
-use crate::session::{Message, MessageMeta, RestoredMessage, Subscription};
+use crate::session::{AwaitingAck, Message, MessageMeta, RestoredMessage, Subscription};
 use crate::sys::history::HistoryMessage;
 use crate::sys::timeline::Entry;
 use crate::sys::trajectory::TrajectoryEvent;
@@ -42,8 +42,19 @@ pub const BUILD_EPOCH: u64 = match u64::from_str_radix(env!("EDGEMQ_BUILD_EPOCH"
     Err(_) => 0,
 };
 
+/// Takes the sessions as recovery reads them, one at a time in store-id
+/// order, each with its messages: the broker's tables are built while the
+/// store is read, and no copy of the whole store is ever held (its
+/// high-water would stay resident: src/allocator.rs).
+pub trait SessionSink {
+    /// How many sessions follow, before the first (tables reserve for
+    /// them instead of growing).
+    fn expect(&mut self, sessions: usize);
+    fn session(&mut self, session: RestoredSession);
+}
+
+/// What recovery returns beside the sessions it handed to the sink.
 pub struct Recovered {
-    pub sessions: Vec<RestoredSession>,
     pub retained: Vec<RetainedMessage>,
     /// Each bridge's uplink queue, by bridge name, in order.
     pub bridge_queues: BTreeMap<String, Vec<(u64, StoredBridgeMessage)>>,
@@ -76,8 +87,9 @@ pub struct StoredBridgeMessage {
     pub expires_at: Option<Instant>,
 }
 
-/// `now_wall_ms`: the wall clock in Unix milliseconds.
-pub fn recover(trees: &Trees, now_wall_ms: u64) -> Recovered {
+/// `now_wall_ms`: the wall clock in Unix milliseconds. Sessions go to
+/// `sink` as they are read.
+pub fn recover(trees: &Trees, now_wall_ms: u64, sink: &mut dyn SessionSink) -> Recovered {
     let now_wall = now_wall_ms / 1000;
     let mut reader = Reader {
         trees,
@@ -97,10 +109,9 @@ pub fn recover(trees: &Trees, now_wall_ms: u64) -> Recovered {
         },
         instant: Instant::now(),
     };
-    let mut sessions = reader.sessions(last_flush, downtime);
-    let deliveries = reader.deliveries();
-    reader.attach_messages(&mut sessions, &deliveries);
-    reader.attach_inbound(&mut sessions);
+    let sessions = reader.sessions(last_flush, downtime);
+    sink.expect(sessions.len());
+    reader.stream_sessions(sessions, sink);
     let retained = reader.retained();
     let bridge_queues = reader.bridge_queues();
     let trajectory = super::recover_console::trajectory(trees, &mut reader);
@@ -110,7 +121,6 @@ pub fn recover(trees: &Trees, now_wall_ms: u64) -> Recovered {
         error!("skipped {skipped} undecodable records in the store");
     }
     Recovered {
-        sessions: sessions.into_values().collect(),
         retained,
         bridge_queues,
         trajectory,
@@ -197,13 +207,12 @@ impl Reader<'_> {
         (last_flush.unwrap_or(now_wall), downtime.unwrap_or(0))
     }
 
-    pub(super) fn entries(&mut self, tree: &sled::Tree) -> Vec<(sled::IVec, sled::IVec)> {
-        let (out, complete) = entries(tree);
-        if !complete {
+    /// Counts a scan that sled stopped early.
+    pub(super) fn scanned(&mut self, scan: Scan) {
+        if scan.failed {
             self.skipped += 1;
             self.unreadable += 1;
         }
-        out
     }
 
     pub(super) fn skip(&mut self, tree: &sled::Tree, key: &[u8], what: &str) {
@@ -214,7 +223,8 @@ impl Reader<'_> {
     fn sessions(&mut self, last_flush: u64, downtime: u64) -> BTreeMap<u64, RestoredSession> {
         let trees = self.trees;
         let mut sessions = BTreeMap::new();
-        for (key, value) in self.entries(&trees.sessions) {
+        let mut scan = scan(&trees.sessions);
+        for (key, value) in &mut scan {
             match restored_session(&key, &value, last_flush, downtime, self.clock) {
                 Ok(session) => {
                     sessions.insert(session.store_id, session);
@@ -222,37 +232,50 @@ impl Reader<'_> {
                 Err(what) => self.skip(&trees.sessions, &key, what),
             }
         }
+        self.scanned(scan);
         sessions
     }
 
-    fn deliveries(&mut self) -> BTreeMap<Vec<u8>, DeliveryV1> {
-        let trees = self.trees;
-        let mut deliveries = BTreeMap::new();
-        for (key, value) in self.entries(&trees.deliveries) {
-            match schema::decode::<DeliveryV1>(&value) {
-                Ok(record) => {
-                    deliveries.insert(key.to_vec(), record);
-                }
-                Err(_) => self.skip(&trees.deliveries, &key, "undecodable delivery state"),
-            }
-        }
-        deliveries
-    }
-
-    /// Puts each message (with its delivery state) into its session; the
-    /// messages of a session that no longer exists are removed.
-    fn attach_messages(
+    /// Walks the messages, delivery states and inbound ids (all keyed by
+    /// store id first, so each session's are together and in the
+    /// sessions' order) beside the sessions, handing each session to
+    /// `sink` once its last message is read. Messages, delivery states and
+    /// inbound ids of a session that no longer exists (a crash between
+    /// the writes of one delete) are removed.
+    fn stream_sessions(
         &mut self,
-        sessions: &mut BTreeMap<u64, RestoredSession>,
-        deliveries: &BTreeMap<Vec<u8>, DeliveryV1>,
+        mut sessions: BTreeMap<u64, RestoredSession>,
+        sink: &mut dyn SessionSink,
     ) {
         let trees = self.trees;
-        for (key, value) in self.entries(&trees.messages) {
+        let mut messages = scan(&trees.messages);
+        let mut deliveries = scan(&trees.deliveries);
+        let mut inbound = scan(&trees.inbound);
+        let mut current: Option<RestoredSession> = None;
+        for (key, value) in &mut messages {
             let Some((store_id, seq)) = message_key_parts(&key) else {
                 self.skip(&trees.messages, &key, "message with a bad key");
                 continue;
             };
-            let Some(session) = sessions.get_mut(&store_id) else {
+            if current.as_ref().map(|s| s.store_id) != Some(store_id) {
+                // Every session before this store id has all its messages.
+                if let Some(done) = current.take() {
+                    self.hand_over(done, &mut inbound, sink);
+                }
+                while let Some(first) = sessions.first_entry() {
+                    if *first.key() > store_id {
+                        break;
+                    }
+                    let session = first.remove();
+                    if session.store_id == store_id {
+                        current = Some(session);
+                        break;
+                    }
+                    self.hand_over(session, &mut inbound, sink);
+                }
+            }
+            let sent = self.delivery(&mut deliveries, Some(&key));
+            let Some(session) = current.as_mut() else {
                 let _ = trees.messages.remove(&key);
                 let _ = trees.deliveries.remove(&key);
                 continue;
@@ -261,22 +284,77 @@ impl Reader<'_> {
                 self.skip(&trees.messages, &key, "undecodable message");
                 continue;
             };
-            let sent = deliveries
-                .get(key.as_ref())
-                .and_then(|d| Some((PacketId::new(d.packet_id)?, awaiting_from_code(d.awaiting)?)));
             session
                 .messages
                 .push(RestoredMessage { seq, message, sent });
         }
+        self.scanned(messages);
+        if let Some(done) = current.take() {
+            self.hand_over(done, &mut inbound, sink);
+        }
+        while let Some(session) = sessions.pop_first().map(|(_, s)| s) {
+            self.hand_over(session, &mut inbound, sink);
+        }
+        // Delivery states without a message are left as they were; the
+        // undecodable ones are skipped.
+        self.delivery(&mut deliveries, None);
+        self.scanned(deliveries);
+        self.inbound_up_to(&mut inbound, None);
+        self.scanned(inbound);
     }
 
-    fn attach_inbound(&mut self, sessions: &mut BTreeMap<u64, RestoredSession>) {
+    /// The delivery state stored under the message key `key`, if any;
+    /// the states before it (of no message; all for `None`) are passed
+    /// over.
+    fn delivery(
+        &mut self,
+        deliveries: &mut Scan,
+        key: Option<&[u8]>,
+    ) -> Option<(PacketId, AwaitingAck)> {
         let trees = self.trees;
-        for (key, _) in self.entries(&trees.inbound) {
+        let up_to = |(k, _): &(sled::IVec, sled::IVec)| key.is_none_or(|key| k.as_ref() <= key);
+        while let Some((delivery_key, value)) = deliveries.next_if(up_to) {
+            match schema::decode::<DeliveryV1>(&value) {
+                Ok(d) if Some(delivery_key.as_ref()) == key => {
+                    return Some((PacketId::new(d.packet_id)?, awaiting_from_code(d.awaiting)?));
+                }
+                Ok(_) => {}
+                Err(_) => self.skip(
+                    &trees.deliveries,
+                    &delivery_key,
+                    "undecodable delivery state",
+                ),
+            }
+        }
+        None
+    }
+
+    /// Gives `session` its inbound QoS 2 ids and hands it to `sink`.
+    fn hand_over(
+        &mut self,
+        mut session: RestoredSession,
+        inbound: &mut Scan,
+        sink: &mut dyn SessionSink,
+    ) {
+        self.inbound_up_to(inbound, Some(&mut session));
+        sink.session(session);
+    }
+
+    /// Reads the inbound ids up to `session`'s store id (all of them for
+    /// `None`) into it; those of store ids before it have no session.
+    fn inbound_up_to(&mut self, inbound: &mut Scan, mut session: Option<&mut RestoredSession>) {
+        let trees = self.trees;
+        let last = session.as_ref().map_or(u64::MAX, |s| s.store_id);
+        let up_to = |(key, _): &(sled::IVec, sled::IVec)| {
+            schema::split_key(key).is_none_or(|(store_id, _)| store_id <= last)
+        };
+        while let Some((key, _)) = inbound.next_if(up_to) {
             match inbound_key_parts(&key) {
-                Some((store_id, packet_id)) => match sessions.get_mut(&store_id) {
-                    Some(session) => session.inbound.push(packet_id),
-                    None => {
+                Some((store_id, packet_id)) => match session.as_deref_mut() {
+                    Some(session) if session.store_id == store_id => {
+                        session.inbound.push(packet_id)
+                    }
+                    _ => {
                         let _ = trees.inbound.remove(&key);
                     }
                 },
@@ -289,12 +367,14 @@ impl Reader<'_> {
         let trees = self.trees;
         let clock = self.clock;
         let mut retained = Vec::new();
-        for (key, value) in self.entries(&trees.retained) {
+        let mut scan = scan(&trees.retained);
+        for (key, value) in &mut scan {
             match retained_record(&key, &value, clock) {
                 Some(message) => retained.push(message),
                 None => self.skip(&trees.retained, &key, "undecodable retained message"),
             }
         }
+        self.scanned(scan);
         retained
     }
 
@@ -302,12 +382,14 @@ impl Reader<'_> {
         let trees = self.trees;
         let mut queues: BTreeMap<String, Vec<(u64, StoredBridgeMessage)>> = BTreeMap::new();
         let clock = self.clock;
-        for (key, value) in self.entries(&trees.bridge) {
+        let mut scan = scan(&trees.bridge);
+        for (key, value) in &mut scan {
             match bridge_record(&key, &value, clock) {
                 Some((name, seq, message)) => queues.entry(name).or_default().push((seq, message)),
                 None => self.skip(&trees.bridge, &key, "undecodable bridge message"),
             }
         }
+        self.scanned(scan);
         queues
     }
 }
@@ -485,20 +567,59 @@ fn protocol(level: u8) -> Option<ProtocolVersion> {
     }
 }
 
-/// Every readable entry of `tree`, and whether that was all of them: an
-/// entry sled itself cannot read ends the scan of that tree.
-pub(super) fn entries(tree: &sled::Tree) -> (Vec<(sled::IVec, sled::IVec)>, bool) {
-    let mut out = Vec::new();
-    for entry in tree.iter() {
-        match entry {
-            Ok(pair) => out.push(pair),
+/// Every readable entry of `tree`, one at a time; a reader hands the
+/// scan back to [`Reader::scanned`] once done with it.
+pub(super) fn scan(tree: &sled::Tree) -> Scan {
+    Scan {
+        iter: tree.iter(),
+        failed: false,
+        peeked: None,
+    }
+}
+
+/// A tree's readable entries in key order: an entry sled itself cannot
+/// read ends it, and marks it failed.
+pub(super) struct Scan {
+    iter: sled::Iter,
+    failed: bool,
+    /// Read by [`Scan::next_if`] and not taken.
+    peeked: Option<(sled::IVec, sled::IVec)>,
+}
+
+impl Scan {
+    /// The next entry if `take` wants it; otherwise it stays next.
+    fn next_if(
+        &mut self,
+        take: impl FnOnce(&(sled::IVec, sled::IVec)) -> bool,
+    ) -> Option<(sled::IVec, sled::IVec)> {
+        let entry = self.next()?;
+        if take(&entry) {
+            return Some(entry);
+        }
+        self.peeked = Some(entry);
+        None
+    }
+}
+
+impl Iterator for Scan {
+    type Item = (sled::IVec, sled::IVec);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(entry) = self.peeked.take() {
+            return Some(entry);
+        }
+        if self.failed {
+            return None;
+        }
+        match self.iter.next()? {
+            Ok(pair) => Some(pair),
             Err(e) => {
                 error!("stopped reading a store tree: {e}");
-                return (out, false);
+                self.failed = true;
+                None
             }
         }
     }
-    (out, true)
 }
 
 fn skip(tree: &sled::Tree, key: &[u8], what: &str, skipped: &mut u64) {

@@ -15,7 +15,8 @@ use super::Trees;
 pub(super) fn trajectory(trees: &Trees, reader: &mut Reader<'_>) -> Vec<Entry<TrajectoryEvent>> {
     let tree = &trees.trajectory;
     let mut out = Vec::new();
-    for (key, value) in reader.entries(tree) {
+    let mut scan = super::recover::scan(tree);
+    for (key, value) in &mut scan {
         let entry = schema::split_seq_key(&key).and_then(|seq| {
             let record = schema::decode::<TrajectoryV1>(&value).ok()?;
             let event = TrajectoryEvent {
@@ -35,13 +36,15 @@ pub(super) fn trajectory(trees: &Trees, reader: &mut Reader<'_>) -> Vec<Entry<Tr
             None => reader.skip(tree, &key, "undecodable trajectory event"),
         }
     }
+    reader.scanned(scan);
     out
 }
 
 pub(super) fn history(trees: &Trees, reader: &mut Reader<'_>) -> Vec<Entry<HistoryMessage>> {
     let tree = &trees.history;
     let mut out = Vec::new();
-    for (key, value) in reader.entries(tree) {
+    let mut scan = super::recover::scan(tree);
+    for (key, value) in &mut scan {
         let entry = schema::split_seq_key(&key).and_then(|seq| {
             let record = schema::decode::<HistoryV1>(&value).ok()?;
             let message = HistoryMessage {
@@ -62,5 +65,6 @@ pub(super) fn history(trees: &Trees, reader: &mut Reader<'_>) -> Vec<Entry<Histo
             None => reader.skip(tree, &key, "undecodable history message"),
         }
     }
+    reader.scanned(scan);
     out
 }

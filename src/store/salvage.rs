@@ -84,8 +84,7 @@ fn sibling(dir: &Path, kind: &str) -> PathBuf {
 fn copy_readable(from: &Trees, to: &Trees) -> sled::Result<u64> {
     let mut copied = 0u64;
     for (source, target) in from.each().into_iter().zip(to.each()) {
-        let (entries, _) = super::recover::entries(source);
-        for (key, value) in entries {
+        for (key, value) in super::recover::scan(source) {
             target.insert(key, value)?;
             copied += 1;
         }

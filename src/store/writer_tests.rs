@@ -31,7 +31,7 @@ fn config(dir: &std::path::Path, sync: bool, cache_bytes: u64) -> StoreConfig {
 fn start(sync: bool, cache_bytes: u64, failures: u32) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), sync, cache_bytes);
-    let (store, _) = Store::open(&config).unwrap().expect("a usable store");
+    let store = Store::open(&config).unwrap().expect("a usable store");
     let (events_tx, events) = smol::channel::unbounded();
     let counters = Arc::new(StoreCounters::default());
     let mut writer = Writer::new(
