@@ -21,7 +21,7 @@ use edgemq::broker::{Broker, Security, SecurityDomain, Settings};
 use edgemq::cli::{self, Action};
 use edgemq::config::Config;
 use edgemq::privileges::{self, Plan};
-use edgemq::store::{Recovered, Store, StoreConfig};
+use edgemq::store::{HistoryReader, Recovered, Store, StoreConfig};
 use edgemq::{build_checks, logging, net};
 
 fn main() -> ExitCode {
@@ -243,8 +243,9 @@ fn start_broker(
         };
         broker.install_bridges(std::time::Instant::now(), &config.bridges, journal);
     }
-    let store = store.map(|(recovered, link)| {
+    let store = store.map(|(recovered, history, link)| {
         let now = std::time::Instant::now();
+        broker.install_history_source(Box::new(history));
         broker.restore(now, recovered.sessions, recovered.retained);
         broker.restore_console(recovered.trajectory, recovered.history);
         #[cfg(feature = "bridge")]
@@ -419,7 +420,9 @@ fn admin_token(config: &Config) -> Result<String, ExitCode> {
 /// Opens the store, reads it back and starts its writer. `Ok(None)`: the
 /// directory cannot be used and the broker serves from memory (the store
 /// logs why). A lock held by another process fails the start.
-fn open_store(config: &Config) -> Result<Option<(Recovered, net::StoreLink)>, ExitCode> {
+fn open_store(
+    config: &Config,
+) -> Result<Option<(Recovered, HistoryReader, net::StoreLink)>, ExitCode> {
     let store_config = StoreConfig::from_config(config);
     let (store, recovered) = match Store::open(&store_config) {
         Ok(Some(opened)) => opened,
@@ -438,8 +441,13 @@ fn open_store(config: &Config) -> Result<Option<(Recovered, net::StoreLink)>, Ex
         )
     };
     info!("store at {} ({mode})", store_config.dir.display());
+    let history = store.history_reader();
     match store.start() {
-        Ok((handle, events)) => Ok(Some((recovered, net::StoreLink { handle, events }))),
+        Ok((handle, events)) => Ok(Some((
+            recovered,
+            history,
+            net::StoreLink { handle, events },
+        ))),
         Err(e) => {
             error!("cannot start the store writer: {e}: serving from memory");
             Ok(None)

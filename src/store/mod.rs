@@ -34,6 +34,7 @@ use crate::broker::ReadyBatch;
 use crate::config::Config;
 
 pub use health::{Outage, Status, StoreCounters};
+pub use recover_console::RecoveredHistory;
 pub use recover::{plausible_downtime, read_entry, Recovered, StoredBridgeMessage, BUILD_EPOCH};
 pub use writer::Event;
 
@@ -163,6 +164,13 @@ impl Store {
         Ok(Some((store, recovered)))
     }
 
+    /// What the admin API reads older history pages through.
+    pub fn history_reader(&self) -> HistoryReader {
+        HistoryReader {
+            tree: self.trees.history.clone(),
+        }
+    }
+
     /// Starts the writer thread; flush reports arrive on the receiver.
     pub fn start(self) -> std::io::Result<(StoreHandle, smol::channel::Receiver<Event>)> {
         // Unbounded channels, bounded by the broker: it counts the bytes
@@ -191,6 +199,22 @@ impl Store {
             },
             events_rx,
         ))
+    }
+}
+
+/// Reads history chunks for the admin API on the event loop thread: a
+/// read of one record (64 KiB at most) from sled's cache or the flash,
+/// while the writer thread owns every write. A store the writer reopened
+/// after a failure is not seen; its pages then skip those chunks.
+pub struct HistoryReader {
+    tree: sled::Tree,
+}
+
+impl crate::sys::history_log::ChunkSource for HistoryReader {
+    fn chunk_body(&self, first_seq: u64) -> Option<Vec<u8>> {
+        let value = self.tree.get(schema::seq_key(first_seq)).ok()??;
+        let record = schema::decode::<schema::HistoryChunkV2>(&value).ok()?;
+        Some(record.body)
     }
 }
 

@@ -28,12 +28,12 @@ use crate::codec::{
     SubscriptionOptions,
 };
 use crate::session::{Message, MessageMeta, RestoredMessage, Subscription};
-use crate::sys::history::HistoryMessage;
 use crate::sys::timeline::Entry;
 use crate::sys::trajectory::TrajectoryEvent;
 
 use super::encode::awaiting_from_code;
 use super::schema::{self, DeliveryV1, META_CLOCK};
+use super::recover_console::RecoveredHistory;
 use super::Trees;
 
 /// When this binary was built (Unix seconds), from build.rs.
@@ -49,7 +49,7 @@ pub struct Recovered {
     pub bridge_queues: BTreeMap<String, Vec<(u64, StoredBridgeMessage)>>,
     /// Device trajectories and message history, in sequence order.
     pub trajectory: Vec<Entry<TrajectoryEvent>>,
-    pub history: Vec<Entry<HistoryMessage>>,
+    pub history: RecoveredHistory,
     pub skipped_records: u64,
     /// Trees whose scan sled stopped with an error (a damaged page): the
     /// store is salvaged (salvage.rs).
@@ -204,6 +204,12 @@ impl Reader<'_> {
             self.unreadable += 1;
         }
         out
+    }
+
+    /// A tree sled could not read to the end (read outside `entries`).
+    pub(super) fn note_unreadable_tree(&mut self) {
+        self.skipped += 1;
+        self.unreadable += 1;
     }
 
     pub(super) fn skip(&mut self, tree: &sled::Tree, key: &[u8], what: &str) {
