@@ -3,7 +3,8 @@
 //! whose topic a `history_topic` filter matches are kept, others not;
 //! `/api/v1/messages` with wildcard filters, time windows, pages, binary
 //! payloads; `history_max_bytes` and `history_max_age` across a restart;
-//! history off; `edgemq ctl history`.
+//! history off; `edgemq ctl history`; a store of the per-message records
+//! an older edgemq wrote (deleted with a log line).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -245,6 +246,49 @@ fn max_age_holds_across_a_restart() {
     assert_eq!(topics(&messages(&broker, "")), ["t/3"]);
     std::thread::sleep(scaled(Duration::from_millis(4500)));
     assert!(messages(&broker, "").is_empty());
+}
+
+/// `tests/fixtures/store/history-v1-store/`: written by the edgemq before
+/// chunked history, `history_topic fixture/#`, three messages
+/// `fixture/h1..3` kept one record each. Today's binary deletes them with
+/// a log line (docs/observability.md), numbers new ones after them, and
+/// a restart finds only the new.
+#[test]
+fn per_message_records_of_an_older_store_are_deleted() {
+    let data = tempfile::tempdir().unwrap();
+    let store = data.path().join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    for file in ["conf", "db"] {
+        let from = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/store/history-v1-store")
+            .join(file);
+        std::fs::copy(&from, store.join(file)).unwrap();
+    }
+    let config = format!(
+        "{ADMIN}history_topic fixture/#\npersistence_location {}\n",
+        store.display()
+    );
+    let mut broker = common::BrokerOptions::new(&config).start();
+    assert!(
+        broker
+            .log()
+            .contains("deleting 3 history messages stored one record each"),
+        "{}",
+        broker.log()
+    );
+    assert!(messages(&broker, "").is_empty(), "the old records are not read");
+    publish(broker.addr(), &[("fixture/new", b"n")]);
+    let list = messages(&broker, "");
+    assert_eq!(topics(&list), ["fixture/new"]);
+    broker.terminate();
+    assert!(broker.wait_exit(scaled(Duration::from_secs(10))).is_some());
+    broker.restart();
+    assert_eq!(topics(&messages(&broker, "")), ["fixture/new"]);
+    assert!(
+        broker.log().contains("and 1 history messages from the store"),
+        "{}",
+        broker.log()
+    );
 }
 
 #[test]

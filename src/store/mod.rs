@@ -203,7 +203,7 @@ impl Store {
 }
 
 /// Reads history chunks for the admin API on the event loop thread: a
-/// read of one record (64 KiB at most) from sled's cache or the flash,
+/// read of one record (4 KiB at most) from sled's cache or the flash,
 /// while the writer thread owns every write. A store the writer reopened
 /// after a failure is not seen; its pages then skip those chunks.
 pub struct HistoryReader {

@@ -12,7 +12,8 @@
 //! chunks go, oldest first, and their first sequence numbers are handed
 //! back so the broker deletes the records. A chunk is at most
 //! `max_bytes / 8` (and [`MAX_CHUNK_BYTES`]), so eviction frees at most
-//! an eighth of the cap at once. Sans-IO: the caller says when to seal
+//! an eighth of the cap at once; a single message larger than that is a
+//! chunk of its own. Sans-IO: the caller says when to seal
 //! and which store batch a sealed chunk goes into.
 //!
 //! Invariant: chunks are in sequence order (arrival order) and a chunk's
@@ -26,9 +27,20 @@ use super::history::HistoryMessage;
 use super::history_chunk::{self, HistoryView};
 use super::timeline::{Entry, Window};
 
-/// A sealed chunk's body at most: one store record, read whole for a
-/// page, so it stays a small read on a router's flash.
-pub const MAX_CHUNK_BYTES: usize = 64 << 10;
+/// A sealed chunk's body at most. sled keeps up to 16 records in a leaf
+/// and rewrites the whole leaf every few changes; a leaf over 128 KiB
+/// (a quarter of its 512 KiB segment) becomes a blob file of its own,
+/// written and synced apart: with 64 KiB chunks that made every tenth
+/// put a file and the writer thread, not the broker, the bottleneck.
+/// 4 KiB keeps a leaf of chunks under that, and is still 40 or more
+/// small messages per record.
+pub const MAX_CHUNK_BYTES: usize = 4 << 10;
+
+/// Chunks one page reads back from the store at most (2 MiB): a filter
+/// that matches little must not make one request read the whole history
+/// on the event loop. Past it the page ends early and `next` goes on
+/// from the first chunk not read.
+pub const MAX_CHUNK_READS: usize = 512;
 
 /// What a chunk's record costs besides its messages: key, version byte,
 /// count, timestamps and the body's length.
@@ -192,14 +204,14 @@ impl HistoryLog {
     /// Every store batch up to `durable` is on disk: the bodies it holds
     /// are read from the store from now on.
     pub fn release(&mut self, durable: u64) {
+        // Bodies still held are the newest chunks (a suffix): stop at the
+        // first one already released.
         for chunk in self.sealed.iter_mut().rev() {
-            match chunk.batch {
-                Some(batch) if batch <= durable => {
-                    if chunk.body.take().is_none() {
-                        break;
-                    }
-                }
-                _ => {}
+            if chunk.body.is_none() {
+                break;
+            }
+            if chunk.batch.is_some_and(|batch| batch <= durable) {
+                chunk.body = None;
             }
         }
     }
@@ -275,6 +287,7 @@ impl HistoryLog {
     ) -> HistoryPage {
         let limit = window.limit.max(1);
         let mut page = HistoryPage::default();
+        let mut reads = 0usize;
         let filling = self
             .filling_meta
             .map(|meta| (meta, Some(self.filling.as_slice())));
@@ -294,6 +307,12 @@ impl HistoryLog {
             let body = match body {
                 Some(body) => body,
                 None => {
+                    if reads == MAX_CHUNK_READS {
+                        let after_chunk = meta.first_seq.saturating_add(u64::from(meta.count));
+                        page.next = Some(window.cursor.map_or(after_chunk, |c| c.min(after_chunk)));
+                        return page;
+                    }
+                    reads += 1;
                     loaded = source.and_then(|s| s.chunk_body(meta.first_seq));
                     match loaded.as_deref() {
                         Some(body) => body,
@@ -402,6 +421,34 @@ mod tests {
         assert_eq!(p.next, None);
         let p = log.query(w, |_| true, None);
         assert_eq!(p.unreadable, 2, "released bodies need the store");
+    }
+
+    #[test]
+    fn a_page_reads_a_bounded_number_of_chunks() {
+        let now = Instant::now();
+        let mut log = HistoryLog::new(u64::MAX, 1 << 20);
+        let (mut sealed, mut out) = (Vec::new(), Vec::new());
+        let mut store = Store::default();
+        let chunks = MAX_CHUNK_READS as u64 + 5;
+        for i in 0..chunks {
+            log.push(now, i, &view("t"), Some(1), &mut sealed, &mut out);
+            sealed.extend(log.seal(Some(1)));
+        }
+        for c in &sealed {
+            store.0.insert(c.meta.first_seq, c.body.to_vec());
+        }
+        log.release(1);
+        let w = Window {
+            limit: 1000,
+            ..Window::default()
+        };
+        let p = log.query(w, |t| t == "nothing", Some(&store));
+        assert!(p.entries.is_empty());
+        let next = p.next.unwrap();
+        assert_eq!(next, chunks - MAX_CHUNK_READS as u64 + 1, "before the first chunk not read");
+        let p = log.query(Window { cursor: Some(next), ..w }, |_| true, Some(&store));
+        assert_eq!(seqs(&p), (1..next).rev().collect::<Vec<_>>());
+        assert_eq!(p.next, None);
     }
 
     #[test]
