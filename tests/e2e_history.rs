@@ -297,7 +297,9 @@ fn per_message_records_of_an_older_store_are_deleted() {
     broker.restart();
     assert_eq!(topics(&listed(&broker)), ["fixture/new"]);
     assert!(
-        broker.log().contains("and 1 history messages from the store"),
+        broker
+            .log()
+            .contains("and 1 history messages from the store"),
         "{}",
         broker.log()
     );

@@ -449,8 +449,20 @@ fn trajectory_and_history_v1() {
 fn sample_history_chunk_v2() -> HistoryChunkV2 {
     let mut body = Vec::new();
     let messages = [
-        (1_796_624_423_887, "sensors/kitchen/temp", 1, true, &b"21"[..]),
-        (1_796_624_424_002, "sensors/hall/door", 0, false, &[0xff, 0][..]),
+        (
+            1_796_624_423_887,
+            "sensors/kitchen/temp",
+            1,
+            true,
+            &b"21"[..],
+        ),
+        (
+            1_796_624_424_002,
+            "sensors/hall/door",
+            0,
+            false,
+            &[0xff, 0][..],
+        ),
     ];
     for (ts, topic, qos, retain, payload) in messages {
         let view = HistoryView {

@@ -335,7 +335,12 @@ impl Broker {
     /// (persist.rs); whether it did.
     pub(super) fn seal_history(&mut self) -> bool {
         let batch = self.history_batch();
-        let Some(chunk) = self.console.history.as_mut().and_then(|(_, log)| log.seal(batch)) else {
+        let Some(chunk) = self
+            .console
+            .history
+            .as_mut()
+            .and_then(|(_, log)| log.seal(batch))
+        else {
             return false;
         };
         let mut sealed = vec![chunk];

@@ -182,7 +182,13 @@ impl Broker {
             && self
                 .history_seal_due(interval)
                 .is_some_and(|due| due <= now);
-        if (flushing || batch_due || chunk_due) && self.seal_history() && chunk_due {
+        if !(flushing || batch_due || chunk_due) {
+            return;
+        }
+        let sealed = self.seal_history();
+        // Sealed for its age alone: the batch goes now, not one interval
+        // after the chunk's op joined it.
+        if sealed && chunk_due && !batch_due {
             if let Some(persistence) = self.persistence.as_mut() {
                 persistence.flush_requested = true;
             }

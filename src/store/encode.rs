@@ -8,8 +8,8 @@ use crate::broker::StoreOp;
 use crate::session::{AwaitingAck, MessageMeta, Subscription};
 
 use super::schema::{
-    self, BridgeMessageV2, DeliveryV1, HistoryChunkV2, MessageV2, RetainedV2, SessionV2, SubscriptionV2,
-    TrajectoryV1, WillV2,
+    self, BridgeMessageV2, DeliveryV1, HistoryChunkV2, MessageV2, RetainedV2, SessionV2,
+    SubscriptionV2, TrajectoryV1, WillV2,
 };
 
 /// The sled tree a write goes to.

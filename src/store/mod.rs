@@ -34,8 +34,8 @@ use crate::broker::ReadyBatch;
 use crate::config::Config;
 
 pub use health::{Outage, Status, StoreCounters};
-pub use recover_console::RecoveredHistory;
 pub use recover::{plausible_downtime, read_entry, Recovered, StoredBridgeMessage, BUILD_EPOCH};
+pub use recover_console::RecoveredHistory;
 pub use writer::Event;
 
 use encode::Write;

@@ -32,8 +32,8 @@ use crate::sys::timeline::Entry;
 use crate::sys::trajectory::TrajectoryEvent;
 
 use super::encode::awaiting_from_code;
-use super::schema::{self, DeliveryV1, META_CLOCK};
 use super::recover_console::RecoveredHistory;
+use super::schema::{self, DeliveryV1, META_CLOCK};
 use super::Trees;
 
 /// When this binary was built (Unix seconds), from build.rs.

@@ -4,7 +4,6 @@
 //! (what falls out is deleted through the store ops as usual). An
 //! undecodable record is skipped, counted and removed, like any other.
 
-
 use log::error;
 
 use crate::sys::history_chunk;

@@ -109,7 +109,10 @@ mod tests {
         };
         assert!(append(&mut body, 7, &a));
         assert!(append(&mut body, 9, &b));
-        assert_eq!(body.len(), entry_bytes("a/b", b"21.5") + entry_bytes("c", &[0, 0]));
+        assert_eq!(
+            body.len(),
+            entry_bytes("a/b", b"21.5") + entry_bytes("c", &[0, 0])
+        );
         assert_eq!(decode(&body).unwrap(), [(7, a), (9, b)]);
         assert_eq!(decode(&[]).unwrap(), []);
         for cut in 1..body.len() {

@@ -408,7 +408,14 @@ mod tests {
         let p = log.query(w, |_| true, Some(&store));
         assert_eq!(seqs(&p), [10, 9, 8]);
         assert_eq!(p.next, Some(8));
-        let p = log.query(Window { cursor: p.next, ..w }, |_| true, Some(&store));
+        let p = log.query(
+            Window {
+                cursor: p.next,
+                ..w
+            },
+            |_| true,
+            Some(&store),
+        );
         assert_eq!(seqs(&p), [7, 6, 5], "across a chunk's edge, from the store");
         let w = Window {
             since: Some(1002),
@@ -445,8 +452,19 @@ mod tests {
         let p = log.query(w, |t| t == "nothing", Some(&store));
         assert!(p.entries.is_empty());
         let next = p.next.unwrap();
-        assert_eq!(next, chunks - MAX_CHUNK_READS as u64 + 1, "before the first chunk not read");
-        let p = log.query(Window { cursor: Some(next), ..w }, |_| true, Some(&store));
+        assert_eq!(
+            next,
+            chunks - MAX_CHUNK_READS as u64 + 1,
+            "before the first chunk not read"
+        );
+        let p = log.query(
+            Window {
+                cursor: Some(next),
+                ..w
+            },
+            |_| true,
+            Some(&store),
+        );
         assert_eq!(seqs(&p), (1..next).rev().collect::<Vec<_>>());
         assert_eq!(p.next, None);
     }
