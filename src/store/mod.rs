@@ -132,6 +132,7 @@ impl Trees {
 pub struct Store {
     trees: Trees,
     config: StoreConfig,
+    history: HistorySlot,
 }
 
 impl Store {
@@ -158,6 +159,7 @@ impl Store {
             recovered = recover::recover(&trees, encode::wall_clock_ms());
         }
         let store = Store {
+            history: Arc::new(std::sync::Mutex::new(Some(trees.history.clone()))),
             trees,
             config: config.clone(),
         };
@@ -167,7 +169,7 @@ impl Store {
     /// What the admin API reads older history pages through.
     pub fn history_reader(&self) -> HistoryReader {
         HistoryReader {
-            tree: self.trees.history.clone(),
+            slot: self.history.clone(),
         }
     }
 
@@ -186,6 +188,7 @@ impl Store {
             events,
             counters.clone(),
             test_flush_delay(),
+            self.history,
         );
         let thread = std::thread::Builder::new()
             .name("edgemq-store".into())
@@ -202,17 +205,25 @@ impl Store {
     }
 }
 
+/// The writer's history tree, lent to [`HistoryReader`]: `None` while
+/// the writer has sled closed (an outage), so that no handle outside the
+/// writer keeps the old database open and its reopen locked out.
+pub(crate) type HistorySlot = Arc<std::sync::Mutex<Option<sled::Tree>>>;
+
 /// Reads history chunks for the admin API on the event loop thread: a
 /// read of one record (4 KiB at most) from sled's cache or the flash,
-/// while the writer thread owns every write. A store the writer reopened
-/// after a failure is not seen; its pages then skip those chunks.
+/// while the writer thread owns every write. During a store outage there
+/// is nothing to read from: pages skip those chunks (logged).
 pub struct HistoryReader {
-    tree: sled::Tree,
+    slot: HistorySlot,
 }
 
 impl crate::sys::history_log::ChunkSource for HistoryReader {
     fn chunk_body(&self, first_seq: u64) -> Option<Vec<u8>> {
-        let value = self.tree.get(schema::seq_key(first_seq)).ok()??;
+        // Read under the lock: the writer swaps the tree under it.
+        let slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        let value = slot.as_ref()?.get(schema::seq_key(first_seq)).ok()??;
+        drop(slot);
         let record = schema::decode::<schema::HistoryChunkV2>(&value).ok()?;
         Some(record.body)
     }
