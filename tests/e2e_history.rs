@@ -305,6 +305,27 @@ fn per_message_records_of_an_older_store_are_deleted() {
     );
 }
 
+/// Without a store and in sync mode no batch schedule seals the filling
+/// chunk: the once-a-second tick does, and pages read the same before and
+/// after it.
+#[test]
+fn kept_in_sync_mode_and_without_persistence() {
+    for mode in ["persistence_sync true\n", "persistence false\n"] {
+        let broker = Broker::start(&format!("{ADMIN}{mode}history_topic s/#\n"));
+        publish(broker.addr(), &[("s/1", b"a"), ("s/2", b"b"), ("t/x", b"c")]);
+        assert_eq!(topics(&messages(&broker, "")), ["s/2", "s/1"], "{mode}");
+        std::thread::sleep(scaled(Duration::from_millis(1500)));
+        publish(broker.addr(), &[("s/3", b"d")]);
+        assert_eq!(
+            topics(&messages(&broker, "")),
+            ["s/3", "s/2", "s/1"],
+            "{mode}: across a sealed chunk"
+        );
+        let page = messages(&broker, "limit=2");
+        assert_eq!(topics(&page), ["s/3", "s/2"], "{mode}");
+    }
+}
+
 #[test]
 fn off_without_history_topic() {
     let broker = Broker::start(ADMIN);
