@@ -312,7 +312,10 @@ fn per_message_records_of_an_older_store_are_deleted() {
 fn kept_in_sync_mode_and_without_persistence() {
     for mode in ["persistence_sync true\n", "persistence false\n"] {
         let broker = Broker::start(&format!("{ADMIN}{mode}history_topic s/#\n"));
-        publish(broker.addr(), &[("s/1", b"a"), ("s/2", b"b"), ("t/x", b"c")]);
+        publish(
+            broker.addr(),
+            &[("s/1", b"a"), ("s/2", b"b"), ("t/x", b"c")],
+        );
         assert_eq!(topics(&messages(&broker, "")), ["s/2", "s/1"], "{mode}");
         std::thread::sleep(scaled(Duration::from_millis(1500)));
         publish(broker.addr(), &[("s/3", b"d")]);
