@@ -232,6 +232,7 @@ fn start_broker(
             Recovery::Read(opened, recovered) => {
                 let RestoreSink { restore, .. } = sink;
                 broker.finish_restore(restore, recovered.retained);
+                broker.install_history_source(Box::new(opened.history_reader()));
                 broker.restore_console(recovered.trajectory, recovered.history);
                 #[cfg(feature = "bridge")]
                 restore_bridge_queues(&mut broker, recovered.bridge_queues);

@@ -3,7 +3,8 @@
 //! whose topic a `history_topic` filter matches are kept, others not;
 //! `/api/v1/messages` with wildcard filters, time windows, pages, binary
 //! payloads; `history_max_bytes` and `history_max_age` across a restart;
-//! history off; `edgemq ctl history`.
+//! history off; `edgemq ctl history`; a store of the per-message records
+//! an older edgemq wrote (deleted with a log line).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -245,6 +246,87 @@ fn max_age_holds_across_a_restart() {
     assert_eq!(topics(&messages(&broker, "")), ["t/3"]);
     std::thread::sleep(scaled(Duration::from_millis(4500)));
     assert!(messages(&broker, "").is_empty());
+}
+
+/// `tests/fixtures/store/history-v1-store/`: written by the edgemq before
+/// chunked history, `history_topic fixture/#`, three messages
+/// `fixture/h1..3` kept one record each. Today's binary deletes them with
+/// a log line (docs/observability.md), numbers new ones after them, and
+/// a restart finds only the new.
+#[test]
+fn per_message_records_of_an_older_store_are_deleted() {
+    let data = tempfile::tempdir().unwrap();
+    let store = data.path().join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    for file in ["conf", "db"] {
+        let from = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/store/history-v1-store")
+            .join(file);
+        std::fs::copy(&from, store.join(file)).unwrap();
+    }
+    // The store is not the harness's data directory: the token is ours.
+    let token = "history-fixture-token-0123456789";
+    let token_file = data.path().join("token");
+    std::fs::write(&token_file, token).unwrap();
+    let config = format!(
+        "{ADMIN}history_topic fixture/#\npersistence_location {}\nadmin_token_file {}\n",
+        store.display(),
+        token_file.display()
+    );
+    let listed = |broker: &Broker| {
+        let a = call(admin_addr(broker), "GET", "/api/v1/messages", Some(token));
+        assert_eq!(a.status, 200, "{}", a.body);
+        match a.json().get("messages") {
+            Some(Value::Array(list)) => list.clone(),
+            other => panic!("no messages: {other:?}"),
+        }
+    };
+    let mut broker = common::BrokerOptions::new(&config).start();
+    assert!(
+        broker
+            .log()
+            .contains("deleting 3 history messages stored one record each"),
+        "{}",
+        broker.log()
+    );
+    assert!(listed(&broker).is_empty(), "the old records are not read");
+    publish(broker.addr(), &[("fixture/new", b"n")]);
+    assert_eq!(topics(&listed(&broker)), ["fixture/new"]);
+    broker.terminate();
+    assert!(broker.wait_exit(scaled(Duration::from_secs(10))).is_some());
+    broker.restart();
+    assert_eq!(topics(&listed(&broker)), ["fixture/new"]);
+    assert!(
+        broker
+            .log()
+            .contains("and 1 history messages from the store"),
+        "{}",
+        broker.log()
+    );
+}
+
+/// Without a store and in sync mode no batch schedule seals the filling
+/// chunk: the once-a-second tick does, and pages read the same before and
+/// after it.
+#[test]
+fn kept_in_sync_mode_and_without_persistence() {
+    for mode in ["persistence_sync true\n", "persistence false\n"] {
+        let broker = Broker::start(&format!("{ADMIN}{mode}history_topic s/#\n"));
+        publish(
+            broker.addr(),
+            &[("s/1", b"a"), ("s/2", b"b"), ("t/x", b"c")],
+        );
+        assert_eq!(topics(&messages(&broker, "")), ["s/2", "s/1"], "{mode}");
+        std::thread::sleep(scaled(Duration::from_millis(1500)));
+        publish(broker.addr(), &[("s/3", b"d")]);
+        assert_eq!(
+            topics(&messages(&broker, "")),
+            ["s/3", "s/2", "s/1"],
+            "{mode}: across a sealed chunk"
+        );
+        let page = messages(&broker, "limit=2");
+        assert_eq!(topics(&page), ["s/3", "s/2"], "{mode}");
+    }
 }
 
 #[test]

@@ -22,7 +22,8 @@ use common::raw::{self, Connect};
 use common::{Broker, RawClient};
 use std::time::{Duration, Instant};
 
-use edgemq::store::schema::{self, BridgeMessageV2, HistoryV1, MessageV2};
+use edgemq::store::schema::{self, BridgeMessageV2, MessageV2};
+use edgemq::sys::history_chunk;
 
 const TOPIC: &str = "flash/sensor/0001";
 /// Forwarded by the bridge of `bridged_config` (to `site1/sensors/...`).
@@ -65,16 +66,11 @@ fn bridged_record_size() -> usize {
     schema::bridge_key("cloud", 0).len() + schema::encode(&record).len()
 }
 
-/// What one message kept for `history_topic` costs in the store.
+/// What one message kept for `history_topic` costs in the store: its
+/// share of a chunk (the chunk's own overhead, shared by a second's
+/// messages, left out).
 fn history_record_size() -> usize {
-    let record = HistoryV1 {
-        ts_ms: 1_796_624_423_887,
-        topic: TOPIC.into(),
-        qos: 1,
-        retain: false,
-        payload: vec![0; PAYLOAD],
-    };
-    schema::seq_key(0).len() + schema::encode(&record).len()
+    history_chunk::entry_bytes(TOPIC, &[0; PAYLOAD])
 }
 
 /// An edge whose bridge forwards `sensors/#` at QoS 1 to `port`.

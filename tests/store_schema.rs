@@ -9,7 +9,10 @@
 //!
 //! `v1/trajectory.bin` and `v1/history.bin` are the first versions of
 //! the device trajectory and message history records (new kinds of
-//! record, so version 1 of their own).
+//! record, so version 1 of their own); `v2/history_chunk.bin` is the
+//! history as it is stored today, the messages of one flush in one record
+//! (`HistoryChunkV2`); a `history.bin` record is recognised and deleted
+//! (tests/e2e_history.rs reads a whole store of them).
 //!
 //! Each older version must also read as the latest (`schema::decode_*`
 //! upgrade it), and `tests/fixtures/store/v1-store/` is a whole sled store
@@ -33,7 +36,8 @@ use edgemq::store::schema::{
     self, BridgeMessageV1, BridgeMessageV2, DeliveryV1, MessageV1, MessageV2, RetainedV1,
     RetainedV2, SessionV1, SessionV2, SubscriptionV1, SubscriptionV2, Versioned, WillV2, RECORD_V2,
 };
-use edgemq::store::schema::{HistoryV1, TrajectoryV1};
+use edgemq::store::schema::{HistoryChunkV2, HistoryV1, TrajectoryV1};
+use edgemq::sys::history_chunk::{self, HistoryView};
 
 fn fixture(version: u8, name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -440,4 +444,73 @@ fn trajectory_and_history_v1() {
             Some(schema::RecordError::Newer(schema::RECORD_LATEST + 1))
         );
     }
+}
+
+fn sample_history_chunk_v2() -> HistoryChunkV2 {
+    let mut body = Vec::new();
+    let messages = [
+        (
+            1_796_624_423_887,
+            "sensors/kitchen/temp",
+            1,
+            true,
+            &b"21"[..],
+        ),
+        (
+            1_796_624_424_002,
+            "sensors/hall/door",
+            0,
+            false,
+            &[0xff, 0][..],
+        ),
+    ];
+    for (ts, topic, qos, retain, payload) in messages {
+        let view = HistoryView {
+            topic,
+            qos,
+            retain,
+            payload,
+        };
+        assert!(history_chunk::append(&mut body, ts, &view));
+    }
+    HistoryChunkV2 {
+        count: 2,
+        min_ts_ms: 1_796_624_423_887,
+        max_ts_ms: 1_796_624_424_002,
+        body,
+    }
+}
+
+#[test]
+fn history_chunk_v2() {
+    let golden = check("history_chunk", &sample_history_chunk_v2());
+    let record: HistoryChunkV2 = schema::decode(&golden).unwrap();
+    let messages = history_chunk::decode(&record.body).unwrap();
+    let topics: Vec<_> = messages.iter().map(|(_, m)| m.topic).collect();
+    assert_eq!(topics, ["sensors/kitchen/temp", "sensors/hall/door"]);
+    assert_eq!(messages[0].0, 1_796_624_423_887);
+    assert!(messages[0].1.retain && messages[0].1.qos == 1);
+    assert_eq!(messages[1].1.payload, [0xff, 0]);
+    // A per-message record of the version before is not a chunk, nor the
+    // other way round: the version byte tells them apart.
+    let v1 = std::fs::read(fixture(1, "history")).unwrap();
+    assert_eq!(
+        schema::decode::<HistoryChunkV2>(&v1).err(),
+        Some(schema::RecordError::Undecodable)
+    );
+    assert!(schema::decode::<HistoryV1>(&golden).is_err());
+    // Corrupt copies: cut short, a byte more, a version from the future.
+    let short = &golden[..golden.len() - 1];
+    assert!(schema::decode::<HistoryChunkV2>(short).is_err());
+    let mut long = golden.clone();
+    long.push(0);
+    assert!(schema::decode::<HistoryChunkV2>(&long).is_err());
+    let mut newer = golden.clone();
+    newer[0] = schema::RECORD_LATEST + 1;
+    assert_eq!(
+        schema::decode::<HistoryChunkV2>(&newer).err(),
+        Some(schema::RecordError::Newer(schema::RECORD_LATEST + 1))
+    );
+    // A body cut inside a message does not decode (recovery skips it).
+    assert!(history_chunk::decode(&record.body[..record.body.len() - 1]).is_none());
 }

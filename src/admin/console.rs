@@ -14,9 +14,9 @@
 
 use crate::auth::base64::{encode, Alphabet};
 use crate::broker::Broker;
-use crate::sys::history::HistoryMessage;
+use crate::sys::history_log::HistoryPage;
 use crate::sys::json::{Array, Object};
-use crate::sys::timeline::{Page, Window};
+use crate::sys::timeline::Window;
 
 use super::http::{Request, Response};
 use super::router::{DEFAULT_LIMIT, MAX_LIMIT};
@@ -57,7 +57,7 @@ pub const MAX_PAGE_BYTES: usize = 1 << 20;
 
 /// Drops the messages past `MAX_PAGE_BYTES` of answer (the payload twice,
 /// as text and base64); `next` then points after the last one kept.
-fn cut_to_size(page: &mut Page<'_, HistoryMessage>) {
+fn cut_to_size(page: &mut HistoryPage) {
     let mut bytes = 0usize;
     let keep = page
         .entries
@@ -117,10 +117,7 @@ pub fn messages(broker: &Broker, request: &Request) -> Response {
         Err(why) => return Response::error(400, &format!("bad filter: {why}")),
     };
     let enabled = page.is_some();
-    let mut page = page.unwrap_or(Page {
-        entries: Vec::new(),
-        next: None,
-    });
+    let mut page = page.unwrap_or_default();
     cut_to_size(&mut page);
     let mut body = String::with_capacity(256 * page.entries.len() + 64);
     let mut o = Object::new(&mut body);

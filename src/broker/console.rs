@@ -2,19 +2,26 @@
 //! (docs/observability.md, "Trajectories and message history"): what
 //! each client id went through (connect, subscriptions, resumes,
 //! disconnects, takeovers, expiry, drops) and the messages of the
-//! `history_topic` filters, kept in memory in bounded timelines and
-//! written through to the store as ordinary store ops, so the batched
-//! path and its flash budget apply; the admin API reads the timelines.
+//! `history_topic` filters. Trajectories are kept in memory in a bounded
+//! timeline and written through as one store op per event; the history is
+//! packed into chunks (sys/history_log.rs), one store op per chunk: the
+//! chunk being filled is sealed when a store batch is handed over (or when
+//! it is full), so a flush writes one record for all the messages since
+//! the last, and pages of older messages are read back from the store.
 //!
-//! Invariants: a timeline never holds more than its `*_max_bytes` nor,
-//! after the once-a-second sweep, anything older than its `*_max_age`;
-//! every record that falls out is deleted from the store too. Drops are
-//! tallied per client and written once a second (one record per client),
-//! never one per message. With history off a message costs one branch.
+//! Invariants: neither holds more than its `*_max_bytes` nor, after the
+//! once-a-second sweep, anything older than its `*_max_age` (history: a
+//! chunk goes when its newest message is that old); every record that
+//! falls out is deleted from the store too. Drops are tallied per client
+//! and written once a second (one record per client), never one per
+//! message. With history off a message costs one branch.
 
 use std::time::{Duration, Instant};
 
-use crate::sys::history::{HistoryFilters, HistoryMessage};
+use crate::store::RecoveredHistory;
+use crate::sys::history::HistoryFilters;
+use crate::sys::history_chunk::HistoryView;
+use crate::sys::history_log::{ChunkSource, HistoryLog, HistoryPage, SealedChunk};
 use crate::sys::json::Object;
 use crate::sys::timeline::{Entry, Page, Timeline, Window};
 use crate::sys::trajectory::{DropReason, DropTally, TrajectoryEvent, TrajectoryKind};
@@ -43,7 +50,11 @@ pub struct ConsoleSettings {
 pub(super) struct Console {
     trajectory: Timeline<TrajectoryEvent>,
     /// `None` while no `history_topic` is set: the one check per message.
-    history: Option<(HistoryFilters, Timeline<HistoryMessage>)>,
+    history: Option<(HistoryFilters, HistoryLog)>,
+    /// Where sealed chunks are read back from (the store; `None` without).
+    history_source: Option<Box<dyn ChunkSource>>,
+    /// Scratch for chunks sealed by a push.
+    sealed: Vec<SealedChunk>,
     drops: DropTally,
     last_tick: Option<Instant>,
     /// Scratch for what falls out, kept to avoid an allocation per record.
@@ -55,6 +66,8 @@ impl Default for Console {
         Console {
             trajectory: Timeline::new(0, 0),
             history: None,
+            history_source: None,
+            sealed: Vec::new(),
             drops: DropTally::default(),
             last_tick: None,
             evicted: Vec::new(),
@@ -91,7 +104,7 @@ impl Broker {
             (!settings.history_filters.is_empty() && settings.history_max_bytes > 0).then(|| {
                 (
                     HistoryFilters(settings.history_filters.clone()),
-                    Timeline::new(ms(settings.history_max_age), settings.history_max_bytes),
+                    HistoryLog::new(ms(settings.history_max_age), settings.history_max_bytes),
                 )
             });
     }
@@ -102,7 +115,7 @@ impl Broker {
     pub fn restore_console(
         &mut self,
         trajectory: Vec<Entry<TrajectoryEvent>>,
-        history: Vec<Entry<HistoryMessage>>,
+        history: RecoveredHistory,
     ) {
         let mut evicted = std::mem::take(&mut self.console.evicted);
         let (mut events, mut messages) = (0usize, 0usize);
@@ -113,15 +126,27 @@ impl Broker {
             self.push_op(StoreOp::DeleteTrajectory { seq });
         }
         events += self.console.trajectory.len();
+        // Records of one message each, from the edgemq before chunked
+        // history: not read, deleted (their numbers are not reused).
+        let per_message = history.per_message.len();
+        if per_message > 0 {
+            log::warn!(
+                "deleting {per_message} history messages stored one record each by an older edgemq (history is now stored in chunks)"
+            );
+        }
+        evicted.extend(history.per_message.iter().copied());
         match self.console.history.as_mut() {
-            Some((_, timeline)) => {
-                for entry in history {
-                    timeline.restore(entry, &mut evicted);
+            Some((_, log)) => {
+                if let Some(&last) = history.per_message.last() {
+                    log.skip_to(last.saturating_add(1));
                 }
-                messages += timeline.len();
+                for meta in history.chunks {
+                    log.restore(meta, &mut evicted);
+                }
+                messages += usize::try_from(log.len()).unwrap_or(usize::MAX);
             }
             // History turned off: what it kept goes.
-            None => evicted.extend(history.iter().map(|e| e.seq)),
+            None => evicted.extend(history.chunks.iter().map(|c| c.first_seq)),
         }
         for seq in evicted.drain(..) {
             self.push_op(StoreOp::DeleteHistory { seq });
@@ -237,6 +262,7 @@ impl Broker {
                 self.note_trajectory(now, &client, TrajectoryKind::Dropped, details);
             }
         }
+        self.seal_history_on_tick(now);
         let Some(wall) = self.observe.wall_ms_at(now) else {
             return;
         };
@@ -245,8 +271,8 @@ impl Broker {
         for seq in evicted.drain(..) {
             self.push_op(StoreOp::DeleteTrajectory { seq });
         }
-        if let Some((_, timeline)) = self.console.history.as_mut() {
-            timeline.expire(wall, &mut evicted);
+        if let Some((_, log)) = self.console.history.as_mut() {
+            log.expire(wall, &mut evicted);
         }
         for seq in evicted.drain(..) {
             self.push_op(StoreOp::DeleteHistory { seq });
@@ -255,7 +281,9 @@ impl Broker {
     }
 
     /// Keeps `message` if a `history_topic` filter matches it; called for
-    /// every routed message, one branch while history is off.
+    /// every routed message, one branch while history is off. The message
+    /// is appended to the filling chunk: no allocation and no store op of
+    /// its own.
     pub(super) fn note_history(&mut self, now: Instant, message: &Routed<'_>) {
         let Some((filters, _)) = self.console.history.as_ref() else {
             return;
@@ -265,26 +293,94 @@ impl Broker {
             return;
         }
         let ts = self.observe.wall_ms_at(now).unwrap_or(0);
-        let kept = HistoryMessage {
-            topic: topic.into(),
+        let view = HistoryView {
+            topic,
             qos: message.qos as u8,
             retain: message.retain,
-            payload: message.body.payload().into(),
+            payload: message.body.payload(),
         };
-        let bytes = kept.stored_bytes();
-        let stored = self.persistence.is_some().then(|| kept.clone());
+        let batch = self.history_batch();
         let mut evicted = std::mem::take(&mut self.console.evicted);
-        let seq = match self.console.history.as_mut() {
-            Some((_, timeline)) => timeline.push(ts, bytes, kept, &mut evicted),
-            None => None,
-        };
-        if let (Some(seq), Some(message)) = (seq, stored) {
-            self.push_op(StoreOp::PutHistory { seq, ts, message });
+        let mut sealed = std::mem::take(&mut self.console.sealed);
+        if let Some((_, log)) = self.console.history.as_mut() {
+            log.push(now, ts, &view, batch, &mut sealed, &mut evicted);
+        }
+        self.store_history(&mut sealed, &mut evicted);
+        self.console.evicted = evicted;
+        self.console.sealed = sealed;
+    }
+
+    /// The store batch an op pushed now goes into (`None` without a store).
+    fn history_batch(&self) -> Option<u64> {
+        self.persistence.as_ref().map(|p| p.next_batch())
+    }
+
+    /// Sealed chunks become puts and evicted ones deletes, in that order
+    /// (a chunk sealed and evicted at once cancels out in the batch).
+    fn store_history(&mut self, sealed: &mut Vec<SealedChunk>, evicted: &mut Vec<u64>) {
+        if self.persistence.is_none() {
+            sealed.clear();
+            evicted.clear();
+            return;
+        }
+        for chunk in sealed.drain(..) {
+            self.push_op(StoreOp::PutHistoryChunk { chunk });
         }
         for seq in evicted.drain(..) {
             self.push_op(StoreOp::DeleteHistory { seq });
         }
-        self.console.evicted = evicted;
+    }
+
+    /// Seals the filling chunk into the batch about to be handed over
+    /// (persist.rs); whether it did.
+    pub(super) fn seal_history(&mut self) -> bool {
+        let batch = self.history_batch();
+        let Some(chunk) = self
+            .console
+            .history
+            .as_mut()
+            .and_then(|(_, log)| log.seal(batch))
+        else {
+            return false;
+        };
+        let mut sealed = vec![chunk];
+        let mut evicted = Vec::new();
+        self.store_history(&mut sealed, &mut evicted);
+        true
+    }
+
+    /// When the filling chunk must be sealed in batched mode: one
+    /// `interval` after its first message.
+    pub(super) fn history_seal_due(&self, interval: Duration) -> Option<Instant> {
+        let (_, log) = self.console.history.as_ref()?;
+        log.filling_since().map(|since| since + interval)
+    }
+
+    /// Without a store or in sync mode, where no batch schedule seals the
+    /// filling chunk, the once-a-second tick does.
+    fn seal_history_on_tick(&mut self, now: Instant) {
+        if self.persistence.as_ref().is_some_and(|p| !p.is_sync()) {
+            return;
+        }
+        if self
+            .history_seal_due(CONSOLE_TICK)
+            .is_some_and(|due| due <= now)
+        {
+            self.seal_history();
+        }
+    }
+
+    /// Every store batch up to `durable` is on disk: sealed chunks in them
+    /// are read from the store from now on.
+    pub(super) fn release_history(&mut self, durable: u64) {
+        if let Some((_, log)) = self.console.history.as_mut() {
+            log.release(durable);
+        }
+    }
+
+    /// Where pages read sealed chunks from (main.rs, with the store).
+    pub fn install_history_source(&mut self, source: Box<dyn ChunkSource>) {
+        self.console.history_source = Some(source);
     }
 
     /// `GET /api/v1/clients/{id}/trajectory`: newest first.
@@ -301,23 +397,32 @@ impl Broker {
         &self,
         filter: Option<&str>,
         window: Window,
-    ) -> Result<Option<Page<'_, HistoryMessage>>, TopicError> {
+    ) -> Result<Option<HistoryPage>, TopicError> {
         if let Some(filter) = filter {
             validate_topic_filter(filter, &self.settings.topics)?;
         }
-        let Some((_, timeline)) = self.console.history.as_ref() else {
+        let Some((_, log)) = self.console.history.as_ref() else {
             return Ok(None);
         };
-        Ok(Some(timeline.query(window, |m| {
-            filter.is_none_or(|f| crate::topic::matches(f, &m.topic))
-        })))
+        let page = log.query(
+            window,
+            |topic| filter.is_none_or(|f| crate::topic::matches(f, topic)),
+            self.console.history_source.as_deref(),
+        );
+        if page.unreadable > 0 {
+            log::warn!(
+                "a history page skipped {} chunks the store did not give back",
+                page.unreadable
+            );
+        }
+        Ok(Some(page))
     }
 
     /// Bytes the timelines hold (trajectories, history), for `/stats`.
     pub fn console_bytes(&self) -> (usize, Option<usize>) {
         (
             self.console.trajectory.bytes(),
-            self.console.history.as_ref().map(|(_, t)| t.bytes()),
+            self.console.history.as_ref().map(|(_, log)| log.bytes()),
         )
     }
 }

@@ -115,12 +115,25 @@ impl Persistence {
     }
 }
 
+impl Persistence {
+    /// The number the next batch handed out will carry: an op pushed now
+    /// goes into it.
+    pub(super) fn next_batch(&self) -> u64 {
+        self.next_batch
+    }
+
+    pub(super) fn is_sync(&self) -> bool {
+        self.sync
+    }
+}
+
 impl Broker {
     /// Hands out the ops gathered so far as the next numbered batch once
     /// they are due (store_batch.rs): at once in sync mode and at
     /// shutdown, after `autosave_interval` in batched mode, early when they
     /// grow past half of `persistence_cache_bytes`. `None` otherwise.
     pub fn take_store_batch(&mut self, now: Instant) -> Option<ReadyBatch> {
+        self.seal_history_for_batch(now);
         let shutting_down = self.shutting_down;
         let persistence = self.persistence.as_mut()?;
         let force = shutting_down || std::mem::take(&mut persistence.flush_requested);
@@ -148,6 +161,38 @@ impl Broker {
             flush,
             bytes,
         })
+    }
+
+    /// The history's filling chunk goes into the batch when one is handed
+    /// over with a flush (batched mode: one record per flush, not one per
+    /// message), or when it is one interval old, taking the batch along;
+    /// sync mode seals it on the console's tick instead (console.rs).
+    fn seal_history_for_batch(&mut self, now: Instant) {
+        let Some(persistence) = self.persistence.as_ref() else {
+            return;
+        };
+        let interval = persistence.autosave_interval;
+        let flushing = self.shutting_down || persistence.flush_requested;
+        let batch_due = !persistence.sync
+            && persistence
+                .ops
+                .due_at(interval)
+                .is_some_and(|due| due <= now);
+        let chunk_due = !persistence.sync
+            && self
+                .history_seal_due(interval)
+                .is_some_and(|due| due <= now);
+        if !(flushing || batch_due || chunk_due) {
+            return;
+        }
+        let sealed = self.seal_history();
+        // Sealed for its age alone: the batch goes now, not one interval
+        // after the chunk's op joined it.
+        if sealed && chunk_due && !batch_due {
+            if let Some(persistence) = self.persistence.as_mut() {
+                persistence.flush_requested = true;
+            }
+        }
     }
 
     /// SIGUSR1: what is gathered goes to the writer with a flush at the
@@ -183,7 +228,9 @@ impl Broker {
         if persistence.sync {
             return None;
         }
-        persistence.ops.due_at(persistence.autosave_interval)
+        let ops = persistence.ops.due_at(persistence.autosave_interval);
+        let history = self.history_seal_due(persistence.autosave_interval);
+        ops.into_iter().chain(history).min()
     }
 
     /// Every batch up to `batch` is durable: held connections covered by
@@ -195,6 +242,7 @@ impl Broker {
         persistence.durable = persistence.durable.max(batch);
         let durable = persistence.durable;
         self.settle_store_backlog(durable);
+        self.release_history(durable);
         let Some(persistence) = self.persistence.as_mut() else {
             return;
         };

@@ -83,9 +83,12 @@ impl StoreBacklog {
 impl Broker {
     /// Every batch up to `batch` left the writer's queue without being
     /// durable yet (see `store::Event::Taken`): it no longer counts
-    /// against the backlog, and acknowledges nothing.
+    /// against the backlog, and acknowledges nothing. History chunks in
+    /// it are in sled now (or, while the store fails, in the writer's
+    /// memory): pages read them from there.
     pub fn handle_store_taken(&mut self, batch: u64) {
         self.settle_store_backlog(batch);
+        self.release_history(batch);
     }
 
     /// Counts down the backlog; wakes the connections it held once it is

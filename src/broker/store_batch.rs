@@ -130,7 +130,9 @@ impl StoreBatch {
                 }
             }
             StoreOp::PutTrajectory { seq, .. } => self.append_indexed(OpKey::Trajectory(*seq), op),
-            StoreOp::PutHistory { seq, .. } => self.append_indexed(OpKey::History(*seq), op),
+            StoreOp::PutHistoryChunk { chunk } => {
+                self.append_indexed(OpKey::History(chunk.meta.first_seq), op)
+            }
             // A record that fell out within the interval never reaches
             // the flash (a burst past the byte cap).
             StoreOp::DeleteTrajectory { seq } => {
@@ -297,7 +299,7 @@ fn cost(op: &StoreOp) -> usize {
                 subscriptions.iter().map(|(f, _)| f.len() + 8).sum()
             }
             StoreOp::PutTrajectory { event, .. } => event.stored_bytes(),
-            StoreOp::PutHistory { message, .. } => message.stored_bytes(),
+            StoreOp::PutHistoryChunk { chunk } => chunk.body.len(),
             _ => 0,
         }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::codec::{PacketId, ProtocolVersion, PublishBody, QoS};
 use crate::session::{ClientId, Message, MessageMeta, Subscription};
-use crate::sys::history::HistoryMessage;
+use crate::sys::history_log::SealedChunk;
 use crate::sys::trajectory::TrajectoryEvent;
 
 /// A will waiting for its Will Delay Interval, kept with its offline
@@ -111,13 +111,14 @@ pub enum StoreOp {
     DeleteTrajectory {
         seq: u64,
     },
-    /// A message kept for `history_topic`.
-    PutHistory {
-        seq: u64,
-        ts: u64,
-        message: HistoryMessage,
+    /// The messages kept for `history_topic` since the last flush, as one
+    /// record (sys/history_log.rs).
+    PutHistoryChunk {
+        chunk: SealedChunk,
     },
-    /// It fell out for `history_max_age` or `history_max_bytes`.
+    /// The chunk (or an older per-message record) under this first
+    /// sequence number fell out for `history_max_age` or
+    /// `history_max_bytes`.
     DeleteHistory {
         seq: u64,
     },
@@ -131,7 +132,7 @@ impl StoreOp {
             self,
             StoreOp::PutTrajectory { .. }
                 | StoreOp::DeleteTrajectory { .. }
-                | StoreOp::PutHistory { .. }
+                | StoreOp::PutHistoryChunk { .. }
                 | StoreOp::DeleteHistory { .. }
         )
     }

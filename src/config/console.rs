@@ -5,8 +5,10 @@
 //! `history_max_age`, `history_max_bytes`.
 //!
 //! Owns the values' rules only; the timelines are `src/broker/console.rs`.
-//! Both are kept in memory as well as in the store, so each byte bound is
-//! also what they may take of the box's RAM: hence the ceilings.
+//! Trajectories are kept in memory as well as in the store, and the
+//! history is kept in memory without a store (with one, only its filling
+//! chunk and index): so each byte bound may also be RAM, hence the
+//! ceilings.
 
 use std::time::Duration;
 

@@ -8,8 +8,8 @@ use crate::broker::StoreOp;
 use crate::session::{AwaitingAck, MessageMeta, Subscription};
 
 use super::schema::{
-    self, BridgeMessageV2, DeliveryV1, HistoryV1, MessageV2, RetainedV2, SessionV2, SubscriptionV2,
-    TrajectoryV1, WillV2,
+    self, BridgeMessageV2, DeliveryV1, HistoryChunkV2, MessageV2, RetainedV2, SessionV2,
+    SubscriptionV2, TrajectoryV1, WillV2,
 };
 
 /// The sled tree a write goes to.
@@ -241,15 +241,15 @@ fn encode_other(op: StoreOp, out: &mut Vec<Write>) {
         StoreOp::DeleteTrajectory { seq } => {
             out.push(remove(Tree::Trajectory, schema::seq_key(seq).to_vec()));
         }
-        StoreOp::PutHistory { seq, ts, message } => {
-            let record = HistoryV1 {
-                ts_ms: ts,
-                topic: message.topic.into(),
-                qos: message.qos,
-                retain: message.retain,
-                payload: message.payload.into_vec(),
+        StoreOp::PutHistoryChunk { chunk } => {
+            let record = HistoryChunkV2 {
+                count: chunk.meta.count,
+                min_ts_ms: chunk.meta.min_ts,
+                max_ts_ms: chunk.meta.max_ts,
+                body: chunk.body.to_vec(),
             };
-            out.push(put(Tree::History, schema::seq_key(seq).to_vec(), &record));
+            let key = schema::seq_key(chunk.meta.first_seq).to_vec();
+            out.push(put(Tree::History, key, &record));
         }
         StoreOp::DeleteHistory { seq } => {
             out.push(remove(Tree::History, schema::seq_key(seq).to_vec()));

@@ -37,6 +37,7 @@ pub use health::{Outage, Status, StoreCounters};
 pub use recover::{
     plausible_downtime, read_entry, Recovered, SessionSink, StoredBridgeMessage, BUILD_EPOCH,
 };
+pub use recover_console::RecoveredHistory;
 pub use writer::Event;
 
 use encode::Write;
@@ -133,6 +134,7 @@ impl Trees {
 pub struct Store {
     trees: Trees,
     config: StoreConfig,
+    history: HistorySlot,
 }
 
 impl Store {
@@ -147,6 +149,7 @@ impl Store {
             return Ok(None);
         };
         Ok(Some(Store {
+            history: Arc::new(std::sync::Mutex::new(Some(trees.history.clone()))),
             trees,
             config: config.clone(),
         }))
@@ -163,6 +166,7 @@ impl Store {
         }
         match salvage::salvage(&self.config, self.trees) {
             Some(trees) => Recovery::Salvaged(Store {
+                history: Arc::new(std::sync::Mutex::new(Some(trees.history.clone()))),
                 trees,
                 config: self.config,
             }),
@@ -173,6 +177,13 @@ impl Store {
                 );
                 Recovery::Unusable
             }
+        }
+    }
+
+    /// What the admin API reads older history pages through.
+    pub fn history_reader(&self) -> HistoryReader {
+        HistoryReader {
+            slot: self.history.clone(),
         }
     }
 
@@ -191,6 +202,7 @@ impl Store {
             events,
             counters.clone(),
             test_flush_delay(),
+            self.history,
         );
         let thread = std::thread::Builder::new()
             .name("edgemq-store".into())
@@ -215,6 +227,30 @@ pub enum Recovery {
     Salvaged(Store),
     /// Damaged beyond salvage: serve without persistence.
     Unusable,
+}
+
+/// The writer's history tree, lent to [`HistoryReader`]: `None` while
+/// the writer has sled closed (an outage), so that no handle outside the
+/// writer keeps the old database open and its reopen locked out.
+pub(crate) type HistorySlot = Arc<std::sync::Mutex<Option<sled::Tree>>>;
+
+/// Reads history chunks for the admin API on the event loop thread: a
+/// read of one record (4 KiB at most) from sled's cache or the flash,
+/// while the writer thread owns every write. During a store outage there
+/// is nothing to read from: pages skip those chunks (logged).
+pub struct HistoryReader {
+    slot: HistorySlot,
+}
+
+impl crate::sys::history_log::ChunkSource for HistoryReader {
+    fn chunk_body(&self, first_seq: u64) -> Option<Vec<u8>> {
+        // Read under the lock: the writer swaps the tree under it.
+        let slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        let value = slot.as_ref()?.get(schema::seq_key(first_seq)).ok()??;
+        drop(slot);
+        let record = schema::decode::<schema::HistoryChunkV2>(&value).ok()?;
+        Some(record.body)
+    }
 }
 
 /// The event loop's handle on the writer thread.

@@ -28,11 +28,11 @@ use crate::codec::{
     SubscriptionOptions,
 };
 use crate::session::{AwaitingAck, Message, MessageMeta, RestoredMessage, Subscription};
-use crate::sys::history::HistoryMessage;
 use crate::sys::timeline::Entry;
 use crate::sys::trajectory::TrajectoryEvent;
 
 use super::encode::awaiting_from_code;
+use super::recover_console::RecoveredHistory;
 use super::schema::{self, DeliveryV1, META_CLOCK};
 use super::Trees;
 
@@ -60,7 +60,7 @@ pub struct Recovered {
     pub bridge_queues: BTreeMap<String, Vec<(u64, StoredBridgeMessage)>>,
     /// Device trajectories and message history, in sequence order.
     pub trajectory: Vec<Entry<TrajectoryEvent>>,
-    pub history: Vec<Entry<HistoryMessage>>,
+    pub history: RecoveredHistory,
     pub skipped_records: u64,
     /// Trees whose scan sled stopped with an error (a damaged page): the
     /// store is salvaged (salvage.rs).

@@ -50,6 +50,7 @@ macro_rules! versioned {
 versioned!(RECORD_V1 => u8, u64, SessionV1, MessageV1, DeliveryV1, RetainedV1, BridgeMessageV1);
 versioned!(RECORD_V1 => TrajectoryV1, HistoryV1);
 versioned!(RECORD_V2 => SessionV2, MessageV2, RetainedV2, BridgeMessageV2);
+versioned!(RECORD_V2 => HistoryChunkV2);
 
 /// sled trees, one per record kind.
 pub const TREE_META: &str = "meta";
@@ -237,7 +238,10 @@ pub struct TrajectoryV1 {
     pub details: String,
 }
 
-/// A message kept for `history_topic`, under `seq_key`.
+/// A message kept for `history_topic`, under `seq_key`: written one
+/// record per message by the edgemq before chunked history. Today's
+/// recovery recognises it and deletes it with a log line
+/// (docs/observability.md, "Trajectories and message history").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryV1 {
     /// Unix milliseconds when it was published (0: clock not set).
@@ -246,6 +250,22 @@ pub struct HistoryV1 {
     pub qos: u8,
     pub retain: bool,
     pub payload: Vec<u8>,
+}
+
+/// The messages kept for `history_topic` between two store flushes, under
+/// the `seq_key` of the first; the others are numbered on from it. In the
+/// `history` tree beside the per-message `HistoryV1` records of older
+/// versions (the version byte tells them apart).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryChunkV2 {
+    /// Messages in `body`.
+    pub count: u32,
+    /// The oldest and newest timestamps in `body` (Unix milliseconds),
+    /// so that recovery and queries need not read the body.
+    pub min_ts_ms: u64,
+    pub max_ts_ms: u64,
+    /// The messages packed as `sys::history_chunk` lays them out.
+    pub body: Vec<u8>,
 }
 
 impl From<SubscriptionV1> for SubscriptionV2 {

@@ -67,6 +67,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 pub struct Writer {
     /// `None` while sled is closed between a failure and a reopen.
     trees: Option<Trees>,
+    /// The history tree lent to the event loop's reader, `None` with
+    /// `trees`.
+    history: super::HistorySlot,
     /// The directory sled was opened in (relocate.rs).
     opened_dir: Option<DirIdentity>,
     /// The database of a directory removed while open, kept until a new
@@ -111,8 +114,10 @@ impl Writer {
         events: smol::channel::Sender<Event>,
         counters: std::sync::Arc<StoreCounters>,
         flush_delay: Duration,
+        history: super::HistorySlot,
     ) -> Writer {
         Writer {
+            history,
             trees: Some(trees),
             opened_dir: DirIdentity::of(&config.dir),
             orphan: None,
@@ -328,17 +333,24 @@ impl Writer {
         Ok(trees.db.size_on_disk().unwrap_or(0))
     }
 
+    /// What the admin API's history pages read from (mod.rs).
+    fn lend_history(&self, tree: Option<sled::Tree>) {
+        *self.history.lock().unwrap_or_else(|e| e.into_inner()) = tree;
+    }
+
     /// Starts or extends an outage: sled is closed (its error state lasts
     /// until it is reopened) and a retry scheduled.
     fn failed(&mut self, now: Instant, what: &str) {
         if self.orphan.is_none() && relocate::replaced(&self.config.dir, self.opened_dir) {
             // What was flushed lives on only in these open files.
+            self.lend_history(None);
             self.orphan = self.trees.take();
             let what = format!("the store directory was removed or replaced while open: {what}");
             self.counters.note_failure(now, &what, self.config.sync);
         } else {
             self.counters.note_failure(now, what, self.config.sync);
         }
+        self.lend_history(None);
         self.trees = None;
         self.flush_at = None;
         match &mut self.retry {
@@ -367,7 +379,10 @@ impl Writer {
         self.counters.note_retry();
         self.trees = None;
         match super::open::reopen(&self.config) {
-            Ok(trees) => self.trees = Some(trees),
+            Ok(trees) => {
+                self.lend_history(Some(trees.history.clone()));
+                self.trees = Some(trees);
+            }
             Err(e) => {
                 self.failed(now, &format!("reopen failed: {e}"));
                 return;

@@ -40,6 +40,7 @@ fn start(sync: bool, cache_bytes: u64, failures: u32) -> Running {
         events_tx,
         counters.clone(),
         Duration::ZERO,
+        store.history,
     );
     writer.failures_to_inject = failures;
     let (commands, receiver) = mpsc::channel();

@@ -1,8 +1,8 @@
 //! Message history (`history_topic FILTER`): messages whose topic one of
 //! the filters matches, kept with the time they arrived, for the admin
 //! API's `/api/v1/messages` (docs/observability.md, "Trajectories and
-//! message history"). The record and its size; the broker
-//! (`broker/console.rs`) decides what to keep.
+//! message history"). A message as a page shows it and the filters; the
+//! broker (`broker/console.rs`) decides what to keep, history_log.rs how.
 
 use crate::topic::matches;
 
@@ -13,15 +13,6 @@ pub struct HistoryMessage {
     pub qos: u8,
     pub retain: bool,
     pub payload: Box<[u8]>,
-}
-
-impl HistoryMessage {
-    /// What the record costs in the store and against
-    /// `history_max_bytes`: key, version byte, timestamp, qos, retain,
-    /// and topic and payload with their lengths.
-    pub fn stored_bytes(&self) -> usize {
-        8 + 1 + 8 + 1 + 1 + 2 + self.topic.len() + 4 + self.payload.len()
-    }
 }
 
 /// The `history_topic` filters.

@@ -12,6 +12,8 @@
 pub mod alerts;
 pub mod events;
 pub mod history;
+pub mod history_chunk;
+pub mod history_log;
 pub mod json;
 pub mod load;
 pub mod snapshot;

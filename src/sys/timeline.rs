@@ -1,7 +1,8 @@
 //! A time-ordered ring of records bounded by age and bytes, oldest out:
-//! what the device trajectories and the message history keep in memory and
-//! answer the admin API from (docs/observability.md, "Trajectories and
-//! message history").
+//! what the device trajectories keep in memory and answer the admin API
+//! from (docs/observability.md, "Trajectories and message history"; the
+//! message history is chunked instead, history_log.rs, and shares only
+//! [`Entry`] and [`Window`]).
 //!
 //! Each record has a sequence number (its store key: a restart carries on
 //! after the highest one recovered), a timestamp in ms since the epoch and
