@@ -17,6 +17,11 @@
 # retained set; 50 msg/s QoS 1 up a bridge to a Debian mosquitto ("the
 # cloud", persistence on) that this script stops (SIGTERM) for
 # SOAK_FLAP_DOWN s every SOAK_FLAP_UP s, by its PID, and brings back.
+# Device trajectories are capped at 256 KiB (SOAK_TRAJECTORY_BYTES): the
+# churn records about 3.6 KB of them a second, which fills the default
+# 4 MiB only 19 minutes in, long after warm-up (README.md, "Soak", has
+# what the default costs); 256 KiB is full after about 70 s, and from
+# then on every event evicts the oldest, in memory and in the store.
 #
 # Samples into DIR/samples.csv: t_s, rss_kib, open_fds (/proc/PID/fd),
 # store_bytes (du -sb of the store directory), cloud_up. Checks, exit
@@ -36,7 +41,7 @@
 # Environment: EDGEMQ_BIN, BENCH_BIN (default target/release/…),
 # MOSQUITTO_BIN, SOAK_OUT (default a new dir under /tmp), SOAK_PORT
 # (default 18930; +1 the cloud, +2 the admin API), SOAK_FLAP_UP (40),
-# SOAK_FLAP_DOWN (8), SOAK_SESSIONS (20).
+# SOAK_FLAP_DOWN (8), SOAK_SESSIONS (20), SOAK_TRAJECTORY_BYTES (262144).
 set -euo pipefail
 
 # Short runs: RSS is still warming up (sled's cache, allocator arenas),
@@ -157,6 +162,7 @@ ADMIN_PORT=$((PORT + 2))
 FLAP_UP=${SOAK_FLAP_UP:-40}
 FLAP_DOWN=${SOAK_FLAP_DOWN:-8}
 SESSIONS=${SOAK_SESSIONS:-20}
+TRAJECTORY_BYTES=${SOAK_TRAJECTORY_BYTES:-262144}
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for p in "$PORT" "$CLOUD_PORT" "$ADMIN_PORT"; do
@@ -214,6 +220,7 @@ admin_token_file $OUT/admin.token
 log_dest file $OUT/edgemq.log
 log_level info
 connection_messages false
+trajectory_max_bytes $TRAJECTORY_BYTES
 
 connection cloud
 address 127.0.0.1:$CLOUD_PORT
