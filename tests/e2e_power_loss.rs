@@ -367,7 +367,7 @@ fn sync_mode_loses_nothing_acknowledged_to_a_power_cut() {
     let store = ram
         .as_ref()
         .map_or_else(|| broker.data_dir(), |r| r.path().join("data"));
-    let (mut tails, mut olds, mut moved_aside, mut salvaged) = (0, 0, 0, 0);
+    let (mut tails, mut olds, mut moved_aside, mut salvaged, mut sled_panics) = (0, 0, 0, 0, 0);
     for round in 0..rounds {
         let sub = format!("pl-sub-{round}");
         let (acked, flushed) = load(&broker, &store, round, &sub);
@@ -386,8 +386,18 @@ fn sync_mode_loses_nothing_acknowledged_to_a_power_cut() {
             "round {round}: {}: {damage}",
             if old { "old" } else { "tail" }
         );
-        broker.restart();
         if old {
+            // A store cut short of pages sled's snapshot names makes sled
+            // panic while it opens: one crash, and the next start moves
+            // it aside (src/store/open.rs).
+            if broker.restart_supervised() {
+                sled_panics += 1;
+                assert!(
+                    broker.log().contains("panicked inside sled"),
+                    "round {round}: started again after a panic, but not for sled's:\n{}",
+                    broker.log()
+                );
+            }
             if broker.log().contains("the store had damaged pages") {
                 salvaged += 1;
             } else if broker.log().contains("moved the store aside") {
@@ -395,12 +405,13 @@ fn sync_mode_loses_nothing_acknowledged_to_a_power_cut() {
             }
             check_serving(&broker, round, &damage);
         } else {
+            broker.restart();
             check_delivered(&broker, round, &sub, &acked, &damage);
             check_serving(&broker, round, &damage);
         }
     }
     eprintln!(
-        "power loss: {rounds} rounds in {:?}: {tails} tail damages (nothing acknowledged lost), {olds} old damages ({moved_aside} stores moved aside, {salvaged} salvaged)",
+        "power loss: {rounds} rounds in {:?}: {tails} tail damages (nothing acknowledged lost), {olds} old damages ({moved_aside} stores moved aside, {salvaged} salvaged, {sled_panics} after one panic inside sled)",
         started.elapsed()
     );
 }

@@ -8,7 +8,14 @@
 //! - a store written by a newer edgemq: moved aside untouched to
 //!   `DIR.newer-TIMESTAMP`, start empty;
 //! - a directory that cannot be written at all: the broker serves from
-//!   memory, without persistence, and says so.
+//!   memory, without persistence, and says so;
+//! - a store that makes sled itself panic while it opens (sled 0.34.7
+//!   indexes past its segment table when a power cut cut the file short
+//!   of pages its snapshot names): the panic leaves a mark beside the
+//!   directory before the process aborts, and the next start (systemd and
+//!   procd restart the broker) moves that store aside as corrupt. One crash,
+//!   then an empty store; a kill or a power cut during a normal open leaves
+//!   no mark, so a good store is never moved for it.
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -83,13 +90,18 @@ fn open_once(config: &StoreConfig) -> Result<Option<Found>, OpenError> {
 /// an I/O error (serve from memory), a moved-aside store for anything else.
 fn open_db(config: &StoreConfig) -> Result<ControlFlow<Option<Found>, sled::Db>, OpenError> {
     let dir = &config.dir;
+    let mark = panic_mark(dir);
+    if mark.exists() {
+        error!(
+            "the last start panicked inside sled while it opened the store at {} (a damaged store sled cannot read)",
+            dir.display()
+        );
+        let _ = std::fs::remove_file(&mark);
+        return Ok(ControlFlow::Break(Some(move_aside(dir, "corrupt"))));
+    }
     let started = Instant::now();
     loop {
-        let result = sled::Config::new()
-            .path(dir)
-            .cache_capacity(config.cache_bytes)
-            .flush_every_ms(None)
-            .open();
+        let result = open_marking_panics(config, &mark);
         match result {
             Ok(db) => return Ok(ControlFlow::Continue(db)),
             Err(sled::Error::Io(e)) if is_lock_error(&e) => {
@@ -111,6 +123,41 @@ fn open_db(config: &StoreConfig) -> Result<ControlFlow<Option<Found>, sled::Db>,
             }
         }
     }
+}
+
+/// The file a panic inside sled's open leaves beside the store directory.
+fn panic_mark(dir: &Path) -> PathBuf {
+    let mut name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "edgemq-data".to_owned());
+    name.push_str(".sled-panicked");
+    dir.with_file_name(name)
+}
+
+/// `sled::Config::open`, with a panic hook for its duration that first
+/// leaves `mark` (the shipped build aborts on panic: nothing can catch
+/// it, but the next start can act on it), then runs the usual hook.
+fn open_marking_panics(config: &StoreConfig, mark: &Path) -> sled::Result<sled::Db> {
+    let previous = std::sync::Arc::new(std::panic::take_hook());
+    let chained = previous.clone();
+    let mark_path = mark.to_path_buf();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = std::fs::write(&mark_path, b"sled panicked opening this store\n");
+        chained(info);
+    }));
+    let result = sled::Config::new()
+        .path(&config.dir)
+        .cache_capacity(config.cache_bytes)
+        .flush_every_ms(None)
+        .open();
+    // Puts the usual hook back (ours holds the only other reference).
+    drop(std::panic::take_hook());
+    match std::sync::Arc::try_unwrap(previous) {
+        Ok(hook) => std::panic::set_hook(hook),
+        Err(shared) => std::panic::set_hook(Box::new(move |info| shared(info))),
+    }
+    result
 }
 
 /// Checks the format record of an opened store: an empty store gets one,
@@ -301,7 +348,42 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 
 #[cfg(test)]
 mod tests {
-    use super::timestamp;
+    use super::{open_trees, panic_mark, timestamp};
+    use crate::store::StoreConfig;
+    use std::time::Duration;
+
+    /// What a panic inside sled's open leaves (the hook writes the mark;
+    /// sled cannot be made to panic on demand): the next start moves that
+    /// store aside and opens a fresh one.
+    #[test]
+    fn a_store_sled_panicked_on_is_moved_aside_at_the_next_start() {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = StoreConfig {
+            dir: tmp.path().join("store"),
+            sync: false,
+            autosave_interval: Duration::from_secs(1),
+            cache_bytes: 1 << 20,
+            max_store_bytes: 0,
+        };
+        let trees = open_trees(&config).unwrap().expect("a usable store");
+        trees.meta.insert(b"left behind", b"x".as_slice()).unwrap();
+        trees.meta.flush().unwrap();
+        drop(trees);
+        std::fs::write(panic_mark(&config.dir), b"sled panicked").unwrap();
+        let trees = open_trees(&config).unwrap().expect("a fresh store");
+        assert!(trees.meta.get(b"left behind").unwrap().is_none());
+        assert!(!panic_mark(&config.dir).exists(), "the mark is used once");
+        let aside = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("store.corrupt-")
+            })
+            .count();
+        assert_eq!(aside, 1, "the old store kept aside");
+    }
 
     #[test]
     fn timestamps_are_utc_civil_dates() {

@@ -367,7 +367,40 @@ impl Broker {
         self.conf_path = Some(path);
     }
 
+    /// Like [`Broker::restart`], as a supervisor (systemd, procd) would
+    /// run it: a start that panics before it listens is started once more.
+    /// For a store that makes sled itself panic while it opens, which the
+    /// next start moves aside (src/store/open.rs). `true` if it panicked.
+    pub fn restart_supervised(&mut self) -> bool {
+        self.kill9();
+        let port = self.addrs.first().map(SocketAddr::port);
+        self.previous_logs.push_str(&self.log());
+        self.previous_logs.push_str("---- [harness] restart ----\n");
+        self.write_config(port);
+        self.spawn_child();
+        let panicked = |t: &str| t.contains("panicked at") || t.contains("edgemq: panic in");
+        self.wait_log(scaled(START_TIMEOUT), |t| {
+            !listening_tokens(t).is_empty() || panicked(t)
+        });
+        if !panicked(&self.log()) {
+            self.wait_listening();
+            return false;
+        }
+        let _ = self.wait_exit(scaled(Duration::from_secs(5)));
+        self.kill9();
+        self.previous_logs.push_str(&self.log());
+        self.previous_logs
+            .push_str("---- [harness] started again after the panic ----\n");
+        self.spawn();
+        true
+    }
+
     fn spawn(&mut self) {
+        self.spawn_child();
+        self.wait_listening();
+    }
+
+    fn spawn_child(&mut self) {
         let mut cmd = edgemq_command();
         if let Some(conf) = &self.conf_path {
             cmd.arg("-c").arg(conf);
@@ -395,7 +428,6 @@ impl Broker {
         self.child = Some(child);
         self.listeners.clear();
         self.addrs.clear();
-        self.wait_listening();
     }
 
     fn wait_listening(&mut self) {
