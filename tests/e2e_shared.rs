@@ -343,7 +343,14 @@ fn a_member_that_leaves_hands_its_unacknowledged_messages_on() {
         assert!(got.iter().any(|m| m.contains(p)), "{p} not handed on");
     }
     let report = b.report(secs(5));
-    assert_eq!(report["shared_handoffs"], 5);
+    // Its five in flight, and any queued behind them: on a slow machine
+    // (qemu) a and b are sometimes busy too, and c, ranked with them, gets
+    // a few more to queue. Each was delivered once (above).
+    assert!(
+        report["shared_handoffs"] >= 5,
+        "handed on: {}",
+        report["shared_handoffs"]
+    );
     assert_eq!(report["shared_handoffs_dropped"], 0);
 }
 
